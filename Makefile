@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# tcp-handoff top-level Makefile. The two commands that matter:
+#
+#   make demo    build what is needed, boot the VM, show the module at work
+#   make check   every test: cargo tests + all VM selftest suites
+#
+# Variables: VARIANT=default|debug (kernel config), SUITES=a,b (VM suites),
+# TCP_HANDOFF_CACHE=/var/cache/tcp-handoff (kernel cache), HANDOFF_ACCEL=tcg
+# (skip the KVM probe). See Documentation/build.rst.
+
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+VARIANT ?= default
+SUITES ?=
+export VARIANT SUITES
+
+CARGO ?= cargo
+XTASK := $(CARGO) run -q -p xtask --
+KDIR_FILE := build/kdir-$(VARIANT)
+KBUILD_ARGS = -C $$(cat $(KDIR_FILE)) M=$(CURDIR) LLVM=1 RUSTC=/usr/bin/rustc \
+	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(HOME)/.cargo/bin/bindgen
+
+.PHONY: all deps kernel module tools demo check vm-check cargo-test \
+	bench-firmware clean
+
+all: module tools
+
+deps:
+	@scripts/deps.sh
+
+# The kernel is cached outside the checkout; this only records where it is.
+kernel: deps
+	@mkdir -p build
+	@$(XTASK) kernel > $(KDIR_FILE).tmp && mv $(KDIR_FILE).tmp $(KDIR_FILE)
+
+module: kernel
+	@$(MAKE) --no-print-directory $(KBUILD_ARGS) modules
+
+tools: deps
+	@$(CARGO) build -q --release -p userspace-tools
+
+demo: module tools
+	@$(XTASK) vm --mode demo
+
+# cargo tests, then every VM suite; ends with "check: N passed, N failed".
+check: module tools
+	@$(XTASK) check
+
+vm-check: module tools
+	@$(XTASK) vm --mode check
+
+cargo-test:
+	@$(CARGO) test --workspace --release
+
+bench-firmware:
+	@firmware-sim/bench.sh
+
+clean:
+	@[ ! -f $(KDIR_FILE) ] || $(MAKE) --no-print-directory $(KBUILD_ARGS) clean
+	@rm -rf build

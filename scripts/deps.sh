@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install everything tcp-handoff needs on a fresh Debian 12 machine.
+# Idempotent and quiet when all is present; ends with one clear line on failure.
+set -euo pipefail
+
+BINDGEN_VERSION=${BINDGEN_VERSION:-0.71.1}
+APT_PACKAGES=(
+	linux-source-6.12 rustc-web rust-web-src libclang-dev clang lld llvm
+	bc flex bison libelf-dev libssl-dev cpio xz-utils kmod
+	qemu-system-x86 iproute2 busybox-static procps ethtool
+	python3 valgrind
+)
+
+die() { echo "deps: $*" >&2; exit 1; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || die "missing Debian packages (${missing[*]}): run 'sudo scripts/deps.sh'"
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null || die "apt-get update failed: check access to the Debian mirror"
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+		|| die "apt-get install ${missing[*]} failed: run it by hand to see why"
+fi
+
+[ -x /usr/bin/rustc ] || die "/usr/bin/rustc missing after installing rustc-web"
+[ -f /usr/src/linux-source-6.12.tar.xz ] || die "/usr/src/linux-source-6.12.tar.xz missing: reinstall linux-source-6.12"
+
+BINDGEN=${CARGO_HOME:-$HOME/.cargo}/bin/bindgen
+if ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+	echo "deps: installing bindgen-cli $BINDGEN_VERSION from crates.io"
+	cargo install --locked --quiet --version "$BINDGEN_VERSION" bindgen-cli \
+		|| die "cargo install bindgen-cli@$BINDGEN_VERSION failed: check crates.io access"
+fi

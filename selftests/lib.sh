@@ -1,0 +1,179 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared helpers for the tcp-handoff selftests: TAP output in kselftest
+# style and the network-namespace topology used by every suite.
+#
+# Environment (set by the VM runner, xtask/guest/init.sh):
+#   HANDOFF_KO   path of tcp_handoff.ko
+#   HANDOFF_BIN  directory of the userspace tools (hxfer, ...)
+
+ksft_pass=0
+ksft_fail=1
+ksft_skip=4
+
+_tap_n=0
+_tap_failed=0
+
+# tap_plan N: print the TAP header for N subtests.
+tap_plan() {
+	echo "TAP version 13"
+	echo "1..$1"
+}
+
+tap_ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n $*"; }
+tap_fail() { _tap_n=$((_tap_n + 1)); _tap_failed=1; echo "not ok $_tap_n $*"; }
+tap_skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n $1 # SKIP ${2:-}"; }
+
+# tap_check NAME CMD...: run CMD, report NAME as ok/not ok by its status.
+tap_check() {
+	local name=$1
+	shift
+	if "$@"; then tap_ok "$name"; else tap_fail "$name"; fi
+}
+
+# tap_exit: exit with the kselftest status the subtests add up to.
+tap_exit() {
+	[ "$_tap_failed" = 0 ] && exit $ksft_pass
+	exit $ksft_fail
+}
+
+# skip_unless CMD...: skip the whole program (exit 4) when a tool is missing.
+skip_unless() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || { echo "# SKIP: $c not found"; exit $ksft_skip; }
+	done
+}
+
+# Kernel trouble markers a test must not leave in dmesg.
+DMESG_TROUBLE='WARNING:|BUG:|Oops|Call Trace:|unreferenced object|KASAN:|UBSAN:|general protection'
+
+# dmesg_mark: remember where dmesg is now; dmesg_clean_since: no trouble after it.
+dmesg_mark() { _dmesg_mark=$(dmesg | wc -l); }
+dmesg_clean_since() {
+	! dmesg | tail -n +"$((_dmesg_mark + 1))" | grep -E "$DMESG_TROUBLE"
+}
+
+module_loaded() { grep -q '^tcp_handoff ' /proc/modules; }
+
+# module_load / module_unload: idempotent insmod/rmmod of tcp_handoff.ko.
+module_load() { module_loaded || insmod "$HANDOFF_KO" "$@"; }
+module_unload() { ! module_loaded || rmmod tcp_handoff; }
+
+# ---------------------------------------------------------------- topology
+#
+# Two namespaces, "srv" and "cli" (suffixed by $TOPO_ID so suites can run
+# side by side), joined by a link of the given kind:
+#
+#   ns srv-$TOPO_ID: $TOPO_SRV_DEV 198.18.0.1/24 2001:db8::1/64
+#   ns cli-$TOPO_ID: $TOPO_CLI_DEV 198.18.0.2/24 2001:db8::2/64
+#
+# Addresses come from the benchmarking ranges 198.18.0.0/15 and
+# 2001:db8::/32 (documentation prefix): test traffic never leaves the VM.
+
+TOPO_ID=${TOPO_ID:-$$}
+NS_SRV="srv-$TOPO_ID"
+NS_CLI="cli-$TOPO_ID"
+SRV4=198.18.0.1
+CLI4=198.18.0.2
+SRV6=2001:db8::1
+CLI6=2001:db8::2
+
+# topo_create KIND: KIND is "veth" (later suites add "hnic").
+topo_create() {
+	local kind=$1
+	ip netns add "$NS_SRV" || return 1
+	ip netns add "$NS_CLI" || return 1
+	case $kind in
+	veth)
+		TOPO_SRV_DEV=veth0 TOPO_CLI_DEV=veth1
+		ip -n "$NS_SRV" link add "$TOPO_SRV_DEV" type veth peer name "$TOPO_CLI_DEV" netns "$NS_CLI" || return 1
+		;;
+	*)
+		echo "# topo_create: unknown link kind '$kind'"
+		return 1
+		;;
+	esac
+	_topo_addr "$NS_SRV" "$TOPO_SRV_DEV" "$SRV4" "$SRV6" &&
+	_topo_addr "$NS_CLI" "$TOPO_CLI_DEV" "$CLI4" "$CLI6" &&
+	topo_wait_reachable
+}
+
+_topo_addr() {
+	local ns=$1 dev=$2 a4=$3 a6=$4
+	ip -n "$ns" link set lo up &&
+	ip -n "$ns" addr add "$a4/24" dev "$dev" &&
+	ip -n "$ns" addr add "$a6/64" dev "$dev" nodad &&
+	ip -n "$ns" link set "$dev" up
+}
+
+# topo_wait_reachable: both families answer within 10 s (carrier, neighbours).
+topo_wait_reachable() {
+	local i
+	for i in $(seq 100); do
+		ip netns exec "$NS_CLI" ping -c1 -W1 -q "$SRV4" >/dev/null 2>&1 &&
+		ip netns exec "$NS_CLI" ping -6 -c1 -W1 -q "$SRV6" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "# topology not reachable"
+	return 1
+}
+
+topo_destroy() {
+	ip netns del "$NS_SRV" 2>/dev/null
+	ip netns del "$NS_CLI" 2>/dev/null
+	return 0
+}
+
+# xfer_verify FAMILY_ADDR PORT BYTES [CONNS]: hxfer both ways between the
+# namespaces, then check every digest pair. Prints a diagnostic on mismatch.
+xfer_verify() {
+	local addr=$1 port=$2 bytes=$3 conns=${4:-1}
+	local out
+	out=$(mktemp -d)
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" \
+		--bytes "$bytes" --conns "$conns" >"$out/srv" 2>"$out/srv.err" &
+	local srv_pid=$!
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" \
+		--bytes "$bytes" --conns "$conns" >"$out/cli" 2>"$out/cli.err"
+	local cli_rc=$?
+	wait $srv_pid
+	local srv_rc=$?
+	local ok=0
+	if [ $cli_rc != 0 ] || [ $srv_rc != 0 ]; then
+		echo "# hxfer failed: client rc=$cli_rc server rc=$srv_rc"
+		cat "$out/cli.err" "$out/srv.err" | sed 's/^/# /'
+		ok=1
+	elif ! _xfer_digests_match "$out/srv" "$out/cli" "$bytes" "$conns"; then
+		ok=1
+	fi
+	rm -rf "$out"
+	return $ok
+}
+
+# Every connection: the bytes and digest one side sent are what the other got.
+_xfer_digests_match() {
+	local srv=$1 cli=$2 bytes=$3 conns=$4
+	local lines
+	lines=$(wc -l <"$srv")
+	[ "$lines" = "$conns" ] || { echo "# server reported $lines of $conns connections"; return 1; }
+	# Connections are numbered in accept order on one side and connect order
+	# on the other, so compare the sets of digests, not line by line.
+	local s2c_sent s2c_recv c2s_sent c2s_recv
+	s2c_sent=$(sed -n 's/.* sent=\([0-9]*\) sent_sha256=\([0-9a-f]*\).*/\1 \2/p' "$srv" | sort)
+	s2c_recv=$(sed -n 's/.* recv=\([0-9]*\) recv_sha256=\([0-9a-f]*\).*/\1 \2/p' "$cli" | sort)
+	c2s_sent=$(sed -n 's/.* sent=\([0-9]*\) sent_sha256=\([0-9a-f]*\).*/\1 \2/p' "$cli" | sort)
+	c2s_recv=$(sed -n 's/.* recv=\([0-9]*\) recv_sha256=\([0-9a-f]*\).*/\1 \2/p' "$srv" | sort)
+	if [ "$s2c_sent" != "$s2c_recv" ] || [ "$c2s_sent" != "$c2s_recv" ] || [ -z "$s2c_sent" ]; then
+		echo "# digest mismatch"
+		sed 's/^/# srv: /' "$srv"
+		sed 's/^/# cli: /' "$cli"
+		return 1
+	fi
+	if grep -qv " sent=$bytes .* recv=$bytes " "$srv"; then
+		echo "# byte counts differ from $bytes"
+		return 1
+	fi
+	return 0
+}

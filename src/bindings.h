@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Kernel headers whose declarations tcp_handoff's Rust code uses. bindgen
+ * turns the items named in bindings.allow into src/bindings_generated.rs.
+ * Inline functions and macros are not here: they live in shim.c.
+ */
+#include <linux/netdevice.h>
+#include <linux/sysctl.h>
+#include <net/net_namespace.h>
+#include <net/netns/generic.h>
+#include "shim.h"

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! tcp_handoff: TCP offload through connection handoff.
+//!
+//! The OS side of the design in `Documentation/`: it owns the per-network-
+//! namespace control plane (`net.handoff.*` sysctls). Later parts (the bypass
+//! ULP, handoff/restore, the hnic driver) hang off the same module.
+
+mod bindings;
+mod cstatic;
+mod netns;
+mod sysctl;
+
+use kernel::prelude::*;
+
+/// Version reported by `net.handoff.version` and on load.
+pub(crate) const VERSION: &CStr = kernel::c_str!("0.1.0");
+
+module! {
+    type: TcpHandoff,
+    name: "tcp_handoff",
+    author: "tcp-handoff developers",
+    description: "TCP offload through connection handoff",
+    license: "GPL",
+}
+
+struct TcpHandoff {
+    _pernet: netns::PernetRegistration,
+}
+
+impl kernel::Module for TcpHandoff {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let pernet = netns::PernetRegistration::new()?;
+        pr_info!("tcp_handoff {} loaded\n", VERSION);
+        Ok(TcpHandoff { _pernet: pernet })
+    }
+}
+
+impl Drop for TcpHandoff {
+    fn drop(&mut self) {
+        // `_pernet` is dropped after this body runs: the sysctls of every
+        // namespace are gone once the module's exit returns.
+        pr_info!("tcp_handoff {} unloading\n", VERSION);
+    }
+}

@@ -1,0 +1,3 @@
+//! Shared pieces of the tcp-handoff userspace tools.
+
+pub mod pattern;

@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# PID 1 of the tcp-handoff test VM (see xtask/src/vm.rs). The root filesystem
+# is the host's, read-only over 9p; this script makes the writable bits,
+# mounts the run directory, runs the job it finds there and powers off.
+# It must never exit: PID 1 exiting panics the kernel.
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=dumb LANG=C.UTF-8
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+for d in /tmp /run /var/tmp /root /var/log /var/lib/nginx /var/cache; do
+	[ -d "$d" ] && mount -t tmpfs -o mode=0755 tmpfs "$d"
+done
+chmod 1777 /tmp /var/tmp
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mkdir -p /run/results /run/netns
+mount -t 9p -o trans=virtio,version=9p2000.L,access=any,msize=262144 results /run/results
+
+poweroff_now() {
+	sync
+	echo o > /proc/sysrq-trigger
+	sleep 60
+}
+trap poweroff_now EXIT
+
+RESULTS=/run/results
+if ! . "$RESULTS/job.sh"; then
+	echo "handoff-guest: no job.sh in the run directory" >/dev/console
+	poweroff_now
+fi
+export REPO RESULTS VCPUS
+export HANDOFF_KO="$REPO/tcp_handoff.ko"
+export HANDOFF_BIN="$REPO/target/release"
+
+hostname handoff-vm
+ip link set lo up
+
+case "$MODE" in
+probe)
+	;;
+demo)
+	bash "$REPO/xtask/guest/demo.sh" 2>&1 | tee "$RESULTS/demo.txt" >/dev/console
+	;;
+check|bench)
+	echo "handoff-guest: first test starting" >/dev/console
+	bash "$REPO/xtask/guest/run_selftests.sh" $SUITES 2>&1 | tee "$RESULTS/tap.txt" >/dev/console
+	;;
+esac
+
+dmesg > "$RESULTS/dmesg.txt"
+touch "$RESULTS/done"
+poweroff_now

@@ -1,0 +1,43 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Minimal kselftest runner (the output format of the kernel's
+# tools/testing/selftests/kselftest/runner.sh): one TAP 13 stream, each test
+# program's own output nested under "# ", per-test timeout from the suite's
+# `settings`, exit 4 = skip.
+#
+# usage: run_selftests.sh SUITE...   (directories under $REPO/selftests)
+
+ksft_skip=4
+suites=("$@")
+
+tests=()
+for suite in "${suites[@]}"; do
+	dir="$REPO/selftests/$suite"
+	progs=$(sed -n 's/^TEST_PROGS[[:space:]]*:=//p' "$dir/Makefile")
+	for p in $progs; do
+		tests+=("$suite/$p")
+	done
+done
+
+echo "TAP version 13"
+echo "1..${#tests[@]}"
+n=0
+for t in "${tests[@]}"; do
+	n=$((n + 1))
+	suite=${t%%/*}
+	prog=${t#*/}
+	dir="$REPO/selftests/$suite"
+	timeout=$(sed -n 's/^timeout=//p' "$dir/settings" 2>/dev/null)
+	timeout=${timeout:-45}
+	name="selftests: $suite: $prog"
+	echo "# $name"
+	(cd "$dir" && timeout --kill-after=10 "$timeout" "./$prog" 2>&1) | sed -u 's/^/# /'
+	rc=${PIPESTATUS[0]}
+	case $rc in
+	0) echo "ok $n $name" ;;
+	$ksft_skip) echo "ok $n $name # SKIP" ;;
+	124|137) echo "not ok $n $name # TIMEOUT $timeout seconds" ;;
+	*) echo "not ok $n $name # exit=$rc" ;;
+	esac
+done

@@ -1,0 +1,83 @@
+//! xtask: the tcp-handoff build and test driver.
+//!
+//! `make` calls it; it can also be run directly:
+//!
+//! ```text
+//! cargo run -p xtask -- kernel [--variant default|debug]
+//! cargo run -p xtask -- vm --mode check|demo|bench --suites a,b [--timeout S]
+//! cargo run -p xtask -- check [--suites a,b]
+//! ```
+//!
+//! Documentation/build.rst explains the pipeline, the cache and the variables.
+
+mod kernel;
+mod tap;
+mod util;
+mod vm;
+
+use std::process::ExitCode;
+
+use util::Fail;
+
+fn usage() -> Fail {
+    Fail::new(
+        "usage: xtask kernel [--variant V] | vm --mode M [--suites S] [--timeout SECS] | \
+         check [--suites S]",
+    )
+}
+
+/// Value of `--name value` in `args`, if present.
+fn opt(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn run(args: &[String]) -> Result<(), Fail> {
+    let variant = opt(args, "--variant")
+        .or_else(|| std::env::var("VARIANT").ok())
+        .unwrap_or_else(|| "default".into());
+    let suites = opt(args, "--suites")
+        .or_else(|| std::env::var("SUITES").ok())
+        .unwrap_or_default();
+    match args.first().map(String::as_str) {
+        Some("kernel") => {
+            let k = kernel::ensure(&variant)?;
+            println!("{}", k.build_dir.display());
+            Ok(())
+        }
+        Some("vm") => {
+            let mode = opt(args, "--mode").unwrap_or_else(|| "check".into());
+            let timeout = opt(args, "--timeout").map(|t| t.parse().map_err(|_| usage())).transpose()?;
+            let k = kernel::ensure(&variant)?;
+            let counts = vm::run(&k, &vm::Job::new(&mode, &suites, timeout)?)?;
+            counts.print_summary("vm");
+            counts.into_result()
+        }
+        Some("check") => {
+            let mut counts = tap::Counts::default();
+            counts.add(&util::cargo_tests()?);
+            let k = kernel::ensure(&variant)?;
+            let vm_counts = vm::run(&k, &vm::Job::new("check", &suites, None)?);
+            match vm_counts {
+                Ok(c) => counts.add(&c),
+                Err(e) => {
+                    eprintln!("xtask: {e}");
+                    counts.failed += 1;
+                }
+            }
+            counts.print_summary("check");
+            counts.into_result()
+        }
+        _ => Err(usage()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! TAP 13 parsing and the `N passed, N failed` summary.
+
+use crate::util::Fail;
+
+/// Test outcome totals.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+
+    /// Totals from cargo's `test result: ok. 3 passed; 0 failed; 1 ignored` lines.
+    pub fn from_cargo(output: &str) -> Counts {
+        let mut c = Counts::default();
+        for line in output.lines().filter(|l| l.starts_with("test result:")) {
+            for part in line.split([';', '.']) {
+                let mut words = part.split_whitespace().rev();
+                let (Some(kind), Some(num)) = (words.next(), words.next()) else { continue };
+                let Ok(n) = num.parse::<u32>() else { continue };
+                match kind {
+                    "passed" => c.passed += n,
+                    "failed" => c.failed += n,
+                    "ignored" => c.skipped += n,
+                    _ => {}
+                }
+            }
+        }
+        c
+    }
+
+    /// Totals from kselftest runner output.
+    ///
+    /// Test programs print nested TAP (`# ok 1 ...` one level in); those
+    /// subtests are what is counted. A program that failed without reporting
+    /// a failing subtest (crash, timeout, bad exit) counts as one failure, a
+    /// passing program with no subtests as one pass.
+    pub fn from_kselftest(output: &str) -> Counts {
+        let mut c = Counts::default();
+        let mut sub = Counts::default();
+        for line in output.lines() {
+            let line = line.trim_end();
+            if let Some(nested) = line.strip_prefix("# ") {
+                match classify(nested) {
+                    Some(Outcome::Pass) => sub.passed += 1,
+                    Some(Outcome::Fail) => sub.failed += 1,
+                    Some(Outcome::Skip) => sub.skipped += 1,
+                    None => {}
+                }
+                continue;
+            }
+            let Some(top) = classify(line) else { continue };
+            match top {
+                Outcome::Fail if sub.failed == 0 => sub.failed = 1,
+                Outcome::Pass if sub == Counts::default() => sub.passed = 1,
+                Outcome::Skip if sub == Counts::default() => sub.skipped = 1,
+                _ => {}
+            }
+            c.add(&sub);
+            sub = Counts::default();
+        }
+        // Subtests of a program that never reported (the VM died under it).
+        if sub != Counts::default() {
+            sub.failed += 1;
+            c.add(&sub);
+        }
+        c
+    }
+
+    /// Prints the summary line CI and people read.
+    pub fn print_summary(&self, what: &str) {
+        println!("{what}: {} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped);
+    }
+
+    pub fn into_result(self) -> Result<(), Fail> {
+        if self.failed == 0 && self.passed > 0 {
+            Ok(())
+        } else if self.passed == 0 && self.failed == 0 {
+            Err(Fail::new("no test ran"))
+        } else {
+            Err(Fail::new(format!("{} test(s) failed", self.failed)))
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Pass,
+    Fail,
+    Skip,
+}
+
+/// TAP result of one line, if it is a test line.
+fn classify(line: &str) -> Option<Outcome> {
+    let (ok, rest) = if let Some(r) = line.strip_prefix("not ok ") {
+        (false, r)
+    } else if let Some(r) = line.strip_prefix("ok ") {
+        (true, r)
+    } else {
+        return None;
+    };
+    rest.split_whitespace().next()?.parse::<u32>().ok()?;
+    let directive = rest.split_once('#').map(|(_, d)| d.trim().to_ascii_uppercase());
+    Some(match (ok, directive) {
+        (_, Some(d)) if d.starts_with("SKIP") => Outcome::Skip,
+        (true, _) => Outcome::Pass,
+        (false, _) => Outcome::Fail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(passed: u32, failed: u32, skipped: u32) -> Counts {
+        Counts { passed, failed, skipped }
+    }
+
+    #[test]
+    fn cargo_summary_lines_are_summed() {
+        let out = "test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured\n\
+                   test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured\n";
+        assert_eq!(Counts::from_cargo(out), counts(5, 1, 1));
+    }
+
+    #[test]
+    fn nested_subtests_are_counted() {
+        let out = "TAP version 13\n1..2\n# selftests: s: a.sh\n# ok 1 x\n# not ok 2 y\n\
+                   not ok 1 selftests: s: a.sh # exit=1\n# selftests: s: b.sh\n# ok 1 z\n\
+                   ok 2 selftests: s: b.sh\n";
+        assert_eq!(Counts::from_kselftest(out), counts(2, 1, 0));
+    }
+
+    #[test]
+    fn failing_program_without_failing_subtest_counts_once() {
+        let out = "# ok 1 a\n# ok 2 b\nnot ok 1 selftests: s: t.sh # TIMEOUT 10 seconds\n";
+        assert_eq!(Counts::from_kselftest(out), counts(2, 1, 0));
+    }
+
+    #[test]
+    fn skip_directive_and_bare_programs() {
+        let out = "ok 1 selftests: s: a.sh # SKIP\nok 2 selftests: s: b.sh\n";
+        assert_eq!(Counts::from_kselftest(out), counts(1, 0, 1));
+    }
+
+    #[test]
+    fn unfinished_program_is_a_failure() {
+        let out = "# ok 1 a\n# ok 2 b\n";
+        assert_eq!(Counts::from_kselftest(out), counts(2, 1, 0));
+    }
+
+    #[test]
+    fn empty_run_is_not_success() {
+        assert!(Counts::default().into_result().is_err());
+        assert!(counts(1, 0, 0).into_result().is_ok());
+        assert!(counts(1, 1, 0).into_result().is_err());
+    }
+}

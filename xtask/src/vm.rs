@@ -1,0 +1,294 @@
+//! The QEMU test VM.
+//!
+//! The guest shares the host's root filesystem read-only over 9p (as virtme
+//! does), so it runs the host's userland and this checkout's module, tools
+//! and selftests in place. A second, writable 9p share is the run directory
+//! under `build/vm/`, where the guest leaves TAP results and its dmesg.
+//! The serial console is captured to `console.log` in the same directory.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::kernel::Kernel;
+use crate::tap::Counts;
+use crate::util::{cache_dir, output_line, repo_root, sha256_hex, Fail};
+
+/// vCPUs: server CPU, NIC firmware CPU, client CPU.
+const VCPUS: u32 = 3;
+const MEMORY_MIB: u32 = 2048;
+/// Boot plus shutdown allowance under TCG, on top of the tests' own timeouts.
+const BOOT_ALLOWANCE: Duration = Duration::from_secs(240);
+
+/// Console lines that mean the kernel is in trouble, whatever the tests say.
+const KERNEL_TROUBLE: &[&str] = &[
+    "Kernel panic",
+    "BUG:",
+    "WARNING:",
+    "Oops",
+    "general protection fault",
+    "Call Trace:",
+    "unreferenced object",
+    "KASAN:",
+    "UBSAN:",
+    "INFO: task",
+    "rcu_sched self-detected stall",
+    "watchdog: BUG: soft lockup",
+];
+
+/// What one VM boot runs.
+pub struct Job {
+    mode: String,
+    suites: Vec<String>,
+    timeout: Duration,
+}
+
+impl Job {
+    /// `mode` is check, demo, bench or probe; `suites` a comma list (empty: all).
+    pub fn new(mode: &str, suites: &str, timeout: Option<u64>) -> Result<Job, Fail> {
+        if !["check", "demo", "bench", "probe"].contains(&mode) {
+            return Err(Fail::new(format!("unknown VM mode '{mode}'")));
+        }
+        let all = all_suites()?;
+        let suites: Vec<String> = if suites.is_empty() {
+            all.clone()
+        } else {
+            suites.split(',').map(str::to_string).collect()
+        };
+        if let Some(bad) = suites.iter().find(|s| !all.contains(s)) {
+            return Err(Fail::new(format!("unknown suite '{bad}' (have: {})", all.join(", "))));
+        }
+        let tests: u64 = match mode {
+            "check" | "bench" => suites.iter().map(|s| suite_budget(s)).sum::<Result<u64, Fail>>()?,
+            "demo" => 600,
+            _ => 0,
+        };
+        let timeout = Duration::from_secs(timeout.unwrap_or(tests)) + BOOT_ALLOWANCE;
+        Ok(Job { mode: mode.into(), suites, timeout })
+    }
+}
+
+/// Suites are the directories of selftests/ that have a kselftest Makefile.
+fn all_suites() -> Result<Vec<String>, Fail> {
+    let mut v = Vec::new();
+    for e in fs::read_dir(repo_root().join("selftests"))? {
+        let e = e?;
+        if e.path().join("Makefile").exists() {
+            v.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Worst-case seconds a suite may take: its per-test timeout times its tests.
+fn suite_budget(suite: &str) -> Result<u64, Fail> {
+    let dir = repo_root().join("selftests").join(suite);
+    let settings = fs::read_to_string(dir.join("settings")).unwrap_or_default();
+    let per_test = settings
+        .lines()
+        .find_map(|l| l.strip_prefix("timeout="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(45u64);
+    let makefile = fs::read_to_string(dir.join("Makefile"))?;
+    let progs = makefile
+        .lines()
+        .filter_map(|l| l.split_once(":=").filter(|(k, _)| k.trim() == "TEST_PROGS").map(|(_, v)| v))
+        .map(|v| v.split_whitespace().count() as u64)
+        .sum::<u64>();
+    Ok(per_test * progs.max(1))
+}
+
+/// Boots the VM for `job`; returns the test counts it reported.
+pub fn run(kernel: &Kernel, job: &Job) -> Result<Counts, Fail> {
+    let accel = accelerator(kernel)?;
+    let (dir, outcome) = boot(kernel, job, &accel)?;
+    let console = dir.join("console.log");
+    if let Some(trouble) = outcome {
+        return Err(trouble_report(&console, &trouble));
+    }
+    if !dir.join("done").exists() {
+        return Err(trouble_report(&console, "the guest stopped before finishing its job"));
+    }
+    let dmesg = fs::read_to_string(dir.join("dmesg.txt")).unwrap_or_default();
+    let console_text = fs::read_to_string(&console).unwrap_or_default();
+    if let Some(line) = first_trouble(&dmesg).or_else(|| first_trouble(&console_text)) {
+        return Err(trouble_report(&console, &format!("kernel reported: {line}")));
+    }
+    if job.mode == "demo" {
+        return Ok(Counts { passed: 1, ..Counts::default() });
+    }
+    let tap = fs::read_to_string(dir.join("tap.txt")).unwrap_or_default();
+    let counts = Counts::from_kselftest(&tap);
+    eprintln!("vm: results in {}", dir.display());
+    Ok(counts)
+}
+
+fn first_trouble(text: &str) -> Option<&str> {
+    text.lines().find(|l| KERNEL_TROUBLE.iter().any(|p| l.contains(p)))
+}
+
+fn trouble_report(console: &Path, what: &str) -> Fail {
+    let text = fs::read_to_string(console).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(50)..].join("\n");
+    Fail::new(format!(
+        "VM run failed: {what}\n--- last 50 console lines ---\n{tail}\n--- full console log: {} ---",
+        console.display()
+    ))
+}
+
+/// `kvm` only when a probe boot has proven it works here, else `tcg`.
+fn accelerator(kernel: &Kernel) -> Result<String, Fail> {
+    if std::env::var("HANDOFF_ACCEL").as_deref() == Ok("tcg") {
+        return Ok("tcg".into());
+    }
+    let usable = fs::OpenOptions::new().read(true).write(true).open("/dev/kvm");
+    if let Err(e) = usable {
+        eprintln!("vm: /dev/kvm unusable ({e}); using TCG");
+        return Ok("tcg".into());
+    }
+    let qemu = output_line("qemu-system-x86_64", &["--version"])?;
+    let key = sha256_hex(format!("{qemu}\n{}", kernel.bzimage().display()).as_bytes())?;
+    let verdict_file = cache_dir().join(format!("kvm-probe-{}", &key[..16]));
+    let verdict = match fs::read_to_string(&verdict_file) {
+        Ok(v) => v.trim().to_string(),
+        Err(_) => {
+            let probe = Job { mode: "probe".into(), suites: Vec::new(), timeout: Duration::from_secs(60) };
+            let ok = matches!(boot(kernel, &probe, "kvm"), Ok((dir, None)) if dir.join("done").exists());
+            let v = if ok { "kvm" } else { "tcg" };
+            fs::write(&verdict_file, v)?;
+            v.to_string()
+        }
+    };
+    if verdict != "kvm" {
+        eprintln!("vm: KVM did not boot a guest here (probe cached in {}); using TCG", verdict_file.display());
+    }
+    Ok(verdict)
+}
+
+/// A fresh run directory under build/vm/, with build/vm/last pointing at it.
+fn run_dir(mode: &str) -> Result<PathBuf, Fail> {
+    let base = repo_root().join("build/vm");
+    fs::create_dir_all(&base)?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let dir = base.join(format!("{mode}-{stamp}-{}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    let last = base.join(format!("last-{mode}"));
+    let _ = fs::remove_file(&last);
+    let _ = std::os::unix::fs::symlink(&dir, &last);
+    Ok(dir)
+}
+
+/// Boots once; returns the run directory and the reason it failed, if it did.
+fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<String>), Fail> {
+    let dir = run_dir(&job.mode)?;
+    let repo = repo_root();
+    fs::write(
+        dir.join("job.sh"),
+        format!(
+            "MODE={}\nSUITES=\"{}\"\nREPO={}\nVCPUS={VCPUS}\n",
+            job.mode,
+            job.suites.join(" "),
+            repo.display()
+        ),
+    )?;
+    let append = format!(
+        "console=ttyS0 root=/dev/root rootfstype=9p \
+         rootflags=trans=virtio,version=9p2000.L,access=any,msize=262144 ro \
+         init={} panic=-1 printk.devkmsg=on",
+        repo.join("xtask/guest/init.sh").display()
+    );
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-machine", "q35", "-accel", accel, "-cpu", "max", "-nodefaults", "-no-reboot"])
+        .args(["-smp", &VCPUS.to_string(), "-m", &MEMORY_MIB.to_string()])
+        .args(["-display", "none", "-serial", "stdio", "-nic", "none"])
+        .arg("-kernel")
+        .arg(kernel.bzimage())
+        .args(["-append", &append])
+        .args(["-fsdev", "local,id=root,path=/,security_model=none,readonly=on"])
+        .args(["-device", "virtio-9p-pci,fsdev=root,mount_tag=/dev/root"])
+        .arg("-fsdev")
+        .arg(format!("local,id=results,path={},security_model=none", dir.display()))
+        .args(["-device", "virtio-9p-pci,fsdev=results,mount_tag=results"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if job.mode != "probe" {
+        eprintln!("vm: booting {} vCPUs ({accel}), job '{}' [{}], log {}", VCPUS, job.mode, job.suites.join(","), dir.display());
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| Fail::new(format!("cannot start qemu-system-x86_64: {e} (run scripts/deps.sh)")))?;
+    let outcome = pump_console(&mut child, &dir, job, started)?;
+    if job.mode != "probe" {
+        eprintln!("vm: guest ran {} s", started.elapsed().as_secs());
+    }
+    Ok((dir, outcome))
+}
+
+/// Copies the serial console to console.log (and the terminal) until the
+/// guest powers off or the job's timeout expires.
+fn pump_console(child: &mut Child, dir: &Path, job: &Job, started: Instant) -> Result<Option<String>, Fail> {
+    let mut log = fs::File::create(dir.join("console.log"))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = started + job.timeout;
+    let mut outcome = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                writeln!(log, "{line}")?;
+                echo(&job.mode, &line, started);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                outcome = Some(format!("the guest hung: no power-off within {} s", job.timeout.as_secs()));
+                break;
+            }
+        }
+    }
+    let status = child.wait()?;
+    let _ = reader.join();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    if outcome.is_none() && !status.success() {
+        outcome = Some(format!("qemu exited with {status}: {}", err.trim()));
+    }
+    Ok(outcome)
+}
+
+/// What the person at the terminal sees: test output and kernel trouble,
+/// not the boot chatter (that stays in console.log). The demo shows it all.
+fn echo(mode: &str, line: &str, started: Instant) {
+    match mode {
+        "probe" => {}
+        "demo" => println!("{line}"),
+        _ => {
+            let kernel_line = line.starts_with('[');
+            if !kernel_line || KERNEL_TROUBLE.iter().any(|p| line.contains(p)) {
+                println!("{line}");
+            }
+            if line.contains("handoff-guest: first test starting") {
+                eprintln!("vm: boot to first test: {} s", started.elapsed().as_secs());
+            }
+        }
+    }
+}
