@@ -1,0 +1,1820 @@
+//! The firmware engine: lookup, TCP input/output, timers, and the handoff
+//! interface's command and event processing.
+//!
+//! The engine is driven entirely by its caller: frames in
+//! ([`Engine::receive`]), commands in ([`Engine::command`]) and the passage of
+//! time ([`Engine::poll`]), each with the current time in microseconds.
+//! Output leaves through the [`Io`] the caller passes in: frames to the wire,
+//! events to the host, and host memory reached only through a copy engine
+//! ([`HostMemory`], the "DMA"). [`Engine::step`] bundles one round.
+//!
+//! Work is batched per step: input marks a connection dirty, and
+//! [`Engine::poll`] flushes each dirty connection once (deliver staged data,
+//! one coalesced `ack` event, transmit what the windows allow). This is what
+//! keeps the host interface at far fewer messages than packets (paper §5.1,
+//! Figure 8).
+
+use super::conn::{fl, tm, ConnSlot, DELACK_MS, MAX_RETRIES};
+use super::counters::Counters;
+use super::lookup::{FlowKey, LookupTable};
+use super::memory::{Arena, BufRef, ChunkMeta, LayoutError, NicMemoryLayout, Pool, CHUNK_BYTES, FRAME_MAX, NIL};
+use super::msg::{
+    errno, Command, CtrlCmd, CtrlEvent, Event, MsgError, Refusal, ResourceKind, RestoreReason, MSG_LEN, MSG_OOB,
+    MSG_PSH, NO_CID,
+};
+use super::seq;
+use super::snapshot::{Snapshot, TcpState};
+use super::wire::{checksum, ethernet, ipv4, ipv6, tcp};
+
+/// A failed host-memory copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmaError;
+
+/// The copy engine between NIC memory and host memory. Implementations
+/// validate `addr`/length against what the host made available; the engine
+/// counts every byte moved.
+pub trait HostMemory {
+    /// Copies `buf.len()` bytes from host address `addr` into `buf`.
+    fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), DmaError>;
+    /// Copies `data` to host address `addr`.
+    fn dma_write(&mut self, addr: u64, data: &[u8]) -> Result<(), DmaError>;
+}
+
+/// The NIC's other ports: the wire and the event ring.
+pub trait NicPort {
+    /// Puts a frame on the wire. Returns `false` if the transmit ring is full
+    /// (the frame is then lost, as on a congested link, and counted).
+    fn transmit(&mut self, frame: &[u8]) -> bool;
+    /// Hands a frame that matched no offloaded connection to the host
+    /// unmodified (used by [`Engine::step`]).
+    fn pass_through(&mut self, frame: &[u8]);
+    /// Delivers an event to the host. The host must reserve event ring
+    /// credit for every connection it offloads (as FreeBSD's toecore does
+    /// for abort messages), so this cannot fail.
+    fn event(&mut self, ev: &Event<'_>);
+}
+
+/// Everything the engine talks to.
+pub trait Io: HostMemory + NicPort {}
+impl<T: HostMemory + NicPort> Io for T {}
+
+/// What happened to a received frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Processed by an offloaded connection.
+    Consumed,
+    /// Matched no offloaded connection: give it to the host stack untouched.
+    PassThrough,
+    /// Matched an offloaded connection but was invalid (counted).
+    Dropped,
+}
+
+/// Why a command failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmdError {
+    /// The message did not decode.
+    Malformed(MsgError),
+    /// The command was valid but refused (also counted, and for resource
+    /// exhaustion reported with a `resource` event).
+    Refused(Refusal),
+}
+
+/// Totals of one [`Engine::step`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepStats {
+    /// Frames consumed by offloaded connections.
+    pub consumed: u32,
+    /// Frames passed through to the host.
+    pub passed: u32,
+    /// Frames dropped.
+    pub dropped: u32,
+    /// Commands executed.
+    pub commands: u32,
+    /// Commands that failed (malformed or refused).
+    pub command_errors: u32,
+}
+
+/// Outcome of processing on one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    Keep,
+    /// Peer reset the connection (RFC 9293 §3.10.7.4).
+    Reset,
+    /// Both sides closed and our FIN was acked in LAST_ACK.
+    Closed,
+    /// Retransmissions or keepalives gave up.
+    TimedOut,
+}
+
+/// A parsed, checksum-verified segment.
+struct Seg<'p> {
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    wnd: u16,
+    opts: tcp::TcpOptions,
+    payload: &'p [u8],
+}
+
+/// PAWS: TS.Recent older than this is invalid (RFC 7323 §5.5, 24 days).
+const PAWS_IDLE_MS: u32 = 24 * 24 * 3600 * 1000;
+/// RFC 5961 §7 challenge ACK limit per second (engine-wide).
+const CHALLENGE_LIMIT: u32 = 1000;
+/// Largest MSS that fits the frame scratch with any headers.
+const MSS_MAX: u16 = (FRAME_MAX - ethernet::HEADER_LEN - ipv6::HEADER_LEN - tcp::HEADER_LEN - 12) as u16;
+
+/// Everything except the connection table, so a connection can be borrowed
+/// mutably alongside it.
+struct Shared<'a> {
+    refs: Pool<'a, BufRef>,
+    chunks: Pool<'a, ChunkMeta>,
+    staging: &'a mut [u8],
+    rx: &'a mut [u8],
+    tx: &'a mut [u8],
+    ctr: Counters,
+    now_us: u64,
+    now_ms: u32,
+    ip_id: u16,
+    stage_cap: u16,
+    challenge_ms: u32,
+    challenge_n: u32,
+}
+
+/// The firmware: lookup layer, TCP engine and handoff interface over a
+/// caller-provided [`Arena`].
+pub struct Engine<'a> {
+    conns: &'a mut [ConnSlot],
+    lookup: LookupTable<'a>,
+    wheel: &'a mut [u32],
+    wheel_ms: u32,
+    free_conn: u32,
+    free_conns: u32,
+    dirty: u32,
+    layout: NicMemoryLayout,
+    sh: Shared<'a>,
+}
+
+impl core::fmt::Debug for Engine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Engine").field("layout", &self.layout).field("live", &self.live_conns()).finish()
+    }
+}
+
+impl<'a> Engine<'a> {
+    /// Starts the firmware over `arena`, whose slices must be at least as
+    /// long as `layout` says. `seed` keys the lookup hash (use a random
+    /// value). `now_us` is the NIC clock.
+    pub fn new(layout: NicMemoryLayout, arena: Arena<'a>, seed: u32, now_us: u64) -> Result<Self, LayoutError> {
+        if !arena.fits(&layout) || layout.scratch_bytes < 2 * FRAME_MAX || layout.max_conns == 0 {
+            return Err(LayoutError::ArenaTooSmall);
+        }
+        let Arena { conns, lookup, refs, chunks, staging, scratch, wheel } = arena;
+        let conns = conns.get_mut(..layout.max_conns).ok_or(LayoutError::ArenaTooSmall)?;
+        for (i, c) in conns.iter_mut().enumerate() {
+            *c = ConnSlot::EMPTY;
+            c.link = if i + 1 < layout.max_conns { (i + 1) as u32 } else { NIL };
+        }
+        let lookup = LookupTable::new(lookup.get_mut(..layout.lookup_entries).ok_or(LayoutError::ArenaTooSmall)?, seed);
+        let wheel = wheel.get_mut(..layout.wheel_slots).ok_or(LayoutError::ArenaTooSmall)?;
+        wheel.fill(NIL);
+        let (rx, rest) = scratch.split_at_mut(FRAME_MAX);
+        let tx = rest.get_mut(..FRAME_MAX).ok_or(LayoutError::ArenaTooSmall)?;
+        let stage_cap = (layout.chunks / 4).clamp(1, 64) as u16;
+        let now_ms = (now_us / 1000) as u32;
+        Ok(Engine {
+            conns,
+            lookup,
+            wheel,
+            wheel_ms: now_ms,
+            free_conn: 0,
+            free_conns: layout.max_conns as u32,
+            dirty: NIL,
+            layout,
+            sh: Shared {
+                refs: Pool::new(refs, layout.refs),
+                chunks: Pool::new(chunks, layout.chunks),
+                staging,
+                rx,
+                tx,
+                ctr: Counters::default(),
+                now_us,
+                now_ms,
+                ip_id: 0,
+                stage_cap,
+                challenge_ms: now_ms,
+                challenge_n: 0,
+            },
+        })
+    }
+
+    /// The layout in use.
+    pub fn layout(&self) -> &NicMemoryLayout {
+        &self.layout
+    }
+
+    /// All counters.
+    pub fn counters(&self) -> &Counters {
+        &self.sh.ctr
+    }
+
+    /// Live offloaded connections.
+    pub fn live_conns(&self) -> usize {
+        self.layout.max_conns - self.free_conns as usize
+    }
+
+    /// Free references in the shared pool.
+    pub fn free_refs(&self) -> u32 {
+        self.sh.refs.free_count
+    }
+
+    /// Free staging chunks.
+    pub fn free_chunks(&self) -> u32 {
+        self.sh.chunks.free_count
+    }
+
+    /// Sets the per-connection staging limit in chunks (≥ 1).
+    pub fn set_stage_cap(&mut self, chunks: u16) {
+        self.sh.stage_cap = chunks.max(1);
+    }
+
+    /// A snapshot of a live connection without removing it (for inspection,
+    /// like `ss -i`).
+    pub fn peek(&self, cid: u32) -> Option<Snapshot> {
+        let idx = self.slot_of(cid)?;
+        self.conns.get(idx).map(|c| c.export(self.sh.now_ms))
+    }
+
+    fn set_time(&mut self, now_us: u64) {
+        // The clock never runs backwards, whatever the caller passes.
+        if now_us > self.sh.now_us {
+            self.sh.now_us = now_us;
+            self.sh.now_ms = (now_us / 1000) as u32;
+        }
+    }
+
+    fn slot_of(&self, cid: u32) -> Option<usize> {
+        let idx = (cid & 0x00ff_ffff) as usize;
+        let c = self.conns.get(idx)?;
+        if c.is_live() && u32::from(c.gen) == cid >> 24 {
+            Some(idx)
+        } else {
+            None
+        }
+    }
+
+    fn cid_of(&self, idx: usize) -> u32 {
+        let gen = self.conns.get(idx).map_or(0, |c| c.gen);
+        (u32::from(gen) << 24) | idx as u32
+    }
+
+    fn mark_dirty(&mut self, idx: usize) {
+        if let Some(c) = self.conns.get_mut(idx) {
+            if !c.has(fl::DIRTY) {
+                c.set(fl::DIRTY);
+                c.link = self.dirty;
+                self.dirty = idx as u32;
+            }
+        }
+    }
+
+    fn emit(&mut self, io: &mut impl Io, ev: &Event<'_>) {
+        emit(&mut self.sh.ctr, io, ev);
+    }
+
+    /// One round: commands (a buffer of back-to-back messages, as on a
+    /// ring), then frames, then timers and output.
+    pub fn step<'f, I: Io>(
+        &mut self,
+        now_us: u64,
+        frames: impl IntoIterator<Item = &'f [u8]>,
+        commands: &[u8],
+        io: &mut I,
+    ) -> StepStats {
+        let mut st = StepStats::default();
+        let mut off = 0;
+        while off < commands.len() {
+            let rest = commands.get(off..).unwrap_or(&[]);
+            match self.command(now_us, rest, io) {
+                Ok(n) => {
+                    st.commands += 1;
+                    off += n;
+                }
+                Err(CmdError::Refused(_)) => {
+                    st.command_errors += 1;
+                    off += message_len(rest);
+                }
+                Err(CmdError::Malformed(_)) => {
+                    st.command_errors += 1;
+                    // Resynchronize at the next 16-byte boundary; a truncated
+                    // tail ends the batch.
+                    if rest.len() < MSG_LEN {
+                        break;
+                    }
+                    off += message_len(rest).min(rest.len());
+                }
+            }
+        }
+        for f in frames {
+            match self.receive(now_us, f, io) {
+                Verdict::Consumed => st.consumed += 1,
+                Verdict::PassThrough => {
+                    st.passed += 1;
+                    io.pass_through(f);
+                }
+                Verdict::Dropped => st.dropped += 1,
+            }
+        }
+        self.poll(now_us, io);
+        st
+    }
+
+    // ------------------------------------------------------------------
+    // Receive path
+    // ------------------------------------------------------------------
+
+    /// Processes one Ethernet frame from the wire. Output it causes is sent
+    /// at the next [`Engine::poll`] (or immediately for challenge ACKs).
+    pub fn receive<I: Io>(&mut self, now_us: u64, frame: &[u8], io: &mut I) -> Verdict {
+        self.set_time(now_us);
+        self.sh.ctr.rx_frames += 1;
+        self.receive_inner(frame, None, io)
+    }
+
+    fn receive_inner<I: Io>(&mut self, frame: &[u8], expect: Option<usize>, io: &mut I) -> Verdict {
+        let Ok(eth) = ethernet::Frame::new_checked(frame) else { return self.pass() };
+        let (key, tcp_bytes, pseudo) = match eth.ethertype() {
+            ethernet::ETHERTYPE_IPV4 => {
+                let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { return self.pass() };
+                if ip.protocol() != ipv4::PROTO_TCP {
+                    return self.pass();
+                }
+                let t = ip.payload_slice();
+                let mut key = FlowKey::default();
+                key.local_addr[..4].copy_from_slice(&ip.dst_addr());
+                key.remote_addr[..4].copy_from_slice(&ip.src_addr());
+                let Some(idx) = self.find(&mut key, t) else { return self.pass() };
+                if !ip.verify_checksum() {
+                    self.sh.ctr.drop_ip_csum += 1;
+                    return Verdict::Dropped;
+                }
+                if ip.is_fragment() {
+                    // The host reassembles and may `forward` the result.
+                    return self.pass();
+                }
+                let pseudo = checksum::pseudo_v4(&ip.src_addr(), &ip.dst_addr(), ipv4::PROTO_TCP, t.len() as u16);
+                (idx, t, pseudo)
+            }
+            ethernet::ETHERTYPE_IPV6 => {
+                let Ok(ip) = ipv6::Packet::new_checked(eth.payload()) else { return self.pass() };
+                if ip.next_header() != ipv4::PROTO_TCP {
+                    return self.pass();
+                }
+                let t = ip.payload_slice();
+                let mut key = FlowKey { v6: true, local_addr: ip.dst_addr(), remote_addr: ip.src_addr(), ..FlowKey::default() };
+                let Some(idx) = self.find(&mut key, t) else { return self.pass() };
+                let pseudo = checksum::pseudo_v6(&key.remote_addr, &key.local_addr, ipv4::PROTO_TCP, t.len() as u32);
+                (idx, t, pseudo)
+            }
+            _ => return self.pass(),
+        };
+        let idx = key;
+        if expect.is_some_and(|e| e != idx) {
+            self.sh.ctr.drop_malformed += 1;
+            return Verdict::Dropped;
+        }
+        let Ok(tp) = tcp::Packet::new_checked(tcp_bytes) else {
+            self.sh.ctr.drop_malformed += 1;
+            return Verdict::Dropped;
+        };
+        if !tp.verify_checksum(pseudo) {
+            self.sh.ctr.drop_tcp_csum += 1;
+            return Verdict::Dropped;
+        }
+        let opts = tcp::TcpOptions::parse(tp.options());
+        if opts.malformed {
+            self.sh.ctr.rx_bad_options += 1;
+        }
+        let seg = Seg { seq: tp.seq(), ack: tp.ack(), flags: tp.flags(), wnd: tp.window(), opts, payload: tp.payload() };
+        let cid = self.cid_of(idx);
+        let Some(c) = self.conns.get_mut(idx) else { return Verdict::Dropped };
+        self.sh.ctr.rx_segs += 1;
+        let after = self.sh.input(c, cid, &seg, io);
+        self.mark_dirty(idx);
+        self.finish(idx, after, io);
+        Verdict::Consumed
+    }
+
+    fn pass(&mut self) -> Verdict {
+        self.sh.ctr.rx_pass_through += 1;
+        Verdict::PassThrough
+    }
+
+    /// Completes `key` with the ports from `t` and looks it up.
+    #[inline]
+    fn find(&self, key: &mut FlowKey, t: &[u8]) -> Option<usize> {
+        let ports = t.get(..4)?;
+        key.remote_port = u16::from_be_bytes([ports[0], ports[1]]);
+        key.local_port = u16::from_be_bytes([ports[2], ports[3]]);
+        let tag = key.hash(self.lookup.seed());
+        let conns = &*self.conns;
+        let k = *key;
+        self.lookup.find(tag, |s| conns.get(s as usize).is_some_and(|c| c.key == k)).map(|s| s as usize)
+    }
+
+    /// Applies a terminal outcome.
+    fn finish<I: Io>(&mut self, idx: usize, after: After, io: &mut I) {
+        let cid = self.cid_of(idx);
+        match after {
+            After::Keep => {}
+            After::Reset => {
+                self.flush_events(idx, io);
+                self.emit(io, &Event::Ctrl { cid, ev: CtrlEvent::PeerRst, arg: errno::ECONNRESET });
+                self.free_slot(idx, io, errno::ECONNRESET);
+            }
+            After::Closed => {
+                self.flush_events(idx, io);
+                self.free_slot(idx, io, 0);
+            }
+            After::TimedOut => {
+                if let Some(c) = self.conns.get_mut(idx) {
+                    self.sh.send_rst(c, io);
+                }
+                self.flush_events(idx, io);
+                self.emit(io, &Event::Ctrl { cid, ev: CtrlEvent::TimedOut, arg: errno::ETIMEDOUT });
+                self.free_slot(idx, io, errno::ETIMEDOUT);
+            }
+        }
+    }
+
+    /// Reports delivered data and acks without transmitting (used before a
+    /// connection goes away).
+    fn flush_events<I: Io>(&mut self, idx: usize, io: &mut I) {
+        let cid = self.cid_of(idx);
+        if let Some(c) = self.conns.get_mut(idx) {
+            self.sh.report(c, cid, io);
+        }
+    }
+
+    /// Frees a slot and everything it holds; emits `ctrl(Freed)`.
+    fn free_slot<I: Io>(&mut self, idx: usize, io: &mut I, reason: u64) {
+        let cid = self.cid_of(idx);
+        self.release(idx);
+        self.sh.ctr.conns_freed += 1;
+        self.emit(io, &Event::Ctrl { cid, ev: CtrlEvent::Freed, arg: reason });
+    }
+
+    /// Returns a slot's pool items, lookup entry and timers; the slot is
+    /// free afterwards (its generation bumped so stale cids miss).
+    fn release(&mut self, idx: usize) {
+        self.unlink_timer(idx);
+        let Some(c) = self.conns.get_mut(idx) else { return };
+        if !c.is_live() {
+            return;
+        }
+        let sh = &mut self.sh;
+        for head in [c.sref_head, c.post_head] {
+            let mut r = head;
+            while let Some(b) = sh.refs.get(r) {
+                let next = b.next;
+                sh.refs.free(r);
+                r = next;
+            }
+        }
+        for head in [c.inq_head, c.ooo_head] {
+            let mut k = head;
+            while let Some(m) = sh.chunks.get(k) {
+                let next = m.next;
+                sh.chunks.free(k);
+                k = next;
+            }
+        }
+        self.lookup.remove(c.tag, idx as u32);
+        let gen = c.gen.wrapping_add(1);
+        let dirty = c.has(fl::DIRTY);
+        let link = c.link;
+        *c = ConnSlot::EMPTY;
+        c.gen = gen;
+        if dirty {
+            // Still threaded on the dirty list: keep the link, the flush
+            // returns the slot to the free list.
+            c.set(fl::DIRTY);
+            c.link = link;
+        } else {
+            c.link = self.free_conn;
+            self.free_conn = idx as u32;
+            self.free_conns += 1;
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Commands
+    // ------------------------------------------------------------------
+
+    /// Decodes and executes one command from the front of `msg`, returning
+    /// its length.
+    pub fn command<I: Io>(&mut self, now_us: u64, msg: &[u8], io: &mut I) -> Result<usize, CmdError> {
+        self.set_time(now_us);
+        self.sh.ctr.cmd_total += 1;
+        let (cmd, len) = match Command::decode(msg) {
+            Ok(x) => x,
+            Err(e) => {
+                self.sh.ctr.cmd_malformed += 1;
+                return Err(CmdError::Malformed(e));
+            }
+        };
+        self.execute(cmd, io).map(|()| len)
+    }
+
+    /// Executes a decoded command.
+    pub fn execute<I: Io>(&mut self, cmd: Command, io: &mut I) -> Result<(), CmdError> {
+        match cmd {
+            Command::Handoff { cookie, snap } => {
+                self.sh.ctr.cmd_handoff += 1;
+                let r = self.handoff(&snap);
+                self.emit(io, &Event::HandoffDone { cookie, result: r });
+                if r == Err(Refusal::NoConnSlot) {
+                    self.emit(io, &Event::Resource { cid: NO_CID, kind: ResourceKind::ConnSlots, num: 0 });
+                }
+                r.map(|_| ()).map_err(CmdError::Refused)
+            }
+            Command::Restore { cid, cookie } => {
+                self.sh.ctr.cmd_restore += 1;
+                let idx = self.live(cid)?;
+                self.restore(idx, cookie, RestoreReason::HostRequest, io);
+                Ok(())
+            }
+            Command::Send { cid, addr, len, flags } => {
+                self.sh.ctr.cmd_send += 1;
+                let idx = self.live(cid)?;
+                if flags & MSG_OOB != 0 {
+                    self.sh.ctr.refuse_state += 1;
+                    return Err(CmdError::Refused(Refusal::Unsupported));
+                }
+                let Some(c) = self.conns.get_mut(idx) else { return Err(CmdError::Refused(Refusal::BadCid)) };
+                if c.has(fl::FIN_QUEUED) || c.snd_queued > (1 << 30) {
+                    self.sh.ctr.refuse_state += 1;
+                    return Err(CmdError::Refused(Refusal::Shutdown));
+                }
+                let Some(r) = self.sh.refs.alloc() else {
+                    self.sh.ctr.refuse_refs += 1;
+                    self.emit(io, &Event::Resource { cid, kind: ResourceKind::Refs, num: 0 });
+                    return Err(CmdError::Refused(Refusal::NoRefs));
+                };
+                append_ref(&mut self.sh.refs, r, BufRef { addr, len: u32::from(len), next: NIL, used: u32::from(flags), reported: 0 }, &mut c.sref_head, &mut c.sref_tail);
+                c.snd_queued += u32::from(len);
+                self.mark_dirty(idx);
+                Ok(())
+            }
+            Command::Recvd { cid, len } => {
+                self.sh.ctr.cmd_recvd += 1;
+                let idx = self.live(cid)?;
+                if let Some(c) = self.conns.get_mut(idx) {
+                    c.rcv_unread = c.rcv_unread.saturating_sub(len);
+                    c.set(fl::WND_UPDATE);
+                }
+                self.mark_dirty(idx);
+                Ok(())
+            }
+            Command::Post { cid, addr, len } => {
+                self.sh.ctr.cmd_post += 1;
+                let idx = self.live(cid)?;
+                let Some(c) = self.conns.get_mut(idx) else { return Err(CmdError::Refused(Refusal::BadCid)) };
+                let Some(r) = self.sh.refs.alloc() else {
+                    self.sh.ctr.refuse_refs += 1;
+                    self.emit(io, &Event::Resource { cid, kind: ResourceKind::Refs, num: 0 });
+                    return Err(CmdError::Refused(Refusal::NoRefs));
+                };
+                append_ref(&mut self.sh.refs, r, BufRef { addr, len: u32::from(len), next: NIL, used: 0, reported: 0 }, &mut c.post_head, &mut c.post_tail);
+                c.post_free = c.post_free.saturating_add(u32::from(len));
+                c.set(fl::WND_UPDATE);
+                self.mark_dirty(idx);
+                Ok(())
+            }
+            Command::Ctrl { cid, cmd, arg } => {
+                self.sh.ctr.cmd_ctrl += 1;
+                let idx = self.live(cid)?;
+                self.ctrl(idx, cmd, arg, io);
+                Ok(())
+            }
+            Command::Forward { cid, addr, len } => {
+                self.sh.ctr.cmd_forward += 1;
+                let idx = self.live(cid)?;
+                let n = usize::from(len);
+                if n > FRAME_MAX {
+                    self.sh.ctr.drop_malformed += 1;
+                    return Err(CmdError::Refused(Refusal::Unsupported));
+                }
+                let rx = core::mem::take(&mut self.sh.rx);
+                let ok = match rx.get_mut(..n) {
+                    Some(buf) => io.dma_read(addr, buf).is_ok(),
+                    None => false,
+                };
+                if ok {
+                    self.sh.ctr.dma_read_bytes += n as u64;
+                    self.sh.ctr.rx_frames += 1;
+                    self.receive_inner(rx.get(..n).unwrap_or(&[]), Some(idx), io);
+                } else {
+                    self.sh.ctr.dma_errors += 1;
+                }
+                self.sh.rx = rx;
+                Ok(())
+            }
+        }
+    }
+
+    fn live(&mut self, cid: u32) -> Result<usize, CmdError> {
+        match self.slot_of(cid) {
+            Some(i) => Ok(i),
+            None => {
+                self.sh.ctr.cmd_bad_cid += 1;
+                Err(CmdError::Refused(Refusal::BadCid))
+            }
+        }
+    }
+
+    fn handoff(&mut self, snap: &Snapshot) -> Result<u32, Refusal> {
+        if snap.validate().is_err() {
+            self.sh.ctr.refuse_bad_snapshot += 1;
+            return Err(Refusal::BadSnapshot);
+        }
+        let mut key = FlowKey {
+            local_addr: snap.local_addr,
+            remote_addr: snap.remote_addr,
+            local_port: snap.local_port,
+            remote_port: snap.remote_port,
+            v6: snap.ip_version == 6,
+        };
+        let mut ports = [0u8; 4];
+        ports[..2].copy_from_slice(&snap.remote_port.to_be_bytes());
+        ports[2..].copy_from_slice(&snap.local_port.to_be_bytes());
+        if self.find(&mut key, &ports).is_some() {
+            self.sh.ctr.refuse_duplicate += 1;
+            return Err(Refusal::Duplicate);
+        }
+        let idx = self.free_conn as usize;
+        let Some(c) = self.conns.get_mut(idx) else {
+            self.sh.ctr.refuse_conn_slots += 1;
+            return Err(Refusal::NoConnSlot);
+        };
+        self.free_conn = c.link;
+        self.free_conns -= 1;
+        let now = self.sh.now_ms;
+        c.install(snap, now);
+        c.mss = c.mss.min(MSS_MAX);
+        c.tag = key.hash(self.lookup.seed());
+        if c.snd_una != c.snd_max {
+            arm(c, tm::RTO, now.wrapping_add(c.rto_ms()));
+        }
+        if c.has(fl::KEEPALIVE) {
+            arm(c, tm::KEEP, now.wrapping_add(c.keep_idle_ms));
+        }
+        let tag = c.tag;
+        if !self.lookup.insert(tag, idx as u32) {
+            // Cannot happen with a layout-sized table; undo rather than panic.
+            if let Some(c) = self.conns.get_mut(idx) {
+                *c = ConnSlot { gen: c.gen, link: self.free_conn, ..ConnSlot::EMPTY };
+            }
+            self.free_conn = idx as u32;
+            self.free_conns += 1;
+            self.sh.ctr.refuse_conn_slots += 1;
+            return Err(Refusal::NoConnSlot);
+        }
+        self.sh.ctr.conns_offloaded += 1;
+        self.mark_dirty(idx);
+        Ok(self.cid_of(idx))
+    }
+
+    fn ctrl<I: Io>(&mut self, idx: usize, cmd: CtrlCmd, arg: u64, io: &mut I) {
+        let now = self.sh.now_ms;
+        let Some(c) = self.conns.get_mut(idx) else { return };
+        match cmd {
+            CtrlCmd::Close => {
+                if !c.has(fl::FIN_QUEUED) {
+                    c.set(fl::FIN_QUEUED);
+                }
+            }
+            CtrlCmd::Abort => {
+                self.sh.send_rst(c, io);
+                self.flush_events(idx, io);
+                self.free_slot(idx, io, errno::ECONNABORTED);
+                return;
+            }
+            CtrlCmd::NoDelay => {
+                if arg != 0 {
+                    c.set(fl::NODELAY);
+                } else {
+                    c.clear(fl::NODELAY);
+                }
+            }
+            CtrlCmd::KeepAlive => {
+                if arg == 0 {
+                    c.clear(fl::KEEPALIVE);
+                    c.timers &= !tm::KEEP;
+                } else {
+                    c.set(fl::KEEPALIVE);
+                    c.keep_idle_ms = u32::try_from(arg).unwrap_or(u32::MAX).max(1);
+                    arm(c, tm::KEEP, now.wrapping_add(c.keep_idle_ms));
+                }
+            }
+        }
+        self.mark_dirty(idx);
+    }
+
+    /// Hands a connection back to the host: deliver what can be delivered,
+    /// flush the pending ACK, pass any still-staged bytes inline, then the
+    /// snapshot. The slot is free afterwards.
+    fn restore<I: Io>(&mut self, idx: usize, cookie: u64, reason: RestoreReason, io: &mut I) {
+        let cid = self.cid_of(idx);
+        let Some(c) = self.conns.get_mut(idx) else { return };
+        let sh = &mut self.sh;
+        sh.drain_inq(c, cid, io);
+        if c.segs_unacked > 0 || c.has(fl::ACK_NOW) || c.timers & tm::DELACK != 0 {
+            sh.send_ack(c, io);
+        }
+        sh.report(c, cid, io);
+        // Whatever is still staged goes inline; the host appends it to its
+        // receive queue, so it counts as unread there.
+        let mut k = c.inq_head;
+        while let Some(m) = sh.chunks.get(k).copied() {
+            let start = k as usize * CHUNK_BYTES + usize::from(m.off);
+            let data = sh.staging.get(start..start + usize::from(m.len)).unwrap_or(&[]);
+            emit(&mut sh.ctr, io, &Event::RecvData { cid, data });
+            c.rcv_unread = c.rcv_unread.saturating_add(u32::from(m.len));
+            c.inq_bytes = c.inq_bytes.saturating_sub(u32::from(m.len));
+            let next = m.next;
+            c.inq_head = next;
+            sh.chunks.free(k);
+            c.chunks_held = c.chunks_held.saturating_sub(1);
+            k = next;
+        }
+        c.inq_tail = NIL;
+        if c.has(fl::FIN_EVENT) {
+            c.clear(fl::FIN_EVENT);
+            emit(&mut sh.ctr, io, &Event::Ctrl { cid, ev: CtrlEvent::PeerFin, arg: 0 });
+        }
+        let snap = c.export(sh.now_ms);
+        emit(&mut sh.ctr, io, &Event::Restore { cid, cookie, reason, snap: &snap });
+        self.sh.ctr.conns_restored += 1;
+        self.release(idx);
+    }
+
+    // ------------------------------------------------------------------
+    // Timers and flush
+    // ------------------------------------------------------------------
+
+    /// Runs due timers and flushes every connection touched since the last
+    /// poll: deliver staged data, emit `recv`/`ack`/`ctrl` events, transmit.
+    pub fn poll<I: Io>(&mut self, now_us: u64, io: &mut I) {
+        self.set_time(now_us);
+        self.run_timers(io);
+        while self.dirty != NIL {
+            let idx = self.dirty as usize;
+            let Some(c) = self.conns.get_mut(idx) else {
+                self.dirty = NIL;
+                break;
+            };
+            self.dirty = c.link;
+            c.clear(fl::DIRTY);
+            if !c.is_live() {
+                c.link = self.free_conn;
+                self.free_conn = idx as u32;
+                self.free_conns += 1;
+                continue;
+            }
+            let cid = self.cid_of(idx);
+            let Some(c) = self.conns.get_mut(idx) else { continue };
+            let after = self.sh.flush(c, cid, io);
+            let tw = c.state == TcpState::TimeWait;
+            if after != After::Keep {
+                self.finish(idx, after, io);
+            } else if tw {
+                self.restore(idx, 0, RestoreReason::TimeWait, io);
+            } else {
+                self.rearm(idx);
+            }
+        }
+    }
+
+    fn run_timers<I: Io>(&mut self, io: &mut I) {
+        let now = self.sh.now_ms;
+        let slots = self.wheel.len() as u32;
+        if slots == 0 {
+            return;
+        }
+        let mut visited = 0;
+        while self.wheel_ms != now && visited < slots {
+            self.wheel_ms = self.wheel_ms.wrapping_add(1);
+            visited += 1;
+            let slot = (self.wheel_ms % slots) as usize;
+            let mut i = self.wheel.get(slot).copied().unwrap_or(NIL);
+            while let Some(c) = self.conns.get_mut(i as usize) {
+                let next = c.tw_next;
+                if seq::le(c.timer_at, now) {
+                    let cid = self.cid_of(i as usize);
+                    let Some(c) = self.conns.get_mut(i as usize) else { break };
+                    let after = self.sh.on_timer(c, cid, io);
+                    self.mark_dirty(i as usize);
+                    self.finish(i as usize, after, io);
+                }
+                i = next;
+            }
+        }
+        self.wheel_ms = now;
+    }
+
+    fn unlink_timer(&mut self, idx: usize) {
+        let Some(c) = self.conns.get_mut(idx) else { return };
+        if c.tw_slot == u16::MAX {
+            return;
+        }
+        let (prev, next, slot) = (c.tw_prev, c.tw_next, c.tw_slot);
+        c.tw_slot = u16::MAX;
+        c.tw_prev = NIL;
+        c.tw_next = NIL;
+        match self.conns.get_mut(prev as usize) {
+            Some(p) => p.tw_next = next,
+            None => {
+                if let Some(h) = self.wheel.get_mut(usize::from(slot)) {
+                    *h = next;
+                }
+            }
+        }
+        if let Some(n) = self.conns.get_mut(next as usize) {
+            n.tw_prev = prev;
+        }
+    }
+
+    /// Puts the connection on the wheel slot of its earliest deadline.
+    fn rearm(&mut self, idx: usize) {
+        let now = self.sh.now_ms;
+        let slots = self.wheel.len() as u32;
+        let Some(c) = self.conns.get_mut(idx) else { return };
+        let mut best: Option<u32> = None;
+        for (bit, at) in [(tm::RTO, c.rto_at), (tm::DELACK, c.delack_at), (tm::PERSIST, c.persist_at), (tm::KEEP, c.keep_at)] {
+            if c.timers & bit != 0 && best.is_none_or(|b| seq::lt(at, b)) {
+                best = Some(at);
+            }
+        }
+        let Some(t) = best else {
+            self.unlink_timer(idx);
+            return;
+        };
+        c.timer_at = t;
+        // A deadline at or before the wheel position goes in the next slot.
+        let eff = if seq::le(t, self.wheel_ms) { self.wheel_ms.wrapping_add(1) } else { t };
+        let slot = (eff % slots.max(1)) as u16;
+        if c.tw_slot == slot {
+            return;
+        }
+        self.unlink_timer(idx);
+        let head = self.wheel.get(usize::from(slot)).copied().unwrap_or(NIL);
+        if let Some(c) = self.conns.get_mut(idx) {
+            c.tw_slot = slot;
+            c.tw_prev = NIL;
+            c.tw_next = head;
+        }
+        if let Some(h) = self.conns.get_mut(head as usize) {
+            h.tw_prev = idx as u32;
+        }
+        if let Some(h) = self.wheel.get_mut(usize::from(slot)) {
+            *h = idx as u32;
+        }
+        let _ = now;
+    }
+}
+
+/// Length of the message at the front of `buf` as its kind declares it
+/// (used to skip refused or malformed messages in a batch).
+fn message_len(buf: &[u8]) -> usize {
+    match buf.first() {
+        Some(0x01) => super::msg::SNAPSHOT_MSG_LEN,
+        _ => MSG_LEN,
+    }
+}
+
+fn emit(ctr: &mut Counters, io: &mut impl Io, ev: &Event<'_>) {
+    ctr.ev_total += 1;
+    match ev {
+        Event::HandoffDone { .. } => ctr.ev_handoff_done += 1,
+        Event::Restore { .. } => ctr.ev_restore += 1,
+        Event::Recv { .. } => ctr.ev_recv += 1,
+        Event::Ack { .. } => ctr.ev_ack += 1,
+        Event::Ctrl { .. } => ctr.ev_ctrl += 1,
+        Event::Resource { .. } => ctr.ev_resource += 1,
+        Event::RecvData { .. } => ctr.ev_recv_data += 1,
+    }
+    io.event(ev);
+}
+
+fn append_ref(pool: &mut Pool<'_, BufRef>, r: u32, val: BufRef, head: &mut u32, tail: &mut u32) {
+    if let Some(slot) = pool.get_mut(r) {
+        *slot = val;
+    }
+    match pool.get_mut(*tail) {
+        Some(t) => t.next = r,
+        None => *head = r,
+    }
+    *tail = r;
+}
+
+#[inline]
+fn arm(c: &mut ConnSlot, bit: u8, at: u32) {
+    c.timers |= bit;
+    match bit {
+        tm::RTO => c.rto_at = at,
+        tm::DELACK => c.delack_at = at,
+        tm::PERSIST => c.persist_at = at,
+        _ => c.keep_at = at,
+    }
+}
+
+impl Shared<'_> {
+    // ------------------------------------------------------------------
+    // TCP input (RFC 9293 §3.10.7.4 for synchronized states)
+    // ------------------------------------------------------------------
+
+    fn input<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, seg: &Seg<'_>, io: &mut I) -> After {
+        let now = self.now_ms;
+        let rst = seg.flags & tcp::RST != 0;
+        let fin = seg.flags & tcp::FIN != 0;
+        let plen = seg.payload.len() as u32;
+        let seg_len = plen + u32::from(fin);
+        let ts = if c.has(fl::TS_OK) { seg.opts.ts } else { None };
+
+        // PAWS (RFC 7323 §5.3): reject old duplicates by timestamp.
+        if let Some((tsval, _)) = ts {
+            if !rst && seq::lt(tsval, c.ts_recent) && now.wrapping_sub(c.ts_recent_ms) < PAWS_IDLE_MS {
+                self.ctr.drop_paws += 1;
+                c.set(fl::ACK_NOW);
+                return After::Keep;
+            }
+        }
+
+        // Acceptability (RFC 9293 §3.10.7.4, first check).
+        let wnd = if seq::lt(c.rcv_adv, c.rcv_nxt) { 0 } else { seq::diff(c.rcv_adv, c.rcv_nxt) };
+        let in_wnd = |x: u32| seq::le(c.rcv_nxt, x) && seq::lt(x, c.rcv_nxt.wrapping_add(wnd));
+        let acceptable = match (seg_len, wnd) {
+            (0, 0) => seg.seq == c.rcv_nxt,
+            (0, _) => in_wnd(seg.seq),
+            (_, 0) => false,
+            (_, _) => in_wnd(seg.seq) || in_wnd(seg.seq.wrapping_add(seg_len - 1)),
+        };
+        let mut data_ok = true;
+        if !acceptable {
+            if rst {
+                self.ctr.drop_rst += 1;
+                return After::Keep;
+            }
+            // A zero-window probe at rcv_nxt still carries a valid ACK
+            // (RFC 9293: "special allowance ... to accept valid ACKs").
+            if !(wnd == 0 && seg.seq == c.rcv_nxt) {
+                self.ctr.drop_out_of_window += 1;
+                c.set(fl::ACK_NOW);
+                return After::Keep;
+            }
+            data_ok = false;
+        }
+
+        // RST (RFC 5961 §3.2): exact match resets, in-window challenges.
+        if rst {
+            if seg.seq == c.rcv_nxt {
+                return After::Reset;
+            }
+            self.challenge_ack(c, io);
+            return After::Keep;
+        }
+        // SYN in a synchronized state (RFC 5961 §4.2).
+        if seg.flags & tcp::SYN != 0 {
+            self.challenge_ack(c, io);
+            return After::Keep;
+        }
+        if seg.flags & tcp::ACK == 0 {
+            self.ctr.drop_no_ack += 1;
+            return After::Keep;
+        }
+        // ACK acceptability (RFC 5961 §5.2).
+        if seq::gt(seg.ack, c.snd_max) {
+            self.ctr.drop_bad_ack += 1;
+            c.set(fl::ACK_NOW);
+            return After::Keep;
+        }
+        if seq::lt(seg.ack, c.snd_una.wrapping_sub(c.max_snd_wnd)) {
+            self.ctr.drop_bad_ack += 1;
+            self.challenge_ack(c, io);
+            return After::Keep;
+        }
+
+        // TS.Recent (RFC 7323 §4.3).
+        if let Some((tsval, _)) = ts {
+            if seq::ge(tsval, c.ts_recent) && seq::le(seg.seq, c.last_ack_sent) {
+                c.ts_recent = tsval;
+                c.ts_recent_ms = now;
+            }
+        }
+        c.last_rx_ms = now;
+        c.keep_sent = 0;
+
+        // Send window update (RFC 9293 §3.10.7.4, SND.WL1/WL2 rule).
+        let wnd_new = u32::from(seg.wnd) << c.snd_wscale;
+        let wnd_changed = wnd_new != c.snd_wnd;
+        if seq::lt(c.snd_wl1, seg.seq) || (c.snd_wl1 == seg.seq && seq::le(c.snd_wl2, seg.ack)) {
+            c.snd_wnd = wnd_new;
+            c.snd_wl1 = seg.seq;
+            c.snd_wl2 = seg.ack;
+            c.max_snd_wnd = c.max_snd_wnd.max(wnd_new);
+            if wnd_new > 0 && c.timers & tm::PERSIST != 0 {
+                c.timers &= !tm::PERSIST;
+                c.rxt_shift = 0;
+            }
+        }
+
+        if seq::gt(seg.ack, c.snd_una) {
+            let tsecr = ts.map(|t| t.1);
+            if self.new_ack(c, seg.ack, tsecr, io) == After::Closed {
+                return After::Closed;
+            }
+        } else if seg.ack == c.snd_una && seg_len == 0 && !wnd_changed && c.snd_max != c.snd_una {
+            self.dupack(c, seg.ack, io);
+        }
+        if seg.opts.sack_count > 0 && c.has(fl::SACK_OK) {
+            self.ctr.sack_blocks += u64::from(seg.opts.sack_count);
+        }
+
+        if data_ok
+            && seg_len > 0
+            && matches!(c.state, TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2)
+        {
+            self.rx_data(c, cid, seg, fin, io);
+        }
+        After::Keep
+    }
+
+    fn new_ack<I: Io>(&mut self, c: &mut ConnSlot, ack: u32, tsecr: Option<u32>, io: &mut I) -> After {
+        let now = self.now_ms;
+        let acked = seq::diff(ack, c.snd_una);
+        // RTT sample: timestamps (RFC 7323 §4.1) or one timed segment (Karn).
+        match tsecr {
+            Some(ecr) if ecr != 0 => {
+                let r = c.ts_val(now).wrapping_sub(ecr);
+                if r < 60_000 {
+                    c.rtt_sample(r.saturating_mul(1000));
+                }
+            }
+            _ => {
+                if c.has(fl::RTT_TIMING) && seq::gt(ack, c.rtt_seq) {
+                    c.clear(fl::RTT_TIMING);
+                    c.rtt_sample(now.wrapping_sub(c.rtt_ms).saturating_mul(1000));
+                }
+            }
+        }
+        let fin_acked = c.has(fl::FIN_QUEUED) && c.state.fin_sent() && seq::gt(ack, c.fin_seq());
+        let data_acked = (if fin_acked { acked.saturating_sub(1) } else { acked }).min(c.snd_queued);
+        let mut partial = false;
+        if c.has(fl::IN_RECOVERY) {
+            if seq::ge(ack, c.recover) {
+                // Full ACK (RFC 6582 §3.2 step 3).
+                c.clear(fl::IN_RECOVERY);
+                let flight = seq::diff(c.snd_max, ack);
+                let mss = u32::from(c.mss);
+                c.cwnd = c.ssthresh.min(flight.max(mss) + mss);
+            } else {
+                // Partial ACK: deflate by the amount acked, add back one MSS,
+                // retransmit the next hole (step 4).
+                c.cwnd = c.cwnd.saturating_sub(acked).saturating_add(u32::from(c.mss)).max(u32::from(c.mss));
+                partial = true;
+            }
+        } else {
+            c.cc_on_ack(acked);
+        }
+        c.dupacks = 0;
+        self.consume_sent(c, data_acked);
+        c.snd_queued -= data_acked;
+        c.acked_pending = c.acked_pending.saturating_add(data_acked);
+        c.snd_una = ack;
+        if seq::lt(c.snd_nxt, c.snd_una) {
+            c.snd_nxt = c.snd_una;
+        }
+        c.rxt_shift = 0;
+        if c.snd_una == c.snd_max {
+            c.timers &= !tm::RTO;
+        } else {
+            arm(c, tm::RTO, now.wrapping_add(c.rto_ms()));
+        }
+        if partial {
+            self.retransmit_first(c, io);
+        }
+        if fin_acked {
+            match c.state {
+                TcpState::FinWait1 => c.state = TcpState::FinWait2,
+                TcpState::Closing => c.state = TcpState::TimeWait,
+                TcpState::LastAck => return After::Closed,
+                _ => {}
+            }
+        }
+        After::Keep
+    }
+
+    fn dupack<I: Io>(&mut self, c: &mut ConnSlot, ack: u32, io: &mut I) {
+        c.dupacks = c.dupacks.saturating_add(1);
+        let mss = u32::from(c.mss);
+        if c.has(fl::IN_RECOVERY) {
+            // Inflate for each segment that left the network (RFC 6582 §3.2 step 4 / RFC 5681).
+            c.cwnd = c.cwnd.saturating_add(mss);
+        } else if c.dupacks == 3 && seq::gt(ack, c.recover) {
+            // Fast retransmit, enter NewReno fast recovery.
+            c.cc_on_loss();
+            c.recover = c.snd_max;
+            c.cwnd = c.ssthresh.saturating_add(3 * mss);
+            c.set(fl::IN_RECOVERY);
+            c.clear(fl::RTT_TIMING);
+            self.ctr.fast_retransmits += 1;
+            self.ctr.recoveries += 1;
+            self.retransmit_first(c, io);
+            arm(c, tm::RTO, self.now_ms.wrapping_add(c.rto_ms()));
+        }
+    }
+
+    /// Retransmits one segment at `snd_una` without moving `snd_nxt`.
+    fn retransmit_first<I: Io>(&mut self, c: &mut ConnSlot, io: &mut I) {
+        let len = c.snd_queued.min(u32::from(c.mss)).min(seq::diff(c.snd_max, c.snd_una));
+        let fin = c.has(fl::FIN_QUEUED) && c.state.fin_sent() && len == c.snd_queued;
+        if len == 0 && !fin {
+            return;
+        }
+        let flags = tcp::ACK | if fin { tcp::FIN } else { 0 };
+        self.send_segment(c, c.snd_una, len, flags, io);
+    }
+
+    fn rx_data<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, seg: &Seg<'_>, fin: bool, io: &mut I) {
+        let mut s = seg.seq;
+        let mut data = seg.payload;
+        let mut fin = fin;
+        // Trim what we already have.
+        if seq::lt(s, c.rcv_nxt) {
+            let skip = seq::diff(c.rcv_nxt, s) as usize;
+            if skip >= data.len() {
+                let fin_at = s.wrapping_add(data.len() as u32);
+                fin = fin && fin_at == c.rcv_nxt;
+                data = &[];
+                if !fin {
+                    self.ctr.rx_dup_segs += 1;
+                    c.set(fl::ACK_NOW);
+                    return;
+                }
+            } else {
+                data = data.get(skip..).unwrap_or(&[]);
+            }
+            s = c.rcv_nxt;
+        }
+        // Trim what lies beyond the advertised window (and then the FIN).
+        let room = if seq::le(s, c.rcv_adv) { seq::diff(c.rcv_adv, s) as usize } else { 0 };
+        if data.len() > room {
+            data = data.get(..room).unwrap_or(&[]);
+            fin = false;
+        }
+        if s == c.rcv_nxt {
+            let mut all = true;
+            if !data.is_empty() {
+                let n = self.rx_in_order(c, cid, data, io);
+                if n < data.len() {
+                    all = false;
+                    self.ctr.drop_no_staging += 1;
+                    c.set(fl::ACK_NOW);
+                    emit(&mut self.ctr, io, &Event::Resource { cid, kind: ResourceKind::Staging, num: u64::from(self.chunks.free_count) * CHUNK_BYTES as u64 });
+                }
+                c.rcv_nxt = c.rcv_nxt.wrapping_add(n as u32);
+                self.ctr.rx_bytes += n as u64;
+                if seg.flags & tcp::PSH != 0 {
+                    c.set(fl::PSH);
+                }
+                if c.ooo_head != NIL {
+                    self.absorb_ooo(c);
+                    c.set(fl::ACK_NOW);
+                }
+            }
+            if fin && all {
+                self.rx_fin(c);
+            } else if c.has(fl::RCV_FIN_OOO) && c.rcv_fin_seq == c.rcv_nxt {
+                c.clear(fl::RCV_FIN_OOO);
+                self.rx_fin(c);
+            }
+            // Delayed ACK (RFC 1122 §4.2.3.2 / RFC 9293): at least every
+            // second full segment, otherwise within DELACK_MS.
+            c.segs_unacked = c.segs_unacked.saturating_add(1);
+            if c.segs_unacked >= 2 {
+                c.set(fl::ACK_NOW);
+            } else if c.timers & tm::DELACK == 0 {
+                arm(c, tm::DELACK, self.now_ms.wrapping_add(DELACK_MS));
+            }
+        } else {
+            // Out of order: keep it (bounded) and send a duplicate ACK at once
+            // so the peer's fast retransmit can trigger.
+            self.ctr.rx_ooo_segs += 1;
+            if !data.is_empty() {
+                self.ooo_insert(c, s, data);
+            }
+            if fin {
+                c.set(fl::RCV_FIN_OOO);
+                c.rcv_fin_seq = s.wrapping_add(data.len() as u32);
+            }
+            c.set(fl::ACK_NOW);
+        }
+    }
+
+    fn rx_fin(&mut self, c: &mut ConnSlot) {
+        c.rcv_nxt = c.rcv_nxt.wrapping_add(1);
+        c.rcv_adv = seq::max(c.rcv_adv, c.rcv_nxt);
+        c.state = match c.state {
+            TcpState::Established => TcpState::CloseWait,
+            TcpState::FinWait1 => TcpState::Closing,
+            TcpState::FinWait2 => TcpState::TimeWait,
+            s => s,
+        };
+        c.set(fl::FIN_EVENT | fl::ACK_NOW);
+    }
+
+    /// Accepts in-order bytes at `rcv_nxt`: straight into posted host
+    /// buffers when nothing is staged ahead of them, else into staging.
+    /// Returns how many were accepted.
+    fn rx_in_order<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, data: &[u8], io: &mut I) -> usize {
+        let mut done = 0;
+        if c.inq_bytes == 0 {
+            done = self.write_posted(c, cid, data, io);
+        }
+        if done < data.len() {
+            done += self.stage_inq(c, data.get(done..).unwrap_or(&[]));
+        }
+        done
+    }
+
+    /// DMA into the posted buffers, announcing each buffer as it fills.
+    fn write_posted<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, data: &[u8], io: &mut I) -> usize {
+        let mut done = 0;
+        while done < data.len() {
+            let h = c.post_head;
+            let Some(b) = self.refs.get_mut(h) else { break };
+            let room = b.len.saturating_sub(b.used) as usize;
+            let n = room.min(data.len() - done);
+            let src = data.get(done..done + n).unwrap_or(&[]);
+            if io.dma_write(b.addr.wrapping_add(u64::from(b.used)), src).is_err() {
+                self.ctr.dma_errors += 1;
+                break;
+            }
+            self.ctr.dma_write_bytes += n as u64;
+            b.used += n as u32;
+            done += n;
+            c.post_free = c.post_free.saturating_sub(n as u32);
+            c.rcv_unread = c.rcv_unread.saturating_add(n as u32);
+            if b.used >= b.len {
+                let (addr, used, rep, next) = (b.addr, b.used, b.reported, b.next);
+                let flags = if done == data.len() && c.has(fl::PSH) { MSG_PSH } else { 0 };
+                if used > rep {
+                    emit(&mut self.ctr, io, &Event::Recv { cid, addr: addr.wrapping_add(u64::from(rep)), len: (used - rep) as u16, flags });
+                }
+                c.post_head = next;
+                if next == NIL {
+                    c.post_tail = NIL;
+                }
+                self.refs.free(h);
+            }
+        }
+        done
+    }
+
+    /// Appends in-order bytes to the staging queue, filling the tail chunk
+    /// first. Returns how many fit.
+    fn stage_inq(&mut self, c: &mut ConnSlot, data: &[u8]) -> usize {
+        let mut done = 0;
+        while done < data.len() {
+            let tail = c.inq_tail;
+            let room = match self.chunks.get(tail) {
+                Some(m) => CHUNK_BYTES - usize::from(m.off) - usize::from(m.len),
+                None => 0,
+            };
+            if room == 0 {
+                if c.chunks_held >= self.stage_cap {
+                    break;
+                }
+                let Some(k) = self.chunks.alloc() else { break };
+                c.chunks_held += 1;
+                if let Some(m) = self.chunks.get_mut(k) {
+                    *m = ChunkMeta { next: NIL, seq: c.rcv_nxt.wrapping_add(done as u32), len: 0, off: 0 };
+                }
+                match self.chunks.get_mut(tail) {
+                    Some(t) => t.next = k,
+                    None => c.inq_head = k,
+                }
+                c.inq_tail = k;
+                continue;
+            }
+            let n = room.min(data.len() - done);
+            let Some(m) = self.chunks.get_mut(tail) else { break };
+            let at = tail as usize * CHUNK_BYTES + usize::from(m.off) + usize::from(m.len);
+            let (Some(dst), Some(src)) = (self.staging.get_mut(at..at + n), data.get(done..done + n)) else { break };
+            dst.copy_from_slice(src);
+            m.len += n as u16;
+            done += n;
+            c.inq_bytes += n as u32;
+        }
+        done
+    }
+
+    /// Inserts out-of-order bytes into the sorted, disjoint OOO list,
+    /// storing only the parts not already held.
+    fn ooo_insert(&mut self, c: &mut ConnSlot, mut s: u32, mut data: &[u8]) {
+        let mut prev = NIL;
+        let mut cur = c.ooo_head;
+        while !data.is_empty() {
+            // Skip chunks entirely before s.
+            while let Some(m) = self.chunks.get(cur) {
+                if seq::le(m.seq.wrapping_add(u32::from(m.len)), s) {
+                    prev = cur;
+                    cur = m.next;
+                } else {
+                    break;
+                }
+            }
+            let end = s.wrapping_add(data.len() as u32);
+            let (piece_end, overlap) = match self.chunks.get(cur) {
+                Some(m) if seq::lt(m.seq, end) => (if seq::lt(s, m.seq) { m.seq } else { s }, Some(*m)),
+                _ => (end, None),
+            };
+            if seq::lt(s, piece_end) {
+                let n = seq::diff(piece_end, s) as usize;
+                let Some(piece) = data.get(..n) else { return };
+                match self.new_chunks(c, s, piece, &mut prev, cur) {
+                    Some(()) => {}
+                    None => {
+                        self.ctr.drop_no_staging += 1;
+                        return;
+                    }
+                }
+                data = data.get(n..).unwrap_or(&[]);
+                s = piece_end;
+            }
+            if let Some(m) = overlap {
+                // Skip the bytes the existing chunk already holds.
+                let m_end = m.seq.wrapping_add(u32::from(m.len));
+                let skip = if seq::lt(s, m_end) { seq::diff(m_end, s) as usize } else { 0 };
+                if skip >= data.len() {
+                    return;
+                }
+                data = data.get(skip..).unwrap_or(&[]);
+                s = m_end;
+                prev = cur;
+                cur = m.next;
+            }
+        }
+    }
+
+    /// Allocates chunks for `data` at `s` and links them between `prev` and
+    /// `cur`; `prev` ends at the last new chunk.
+    fn new_chunks(&mut self, c: &mut ConnSlot, mut s: u32, data: &[u8], prev: &mut u32, cur: u32) -> Option<()> {
+        for piece in data.chunks(CHUNK_BYTES) {
+            if c.chunks_held >= self.stage_cap {
+                return None;
+            }
+            let k = self.chunks.alloc()?;
+            c.chunks_held += 1;
+            let at = k as usize * CHUNK_BYTES;
+            if let Some(dst) = self.staging.get_mut(at..at + piece.len()) {
+                dst.copy_from_slice(piece);
+            }
+            if let Some(m) = self.chunks.get_mut(k) {
+                *m = ChunkMeta { next: cur, seq: s, len: piece.len() as u16, off: 0 };
+            }
+            match self.chunks.get_mut(*prev) {
+                Some(p) => p.next = k,
+                None => c.ooo_head = k,
+            }
+            *prev = k;
+            s = s.wrapping_add(piece.len() as u32);
+        }
+        Some(())
+    }
+
+    /// Moves OOO chunks that `rcv_nxt` has reached onto the in-order queue
+    /// (no copy: the chunk itself moves), advancing `rcv_nxt`.
+    fn absorb_ooo(&mut self, c: &mut ConnSlot) {
+        while let Some(m) = self.chunks.get(c.ooo_head).copied() {
+            if seq::gt(m.seq, c.rcv_nxt) {
+                break;
+            }
+            let k = c.ooo_head;
+            c.ooo_head = m.next;
+            let end = m.seq.wrapping_add(u32::from(m.len));
+            if seq::le(end, c.rcv_nxt) {
+                self.chunks.free(k);
+                c.chunks_held = c.chunks_held.saturating_sub(1);
+                continue;
+            }
+            let trim = seq::diff(c.rcv_nxt, m.seq) as u16;
+            let len = m.len - trim;
+            if let Some(mm) = self.chunks.get_mut(k) {
+                *mm = ChunkMeta { next: NIL, seq: c.rcv_nxt, len, off: m.off + trim };
+            }
+            match self.chunks.get_mut(c.inq_tail) {
+                Some(t) => t.next = k,
+                None => c.inq_head = k,
+            }
+            c.inq_tail = k;
+            c.inq_bytes += u32::from(len);
+            c.rcv_nxt = c.rcv_nxt.wrapping_add(u32::from(len));
+            self.ctr.rx_bytes += u64::from(len);
+        }
+        c.rcv_adv = seq::max(c.rcv_adv, c.rcv_nxt);
+        if c.has(fl::RCV_FIN_OOO) && c.rcv_fin_seq == c.rcv_nxt {
+            c.clear(fl::RCV_FIN_OOO);
+            self.rx_fin(c);
+        }
+    }
+
+    /// Copies staged in-order data into posted buffers.
+    fn drain_inq<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, io: &mut I) {
+        while c.post_free > 0 {
+            let k = c.inq_head;
+            let Some(m) = self.chunks.get(k).copied() else { break };
+            let start = k as usize * CHUNK_BYTES + usize::from(m.off);
+            // Move the bytes through the tx scratch so staging and the
+            // posted-buffer bookkeeping are not borrowed at once.
+            let n = usize::from(m.len).min(self.tx.len());
+            let (Some(src), Some(tmp)) = (self.staging.get(start..start + n), self.tx.get_mut(..n)) else { break };
+            tmp.copy_from_slice(src);
+            let tmp = core::mem::take(&mut self.tx);
+            let w = self.write_posted(c, cid, tmp.get(..n).unwrap_or(&[]), io);
+            self.tx = tmp;
+            c.inq_bytes = c.inq_bytes.saturating_sub(w as u32);
+            if w >= usize::from(m.len) {
+                c.inq_head = m.next;
+                if m.next == NIL {
+                    c.inq_tail = NIL;
+                }
+                self.chunks.free(k);
+                c.chunks_held = c.chunks_held.saturating_sub(1);
+            } else {
+                if let Some(mm) = self.chunks.get_mut(k) {
+                    mm.off += w as u16;
+                    mm.len -= w as u16;
+                    mm.seq = mm.seq.wrapping_add(w as u32);
+                }
+                break;
+            }
+        }
+    }
+
+    /// Frees send refs covering `n` newly acknowledged bytes.
+    fn consume_sent(&mut self, c: &mut ConnSlot, mut n: u32) {
+        while n > 0 {
+            let h = c.sref_head;
+            let Some(r) = self.refs.get(h) else { break };
+            let left = r.len.saturating_sub(c.sref_head_off);
+            if n < left {
+                c.sref_head_off += n;
+                break;
+            }
+            n -= left;
+            c.sref_head = r.next;
+            c.sref_head_off = 0;
+            if c.sref_head == NIL {
+                c.sref_tail = NIL;
+            }
+            if c.cur_ref == h {
+                c.cur_ref = NIL;
+            }
+            self.refs.free(h);
+        }
+    }
+
+    /// What the host and the NIC can absorb right now.
+    fn rcv_space(&self, c: &ConnSlot) -> u32 {
+        let host = c.rcv_buf.saturating_sub(c.rcv_unread).saturating_sub(c.inq_bytes);
+        let stage = u32::from(self.stage_cap.saturating_sub(c.chunks_held)) * CHUNK_BYTES as u32;
+        host.min(c.post_free.saturating_add(stage))
+    }
+
+    // ------------------------------------------------------------------
+    // Output
+    // ------------------------------------------------------------------
+
+    /// Per-step work for a dirty connection.
+    fn flush<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, io: &mut I) -> After {
+        if c.inq_bytes > 0 && c.post_free > 0 {
+            self.drain_inq(c, cid, io);
+        }
+        self.report(c, cid, io);
+        if c.has(fl::WND_UPDATE) {
+            c.clear(fl::WND_UPDATE);
+            let space = self.rcv_space(c);
+            let cur = if seq::lt(c.rcv_adv, c.rcv_nxt) { 0 } else { seq::diff(c.rcv_adv, c.rcv_nxt) };
+            let mss = u32::from(c.mss);
+            if space >= cur.saturating_add(2 * mss) || (cur < mss && space >= mss.min(c.rcv_buf / 2)) {
+                c.set(fl::ACK_NOW);
+            }
+        }
+        self.output(c, io);
+        After::Keep
+    }
+
+    /// Emits `recv` for partly filled buffers, the coalesced `ack`, and the
+    /// peer-FIN notification once all data before it is with the host.
+    fn report<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, io: &mut I) {
+        if let Some(b) = self.refs.get_mut(c.post_head) {
+            if b.used > b.reported {
+                let flags = if c.has(fl::PSH) { MSG_PSH } else { 0 };
+                let ev = Event::Recv { cid, addr: b.addr.wrapping_add(u64::from(b.reported)), len: (b.used - b.reported) as u16, flags };
+                b.reported = b.used;
+                c.clear(fl::PSH);
+                emit(&mut self.ctr, io, &ev);
+            }
+        }
+        if c.acked_pending > 0 {
+            emit(&mut self.ctr, io, &Event::Ack { cid, len: c.acked_pending });
+            c.acked_pending = 0;
+        }
+        if c.has(fl::FIN_EVENT) && c.inq_bytes == 0 {
+            c.clear(fl::FIN_EVENT);
+            emit(&mut self.ctr, io, &Event::Ctrl { cid, ev: CtrlEvent::PeerFin, arg: 0 });
+        }
+    }
+
+    /// Transmits whatever the send and congestion windows allow, then a pure
+    /// ACK if one is owed and no segment carried it.
+    fn output<I: Io>(&mut self, c: &mut ConnSlot, io: &mut I) {
+        let mss = u32::from(c.mss);
+        loop {
+            let end = c.fin_seq();
+            let avail = if seq::lt(c.snd_nxt, end) { seq::diff(end, c.snd_nxt) } else { 0 };
+            let fin_due = c.has(fl::FIN_QUEUED) && c.snd_nxt == end;
+            let flight = c.flight();
+            let usable = c.snd_wnd.min(c.cwnd).saturating_sub(flight);
+            let len = avail.min(mss).min(usable);
+            if len == 0 && !(fin_due && avail == 0 && (usable > 0 || c.snd_wnd == 0 && flight == 0)) {
+                break;
+            }
+            if len > 0 && len < mss {
+                if len < avail {
+                    // Sender SWS avoidance (RFC 1122 §4.2.3.4).
+                    if len < c.max_snd_wnd / 2 && flight > 0 {
+                        break;
+                    }
+                } else if !(c.has(fl::NODELAY) || flight == 0 || c.has(fl::FIN_QUEUED)) && c.snd_nxt == c.snd_max {
+                    // Nagle (RFC 896): one small segment in flight at a time.
+                    break;
+                }
+            }
+            let fin = c.has(fl::FIN_QUEUED) && c.snd_nxt.wrapping_add(len) == end;
+            let mut flags = tcp::ACK;
+            if fin {
+                flags |= tcp::FIN;
+            }
+            if len > 0 && len == avail {
+                flags |= tcp::PSH;
+            }
+            let new_data = c.snd_nxt == c.snd_max;
+            if !self.send_segment(c, c.snd_nxt, len, flags, io) {
+                break;
+            }
+            if new_data && !c.has(fl::TS_OK) && !c.has(fl::RTT_TIMING) && len > 0 {
+                c.set(fl::RTT_TIMING);
+                c.rtt_seq = c.snd_nxt;
+                c.rtt_ms = self.now_ms;
+            }
+            c.snd_nxt = c.snd_nxt.wrapping_add(len + u32::from(fin));
+            c.snd_max = seq::max(c.snd_max, c.snd_nxt);
+            if fin {
+                c.state = match c.state {
+                    TcpState::Established => TcpState::FinWait1,
+                    TcpState::CloseWait => TcpState::LastAck,
+                    s => s,
+                };
+            }
+            if c.timers & tm::RTO == 0 {
+                arm(c, tm::RTO, self.now_ms.wrapping_add(c.rto_ms()));
+            }
+            if fin {
+                break;
+            }
+        }
+        if c.has(fl::ACK_NOW) {
+            self.send_ack(c, io);
+        }
+        // Zero window with data waiting and nothing in flight: probe
+        // (RFC 9293 §3.8.6.1).
+        let end = c.fin_seq();
+        let waiting = seq::lt(c.snd_nxt, end) || (c.has(fl::FIN_QUEUED) && c.snd_nxt == end);
+        if waiting && c.snd_wnd == 0 && c.flight() == 0 && c.timers & (tm::PERSIST | tm::RTO) == 0 {
+            arm(c, tm::PERSIST, self.now_ms.wrapping_add(c.rto_ms()));
+        }
+    }
+
+    fn send_ack<I: Io>(&mut self, c: &mut ConnSlot, io: &mut I) {
+        self.ctr.tx_acks += 1;
+        self.send_segment(c, c.snd_nxt, 0, tcp::ACK, io);
+    }
+
+    fn send_rst<I: Io>(&mut self, c: &mut ConnSlot, io: &mut I) {
+        self.ctr.tx_rsts += 1;
+        self.send_segment(c, c.snd_nxt, 0, tcp::RST | tcp::ACK, io);
+    }
+
+    /// RFC 5961 §7: rate-limited ACK in response to suspicious RST/SYN/ACK.
+    fn challenge_ack<I: Io>(&mut self, c: &mut ConnSlot, io: &mut I) {
+        let now = self.now_ms;
+        if now.wrapping_sub(self.challenge_ms) >= 1000 {
+            self.challenge_ms = now;
+            self.challenge_n = 0;
+        }
+        if self.challenge_n < CHALLENGE_LIMIT {
+            self.challenge_n += 1;
+            self.ctr.challenge_acks += 1;
+            self.send_segment(c, c.snd_nxt, 0, tcp::ACK, io);
+        }
+    }
+
+    /// Builds and transmits one segment: headers into the tx scratch,
+    /// payload DMA'd from the send refs, checksum over the whole segment.
+    fn send_segment<I: Io>(&mut self, c: &mut ConnSlot, seq_no: u32, len: u32, flags: u8, io: &mut I) -> bool {
+        let ip_len = if c.key.v6 { ipv6::HEADER_LEN } else { ipv4::HEADER_LEN };
+        let ts = c.has(fl::TS_OK);
+        let tcp_len = tcp::HEADER_LEN + if ts { 12 } else { 0 };
+        let off_tcp = ethernet::HEADER_LEN + ip_len;
+        let off_pay = off_tcp + tcp_len;
+        let len = len as usize;
+        let total = off_pay + len;
+        if total > self.tx.len() {
+            return false;
+        }
+        if len > 0 {
+            let tx = core::mem::take(&mut self.tx);
+            let ok = match tx.get_mut(off_pay..total) {
+                Some(buf) => self.read_sent(c, seq_no, buf, io),
+                None => false,
+            };
+            self.tx = tx;
+            if !ok {
+                self.ctr.dma_errors += 1;
+                return false;
+            }
+        }
+        let window = if flags & tcp::RST != 0 { 0 } else { c.window_field(self.rcv_space_of(c)) };
+        let Some(frame) = self.tx.get_mut(..total) else { return false };
+        let eth = ethernet::EthernetRepr {
+            src: c.local_mac,
+            dst: c.remote_mac,
+            ethertype: if c.key.v6 { ethernet::ETHERTYPE_IPV6 } else { ethernet::ETHERTYPE_IPV4 },
+        };
+        let _ = eth.emit(frame);
+        let seg_len = (tcp_len + len) as u16;
+        let pseudo = if c.key.v6 {
+            let r = ipv6::Ipv6Repr {
+                src: c.key.local_addr,
+                dst: c.key.remote_addr,
+                next_header: ipv4::PROTO_TCP,
+                payload_len: seg_len,
+                hop_limit: c.ttl,
+                traffic_class: c.tos,
+            };
+            let _ = r.emit(frame.get_mut(ethernet::HEADER_LEN..).unwrap_or(&mut []));
+            checksum::pseudo_v6(&c.key.local_addr, &c.key.remote_addr, ipv4::PROTO_TCP, u32::from(seg_len))
+        } else {
+            let src = [c.key.local_addr[0], c.key.local_addr[1], c.key.local_addr[2], c.key.local_addr[3]];
+            let dst = [c.key.remote_addr[0], c.key.remote_addr[1], c.key.remote_addr[2], c.key.remote_addr[3]];
+            let r = ipv4::Ipv4Repr { src, dst, protocol: ipv4::PROTO_TCP, payload_len: seg_len, ttl: c.ttl, tos: c.tos };
+            self.ip_id = self.ip_id.wrapping_add(1);
+            let _ = r.emit(frame.get_mut(ethernet::HEADER_LEN..).unwrap_or(&mut []), self.ip_id);
+            checksum::pseudo_v4(&src, &dst, ipv4::PROTO_TCP, seg_len)
+        };
+        let t = tcp::TcpRepr {
+            src_port: c.key.local_port,
+            dst_port: c.key.remote_port,
+            seq: seq_no,
+            ack: c.rcv_nxt,
+            flags,
+            window,
+            ts: if ts { Some((c.ts_val(self.now_ms), c.ts_recent)) } else { None },
+        };
+        let seg = frame.get_mut(off_tcp..).unwrap_or(&mut []);
+        let _ = t.emit(seg);
+        tcp::fill_checksum(seg, pseudo);
+        if !io.transmit(frame) {
+            self.ctr.tx_ring_full += 1;
+        }
+        self.ctr.tx_segs += 1;
+        self.ctr.tx_bytes += len as u64;
+        if len > 0 && seq::lt(seq_no, c.snd_max) {
+            self.ctr.retransmits += 1;
+            c.total_retrans = c.total_retrans.wrapping_add(1);
+        }
+        if flags & tcp::ACK != 0 {
+            c.last_ack_sent = c.rcv_nxt;
+            c.segs_unacked = 0;
+            c.timers &= !tm::DELACK;
+            c.clear(fl::ACK_NOW);
+        }
+        true
+    }
+
+    #[inline]
+    fn rcv_space_of(&self, c: &ConnSlot) -> u32 {
+        self.rcv_space(c)
+    }
+
+    /// DMA-reads the send data starting at `seq_no` into `buf`, walking the
+    /// send refs from the transmit cursor (or the head).
+    fn read_sent<I: Io>(&mut self, c: &mut ConnSlot, seq_no: u32, buf: &mut [u8], io: &mut I) -> bool {
+        let (mut r, mut rseq) = if c.cur_ref != NIL && seq::le(c.cur_seq, seq_no) {
+            (c.cur_ref, c.cur_seq)
+        } else {
+            (c.sref_head, c.snd_una.wrapping_sub(c.sref_head_off))
+        };
+        let mut filled = 0;
+        let mut s = seq_no;
+        while filled < buf.len() {
+            let Some(b) = self.refs.get(r) else { return false };
+            let rend = rseq.wrapping_add(b.len);
+            if seq::le(rend, s) {
+                r = b.next;
+                rseq = rend;
+                continue;
+            }
+            let off = seq::diff(s, rseq);
+            let n = ((b.len - off) as usize).min(buf.len() - filled);
+            let Some(dst) = buf.get_mut(filled..filled + n) else { return false };
+            if io.dma_read(b.addr.wrapping_add(u64::from(off)), dst).is_err() {
+                return false;
+            }
+            self.ctr.dma_read_bytes += n as u64;
+            filled += n;
+            s = s.wrapping_add(n as u32);
+            if filled < buf.len() {
+                r = b.next;
+                rseq = rend;
+            }
+        }
+        c.cur_ref = r;
+        c.cur_seq = rseq;
+        true
+    }
+
+    // ------------------------------------------------------------------
+    // Timers
+    // ------------------------------------------------------------------
+
+    fn on_timer<I: Io>(&mut self, c: &mut ConnSlot, _cid: u32, io: &mut I) -> After {
+        let now = self.now_ms;
+        let due = |timers: u8, bit: u8, at: u32| timers & bit != 0 && seq::le(at, now);
+        if due(c.timers, tm::DELACK, c.delack_at) {
+            c.timers &= !tm::DELACK;
+            self.ctr.delack_fired += 1;
+            c.set(fl::ACK_NOW);
+        }
+        if due(c.timers, tm::RTO, c.rto_at) {
+            c.timers &= !tm::RTO;
+            if c.snd_una != c.snd_max {
+                // RFC 6298 §5.4-5.7 with RFC 5681 §3.1 loss response.
+                if c.rxt_shift >= MAX_RETRIES {
+                    return After::TimedOut;
+                }
+                self.ctr.rto_fired += 1;
+                c.cc_on_loss();
+                c.cwnd = u32::from(c.mss);
+                c.rxt_shift += 1;
+                c.clear(fl::IN_RECOVERY | fl::RTT_TIMING);
+                c.dupacks = 0;
+                c.recover = c.snd_max;
+                c.snd_nxt = c.snd_una;
+                arm(c, tm::RTO, now.wrapping_add(c.rto_ms()));
+            }
+        }
+        if due(c.timers, tm::PERSIST, c.persist_at) {
+            c.timers &= !tm::PERSIST;
+            if c.snd_wnd == 0 {
+                if c.rxt_shift >= MAX_RETRIES {
+                    return After::TimedOut;
+                }
+                self.ctr.persist_probes += 1;
+                self.send_segment(c, c.snd_una.wrapping_sub(1), 0, tcp::ACK, io);
+                c.rxt_shift = c.rxt_shift.saturating_add(1);
+                arm(c, tm::PERSIST, now.wrapping_add(c.rto_ms()));
+            }
+        }
+        if due(c.timers, tm::KEEP, c.keep_at) {
+            c.timers &= !tm::KEEP;
+            if c.has(fl::KEEPALIVE) {
+                let idle = now.wrapping_sub(c.last_rx_ms);
+                if idle >= c.keep_idle_ms {
+                    if c.keep_sent >= c.keep_cnt {
+                        return After::TimedOut;
+                    }
+                    self.ctr.keepalive_probes += 1;
+                    self.send_segment(c, c.snd_una.wrapping_sub(1), 0, tcp::ACK, io);
+                    c.keep_sent += 1;
+                    arm(c, tm::KEEP, now.wrapping_add(c.keep_intvl_ms));
+                } else {
+                    arm(c, tm::KEEP, c.last_rx_ms.wrapping_add(c.keep_idle_ms));
+                }
+            }
+        }
+        After::Keep
+    }
+}

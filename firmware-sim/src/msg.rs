@@ -1,0 +1,612 @@
+//! The handoff interface (paper §3.3) as ring messages.
+//!
+//! Every message starts with the same 16-byte little-endian header:
+//!
+//! | off | size | field | meaning |
+//! |----:|----:|---|---|
+//! | 0 | 1 | kind | [`Kind`] |
+//! | 1 | 1 | flags | per kind (`send`/`recv`: [`MSG_PSH`]; `restore` event: [`RestoreReason`]) |
+//! | 2 | 2 | len16 | byte length (`send`, `post`, `forward`, `recv`), ctrl/resource code, handoff result |
+//! | 4 | 4 | cid | connection id (`u32::MAX` where none applies) |
+//! | 8 | 8 | arg | host address, a 64-bit length, a ctrl argument, or the host's cookie |
+//!
+//! Only `handoff` (command) and `restore` (event) are longer: they are followed
+//! by a [`Snapshot`] of [`SNAPSHOT_LEN`] bytes; `recv_data` is followed by
+//! `len16` bytes of payload (used only to hand back staged data on restore).
+//!
+//! | kind | dir | name | len16 | cid | arg |
+//! |---|---|---|---|---|---|
+//! | 0x01 | OS→NIC | handoff | 0 | – | cookie |
+//! | 0x02 | OS→NIC | restore | 0 | cid | cookie |
+//! | 0x03 | OS→NIC | send | bytes (1..=65535) | cid | host address |
+//! | 0x04 | OS→NIC | recvd | 0 | cid | bytes consumed |
+//! | 0x05 | OS→NIC | ctrl | [`CtrlCmd`] | cid | argument |
+//! | 0x06 | OS→NIC | forward | bytes | cid | host address of an Ethernet frame |
+//! | 0x07 | OS→NIC | post | bytes | cid | host address of a receive buffer |
+//! | 0x81 | NIC→OS | handoff_done | 0 or [`Refusal`] | new cid | cookie |
+//! | 0x82 | NIC→OS | restore | 0 | cid | cookie (0 if NIC-initiated) |
+//! | 0x83 | NIC→OS | recv | bytes | cid | host address written |
+//! | 0x84 | NIC→OS | ack | 0 | cid | bytes acknowledged |
+//! | 0x85 | NIC→OS | ctrl | [`CtrlEvent`] | cid | argument (errno, reason) |
+//! | 0x86 | NIC→OS | resource | [`ResourceKind`] | cid or `u32::MAX` | count |
+//! | 0x87 | NIC→OS | recv_data | bytes | cid | 0 (payload follows) |
+
+use super::snapshot::{Snapshot, SNAPSHOT_LEN};
+
+/// Size of every message header, and of every message except the three
+/// carrying data or a snapshot.
+pub const MSG_LEN: usize = 16;
+/// Size of a `handoff` command and of a `restore` event.
+pub const SNAPSHOT_MSG_LEN: usize = MSG_LEN + SNAPSHOT_LEN;
+/// `cid` value used where no connection applies.
+pub const NO_CID: u32 = u32::MAX;
+/// `send`/`recv` flag: push (the data ends a host write / a peer PSH).
+pub const MSG_PSH: u8 = 1;
+/// `send` flag: urgent (out-of-band) data; refused by this firmware.
+pub const MSG_OOB: u8 = 2;
+
+/// Message kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// OS→NIC handoff.
+    Handoff = 0x01,
+    /// OS→NIC restore.
+    Restore = 0x02,
+    /// OS→NIC send.
+    Send = 0x03,
+    /// OS→NIC recvd.
+    Recvd = 0x04,
+    /// OS→NIC ctrl.
+    Ctrl = 0x05,
+    /// OS→NIC forward.
+    Forward = 0x06,
+    /// OS→NIC post.
+    Post = 0x07,
+    /// NIC→OS handoff result.
+    HandoffDone = 0x81,
+    /// NIC→OS restore.
+    RestoreEv = 0x82,
+    /// NIC→OS recv.
+    Recv = 0x83,
+    /// NIC→OS ack.
+    Ack = 0x84,
+    /// NIC→OS ctrl.
+    CtrlEv = 0x85,
+    /// NIC→OS resource.
+    Resource = 0x86,
+    /// NIC→OS inline receive data.
+    RecvData = 0x87,
+}
+
+/// Why a message could not be decoded or encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsgError {
+    /// Shorter than its kind requires.
+    Truncated,
+    /// Unknown kind byte (or a NIC→OS kind sent to the NIC).
+    UnknownKind,
+    /// A field is out of range (zero length, unknown ctrl code, bad state...).
+    BadValue,
+    /// Snapshot version not understood.
+    BadVersion,
+}
+
+/// OS→NIC `ctrl` commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum CtrlCmd {
+    /// `shutdown(SHUT_WR)`/`close()`: send FIN after the queued data.
+    Close = 1,
+    /// Abortive close: send RST and free the connection.
+    Abort = 2,
+    /// TCP_NODELAY; arg 0 or 1.
+    NoDelay = 3,
+    /// SO_KEEPALIVE; arg 0 disables, otherwise the idle time in ms.
+    KeepAlive = 4,
+}
+
+impl CtrlCmd {
+    fn from_u16(v: u16) -> Option<Self> {
+        Some(match v {
+            1 => CtrlCmd::Close,
+            2 => CtrlCmd::Abort,
+            3 => CtrlCmd::NoDelay,
+            4 => CtrlCmd::KeepAlive,
+            _ => return None,
+        })
+    }
+}
+
+/// NIC→OS `ctrl` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum CtrlEvent {
+    /// The peer's FIN arrived (after all data before it was delivered).
+    PeerFin = 1,
+    /// The peer reset the connection; arg is an errno (ECONNRESET).
+    PeerRst = 2,
+    /// Retransmissions or keepalives gave up; arg is an errno (ETIMEDOUT).
+    TimedOut = 3,
+    /// The NIC de-allocated the connection; the cid is free.
+    Freed = 4,
+}
+
+/// errno values carried in ctrl events (Linux numbering).
+pub mod errno {
+    /// Connection reset by peer.
+    pub const ECONNRESET: u64 = 104;
+    /// Connection timed out.
+    pub const ETIMEDOUT: u64 = 110;
+    /// Connection aborted by the host.
+    pub const ECONNABORTED: u64 = 103;
+}
+
+/// NIC resources advertised with `resource` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum ResourceKind {
+    /// Free connection slots.
+    ConnSlots = 1,
+    /// Free (addr, len) references (send refs and posted buffers share a pool).
+    Refs = 2,
+    /// Free receive staging bytes.
+    Staging = 3,
+}
+
+/// Why a handoff or command was refused (`handoff_done.len16`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Refusal {
+    /// Connection table full.
+    NoConnSlot = 1,
+    /// The 4-tuple is already offloaded.
+    Duplicate = 2,
+    /// The snapshot failed validation.
+    BadSnapshot = 3,
+    /// Reference pool exhausted.
+    NoRefs = 4,
+    /// The cid does not name a live connection.
+    BadCid = 5,
+    /// Out-of-band data is not supported.
+    Unsupported = 6,
+    /// The connection can no longer send (FIN queued or sent).
+    Shutdown = 7,
+}
+
+/// Why a connection is handed back with a `restore` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RestoreReason {
+    /// The host asked (`restore` command).
+    HostRequest = 0,
+    /// The connection entered TIME_WAIT (paper §3.3).
+    TimeWait = 1,
+}
+
+/// A decoded OS→NIC command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Offload a connection; the reply is a `handoff_done` carrying `cookie`.
+    Handoff {
+        /// Host cookie echoed in the reply.
+        cookie: u64,
+        /// Connection state.
+        snap: Snapshot,
+    },
+    /// Take a connection back.
+    Restore {
+        /// Connection.
+        cid: u32,
+        /// Host cookie echoed in the `restore` event.
+        cookie: u64,
+    },
+    /// Enqueue `len` bytes at host address `addr` for sending.
+    Send {
+        /// Connection.
+        cid: u32,
+        /// Host address.
+        addr: u64,
+        /// Length.
+        len: u16,
+        /// `MSG_*` flags.
+        flags: u8,
+    },
+    /// The host consumed `len` received bytes.
+    Recvd {
+        /// Connection.
+        cid: u32,
+        /// Bytes consumed.
+        len: u32,
+    },
+    /// Control operation.
+    Ctrl {
+        /// Connection.
+        cid: u32,
+        /// Operation.
+        cmd: CtrlCmd,
+        /// Argument.
+        arg: u64,
+    },
+    /// Process the Ethernet frame at `addr` as if received from the wire.
+    Forward {
+        /// Connection the host believes it belongs to.
+        cid: u32,
+        /// Host address of the frame.
+        addr: u64,
+        /// Frame length.
+        len: u16,
+    },
+    /// A host receive buffer for this connection.
+    Post {
+        /// Connection.
+        cid: u32,
+        /// Host address.
+        addr: u64,
+        /// Length.
+        len: u16,
+    },
+}
+
+/// A NIC→OS event. `Restore` and `RecvData` borrow their payload so the
+/// engine never copies a snapshot or staged data onto its stack twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// Reply to `handoff`: `result` is `Ok(cid)` or the refusal.
+    HandoffDone {
+        /// Host cookie from the command.
+        cookie: u64,
+        /// New cid or why not.
+        result: Result<u32, Refusal>,
+    },
+    /// The connection is handed back; the NIC has freed the cid.
+    Restore {
+        /// Connection.
+        cid: u32,
+        /// Cookie of the host's `restore` command, 0 if NIC-initiated.
+        cookie: u64,
+        /// Why.
+        reason: RestoreReason,
+        /// State to continue from.
+        snap: &'a Snapshot,
+    },
+    /// `len` received bytes were written at host address `addr`.
+    Recv {
+        /// Connection.
+        cid: u32,
+        /// Host address.
+        addr: u64,
+        /// Length.
+        len: u16,
+        /// `MSG_PSH` if the peer pushed.
+        flags: u8,
+    },
+    /// `len` bytes from the head of the host send buffer were acknowledged.
+    Ack {
+        /// Connection.
+        cid: u32,
+        /// Bytes.
+        len: u32,
+    },
+    /// State change.
+    Ctrl {
+        /// Connection.
+        cid: u32,
+        /// What happened.
+        ev: CtrlEvent,
+        /// errno or reason.
+        arg: u64,
+    },
+    /// Resource availability (also sent on a refusal).
+    Resource {
+        /// Connection concerned, or [`NO_CID`].
+        cid: u32,
+        /// Resource.
+        kind: ResourceKind,
+        /// Number of free items.
+        num: u64,
+    },
+    /// Received bytes handed back inline (only before a `Restore`).
+    RecvData {
+        /// Connection.
+        cid: u32,
+        /// Data.
+        data: &'a [u8],
+    },
+}
+
+fn header(buf: &mut [u8], kind: Kind, flags: u8, len16: u16, cid: u32, arg: u64) -> Result<(), MsgError> {
+    let h = buf.get_mut(..MSG_LEN).ok_or(MsgError::Truncated)?;
+    h[0] = kind as u8;
+    h[1] = flags;
+    h[2..4].copy_from_slice(&len16.to_le_bytes());
+    h[4..8].copy_from_slice(&cid.to_le_bytes());
+    h[8..16].copy_from_slice(&arg.to_le_bytes());
+    Ok(())
+}
+
+struct Header {
+    kind: u8,
+    flags: u8,
+    len16: u16,
+    cid: u32,
+    arg: u64,
+}
+
+fn parse_header(buf: &[u8]) -> Result<Header, MsgError> {
+    let h = buf.get(..MSG_LEN).ok_or(MsgError::Truncated)?;
+    Ok(Header {
+        kind: h[0],
+        flags: h[1],
+        len16: u16::from_le_bytes([h[2], h[3]]),
+        cid: u32::from_le_bytes([h[4], h[5], h[6], h[7]]),
+        arg: u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]),
+    })
+}
+
+impl Command {
+    /// Encoded length.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Command::Handoff { .. } => SNAPSHOT_MSG_LEN,
+            _ => MSG_LEN,
+        }
+    }
+
+    /// Encodes into the front of `buf`, returning the length written.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, MsgError> {
+        match *self {
+            Command::Handoff { cookie, ref snap } => {
+                header(buf, Kind::Handoff, 0, 0, NO_CID, cookie)?;
+                snap.encode(buf.get_mut(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
+            }
+            Command::Restore { cid, cookie } => header(buf, Kind::Restore, 0, 0, cid, cookie)?,
+            Command::Send { cid, addr, len, flags } => header(buf, Kind::Send, flags, len, cid, addr)?,
+            Command::Recvd { cid, len } => header(buf, Kind::Recvd, 0, 0, cid, u64::from(len))?,
+            Command::Ctrl { cid, cmd, arg } => header(buf, Kind::Ctrl, 0, cmd as u16, cid, arg)?,
+            Command::Forward { cid, addr, len } => header(buf, Kind::Forward, 0, len, cid, addr)?,
+            Command::Post { cid, addr, len } => header(buf, Kind::Post, 0, len, cid, addr)?,
+        }
+        Ok(self.encoded_len())
+    }
+
+    /// Decodes one command from the front of `buf`, returning it and its
+    /// length. Every field is range-checked; nothing here can panic.
+    pub fn decode(buf: &[u8]) -> Result<(Self, usize), MsgError> {
+        let h = parse_header(buf)?;
+        let nonzero = |l: u16| if l == 0 { Err(MsgError::BadValue) } else { Ok(l) };
+        let c = match h.kind {
+            0x01 => {
+                let snap = Snapshot::decode(buf.get(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
+                return Ok((Command::Handoff { cookie: h.arg, snap }, SNAPSHOT_MSG_LEN));
+            }
+            0x02 => Command::Restore { cid: h.cid, cookie: h.arg },
+            0x03 => Command::Send { cid: h.cid, addr: h.arg, len: nonzero(h.len16)?, flags: h.flags },
+            0x04 => Command::Recvd { cid: h.cid, len: u32::try_from(h.arg).map_err(|_| MsgError::BadValue)? },
+            0x05 => Command::Ctrl { cid: h.cid, cmd: CtrlCmd::from_u16(h.len16).ok_or(MsgError::BadValue)?, arg: h.arg },
+            0x06 => Command::Forward { cid: h.cid, addr: h.arg, len: nonzero(h.len16)? },
+            0x07 => Command::Post { cid: h.cid, addr: h.arg, len: nonzero(h.len16)? },
+            _ => return Err(MsgError::UnknownKind),
+        };
+        Ok((c, MSG_LEN))
+    }
+}
+
+impl Event<'_> {
+    /// Encoded length.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Event::Restore { .. } => SNAPSHOT_MSG_LEN,
+            Event::RecvData { data, .. } => MSG_LEN + data.len(),
+            _ => MSG_LEN,
+        }
+    }
+
+    /// Encodes into the front of `buf`, returning the length written.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, MsgError> {
+        match *self {
+            Event::HandoffDone { cookie, result } => {
+                let (cid, code) = match result {
+                    Ok(cid) => (cid, 0),
+                    Err(r) => (NO_CID, r as u16),
+                };
+                header(buf, Kind::HandoffDone, 0, code, cid, cookie)?
+            }
+            Event::Restore { cid, cookie, reason, snap } => {
+                header(buf, Kind::RestoreEv, reason as u8, 0, cid, cookie)?;
+                snap.encode(buf.get_mut(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
+            }
+            Event::Recv { cid, addr, len, flags } => header(buf, Kind::Recv, flags, len, cid, addr)?,
+            Event::Ack { cid, len } => header(buf, Kind::Ack, 0, 0, cid, u64::from(len))?,
+            Event::Ctrl { cid, ev, arg } => header(buf, Kind::CtrlEv, 0, ev as u16, cid, arg)?,
+            Event::Resource { cid, kind, num } => header(buf, Kind::Resource, 0, kind as u16, cid, num)?,
+            Event::RecvData { cid, data } => {
+                let len = u16::try_from(data.len()).map_err(|_| MsgError::BadValue)?;
+                let dst = buf.get_mut(MSG_LEN..MSG_LEN + data.len()).ok_or(MsgError::Truncated)?;
+                dst.copy_from_slice(data);
+                header(buf, Kind::RecvData, 0, len, cid, 0)?
+            }
+        }
+        Ok(self.encoded_len())
+    }
+}
+
+/// A decoded NIC→OS event header, as the host sees it. `Restore` carries its
+/// snapshot by value; `RecvData` points at its payload in the input buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostEvent<'a> {
+    /// See [`Event::HandoffDone`].
+    HandoffDone {
+        /// Cookie.
+        cookie: u64,
+        /// Result.
+        result: Result<u32, u16>,
+    },
+    /// See [`Event::Restore`].
+    Restore {
+        /// Connection.
+        cid: u32,
+        /// Cookie.
+        cookie: u64,
+        /// Reason byte.
+        reason: u8,
+        /// State.
+        snap: Snapshot,
+    },
+    /// See [`Event::Recv`].
+    Recv {
+        /// Connection.
+        cid: u32,
+        /// Address.
+        addr: u64,
+        /// Length.
+        len: u16,
+        /// Flags.
+        flags: u8,
+    },
+    /// See [`Event::Ack`].
+    Ack {
+        /// Connection.
+        cid: u32,
+        /// Bytes.
+        len: u64,
+    },
+    /// See [`Event::Ctrl`].
+    Ctrl {
+        /// Connection.
+        cid: u32,
+        /// Event code.
+        ev: u16,
+        /// Argument.
+        arg: u64,
+    },
+    /// See [`Event::Resource`].
+    Resource {
+        /// Connection.
+        cid: u32,
+        /// Kind code.
+        kind: u16,
+        /// Count.
+        num: u64,
+    },
+    /// See [`Event::RecvData`].
+    RecvData {
+        /// Connection.
+        cid: u32,
+        /// Data.
+        data: &'a [u8],
+    },
+}
+
+impl<'a> HostEvent<'a> {
+    /// Decodes one event from the front of `buf` (host side of the ring).
+    pub fn decode(buf: &'a [u8]) -> Result<(Self, usize), MsgError> {
+        let h = parse_header(buf)?;
+        let e = match h.kind {
+            0x81 => HostEvent::HandoffDone { cookie: h.arg, result: if h.len16 == 0 { Ok(h.cid) } else { Err(h.len16) } },
+            0x82 => {
+                let snap = Snapshot::decode(buf.get(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
+                return Ok((HostEvent::Restore { cid: h.cid, cookie: h.arg, reason: h.flags, snap }, SNAPSHOT_MSG_LEN));
+            }
+            0x83 => HostEvent::Recv { cid: h.cid, addr: h.arg, len: h.len16, flags: h.flags },
+            0x84 => HostEvent::Ack { cid: h.cid, len: h.arg },
+            0x85 => HostEvent::Ctrl { cid: h.cid, ev: h.len16, arg: h.arg },
+            0x86 => HostEvent::Resource { cid: h.cid, kind: h.len16, num: h.arg },
+            0x87 => {
+                let n = usize::from(h.len16);
+                let data = buf.get(MSG_LEN..MSG_LEN + n).ok_or(MsgError::Truncated)?;
+                return Ok((HostEvent::RecvData { cid: h.cid, data }, MSG_LEN + n));
+            }
+            _ => return Err(MsgError::UnknownKind),
+        };
+        Ok((e, MSG_LEN))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_roundtrip_table() {
+        let cmds = [
+            Command::Handoff { cookie: 0xdead_beef, snap: Snapshot { mss: 1460, rcv_buf: 1 << 20, ..Snapshot::default() } },
+            Command::Restore { cid: 7, cookie: 9 },
+            Command::Send { cid: 1, addr: 0x1000, len: 4096, flags: MSG_PSH },
+            Command::Recvd { cid: 2, len: u32::MAX },
+            Command::Ctrl { cid: 3, cmd: CtrlCmd::Close, arg: 0 },
+            Command::Ctrl { cid: 3, cmd: CtrlCmd::KeepAlive, arg: 1000 },
+            Command::Forward { cid: 4, addr: 0xffff_ffff_ffff, len: 1514 },
+            Command::Post { cid: 5, addr: 42, len: 65535 },
+        ];
+        for c in cmds {
+            let mut buf = [0u8; SNAPSHOT_MSG_LEN];
+            let n = c.encode(&mut buf).unwrap();
+            assert_eq!(n, c.encoded_len());
+            assert_eq!(Command::decode(&buf[..n]), Ok((c, n)));
+            for short in 0..n {
+                assert_eq!(Command::decode(&buf[..short]).err(), Some(MsgError::Truncated));
+            }
+        }
+        assert_eq!(MSG_LEN, 16);
+        assert_eq!(SNAPSHOT_MSG_LEN, 176);
+    }
+
+    #[test]
+    fn command_rejects() {
+        let mut m = [0u8; 16];
+        let cases: &[(u8, u16, u64, MsgError)] = &[
+            (0x00, 0, 0, MsgError::UnknownKind),
+            (0x81, 0, 0, MsgError::UnknownKind),
+            (0xff, 0, 0, MsgError::UnknownKind),
+            (0x03, 0, 0, MsgError::BadValue),
+            (0x06, 0, 0, MsgError::BadValue),
+            (0x07, 0, 0, MsgError::BadValue),
+            (0x05, 0, 0, MsgError::BadValue),
+            (0x05, 99, 0, MsgError::BadValue),
+            (0x04, 0, 1 << 32, MsgError::BadValue),
+            (0x01, 0, 0, MsgError::Truncated),
+        ];
+        for &(kind, len16, arg, err) in cases {
+            m[0] = kind;
+            m[2..4].copy_from_slice(&len16.to_le_bytes());
+            m[8..16].copy_from_slice(&arg.to_le_bytes());
+            assert_eq!(Command::decode(&m).err(), Some(err), "kind {kind:#x}");
+        }
+    }
+
+    #[test]
+    fn event_roundtrip_table() {
+        let snap = Snapshot { rcv_buf: 100, ..Snapshot::default() };
+        let data = [1u8, 2, 3];
+        let evs = [
+            (Event::HandoffDone { cookie: 1, result: Ok(5) }, HostEvent::HandoffDone { cookie: 1, result: Ok(5) }),
+            (
+                Event::HandoffDone { cookie: 2, result: Err(Refusal::NoConnSlot) },
+                HostEvent::HandoffDone { cookie: 2, result: Err(1) },
+            ),
+            (
+                Event::Restore { cid: 3, cookie: 0, reason: RestoreReason::TimeWait, snap: &snap },
+                HostEvent::Restore { cid: 3, cookie: 0, reason: 1, snap },
+            ),
+            (Event::Recv { cid: 4, addr: 8, len: 100, flags: MSG_PSH }, HostEvent::Recv { cid: 4, addr: 8, len: 100, flags: 1 }),
+            (Event::Ack { cid: 4, len: 1 << 31 }, HostEvent::Ack { cid: 4, len: 1 << 31 }),
+            (
+                Event::Ctrl { cid: 4, ev: CtrlEvent::TimedOut, arg: errno::ETIMEDOUT },
+                HostEvent::Ctrl { cid: 4, ev: 3, arg: 110 },
+            ),
+            (
+                Event::Resource { cid: NO_CID, kind: ResourceKind::Refs, num: 0 },
+                HostEvent::Resource { cid: NO_CID, kind: 2, num: 0 },
+            ),
+            (Event::RecvData { cid: 6, data: &data }, HostEvent::RecvData { cid: 6, data: &data }),
+        ];
+        for (ev, want) in evs {
+            let mut buf = [0u8; 256];
+            let n = ev.encode(&mut buf).unwrap();
+            assert_eq!(n, ev.encoded_len());
+            assert_eq!(HostEvent::decode(&buf[..n]), Ok((want, n)));
+            assert!(ev.encode(&mut buf[..n - 1]).is_err());
+        }
+    }
+}
