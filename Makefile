@@ -30,8 +30,7 @@ deps:
 
 # The kernel is cached outside the checkout; this only records where it is.
 kernel: deps
-	@mkdir -p build
-	@$(XTASK) kernel > $(KDIR_FILE).tmp && mv $(KDIR_FILE).tmp $(KDIR_FILE)
+	@$(XTASK) kernel
 
 module: kernel
 	@$(MAKE) --no-print-directory $(KBUILD_ARGS) modules

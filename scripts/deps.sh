@@ -7,7 +7,7 @@ BINDGEN_VERSION=${BINDGEN_VERSION:-0.71.1}
 APT_PACKAGES=(
 	linux-source-6.12 rustc-web rust-web-src libclang-dev clang lld llvm
 	bc flex bison libelf-dev libssl-dev cpio xz-utils kmod
-	qemu-system-x86 iproute2 busybox-static procps ethtool
+	qemu-system-x86 iproute2 iputils-ping busybox-static procps ethtool
 	python3 valgrind
 )
 

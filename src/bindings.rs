@@ -12,6 +12,10 @@
     non_snake_case,
     non_upper_case_globals,
     unreachable_pub,
+    unsafe_op_in_unsafe_fn,
+    improper_ctypes,
+    unknown_lints,
+    unnecessary_transmutes,
     clippy::all
 )]
 

@@ -31,7 +31,7 @@ struct TcpHandoff {
 impl kernel::Module for TcpHandoff {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let pernet = netns::PernetRegistration::new()?;
-        pr_info!("tcp_handoff {} loaded\n", VERSION);
+        pr_info!("version {} loaded\n", VERSION);
         Ok(TcpHandoff { _pernet: pernet })
     }
 }
@@ -40,6 +40,6 @@ impl Drop for TcpHandoff {
     fn drop(&mut self) {
         // `_pernet` is dropped after this body runs: the sysctls of every
         // namespace are gone once the module's exit returns.
-        pr_info!("tcp_handoff {} unloading\n", VERSION);
+        pr_info!("version {} unloading\n", VERSION);
     }
 }

@@ -25,8 +25,8 @@ tap_check "insmod/rmmod $CYCLES times ($cycles_ok done)" [ $cycles_ok = $CYCLES 
 tap_check "net.handoff.version present while loaded ($present_ok/$CYCLES)" [ $present_ok = $CYCLES ]
 tap_check "net.handoff gone after unload ($gone_ok/$CYCLES)" [ $gone_ok = $CYCLES ]
 
-loads=$(dmesg | tail -n +"$((_dmesg_mark + 1))" | grep -c 'tcp_handoff .* loaded$')
-unloads=$(dmesg | tail -n +"$((_dmesg_mark + 1))" | grep -c 'tcp_handoff .* unloading$')
+loads=$(dmesg | tail -n +"$((_dmesg_mark + 1))" | grep -c 'tcp_handoff: version .* loaded$')
+unloads=$(dmesg | tail -n +"$((_dmesg_mark + 1))" | grep -c 'tcp_handoff: version .* unloading$')
 tap_check "one load and one unload line per cycle ($loads/$unloads)" \
 	[ "$loads" = $CYCLES -a "$unloads" = $CYCLES ]
 

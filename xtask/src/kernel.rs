@@ -66,7 +66,16 @@ fn key_material(variant: &str, frags: &[PathBuf]) -> Result<String, Fail> {
 }
 
 /// Returns the cached kernel for `variant`, building it first if needed.
+///
+/// `KDIR=/path/to/O-tree` bypasses the cache and uses a kernel you built.
 pub fn ensure(variant: &str) -> Result<Kernel, Fail> {
+    if let Some(kdir) = std::env::var_os("KDIR").filter(|k| !k.is_empty()) {
+        let kernel = Kernel { build_dir: PathBuf::from(kdir) };
+        if !kernel.bzimage().exists() || !kernel.build_dir.join("Module.symvers").exists() {
+            return Err(Fail::new(format!("KDIR={} is not a built kernel tree", kernel.build_dir.display())));
+        }
+        return Ok(kernel);
+    }
     let frags = fragments(variant)?;
     let material = key_material(variant, &frags)?;
     let key = util::sha256_hex(material.as_bytes())?;

@@ -3,7 +3,7 @@
 //! `make` calls it; it can also be run directly:
 //!
 //! ```text
-//! cargo run -p xtask -- kernel [--variant default|debug]
+//! cargo run -p xtask -- kernel [--variant default|debug]   # writes build/kdir-<variant>
 //! cargo run -p xtask -- vm --mode check|demo|bench --suites a,b [--timeout S]
 //! cargo run -p xtask -- check [--suites a,b]
 //! ```
@@ -40,8 +40,11 @@ fn run(args: &[String]) -> Result<(), Fail> {
         .unwrap_or_default();
     match args.first().map(String::as_str) {
         Some("kernel") => {
+            // Records where the cached tree is, for the Makefile's module build.
             let k = kernel::ensure(&variant)?;
-            println!("{}", k.build_dir.display());
+            let record = util::repo_root().join(format!("build/kdir-{variant}"));
+            std::fs::create_dir_all(util::repo_root().join("build"))?;
+            std::fs::write(&record, format!("{}\n", k.build_dir.display()))?;
             Ok(())
         }
         Some("vm") => {
