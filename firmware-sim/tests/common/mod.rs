@@ -863,3 +863,115 @@ pub fn sha(data: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(data).to_vec()
 }
+
+/// Builds a frame from the peer to the engine (the reverse of `tcp_frame`).
+pub fn frame_to_nic(v6: bool, seq: u32, ack: u32, flags: u8, window: u16, opts: &[u8], payload: &[u8], peer_port: u16) -> Vec<u8> {
+    let hl = 20 + opts.len();
+    let mut t = vec![0u8; hl];
+    t[0..2].copy_from_slice(&peer_port.to_be_bytes());
+    t[2..4].copy_from_slice(&ENGINE_PORT.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = ((hl.div_ceil(4)) as u8) << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&window.to_be_bytes());
+    t[20..].copy_from_slice(opts);
+    t.extend_from_slice(payload);
+    let mut f = Vec::new();
+    f.extend_from_slice(&ENGINE_MAC);
+    f.extend_from_slice(&PEER_MAC);
+    if v6 {
+        let ps = checksum::pseudo_v6(&PEER_V6, &ENGINE_V6, 6, t.len() as u32);
+        tcp::fill_checksum(&mut t, ps);
+        f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+        f.extend_from_slice(&(t.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[6, 64]);
+        f.extend_from_slice(&PEER_V6);
+        f.extend_from_slice(&ENGINE_V6);
+    } else {
+        let ps = checksum::pseudo_v4(&PEER_V4, &ENGINE_V4, 6, t.len() as u16);
+        tcp::fill_checksum(&mut t, ps);
+        let r = firmware_sim::wire::ipv4::Ipv4Repr { src: PEER_V4, dst: ENGINE_V4, protocol: 6, payload_len: t.len() as u16, ttl: 64, tos: 0 };
+        let mut ip = vec![0u8; 20];
+        r.emit(&mut ip, 9).unwrap();
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&ip);
+    }
+    f.extend_from_slice(&t);
+    f
+}
+
+/// A snapshot for engine-only tests (no smoltcp): ESTABLISHED, IPv4 or 6.
+pub fn test_snapshot(v6: bool, peer_port: u16, ts: bool) -> Snapshot {
+    let mut local_addr = [0u8; 16];
+    let mut remote_addr = [0u8; 16];
+    if v6 {
+        local_addr = ENGINE_V6;
+        remote_addr = PEER_V6;
+    } else {
+        local_addr[..4].copy_from_slice(&ENGINE_V4);
+        remote_addr[..4].copy_from_slice(&PEER_V4);
+    }
+    Snapshot {
+        ip_version: if v6 { 6 } else { 4 },
+        state: TcpState::Established,
+        flags: SnapFlags(if ts { SnapFlags::TIMESTAMPS } else { 0 }),
+        local_port: ENGINE_PORT,
+        remote_port: peer_port,
+        local_addr,
+        remote_addr,
+        local_mac: ENGINE_MAC,
+        remote_mac: PEER_MAC,
+        mss: 1000,
+        snd_una: 1000,
+        snd_nxt: 1000,
+        snd_max: 1000,
+        snd_wnd: 65535,
+        max_snd_wnd: 65535,
+        snd_wl1: 5000,
+        snd_wl2: 1000,
+        recover: 999,
+        cwnd: 10_000,
+        rcv_nxt: 5000,
+        rcv_buf: 64 * 1024,
+        rcv_adv: 5000 + 65535,
+        ts_recent: 100,
+        ts_val: 7000,
+        ..Snapshot::default()
+    }
+}
+
+/// Engine with one connection handed off; returns (engine, host, cid).
+pub fn engine_with_conn(snap: Snapshot) -> (Engine<'static>, Host, u32) {
+    let mut e = leak_engine(small_layout(), 1, 1_000_000);
+    let mut h = Host::new(1 << 20);
+    let mut cmd = vec![0u8; firmware_sim::msg::SNAPSHOT_MSG_LEN];
+    Command::Handoff { cookie: 3, snap }.encode(&mut cmd).unwrap();
+    e.step(1_000_000, std::iter::empty(), &cmd, &mut h);
+    let cid = match h.events.remove(0) {
+        OwnedEvent::HandoffDone { result: Ok(cid), cookie: 3 } => cid,
+        other => panic!("{other:?}"),
+    };
+    h.events.clear();
+    h.tx.clear();
+    (e, h, cid)
+}
+
+pub fn enc(c: Command) -> Vec<u8> {
+    let mut b = vec![0u8; c.encoded_len()];
+    c.encode(&mut b).unwrap();
+    b
+}
+
+pub fn ts_opt(val: u32, ecr: u32) -> Vec<u8> {
+    let mut o = vec![1, 1, 8, 10];
+    o.extend_from_slice(&val.to_be_bytes());
+    o.extend_from_slice(&ecr.to_be_bytes());
+    o
+}
+
+/// Parses a frame the engine sent: (seq, ack, flags, window, payload len).
+pub fn parse_out(frame: &[u8]) -> (u32, u32, u8, u16, usize) {
+    let t = tcp::Packet::new_checked(tcp_of(frame)).unwrap();
+    (t.seq(), t.ack(), t.flags(), t.window(), t.payload().len())
+}
