@@ -110,12 +110,17 @@ pub fn run(kernel: &Kernel, job: &Job) -> Result<Counts, Fail> {
     if let Some(trouble) = outcome {
         return Err(trouble_report(&console, &trouble));
     }
-    if !dir.join("done").exists() {
-        return Err(trouble_report(&console, "the guest stopped before finishing its job"));
-    }
     let dmesg = fs::read_to_string(dir.join("dmesg.txt")).unwrap_or_default();
     let console_text = fs::read_to_string(&console).unwrap_or_default();
-    if let Some(line) = first_trouble(&dmesg).or_else(|| first_trouble(&console_text)) {
+    let trouble = first_trouble(&dmesg).or_else(|| first_trouble(&console_text));
+    if !dir.join("done").exists() {
+        let why = match trouble {
+            Some(line) => format!("the guest died before finishing its job: {line}"),
+            None => "the guest stopped before finishing its job".to_string(),
+        };
+        return Err(trouble_report(&console, &why));
+    }
+    if let Some(line) = trouble {
         return Err(trouble_report(&console, &format!("kernel reported: {line}")));
     }
     if job.mode == "demo" {
@@ -127,8 +132,14 @@ pub fn run(kernel: &Kernel, job: &Job) -> Result<Counts, Fail> {
     Ok(counts)
 }
 
+/// The first kernel-trouble line; panics first, since a panic's own
+/// backtrace lines come before it in the log.
 fn first_trouble(text: &str) -> Option<&str> {
-    text.lines().find(|l| KERNEL_TROUBLE.iter().any(|p| l.contains(p)))
+    let mut lines = text.lines();
+    lines
+        .clone()
+        .find(|l| l.contains("Kernel panic"))
+        .or_else(|| lines.find(|l| KERNEL_TROUBLE.iter().any(|p| l.contains(p))))
 }
 
 fn trouble_report(console: &Path, what: &str) -> Fail {
@@ -290,5 +301,20 @@ fn echo(mode: &str, line: &str, started: Instant) {
                 eprintln!("vm: boot to first test: {} s", started.elapsed().as_secs());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_trouble;
+
+    #[test]
+    fn kernel_trouble_is_recognised() {
+        assert_eq!(first_trouble("[ 1.0] ok\n[ 2.0] hello\n"), None);
+        let warn = "[ 1.0] x\n[ 2.0] WARNING: CPU: 1 PID: 7 at net/core/dev.c:1 f+0x1/0x2\n";
+        assert!(first_trouble(warn).unwrap().contains("WARNING: CPU"));
+        let panic = "[ 1.0] BUG: kernel NULL pointer dereference\n[ 2.0] Kernel panic - not syncing: Oops\n";
+        assert!(first_trouble(panic).unwrap().contains("Kernel panic"));
+        assert!(first_trouble("unreferenced object 0xffff888 (size 64):").is_some());
     }
 }

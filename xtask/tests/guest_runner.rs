@@ -1,0 +1,59 @@
+//! The in-guest kselftest runner (xtask/guest/run_selftests.sh), exercised
+//! on the host against throwaway suites: timeouts, skips, failures and the
+//! counting the VM job relies on.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn runner() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("guest/run_selftests.sh")
+}
+
+/// A fake checkout with one suite holding `progs` (name, script body).
+fn fake_repo(tag: &str, timeout: u32, progs: &[(&str, &str)]) -> PathBuf {
+    let repo = std::env::temp_dir().join(format!("xtask-runner-{tag}-{}", std::process::id()));
+    let suite = repo.join("selftests/s");
+    let _ = fs::remove_dir_all(&repo);
+    fs::create_dir_all(&suite).unwrap();
+    let names: Vec<&str> = progs.iter().map(|p| p.0).collect();
+    fs::write(suite.join("Makefile"), format!("TEST_PROGS := {}\n", names.join(" "))).unwrap();
+    fs::write(suite.join("settings"), format!("timeout={timeout}\n")).unwrap();
+    for (name, body) in progs {
+        let p = suite.join(name);
+        fs::write(&p, format!("#!/bin/bash\n{body}\n")).unwrap();
+        Command::new("chmod").arg("+x").arg(&p).status().unwrap();
+    }
+    repo
+}
+
+fn run(repo: &Path) -> String {
+    let out = Command::new("bash").arg(runner()).arg("s").env("REPO", repo).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn hanging_test_is_killed_reported_and_the_run_continues() {
+    let repo = fake_repo("timeout", 1, &[("hang.sh", "sleep 30"), ("after.sh", "echo 'ok 1 ran'")]);
+    let started = std::time::Instant::now();
+    let out = run(&repo);
+    assert!(started.elapsed().as_secs() < 20, "runner did not kill the hung test");
+    assert!(out.contains("not ok 1 selftests: s: hang.sh # TIMEOUT 1 seconds"), "{out}");
+    assert!(out.contains("ok 2 selftests: s: after.sh"), "{out}");
+    assert!(out.starts_with("TAP version 13\n1..2\n"), "{out}");
+    let _ = fs::remove_dir_all(repo);
+}
+
+#[test]
+fn skip_fail_and_nested_output() {
+    let repo = fake_repo(
+        "mixed",
+        10,
+        &[("skip.sh", "exit 4"), ("fail.sh", "echo 'not ok 1 broken'; exit 1"), ("pass.sh", "echo 'ok 1 fine'")],
+    );
+    let out = run(&repo);
+    assert!(out.contains("ok 1 selftests: s: skip.sh # SKIP"), "{out}");
+    assert!(out.contains("# not ok 1 broken\nnot ok 2 selftests: s: fail.sh # exit=1"), "{out}");
+    assert!(out.contains("# ok 1 fine\nok 3 selftests: s: pass.sh"), "{out}");
+    let _ = fs::remove_dir_all(repo);
+}
