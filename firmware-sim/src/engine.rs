@@ -244,6 +244,93 @@ impl<'a> Engine<'a> {
         self.conns.get(idx).map(|c| c.export(self.sh.now_ms))
     }
 
+    /// Checks the engine's internal accounting (pool ownership, queue byte
+    /// counts, sequence ordering). O(memory): for tests, fuzzing and debug
+    /// interfaces, never the data path. Returns the first violation found.
+    pub fn audit(&self) -> Result<(), &'static str> {
+        let mut refs_held = 0u64;
+        let mut chunks_held = 0u64;
+        let mut live = 0usize;
+        let limit = self.layout.refs.max(self.layout.chunks) + 1;
+        for c in self.conns.iter().filter(|c| c.is_live()) {
+            live += 1;
+            if !(seq::le(c.snd_una, c.snd_nxt) && seq::le(c.snd_nxt, c.snd_max)) {
+                return Err("snd_una <= snd_nxt <= snd_max violated");
+            }
+            if seq::lt(c.rcv_adv, c.rcv_nxt.wrapping_sub(1)) {
+                return Err("rcv_adv behind rcv_nxt");
+            }
+            let (mut n, mut bytes, mut r) = (0usize, 0u64, c.sref_head);
+            while let Some(b) = self.sh.refs.get(r) {
+                n += 1;
+                bytes += u64::from(b.len);
+                r = b.next;
+                if n > limit {
+                    return Err("send ref list cycle");
+                }
+            }
+            if bytes.saturating_sub(u64::from(c.sref_head_off)) != u64::from(c.snd_queued) {
+                return Err("snd_queued does not match send refs");
+            }
+            refs_held += n as u64;
+            let (mut n, mut free, mut r) = (0usize, 0u64, c.post_head);
+            while let Some(b) = self.sh.refs.get(r) {
+                n += 1;
+                free += u64::from(b.len - b.used);
+                r = b.next;
+                if n > limit {
+                    return Err("posted list cycle");
+                }
+            }
+            if free != u64::from(c.post_free) {
+                return Err("post_free does not match posted buffers");
+            }
+            refs_held += n as u64;
+            let (mut n, mut bytes, mut k) = (0usize, 0u64, c.inq_head);
+            while let Some(m) = self.sh.chunks.get(k) {
+                n += 1;
+                bytes += u64::from(m.len);
+                k = m.next;
+                if n > limit {
+                    return Err("inq cycle");
+                }
+            }
+            if bytes != u64::from(c.inq_bytes) {
+                return Err("inq_bytes does not match staged chunks");
+            }
+            let mut prev_end: Option<u32> = None;
+            let mut k = c.ooo_head;
+            while let Some(m) = self.sh.chunks.get(k) {
+                n += 1;
+                if seq::le(m.seq, c.rcv_nxt) {
+                    return Err("out-of-order chunk at or below rcv_nxt");
+                }
+                if prev_end.is_some_and(|e| seq::gt(e, m.seq)) {
+                    return Err("out-of-order chunks overlap or are unsorted");
+                }
+                prev_end = Some(m.seq.wrapping_add(u32::from(m.len)));
+                k = m.next;
+                if n > limit {
+                    return Err("ooo cycle");
+                }
+            }
+            if n != usize::from(c.chunks_held) {
+                return Err("chunks_held does not match chunk lists");
+            }
+            chunks_held += n as u64;
+        }
+        if live != self.live_conns() || live != self.lookup.len() {
+            return Err("live connection count mismatch");
+        }
+        if refs_held + u64::from(self.sh.refs.free_count) != self.layout.refs as u64 {
+            return Err("reference pool leak");
+        }
+        if chunks_held + u64::from(self.sh.chunks.free_count) != self.layout.chunks as u64 {
+            return Err("staging chunk leak");
+        }
+        Ok(())
+    }
+
     fn set_time(&mut self, now_us: u64) {
         // The clock never runs backwards, whatever the caller passes.
         if now_us > self.sh.now_us {

@@ -3,7 +3,7 @@
 //!
 //! Everything is deterministic: time is simulated and every random choice
 //! (loss, duplication, jitter) comes from a seeded xorshift generator.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::too_many_arguments)]
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -551,7 +551,7 @@ fn tcp_of(frame: &[u8]) -> &[u8] {
 /// handshake needs SYN options, which the firmware never emits).
 pub fn tcp_frame(v6: bool, seq: u32, ack: u32, flags: u8, window: u16, opts: &[u8], payload: &[u8], peer_port: u16) -> Vec<u8> {
     let hl = 20 + opts.len();
-    assert!(hl % 4 == 0);
+    assert!(hl.is_multiple_of(4));
     let mut t = vec![0u8; hl];
     t[0..2].copy_from_slice(&ENGINE_PORT.to_be_bytes());
     t[2..4].copy_from_slice(&peer_port.to_be_bytes());
@@ -825,6 +825,9 @@ impl World {
             self.to_peer.send(now, f, &mut self.rng);
         }
         self.app.on_events(&mut self.host);
+        if let Err(e) = self.engine.audit() {
+            panic!("engine audit failed: {e}");
+        }
     }
 
     /// Runs until `done` or the simulated deadline; returns whether done.
