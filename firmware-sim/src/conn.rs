@@ -464,8 +464,11 @@ impl ConnSlot {
             self.rcv_adv = self.rcv_nxt;
         }
         let adv = seq::diff(self.rcv_adv, self.rcv_nxt);
-        // Round up so the scaled window never falls short of the promise.
+        // Round up so the scaled window never falls short of the promise,
+        // and make the promise what the peer will actually read from the
+        // field, so data up to that edge is accepted, not trimmed.
         let field = ((u64::from(adv) + (1u64 << ws) - 1) >> ws).min(65535);
+        self.rcv_adv = self.rcv_nxt.wrapping_add((field as u32) << ws);
         field as u16
     }
 }

@@ -52,8 +52,10 @@ counters! {
     drop_no_ack,
     /// RSTs ignored (out of window).
     drop_rst,
-    /// Data dropped because staging memory was exhausted.
+    /// In-order data dropped because staging memory was exhausted.
     drop_no_staging,
+    /// Out-of-order data not kept because staging memory was exhausted.
+    drop_ooo_no_staging,
     /// Out-of-order segments queued for reassembly.
     rx_ooo_segs,
     /// Duplicate (already received) segments.

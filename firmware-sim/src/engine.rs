@@ -1288,8 +1288,11 @@ impl Shared<'_> {
             // Delayed ACK (RFC 1122 §4.2.3.2 / RFC 9293): at least every
             // second full segment, otherwise within DELACK_MS.
             c.segs_unacked = c.segs_unacked.saturating_add(1);
-            if c.segs_unacked >= 2 {
-                c.set(fl::ACK_NOW);
+            if c.segs_unacked >= 2 || c.has(fl::ACK_NOW) {
+                // Sent now rather than at the end of the step: a burst of
+                // segments must not collapse into one stretch ACK, which
+                // would starve the sender's ACK clock and cwnd growth.
+                self.send_ack(c, io);
             } else if c.timers & tm::DELACK == 0 {
                 arm(c, tm::DELACK, self.now_ms.wrapping_add(DELACK_MS));
             }
@@ -1325,6 +1328,12 @@ impl Shared<'_> {
     /// Returns how many were accepted.
     fn rx_in_order<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, data: &[u8], io: &mut I) -> usize {
         let mut done = 0;
+        // Staged bytes go first (ordering); move them out if the host has
+        // posted since, so a burst within the advertised window (which
+        // counts posted space) does not overflow staging.
+        if c.inq_bytes > 0 && c.post_free > 0 {
+            self.drain_inq(c, cid, io);
+        }
         if c.inq_bytes == 0 {
             done = self.write_posted(c, cid, data, io);
         }
@@ -1432,7 +1441,7 @@ impl Shared<'_> {
                 match self.new_chunks(c, s, piece, &mut prev, cur) {
                     Some(()) => {}
                     None => {
-                        self.ctr.drop_no_staging += 1;
+                        self.ctr.drop_ooo_no_staging += 1;
                         return;
                     }
                 }
