@@ -8,5 +8,9 @@ fn main() {
     println!("per_conn_bytes {}", NicMemoryLayout::PER_CONN_BYTES);
     println!("ref_bytes {}", NicMemoryLayout::REF_BYTES);
     println!("chunk_total_bytes {}", NicMemoryLayout::CHUNK_TOTAL_BYTES);
+    println!("max_conns {}", l.max_conns);
+    println!("refs {}", l.refs);
+    println!("staging_bytes {}", l.staging_bytes);
+    println!("used_bytes {}", l.used_bytes());
     println!("{l:#?}");
 }
