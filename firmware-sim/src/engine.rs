@@ -487,7 +487,9 @@ impl<'a> Engine<'a> {
         self.sh.ctr.rx_segs += 1;
         let after = self.sh.input(c, cid, &seg, io);
         self.mark_dirty(idx);
-        self.finish(idx, after, io);
+        if after != After::Keep {
+            self.finish(idx, after, io);
+        }
         Verdict::Consumed
     }
 

@@ -2,7 +2,7 @@
 //! as [`WireError::Unsupported`] so the caller passes them to the host, which
 //! reassembles and may `forward` the result.
 
-use super::{be16, checksum, put16, WireError};
+use super::{be16, checksum, WireError};
 
 /// Length of an IPv4 header without options.
 pub const HEADER_LEN: usize = 20;
@@ -86,7 +86,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// True if the header checksum verifies.
     pub fn verify_checksum(&self) -> bool {
         match self.b().get(..self.header_len()) {
-            Some(h) => checksum::checksum(h) == 0,
+            Some(h) => match <&[u8; 20]>::try_from(h) {
+                Ok(h20) => checksum::sum20(h20) == 0xffff,
+                Err(_) => checksum::checksum(h) == 0,
+            },
             None => false,
         }
     }
@@ -143,20 +146,15 @@ impl Ipv4Repr {
 
     /// Writes a 20-byte header (DF set, no options) with its checksum.
     pub fn emit(&self, buf: &mut [u8], ident: u16) -> Result<(), WireError> {
-        let h = buf.get_mut(..HEADER_LEN).ok_or(WireError::Truncated)?;
         let total = self.payload_len.checked_add(HEADER_LEN as u16).ok_or(WireError::Malformed)?;
-        h[0] = 0x45;
-        h[1] = self.tos;
-        put16(h, 2, total);
-        put16(h, 4, ident);
-        put16(h, 6, 0x4000);
-        h[8] = self.ttl;
-        h[9] = self.protocol;
-        put16(h, 10, 0);
-        h[12..16].copy_from_slice(&self.src);
-        h[16..20].copy_from_slice(&self.dst);
-        let c = checksum::checksum(h);
-        put16(h, 10, c);
+        let h: &mut [u8; 20] = buf.get_mut(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(WireError::Truncated)?;
+        let [t0, t1] = total.to_be_bytes();
+        let [i0, i1] = ident.to_be_bytes();
+        let [s0, s1, s2, s3] = self.src;
+        let [d0, d1, d2, d3] = self.dst;
+        *h = [0x45, self.tos, t0, t1, i0, i1, 0x40, 0, self.ttl, self.protocol, 0, 0, s0, s1, s2, s3, d0, d1, d2, d3];
+        let c = !checksum::sum20(h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
         Ok(())
     }
 }
