@@ -35,8 +35,15 @@ kernel: deps
 module: kernel
 	@$(MAKE) --no-print-directory $(KBUILD_ARGS) modules
 
-tools: deps
+IP_PLUGIN := build/ip/link_hnic.so
+
+tools: deps $(IP_PLUGIN)
 	@$(CARGO) build -q --release -p userspace-tools
+
+# `ip link add ... type hnic peer ...` needs this plugin (IP_LIB_DIR=build/ip).
+$(IP_PLUGIN): userspace-tools/iproute2/link_hnic.c
+	@mkdir -p $(dir $@)
+	@$(CC) -O2 -Wall -shared -fPIC -o $@ $<
 
 demo: module tools
 	@$(XTASK) vm --mode demo

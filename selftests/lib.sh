@@ -80,7 +80,7 @@ CLI4=198.18.0.2
 SRV6=2001:db8::1
 CLI6=2001:db8::2
 
-# topo_create KIND: KIND is "veth" (later suites add "hnic").
+# topo_create KIND: KIND is "veth" or "hnic" (loads tcp_handoff.ko).
 topo_create() {
 	local kind=$1
 	ip netns add "$NS_SRV" || return 1
@@ -89,6 +89,11 @@ topo_create() {
 	veth)
 		TOPO_SRV_DEV=veth0 TOPO_CLI_DEV=veth1
 		ip -n "$NS_SRV" link add "$TOPO_SRV_DEV" type veth peer name "$TOPO_CLI_DEV" netns "$NS_CLI" || return 1
+		;;
+	hnic)
+		TOPO_SRV_DEV=hnic0 TOPO_CLI_DEV=hnic1
+		module_load || return 1
+		ip -n "$NS_SRV" link add "$TOPO_SRV_DEV" type hnic peer name "$TOPO_CLI_DEV" netns "$NS_CLI" || return 1
 		;;
 	*)
 		echo "# topo_create: unknown link kind '$kind'"
@@ -176,4 +181,14 @@ _xfer_digests_match() {
 		return 1
 	fi
 	return 0
+}
+
+# hnic_stat NS DEV NAME: one `ethtool -S` counter of an hnic device.
+hnic_stat() {
+	ip netns exec "$1" ethtool -S "$2" | awk -v n="$3:" '$1 == n { print $2; found = 1 } END { if (!found) print "missing" }'
+}
+
+# hnic_knob DEV NAME VALUE: set a wire fault knob (debugfs) of DEV.
+hnic_knob() {
+	echo "$3" > "/sys/kernel/debug/hnic/$1/$2"
 }

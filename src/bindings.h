@@ -4,8 +4,16 @@
  * turns the items named in bindings.allow into src/bindings_generated.rs.
  * Inline functions and macros are not here: they live in shim.c.
  */
+#include <linux/debugfs.h>
+#include <linux/etherdevice.h>
+#include <linux/ethtool.h>
+#include <linux/if_link.h>
+#include <linux/kthread.h>
 #include <linux/netdevice.h>
+#include <linux/sched.h>
+#include <linux/skbuff.h>
 #include <linux/sysctl.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
+#include <net/rtnetlink.h>
 #include "shim.h"

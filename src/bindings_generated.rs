@@ -210,6 +210,153 @@ impl<T> ::core::cmp::PartialEq for __BindgenUnionField<T> {
     }
 }
 impl<T> ::core::cmp::Eq for __BindgenUnionField<T> {}
+pub const ETH_ALEN: u32 = 6;
+pub const ETH_TLEN: u32 = 2;
+pub const ETH_HLEN: u32 = 14;
+pub const ETH_ZLEN: u32 = 60;
+pub const ETH_DATA_LEN: u32 = 1500;
+pub const ETH_FRAME_LEN: u32 = 1514;
+pub const ETH_FCS_LEN: u32 = 4;
+pub const ETH_MIN_MTU: u32 = 68;
+pub const ETH_MAX_MTU: u32 = 65535;
+pub const ETH_P_LOOP: u32 = 96;
+pub const ETH_P_PUP: u32 = 512;
+pub const ETH_P_PUPAT: u32 = 513;
+pub const ETH_P_TSN: u32 = 8944;
+pub const ETH_P_ERSPAN2: u32 = 8939;
+pub const ETH_P_IP: u32 = 2048;
+pub const ETH_P_X25: u32 = 2053;
+pub const ETH_P_ARP: u32 = 2054;
+pub const ETH_P_BPQ: u32 = 2303;
+pub const ETH_P_IEEEPUP: u32 = 2560;
+pub const ETH_P_IEEEPUPAT: u32 = 2561;
+pub const ETH_P_BATMAN: u32 = 17157;
+pub const ETH_P_DEC: u32 = 24576;
+pub const ETH_P_DNA_DL: u32 = 24577;
+pub const ETH_P_DNA_RC: u32 = 24578;
+pub const ETH_P_DNA_RT: u32 = 24579;
+pub const ETH_P_LAT: u32 = 24580;
+pub const ETH_P_DIAG: u32 = 24581;
+pub const ETH_P_CUST: u32 = 24582;
+pub const ETH_P_SCA: u32 = 24583;
+pub const ETH_P_TEB: u32 = 25944;
+pub const ETH_P_RARP: u32 = 32821;
+pub const ETH_P_ATALK: u32 = 32923;
+pub const ETH_P_AARP: u32 = 33011;
+pub const ETH_P_8021Q: u32 = 33024;
+pub const ETH_P_ERSPAN: u32 = 35006;
+pub const ETH_P_IPX: u32 = 33079;
+pub const ETH_P_IPV6: u32 = 34525;
+pub const ETH_P_PAUSE: u32 = 34824;
+pub const ETH_P_SLOW: u32 = 34825;
+pub const ETH_P_WCCP: u32 = 34878;
+pub const ETH_P_MPLS_UC: u32 = 34887;
+pub const ETH_P_MPLS_MC: u32 = 34888;
+pub const ETH_P_ATMMPOA: u32 = 34892;
+pub const ETH_P_PPP_DISC: u32 = 34915;
+pub const ETH_P_PPP_SES: u32 = 34916;
+pub const ETH_P_LINK_CTL: u32 = 34924;
+pub const ETH_P_ATMFATE: u32 = 34948;
+pub const ETH_P_PAE: u32 = 34958;
+pub const ETH_P_PROFINET: u32 = 34962;
+pub const ETH_P_REALTEK: u32 = 34969;
+pub const ETH_P_AOE: u32 = 34978;
+pub const ETH_P_ETHERCAT: u32 = 34980;
+pub const ETH_P_8021AD: u32 = 34984;
+pub const ETH_P_802_EX1: u32 = 34997;
+pub const ETH_P_PREAUTH: u32 = 35015;
+pub const ETH_P_TIPC: u32 = 35018;
+pub const ETH_P_LLDP: u32 = 35020;
+pub const ETH_P_MRP: u32 = 35043;
+pub const ETH_P_MACSEC: u32 = 35045;
+pub const ETH_P_8021AH: u32 = 35047;
+pub const ETH_P_MVRP: u32 = 35061;
+pub const ETH_P_1588: u32 = 35063;
+pub const ETH_P_NCSI: u32 = 35064;
+pub const ETH_P_PRP: u32 = 35067;
+pub const ETH_P_CFM: u32 = 35074;
+pub const ETH_P_FCOE: u32 = 35078;
+pub const ETH_P_IBOE: u32 = 35093;
+pub const ETH_P_TDLS: u32 = 35085;
+pub const ETH_P_FIP: u32 = 35092;
+pub const ETH_P_80221: u32 = 35095;
+pub const ETH_P_HSR: u32 = 35119;
+pub const ETH_P_NSH: u32 = 35151;
+pub const ETH_P_LOOPBACK: u32 = 36864;
+pub const ETH_P_QINQ1: u32 = 37120;
+pub const ETH_P_QINQ2: u32 = 37376;
+pub const ETH_P_QINQ3: u32 = 37632;
+pub const ETH_P_EDSA: u32 = 56026;
+pub const ETH_P_DSA_8021Q: u32 = 56027;
+pub const ETH_P_DSA_A5PSW: u32 = 57345;
+pub const ETH_P_IFE: u32 = 60734;
+pub const ETH_P_AF_IUCV: u32 = 64507;
+pub const ETH_P_802_3_MIN: u32 = 1536;
+pub const ETH_P_802_3: u32 = 1;
+pub const ETH_P_AX25: u32 = 2;
+pub const ETH_P_ALL: u32 = 3;
+pub const ETH_P_802_2: u32 = 4;
+pub const ETH_P_SNAP: u32 = 5;
+pub const ETH_P_DDCMP: u32 = 6;
+pub const ETH_P_WAN_PPP: u32 = 7;
+pub const ETH_P_PPP_MP: u32 = 8;
+pub const ETH_P_LOCALTALK: u32 = 9;
+pub const ETH_P_CAN: u32 = 12;
+pub const ETH_P_CANFD: u32 = 13;
+pub const ETH_P_CANXL: u32 = 14;
+pub const ETH_P_PPPTALK: u32 = 16;
+pub const ETH_P_TR_802_2: u32 = 17;
+pub const ETH_P_MOBITEX: u32 = 21;
+pub const ETH_P_CONTROL: u32 = 22;
+pub const ETH_P_IRDA: u32 = 23;
+pub const ETH_P_ECONET: u32 = 24;
+pub const ETH_P_HDLC: u32 = 25;
+pub const ETH_P_ARCNET: u32 = 26;
+pub const ETH_P_DSA: u32 = 27;
+pub const ETH_P_TRAILER: u32 = 28;
+pub const ETH_P_PHONET: u32 = 245;
+pub const ETH_P_IEEE802154: u32 = 246;
+pub const ETH_P_CAIF: u32 = 247;
+pub const ETH_P_XDSA: u32 = 248;
+pub const ETH_P_MAP: u32 = 249;
+pub const ETH_P_MCTP: u32 = 250;
+pub const CHECKSUM_NONE: u32 = 0;
+pub const CHECKSUM_UNNECESSARY: u32 = 1;
+pub const CHECKSUM_COMPLETE: u32 = 2;
+pub const CHECKSUM_PARTIAL: u32 = 3;
+pub const CHECKSUM_BREAK: u32 = 76;
+pub const NET_NAME_UNKNOWN: u32 = 0;
+pub const NET_NAME_ENUM: u32 = 1;
+pub const NET_NAME_PREDICTABLE: u32 = 2;
+pub const NET_NAME_USER: u32 = 3;
+pub const NET_NAME_RENAMED: u32 = 4;
+pub const NETDEV_TX_MASK: u32 = 240;
+pub const ETH_MDIO_SUPPORTS_C22: u32 = 1;
+pub const ETH_MDIO_SUPPORTS_C45: u32 = 2;
+pub const ETH_GSTRING_LEN: u32 = 32;
+pub const ETH_RX_NFC_IP4: u32 = 1;
+pub const ETH_RXFH_CONTEXT_ALLOC: u32 = 4294967295;
+pub const ETH_RXFH_INDIR_NO_CHANGE: u32 = 4294967295;
+pub const ETH_FW_DUMP_DISABLE: u32 = 0;
+pub const ETH_TP_MDI_INVALID: u32 = 0;
+pub const ETH_TP_MDI: u32 = 1;
+pub const ETH_TP_MDI_X: u32 = 2;
+pub const ETH_TP_MDI_AUTO: u32 = 3;
+pub const ETH_MODULE_SFF_8079: u32 = 1;
+pub const ETH_MODULE_SFF_8079_LEN: u32 = 256;
+pub const ETH_MODULE_SFF_8472: u32 = 2;
+pub const ETH_MODULE_SFF_8472_LEN: u32 = 512;
+pub const ETH_MODULE_SFF_8636: u32 = 3;
+pub const ETH_MODULE_SFF_8636_LEN: u32 = 256;
+pub const ETH_MODULE_SFF_8436: u32 = 4;
+pub const ETH_MODULE_SFF_8436_LEN: u32 = 256;
+pub const ETH_MODULE_SFF_8636_MAX_LEN: u32 = 640;
+pub const ETH_MODULE_SFF_8436_MAX_LEN: u32 = 640;
+pub const ETH_RESET_SHARED_SHIFT: u32 = 16;
+pub const ETH_RSS_HASH_UNKNOWN: u32 = 0;
+pub const ETH_RSS_HASH_NO_CHANGE: u32 = 0;
+pub const ETH_MODULE_EEPROM_PAGE_LEN: u32 = 128;
+pub const ETH_MODULE_MAX_I2C_ADDRESS: u32 = 127;
 pub type __s8 = core::ffi::c_schar;
 pub type __u8 = core::ffi::c_uchar;
 pub type __s16 = core::ffi::c_short;
@@ -766,18 +913,129 @@ pub struct bug_entry {
     pub line: core::ffi::c_ushort,
     pub flags: core::ffi::c_ushort,
 }
-pub type time64_t = __s64;
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
-pub struct __kernel_timespec {
-    pub tv_sec: __kernel_time64_t,
-    pub tv_nsec: core::ffi::c_longlong,
+pub struct static_call_site {
+    pub addr: s32,
+    pub key: s32,
+}
+pub type atomic_long_t = atomic64_t;
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct pollfd {
+    _unused: [u8; 0],
+}
+pub const timespec_type_TT_NONE: timespec_type = 0;
+pub const timespec_type_TT_NATIVE: timespec_type = 1;
+pub const timespec_type_TT_COMPAT: timespec_type = 2;
+pub type timespec_type = core::ffi::c_uint;
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct restart_block {
+    pub arch_data: core::ffi::c_ulong,
+    pub fn_:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut restart_block) -> core::ffi::c_long>,
+    pub __bindgen_anon_1: restart_block__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union restart_block__bindgen_ty_1 {
+    pub futex: restart_block__bindgen_ty_1__bindgen_ty_1,
+    pub nanosleep: restart_block__bindgen_ty_1__bindgen_ty_2,
+    pub poll: restart_block__bindgen_ty_1__bindgen_ty_3,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct restart_block__bindgen_ty_1__bindgen_ty_1 {
+    pub uaddr: *mut u32_,
+    pub val: u32_,
+    pub flags: u32_,
+    pub bitset: u32_,
+    pub time: u64_,
+    pub uaddr2: *mut u32_,
+}
+impl Default for restart_block__bindgen_ty_1__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct restart_block__bindgen_ty_1__bindgen_ty_2 {
+    pub clockid: clockid_t,
+    pub type_: timespec_type,
+    pub __bindgen_anon_1: restart_block__bindgen_ty_1__bindgen_ty_2__bindgen_ty_1,
+    pub expires: u64_,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union restart_block__bindgen_ty_1__bindgen_ty_2__bindgen_ty_1 {
+    pub rmtp: *mut __kernel_timespec,
+    pub compat_rmtp: *mut old_timespec32,
+}
+impl Default for restart_block__bindgen_ty_1__bindgen_ty_2__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for restart_block__bindgen_ty_1__bindgen_ty_2 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct restart_block__bindgen_ty_1__bindgen_ty_3 {
+    pub ufds: *mut pollfd,
+    pub nfds: core::ffi::c_int,
+    pub has_timeout: core::ffi::c_int,
+    pub tv_sec: core::ffi::c_ulong,
+    pub tv_nsec: core::ffi::c_ulong,
+}
+impl Default for restart_block__bindgen_ty_1__bindgen_ty_3 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for restart_block__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for restart_block {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
 }
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
-pub struct timespec64 {
-    pub tv_sec: time64_t,
-    pub tv_nsec: core::ffi::c_long,
+pub struct range {
+    pub start: u64_,
+    pub end: u64_,
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -1836,7 +2094,6 @@ pub struct pud_t {
     pub pud: pudval_t,
 }
 pub type pgtable_t = *mut page;
-pub type atomic_long_t = atomic64_t;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct math_emu_info {
@@ -1851,12 +2108,6 @@ impl Default for math_emu_info {
             s.assume_init()
         }
     }
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct range {
-    pub start: u64_,
-    pub end: u64_,
 }
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
@@ -2324,9 +2575,11 @@ impl thread_struct {
 }
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
-pub struct static_call_site {
-    pub addr: s32,
-    pub key: s32,
+pub struct thread_info {
+    pub flags: core::ffi::c_ulong,
+    pub syscall_work: core::ffi::c_ulong,
+    pub status: u32_,
+    pub cpu: u32_,
 }
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
@@ -2415,141 +2668,6 @@ impl Default for __call_single_data {
 pub type call_single_data_t = __call_single_data;
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub struct pollfd {
-    _unused: [u8; 0],
-}
-pub const timespec_type_TT_NONE: timespec_type = 0;
-pub const timespec_type_TT_NATIVE: timespec_type = 1;
-pub const timespec_type_TT_COMPAT: timespec_type = 2;
-pub type timespec_type = core::ffi::c_uint;
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct restart_block {
-    pub arch_data: core::ffi::c_ulong,
-    pub fn_:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *mut restart_block) -> core::ffi::c_long>,
-    pub __bindgen_anon_1: restart_block__bindgen_ty_1,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union restart_block__bindgen_ty_1 {
-    pub futex: restart_block__bindgen_ty_1__bindgen_ty_1,
-    pub nanosleep: restart_block__bindgen_ty_1__bindgen_ty_2,
-    pub poll: restart_block__bindgen_ty_1__bindgen_ty_3,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct restart_block__bindgen_ty_1__bindgen_ty_1 {
-    pub uaddr: *mut u32_,
-    pub val: u32_,
-    pub flags: u32_,
-    pub bitset: u32_,
-    pub time: u64_,
-    pub uaddr2: *mut u32_,
-}
-impl Default for restart_block__bindgen_ty_1__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct restart_block__bindgen_ty_1__bindgen_ty_2 {
-    pub clockid: clockid_t,
-    pub type_: timespec_type,
-    pub __bindgen_anon_1: restart_block__bindgen_ty_1__bindgen_ty_2__bindgen_ty_1,
-    pub expires: u64_,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union restart_block__bindgen_ty_1__bindgen_ty_2__bindgen_ty_1 {
-    pub rmtp: *mut __kernel_timespec,
-    pub compat_rmtp: *mut old_timespec32,
-}
-impl Default for restart_block__bindgen_ty_1__bindgen_ty_2__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for restart_block__bindgen_ty_1__bindgen_ty_2 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct restart_block__bindgen_ty_1__bindgen_ty_3 {
-    pub ufds: *mut pollfd,
-    pub nfds: core::ffi::c_int,
-    pub has_timeout: core::ffi::c_int,
-    pub tv_sec: core::ffi::c_ulong,
-    pub tv_nsec: core::ffi::c_ulong,
-}
-impl Default for restart_block__bindgen_ty_1__bindgen_ty_3 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for restart_block__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for restart_block {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct thread_info {
-    pub flags: core::ffi::c_ulong,
-    pub syscall_work: core::ffi::c_ulong,
-    pub status: u32_,
-    pub cpu: u32_,
-}
-pub const pid_type_PIDTYPE_PID: pid_type = 0;
-pub const pid_type_PIDTYPE_TGID: pid_type = 1;
-pub const pid_type_PIDTYPE_PGID: pid_type = 2;
-pub const pid_type_PIDTYPE_SID: pid_type = 3;
-pub const pid_type_PIDTYPE_MAX: pid_type = 4;
-pub type pid_type = core::ffi::c_uint;
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct pid_namespace {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct optimistic_spin_queue {
-    pub tail: atomic_t,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
 pub struct spinlock {
     pub __bindgen_anon_1: spinlock__bindgen_ty_1,
 }
@@ -2593,6 +2711,56 @@ impl Default for rwlock_t {
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
+pub struct wait_queue_head {
+    pub lock: spinlock_t,
+    pub head: list_head,
+}
+impl Default for wait_queue_head {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type wait_queue_head_t = wait_queue_head;
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct hlist_bl_head {
+    pub first: *mut hlist_bl_node,
+}
+impl Default for hlist_bl_head {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct hlist_bl_node {
+    pub next: *mut hlist_bl_node,
+    pub pprev: *mut *mut hlist_bl_node,
+}
+impl Default for hlist_bl_node {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct optimistic_spin_queue {
+    pub tail: atomic_t,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
 pub struct mutex {
     pub owner: atomic_long_t,
     pub wait_lock: raw_spinlock_t,
@@ -2607,6 +2775,272 @@ impl Default for mutex {
             s.assume_init()
         }
     }
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct seqcount {
+    pub sequence: core::ffi::c_uint,
+}
+pub type seqcount_t = seqcount;
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct seqcount_raw_spinlock {
+    pub seqcount: seqcount_t,
+}
+pub type seqcount_raw_spinlock_t = seqcount_raw_spinlock;
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct seqcount_spinlock {
+    pub seqcount: seqcount_t,
+}
+pub type seqcount_spinlock_t = seqcount_spinlock;
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct seqlock_t {
+    pub seqcount: seqcount_spinlock_t,
+    pub lock: spinlock_t,
+}
+impl Default for seqlock_t {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct lockref {
+    pub __bindgen_anon_1: lockref__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union lockref__bindgen_ty_1 {
+    pub lock_count: __u64,
+    pub __bindgen_anon_1: lockref__bindgen_ty_1__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct lockref__bindgen_ty_1__bindgen_ty_1 {
+    pub lock: spinlock_t,
+    pub count: core::ffi::c_int,
+}
+impl Default for lockref__bindgen_ty_1__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for lockref__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for lockref {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct qstr {
+    pub __bindgen_anon_1: qstr__bindgen_ty_1,
+    pub name: *const core::ffi::c_uchar,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union qstr__bindgen_ty_1 {
+    pub __bindgen_anon_1: qstr__bindgen_ty_1__bindgen_ty_1,
+    pub hash_len: u64_,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct qstr__bindgen_ty_1__bindgen_ty_1 {
+    pub hash: u32_,
+    pub len: u32_,
+}
+impl Default for qstr__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for qstr {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct dentry {
+    pub d_flags: core::ffi::c_uint,
+    pub d_seq: seqcount_spinlock_t,
+    pub d_hash: hlist_bl_node,
+    pub d_parent: *mut dentry,
+    pub d_name: qstr,
+    pub d_inode: *mut inode,
+    pub d_iname: [core::ffi::c_uchar; 40usize],
+    pub d_op: *const dentry_operations,
+    pub d_sb: *mut super_block,
+    pub d_time: core::ffi::c_ulong,
+    pub d_fsdata: *mut core::ffi::c_void,
+    pub d_lockref: lockref,
+    pub __bindgen_anon_1: dentry__bindgen_ty_1,
+    pub d_sib: hlist_node,
+    pub d_children: hlist_head,
+    pub d_u: dentry__bindgen_ty_2,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union dentry__bindgen_ty_1 {
+    pub d_lru: list_head,
+    pub d_wait: *mut wait_queue_head_t,
+}
+impl Default for dentry__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union dentry__bindgen_ty_2 {
+    pub d_alias: hlist_node,
+    pub d_in_lookup_hash: hlist_bl_node,
+    pub d_rcu: callback_head,
+}
+impl Default for dentry__bindgen_ty_2 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for dentry {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub const d_real_type_D_REAL_DATA: d_real_type = 0;
+pub const d_real_type_D_REAL_METADATA: d_real_type = 1;
+pub type d_real_type = core::ffi::c_uint;
+#[repr(C)]
+#[repr(align(64))]
+#[derive(Copy, Clone)]
+pub struct dentry_operations {
+    pub d_revalidate: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut dentry, arg2: core::ffi::c_uint) -> core::ffi::c_int,
+    >,
+    pub d_weak_revalidate: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut dentry, arg2: core::ffi::c_uint) -> core::ffi::c_int,
+    >,
+    pub d_hash: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *const dentry, arg2: *mut qstr) -> core::ffi::c_int,
+    >,
+    pub d_compare: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *const dentry,
+            arg2: core::ffi::c_uint,
+            arg3: *const core::ffi::c_char,
+            arg4: *const qstr,
+        ) -> core::ffi::c_int,
+    >,
+    pub d_delete:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *const dentry) -> core::ffi::c_int>,
+    pub d_init: ::core::option::Option<unsafe extern "C" fn(arg1: *mut dentry) -> core::ffi::c_int>,
+    pub d_release: ::core::option::Option<unsafe extern "C" fn(arg1: *mut dentry)>,
+    pub d_prune: ::core::option::Option<unsafe extern "C" fn(arg1: *mut dentry)>,
+    pub d_iput: ::core::option::Option<unsafe extern "C" fn(arg1: *mut dentry, arg2: *mut inode)>,
+    pub d_dname: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut dentry,
+            arg2: *mut core::ffi::c_char,
+            arg3: core::ffi::c_int,
+        ) -> *mut core::ffi::c_char,
+    >,
+    pub d_automount: ::core::option::Option<unsafe extern "C" fn(arg1: *mut path) -> *mut vfsmount>,
+    pub d_manage: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *const path, arg2: bool_) -> core::ffi::c_int,
+    >,
+    pub d_real: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut dentry, type_: d_real_type) -> *mut dentry,
+    >,
+}
+impl Default for dentry_operations {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct path {
+    pub mnt: *mut vfsmount,
+    pub dentry: *mut dentry,
+}
+impl Default for path {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type time64_t = __s64;
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct __kernel_timespec {
+    pub tv_sec: __kernel_time64_t,
+    pub tv_nsec: core::ffi::c_longlong,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct timespec64 {
+    pub tv_sec: time64_t,
+    pub tv_nsec: core::ffi::c_long,
+}
+pub const pid_type_PIDTYPE_PID: pid_type = 0;
+pub const pid_type_PIDTYPE_TGID: pid_type = 1;
+pub const pid_type_PIDTYPE_PGID: pid_type = 2;
+pub const pid_type_PIDTYPE_SID: pid_type = 3;
+pub const pid_type_PIDTYPE_MAX: pid_type = 4;
+pub type pid_type = core::ffi::c_uint;
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct pid_namespace {
+    _unused: [u8; 0],
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -3107,39 +3541,6 @@ pub struct rseq {
 }
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
-pub struct seqcount {
-    pub sequence: core::ffi::c_uint,
-}
-pub type seqcount_t = seqcount;
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct seqcount_raw_spinlock {
-    pub seqcount: seqcount_t,
-}
-pub type seqcount_raw_spinlock_t = seqcount_raw_spinlock;
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct seqcount_spinlock {
-    pub seqcount: seqcount_t,
-}
-pub type seqcount_spinlock_t = seqcount_spinlock;
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct seqlock_t {
-    pub seqcount: seqcount_spinlock_t,
-    pub lock: spinlock_t,
-}
-impl Default for seqlock_t {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
 pub struct kuid_t {
     pub val: uid_t,
 }
@@ -3207,6 +3608,9 @@ pub struct robust_list_head {
 #[derive(Copy, Clone)]
 pub struct rq {
     _unused: [u8; 0],
+}
+unsafe extern "C" {
+    pub fn schedule_timeout(timeout: core::ffi::c_long) -> core::ffi::c_long;
 }
 #[doc = " struct prev_cputime - snapshot of system and user cputime\n @utime: time spent in user mode\n @stime: time spent in system mode\n @lock: protects the above two fields\n\n Stores previous user/system time values such that we can guarantee\n monotonicity."]
 #[repr(C)]
@@ -4351,6 +4755,9 @@ impl task_struct {
         __bindgen_bitfield_unit
     }
 }
+unsafe extern "C" {
+    pub fn wake_up_process(tsk: *mut task_struct) -> core::ffi::c_int;
+}
 pub type old_time32_t = s32;
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
@@ -4358,100 +4765,6 @@ pub struct old_timespec32 {
     pub tv_sec: old_time32_t,
     pub tv_nsec: s32,
 }
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct local_t {
-    pub a: atomic_long_t,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct workqueue_struct {
-    _unused: [u8; 0],
-}
-pub type work_func_t = ::core::option::Option<unsafe extern "C" fn(work: *mut work_struct)>;
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct work_struct {
-    pub data: atomic_long_t,
-    pub entry: list_head,
-    pub func: work_func_t,
-}
-impl Default for work_struct {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct delayed_work {
-    pub work: work_struct,
-    pub timer: timer_list,
-    pub wq: *mut workqueue_struct,
-    pub cpu: core::ffi::c_int,
-}
-impl Default for delayed_work {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[repr(align(64))]
-#[derive(Copy, Clone)]
-pub struct dql {
-    pub num_queued: core::ffi::c_uint,
-    pub adj_limit: core::ffi::c_uint,
-    pub last_obj_cnt: core::ffi::c_uint,
-    pub stall_thrs: core::ffi::c_ushort,
-    pub history_head: core::ffi::c_ulong,
-    pub history: [core::ffi::c_ulong; 4usize],
-    pub __bindgen_padding_0: [u32; 2usize],
-    pub limit: core::ffi::c_uint,
-    pub num_completed: core::ffi::c_uint,
-    pub prev_ovlimit: core::ffi::c_uint,
-    pub prev_num_queued: core::ffi::c_uint,
-    pub prev_last_obj_cnt: core::ffi::c_uint,
-    pub lowest_slack: core::ffi::c_uint,
-    pub slack_start_time: core::ffi::c_ulong,
-    pub max_limit: core::ffi::c_uint,
-    pub min_limit: core::ffi::c_uint,
-    pub slack_hold_time: core::ffi::c_uint,
-    pub stall_max: core::ffi::c_ushort,
-    pub last_reap: core::ffi::c_ulong,
-    pub stall_cnt: core::ffi::c_ulong,
-}
-impl Default for dql {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct wait_queue_head {
-    pub lock: spinlock_t,
-    pub head: list_head,
-}
-impl Default for wait_queue_head {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-pub type wait_queue_head_t = wait_queue_head;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct user_namespace {
@@ -4481,493 +4794,34 @@ impl Default for user_namespace {
         }
     }
 }
-pub type proc_handler = ::core::option::Option<
-    unsafe extern "C" fn(
-        ctl: *const ctl_table,
-        write: core::ffi::c_int,
-        buffer: *mut core::ffi::c_void,
-        lenp: *mut usize,
-        ppos: *mut loff_t,
-    ) -> core::ffi::c_int,
->;
-unsafe extern "C" {
-    pub fn proc_dostring(
-        arg1: *const ctl_table,
-        arg2: core::ffi::c_int,
-        arg3: *mut core::ffi::c_void,
-        arg4: *mut usize,
-        arg5: *mut loff_t,
-    ) -> core::ffi::c_int;
-}
 #[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ctl_table_poll {
-    pub event: atomic_t,
-    pub wait: wait_queue_head_t,
-}
-impl Default for ctl_table_poll {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ctl_table {
-    pub procname: *const core::ffi::c_char,
-    pub data: *mut core::ffi::c_void,
-    pub maxlen: core::ffi::c_int,
+#[derive(Default, Copy, Clone)]
+pub struct kstat {
+    pub result_mask: u32_,
     pub mode: umode_t,
-    pub proc_handler: proc_handler,
-    pub poll: *mut ctl_table_poll,
-    pub extra1: *mut core::ffi::c_void,
-    pub extra2: *mut core::ffi::c_void,
-}
-impl Default for ctl_table {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ctl_node {
-    pub node: rb_node,
-    pub header: *mut ctl_table_header,
-}
-impl Default for ctl_node {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[doc = " struct ctl_table_header - maintains dynamic lists of struct ctl_table trees\n @ctl_table: pointer to the first element in ctl_table array\n @ctl_table_size: number of elements pointed by @ctl_table\n @used: The entry will never be touched when equal to 0.\n @count: Upped every time something is added to @inodes and downed every time\n         something is removed from inodes\n @nreg: When nreg drops to 0 the ctl_table_header will be unregistered.\n @rcu: Delays the freeing of the inode. Introduced with \"unfuck proc_sysctl ->d_compare()\"\n"]
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ctl_table_header {
-    pub __bindgen_anon_1: ctl_table_header__bindgen_ty_1,
-    pub unregistering: *mut completion,
-    pub ctl_table_arg: *const ctl_table,
-    pub root: *mut ctl_table_root,
-    pub set: *mut ctl_table_set,
-    pub parent: *mut ctl_dir,
-    pub node: *mut ctl_node,
-    pub inodes: hlist_head,
-    pub type_: ctl_table_header__bindgen_ty_2,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union ctl_table_header__bindgen_ty_1 {
-    pub __bindgen_anon_1: ctl_table_header__bindgen_ty_1__bindgen_ty_1,
-    pub rcu: callback_head,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ctl_table_header__bindgen_ty_1__bindgen_ty_1 {
-    pub ctl_table: *mut ctl_table,
-    pub ctl_table_size: core::ffi::c_int,
-    pub used: core::ffi::c_int,
-    pub count: core::ffi::c_int,
-    pub nreg: core::ffi::c_int,
-}
-impl Default for ctl_table_header__bindgen_ty_1__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for ctl_table_header__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-pub const ctl_table_header_SYSCTL_TABLE_TYPE_DEFAULT: ctl_table_header__bindgen_ty_2 = 0;
-pub const ctl_table_header_SYSCTL_TABLE_TYPE_PERMANENTLY_EMPTY: ctl_table_header__bindgen_ty_2 = 1;
-#[doc = " enum type - Enumeration to differentiate between ctl target types\n @SYSCTL_TABLE_TYPE_DEFAULT: ctl target with no special considerations\n @SYSCTL_TABLE_TYPE_PERMANENTLY_EMPTY: Used to identify a permanently\n                                       empty directory target to serve\n                                       as mount point."]
-pub type ctl_table_header__bindgen_ty_2 = core::ffi::c_uint;
-impl Default for ctl_table_header {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ctl_dir {
-    pub header: ctl_table_header,
-    pub root: rb_root,
-}
-impl Default for ctl_dir {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ctl_table_set {
-    pub is_seen:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *mut ctl_table_set) -> core::ffi::c_int>,
-    pub dir: ctl_dir,
-}
-impl Default for ctl_table_set {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ctl_table_root {
-    pub default_set: ctl_table_set,
-    pub lookup: ::core::option::Option<
-        unsafe extern "C" fn(root: *mut ctl_table_root) -> *mut ctl_table_set,
-    >,
-    pub set_ownership: ::core::option::Option<
-        unsafe extern "C" fn(head: *mut ctl_table_header, uid: *mut kuid_t, gid: *mut kgid_t),
-    >,
-    pub permissions: ::core::option::Option<
-        unsafe extern "C" fn(
-            head: *mut ctl_table_header,
-            table: *const ctl_table,
-        ) -> core::ffi::c_int,
-    >,
-}
-impl Default for ctl_table_root {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[doc = " csum_ipv6_magic - Compute checksum of an IPv6 pseudo header.\n @saddr: source address\n @daddr: destination address\n @len: length of packet\n @proto: protocol of packet\n @sum: initial sum (32bit unfolded) to be added in\n\n Computes an IPv6 pseudo header checksum. This sum is added the checksum\n into UDP/TCP packets and contains some link layer information.\n Returns the unfolded 32bit checksum."]
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct in6_addr {
-    pub in6_u: in6_addr__bindgen_ty_1,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union in6_addr__bindgen_ty_1 {
-    pub u6_addr8: [__u8; 16usize],
-    pub u6_addr16: [__be16; 8usize],
-    pub u6_addr32: [__be32; 4usize],
-}
-impl Default for in6_addr__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for in6_addr {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct prot_inuse {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct netns_core {
-    pub sysctl_hdr: *mut ctl_table_header,
-    pub sysctl_somaxconn: core::ffi::c_int,
-    pub sysctl_optmem_max: core::ffi::c_int,
-    pub sysctl_txrehash: u8_,
-    pub prot_inuse: *mut prot_inuse,
-    pub rps_default_mask: *mut cpumask,
-}
-impl Default for netns_core {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct u64_stats_sync {}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct local64_t {
-    pub a: local_t,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct u64_stats_t {
-    pub v: local64_t,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ipstats_mib {
-    pub mibs: [u64_; 38usize],
-    pub syncp: u64_stats_sync,
-}
-impl Default for ipstats_mib {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct icmp_mib {
-    pub mibs: [core::ffi::c_ulong; 30usize],
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct icmpmsg_mib {
-    pub mibs: [atomic_long_t; 512usize],
-}
-impl Default for icmpmsg_mib {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct icmpv6_mib {
-    pub mibs: [core::ffi::c_ulong; 7usize],
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct icmpv6msg_mib {
-    pub mibs: [atomic_long_t; 512usize],
-}
-impl Default for icmpv6msg_mib {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct tcp_mib {
-    pub mibs: [core::ffi::c_ulong; 16usize],
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct udp_mib {
-    pub mibs: [core::ffi::c_ulong; 10usize],
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct linux_mib {
-    pub mibs: [core::ffi::c_ulong; 132usize],
-}
-impl Default for linux_mib {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct netns_mib {
-    pub ip_statistics: *mut ipstats_mib,
-    pub ipv6_statistics: *mut ipstats_mib,
-    pub tcp_statistics: *mut tcp_mib,
-    pub net_statistics: *mut linux_mib,
-    pub udp_statistics: *mut udp_mib,
-    pub udp_stats_in6: *mut udp_mib,
-    pub udplite_statistics: *mut udp_mib,
-    pub udplite_stats_in6: *mut udp_mib,
-    pub icmp_statistics: *mut icmp_mib,
-    pub icmpmsg_statistics: *mut icmpmsg_mib,
-    pub icmpv6_statistics: *mut icmpv6_mib,
-    pub icmpv6msg_statistics: *mut icmpv6msg_mib,
-    pub proc_net_devsnmp6: *mut proc_dir_entry,
-}
-impl Default for netns_mib {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct unix_table {
-    pub locks: *mut spinlock_t,
-    pub buckets: *mut hlist_head,
-}
-impl Default for unix_table {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct netns_unix {
-    pub table: unix_table,
-    pub sysctl_max_dgram_qlen: core::ffi::c_int,
-    pub ctl: *mut ctl_table_header,
-}
-impl Default for netns_unix {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct netns_packet {
-    pub sklist_lock: mutex,
-    pub sklist: hlist_head,
-}
-impl Default for netns_packet {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct rhash_head {
-    pub next: *mut rhash_head,
-}
-impl Default for rhash_head {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct bucket_table {
-    _unused: [u8; 0],
-}
-#[doc = " struct rhashtable_compare_arg - Key for the function rhashtable_compare\n @ht: Hash table\n @key: Key to compare against"]
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct rhashtable_compare_arg {
-    pub ht: *mut rhashtable,
-    pub key: *const core::ffi::c_void,
-}
-impl Default for rhashtable_compare_arg {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-pub type rht_hashfn_t = ::core::option::Option<
-    unsafe extern "C" fn(data: *const core::ffi::c_void, len: u32_, seed: u32_) -> u32_,
->;
-pub type rht_obj_hashfn_t = ::core::option::Option<
-    unsafe extern "C" fn(data: *const core::ffi::c_void, len: u32_, seed: u32_) -> u32_,
->;
-pub type rht_obj_cmpfn_t = ::core::option::Option<
-    unsafe extern "C" fn(
-        arg: *mut rhashtable_compare_arg,
-        obj: *const core::ffi::c_void,
-    ) -> core::ffi::c_int,
->;
-#[doc = " struct rhashtable_params - Hash table construction parameters\n @nelem_hint: Hint on number of elements, should be 75% of desired size\n @key_len: Length of key\n @key_offset: Offset of key in struct to be hashed\n @head_offset: Offset of rhash_head in struct to be hashed\n @max_size: Maximum size while expanding\n @min_size: Minimum size while shrinking\n @automatic_shrinking: Enable automatic shrinking of tables\n @hashfn: Hash function (default: jhash2 if !(key_len % 4), or jhash)\n @obj_hashfn: Function to hash object\n @obj_cmpfn: Function to compare key with object"]
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct rhashtable_params {
-    pub nelem_hint: u16_,
-    pub key_len: u16_,
-    pub key_offset: u16_,
-    pub head_offset: u16_,
-    pub max_size: core::ffi::c_uint,
-    pub min_size: u16_,
-    pub automatic_shrinking: bool_,
-    pub hashfn: rht_hashfn_t,
-    pub obj_hashfn: rht_obj_hashfn_t,
-    pub obj_cmpfn: rht_obj_cmpfn_t,
-}
-#[doc = " struct rhashtable - Hash table handle\n @tbl: Bucket table\n @key_len: Key length for hashfn\n @max_elems: Maximum number of elements in table\n @p: Configuration parameters\n @rhlist: True if this is an rhltable\n @run_work: Deferred worker to expand/shrink asynchronously\n @mutex: Mutex to protect current/future table swapping\n @lock: Spin lock to protect walker list\n @nelems: Number of elements in table"]
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct rhashtable {
-    pub tbl: *mut bucket_table,
-    pub key_len: core::ffi::c_uint,
-    pub max_elems: core::ffi::c_uint,
-    pub p: rhashtable_params,
-    pub rhlist: bool_,
-    pub run_work: work_struct,
-    pub mutex: mutex,
-    pub lock: spinlock_t,
-    pub nelems: atomic_t,
-}
-impl Default for rhashtable {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
+    pub nlink: core::ffi::c_uint,
+    pub blksize: u32,
+    pub attributes: u64_,
+    pub attributes_mask: u64_,
+    pub ino: u64_,
+    pub dev: dev_t,
+    pub rdev: dev_t,
+    pub uid: kuid_t,
+    pub gid: kgid_t,
+    pub size: loff_t,
+    pub atime: timespec64,
+    pub mtime: timespec64,
+    pub ctime: timespec64,
+    pub btime: timespec64,
+    pub blocks: u64_,
+    pub mnt_id: u64_,
+    pub dio_mem_align: u32_,
+    pub dio_offset_align: u32_,
+    pub change_cookie: u64_,
+    pub subvol: u64_,
+    pub atomic_write_unit_min: u32_,
+    pub atomic_write_unit_max: u32_,
+    pub atomic_write_segments_max: u32_,
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -5000,24 +4854,15 @@ impl Default for completion {
     }
 }
 #[repr(C)]
-#[repr(align(64))]
 #[derive(Copy, Clone)]
-pub struct fqdir {
-    pub high_thresh: core::ffi::c_long,
-    pub low_thresh: core::ffi::c_long,
-    pub timeout: core::ffi::c_int,
-    pub max_dist: core::ffi::c_int,
-    pub f: *mut inet_frags,
-    pub net: *mut net,
-    pub dead: bool_,
-    pub __bindgen_padding_0: [u64; 2usize],
-    pub rhashtable: rhashtable,
-    pub __bindgen_padding_1: [u64; 7usize],
-    pub mem: atomic_long_t,
-    pub destroy_work: work_struct,
-    pub free_list: llist_node,
+pub struct shrink_control {
+    pub gfp_mask: gfp_t,
+    pub nid: core::ffi::c_int,
+    pub nr_to_scan: core::ffi::c_ulong,
+    pub nr_scanned: core::ffi::c_ulong,
+    pub memcg: *mut mem_cgroup,
 }
-impl Default for fqdir {
+impl Default for shrink_control {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -5027,345 +4872,25 @@ impl Default for fqdir {
     }
 }
 #[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct frag_v4_compare_key {
-    pub saddr: __be32,
-    pub daddr: __be32,
-    pub user: u32_,
-    pub vif: u32_,
-    pub id: __be16,
-    pub protocol: u16_,
-}
-#[repr(C)]
 #[derive(Copy, Clone)]
-pub struct frag_v6_compare_key {
-    pub saddr: in6_addr,
-    pub daddr: in6_addr,
-    pub user: u32_,
-    pub id: __be32,
-    pub iif: u32_,
-}
-impl Default for frag_v6_compare_key {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[doc = " struct inet_frag_queue - fragment queue\n\n @node: rhash node\n @key: keys identifying this frag.\n @timer: queue expiration timer\n @lock: spinlock protecting this frag\n @refcnt: reference count of the queue\n @rb_fragments: received fragments rb-tree root\n @fragments_tail: received fragments tail\n @last_run_head: the head of the last \"run\". see ip_fragment.c\n @stamp: timestamp of the last received fragment\n @len: total length of the original datagram\n @meat: length of received fragments so far\n @tstamp_type: stamp has a mono delivery time (EDT)\n @flags: fragment queue flags\n @max_size: maximum received fragment size\n @fqdir: pointer to struct fqdir\n @rcu: rcu head for freeing deferall"]
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct inet_frag_queue {
-    pub node: rhash_head,
-    pub key: inet_frag_queue__bindgen_ty_1,
-    pub timer: timer_list,
-    pub lock: spinlock_t,
-    pub refcnt: refcount_t,
-    pub rb_fragments: rb_root,
-    pub fragments_tail: *mut sk_buff,
-    pub last_run_head: *mut sk_buff,
-    pub stamp: ktime_t,
-    pub len: core::ffi::c_int,
-    pub meat: core::ffi::c_int,
-    pub tstamp_type: u8_,
-    pub flags: __u8,
-    pub max_size: u16_,
-    pub fqdir: *mut fqdir,
+pub struct shrinker {
+    pub count_objects: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut shrinker, sc: *mut shrink_control) -> core::ffi::c_ulong,
+    >,
+    pub scan_objects: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut shrinker, sc: *mut shrink_control) -> core::ffi::c_ulong,
+    >,
+    pub batch: core::ffi::c_long,
+    pub seeks: core::ffi::c_int,
+    pub flags: core::ffi::c_uint,
+    pub refcount: refcount_t,
+    pub done: completion,
     pub rcu: callback_head,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union inet_frag_queue__bindgen_ty_1 {
-    pub v4: frag_v4_compare_key,
-    pub v6: frag_v6_compare_key,
-}
-impl Default for inet_frag_queue__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for inet_frag_queue {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct inet_frags {
-    pub qsize: core::ffi::c_uint,
-    pub constructor: ::core::option::Option<
-        unsafe extern "C" fn(q: *mut inet_frag_queue, arg: *const core::ffi::c_void),
-    >,
-    pub destructor: ::core::option::Option<unsafe extern "C" fn(arg1: *mut inet_frag_queue)>,
-    pub frag_expire: ::core::option::Option<unsafe extern "C" fn(t: *mut timer_list)>,
-    pub frags_cachep: *mut kmem_cache,
-    pub frags_cache_name: *const core::ffi::c_char,
-    pub rhash_params: rhashtable_params,
-    pub refcnt: refcount_t,
-    pub completion: completion,
-}
-impl Default for inet_frags {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct siphash_key_t {
-    pub key: [u64_; 2usize],
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ipv4_devconf {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct sock {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct local_ports {
-    pub range: u32_,
-    pub warned: bool_,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ping_group_range {
-    pub lock: seqlock_t,
-    pub range: [kgid_t; 2usize],
-}
-impl Default for ping_group_range {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct inet_hashinfo {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[repr(align(64))]
-#[derive(Copy, Clone)]
-pub struct inet_timewait_death_row {
-    pub tw_refcount: refcount_t,
-    pub __bindgen_padding_0: [u64; 7usize],
-    pub hashinfo: *mut inet_hashinfo,
-    pub sysctl_max_tw_buckets: core::ffi::c_int,
-}
-impl Default for inet_timewait_death_row {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct tcp_fastopen_context {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[repr(align(64))]
-pub struct netns_ipv4 {
-    pub __cacheline_group_begin__netns_ipv4_read_tx: __IncompleteArrayField<__u8>,
-    pub sysctl_tcp_early_retrans: u8_,
-    pub sysctl_tcp_tso_win_divisor: u8_,
-    pub sysctl_tcp_tso_rtt_log: u8_,
-    pub sysctl_tcp_autocorking: u8_,
-    pub sysctl_tcp_min_snd_mss: core::ffi::c_int,
-    pub sysctl_tcp_notsent_lowat: core::ffi::c_uint,
-    pub sysctl_tcp_limit_output_bytes: core::ffi::c_int,
-    pub sysctl_tcp_min_rtt_wlen: core::ffi::c_int,
-    pub sysctl_tcp_wmem: [core::ffi::c_int; 3usize],
-    pub sysctl_ip_fwd_use_pmtu: u8_,
-    pub __cacheline_group_end__netns_ipv4_read_tx: __IncompleteArrayField<__u8>,
-    pub __cacheline_group_begin__netns_ipv4_read_txrx: __IncompleteArrayField<__u8>,
-    pub sysctl_tcp_moderate_rcvbuf: u8_,
-    pub __cacheline_group_end__netns_ipv4_read_txrx: __IncompleteArrayField<__u8>,
-    pub __cacheline_group_begin__netns_ipv4_read_rx: __IncompleteArrayField<__u8>,
-    pub sysctl_ip_early_demux: u8_,
-    pub sysctl_tcp_early_demux: u8_,
-    pub sysctl_tcp_reordering: core::ffi::c_int,
-    pub sysctl_tcp_rmem: [core::ffi::c_int; 3usize],
-    pub __cacheline_group_end__netns_ipv4_read_rx: __IncompleteArrayField<__u8>,
-    pub __bindgen_padding_0: [u8; 12usize],
-    pub __cacheline_group_begin__icmp: __IncompleteArrayField<__u8>,
-    pub icmp_global_credit: atomic_t,
-    pub icmp_global_stamp: u32_,
-    pub __cacheline_group_end__icmp: __IncompleteArrayField<__u8>,
-    pub __bindgen_padding_1: [u8; 56usize],
-    pub __cacheline_group_pad__icmp: netns_ipv4__bindgen_ty_1,
-    pub tcp_death_row: inet_timewait_death_row,
-    pub udp_table: *mut udp_table,
-    pub forw_hdr: *mut ctl_table_header,
-    pub frags_hdr: *mut ctl_table_header,
-    pub ipv4_hdr: *mut ctl_table_header,
-    pub route_hdr: *mut ctl_table_header,
-    pub xfrm4_hdr: *mut ctl_table_header,
-    pub devconf_all: *mut ipv4_devconf,
-    pub devconf_dflt: *mut ipv4_devconf,
-    pub ra_chain: *mut ip_ra_chain,
-    pub ra_mutex: mutex,
-    pub fib_has_custom_local_routes: bool_,
-    pub fib_offload_disabled: bool_,
-    pub sysctl_tcp_shrink_window: u8_,
-    pub fib_table_hash: *mut hlist_head,
-    pub fibnl: *mut sock,
-    pub mc_autojoin_sk: *mut sock,
-    pub peers: *mut inet_peer_base,
-    pub fqdir: *mut fqdir,
-    pub sysctl_icmp_echo_ignore_all: u8_,
-    pub sysctl_icmp_echo_enable_probe: u8_,
-    pub sysctl_icmp_echo_ignore_broadcasts: u8_,
-    pub sysctl_icmp_ignore_bogus_error_responses: u8_,
-    pub sysctl_icmp_errors_use_inbound_ifaddr: u8_,
-    pub sysctl_icmp_ratelimit: core::ffi::c_int,
-    pub sysctl_icmp_ratemask: core::ffi::c_int,
-    pub sysctl_icmp_msgs_per_sec: core::ffi::c_int,
-    pub sysctl_icmp_msgs_burst: core::ffi::c_int,
-    pub ip_rt_min_pmtu: u32_,
-    pub ip_rt_mtu_expires: core::ffi::c_int,
-    pub ip_rt_min_advmss: core::ffi::c_int,
-    pub ip_local_ports: local_ports,
-    pub sysctl_tcp_ecn: u8_,
-    pub sysctl_tcp_ecn_fallback: u8_,
-    pub sysctl_ip_default_ttl: u8_,
-    pub sysctl_ip_no_pmtu_disc: u8_,
-    pub sysctl_ip_fwd_update_priority: u8_,
-    pub sysctl_ip_nonlocal_bind: u8_,
-    pub sysctl_ip_autobind_reuse: u8_,
-    pub sysctl_ip_dynaddr: u8_,
-    pub sysctl_udp_early_demux: u8_,
-    pub sysctl_nexthop_compat_mode: u8_,
-    pub sysctl_fwmark_reflect: u8_,
-    pub sysctl_tcp_fwmark_accept: u8_,
-    pub sysctl_tcp_mtu_probing: u8_,
-    pub sysctl_tcp_mtu_probe_floor: core::ffi::c_int,
-    pub sysctl_tcp_base_mss: core::ffi::c_int,
-    pub sysctl_tcp_probe_threshold: core::ffi::c_int,
-    pub sysctl_tcp_probe_interval: u32_,
-    pub sysctl_tcp_keepalive_time: core::ffi::c_int,
-    pub sysctl_tcp_keepalive_intvl: core::ffi::c_int,
-    pub sysctl_tcp_keepalive_probes: u8_,
-    pub sysctl_tcp_syn_retries: u8_,
-    pub sysctl_tcp_synack_retries: u8_,
-    pub sysctl_tcp_syncookies: u8_,
-    pub sysctl_tcp_migrate_req: u8_,
-    pub sysctl_tcp_comp_sack_nr: u8_,
-    pub sysctl_tcp_backlog_ack_defer: u8_,
-    pub sysctl_tcp_pingpong_thresh: u8_,
-    pub sysctl_tcp_retries1: u8_,
-    pub sysctl_tcp_retries2: u8_,
-    pub sysctl_tcp_orphan_retries: u8_,
-    pub sysctl_tcp_tw_reuse: u8_,
-    pub sysctl_tcp_fin_timeout: core::ffi::c_int,
-    pub sysctl_tcp_sack: u8_,
-    pub sysctl_tcp_window_scaling: u8_,
-    pub sysctl_tcp_timestamps: u8_,
-    pub sysctl_tcp_rto_min_us: core::ffi::c_int,
-    pub sysctl_tcp_recovery: u8_,
-    pub sysctl_tcp_thin_linear_timeouts: u8_,
-    pub sysctl_tcp_slow_start_after_idle: u8_,
-    pub sysctl_tcp_retrans_collapse: u8_,
-    pub sysctl_tcp_stdurg: u8_,
-    pub sysctl_tcp_rfc1337: u8_,
-    pub sysctl_tcp_abort_on_overflow: u8_,
-    pub sysctl_tcp_fack: u8_,
-    pub sysctl_tcp_max_reordering: core::ffi::c_int,
-    pub sysctl_tcp_adv_win_scale: core::ffi::c_int,
-    pub sysctl_tcp_dsack: u8_,
-    pub sysctl_tcp_app_win: u8_,
-    pub sysctl_tcp_frto: u8_,
-    pub sysctl_tcp_nometrics_save: u8_,
-    pub sysctl_tcp_no_ssthresh_metrics_save: u8_,
-    pub sysctl_tcp_workaround_signed_windows: u8_,
-    pub sysctl_tcp_challenge_ack_limit: core::ffi::c_int,
-    pub sysctl_tcp_min_tso_segs: u8_,
-    pub sysctl_tcp_reflect_tos: u8_,
-    pub sysctl_tcp_invalid_ratelimit: core::ffi::c_int,
-    pub sysctl_tcp_pacing_ss_ratio: core::ffi::c_int,
-    pub sysctl_tcp_pacing_ca_ratio: core::ffi::c_int,
-    pub sysctl_tcp_child_ehash_entries: core::ffi::c_uint,
-    pub sysctl_tcp_comp_sack_delay_ns: core::ffi::c_ulong,
-    pub sysctl_tcp_comp_sack_slack_ns: core::ffi::c_ulong,
-    pub sysctl_max_syn_backlog: core::ffi::c_int,
-    pub sysctl_tcp_fastopen: core::ffi::c_int,
-    pub tcp_congestion_control: *mut tcp_congestion_ops,
-    pub tcp_fastopen_ctx: *mut tcp_fastopen_context,
-    pub sysctl_tcp_fastopen_blackhole_timeout: core::ffi::c_uint,
-    pub tfo_active_disable_times: atomic_t,
-    pub tfo_active_disable_stamp: core::ffi::c_ulong,
-    pub tcp_challenge_timestamp: u32_,
-    pub tcp_challenge_count: u32_,
-    pub sysctl_tcp_plb_enabled: u8_,
-    pub sysctl_tcp_plb_idle_rehash_rounds: u8_,
-    pub sysctl_tcp_plb_rehash_rounds: u8_,
-    pub sysctl_tcp_plb_suspend_rto_sec: u8_,
-    pub sysctl_tcp_plb_cong_thresh: core::ffi::c_int,
-    pub sysctl_udp_wmem_min: core::ffi::c_int,
-    pub sysctl_udp_rmem_min: core::ffi::c_int,
-    pub sysctl_fib_notify_on_flag_change: u8_,
-    pub sysctl_tcp_syn_linear_timeouts: u8_,
-    pub sysctl_igmp_llm_reports: u8_,
-    pub sysctl_igmp_max_memberships: core::ffi::c_int,
-    pub sysctl_igmp_max_msf: core::ffi::c_int,
-    pub sysctl_igmp_qrv: core::ffi::c_int,
-    pub ping_group_range: ping_group_range,
-    pub dev_addr_genid: atomic_t,
-    pub sysctl_udp_child_hash_entries: core::ffi::c_uint,
-    pub sysctl_local_reserved_ports: *mut core::ffi::c_ulong,
-    pub sysctl_ip_prot_sock: core::ffi::c_int,
-    pub notifier_ops: *mut fib_notifier_ops,
-    pub fib_seq: core::ffi::c_uint,
-    pub ipmr_notifier_ops: *mut fib_notifier_ops,
-    pub ipmr_seq: core::ffi::c_uint,
-    pub rt_genid: atomic_t,
-    pub ip_id_key: siphash_key_t,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct netns_ipv4__bindgen_ty_1 {}
-impl Default for netns_ipv4 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct percpu_counter {
-    pub lock: raw_spinlock_t,
-    pub count: s64,
+    pub private_data: *mut core::ffi::c_void,
     pub list: list_head,
-    pub counters: *mut s32,
+    pub nr_deferred: *mut atomic_long_t,
 }
-impl Default for percpu_counter {
+impl Default for shrinker {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -5373,403 +4898,6 @@ impl Default for percpu_counter {
             s.assume_init()
         }
     }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct dst_entry {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[repr(align(64))]
-#[derive(Copy, Clone)]
-pub struct dst_ops {
-    pub family: core::ffi::c_ushort,
-    pub gc_thresh: core::ffi::c_uint,
-    pub gc: ::core::option::Option<unsafe extern "C" fn(ops: *mut dst_ops)>,
-    pub check: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut dst_entry, cookie: __u32) -> *mut dst_entry,
-    >,
-    pub default_advmss:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *const dst_entry) -> core::ffi::c_uint>,
-    pub mtu:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *const dst_entry) -> core::ffi::c_uint>,
-    pub cow_metrics: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut dst_entry, arg2: core::ffi::c_ulong) -> *mut u32_,
-    >,
-    pub destroy: ::core::option::Option<unsafe extern "C" fn(arg1: *mut dst_entry)>,
-    pub ifdown:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *mut dst_entry, dev: *mut net_device)>,
-    pub negative_advice:
-        ::core::option::Option<unsafe extern "C" fn(sk: *mut sock, arg1: *mut dst_entry)>,
-    pub link_failure: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sk_buff)>,
-    pub update_pmtu: ::core::option::Option<
-        unsafe extern "C" fn(
-            dst: *mut dst_entry,
-            sk: *mut sock,
-            skb: *mut sk_buff,
-            mtu: u32_,
-            confirm_neigh: bool_,
-        ),
-    >,
-    pub redirect: ::core::option::Option<
-        unsafe extern "C" fn(dst: *mut dst_entry, sk: *mut sock, skb: *mut sk_buff),
-    >,
-    pub local_out: ::core::option::Option<
-        unsafe extern "C" fn(net: *mut net, sk: *mut sock, skb: *mut sk_buff) -> core::ffi::c_int,
-    >,
-    pub neigh_lookup: ::core::option::Option<
-        unsafe extern "C" fn(
-            dst: *const dst_entry,
-            skb: *mut sk_buff,
-            daddr: *const core::ffi::c_void,
-        ) -> *mut neighbour,
-    >,
-    pub confirm_neigh: ::core::option::Option<
-        unsafe extern "C" fn(dst: *const dst_entry, daddr: *const core::ffi::c_void),
-    >,
-    pub kmem_cachep: *mut kmem_cache,
-    pub pcpuc_entries: percpu_counter,
-}
-impl Default for dst_ops {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct netns_sysctl_ipv6 {
-    pub hdr: *mut ctl_table_header,
-    pub route_hdr: *mut ctl_table_header,
-    pub icmp_hdr: *mut ctl_table_header,
-    pub frags_hdr: *mut ctl_table_header,
-    pub xfrm6_hdr: *mut ctl_table_header,
-    pub flush_delay: core::ffi::c_int,
-    pub ip6_rt_max_size: core::ffi::c_int,
-    pub ip6_rt_gc_min_interval: core::ffi::c_int,
-    pub ip6_rt_gc_timeout: core::ffi::c_int,
-    pub ip6_rt_gc_interval: core::ffi::c_int,
-    pub ip6_rt_gc_elasticity: core::ffi::c_int,
-    pub ip6_rt_mtu_expires: core::ffi::c_int,
-    pub ip6_rt_min_advmss: core::ffi::c_int,
-    pub multipath_hash_fields: u32_,
-    pub multipath_hash_policy: u8_,
-    pub bindv6only: u8_,
-    pub flowlabel_consistency: u8_,
-    pub auto_flowlabels: u8_,
-    pub icmpv6_time: core::ffi::c_int,
-    pub icmpv6_echo_ignore_all: u8_,
-    pub icmpv6_echo_ignore_multicast: u8_,
-    pub icmpv6_echo_ignore_anycast: u8_,
-    pub icmpv6_ratemask: [core::ffi::c_ulong; 4usize],
-    pub icmpv6_ratemask_ptr: *mut core::ffi::c_ulong,
-    pub anycast_src_echo_reply: u8_,
-    pub ip_nonlocal_bind: u8_,
-    pub fwmark_reflect: u8_,
-    pub flowlabel_state_ranges: u8_,
-    pub idgen_retries: core::ffi::c_int,
-    pub idgen_delay: core::ffi::c_int,
-    pub flowlabel_reflect: core::ffi::c_int,
-    pub max_dst_opts_cnt: core::ffi::c_int,
-    pub max_hbh_opts_cnt: core::ffi::c_int,
-    pub max_dst_opts_len: core::ffi::c_int,
-    pub max_hbh_opts_len: core::ffi::c_int,
-    pub seg6_flowlabel: core::ffi::c_int,
-    pub ioam6_id: u32_,
-    pub ioam6_id_wide: u64_,
-    pub skip_notify_on_dev_down: u8_,
-    pub fib_notify_on_flag_change: u8_,
-    pub icmpv6_error_anycast_as_unicast: u8_,
-}
-impl Default for netns_sysctl_ipv6 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[repr(align(64))]
-#[derive(Copy, Clone)]
-pub struct netns_ipv6 {
-    pub ip6_dst_ops: dst_ops,
-    pub sysctl: netns_sysctl_ipv6,
-    pub devconf_all: *mut ipv6_devconf,
-    pub devconf_dflt: *mut ipv6_devconf,
-    pub peers: *mut inet_peer_base,
-    pub fqdir: *mut fqdir,
-    pub fib6_null_entry: *mut fib6_info,
-    pub ip6_null_entry: *mut rt6_info,
-    pub rt6_stats: *mut rt6_statistics,
-    pub ip6_fib_timer: timer_list,
-    pub fib_table_hash: *mut hlist_head,
-    pub fib6_main_tbl: *mut fib6_table,
-    pub fib6_walkers: list_head,
-    pub fib6_walker_lock: rwlock_t,
-    pub fib6_gc_lock: spinlock_t,
-    pub ip6_rt_gc_expire: atomic_t,
-    pub ip6_rt_last_gc: core::ffi::c_ulong,
-    pub flowlabel_has_excl: core::ffi::c_uchar,
-    pub ndisc_sk: *mut sock,
-    pub tcp_sk: *mut sock,
-    pub igmp_sk: *mut sock,
-    pub mc_autojoin_sk: *mut sock,
-    pub inet6_addr_lst: *mut hlist_head,
-    pub addrconf_hash_lock: spinlock_t,
-    pub addr_chk_work: delayed_work,
-    pub dev_addr_genid: atomic_t,
-    pub fib6_sernum: atomic_t,
-    pub seg6_data: *mut seg6_pernet_data,
-    pub notifier_ops: *mut fib_notifier_ops,
-    pub ip6mr_notifier_ops: *mut fib_notifier_ops,
-    pub ipmr_seq: core::ffi::c_uint,
-    pub ip6addrlbl_table: netns_ipv6__bindgen_ty_1,
-    pub ioam6_data: *mut ioam6_pernet_data,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct netns_ipv6__bindgen_ty_1 {
-    pub head: hlist_head,
-    pub lock: spinlock_t,
-    pub seq: u32_,
-}
-impl Default for netns_ipv6__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for netns_ipv6 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct rw_semaphore {
-    pub count: atomic_long_t,
-    pub owner: atomic_long_t,
-    pub osq: optimistic_spin_queue,
-    pub wait_lock: raw_spinlock_t,
-    pub wait_list: list_head,
-}
-impl Default for rw_semaphore {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct rcu_segcblist {
-    pub head: *mut callback_head,
-    pub tails: [*mut *mut callback_head; 4usize],
-    pub gp_seq: [core::ffi::c_ulong; 4usize],
-    pub len: core::ffi::c_long,
-    pub seglen: [core::ffi::c_long; 4usize],
-    pub flags: u8_,
-}
-impl Default for rcu_segcblist {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[repr(align(64))]
-#[derive(Copy, Clone)]
-pub struct srcu_data {
-    pub srcu_lock_count: [atomic_long_t; 2usize],
-    pub srcu_unlock_count: [atomic_long_t; 2usize],
-    pub srcu_nmi_safety: core::ffi::c_int,
-    pub __bindgen_padding_0: [u32; 7usize],
-    pub lock: spinlock_t,
-    pub srcu_cblist: rcu_segcblist,
-    pub srcu_gp_seq_needed: core::ffi::c_ulong,
-    pub srcu_gp_seq_needed_exp: core::ffi::c_ulong,
-    pub srcu_cblist_invoking: bool_,
-    pub delay_work: timer_list,
-    pub work: work_struct,
-    pub srcu_barrier_head: callback_head,
-    pub mynode: *mut srcu_node,
-    pub grpmask: core::ffi::c_ulong,
-    pub cpu: core::ffi::c_int,
-    pub ssp: *mut srcu_struct,
-}
-impl Default for srcu_data {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct srcu_node {
-    pub lock: spinlock_t,
-    pub srcu_have_cbs: [core::ffi::c_ulong; 4usize],
-    pub srcu_data_have_cbs: [core::ffi::c_ulong; 4usize],
-    pub srcu_gp_seq_needed_exp: core::ffi::c_ulong,
-    pub srcu_parent: *mut srcu_node,
-    pub grplo: core::ffi::c_int,
-    pub grphi: core::ffi::c_int,
-}
-impl Default for srcu_node {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct srcu_usage {
-    pub node: *mut srcu_node,
-    pub level: [*mut srcu_node; 2usize],
-    pub srcu_size_state: core::ffi::c_int,
-    pub srcu_cb_mutex: mutex,
-    pub lock: spinlock_t,
-    pub srcu_gp_mutex: mutex,
-    pub srcu_gp_seq: core::ffi::c_ulong,
-    pub srcu_gp_seq_needed: core::ffi::c_ulong,
-    pub srcu_gp_seq_needed_exp: core::ffi::c_ulong,
-    pub srcu_gp_start: core::ffi::c_ulong,
-    pub srcu_last_gp_end: core::ffi::c_ulong,
-    pub srcu_size_jiffies: core::ffi::c_ulong,
-    pub srcu_n_lock_retries: core::ffi::c_ulong,
-    pub srcu_n_exp_nodelay: core::ffi::c_ulong,
-    pub sda_is_static: bool_,
-    pub srcu_barrier_seq: core::ffi::c_ulong,
-    pub srcu_barrier_mutex: mutex,
-    pub srcu_barrier_completion: completion,
-    pub srcu_barrier_cpu_cnt: atomic_t,
-    pub reschedule_jiffies: core::ffi::c_ulong,
-    pub reschedule_count: core::ffi::c_ulong,
-    pub work: delayed_work,
-    pub srcu_ssp: *mut srcu_struct,
-}
-impl Default for srcu_usage {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct srcu_struct {
-    pub srcu_idx: core::ffi::c_uint,
-    pub sda: *mut srcu_data,
-    pub dep_map: lockdep_map,
-    pub srcu_sup: *mut srcu_usage,
-}
-impl Default for srcu_struct {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-pub type notifier_fn_t = ::core::option::Option<
-    unsafe extern "C" fn(
-        nb: *mut notifier_block,
-        action: core::ffi::c_ulong,
-        data: *mut core::ffi::c_void,
-    ) -> core::ffi::c_int,
->;
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct notifier_block {
-    pub notifier_call: notifier_fn_t,
-    pub next: *mut notifier_block,
-    pub priority: core::ffi::c_int,
-}
-impl Default for notifier_block {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct blocking_notifier_head {
-    pub rwsem: rw_semaphore,
-    pub head: *mut notifier_block,
-}
-impl Default for blocking_notifier_head {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct raw_notifier_head {
-    pub head: *mut notifier_block,
-}
-impl Default for raw_notifier_head {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct netns_nexthop {
-    pub rb_root: rb_root,
-    pub devhash: *mut hlist_head,
-    pub seq: core::ffi::c_uint,
-    pub last_id_allocated: u32_,
-    pub notifier_chain: blocking_notifier_head,
-}
-impl Default for netns_nexthop {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct proc_dir_entry {
-    _unused: [u8; 0],
 }
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
@@ -5811,8 +4939,82 @@ impl Default for maple_tree {
     }
 }
 #[repr(C)]
+#[derive(Copy, Clone)]
+pub struct rw_semaphore {
+    pub count: atomic_long_t,
+    pub owner: atomic_long_t,
+    pub osq: optimistic_spin_queue,
+    pub wait_lock: raw_spinlock_t,
+    pub wait_list: list_head,
+}
+impl Default for rw_semaphore {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct uprobes_state {}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct workqueue_struct {
+    _unused: [u8; 0],
+}
+pub type work_func_t = ::core::option::Option<unsafe extern "C" fn(work: *mut work_struct)>;
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct work_struct {
+    pub data: atomic_long_t,
+    pub entry: list_head,
+    pub func: work_func_t,
+}
+impl Default for work_struct {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct delayed_work {
+    pub work: work_struct,
+    pub timer: timer_list,
+    pub wq: *mut workqueue_struct,
+    pub cpu: core::ffi::c_int,
+}
+impl Default for delayed_work {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct percpu_counter {
+    pub lock: raw_spinlock_t,
+    pub count: s64,
+    pub list: list_head,
+    pub counters: *mut s32,
+}
+impl Default for percpu_counter {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct mm_context_t {
@@ -6416,11 +5618,45 @@ pub const fault_flag_FAULT_FLAG_VMA_LOCK: fault_flag = 4096;
 pub type fault_flag = core::ffi::c_uint;
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub struct iovec {
-    pub iov_base: *mut core::ffi::c_void,
-    pub iov_len: __kernel_size_t,
+pub struct rcu_segcblist {
+    pub head: *mut callback_head,
+    pub tails: [*mut *mut callback_head; 4usize],
+    pub gp_seq: [core::ffi::c_ulong; 4usize],
+    pub len: core::ffi::c_long,
+    pub seglen: [core::ffi::c_long; 4usize],
+    pub flags: u8_,
 }
-impl Default for iovec {
+impl Default for rcu_segcblist {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[repr(align(64))]
+#[derive(Copy, Clone)]
+pub struct srcu_data {
+    pub srcu_lock_count: [atomic_long_t; 2usize],
+    pub srcu_unlock_count: [atomic_long_t; 2usize],
+    pub srcu_nmi_safety: core::ffi::c_int,
+    pub __bindgen_padding_0: [u32; 7usize],
+    pub lock: spinlock_t,
+    pub srcu_cblist: rcu_segcblist,
+    pub srcu_gp_seq_needed: core::ffi::c_ulong,
+    pub srcu_gp_seq_needed_exp: core::ffi::c_ulong,
+    pub srcu_cblist_invoking: bool_,
+    pub delay_work: timer_list,
+    pub work: work_struct,
+    pub srcu_barrier_head: callback_head,
+    pub mynode: *mut srcu_node,
+    pub grpmask: core::ffi::c_ulong,
+    pub cpu: core::ffi::c_int,
+    pub ssp: *mut srcu_struct,
+}
+impl Default for srcu_data {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -6431,16 +5667,16 @@ impl Default for iovec {
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub struct folio_queue {
-    _unused: [u8; 0],
+pub struct srcu_node {
+    pub lock: spinlock_t,
+    pub srcu_have_cbs: [core::ffi::c_ulong; 4usize],
+    pub srcu_data_have_cbs: [core::ffi::c_ulong; 4usize],
+    pub srcu_gp_seq_needed_exp: core::ffi::c_ulong,
+    pub srcu_parent: *mut srcu_node,
+    pub grplo: core::ffi::c_int,
+    pub grphi: core::ffi::c_int,
 }
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct kvec {
-    pub iov_base: *mut core::ffi::c_void,
-    pub iov_len: usize,
-}
-impl Default for kvec {
+impl Default for srcu_node {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -6451,55 +5687,32 @@ impl Default for kvec {
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub struct iov_iter {
-    pub iter_type: u8_,
-    pub nofault: bool_,
-    pub data_source: bool_,
-    pub iov_offset: usize,
-    pub __bindgen_anon_1: iov_iter__bindgen_ty_1,
-    pub __bindgen_anon_2: iov_iter__bindgen_ty_2,
+pub struct srcu_usage {
+    pub node: *mut srcu_node,
+    pub level: [*mut srcu_node; 2usize],
+    pub srcu_size_state: core::ffi::c_int,
+    pub srcu_cb_mutex: mutex,
+    pub lock: spinlock_t,
+    pub srcu_gp_mutex: mutex,
+    pub srcu_gp_seq: core::ffi::c_ulong,
+    pub srcu_gp_seq_needed: core::ffi::c_ulong,
+    pub srcu_gp_seq_needed_exp: core::ffi::c_ulong,
+    pub srcu_gp_start: core::ffi::c_ulong,
+    pub srcu_last_gp_end: core::ffi::c_ulong,
+    pub srcu_size_jiffies: core::ffi::c_ulong,
+    pub srcu_n_lock_retries: core::ffi::c_ulong,
+    pub srcu_n_exp_nodelay: core::ffi::c_ulong,
+    pub sda_is_static: bool_,
+    pub srcu_barrier_seq: core::ffi::c_ulong,
+    pub srcu_barrier_mutex: mutex,
+    pub srcu_barrier_completion: completion,
+    pub srcu_barrier_cpu_cnt: atomic_t,
+    pub reschedule_jiffies: core::ffi::c_ulong,
+    pub reschedule_count: core::ffi::c_ulong,
+    pub work: delayed_work,
+    pub srcu_ssp: *mut srcu_struct,
 }
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union iov_iter__bindgen_ty_1 {
-    pub __ubuf_iovec: iovec,
-    pub __bindgen_anon_1: iov_iter__bindgen_ty_1__bindgen_ty_1,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct iov_iter__bindgen_ty_1__bindgen_ty_1 {
-    pub __bindgen_anon_1: iov_iter__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1,
-    pub count: usize,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union iov_iter__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1 {
-    pub __iov: *const iovec,
-    pub kvec: *const kvec,
-    pub bvec: *const bio_vec,
-    pub folioq: *const folio_queue,
-    pub xarray: *mut xarray,
-    pub ubuf: *mut core::ffi::c_void,
-}
-impl Default for iov_iter__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for iov_iter__bindgen_ty_1__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for iov_iter__bindgen_ty_1 {
+impl Default for srcu_usage {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -6510,12 +5723,13 @@ impl Default for iov_iter__bindgen_ty_1 {
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub union iov_iter__bindgen_ty_2 {
-    pub nr_segs: core::ffi::c_ulong,
-    pub folioq_slot: u8_,
-    pub xarray_start: loff_t,
+pub struct srcu_struct {
+    pub srcu_idx: core::ffi::c_uint,
+    pub sda: *mut srcu_data,
+    pub dep_map: lockdep_map,
+    pub srcu_sup: *mut srcu_usage,
 }
-impl Default for iov_iter__bindgen_ty_2 {
+impl Default for srcu_struct {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -6524,47 +5738,21 @@ impl Default for iov_iter__bindgen_ty_2 {
         }
     }
 }
-impl Default for iov_iter {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-pub type __kernel_sa_family_t = core::ffi::c_ushort;
-pub type sa_family_t = __kernel_sa_family_t;
+pub type notifier_fn_t = ::core::option::Option<
+    unsafe extern "C" fn(
+        nb: *mut notifier_block,
+        action: core::ffi::c_ulong,
+        data: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int,
+>;
 #[repr(C)]
-pub struct sockaddr {
-    pub sa_family: sa_family_t,
-    pub __bindgen_anon_1: sockaddr__bindgen_ty_1,
+#[derive(Copy, Clone)]
+pub struct notifier_block {
+    pub notifier_call: notifier_fn_t,
+    pub next: *mut notifier_block,
+    pub priority: core::ffi::c_int,
 }
-#[repr(C)]
-pub struct sockaddr__bindgen_ty_1 {
-    pub sa_data_min: __BindgenUnionField<[core::ffi::c_char; 14usize]>,
-    pub __bindgen_anon_1: __BindgenUnionField<sockaddr__bindgen_ty_1__bindgen_ty_1>,
-    pub bindgen_union_field: [u8; 14usize],
-}
-#[repr(C)]
-#[derive(Default)]
-pub struct sockaddr__bindgen_ty_1__bindgen_ty_1 {
-    pub __empty_sa_data: sockaddr__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1,
-    pub sa_data: __IncompleteArrayField<core::ffi::c_char>,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct sockaddr__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1 {}
-impl Default for sockaddr__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for sockaddr {
+impl Default for notifier_block {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -6575,12 +5763,25 @@ impl Default for sockaddr {
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub struct netns_bpf {
-    pub run_array: [*mut bpf_prog_array; 2usize],
-    pub progs: [*mut bpf_prog; 2usize],
-    pub links: [list_head; 2usize],
+pub struct blocking_notifier_head {
+    pub rwsem: rw_semaphore,
+    pub head: *mut notifier_block,
 }
-impl Default for netns_bpf {
+impl Default for blocking_notifier_head {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct raw_notifier_head {
+    pub head: *mut notifier_block,
+}
+impl Default for raw_notifier_head {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -6595,34 +5796,6 @@ pub struct device_node {
     _unused: [u8; 0],
 }
 #[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct ref_tracker_dir {}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct netdevice_tracker {}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct proc_ns_operations {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ns_common {
-    pub stashed: *mut dentry,
-    pub ops: *const proc_ns_operations,
-    pub inum: core::ffi::c_uint,
-    pub count: refcount_t,
-}
-impl Default for ns_common {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
 #[derive(Copy, Clone)]
 pub struct xarray {
     pub xa_lock: spinlock_t,
@@ -6630,335 +5803,6 @@ pub struct xarray {
     pub xa_head: *mut core::ffi::c_void,
 }
 impl Default for xarray {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct idr {
-    pub idr_rt: xarray,
-    pub idr_base: core::ffi::c_uint,
-    pub idr_next: core::ffi::c_uint,
-}
-impl Default for idr {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct hlist_bl_head {
-    pub first: *mut hlist_bl_node,
-}
-impl Default for hlist_bl_head {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct hlist_bl_node {
-    pub next: *mut hlist_bl_node,
-    pub pprev: *mut *mut hlist_bl_node,
-}
-impl Default for hlist_bl_node {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct lockref {
-    pub __bindgen_anon_1: lockref__bindgen_ty_1,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union lockref__bindgen_ty_1 {
-    pub lock_count: __u64,
-    pub __bindgen_anon_1: lockref__bindgen_ty_1__bindgen_ty_1,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct lockref__bindgen_ty_1__bindgen_ty_1 {
-    pub lock: spinlock_t,
-    pub count: core::ffi::c_int,
-}
-impl Default for lockref__bindgen_ty_1__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for lockref__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for lockref {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct qstr {
-    pub __bindgen_anon_1: qstr__bindgen_ty_1,
-    pub name: *const core::ffi::c_uchar,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union qstr__bindgen_ty_1 {
-    pub __bindgen_anon_1: qstr__bindgen_ty_1__bindgen_ty_1,
-    pub hash_len: u64_,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct qstr__bindgen_ty_1__bindgen_ty_1 {
-    pub hash: u32_,
-    pub len: u32_,
-}
-impl Default for qstr__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for qstr {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct dentry {
-    pub d_flags: core::ffi::c_uint,
-    pub d_seq: seqcount_spinlock_t,
-    pub d_hash: hlist_bl_node,
-    pub d_parent: *mut dentry,
-    pub d_name: qstr,
-    pub d_inode: *mut inode,
-    pub d_iname: [core::ffi::c_uchar; 40usize],
-    pub d_op: *const dentry_operations,
-    pub d_sb: *mut super_block,
-    pub d_time: core::ffi::c_ulong,
-    pub d_fsdata: *mut core::ffi::c_void,
-    pub d_lockref: lockref,
-    pub __bindgen_anon_1: dentry__bindgen_ty_1,
-    pub d_sib: hlist_node,
-    pub d_children: hlist_head,
-    pub d_u: dentry__bindgen_ty_2,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union dentry__bindgen_ty_1 {
-    pub d_lru: list_head,
-    pub d_wait: *mut wait_queue_head_t,
-}
-impl Default for dentry__bindgen_ty_1 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub union dentry__bindgen_ty_2 {
-    pub d_alias: hlist_node,
-    pub d_in_lookup_hash: hlist_bl_node,
-    pub d_rcu: callback_head,
-}
-impl Default for dentry__bindgen_ty_2 {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-impl Default for dentry {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-pub const d_real_type_D_REAL_DATA: d_real_type = 0;
-pub const d_real_type_D_REAL_METADATA: d_real_type = 1;
-pub type d_real_type = core::ffi::c_uint;
-#[repr(C)]
-#[repr(align(64))]
-#[derive(Copy, Clone)]
-pub struct dentry_operations {
-    pub d_revalidate: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut dentry, arg2: core::ffi::c_uint) -> core::ffi::c_int,
-    >,
-    pub d_weak_revalidate: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut dentry, arg2: core::ffi::c_uint) -> core::ffi::c_int,
-    >,
-    pub d_hash: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *const dentry, arg2: *mut qstr) -> core::ffi::c_int,
-    >,
-    pub d_compare: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *const dentry,
-            arg2: core::ffi::c_uint,
-            arg3: *const core::ffi::c_char,
-            arg4: *const qstr,
-        ) -> core::ffi::c_int,
-    >,
-    pub d_delete:
-        ::core::option::Option<unsafe extern "C" fn(arg1: *const dentry) -> core::ffi::c_int>,
-    pub d_init: ::core::option::Option<unsafe extern "C" fn(arg1: *mut dentry) -> core::ffi::c_int>,
-    pub d_release: ::core::option::Option<unsafe extern "C" fn(arg1: *mut dentry)>,
-    pub d_prune: ::core::option::Option<unsafe extern "C" fn(arg1: *mut dentry)>,
-    pub d_iput: ::core::option::Option<unsafe extern "C" fn(arg1: *mut dentry, arg2: *mut inode)>,
-    pub d_dname: ::core::option::Option<
-        unsafe extern "C" fn(
-            arg1: *mut dentry,
-            arg2: *mut core::ffi::c_char,
-            arg3: core::ffi::c_int,
-        ) -> *mut core::ffi::c_char,
-    >,
-    pub d_automount: ::core::option::Option<unsafe extern "C" fn(arg1: *mut path) -> *mut vfsmount>,
-    pub d_manage: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *const path, arg2: bool_) -> core::ffi::c_int,
-    >,
-    pub d_real: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut dentry, type_: d_real_type) -> *mut dentry,
-    >,
-}
-impl Default for dentry_operations {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct path {
-    pub mnt: *mut vfsmount,
-    pub dentry: *mut dentry,
-}
-impl Default for path {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct kstat {
-    pub result_mask: u32_,
-    pub mode: umode_t,
-    pub nlink: core::ffi::c_uint,
-    pub blksize: u32,
-    pub attributes: u64_,
-    pub attributes_mask: u64_,
-    pub ino: u64_,
-    pub dev: dev_t,
-    pub rdev: dev_t,
-    pub uid: kuid_t,
-    pub gid: kgid_t,
-    pub size: loff_t,
-    pub atime: timespec64,
-    pub mtime: timespec64,
-    pub ctime: timespec64,
-    pub btime: timespec64,
-    pub blocks: u64_,
-    pub mnt_id: u64_,
-    pub dio_mem_align: u32_,
-    pub dio_offset_align: u32_,
-    pub change_cookie: u64_,
-    pub subvol: u64_,
-    pub atomic_write_unit_min: u32_,
-    pub atomic_write_unit_max: u32_,
-    pub atomic_write_segments_max: u32_,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct shrink_control {
-    pub gfp_mask: gfp_t,
-    pub nid: core::ffi::c_int,
-    pub nr_to_scan: core::ffi::c_ulong,
-    pub nr_scanned: core::ffi::c_ulong,
-    pub memcg: *mut mem_cgroup,
-}
-impl Default for shrink_control {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct shrinker {
-    pub count_objects: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut shrinker, sc: *mut shrink_control) -> core::ffi::c_ulong,
-    >,
-    pub scan_objects: ::core::option::Option<
-        unsafe extern "C" fn(arg1: *mut shrinker, sc: *mut shrink_control) -> core::ffi::c_ulong,
-    >,
-    pub batch: core::ffi::c_long,
-    pub seeks: core::ffi::c_int,
-    pub flags: core::ffi::c_uint,
-    pub refcount: refcount_t,
-    pub done: completion,
-    pub rcu: callback_head,
-    pub private_data: *mut core::ffi::c_void,
-    pub list: list_head,
-    pub nr_deferred: *mut atomic_long_t,
-}
-impl Default for shrinker {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -7065,6 +5909,11 @@ pub const migrate_mode_MIGRATE_SYNC_LIGHT: migrate_mode = 1;
 pub const migrate_mode_MIGRATE_SYNC: migrate_mode = 2;
 pub type migrate_mode = core::ffi::c_uint;
 #[repr(C)]
+#[derive(Copy, Clone)]
+pub struct kmem_cache {
+    _unused: [u8; 0],
+}
+#[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct exception_table_entry {
     pub insn: core::ffi::c_int,
@@ -7080,6 +5929,192 @@ pub struct irq_domain {
 #[derive(Copy, Clone)]
 pub struct css_set {
     _unused: [u8; 0],
+}
+pub type proc_handler = ::core::option::Option<
+    unsafe extern "C" fn(
+        ctl: *const ctl_table,
+        write: core::ffi::c_int,
+        buffer: *mut core::ffi::c_void,
+        lenp: *mut usize,
+        ppos: *mut loff_t,
+    ) -> core::ffi::c_int,
+>;
+unsafe extern "C" {
+    pub fn proc_dostring(
+        arg1: *const ctl_table,
+        arg2: core::ffi::c_int,
+        arg3: *mut core::ffi::c_void,
+        arg4: *mut usize,
+        arg5: *mut loff_t,
+    ) -> core::ffi::c_int;
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ctl_table_poll {
+    pub event: atomic_t,
+    pub wait: wait_queue_head_t,
+}
+impl Default for ctl_table_poll {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ctl_table {
+    pub procname: *const core::ffi::c_char,
+    pub data: *mut core::ffi::c_void,
+    pub maxlen: core::ffi::c_int,
+    pub mode: umode_t,
+    pub proc_handler: proc_handler,
+    pub poll: *mut ctl_table_poll,
+    pub extra1: *mut core::ffi::c_void,
+    pub extra2: *mut core::ffi::c_void,
+}
+impl Default for ctl_table {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ctl_node {
+    pub node: rb_node,
+    pub header: *mut ctl_table_header,
+}
+impl Default for ctl_node {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ctl_table_header - maintains dynamic lists of struct ctl_table trees\n @ctl_table: pointer to the first element in ctl_table array\n @ctl_table_size: number of elements pointed by @ctl_table\n @used: The entry will never be touched when equal to 0.\n @count: Upped every time something is added to @inodes and downed every time\n         something is removed from inodes\n @nreg: When nreg drops to 0 the ctl_table_header will be unregistered.\n @rcu: Delays the freeing of the inode. Introduced with \"unfuck proc_sysctl ->d_compare()\"\n"]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ctl_table_header {
+    pub __bindgen_anon_1: ctl_table_header__bindgen_ty_1,
+    pub unregistering: *mut completion,
+    pub ctl_table_arg: *const ctl_table,
+    pub root: *mut ctl_table_root,
+    pub set: *mut ctl_table_set,
+    pub parent: *mut ctl_dir,
+    pub node: *mut ctl_node,
+    pub inodes: hlist_head,
+    pub type_: ctl_table_header__bindgen_ty_2,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ctl_table_header__bindgen_ty_1 {
+    pub __bindgen_anon_1: ctl_table_header__bindgen_ty_1__bindgen_ty_1,
+    pub rcu: callback_head,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ctl_table_header__bindgen_ty_1__bindgen_ty_1 {
+    pub ctl_table: *mut ctl_table,
+    pub ctl_table_size: core::ffi::c_int,
+    pub used: core::ffi::c_int,
+    pub count: core::ffi::c_int,
+    pub nreg: core::ffi::c_int,
+}
+impl Default for ctl_table_header__bindgen_ty_1__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for ctl_table_header__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub const ctl_table_header_SYSCTL_TABLE_TYPE_DEFAULT: ctl_table_header__bindgen_ty_2 = 0;
+pub const ctl_table_header_SYSCTL_TABLE_TYPE_PERMANENTLY_EMPTY: ctl_table_header__bindgen_ty_2 = 1;
+#[doc = " enum type - Enumeration to differentiate between ctl target types\n @SYSCTL_TABLE_TYPE_DEFAULT: ctl target with no special considerations\n @SYSCTL_TABLE_TYPE_PERMANENTLY_EMPTY: Used to identify a permanently\n                                       empty directory target to serve\n                                       as mount point."]
+pub type ctl_table_header__bindgen_ty_2 = core::ffi::c_uint;
+impl Default for ctl_table_header {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ctl_dir {
+    pub header: ctl_table_header,
+    pub root: rb_root,
+}
+impl Default for ctl_dir {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ctl_table_set {
+    pub is_seen:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut ctl_table_set) -> core::ffi::c_int>,
+    pub dir: ctl_dir,
+}
+impl Default for ctl_table_set {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ctl_table_root {
+    pub default_set: ctl_table_set,
+    pub lookup: ::core::option::Option<
+        unsafe extern "C" fn(root: *mut ctl_table_root) -> *mut ctl_table_set,
+    >,
+    pub set_ownership: ::core::option::Option<
+        unsafe extern "C" fn(head: *mut ctl_table_header, uid: *mut kuid_t, gid: *mut kgid_t),
+    >,
+    pub permissions: ::core::option::Option<
+        unsafe extern "C" fn(
+            head: *mut ctl_table_header,
+            table: *const ctl_table,
+        ) -> core::ffi::c_int,
+    >,
+}
+impl Default for ctl_table_root {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -7852,11 +6887,6 @@ impl Default for percpu_ref {
 #[derive(Default, Copy, Clone)]
 pub struct freeptr_t {
     pub v: core::ffi::c_ulong,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct kmem_cache {
-    _unused: [u8; 0],
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -9026,6 +8056,53 @@ impl Default for offset_ctx {
         }
     }
 }
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct seq_file {
+    pub buf: *mut core::ffi::c_char,
+    pub size: usize,
+    pub from: usize,
+    pub count: usize,
+    pub pad_until: usize,
+    pub index: loff_t,
+    pub read_pos: loff_t,
+    pub lock: mutex,
+    pub op: *const seq_operations,
+    pub poll_event: core::ffi::c_int,
+    pub file: *const file,
+    pub private: *mut core::ffi::c_void,
+}
+impl Default for seq_file {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+unsafe extern "C" {
+    pub fn debugfs_create_dir(name: *const core::ffi::c_char, parent: *mut dentry) -> *mut dentry;
+}
+unsafe extern "C" {
+    pub fn debugfs_remove(dentry: *mut dentry);
+}
+unsafe extern "C" {
+    pub fn debugfs_create_u32(
+        name: *const core::ffi::c_char,
+        mode: umode_t,
+        parent: *mut dentry,
+        value: *mut u32_,
+    );
+}
+unsafe extern "C" {
+    pub fn debugfs_create_u64(
+        name: *const core::ffi::c_char,
+        mode: umode_t,
+        parent: *mut dentry,
+        value: *mut u64_,
+    );
+}
 #[doc = " struct vmem_altmap - pre-allocated storage for vmemmap_populate\n @base_pfn: base of the entire dev_pagemap mapping\n @reserve: pages mapped, but reserved for driver use (relative to @base)\n @free: free pages set aside in the mapping for memmap storage\n @align: pages reserved to meet allocation alignments\n @alloc: track pages consumed, private to vmemmap_populate()"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
@@ -9221,6 +8298,22 @@ pub struct vm_operations_struct {
     pub find_special_page: ::core::option::Option<
         unsafe extern "C" fn(vma: *mut vm_area_struct, addr: core::ffi::c_ulong) -> *mut page,
     >,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct idr {
+    pub idr_rt: xarray,
+    pub idr_base: core::ffi::c_uint,
+    pub idr_next: core::ffi::c_uint,
+}
+impl Default for idr {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -9485,6 +8578,11 @@ pub struct kernfs_ops {
             whence: core::ffi::c_int,
         ) -> loff_t,
     >,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct sock {
+    _unused: [u8; 0],
 }
 pub const kobj_ns_type_KOBJ_NS_TYPE_NONE: kobj_ns_type = 0;
 pub const kobj_ns_type_KOBJ_NS_TYPE_NET: kobj_ns_type = 1;
@@ -9934,6 +9032,165 @@ pub struct bio_vec {
     pub bv_offset: core::ffi::c_uint,
 }
 impl Default for bio_vec {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct iovec {
+    pub iov_base: *mut core::ffi::c_void,
+    pub iov_len: __kernel_size_t,
+}
+impl Default for iovec {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct folio_queue {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct kvec {
+    pub iov_base: *mut core::ffi::c_void,
+    pub iov_len: usize,
+}
+impl Default for kvec {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct iov_iter {
+    pub iter_type: u8_,
+    pub nofault: bool_,
+    pub data_source: bool_,
+    pub iov_offset: usize,
+    pub __bindgen_anon_1: iov_iter__bindgen_ty_1,
+    pub __bindgen_anon_2: iov_iter__bindgen_ty_2,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union iov_iter__bindgen_ty_1 {
+    pub __ubuf_iovec: iovec,
+    pub __bindgen_anon_1: iov_iter__bindgen_ty_1__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct iov_iter__bindgen_ty_1__bindgen_ty_1 {
+    pub __bindgen_anon_1: iov_iter__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1,
+    pub count: usize,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union iov_iter__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1 {
+    pub __iov: *const iovec,
+    pub kvec: *const kvec,
+    pub bvec: *const bio_vec,
+    pub folioq: *const folio_queue,
+    pub xarray: *mut xarray,
+    pub ubuf: *mut core::ffi::c_void,
+}
+impl Default for iov_iter__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for iov_iter__bindgen_ty_1__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for iov_iter__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union iov_iter__bindgen_ty_2 {
+    pub nr_segs: core::ffi::c_ulong,
+    pub folioq_slot: u8_,
+    pub xarray_start: loff_t,
+}
+impl Default for iov_iter__bindgen_ty_2 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for iov_iter {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type __kernel_sa_family_t = core::ffi::c_ushort;
+pub type sa_family_t = __kernel_sa_family_t;
+#[repr(C)]
+pub struct sockaddr {
+    pub sa_family: sa_family_t,
+    pub __bindgen_anon_1: sockaddr__bindgen_ty_1,
+}
+#[repr(C)]
+pub struct sockaddr__bindgen_ty_1 {
+    pub sa_data_min: __BindgenUnionField<[core::ffi::c_char; 14usize]>,
+    pub __bindgen_anon_1: __BindgenUnionField<sockaddr__bindgen_ty_1__bindgen_ty_1>,
+    pub bindgen_union_field: [u8; 14usize],
+}
+#[repr(C)]
+#[derive(Default)]
+pub struct sockaddr__bindgen_ty_1__bindgen_ty_1 {
+    pub __empty_sa_data: sockaddr__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1,
+    pub sa_data: __IncompleteArrayField<core::ffi::c_char>,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct sockaddr__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1 {}
+impl Default for sockaddr__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for sockaddr {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -11475,6 +10732,117 @@ pub struct fwnode_operations {
     >,
 }
 pub type netdev_features_t = u64_;
+pub const NETIF_F_SG_BIT: _bindgen_ty_96 = 0;
+pub const NETIF_F_IP_CSUM_BIT: _bindgen_ty_96 = 1;
+pub const __UNUSED_NETIF_F_1: _bindgen_ty_96 = 2;
+pub const NETIF_F_HW_CSUM_BIT: _bindgen_ty_96 = 3;
+pub const NETIF_F_IPV6_CSUM_BIT: _bindgen_ty_96 = 4;
+pub const NETIF_F_HIGHDMA_BIT: _bindgen_ty_96 = 5;
+pub const NETIF_F_FRAGLIST_BIT: _bindgen_ty_96 = 6;
+pub const NETIF_F_HW_VLAN_CTAG_TX_BIT: _bindgen_ty_96 = 7;
+pub const NETIF_F_HW_VLAN_CTAG_RX_BIT: _bindgen_ty_96 = 8;
+pub const NETIF_F_HW_VLAN_CTAG_FILTER_BIT: _bindgen_ty_96 = 9;
+pub const NETIF_F_VLAN_CHALLENGED_BIT: _bindgen_ty_96 = 10;
+pub const NETIF_F_GSO_BIT: _bindgen_ty_96 = 11;
+pub const __UNUSED_NETIF_F_12: _bindgen_ty_96 = 12;
+pub const __UNUSED_NETIF_F_13: _bindgen_ty_96 = 13;
+pub const NETIF_F_GRO_BIT: _bindgen_ty_96 = 14;
+pub const NETIF_F_LRO_BIT: _bindgen_ty_96 = 15;
+pub const NETIF_F_GSO_SHIFT: _bindgen_ty_96 = 16;
+pub const NETIF_F_TSO_BIT: _bindgen_ty_96 = 16;
+pub const NETIF_F_GSO_ROBUST_BIT: _bindgen_ty_96 = 17;
+pub const NETIF_F_TSO_ECN_BIT: _bindgen_ty_96 = 18;
+pub const NETIF_F_TSO_MANGLEID_BIT: _bindgen_ty_96 = 19;
+pub const NETIF_F_TSO6_BIT: _bindgen_ty_96 = 20;
+pub const NETIF_F_FSO_BIT: _bindgen_ty_96 = 21;
+pub const NETIF_F_GSO_GRE_BIT: _bindgen_ty_96 = 22;
+pub const NETIF_F_GSO_GRE_CSUM_BIT: _bindgen_ty_96 = 23;
+pub const NETIF_F_GSO_IPXIP4_BIT: _bindgen_ty_96 = 24;
+pub const NETIF_F_GSO_IPXIP6_BIT: _bindgen_ty_96 = 25;
+pub const NETIF_F_GSO_UDP_TUNNEL_BIT: _bindgen_ty_96 = 26;
+pub const NETIF_F_GSO_UDP_TUNNEL_CSUM_BIT: _bindgen_ty_96 = 27;
+pub const NETIF_F_GSO_PARTIAL_BIT: _bindgen_ty_96 = 28;
+pub const NETIF_F_GSO_TUNNEL_REMCSUM_BIT: _bindgen_ty_96 = 29;
+pub const NETIF_F_GSO_SCTP_BIT: _bindgen_ty_96 = 30;
+pub const NETIF_F_GSO_ESP_BIT: _bindgen_ty_96 = 31;
+pub const NETIF_F_GSO_UDP_BIT: _bindgen_ty_96 = 32;
+pub const NETIF_F_GSO_UDP_L4_BIT: _bindgen_ty_96 = 33;
+pub const NETIF_F_GSO_FRAGLIST_BIT: _bindgen_ty_96 = 34;
+pub const NETIF_F_GSO_LAST: _bindgen_ty_96 = 34;
+pub const NETIF_F_FCOE_CRC_BIT: _bindgen_ty_96 = 35;
+pub const NETIF_F_SCTP_CRC_BIT: _bindgen_ty_96 = 36;
+pub const __UNUSED_NETIF_F_37: _bindgen_ty_96 = 37;
+pub const NETIF_F_NTUPLE_BIT: _bindgen_ty_96 = 38;
+pub const NETIF_F_RXHASH_BIT: _bindgen_ty_96 = 39;
+pub const NETIF_F_RXCSUM_BIT: _bindgen_ty_96 = 40;
+pub const NETIF_F_NOCACHE_COPY_BIT: _bindgen_ty_96 = 41;
+pub const NETIF_F_LOOPBACK_BIT: _bindgen_ty_96 = 42;
+pub const NETIF_F_RXFCS_BIT: _bindgen_ty_96 = 43;
+pub const NETIF_F_RXALL_BIT: _bindgen_ty_96 = 44;
+pub const NETIF_F_HW_VLAN_STAG_TX_BIT: _bindgen_ty_96 = 45;
+pub const NETIF_F_HW_VLAN_STAG_RX_BIT: _bindgen_ty_96 = 46;
+pub const NETIF_F_HW_VLAN_STAG_FILTER_BIT: _bindgen_ty_96 = 47;
+pub const NETIF_F_HW_L2FW_DOFFLOAD_BIT: _bindgen_ty_96 = 48;
+pub const NETIF_F_HW_TC_BIT: _bindgen_ty_96 = 49;
+pub const NETIF_F_HW_ESP_BIT: _bindgen_ty_96 = 50;
+pub const NETIF_F_HW_ESP_TX_CSUM_BIT: _bindgen_ty_96 = 51;
+pub const NETIF_F_RX_UDP_TUNNEL_PORT_BIT: _bindgen_ty_96 = 52;
+pub const NETIF_F_HW_TLS_TX_BIT: _bindgen_ty_96 = 53;
+pub const NETIF_F_HW_TLS_RX_BIT: _bindgen_ty_96 = 54;
+pub const NETIF_F_GRO_HW_BIT: _bindgen_ty_96 = 55;
+pub const NETIF_F_HW_TLS_RECORD_BIT: _bindgen_ty_96 = 56;
+pub const NETIF_F_GRO_FRAGLIST_BIT: _bindgen_ty_96 = 57;
+pub const NETIF_F_HW_MACSEC_BIT: _bindgen_ty_96 = 58;
+pub const NETIF_F_GRO_UDP_FWD_BIT: _bindgen_ty_96 = 59;
+pub const NETIF_F_HW_HSR_TAG_INS_BIT: _bindgen_ty_96 = 60;
+pub const NETIF_F_HW_HSR_TAG_RM_BIT: _bindgen_ty_96 = 61;
+pub const NETIF_F_HW_HSR_FWD_BIT: _bindgen_ty_96 = 62;
+pub const NETIF_F_HW_HSR_DUP_BIT: _bindgen_ty_96 = 63;
+pub const NETDEV_FEATURE_COUNT: _bindgen_ty_96 = 64;
+pub type _bindgen_ty_96 = core::ffi::c_uint;
+#[doc = " csum_ipv6_magic - Compute checksum of an IPv6 pseudo header.\n @saddr: source address\n @daddr: destination address\n @len: length of packet\n @proto: protocol of packet\n @sum: initial sum (32bit unfolded) to be added in\n\n Computes an IPv6 pseudo header checksum. This sum is added the checksum\n into UDP/TCP packets and contains some link layer information.\n Returns the unfolded 32bit checksum."]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct in6_addr {
+    pub in6_u: in6_addr__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union in6_addr__bindgen_ty_1 {
+    pub u6_addr8: [__u8; 16usize],
+    pub u6_addr16: [__be16; 8usize],
+    pub u6_addr32: [__be32; 4usize],
+}
+impl Default for in6_addr__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for in6_addr {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct siphash_key_t {
+    pub key: [u64_; 2usize],
+}
+#[repr(C, packed)]
+#[derive(Default, Copy, Clone)]
+pub struct ethhdr {
+    pub h_dest: [core::ffi::c_uchar; 6usize],
+    pub h_source: [core::ffi::c_uchar; 6usize],
+    pub h_proto: __be16,
+}
 #[doc = " struct skb_shared_hwtstamps - hardware time stamps\n @hwtstamp:\t\thardware time stamp transformed into duration\n\t\t\tsince arbitrary point in time\n @netdev_data:\taddress/cookie of network device driver used as\n\t\t\treference to actual hardware time stamp\n\n Software time stamps generated by ktime_get_real() are stored in\n skb->tstamp.\n\n hwtstamps can only be compared against other hwtstamps from\n the same device.\n\n This structure is attached to packets as part of the\n &skb_shared_info. Use skb_hwtstamps() to get a pointer."]
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -13932,6 +13300,927 @@ impl sk_buff {
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
+pub struct dst_entry {
+    _unused: [u8; 0],
+}
+unsafe extern "C" {
+    pub fn skb_put(skb: *mut sk_buff, len: core::ffi::c_uint) -> *mut core::ffi::c_void;
+}
+unsafe extern "C" {
+    pub fn napi_alloc_skb(napi: *mut napi_struct, length: core::ffi::c_uint) -> *mut sk_buff;
+}
+unsafe extern "C" {
+    pub fn skb_copy_bits(
+        skb: *const sk_buff,
+        offset: core::ffi::c_int,
+        to: *mut core::ffi::c_void,
+        len: core::ffi::c_int,
+    ) -> core::ffi::c_int;
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct local_t {
+    pub a: atomic_long_t,
+}
+#[repr(C)]
+#[repr(align(64))]
+#[derive(Copy, Clone)]
+pub struct dql {
+    pub num_queued: core::ffi::c_uint,
+    pub adj_limit: core::ffi::c_uint,
+    pub last_obj_cnt: core::ffi::c_uint,
+    pub stall_thrs: core::ffi::c_ushort,
+    pub history_head: core::ffi::c_ulong,
+    pub history: [core::ffi::c_ulong; 4usize],
+    pub __bindgen_padding_0: [u32; 2usize],
+    pub limit: core::ffi::c_uint,
+    pub num_completed: core::ffi::c_uint,
+    pub prev_ovlimit: core::ffi::c_uint,
+    pub prev_num_queued: core::ffi::c_uint,
+    pub prev_last_obj_cnt: core::ffi::c_uint,
+    pub lowest_slack: core::ffi::c_uint,
+    pub slack_start_time: core::ffi::c_ulong,
+    pub max_limit: core::ffi::c_uint,
+    pub min_limit: core::ffi::c_uint,
+    pub slack_hold_time: core::ffi::c_uint,
+    pub stall_max: core::ffi::c_ushort,
+    pub last_reap: core::ffi::c_ulong,
+    pub stall_cnt: core::ffi::c_ulong,
+}
+impl Default for dql {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct prot_inuse {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct netns_core {
+    pub sysctl_hdr: *mut ctl_table_header,
+    pub sysctl_somaxconn: core::ffi::c_int,
+    pub sysctl_optmem_max: core::ffi::c_int,
+    pub sysctl_txrehash: u8_,
+    pub prot_inuse: *mut prot_inuse,
+    pub rps_default_mask: *mut cpumask,
+}
+impl Default for netns_core {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct u64_stats_sync {}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct local64_t {
+    pub a: local_t,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct u64_stats_t {
+    pub v: local64_t,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ipstats_mib {
+    pub mibs: [u64_; 38usize],
+    pub syncp: u64_stats_sync,
+}
+impl Default for ipstats_mib {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct icmp_mib {
+    pub mibs: [core::ffi::c_ulong; 30usize],
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct icmpmsg_mib {
+    pub mibs: [atomic_long_t; 512usize],
+}
+impl Default for icmpmsg_mib {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct icmpv6_mib {
+    pub mibs: [core::ffi::c_ulong; 7usize],
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct icmpv6msg_mib {
+    pub mibs: [atomic_long_t; 512usize],
+}
+impl Default for icmpv6msg_mib {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct tcp_mib {
+    pub mibs: [core::ffi::c_ulong; 16usize],
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct udp_mib {
+    pub mibs: [core::ffi::c_ulong; 10usize],
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct linux_mib {
+    pub mibs: [core::ffi::c_ulong; 132usize],
+}
+impl Default for linux_mib {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct netns_mib {
+    pub ip_statistics: *mut ipstats_mib,
+    pub ipv6_statistics: *mut ipstats_mib,
+    pub tcp_statistics: *mut tcp_mib,
+    pub net_statistics: *mut linux_mib,
+    pub udp_statistics: *mut udp_mib,
+    pub udp_stats_in6: *mut udp_mib,
+    pub udplite_statistics: *mut udp_mib,
+    pub udplite_stats_in6: *mut udp_mib,
+    pub icmp_statistics: *mut icmp_mib,
+    pub icmpmsg_statistics: *mut icmpmsg_mib,
+    pub icmpv6_statistics: *mut icmpv6_mib,
+    pub icmpv6msg_statistics: *mut icmpv6msg_mib,
+    pub proc_net_devsnmp6: *mut proc_dir_entry,
+}
+impl Default for netns_mib {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct unix_table {
+    pub locks: *mut spinlock_t,
+    pub buckets: *mut hlist_head,
+}
+impl Default for unix_table {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct netns_unix {
+    pub table: unix_table,
+    pub sysctl_max_dgram_qlen: core::ffi::c_int,
+    pub ctl: *mut ctl_table_header,
+}
+impl Default for netns_unix {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct netns_packet {
+    pub sklist_lock: mutex,
+    pub sklist: hlist_head,
+}
+impl Default for netns_packet {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct rhash_head {
+    pub next: *mut rhash_head,
+}
+impl Default for rhash_head {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct bucket_table {
+    _unused: [u8; 0],
+}
+#[doc = " struct rhashtable_compare_arg - Key for the function rhashtable_compare\n @ht: Hash table\n @key: Key to compare against"]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct rhashtable_compare_arg {
+    pub ht: *mut rhashtable,
+    pub key: *const core::ffi::c_void,
+}
+impl Default for rhashtable_compare_arg {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type rht_hashfn_t = ::core::option::Option<
+    unsafe extern "C" fn(data: *const core::ffi::c_void, len: u32_, seed: u32_) -> u32_,
+>;
+pub type rht_obj_hashfn_t = ::core::option::Option<
+    unsafe extern "C" fn(data: *const core::ffi::c_void, len: u32_, seed: u32_) -> u32_,
+>;
+pub type rht_obj_cmpfn_t = ::core::option::Option<
+    unsafe extern "C" fn(
+        arg: *mut rhashtable_compare_arg,
+        obj: *const core::ffi::c_void,
+    ) -> core::ffi::c_int,
+>;
+#[doc = " struct rhashtable_params - Hash table construction parameters\n @nelem_hint: Hint on number of elements, should be 75% of desired size\n @key_len: Length of key\n @key_offset: Offset of key in struct to be hashed\n @head_offset: Offset of rhash_head in struct to be hashed\n @max_size: Maximum size while expanding\n @min_size: Minimum size while shrinking\n @automatic_shrinking: Enable automatic shrinking of tables\n @hashfn: Hash function (default: jhash2 if !(key_len % 4), or jhash)\n @obj_hashfn: Function to hash object\n @obj_cmpfn: Function to compare key with object"]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct rhashtable_params {
+    pub nelem_hint: u16_,
+    pub key_len: u16_,
+    pub key_offset: u16_,
+    pub head_offset: u16_,
+    pub max_size: core::ffi::c_uint,
+    pub min_size: u16_,
+    pub automatic_shrinking: bool_,
+    pub hashfn: rht_hashfn_t,
+    pub obj_hashfn: rht_obj_hashfn_t,
+    pub obj_cmpfn: rht_obj_cmpfn_t,
+}
+#[doc = " struct rhashtable - Hash table handle\n @tbl: Bucket table\n @key_len: Key length for hashfn\n @max_elems: Maximum number of elements in table\n @p: Configuration parameters\n @rhlist: True if this is an rhltable\n @run_work: Deferred worker to expand/shrink asynchronously\n @mutex: Mutex to protect current/future table swapping\n @lock: Spin lock to protect walker list\n @nelems: Number of elements in table"]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct rhashtable {
+    pub tbl: *mut bucket_table,
+    pub key_len: core::ffi::c_uint,
+    pub max_elems: core::ffi::c_uint,
+    pub p: rhashtable_params,
+    pub rhlist: bool_,
+    pub run_work: work_struct,
+    pub mutex: mutex,
+    pub lock: spinlock_t,
+    pub nelems: atomic_t,
+}
+impl Default for rhashtable {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[repr(align(64))]
+#[derive(Copy, Clone)]
+pub struct fqdir {
+    pub high_thresh: core::ffi::c_long,
+    pub low_thresh: core::ffi::c_long,
+    pub timeout: core::ffi::c_int,
+    pub max_dist: core::ffi::c_int,
+    pub f: *mut inet_frags,
+    pub net: *mut net,
+    pub dead: bool_,
+    pub __bindgen_padding_0: [u64; 2usize],
+    pub rhashtable: rhashtable,
+    pub __bindgen_padding_1: [u64; 7usize],
+    pub mem: atomic_long_t,
+    pub destroy_work: work_struct,
+    pub free_list: llist_node,
+}
+impl Default for fqdir {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct frag_v4_compare_key {
+    pub saddr: __be32,
+    pub daddr: __be32,
+    pub user: u32_,
+    pub vif: u32_,
+    pub id: __be16,
+    pub protocol: u16_,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct frag_v6_compare_key {
+    pub saddr: in6_addr,
+    pub daddr: in6_addr,
+    pub user: u32_,
+    pub id: __be32,
+    pub iif: u32_,
+}
+impl Default for frag_v6_compare_key {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct inet_frag_queue - fragment queue\n\n @node: rhash node\n @key: keys identifying this frag.\n @timer: queue expiration timer\n @lock: spinlock protecting this frag\n @refcnt: reference count of the queue\n @rb_fragments: received fragments rb-tree root\n @fragments_tail: received fragments tail\n @last_run_head: the head of the last \"run\". see ip_fragment.c\n @stamp: timestamp of the last received fragment\n @len: total length of the original datagram\n @meat: length of received fragments so far\n @tstamp_type: stamp has a mono delivery time (EDT)\n @flags: fragment queue flags\n @max_size: maximum received fragment size\n @fqdir: pointer to struct fqdir\n @rcu: rcu head for freeing deferall"]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct inet_frag_queue {
+    pub node: rhash_head,
+    pub key: inet_frag_queue__bindgen_ty_1,
+    pub timer: timer_list,
+    pub lock: spinlock_t,
+    pub refcnt: refcount_t,
+    pub rb_fragments: rb_root,
+    pub fragments_tail: *mut sk_buff,
+    pub last_run_head: *mut sk_buff,
+    pub stamp: ktime_t,
+    pub len: core::ffi::c_int,
+    pub meat: core::ffi::c_int,
+    pub tstamp_type: u8_,
+    pub flags: __u8,
+    pub max_size: u16_,
+    pub fqdir: *mut fqdir,
+    pub rcu: callback_head,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union inet_frag_queue__bindgen_ty_1 {
+    pub v4: frag_v4_compare_key,
+    pub v6: frag_v6_compare_key,
+}
+impl Default for inet_frag_queue__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for inet_frag_queue {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct inet_frags {
+    pub qsize: core::ffi::c_uint,
+    pub constructor: ::core::option::Option<
+        unsafe extern "C" fn(q: *mut inet_frag_queue, arg: *const core::ffi::c_void),
+    >,
+    pub destructor: ::core::option::Option<unsafe extern "C" fn(arg1: *mut inet_frag_queue)>,
+    pub frag_expire: ::core::option::Option<unsafe extern "C" fn(t: *mut timer_list)>,
+    pub frags_cachep: *mut kmem_cache,
+    pub frags_cache_name: *const core::ffi::c_char,
+    pub rhash_params: rhashtable_params,
+    pub refcnt: refcount_t,
+    pub completion: completion,
+}
+impl Default for inet_frags {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ipv4_devconf {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct local_ports {
+    pub range: u32_,
+    pub warned: bool_,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ping_group_range {
+    pub lock: seqlock_t,
+    pub range: [kgid_t; 2usize],
+}
+impl Default for ping_group_range {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct inet_hashinfo {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[repr(align(64))]
+#[derive(Copy, Clone)]
+pub struct inet_timewait_death_row {
+    pub tw_refcount: refcount_t,
+    pub __bindgen_padding_0: [u64; 7usize],
+    pub hashinfo: *mut inet_hashinfo,
+    pub sysctl_max_tw_buckets: core::ffi::c_int,
+}
+impl Default for inet_timewait_death_row {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct tcp_fastopen_context {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[repr(align(64))]
+pub struct netns_ipv4 {
+    pub __cacheline_group_begin__netns_ipv4_read_tx: __IncompleteArrayField<__u8>,
+    pub sysctl_tcp_early_retrans: u8_,
+    pub sysctl_tcp_tso_win_divisor: u8_,
+    pub sysctl_tcp_tso_rtt_log: u8_,
+    pub sysctl_tcp_autocorking: u8_,
+    pub sysctl_tcp_min_snd_mss: core::ffi::c_int,
+    pub sysctl_tcp_notsent_lowat: core::ffi::c_uint,
+    pub sysctl_tcp_limit_output_bytes: core::ffi::c_int,
+    pub sysctl_tcp_min_rtt_wlen: core::ffi::c_int,
+    pub sysctl_tcp_wmem: [core::ffi::c_int; 3usize],
+    pub sysctl_ip_fwd_use_pmtu: u8_,
+    pub __cacheline_group_end__netns_ipv4_read_tx: __IncompleteArrayField<__u8>,
+    pub __cacheline_group_begin__netns_ipv4_read_txrx: __IncompleteArrayField<__u8>,
+    pub sysctl_tcp_moderate_rcvbuf: u8_,
+    pub __cacheline_group_end__netns_ipv4_read_txrx: __IncompleteArrayField<__u8>,
+    pub __cacheline_group_begin__netns_ipv4_read_rx: __IncompleteArrayField<__u8>,
+    pub sysctl_ip_early_demux: u8_,
+    pub sysctl_tcp_early_demux: u8_,
+    pub sysctl_tcp_reordering: core::ffi::c_int,
+    pub sysctl_tcp_rmem: [core::ffi::c_int; 3usize],
+    pub __cacheline_group_end__netns_ipv4_read_rx: __IncompleteArrayField<__u8>,
+    pub __bindgen_padding_0: [u8; 12usize],
+    pub __cacheline_group_begin__icmp: __IncompleteArrayField<__u8>,
+    pub icmp_global_credit: atomic_t,
+    pub icmp_global_stamp: u32_,
+    pub __cacheline_group_end__icmp: __IncompleteArrayField<__u8>,
+    pub __bindgen_padding_1: [u8; 56usize],
+    pub __cacheline_group_pad__icmp: netns_ipv4__bindgen_ty_1,
+    pub tcp_death_row: inet_timewait_death_row,
+    pub udp_table: *mut udp_table,
+    pub forw_hdr: *mut ctl_table_header,
+    pub frags_hdr: *mut ctl_table_header,
+    pub ipv4_hdr: *mut ctl_table_header,
+    pub route_hdr: *mut ctl_table_header,
+    pub xfrm4_hdr: *mut ctl_table_header,
+    pub devconf_all: *mut ipv4_devconf,
+    pub devconf_dflt: *mut ipv4_devconf,
+    pub ra_chain: *mut ip_ra_chain,
+    pub ra_mutex: mutex,
+    pub fib_has_custom_local_routes: bool_,
+    pub fib_offload_disabled: bool_,
+    pub sysctl_tcp_shrink_window: u8_,
+    pub fib_table_hash: *mut hlist_head,
+    pub fibnl: *mut sock,
+    pub mc_autojoin_sk: *mut sock,
+    pub peers: *mut inet_peer_base,
+    pub fqdir: *mut fqdir,
+    pub sysctl_icmp_echo_ignore_all: u8_,
+    pub sysctl_icmp_echo_enable_probe: u8_,
+    pub sysctl_icmp_echo_ignore_broadcasts: u8_,
+    pub sysctl_icmp_ignore_bogus_error_responses: u8_,
+    pub sysctl_icmp_errors_use_inbound_ifaddr: u8_,
+    pub sysctl_icmp_ratelimit: core::ffi::c_int,
+    pub sysctl_icmp_ratemask: core::ffi::c_int,
+    pub sysctl_icmp_msgs_per_sec: core::ffi::c_int,
+    pub sysctl_icmp_msgs_burst: core::ffi::c_int,
+    pub ip_rt_min_pmtu: u32_,
+    pub ip_rt_mtu_expires: core::ffi::c_int,
+    pub ip_rt_min_advmss: core::ffi::c_int,
+    pub ip_local_ports: local_ports,
+    pub sysctl_tcp_ecn: u8_,
+    pub sysctl_tcp_ecn_fallback: u8_,
+    pub sysctl_ip_default_ttl: u8_,
+    pub sysctl_ip_no_pmtu_disc: u8_,
+    pub sysctl_ip_fwd_update_priority: u8_,
+    pub sysctl_ip_nonlocal_bind: u8_,
+    pub sysctl_ip_autobind_reuse: u8_,
+    pub sysctl_ip_dynaddr: u8_,
+    pub sysctl_udp_early_demux: u8_,
+    pub sysctl_nexthop_compat_mode: u8_,
+    pub sysctl_fwmark_reflect: u8_,
+    pub sysctl_tcp_fwmark_accept: u8_,
+    pub sysctl_tcp_mtu_probing: u8_,
+    pub sysctl_tcp_mtu_probe_floor: core::ffi::c_int,
+    pub sysctl_tcp_base_mss: core::ffi::c_int,
+    pub sysctl_tcp_probe_threshold: core::ffi::c_int,
+    pub sysctl_tcp_probe_interval: u32_,
+    pub sysctl_tcp_keepalive_time: core::ffi::c_int,
+    pub sysctl_tcp_keepalive_intvl: core::ffi::c_int,
+    pub sysctl_tcp_keepalive_probes: u8_,
+    pub sysctl_tcp_syn_retries: u8_,
+    pub sysctl_tcp_synack_retries: u8_,
+    pub sysctl_tcp_syncookies: u8_,
+    pub sysctl_tcp_migrate_req: u8_,
+    pub sysctl_tcp_comp_sack_nr: u8_,
+    pub sysctl_tcp_backlog_ack_defer: u8_,
+    pub sysctl_tcp_pingpong_thresh: u8_,
+    pub sysctl_tcp_retries1: u8_,
+    pub sysctl_tcp_retries2: u8_,
+    pub sysctl_tcp_orphan_retries: u8_,
+    pub sysctl_tcp_tw_reuse: u8_,
+    pub sysctl_tcp_fin_timeout: core::ffi::c_int,
+    pub sysctl_tcp_sack: u8_,
+    pub sysctl_tcp_window_scaling: u8_,
+    pub sysctl_tcp_timestamps: u8_,
+    pub sysctl_tcp_rto_min_us: core::ffi::c_int,
+    pub sysctl_tcp_recovery: u8_,
+    pub sysctl_tcp_thin_linear_timeouts: u8_,
+    pub sysctl_tcp_slow_start_after_idle: u8_,
+    pub sysctl_tcp_retrans_collapse: u8_,
+    pub sysctl_tcp_stdurg: u8_,
+    pub sysctl_tcp_rfc1337: u8_,
+    pub sysctl_tcp_abort_on_overflow: u8_,
+    pub sysctl_tcp_fack: u8_,
+    pub sysctl_tcp_max_reordering: core::ffi::c_int,
+    pub sysctl_tcp_adv_win_scale: core::ffi::c_int,
+    pub sysctl_tcp_dsack: u8_,
+    pub sysctl_tcp_app_win: u8_,
+    pub sysctl_tcp_frto: u8_,
+    pub sysctl_tcp_nometrics_save: u8_,
+    pub sysctl_tcp_no_ssthresh_metrics_save: u8_,
+    pub sysctl_tcp_workaround_signed_windows: u8_,
+    pub sysctl_tcp_challenge_ack_limit: core::ffi::c_int,
+    pub sysctl_tcp_min_tso_segs: u8_,
+    pub sysctl_tcp_reflect_tos: u8_,
+    pub sysctl_tcp_invalid_ratelimit: core::ffi::c_int,
+    pub sysctl_tcp_pacing_ss_ratio: core::ffi::c_int,
+    pub sysctl_tcp_pacing_ca_ratio: core::ffi::c_int,
+    pub sysctl_tcp_child_ehash_entries: core::ffi::c_uint,
+    pub sysctl_tcp_comp_sack_delay_ns: core::ffi::c_ulong,
+    pub sysctl_tcp_comp_sack_slack_ns: core::ffi::c_ulong,
+    pub sysctl_max_syn_backlog: core::ffi::c_int,
+    pub sysctl_tcp_fastopen: core::ffi::c_int,
+    pub tcp_congestion_control: *mut tcp_congestion_ops,
+    pub tcp_fastopen_ctx: *mut tcp_fastopen_context,
+    pub sysctl_tcp_fastopen_blackhole_timeout: core::ffi::c_uint,
+    pub tfo_active_disable_times: atomic_t,
+    pub tfo_active_disable_stamp: core::ffi::c_ulong,
+    pub tcp_challenge_timestamp: u32_,
+    pub tcp_challenge_count: u32_,
+    pub sysctl_tcp_plb_enabled: u8_,
+    pub sysctl_tcp_plb_idle_rehash_rounds: u8_,
+    pub sysctl_tcp_plb_rehash_rounds: u8_,
+    pub sysctl_tcp_plb_suspend_rto_sec: u8_,
+    pub sysctl_tcp_plb_cong_thresh: core::ffi::c_int,
+    pub sysctl_udp_wmem_min: core::ffi::c_int,
+    pub sysctl_udp_rmem_min: core::ffi::c_int,
+    pub sysctl_fib_notify_on_flag_change: u8_,
+    pub sysctl_tcp_syn_linear_timeouts: u8_,
+    pub sysctl_igmp_llm_reports: u8_,
+    pub sysctl_igmp_max_memberships: core::ffi::c_int,
+    pub sysctl_igmp_max_msf: core::ffi::c_int,
+    pub sysctl_igmp_qrv: core::ffi::c_int,
+    pub ping_group_range: ping_group_range,
+    pub dev_addr_genid: atomic_t,
+    pub sysctl_udp_child_hash_entries: core::ffi::c_uint,
+    pub sysctl_local_reserved_ports: *mut core::ffi::c_ulong,
+    pub sysctl_ip_prot_sock: core::ffi::c_int,
+    pub notifier_ops: *mut fib_notifier_ops,
+    pub fib_seq: core::ffi::c_uint,
+    pub ipmr_notifier_ops: *mut fib_notifier_ops,
+    pub ipmr_seq: core::ffi::c_uint,
+    pub rt_genid: atomic_t,
+    pub ip_id_key: siphash_key_t,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct netns_ipv4__bindgen_ty_1 {}
+impl Default for netns_ipv4 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[repr(align(64))]
+#[derive(Copy, Clone)]
+pub struct dst_ops {
+    pub family: core::ffi::c_ushort,
+    pub gc_thresh: core::ffi::c_uint,
+    pub gc: ::core::option::Option<unsafe extern "C" fn(ops: *mut dst_ops)>,
+    pub check: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut dst_entry, cookie: __u32) -> *mut dst_entry,
+    >,
+    pub default_advmss:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *const dst_entry) -> core::ffi::c_uint>,
+    pub mtu:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *const dst_entry) -> core::ffi::c_uint>,
+    pub cow_metrics: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut dst_entry, arg2: core::ffi::c_ulong) -> *mut u32_,
+    >,
+    pub destroy: ::core::option::Option<unsafe extern "C" fn(arg1: *mut dst_entry)>,
+    pub ifdown:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut dst_entry, dev: *mut net_device)>,
+    pub negative_advice:
+        ::core::option::Option<unsafe extern "C" fn(sk: *mut sock, arg1: *mut dst_entry)>,
+    pub link_failure: ::core::option::Option<unsafe extern "C" fn(arg1: *mut sk_buff)>,
+    pub update_pmtu: ::core::option::Option<
+        unsafe extern "C" fn(
+            dst: *mut dst_entry,
+            sk: *mut sock,
+            skb: *mut sk_buff,
+            mtu: u32_,
+            confirm_neigh: bool_,
+        ),
+    >,
+    pub redirect: ::core::option::Option<
+        unsafe extern "C" fn(dst: *mut dst_entry, sk: *mut sock, skb: *mut sk_buff),
+    >,
+    pub local_out: ::core::option::Option<
+        unsafe extern "C" fn(net: *mut net, sk: *mut sock, skb: *mut sk_buff) -> core::ffi::c_int,
+    >,
+    pub neigh_lookup: ::core::option::Option<
+        unsafe extern "C" fn(
+            dst: *const dst_entry,
+            skb: *mut sk_buff,
+            daddr: *const core::ffi::c_void,
+        ) -> *mut neighbour,
+    >,
+    pub confirm_neigh: ::core::option::Option<
+        unsafe extern "C" fn(dst: *const dst_entry, daddr: *const core::ffi::c_void),
+    >,
+    pub kmem_cachep: *mut kmem_cache,
+    pub pcpuc_entries: percpu_counter,
+}
+impl Default for dst_ops {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct netns_sysctl_ipv6 {
+    pub hdr: *mut ctl_table_header,
+    pub route_hdr: *mut ctl_table_header,
+    pub icmp_hdr: *mut ctl_table_header,
+    pub frags_hdr: *mut ctl_table_header,
+    pub xfrm6_hdr: *mut ctl_table_header,
+    pub flush_delay: core::ffi::c_int,
+    pub ip6_rt_max_size: core::ffi::c_int,
+    pub ip6_rt_gc_min_interval: core::ffi::c_int,
+    pub ip6_rt_gc_timeout: core::ffi::c_int,
+    pub ip6_rt_gc_interval: core::ffi::c_int,
+    pub ip6_rt_gc_elasticity: core::ffi::c_int,
+    pub ip6_rt_mtu_expires: core::ffi::c_int,
+    pub ip6_rt_min_advmss: core::ffi::c_int,
+    pub multipath_hash_fields: u32_,
+    pub multipath_hash_policy: u8_,
+    pub bindv6only: u8_,
+    pub flowlabel_consistency: u8_,
+    pub auto_flowlabels: u8_,
+    pub icmpv6_time: core::ffi::c_int,
+    pub icmpv6_echo_ignore_all: u8_,
+    pub icmpv6_echo_ignore_multicast: u8_,
+    pub icmpv6_echo_ignore_anycast: u8_,
+    pub icmpv6_ratemask: [core::ffi::c_ulong; 4usize],
+    pub icmpv6_ratemask_ptr: *mut core::ffi::c_ulong,
+    pub anycast_src_echo_reply: u8_,
+    pub ip_nonlocal_bind: u8_,
+    pub fwmark_reflect: u8_,
+    pub flowlabel_state_ranges: u8_,
+    pub idgen_retries: core::ffi::c_int,
+    pub idgen_delay: core::ffi::c_int,
+    pub flowlabel_reflect: core::ffi::c_int,
+    pub max_dst_opts_cnt: core::ffi::c_int,
+    pub max_hbh_opts_cnt: core::ffi::c_int,
+    pub max_dst_opts_len: core::ffi::c_int,
+    pub max_hbh_opts_len: core::ffi::c_int,
+    pub seg6_flowlabel: core::ffi::c_int,
+    pub ioam6_id: u32_,
+    pub ioam6_id_wide: u64_,
+    pub skip_notify_on_dev_down: u8_,
+    pub fib_notify_on_flag_change: u8_,
+    pub icmpv6_error_anycast_as_unicast: u8_,
+}
+impl Default for netns_sysctl_ipv6 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[repr(align(64))]
+#[derive(Copy, Clone)]
+pub struct netns_ipv6 {
+    pub ip6_dst_ops: dst_ops,
+    pub sysctl: netns_sysctl_ipv6,
+    pub devconf_all: *mut ipv6_devconf,
+    pub devconf_dflt: *mut ipv6_devconf,
+    pub peers: *mut inet_peer_base,
+    pub fqdir: *mut fqdir,
+    pub fib6_null_entry: *mut fib6_info,
+    pub ip6_null_entry: *mut rt6_info,
+    pub rt6_stats: *mut rt6_statistics,
+    pub ip6_fib_timer: timer_list,
+    pub fib_table_hash: *mut hlist_head,
+    pub fib6_main_tbl: *mut fib6_table,
+    pub fib6_walkers: list_head,
+    pub fib6_walker_lock: rwlock_t,
+    pub fib6_gc_lock: spinlock_t,
+    pub ip6_rt_gc_expire: atomic_t,
+    pub ip6_rt_last_gc: core::ffi::c_ulong,
+    pub flowlabel_has_excl: core::ffi::c_uchar,
+    pub ndisc_sk: *mut sock,
+    pub tcp_sk: *mut sock,
+    pub igmp_sk: *mut sock,
+    pub mc_autojoin_sk: *mut sock,
+    pub inet6_addr_lst: *mut hlist_head,
+    pub addrconf_hash_lock: spinlock_t,
+    pub addr_chk_work: delayed_work,
+    pub dev_addr_genid: atomic_t,
+    pub fib6_sernum: atomic_t,
+    pub seg6_data: *mut seg6_pernet_data,
+    pub notifier_ops: *mut fib_notifier_ops,
+    pub ip6mr_notifier_ops: *mut fib_notifier_ops,
+    pub ipmr_seq: core::ffi::c_uint,
+    pub ip6addrlbl_table: netns_ipv6__bindgen_ty_1,
+    pub ioam6_data: *mut ioam6_pernet_data,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct netns_ipv6__bindgen_ty_1 {
+    pub head: hlist_head,
+    pub lock: spinlock_t,
+    pub seq: u32_,
+}
+impl Default for netns_ipv6__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for netns_ipv6 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct netns_nexthop {
+    pub rb_root: rb_root,
+    pub devhash: *mut hlist_head,
+    pub seq: core::ffi::c_uint,
+    pub last_id_allocated: u32_,
+    pub notifier_chain: blocking_notifier_head,
+}
+impl Default for netns_nexthop {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct proc_dir_entry {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct netns_bpf {
+    pub run_array: [*mut bpf_prog_array; 2usize],
+    pub progs: [*mut bpf_prog; 2usize],
+    pub links: [list_head; 2usize],
+}
+impl Default for netns_bpf {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ref_tracker_dir {}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct netdevice_tracker {}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct proc_ns_operations {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ns_common {
+    pub stashed: *mut dentry,
+    pub ops: *const proc_ns_operations,
+    pub inum: core::ffi::c_uint,
+    pub count: refcount_t,
+}
+impl Default for ns_common {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
 pub struct uevent_sock {
     _unused: [u8; 0],
 }
@@ -13982,31 +14271,6 @@ pub struct net {
     pub diag_nlsk: *mut sock,
 }
 impl Default for net {
-    fn default() -> Self {
-        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
-        unsafe {
-            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
-            s.assume_init()
-        }
-    }
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct seq_file {
-    pub buf: *mut core::ffi::c_char,
-    pub size: usize,
-    pub from: usize,
-    pub count: usize,
-    pub pad_until: usize,
-    pub index: loff_t,
-    pub read_pos: loff_t,
-    pub lock: mutex,
-    pub op: *const seq_operations,
-    pub poll_event: core::ffi::c_int,
-    pub file: *const file,
-    pub private: *mut core::ffi::c_void,
-}
-impl Default for seq_file {
     fn default() -> Self {
         let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
         unsafe {
@@ -14183,6 +14447,26 @@ impl Default for ucounts {
             s.assume_init()
         }
     }
+}
+unsafe extern "C" {
+    pub fn kthread_create_on_node(
+        threadfn: ::core::option::Option<
+            unsafe extern "C" fn(data: *mut core::ffi::c_void) -> core::ffi::c_int,
+        >,
+        data: *mut core::ffi::c_void,
+        node: core::ffi::c_int,
+        namefmt: *const core::ffi::c_char,
+        ...
+    ) -> *mut task_struct;
+}
+unsafe extern "C" {
+    pub fn kthread_bind(k: *mut task_struct, cpu: core::ffi::c_uint);
+}
+unsafe extern "C" {
+    pub fn kthread_stop(k: *mut task_struct) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn kthread_should_stop() -> bool_;
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -17465,7 +17749,7 @@ pub struct nlattr {
 pub struct netlink_ext_ack {
     pub _msg: *const core::ffi::c_char,
     pub bad_attr: *const nlattr,
-    pub policy: *mut nla_policy,
+    pub policy: *const nla_policy,
     pub miss_nest: *const nlattr,
     pub miss_type: u16_,
     pub cookie: [u8_; 20usize],
@@ -17581,12 +17865,555 @@ pub struct rtnl_hw_stats64 {
     pub tx_dropped: __u64,
     pub multicast: __u64,
 }
+pub const IFLA_UNSPEC: _bindgen_ty_255 = 0;
+pub const IFLA_ADDRESS: _bindgen_ty_255 = 1;
+pub const IFLA_BROADCAST: _bindgen_ty_255 = 2;
+pub const IFLA_IFNAME: _bindgen_ty_255 = 3;
+pub const IFLA_MTU: _bindgen_ty_255 = 4;
+pub const IFLA_LINK: _bindgen_ty_255 = 5;
+pub const IFLA_QDISC: _bindgen_ty_255 = 6;
+pub const IFLA_STATS: _bindgen_ty_255 = 7;
+pub const IFLA_COST: _bindgen_ty_255 = 8;
+pub const IFLA_PRIORITY: _bindgen_ty_255 = 9;
+pub const IFLA_MASTER: _bindgen_ty_255 = 10;
+pub const IFLA_WIRELESS: _bindgen_ty_255 = 11;
+pub const IFLA_PROTINFO: _bindgen_ty_255 = 12;
+pub const IFLA_TXQLEN: _bindgen_ty_255 = 13;
+pub const IFLA_MAP: _bindgen_ty_255 = 14;
+pub const IFLA_WEIGHT: _bindgen_ty_255 = 15;
+pub const IFLA_OPERSTATE: _bindgen_ty_255 = 16;
+pub const IFLA_LINKMODE: _bindgen_ty_255 = 17;
+pub const IFLA_LINKINFO: _bindgen_ty_255 = 18;
+pub const IFLA_NET_NS_PID: _bindgen_ty_255 = 19;
+pub const IFLA_IFALIAS: _bindgen_ty_255 = 20;
+pub const IFLA_NUM_VF: _bindgen_ty_255 = 21;
+pub const IFLA_VFINFO_LIST: _bindgen_ty_255 = 22;
+pub const IFLA_STATS64: _bindgen_ty_255 = 23;
+pub const IFLA_VF_PORTS: _bindgen_ty_255 = 24;
+pub const IFLA_PORT_SELF: _bindgen_ty_255 = 25;
+pub const IFLA_AF_SPEC: _bindgen_ty_255 = 26;
+pub const IFLA_GROUP: _bindgen_ty_255 = 27;
+pub const IFLA_NET_NS_FD: _bindgen_ty_255 = 28;
+pub const IFLA_EXT_MASK: _bindgen_ty_255 = 29;
+pub const IFLA_PROMISCUITY: _bindgen_ty_255 = 30;
+pub const IFLA_NUM_TX_QUEUES: _bindgen_ty_255 = 31;
+pub const IFLA_NUM_RX_QUEUES: _bindgen_ty_255 = 32;
+pub const IFLA_CARRIER: _bindgen_ty_255 = 33;
+pub const IFLA_PHYS_PORT_ID: _bindgen_ty_255 = 34;
+pub const IFLA_CARRIER_CHANGES: _bindgen_ty_255 = 35;
+pub const IFLA_PHYS_SWITCH_ID: _bindgen_ty_255 = 36;
+pub const IFLA_LINK_NETNSID: _bindgen_ty_255 = 37;
+pub const IFLA_PHYS_PORT_NAME: _bindgen_ty_255 = 38;
+pub const IFLA_PROTO_DOWN: _bindgen_ty_255 = 39;
+pub const IFLA_GSO_MAX_SEGS: _bindgen_ty_255 = 40;
+pub const IFLA_GSO_MAX_SIZE: _bindgen_ty_255 = 41;
+pub const IFLA_PAD: _bindgen_ty_255 = 42;
+pub const IFLA_XDP: _bindgen_ty_255 = 43;
+pub const IFLA_EVENT: _bindgen_ty_255 = 44;
+pub const IFLA_NEW_NETNSID: _bindgen_ty_255 = 45;
+pub const IFLA_IF_NETNSID: _bindgen_ty_255 = 46;
+pub const IFLA_TARGET_NETNSID: _bindgen_ty_255 = 46;
+pub const IFLA_CARRIER_UP_COUNT: _bindgen_ty_255 = 47;
+pub const IFLA_CARRIER_DOWN_COUNT: _bindgen_ty_255 = 48;
+pub const IFLA_NEW_IFINDEX: _bindgen_ty_255 = 49;
+pub const IFLA_MIN_MTU: _bindgen_ty_255 = 50;
+pub const IFLA_MAX_MTU: _bindgen_ty_255 = 51;
+pub const IFLA_PROP_LIST: _bindgen_ty_255 = 52;
+pub const IFLA_ALT_IFNAME: _bindgen_ty_255 = 53;
+pub const IFLA_PERM_ADDRESS: _bindgen_ty_255 = 54;
+pub const IFLA_PROTO_DOWN_REASON: _bindgen_ty_255 = 55;
+pub const IFLA_PARENT_DEV_NAME: _bindgen_ty_255 = 56;
+pub const IFLA_PARENT_DEV_BUS_NAME: _bindgen_ty_255 = 57;
+pub const IFLA_GRO_MAX_SIZE: _bindgen_ty_255 = 58;
+pub const IFLA_TSO_MAX_SIZE: _bindgen_ty_255 = 59;
+pub const IFLA_TSO_MAX_SEGS: _bindgen_ty_255 = 60;
+pub const IFLA_ALLMULTI: _bindgen_ty_255 = 61;
+pub const IFLA_DEVLINK_PORT: _bindgen_ty_255 = 62;
+pub const IFLA_GSO_IPV4_MAX_SIZE: _bindgen_ty_255 = 63;
+pub const IFLA_GRO_IPV4_MAX_SIZE: _bindgen_ty_255 = 64;
+pub const IFLA_DPLL_PIN: _bindgen_ty_255 = 65;
+pub const __IFLA_MAX: _bindgen_ty_255 = 66;
+pub type _bindgen_ty_255 = core::ffi::c_uint;
+pub const IFLA_PROTO_DOWN_REASON_UNSPEC: _bindgen_ty_256 = 0;
+pub const IFLA_PROTO_DOWN_REASON_MASK: _bindgen_ty_256 = 1;
+pub const IFLA_PROTO_DOWN_REASON_VALUE: _bindgen_ty_256 = 2;
+pub const __IFLA_PROTO_DOWN_REASON_CNT: _bindgen_ty_256 = 3;
+pub const IFLA_PROTO_DOWN_REASON_MAX: _bindgen_ty_256 = 2;
+pub type _bindgen_ty_256 = core::ffi::c_uint;
+pub const IFLA_INET_UNSPEC: _bindgen_ty_257 = 0;
+pub const IFLA_INET_CONF: _bindgen_ty_257 = 1;
+pub const __IFLA_INET_MAX: _bindgen_ty_257 = 2;
+pub type _bindgen_ty_257 = core::ffi::c_uint;
+pub const IFLA_INET6_UNSPEC: _bindgen_ty_258 = 0;
+pub const IFLA_INET6_FLAGS: _bindgen_ty_258 = 1;
+pub const IFLA_INET6_CONF: _bindgen_ty_258 = 2;
+pub const IFLA_INET6_STATS: _bindgen_ty_258 = 3;
+pub const IFLA_INET6_MCAST: _bindgen_ty_258 = 4;
+pub const IFLA_INET6_CACHEINFO: _bindgen_ty_258 = 5;
+pub const IFLA_INET6_ICMP6STATS: _bindgen_ty_258 = 6;
+pub const IFLA_INET6_TOKEN: _bindgen_ty_258 = 7;
+pub const IFLA_INET6_ADDR_GEN_MODE: _bindgen_ty_258 = 8;
+pub const IFLA_INET6_RA_MTU: _bindgen_ty_258 = 9;
+pub const __IFLA_INET6_MAX: _bindgen_ty_258 = 10;
+pub type _bindgen_ty_258 = core::ffi::c_uint;
+pub const IFLA_BR_UNSPEC: _bindgen_ty_259 = 0;
+pub const IFLA_BR_FORWARD_DELAY: _bindgen_ty_259 = 1;
+pub const IFLA_BR_HELLO_TIME: _bindgen_ty_259 = 2;
+pub const IFLA_BR_MAX_AGE: _bindgen_ty_259 = 3;
+pub const IFLA_BR_AGEING_TIME: _bindgen_ty_259 = 4;
+pub const IFLA_BR_STP_STATE: _bindgen_ty_259 = 5;
+pub const IFLA_BR_PRIORITY: _bindgen_ty_259 = 6;
+pub const IFLA_BR_VLAN_FILTERING: _bindgen_ty_259 = 7;
+pub const IFLA_BR_VLAN_PROTOCOL: _bindgen_ty_259 = 8;
+pub const IFLA_BR_GROUP_FWD_MASK: _bindgen_ty_259 = 9;
+pub const IFLA_BR_ROOT_ID: _bindgen_ty_259 = 10;
+pub const IFLA_BR_BRIDGE_ID: _bindgen_ty_259 = 11;
+pub const IFLA_BR_ROOT_PORT: _bindgen_ty_259 = 12;
+pub const IFLA_BR_ROOT_PATH_COST: _bindgen_ty_259 = 13;
+pub const IFLA_BR_TOPOLOGY_CHANGE: _bindgen_ty_259 = 14;
+pub const IFLA_BR_TOPOLOGY_CHANGE_DETECTED: _bindgen_ty_259 = 15;
+pub const IFLA_BR_HELLO_TIMER: _bindgen_ty_259 = 16;
+pub const IFLA_BR_TCN_TIMER: _bindgen_ty_259 = 17;
+pub const IFLA_BR_TOPOLOGY_CHANGE_TIMER: _bindgen_ty_259 = 18;
+pub const IFLA_BR_GC_TIMER: _bindgen_ty_259 = 19;
+pub const IFLA_BR_GROUP_ADDR: _bindgen_ty_259 = 20;
+pub const IFLA_BR_FDB_FLUSH: _bindgen_ty_259 = 21;
+pub const IFLA_BR_MCAST_ROUTER: _bindgen_ty_259 = 22;
+pub const IFLA_BR_MCAST_SNOOPING: _bindgen_ty_259 = 23;
+pub const IFLA_BR_MCAST_QUERY_USE_IFADDR: _bindgen_ty_259 = 24;
+pub const IFLA_BR_MCAST_QUERIER: _bindgen_ty_259 = 25;
+pub const IFLA_BR_MCAST_HASH_ELASTICITY: _bindgen_ty_259 = 26;
+pub const IFLA_BR_MCAST_HASH_MAX: _bindgen_ty_259 = 27;
+pub const IFLA_BR_MCAST_LAST_MEMBER_CNT: _bindgen_ty_259 = 28;
+pub const IFLA_BR_MCAST_STARTUP_QUERY_CNT: _bindgen_ty_259 = 29;
+pub const IFLA_BR_MCAST_LAST_MEMBER_INTVL: _bindgen_ty_259 = 30;
+pub const IFLA_BR_MCAST_MEMBERSHIP_INTVL: _bindgen_ty_259 = 31;
+pub const IFLA_BR_MCAST_QUERIER_INTVL: _bindgen_ty_259 = 32;
+pub const IFLA_BR_MCAST_QUERY_INTVL: _bindgen_ty_259 = 33;
+pub const IFLA_BR_MCAST_QUERY_RESPONSE_INTVL: _bindgen_ty_259 = 34;
+pub const IFLA_BR_MCAST_STARTUP_QUERY_INTVL: _bindgen_ty_259 = 35;
+pub const IFLA_BR_NF_CALL_IPTABLES: _bindgen_ty_259 = 36;
+pub const IFLA_BR_NF_CALL_IP6TABLES: _bindgen_ty_259 = 37;
+pub const IFLA_BR_NF_CALL_ARPTABLES: _bindgen_ty_259 = 38;
+pub const IFLA_BR_VLAN_DEFAULT_PVID: _bindgen_ty_259 = 39;
+pub const IFLA_BR_PAD: _bindgen_ty_259 = 40;
+pub const IFLA_BR_VLAN_STATS_ENABLED: _bindgen_ty_259 = 41;
+pub const IFLA_BR_MCAST_STATS_ENABLED: _bindgen_ty_259 = 42;
+pub const IFLA_BR_MCAST_IGMP_VERSION: _bindgen_ty_259 = 43;
+pub const IFLA_BR_MCAST_MLD_VERSION: _bindgen_ty_259 = 44;
+pub const IFLA_BR_VLAN_STATS_PER_PORT: _bindgen_ty_259 = 45;
+pub const IFLA_BR_MULTI_BOOLOPT: _bindgen_ty_259 = 46;
+pub const IFLA_BR_MCAST_QUERIER_STATE: _bindgen_ty_259 = 47;
+pub const IFLA_BR_FDB_N_LEARNED: _bindgen_ty_259 = 48;
+pub const IFLA_BR_FDB_MAX_LEARNED: _bindgen_ty_259 = 49;
+pub const __IFLA_BR_MAX: _bindgen_ty_259 = 50;
+#[doc = " DOC: Bridge enum definition\n\n Please *note* that the timer values in the following section are expected\n in clock_t format, which is seconds multiplied by USER_HZ (generally\n defined as 100).\n\n @IFLA_BR_FORWARD_DELAY\n   The bridge forwarding delay is the time spent in LISTENING state\n   (before moving to LEARNING) and in LEARNING state (before moving\n   to FORWARDING). Only relevant if STP is enabled.\n\n   The valid values are between (2 * USER_HZ) and (30 * USER_HZ).\n   The default value is (15 * USER_HZ).\n\n @IFLA_BR_HELLO_TIME\n   The time between hello packets sent by the bridge, when it is a root\n   bridge or a designated bridge. Only relevant if STP is enabled.\n\n   The valid values are between (1 * USER_HZ) and (10 * USER_HZ).\n   The default value is (2 * USER_HZ).\n\n @IFLA_BR_MAX_AGE\n   The hello packet timeout is the time until another bridge in the\n   spanning tree is assumed to be dead, after reception of its last hello\n   message. Only relevant if STP is enabled.\n\n   The valid values are between (6 * USER_HZ) and (40 * USER_HZ).\n   The default value is (20 * USER_HZ).\n\n @IFLA_BR_AGEING_TIME\n   Configure the bridge's FDB entries aging time. It is the time a MAC\n   address will be kept in the FDB after a packet has been received from\n   that address. After this time has passed, entries are cleaned up.\n   Allow values outside the 802.1 standard specification for special cases:\n\n     * 0 - entry never ages (all permanent)\n     * 1 - entry disappears (no persistence)\n\n   The default value is (300 * USER_HZ).\n\n @IFLA_BR_STP_STATE\n   Turn spanning tree protocol on (*IFLA_BR_STP_STATE* > 0) or off\n   (*IFLA_BR_STP_STATE* == 0) for this bridge.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_PRIORITY\n   Set this bridge's spanning tree priority, used during STP root bridge\n   election.\n\n   The valid values are between 0 and 65535.\n\n @IFLA_BR_VLAN_FILTERING\n   Turn VLAN filtering on (*IFLA_BR_VLAN_FILTERING* > 0) or off\n   (*IFLA_BR_VLAN_FILTERING* == 0). When disabled, the bridge will not\n   consider the VLAN tag when handling packets.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_VLAN_PROTOCOL\n   Set the protocol used for VLAN filtering.\n\n   The valid values are 0x8100(802.1Q) or 0x88A8(802.1AD). The default value\n   is 0x8100(802.1Q).\n\n @IFLA_BR_GROUP_FWD_MASK\n   The group forwarding mask. This is the bitmask that is applied to\n   decide whether to forward incoming frames destined to link-local\n   addresses (of the form 01:80:C2:00:00:0X).\n\n   The default value is 0, which means the bridge does not forward any\n   link-local frames coming on this port.\n\n @IFLA_BR_ROOT_ID\n   The bridge root id, read only.\n\n @IFLA_BR_BRIDGE_ID\n   The bridge id, read only.\n\n @IFLA_BR_ROOT_PORT\n   The bridge root port, read only.\n\n @IFLA_BR_ROOT_PATH_COST\n   The bridge root path cost, read only.\n\n @IFLA_BR_TOPOLOGY_CHANGE\n   The bridge topology change, read only.\n\n @IFLA_BR_TOPOLOGY_CHANGE_DETECTED\n   The bridge topology change detected, read only.\n\n @IFLA_BR_HELLO_TIMER\n   The bridge hello timer, read only.\n\n @IFLA_BR_TCN_TIMER\n   The bridge tcn timer, read only.\n\n @IFLA_BR_TOPOLOGY_CHANGE_TIMER\n   The bridge topology change timer, read only.\n\n @IFLA_BR_GC_TIMER\n   The bridge gc timer, read only.\n\n @IFLA_BR_GROUP_ADDR\n   Set the MAC address of the multicast group this bridge uses for STP.\n   The address must be a link-local address in standard Ethernet MAC address\n   format. It is an address of the form 01:80:C2:00:00:0X, with X in [0, 4..f].\n\n   The default value is 0.\n\n @IFLA_BR_FDB_FLUSH\n   Flush bridge's fdb dynamic entries.\n\n @IFLA_BR_MCAST_ROUTER\n   Set bridge's multicast router if IGMP snooping is enabled.\n   The valid values are:\n\n     * 0 - disabled.\n     * 1 - automatic (queried).\n     * 2 - permanently enabled.\n\n   The default value is 1.\n\n @IFLA_BR_MCAST_SNOOPING\n   Turn multicast snooping on (*IFLA_BR_MCAST_SNOOPING* > 0) or off\n   (*IFLA_BR_MCAST_SNOOPING* == 0).\n\n   The default value is 1.\n\n @IFLA_BR_MCAST_QUERY_USE_IFADDR\n   If enabled use the bridge's own IP address as source address for IGMP\n   queries (*IFLA_BR_MCAST_QUERY_USE_IFADDR* > 0) or the default of 0.0.0.0\n   (*IFLA_BR_MCAST_QUERY_USE_IFADDR* == 0).\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_MCAST_QUERIER\n   Enable (*IFLA_BR_MULTICAST_QUERIER* > 0) or disable\n   (*IFLA_BR_MULTICAST_QUERIER* == 0) IGMP querier, ie sending of multicast\n   queries by the bridge.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_MCAST_HASH_ELASTICITY\n   Set multicast database hash elasticity, It is the maximum chain length in\n   the multicast hash table. This attribute is *deprecated* and the value\n   is always 16.\n\n @IFLA_BR_MCAST_HASH_MAX\n   Set maximum size of the multicast hash table\n\n   The default value is 4096, the value must be a power of 2.\n\n @IFLA_BR_MCAST_LAST_MEMBER_CNT\n   The Last Member Query Count is the number of Group-Specific Queries\n   sent before the router assumes there are no local members. The Last\n   Member Query Count is also the number of Group-and-Source-Specific\n   Queries sent before the router assumes there are no listeners for a\n   particular source.\n\n   The default value is 2.\n\n @IFLA_BR_MCAST_STARTUP_QUERY_CNT\n   The Startup Query Count is the number of Queries sent out on startup,\n   separated by the Startup Query Interval.\n\n   The default value is 2.\n\n @IFLA_BR_MCAST_LAST_MEMBER_INTVL\n   The Last Member Query Interval is the Max Response Time inserted into\n   Group-Specific Queries sent in response to Leave Group messages, and\n   is also the amount of time between Group-Specific Query messages.\n\n   The default value is (1 * USER_HZ).\n\n @IFLA_BR_MCAST_MEMBERSHIP_INTVL\n   The interval after which the bridge will leave a group, if no membership\n   reports for this group are received.\n\n   The default value is (260 * USER_HZ).\n\n @IFLA_BR_MCAST_QUERIER_INTVL\n   The interval between queries sent by other routers. if no queries are\n   seen after this delay has passed, the bridge will start to send its own\n   queries (as if *IFLA_BR_MCAST_QUERIER_INTVL* was enabled).\n\n   The default value is (255 * USER_HZ).\n\n @IFLA_BR_MCAST_QUERY_INTVL\n   The Query Interval is the interval between General Queries sent by\n   the Querier.\n\n   The default value is (125 * USER_HZ). The minimum value is (1 * USER_HZ).\n\n @IFLA_BR_MCAST_QUERY_RESPONSE_INTVL\n   The Max Response Time used to calculate the Max Resp Code inserted\n   into the periodic General Queries.\n\n   The default value is (10 * USER_HZ).\n\n @IFLA_BR_MCAST_STARTUP_QUERY_INTVL\n   The interval between queries in the startup phase.\n\n   The default value is (125 * USER_HZ) / 4. The minimum value is (1 * USER_HZ).\n\n @IFLA_BR_NF_CALL_IPTABLES\n   Enable (*NF_CALL_IPTABLES* > 0) or disable (*NF_CALL_IPTABLES* == 0)\n   iptables hooks on the bridge.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_NF_CALL_IP6TABLES\n   Enable (*NF_CALL_IP6TABLES* > 0) or disable (*NF_CALL_IP6TABLES* == 0)\n   ip6tables hooks on the bridge.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_NF_CALL_ARPTABLES\n   Enable (*NF_CALL_ARPTABLES* > 0) or disable (*NF_CALL_ARPTABLES* == 0)\n   arptables hooks on the bridge.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_VLAN_DEFAULT_PVID\n   VLAN ID applied to untagged and priority-tagged incoming packets.\n\n   The default value is 1. Setting to the special value 0 makes all ports of\n   this bridge not have a PVID by default, which means that they will\n   not accept VLAN-untagged traffic.\n\n @IFLA_BR_PAD\n   Bridge attribute padding type for netlink message.\n\n @IFLA_BR_VLAN_STATS_ENABLED\n   Enable (*IFLA_BR_VLAN_STATS_ENABLED* == 1) or disable\n   (*IFLA_BR_VLAN_STATS_ENABLED* == 0) per-VLAN stats accounting.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_MCAST_STATS_ENABLED\n   Enable (*IFLA_BR_MCAST_STATS_ENABLED* > 0) or disable\n   (*IFLA_BR_MCAST_STATS_ENABLED* == 0) multicast (IGMP/MLD) stats\n   accounting.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_MCAST_IGMP_VERSION\n   Set the IGMP version.\n\n   The valid values are 2 and 3. The default value is 2.\n\n @IFLA_BR_MCAST_MLD_VERSION\n   Set the MLD version.\n\n   The valid values are 1 and 2. The default value is 1.\n\n @IFLA_BR_VLAN_STATS_PER_PORT\n   Enable (*IFLA_BR_VLAN_STATS_PER_PORT* == 1) or disable\n   (*IFLA_BR_VLAN_STATS_PER_PORT* == 0) per-VLAN per-port stats accounting.\n   Can be changed only when there are no port VLANs configured.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_MULTI_BOOLOPT\n   The multi_boolopt is used to control new boolean options to avoid adding\n   new netlink attributes. You can look at ``enum br_boolopt_id`` for those\n   options.\n\n @IFLA_BR_MCAST_QUERIER_STATE\n   Bridge mcast querier states, read only.\n\n @IFLA_BR_FDB_N_LEARNED\n   The number of dynamically learned FDB entries for the current bridge,\n   read only.\n\n @IFLA_BR_FDB_MAX_LEARNED\n   Set the number of max dynamically learned FDB entries for the current\n   bridge."]
+pub type _bindgen_ty_259 = core::ffi::c_uint;
+pub const IFLA_BRPORT_UNSPEC: _bindgen_ty_261 = 0;
+pub const IFLA_BRPORT_STATE: _bindgen_ty_261 = 1;
+pub const IFLA_BRPORT_PRIORITY: _bindgen_ty_261 = 2;
+pub const IFLA_BRPORT_COST: _bindgen_ty_261 = 3;
+pub const IFLA_BRPORT_MODE: _bindgen_ty_261 = 4;
+pub const IFLA_BRPORT_GUARD: _bindgen_ty_261 = 5;
+pub const IFLA_BRPORT_PROTECT: _bindgen_ty_261 = 6;
+pub const IFLA_BRPORT_FAST_LEAVE: _bindgen_ty_261 = 7;
+pub const IFLA_BRPORT_LEARNING: _bindgen_ty_261 = 8;
+pub const IFLA_BRPORT_UNICAST_FLOOD: _bindgen_ty_261 = 9;
+pub const IFLA_BRPORT_PROXYARP: _bindgen_ty_261 = 10;
+pub const IFLA_BRPORT_LEARNING_SYNC: _bindgen_ty_261 = 11;
+pub const IFLA_BRPORT_PROXYARP_WIFI: _bindgen_ty_261 = 12;
+pub const IFLA_BRPORT_ROOT_ID: _bindgen_ty_261 = 13;
+pub const IFLA_BRPORT_BRIDGE_ID: _bindgen_ty_261 = 14;
+pub const IFLA_BRPORT_DESIGNATED_PORT: _bindgen_ty_261 = 15;
+pub const IFLA_BRPORT_DESIGNATED_COST: _bindgen_ty_261 = 16;
+pub const IFLA_BRPORT_ID: _bindgen_ty_261 = 17;
+pub const IFLA_BRPORT_NO: _bindgen_ty_261 = 18;
+pub const IFLA_BRPORT_TOPOLOGY_CHANGE_ACK: _bindgen_ty_261 = 19;
+pub const IFLA_BRPORT_CONFIG_PENDING: _bindgen_ty_261 = 20;
+pub const IFLA_BRPORT_MESSAGE_AGE_TIMER: _bindgen_ty_261 = 21;
+pub const IFLA_BRPORT_FORWARD_DELAY_TIMER: _bindgen_ty_261 = 22;
+pub const IFLA_BRPORT_HOLD_TIMER: _bindgen_ty_261 = 23;
+pub const IFLA_BRPORT_FLUSH: _bindgen_ty_261 = 24;
+pub const IFLA_BRPORT_MULTICAST_ROUTER: _bindgen_ty_261 = 25;
+pub const IFLA_BRPORT_PAD: _bindgen_ty_261 = 26;
+pub const IFLA_BRPORT_MCAST_FLOOD: _bindgen_ty_261 = 27;
+pub const IFLA_BRPORT_MCAST_TO_UCAST: _bindgen_ty_261 = 28;
+pub const IFLA_BRPORT_VLAN_TUNNEL: _bindgen_ty_261 = 29;
+pub const IFLA_BRPORT_BCAST_FLOOD: _bindgen_ty_261 = 30;
+pub const IFLA_BRPORT_GROUP_FWD_MASK: _bindgen_ty_261 = 31;
+pub const IFLA_BRPORT_NEIGH_SUPPRESS: _bindgen_ty_261 = 32;
+pub const IFLA_BRPORT_ISOLATED: _bindgen_ty_261 = 33;
+pub const IFLA_BRPORT_BACKUP_PORT: _bindgen_ty_261 = 34;
+pub const IFLA_BRPORT_MRP_RING_OPEN: _bindgen_ty_261 = 35;
+pub const IFLA_BRPORT_MRP_IN_OPEN: _bindgen_ty_261 = 36;
+pub const IFLA_BRPORT_MCAST_EHT_HOSTS_LIMIT: _bindgen_ty_261 = 37;
+pub const IFLA_BRPORT_MCAST_EHT_HOSTS_CNT: _bindgen_ty_261 = 38;
+pub const IFLA_BRPORT_LOCKED: _bindgen_ty_261 = 39;
+pub const IFLA_BRPORT_MAB: _bindgen_ty_261 = 40;
+pub const IFLA_BRPORT_MCAST_N_GROUPS: _bindgen_ty_261 = 41;
+pub const IFLA_BRPORT_MCAST_MAX_GROUPS: _bindgen_ty_261 = 42;
+pub const IFLA_BRPORT_NEIGH_VLAN_SUPPRESS: _bindgen_ty_261 = 43;
+pub const IFLA_BRPORT_BACKUP_NHID: _bindgen_ty_261 = 44;
+pub const __IFLA_BRPORT_MAX: _bindgen_ty_261 = 45;
+#[doc = " DOC: Bridge port enum definition\n\n @IFLA_BRPORT_STATE\n   The operation state of the port. Here are the valid values.\n\n     * 0 - port is in STP *DISABLED* state. Make this port completely\n       inactive for STP. This is also called BPDU filter and could be used\n       to disable STP on an untrusted port, like a leaf virtual device.\n       The traffic forwarding is also stopped on this port.\n     * 1 - port is in STP *LISTENING* state. Only valid if STP is enabled\n       on the bridge. In this state the port listens for STP BPDUs and\n       drops all other traffic frames.\n     * 2 - port is in STP *LEARNING* state. Only valid if STP is enabled on\n       the bridge. In this state the port will accept traffic only for the\n       purpose of updating MAC address tables.\n     * 3 - port is in STP *FORWARDING* state. Port is fully active.\n     * 4 - port is in STP *BLOCKING* state. Only valid if STP is enabled on\n       the bridge. This state is used during the STP election process.\n       In this state, port will only process STP BPDUs.\n\n @IFLA_BRPORT_PRIORITY\n   The STP port priority. The valid values are between 0 and 255.\n\n @IFLA_BRPORT_COST\n   The STP path cost of the port. The valid values are between 1 and 65535.\n\n @IFLA_BRPORT_MODE\n   Set the bridge port mode. See *BRIDGE_MODE_HAIRPIN* for more details.\n\n @IFLA_BRPORT_GUARD\n   Controls whether STP BPDUs will be processed by the bridge port. By\n   default, the flag is turned off to allow BPDU processing. Turning this\n   flag on will disable the bridge port if a STP BPDU packet is received.\n\n   If the bridge has Spanning Tree enabled, hostile devices on the network\n   may send BPDU on a port and cause network failure. Setting *guard on*\n   will detect and stop this by disabling the port. The port will be\n   restarted if the link is brought down, or removed and reattached.\n\n @IFLA_BRPORT_PROTECT\n   Controls whether a given port is allowed to become a root port or not.\n   Only used when STP is enabled on the bridge. By default the flag is off.\n\n   This feature is also called root port guard. If BPDU is received from a\n   leaf (edge) port, it should not be elected as root port. This could\n   be used if using STP on a bridge and the downstream bridges are not fully\n   trusted; this prevents a hostile guest from rerouting traffic.\n\n @IFLA_BRPORT_FAST_LEAVE\n   This flag allows the bridge to immediately stop multicast traffic\n   forwarding on a port that receives an IGMP Leave message. It is only used\n   when IGMP snooping is enabled on the bridge. By default the flag is off.\n\n @IFLA_BRPORT_LEARNING\n   Controls whether a given port will learn *source* MAC addresses from\n   received traffic or not. Also controls whether dynamic FDB entries\n   (which can also be added by software) will be refreshed by incoming\n   traffic. By default this flag is on.\n\n @IFLA_BRPORT_UNICAST_FLOOD\n   Controls whether unicast traffic for which there is no FDB entry will\n   be flooded towards this port. By default this flag is on.\n\n @IFLA_BRPORT_PROXYARP\n   Enable proxy ARP on this port.\n\n @IFLA_BRPORT_LEARNING_SYNC\n   Controls whether a given port will sync MAC addresses learned on device\n   port to bridge FDB.\n\n @IFLA_BRPORT_PROXYARP_WIFI\n   Enable proxy ARP on this port which meets extended requirements by\n   IEEE 802.11 and Hotspot 2.0 specifications.\n\n @IFLA_BRPORT_ROOT_ID\n\n @IFLA_BRPORT_BRIDGE_ID\n\n @IFLA_BRPORT_DESIGNATED_PORT\n\n @IFLA_BRPORT_DESIGNATED_COST\n\n @IFLA_BRPORT_ID\n\n @IFLA_BRPORT_NO\n\n @IFLA_BRPORT_TOPOLOGY_CHANGE_ACK\n\n @IFLA_BRPORT_CONFIG_PENDING\n\n @IFLA_BRPORT_MESSAGE_AGE_TIMER\n\n @IFLA_BRPORT_FORWARD_DELAY_TIMER\n\n @IFLA_BRPORT_HOLD_TIMER\n\n @IFLA_BRPORT_FLUSH\n   Flush bridge ports' fdb dynamic entries.\n\n @IFLA_BRPORT_MULTICAST_ROUTER\n   Configure the port's multicast router presence. A port with\n   a multicast router will receive all multicast traffic.\n   The valid values are:\n\n     * 0 disable multicast routers on this port\n     * 1 let the system detect the presence of routers (default)\n     * 2 permanently enable multicast traffic forwarding on this port\n     * 3 enable multicast routers temporarily on this port, not depending\n         on incoming queries.\n\n @IFLA_BRPORT_PAD\n\n @IFLA_BRPORT_MCAST_FLOOD\n   Controls whether a given port will flood multicast traffic for which\n   there is no MDB entry. By default this flag is on.\n\n @IFLA_BRPORT_MCAST_TO_UCAST\n   Controls whether a given port will replicate packets using unicast\n   instead of multicast. By default this flag is off.\n\n   This is done by copying the packet per host and changing the multicast\n   destination MAC to a unicast one accordingly.\n\n   *mcast_to_unicast* works on top of the multicast snooping feature of the\n   bridge. Which means unicast copies are only delivered to hosts which\n   are interested in unicast and signaled this via IGMP/MLD reports previously.\n\n   This feature is intended for interface types which have a more reliable\n   and/or efficient way to deliver unicast packets than broadcast ones\n   (e.g. WiFi).\n\n   However, it should only be enabled on interfaces where no IGMPv2/MLDv1\n   report suppression takes place. IGMP/MLD report suppression issue is\n   usually overcome by the network daemon (supplicant) enabling AP isolation\n   and by that separating all STAs.\n\n   Delivery of STA-to-STA IP multicast is made possible again by enabling\n   and utilizing the bridge hairpin mode, which considers the incoming port\n   as a potential outgoing port, too (see *BRIDGE_MODE_HAIRPIN* option).\n   Hairpin mode is performed after multicast snooping, therefore leading\n   to only deliver reports to STAs running a multicast router.\n\n @IFLA_BRPORT_VLAN_TUNNEL\n   Controls whether vlan to tunnel mapping is enabled on the port.\n   By default this flag is off.\n\n @IFLA_BRPORT_BCAST_FLOOD\n   Controls flooding of broadcast traffic on the given port. By default\n   this flag is on.\n\n @IFLA_BRPORT_GROUP_FWD_MASK\n   Set the group forward mask. This is a bitmask that is applied to\n   decide whether to forward incoming frames destined to link-local\n   addresses. The addresses of the form are 01:80:C2:00:00:0X (defaults\n   to 0, which means the bridge does not forward any link-local frames\n   coming on this port).\n\n @IFLA_BRPORT_NEIGH_SUPPRESS\n   Controls whether neighbor discovery (arp and nd) proxy and suppression\n   is enabled on the port. By default this flag is off.\n\n @IFLA_BRPORT_ISOLATED\n   Controls whether a given port will be isolated, which means it will be\n   able to communicate with non-isolated ports only. By default this\n   flag is off.\n\n @IFLA_BRPORT_BACKUP_PORT\n   Set a backup port. If the port loses carrier all traffic will be\n   redirected to the configured backup port. Set the value to 0 to disable\n   it.\n\n @IFLA_BRPORT_MRP_RING_OPEN\n\n @IFLA_BRPORT_MRP_IN_OPEN\n\n @IFLA_BRPORT_MCAST_EHT_HOSTS_LIMIT\n   The number of per-port EHT hosts limit. The default value is 512.\n   Setting to 0 is not allowed.\n\n @IFLA_BRPORT_MCAST_EHT_HOSTS_CNT\n   The current number of tracked hosts, read only.\n\n @IFLA_BRPORT_LOCKED\n   Controls whether a port will be locked, meaning that hosts behind the\n   port will not be able to communicate through the port unless an FDB\n   entry with the unit's MAC address is in the FDB. The common use case is\n   that hosts are allowed access through authentication with the IEEE 802.1X\n   protocol or based on whitelists. By default this flag is off.\n\n   Please note that secure 802.1X deployments should always use the\n   *BR_BOOLOPT_NO_LL_LEARN* flag, to not permit the bridge to populate its\n   FDB based on link-local (EAPOL) traffic received on the port.\n\n @IFLA_BRPORT_MAB\n   Controls whether a port will use MAC Authentication Bypass (MAB), a\n   technique through which select MAC addresses may be allowed on a locked\n   port, without using 802.1X authentication. Packets with an unknown source\n   MAC address generates a \"locked\" FDB entry on the incoming bridge port.\n   The common use case is for user space to react to these bridge FDB\n   notifications and optionally replace the locked FDB entry with a normal\n   one, allowing traffic to pass for whitelisted MAC addresses.\n\n   Setting this flag also requires *IFLA_BRPORT_LOCKED* and\n   *IFLA_BRPORT_LEARNING*. *IFLA_BRPORT_LOCKED* ensures that unauthorized\n   data packets are dropped, and *IFLA_BRPORT_LEARNING* allows the dynamic\n   FDB entries installed by user space (as replacements for the locked FDB\n   entries) to be refreshed and/or aged out.\n\n @IFLA_BRPORT_MCAST_N_GROUPS\n\n @IFLA_BRPORT_MCAST_MAX_GROUPS\n   Sets the maximum number of MDB entries that can be registered for a\n   given port. Attempts to register more MDB entries at the port than this\n   limit allows will be rejected, whether they are done through netlink\n   (e.g. the bridge tool), or IGMP or MLD membership reports. Setting a\n   limit of 0 disables the limit. The default value is 0.\n\n @IFLA_BRPORT_NEIGH_VLAN_SUPPRESS\n   Controls whether neighbor discovery (arp and nd) proxy and suppression is\n   enabled for a given port. By default this flag is off.\n\n   Note that this option only takes effect when *IFLA_BRPORT_NEIGH_SUPPRESS*\n   is enabled for a given port.\n\n @IFLA_BRPORT_BACKUP_NHID\n   The FDB nexthop object ID to attach to packets being redirected to a\n   backup port that has VLAN tunnel mapping enabled (via the\n   *IFLA_BRPORT_VLAN_TUNNEL* option). Setting a value of 0 (default) has\n   the effect of not attaching any ID."]
+pub type _bindgen_ty_261 = core::ffi::c_uint;
+pub const IFLA_INFO_UNSPEC: _bindgen_ty_262 = 0;
+pub const IFLA_INFO_KIND: _bindgen_ty_262 = 1;
+pub const IFLA_INFO_DATA: _bindgen_ty_262 = 2;
+pub const IFLA_INFO_XSTATS: _bindgen_ty_262 = 3;
+pub const IFLA_INFO_SLAVE_KIND: _bindgen_ty_262 = 4;
+pub const IFLA_INFO_SLAVE_DATA: _bindgen_ty_262 = 5;
+pub const __IFLA_INFO_MAX: _bindgen_ty_262 = 6;
+pub type _bindgen_ty_262 = core::ffi::c_uint;
+pub const IFLA_VLAN_UNSPEC: _bindgen_ty_263 = 0;
+pub const IFLA_VLAN_ID: _bindgen_ty_263 = 1;
+pub const IFLA_VLAN_FLAGS: _bindgen_ty_263 = 2;
+pub const IFLA_VLAN_EGRESS_QOS: _bindgen_ty_263 = 3;
+pub const IFLA_VLAN_INGRESS_QOS: _bindgen_ty_263 = 4;
+pub const IFLA_VLAN_PROTOCOL: _bindgen_ty_263 = 5;
+pub const __IFLA_VLAN_MAX: _bindgen_ty_263 = 6;
+pub type _bindgen_ty_263 = core::ffi::c_uint;
+pub const IFLA_VLAN_QOS_UNSPEC: _bindgen_ty_264 = 0;
+pub const IFLA_VLAN_QOS_MAPPING: _bindgen_ty_264 = 1;
+pub const __IFLA_VLAN_QOS_MAX: _bindgen_ty_264 = 2;
+pub type _bindgen_ty_264 = core::ffi::c_uint;
+pub const IFLA_MACVLAN_UNSPEC: _bindgen_ty_265 = 0;
+pub const IFLA_MACVLAN_MODE: _bindgen_ty_265 = 1;
+pub const IFLA_MACVLAN_FLAGS: _bindgen_ty_265 = 2;
+pub const IFLA_MACVLAN_MACADDR_MODE: _bindgen_ty_265 = 3;
+pub const IFLA_MACVLAN_MACADDR: _bindgen_ty_265 = 4;
+pub const IFLA_MACVLAN_MACADDR_DATA: _bindgen_ty_265 = 5;
+pub const IFLA_MACVLAN_MACADDR_COUNT: _bindgen_ty_265 = 6;
+pub const IFLA_MACVLAN_BC_QUEUE_LEN: _bindgen_ty_265 = 7;
+pub const IFLA_MACVLAN_BC_QUEUE_LEN_USED: _bindgen_ty_265 = 8;
+pub const IFLA_MACVLAN_BC_CUTOFF: _bindgen_ty_265 = 9;
+pub const __IFLA_MACVLAN_MAX: _bindgen_ty_265 = 10;
+pub type _bindgen_ty_265 = core::ffi::c_uint;
+pub const IFLA_VRF_UNSPEC: _bindgen_ty_266 = 0;
+pub const IFLA_VRF_TABLE: _bindgen_ty_266 = 1;
+pub const __IFLA_VRF_MAX: _bindgen_ty_266 = 2;
+pub type _bindgen_ty_266 = core::ffi::c_uint;
+pub const IFLA_VRF_PORT_UNSPEC: _bindgen_ty_267 = 0;
+pub const IFLA_VRF_PORT_TABLE: _bindgen_ty_267 = 1;
+pub const __IFLA_VRF_PORT_MAX: _bindgen_ty_267 = 2;
+pub type _bindgen_ty_267 = core::ffi::c_uint;
+pub const IFLA_MACSEC_UNSPEC: _bindgen_ty_268 = 0;
+pub const IFLA_MACSEC_SCI: _bindgen_ty_268 = 1;
+pub const IFLA_MACSEC_PORT: _bindgen_ty_268 = 2;
+pub const IFLA_MACSEC_ICV_LEN: _bindgen_ty_268 = 3;
+pub const IFLA_MACSEC_CIPHER_SUITE: _bindgen_ty_268 = 4;
+pub const IFLA_MACSEC_WINDOW: _bindgen_ty_268 = 5;
+pub const IFLA_MACSEC_ENCODING_SA: _bindgen_ty_268 = 6;
+pub const IFLA_MACSEC_ENCRYPT: _bindgen_ty_268 = 7;
+pub const IFLA_MACSEC_PROTECT: _bindgen_ty_268 = 8;
+pub const IFLA_MACSEC_INC_SCI: _bindgen_ty_268 = 9;
+pub const IFLA_MACSEC_ES: _bindgen_ty_268 = 10;
+pub const IFLA_MACSEC_SCB: _bindgen_ty_268 = 11;
+pub const IFLA_MACSEC_REPLAY_PROTECT: _bindgen_ty_268 = 12;
+pub const IFLA_MACSEC_VALIDATION: _bindgen_ty_268 = 13;
+pub const IFLA_MACSEC_PAD: _bindgen_ty_268 = 14;
+pub const IFLA_MACSEC_OFFLOAD: _bindgen_ty_268 = 15;
+pub const __IFLA_MACSEC_MAX: _bindgen_ty_268 = 16;
+pub type _bindgen_ty_268 = core::ffi::c_uint;
+pub const IFLA_XFRM_UNSPEC: _bindgen_ty_269 = 0;
+pub const IFLA_XFRM_LINK: _bindgen_ty_269 = 1;
+pub const IFLA_XFRM_IF_ID: _bindgen_ty_269 = 2;
+pub const IFLA_XFRM_COLLECT_METADATA: _bindgen_ty_269 = 3;
+pub const __IFLA_XFRM_MAX: _bindgen_ty_269 = 4;
+pub type _bindgen_ty_269 = core::ffi::c_uint;
+pub const IFLA_IPVLAN_UNSPEC: _bindgen_ty_270 = 0;
+pub const IFLA_IPVLAN_MODE: _bindgen_ty_270 = 1;
+pub const IFLA_IPVLAN_FLAGS: _bindgen_ty_270 = 2;
+pub const __IFLA_IPVLAN_MAX: _bindgen_ty_270 = 3;
+pub type _bindgen_ty_270 = core::ffi::c_uint;
+pub const IFLA_NETKIT_UNSPEC: _bindgen_ty_271 = 0;
+pub const IFLA_NETKIT_PEER_INFO: _bindgen_ty_271 = 1;
+pub const IFLA_NETKIT_PRIMARY: _bindgen_ty_271 = 2;
+pub const IFLA_NETKIT_POLICY: _bindgen_ty_271 = 3;
+pub const IFLA_NETKIT_PEER_POLICY: _bindgen_ty_271 = 4;
+pub const IFLA_NETKIT_MODE: _bindgen_ty_271 = 5;
+pub const IFLA_NETKIT_SCRUB: _bindgen_ty_271 = 6;
+pub const IFLA_NETKIT_PEER_SCRUB: _bindgen_ty_271 = 7;
+pub const __IFLA_NETKIT_MAX: _bindgen_ty_271 = 8;
+pub type _bindgen_ty_271 = core::ffi::c_uint;
+pub const IFLA_VXLAN_UNSPEC: _bindgen_ty_275 = 0;
+pub const IFLA_VXLAN_ID: _bindgen_ty_275 = 1;
+pub const IFLA_VXLAN_GROUP: _bindgen_ty_275 = 2;
+pub const IFLA_VXLAN_LINK: _bindgen_ty_275 = 3;
+pub const IFLA_VXLAN_LOCAL: _bindgen_ty_275 = 4;
+pub const IFLA_VXLAN_TTL: _bindgen_ty_275 = 5;
+pub const IFLA_VXLAN_TOS: _bindgen_ty_275 = 6;
+pub const IFLA_VXLAN_LEARNING: _bindgen_ty_275 = 7;
+pub const IFLA_VXLAN_AGEING: _bindgen_ty_275 = 8;
+pub const IFLA_VXLAN_LIMIT: _bindgen_ty_275 = 9;
+pub const IFLA_VXLAN_PORT_RANGE: _bindgen_ty_275 = 10;
+pub const IFLA_VXLAN_PROXY: _bindgen_ty_275 = 11;
+pub const IFLA_VXLAN_RSC: _bindgen_ty_275 = 12;
+pub const IFLA_VXLAN_L2MISS: _bindgen_ty_275 = 13;
+pub const IFLA_VXLAN_L3MISS: _bindgen_ty_275 = 14;
+pub const IFLA_VXLAN_PORT: _bindgen_ty_275 = 15;
+pub const IFLA_VXLAN_GROUP6: _bindgen_ty_275 = 16;
+pub const IFLA_VXLAN_LOCAL6: _bindgen_ty_275 = 17;
+pub const IFLA_VXLAN_UDP_CSUM: _bindgen_ty_275 = 18;
+pub const IFLA_VXLAN_UDP_ZERO_CSUM6_TX: _bindgen_ty_275 = 19;
+pub const IFLA_VXLAN_UDP_ZERO_CSUM6_RX: _bindgen_ty_275 = 20;
+pub const IFLA_VXLAN_REMCSUM_TX: _bindgen_ty_275 = 21;
+pub const IFLA_VXLAN_REMCSUM_RX: _bindgen_ty_275 = 22;
+pub const IFLA_VXLAN_GBP: _bindgen_ty_275 = 23;
+pub const IFLA_VXLAN_REMCSUM_NOPARTIAL: _bindgen_ty_275 = 24;
+pub const IFLA_VXLAN_COLLECT_METADATA: _bindgen_ty_275 = 25;
+pub const IFLA_VXLAN_LABEL: _bindgen_ty_275 = 26;
+pub const IFLA_VXLAN_GPE: _bindgen_ty_275 = 27;
+pub const IFLA_VXLAN_TTL_INHERIT: _bindgen_ty_275 = 28;
+pub const IFLA_VXLAN_DF: _bindgen_ty_275 = 29;
+pub const IFLA_VXLAN_VNIFILTER: _bindgen_ty_275 = 30;
+pub const IFLA_VXLAN_LOCALBYPASS: _bindgen_ty_275 = 31;
+pub const IFLA_VXLAN_LABEL_POLICY: _bindgen_ty_275 = 32;
+pub const __IFLA_VXLAN_MAX: _bindgen_ty_275 = 33;
+pub type _bindgen_ty_275 = core::ffi::c_uint;
+pub const IFLA_GENEVE_UNSPEC: _bindgen_ty_276 = 0;
+pub const IFLA_GENEVE_ID: _bindgen_ty_276 = 1;
+pub const IFLA_GENEVE_REMOTE: _bindgen_ty_276 = 2;
+pub const IFLA_GENEVE_TTL: _bindgen_ty_276 = 3;
+pub const IFLA_GENEVE_TOS: _bindgen_ty_276 = 4;
+pub const IFLA_GENEVE_PORT: _bindgen_ty_276 = 5;
+pub const IFLA_GENEVE_COLLECT_METADATA: _bindgen_ty_276 = 6;
+pub const IFLA_GENEVE_REMOTE6: _bindgen_ty_276 = 7;
+pub const IFLA_GENEVE_UDP_CSUM: _bindgen_ty_276 = 8;
+pub const IFLA_GENEVE_UDP_ZERO_CSUM6_TX: _bindgen_ty_276 = 9;
+pub const IFLA_GENEVE_UDP_ZERO_CSUM6_RX: _bindgen_ty_276 = 10;
+pub const IFLA_GENEVE_LABEL: _bindgen_ty_276 = 11;
+pub const IFLA_GENEVE_TTL_INHERIT: _bindgen_ty_276 = 12;
+pub const IFLA_GENEVE_DF: _bindgen_ty_276 = 13;
+pub const IFLA_GENEVE_INNER_PROTO_INHERIT: _bindgen_ty_276 = 14;
+pub const __IFLA_GENEVE_MAX: _bindgen_ty_276 = 15;
+pub type _bindgen_ty_276 = core::ffi::c_uint;
+pub const IFLA_BAREUDP_UNSPEC: _bindgen_ty_277 = 0;
+pub const IFLA_BAREUDP_PORT: _bindgen_ty_277 = 1;
+pub const IFLA_BAREUDP_ETHERTYPE: _bindgen_ty_277 = 2;
+pub const IFLA_BAREUDP_SRCPORT_MIN: _bindgen_ty_277 = 3;
+pub const IFLA_BAREUDP_MULTIPROTO_MODE: _bindgen_ty_277 = 4;
+pub const __IFLA_BAREUDP_MAX: _bindgen_ty_277 = 5;
+pub type _bindgen_ty_277 = core::ffi::c_uint;
+pub const IFLA_PPP_UNSPEC: _bindgen_ty_278 = 0;
+pub const IFLA_PPP_DEV_FD: _bindgen_ty_278 = 1;
+pub const __IFLA_PPP_MAX: _bindgen_ty_278 = 2;
+pub type _bindgen_ty_278 = core::ffi::c_uint;
+pub const IFLA_GTP_UNSPEC: _bindgen_ty_279 = 0;
+pub const IFLA_GTP_FD0: _bindgen_ty_279 = 1;
+pub const IFLA_GTP_FD1: _bindgen_ty_279 = 2;
+pub const IFLA_GTP_PDP_HASHSIZE: _bindgen_ty_279 = 3;
+pub const IFLA_GTP_ROLE: _bindgen_ty_279 = 4;
+pub const IFLA_GTP_CREATE_SOCKETS: _bindgen_ty_279 = 5;
+pub const IFLA_GTP_RESTART_COUNT: _bindgen_ty_279 = 6;
+pub const IFLA_GTP_LOCAL: _bindgen_ty_279 = 7;
+pub const IFLA_GTP_LOCAL6: _bindgen_ty_279 = 8;
+pub const __IFLA_GTP_MAX: _bindgen_ty_279 = 9;
+pub type _bindgen_ty_279 = core::ffi::c_uint;
+pub const IFLA_BOND_UNSPEC: _bindgen_ty_280 = 0;
+pub const IFLA_BOND_MODE: _bindgen_ty_280 = 1;
+pub const IFLA_BOND_ACTIVE_SLAVE: _bindgen_ty_280 = 2;
+pub const IFLA_BOND_MIIMON: _bindgen_ty_280 = 3;
+pub const IFLA_BOND_UPDELAY: _bindgen_ty_280 = 4;
+pub const IFLA_BOND_DOWNDELAY: _bindgen_ty_280 = 5;
+pub const IFLA_BOND_USE_CARRIER: _bindgen_ty_280 = 6;
+pub const IFLA_BOND_ARP_INTERVAL: _bindgen_ty_280 = 7;
+pub const IFLA_BOND_ARP_IP_TARGET: _bindgen_ty_280 = 8;
+pub const IFLA_BOND_ARP_VALIDATE: _bindgen_ty_280 = 9;
+pub const IFLA_BOND_ARP_ALL_TARGETS: _bindgen_ty_280 = 10;
+pub const IFLA_BOND_PRIMARY: _bindgen_ty_280 = 11;
+pub const IFLA_BOND_PRIMARY_RESELECT: _bindgen_ty_280 = 12;
+pub const IFLA_BOND_FAIL_OVER_MAC: _bindgen_ty_280 = 13;
+pub const IFLA_BOND_XMIT_HASH_POLICY: _bindgen_ty_280 = 14;
+pub const IFLA_BOND_RESEND_IGMP: _bindgen_ty_280 = 15;
+pub const IFLA_BOND_NUM_PEER_NOTIF: _bindgen_ty_280 = 16;
+pub const IFLA_BOND_ALL_SLAVES_ACTIVE: _bindgen_ty_280 = 17;
+pub const IFLA_BOND_MIN_LINKS: _bindgen_ty_280 = 18;
+pub const IFLA_BOND_LP_INTERVAL: _bindgen_ty_280 = 19;
+pub const IFLA_BOND_PACKETS_PER_SLAVE: _bindgen_ty_280 = 20;
+pub const IFLA_BOND_AD_LACP_RATE: _bindgen_ty_280 = 21;
+pub const IFLA_BOND_AD_SELECT: _bindgen_ty_280 = 22;
+pub const IFLA_BOND_AD_INFO: _bindgen_ty_280 = 23;
+pub const IFLA_BOND_AD_ACTOR_SYS_PRIO: _bindgen_ty_280 = 24;
+pub const IFLA_BOND_AD_USER_PORT_KEY: _bindgen_ty_280 = 25;
+pub const IFLA_BOND_AD_ACTOR_SYSTEM: _bindgen_ty_280 = 26;
+pub const IFLA_BOND_TLB_DYNAMIC_LB: _bindgen_ty_280 = 27;
+pub const IFLA_BOND_PEER_NOTIF_DELAY: _bindgen_ty_280 = 28;
+pub const IFLA_BOND_AD_LACP_ACTIVE: _bindgen_ty_280 = 29;
+pub const IFLA_BOND_MISSED_MAX: _bindgen_ty_280 = 30;
+pub const IFLA_BOND_NS_IP6_TARGET: _bindgen_ty_280 = 31;
+pub const IFLA_BOND_COUPLED_CONTROL: _bindgen_ty_280 = 32;
+pub const __IFLA_BOND_MAX: _bindgen_ty_280 = 33;
+pub type _bindgen_ty_280 = core::ffi::c_uint;
+pub const IFLA_BOND_AD_INFO_UNSPEC: _bindgen_ty_281 = 0;
+pub const IFLA_BOND_AD_INFO_AGGREGATOR: _bindgen_ty_281 = 1;
+pub const IFLA_BOND_AD_INFO_NUM_PORTS: _bindgen_ty_281 = 2;
+pub const IFLA_BOND_AD_INFO_ACTOR_KEY: _bindgen_ty_281 = 3;
+pub const IFLA_BOND_AD_INFO_PARTNER_KEY: _bindgen_ty_281 = 4;
+pub const IFLA_BOND_AD_INFO_PARTNER_MAC: _bindgen_ty_281 = 5;
+pub const __IFLA_BOND_AD_INFO_MAX: _bindgen_ty_281 = 6;
+pub type _bindgen_ty_281 = core::ffi::c_uint;
+pub const IFLA_BOND_SLAVE_UNSPEC: _bindgen_ty_282 = 0;
+pub const IFLA_BOND_SLAVE_STATE: _bindgen_ty_282 = 1;
+pub const IFLA_BOND_SLAVE_MII_STATUS: _bindgen_ty_282 = 2;
+pub const IFLA_BOND_SLAVE_LINK_FAILURE_COUNT: _bindgen_ty_282 = 3;
+pub const IFLA_BOND_SLAVE_PERM_HWADDR: _bindgen_ty_282 = 4;
+pub const IFLA_BOND_SLAVE_QUEUE_ID: _bindgen_ty_282 = 5;
+pub const IFLA_BOND_SLAVE_AD_AGGREGATOR_ID: _bindgen_ty_282 = 6;
+pub const IFLA_BOND_SLAVE_AD_ACTOR_OPER_PORT_STATE: _bindgen_ty_282 = 7;
+pub const IFLA_BOND_SLAVE_AD_PARTNER_OPER_PORT_STATE: _bindgen_ty_282 = 8;
+pub const IFLA_BOND_SLAVE_PRIO: _bindgen_ty_282 = 9;
+pub const IFLA_BOND_SLAVE_ACTOR_PORT_PRIO: _bindgen_ty_282 = 10;
+pub const IFLA_BOND_SLAVE_AD_CHURN_ACTOR_STATE: _bindgen_ty_282 = 11;
+pub const IFLA_BOND_SLAVE_AD_CHURN_PARTNER_STATE: _bindgen_ty_282 = 12;
+pub const __IFLA_BOND_SLAVE_MAX: _bindgen_ty_282 = 13;
+pub type _bindgen_ty_282 = core::ffi::c_uint;
+pub const IFLA_VF_INFO_UNSPEC: _bindgen_ty_283 = 0;
+pub const IFLA_VF_INFO: _bindgen_ty_283 = 1;
+pub const __IFLA_VF_INFO_MAX: _bindgen_ty_283 = 2;
+pub type _bindgen_ty_283 = core::ffi::c_uint;
+pub const IFLA_VF_UNSPEC: _bindgen_ty_284 = 0;
+pub const IFLA_VF_MAC: _bindgen_ty_284 = 1;
+pub const IFLA_VF_VLAN: _bindgen_ty_284 = 2;
+pub const IFLA_VF_TX_RATE: _bindgen_ty_284 = 3;
+pub const IFLA_VF_SPOOFCHK: _bindgen_ty_284 = 4;
+pub const IFLA_VF_LINK_STATE: _bindgen_ty_284 = 5;
+pub const IFLA_VF_RATE: _bindgen_ty_284 = 6;
+pub const IFLA_VF_RSS_QUERY_EN: _bindgen_ty_284 = 7;
+pub const IFLA_VF_STATS: _bindgen_ty_284 = 8;
+pub const IFLA_VF_TRUST: _bindgen_ty_284 = 9;
+pub const IFLA_VF_IB_NODE_GUID: _bindgen_ty_284 = 10;
+pub const IFLA_VF_IB_PORT_GUID: _bindgen_ty_284 = 11;
+pub const IFLA_VF_VLAN_LIST: _bindgen_ty_284 = 12;
+pub const IFLA_VF_BROADCAST: _bindgen_ty_284 = 13;
+pub const __IFLA_VF_MAX: _bindgen_ty_284 = 14;
+pub type _bindgen_ty_284 = core::ffi::c_uint;
+pub const IFLA_VF_VLAN_INFO_UNSPEC: _bindgen_ty_285 = 0;
+pub const IFLA_VF_VLAN_INFO: _bindgen_ty_285 = 1;
+pub const __IFLA_VF_VLAN_INFO_MAX: _bindgen_ty_285 = 2;
+pub type _bindgen_ty_285 = core::ffi::c_uint;
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ifla_vf_guid {
     pub vf: __u32,
     pub guid: __u64,
 }
+pub const IFLA_VF_LINK_STATE_AUTO: _bindgen_ty_286 = 0;
+pub const IFLA_VF_LINK_STATE_ENABLE: _bindgen_ty_286 = 1;
+pub const IFLA_VF_LINK_STATE_DISABLE: _bindgen_ty_286 = 2;
+pub const __IFLA_VF_LINK_STATE_MAX: _bindgen_ty_286 = 3;
+pub type _bindgen_ty_286 = core::ffi::c_uint;
+pub const IFLA_VF_STATS_RX_PACKETS: _bindgen_ty_287 = 0;
+pub const IFLA_VF_STATS_TX_PACKETS: _bindgen_ty_287 = 1;
+pub const IFLA_VF_STATS_RX_BYTES: _bindgen_ty_287 = 2;
+pub const IFLA_VF_STATS_TX_BYTES: _bindgen_ty_287 = 3;
+pub const IFLA_VF_STATS_BROADCAST: _bindgen_ty_287 = 4;
+pub const IFLA_VF_STATS_MULTICAST: _bindgen_ty_287 = 5;
+pub const IFLA_VF_STATS_PAD: _bindgen_ty_287 = 6;
+pub const IFLA_VF_STATS_RX_DROPPED: _bindgen_ty_287 = 7;
+pub const IFLA_VF_STATS_TX_DROPPED: _bindgen_ty_287 = 8;
+pub const __IFLA_VF_STATS_MAX: _bindgen_ty_287 = 9;
+pub type _bindgen_ty_287 = core::ffi::c_uint;
+pub const IFLA_VF_PORT_UNSPEC: _bindgen_ty_288 = 0;
+pub const IFLA_VF_PORT: _bindgen_ty_288 = 1;
+pub const __IFLA_VF_PORT_MAX: _bindgen_ty_288 = 2;
+pub type _bindgen_ty_288 = core::ffi::c_uint;
+pub const IFLA_PORT_UNSPEC: _bindgen_ty_289 = 0;
+pub const IFLA_PORT_VF: _bindgen_ty_289 = 1;
+pub const IFLA_PORT_PROFILE: _bindgen_ty_289 = 2;
+pub const IFLA_PORT_VSI_TYPE: _bindgen_ty_289 = 3;
+pub const IFLA_PORT_INSTANCE_UUID: _bindgen_ty_289 = 4;
+pub const IFLA_PORT_HOST_UUID: _bindgen_ty_289 = 5;
+pub const IFLA_PORT_REQUEST: _bindgen_ty_289 = 6;
+pub const IFLA_PORT_RESPONSE: _bindgen_ty_289 = 7;
+pub const __IFLA_PORT_MAX: _bindgen_ty_289 = 8;
+pub type _bindgen_ty_289 = core::ffi::c_uint;
+pub const IFLA_IPOIB_UNSPEC: _bindgen_ty_292 = 0;
+pub const IFLA_IPOIB_PKEY: _bindgen_ty_292 = 1;
+pub const IFLA_IPOIB_MODE: _bindgen_ty_292 = 2;
+pub const IFLA_IPOIB_UMCAST: _bindgen_ty_292 = 3;
+pub const __IFLA_IPOIB_MAX: _bindgen_ty_292 = 4;
+pub type _bindgen_ty_292 = core::ffi::c_uint;
+pub const IFLA_HSR_UNSPEC: _bindgen_ty_295 = 0;
+pub const IFLA_HSR_SLAVE1: _bindgen_ty_295 = 1;
+pub const IFLA_HSR_SLAVE2: _bindgen_ty_295 = 2;
+pub const IFLA_HSR_MULTICAST_SPEC: _bindgen_ty_295 = 3;
+pub const IFLA_HSR_SUPERVISION_ADDR: _bindgen_ty_295 = 4;
+pub const IFLA_HSR_SEQ_NR: _bindgen_ty_295 = 5;
+pub const IFLA_HSR_VERSION: _bindgen_ty_295 = 6;
+pub const IFLA_HSR_PROTOCOL: _bindgen_ty_295 = 7;
+pub const IFLA_HSR_INTERLINK: _bindgen_ty_295 = 8;
+pub const __IFLA_HSR_MAX: _bindgen_ty_295 = 9;
+pub type _bindgen_ty_295 = core::ffi::c_uint;
+pub const IFLA_STATS_UNSPEC: _bindgen_ty_296 = 0;
+pub const IFLA_STATS_LINK_64: _bindgen_ty_296 = 1;
+pub const IFLA_STATS_LINK_XSTATS: _bindgen_ty_296 = 2;
+pub const IFLA_STATS_LINK_XSTATS_SLAVE: _bindgen_ty_296 = 3;
+pub const IFLA_STATS_LINK_OFFLOAD_XSTATS: _bindgen_ty_296 = 4;
+pub const IFLA_STATS_AF_SPEC: _bindgen_ty_296 = 5;
+pub const __IFLA_STATS_MAX: _bindgen_ty_296 = 6;
+pub type _bindgen_ty_296 = core::ffi::c_uint;
+pub const IFLA_STATS_GETSET_UNSPEC: _bindgen_ty_297 = 0;
+pub const IFLA_STATS_GET_FILTERS: _bindgen_ty_297 = 1;
+pub const IFLA_STATS_SET_OFFLOAD_XSTATS_L3_STATS: _bindgen_ty_297 = 2;
+pub const __IFLA_STATS_GETSET_MAX: _bindgen_ty_297 = 3;
+pub type _bindgen_ty_297 = core::ffi::c_uint;
+pub const IFLA_OFFLOAD_XSTATS_UNSPEC: _bindgen_ty_299 = 0;
+pub const IFLA_OFFLOAD_XSTATS_CPU_HIT: _bindgen_ty_299 = 1;
+pub const IFLA_OFFLOAD_XSTATS_HW_S_INFO: _bindgen_ty_299 = 2;
+pub const IFLA_OFFLOAD_XSTATS_L3_STATS: _bindgen_ty_299 = 3;
+pub const __IFLA_OFFLOAD_XSTATS_MAX: _bindgen_ty_299 = 4;
+pub type _bindgen_ty_299 = core::ffi::c_uint;
+pub const IFLA_OFFLOAD_XSTATS_HW_S_INFO_UNSPEC: _bindgen_ty_300 = 0;
+pub const IFLA_OFFLOAD_XSTATS_HW_S_INFO_REQUEST: _bindgen_ty_300 = 1;
+pub const IFLA_OFFLOAD_XSTATS_HW_S_INFO_USED: _bindgen_ty_300 = 2;
+pub const __IFLA_OFFLOAD_XSTATS_HW_S_INFO_MAX: _bindgen_ty_300 = 3;
+pub type _bindgen_ty_300 = core::ffi::c_uint;
+pub const IFLA_XDP_UNSPEC: _bindgen_ty_302 = 0;
+pub const IFLA_XDP_FD: _bindgen_ty_302 = 1;
+pub const IFLA_XDP_ATTACHED: _bindgen_ty_302 = 2;
+pub const IFLA_XDP_FLAGS: _bindgen_ty_302 = 3;
+pub const IFLA_XDP_PROG_ID: _bindgen_ty_302 = 4;
+pub const IFLA_XDP_DRV_PROG_ID: _bindgen_ty_302 = 5;
+pub const IFLA_XDP_SKB_PROG_ID: _bindgen_ty_302 = 6;
+pub const IFLA_XDP_HW_PROG_ID: _bindgen_ty_302 = 7;
+pub const IFLA_XDP_EXPECTED_FD: _bindgen_ty_302 = 8;
+pub const __IFLA_XDP_MAX: _bindgen_ty_302 = 9;
+pub type _bindgen_ty_302 = core::ffi::c_uint;
+pub const IFLA_EVENT_NONE: _bindgen_ty_303 = 0;
+pub const IFLA_EVENT_REBOOT: _bindgen_ty_303 = 1;
+pub const IFLA_EVENT_FEATURES: _bindgen_ty_303 = 2;
+pub const IFLA_EVENT_BONDING_FAILOVER: _bindgen_ty_303 = 3;
+pub const IFLA_EVENT_NOTIFY_PEERS: _bindgen_ty_303 = 4;
+pub const IFLA_EVENT_IGMP_RESEND: _bindgen_ty_303 = 5;
+pub const IFLA_EVENT_BONDING_OPTIONS: _bindgen_ty_303 = 6;
+pub type _bindgen_ty_303 = core::ffi::c_uint;
+pub const IFLA_TUN_UNSPEC: _bindgen_ty_304 = 0;
+pub const IFLA_TUN_OWNER: _bindgen_ty_304 = 1;
+pub const IFLA_TUN_GROUP: _bindgen_ty_304 = 2;
+pub const IFLA_TUN_TYPE: _bindgen_ty_304 = 3;
+pub const IFLA_TUN_PI: _bindgen_ty_304 = 4;
+pub const IFLA_TUN_VNET_HDR: _bindgen_ty_304 = 5;
+pub const IFLA_TUN_PERSIST: _bindgen_ty_304 = 6;
+pub const IFLA_TUN_MULTI_QUEUE: _bindgen_ty_304 = 7;
+pub const IFLA_TUN_NUM_QUEUES: _bindgen_ty_304 = 8;
+pub const IFLA_TUN_NUM_DISABLED_QUEUES: _bindgen_ty_304 = 9;
+pub const __IFLA_TUN_MAX: _bindgen_ty_304 = 10;
+pub type _bindgen_ty_304 = core::ffi::c_uint;
+pub const IFLA_RMNET_UNSPEC: _bindgen_ty_305 = 0;
+pub const IFLA_RMNET_MUX_ID: _bindgen_ty_305 = 1;
+pub const IFLA_RMNET_FLAGS: _bindgen_ty_305 = 2;
+pub const __IFLA_RMNET_MAX: _bindgen_ty_305 = 3;
+pub type _bindgen_ty_305 = core::ffi::c_uint;
+pub const IFLA_MCTP_UNSPEC: _bindgen_ty_306 = 0;
+pub const IFLA_MCTP_NET: _bindgen_ty_306 = 1;
+pub const __IFLA_MCTP_MAX: _bindgen_ty_306 = 2;
+pub type _bindgen_ty_306 = core::ffi::c_uint;
+pub const IFLA_DSA_UNSPEC: _bindgen_ty_307 = 0;
+pub const IFLA_DSA_CONDUIT: _bindgen_ty_307 = 1;
+pub const IFLA_DSA_MASTER: _bindgen_ty_307 = 1;
+pub const __IFLA_DSA_MAX: _bindgen_ty_307 = 2;
+pub type _bindgen_ty_307 = core::ffi::c_uint;
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ifla_vf_stats {
@@ -17613,11 +18440,6 @@ pub struct ifla_vf_info {
     pub rss_query_en: __u32,
     pub trusted: __u32,
     pub vlan_proto: __be16,
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ethtool_ops {
-    _unused: [u8; 0],
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -17662,11 +18484,6 @@ pub struct xdp_buff {
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct xdp_metadata_ops {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Copy, Clone)]
-pub struct ethtool_netdev_state {
     _unused: [u8; 0],
 }
 #[repr(C)]
@@ -18199,6 +19016,13 @@ impl Default for napi_struct {
         }
     }
 }
+pub const gro_result_GRO_MERGED: gro_result = 0;
+pub const gro_result_GRO_MERGED_FREE: gro_result = 1;
+pub const gro_result_GRO_HELD: gro_result = 2;
+pub const gro_result_GRO_NORMAL: gro_result = 3;
+pub const gro_result_GRO_CONSUMED: gro_result = 4;
+pub type gro_result = core::ffi::c_uint;
+pub use self::gro_result as gro_result_t;
 pub const rx_handler_result_RX_HANDLER_CONSUMED: rx_handler_result = 0;
 pub const rx_handler_result_RX_HANDLER_ANOTHER: rx_handler_result = 1;
 pub const rx_handler_result_RX_HANDLER_EXACT: rx_handler_result = 2;
@@ -18207,6 +19031,17 @@ pub type rx_handler_result = core::ffi::c_uint;
 pub use self::rx_handler_result as rx_handler_result_t;
 pub type rx_handler_func_t =
     ::core::option::Option<unsafe extern "C" fn(pskb: *mut *mut sk_buff) -> rx_handler_result_t>;
+unsafe extern "C" {
+    #[doc = " napi_complete_done - NAPI processing complete\n @n: NAPI context\n @work_done: number of packets processed\n\n Mark NAPI processing as complete. Should only be called if poll budget\n has not been completely consumed.\n Prefer over napi_complete().\n Return false if device should avoid rearming interrupts."]
+    pub fn napi_complete_done(n: *mut napi_struct, work_done: core::ffi::c_int) -> bool_;
+}
+unsafe extern "C" {
+    #[doc = "\tnapi_disable - prevent NAPI from scheduling\n\t@n: NAPI context\n\n Stop NAPI from being scheduled on this context.\n Waits till any outstanding processing completes."]
+    pub fn napi_disable(n: *mut napi_struct);
+}
+unsafe extern "C" {
+    pub fn napi_enable(n: *mut napi_struct);
+}
 #[repr(C)]
 #[repr(align(64))]
 #[derive(Copy, Clone)]
@@ -19131,7 +19966,7 @@ pub struct net_device {
     pub dev: device,
     pub sysfs_groups: [*const attribute_group; 4usize],
     pub sysfs_rx_queue_group: *const attribute_group,
-    pub rtnl_link_ops: *mut rtnl_link_ops,
+    pub rtnl_link_ops: *const rtnl_link_ops,
     pub stat_ops: *mut netdev_stat_ops,
     pub queue_mgmt_ops: *mut netdev_queue_mgmt_ops,
     pub tso_max_size: core::ffi::c_uint,
@@ -19689,6 +20524,1890 @@ pub struct pcpu_lstats {
     pub bytes: u64_stats_t,
     pub syncp: u64_stats_sync,
 }
+unsafe extern "C" {
+    pub fn register_netdevice(dev: *mut net_device) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn unregister_netdevice_queue(dev: *mut net_device, head: *mut list_head);
+}
+unsafe extern "C" {
+    pub fn free_netdev(dev: *mut net_device);
+}
+unsafe extern "C" {
+    pub fn napi_gro_receive(napi: *mut napi_struct, skb: *mut sk_buff) -> gro_result_t;
+}
+unsafe extern "C" {
+    pub fn netif_carrier_on(dev: *mut net_device);
+}
+unsafe extern "C" {
+    pub fn netif_carrier_off(dev: *mut net_device);
+}
+unsafe extern "C" {
+    pub fn ether_setup(dev: *mut net_device);
+}
+unsafe extern "C" {
+    pub fn eth_type_trans(skb: *mut sk_buff, dev: *mut net_device) -> __be16;
+}
+#[doc = " struct ethtool_drvinfo - general driver and device information\n @cmd: Command number = %ETHTOOL_GDRVINFO\n @driver: Driver short name.  This should normally match the name\n\tin its bus driver structure (e.g. pci_driver::name).  Must\n\tnot be an empty string.\n @version: Driver version string; may be an empty string\n @fw_version: Firmware version string; driver defined; may be an\n\tempty string\n @erom_version: Expansion ROM version string; driver defined; may be\n\tan empty string\n @bus_info: Device bus address.  This should match the dev_name()\n\tstring for the underlying bus device, if there is one.  May be\n\tan empty string.\n @reserved2: Reserved for future use; see the note on reserved space.\n @n_priv_flags: Number of flags valid for %ETHTOOL_GPFLAGS and\n\t%ETHTOOL_SPFLAGS commands; also the number of strings in the\n\t%ETH_SS_PRIV_FLAGS set\n @n_stats: Number of u64 statistics returned by the %ETHTOOL_GSTATS\n\tcommand; also the number of strings in the %ETH_SS_STATS set\n @testinfo_len: Number of results returned by the %ETHTOOL_TEST\n\tcommand; also the number of strings in the %ETH_SS_TEST set\n @eedump_len: Size of EEPROM accessible through the %ETHTOOL_GEEPROM\n\tand %ETHTOOL_SEEPROM commands, in bytes\n @regdump_len: Size of register dump returned by the %ETHTOOL_GREGS\n\tcommand, in bytes\n\n Users can use the %ETHTOOL_GSSET_INFO command to get the number of\n strings in any string set (from Linux 2.6.34)."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_drvinfo {
+    pub cmd: __u32,
+    pub driver: [core::ffi::c_char; 32usize],
+    pub version: [core::ffi::c_char; 32usize],
+    pub fw_version: [core::ffi::c_char; 32usize],
+    pub bus_info: [core::ffi::c_char; 32usize],
+    pub erom_version: [core::ffi::c_char; 32usize],
+    pub reserved2: [core::ffi::c_char; 12usize],
+    pub n_priv_flags: __u32,
+    pub n_stats: __u32,
+    pub testinfo_len: __u32,
+    pub eedump_len: __u32,
+    pub regdump_len: __u32,
+}
+#[doc = " struct ethtool_wolinfo - Wake-On-Lan configuration\n @cmd: Command number = %ETHTOOL_GWOL or %ETHTOOL_SWOL\n @supported: Bitmask of %WAKE_* flags for supported Wake-On-Lan modes.\n\tRead-only.\n @wolopts: Bitmask of %WAKE_* flags for enabled Wake-On-Lan modes.\n @sopass: SecureOn(tm) password; meaningful only if %WAKE_MAGICSECURE\n\tis set in @wolopts."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_wolinfo {
+    pub cmd: __u32,
+    pub supported: __u32,
+    pub wolopts: __u32,
+    pub sopass: [__u8; 6usize],
+}
+#[repr(C)]
+pub struct ethtool_tunable {
+    pub cmd: __u32,
+    pub id: __u32,
+    pub type_id: __u32,
+    pub len: __u32,
+    pub data: __IncompleteArrayField<*mut core::ffi::c_void>,
+}
+impl Default for ethtool_tunable {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_regs - hardware register dump\n @cmd: Command number = %ETHTOOL_GREGS\n @version: Dump format version.  This is driver-specific and may\n\tdistinguish different chips/revisions.  Drivers must use new\n\tversion numbers whenever the dump format changes in an\n\tincompatible way.\n @len: On entry, the real length of @data.  On return, the number of\n\tbytes used.\n @data: Buffer for the register dump\n\n Users should use %ETHTOOL_GDRVINFO to find the maximum length of\n a register dump for the interface.  They must allocate the buffer\n immediately following this structure."]
+#[repr(C)]
+#[derive(Default)]
+pub struct ethtool_regs {
+    pub cmd: __u32,
+    pub version: __u32,
+    pub len: __u32,
+    pub data: __IncompleteArrayField<__u8>,
+}
+#[doc = " struct ethtool_eeprom - EEPROM dump\n @cmd: Command number = %ETHTOOL_GEEPROM, %ETHTOOL_GMODULEEEPROM or\n\t%ETHTOOL_SEEPROM\n @magic: A 'magic cookie' value to guard against accidental changes.\n\tThe value passed in to %ETHTOOL_SEEPROM must match the value\n\treturned by %ETHTOOL_GEEPROM for the same device.  This is\n\tunused when @cmd is %ETHTOOL_GMODULEEEPROM.\n @offset: Offset within the EEPROM to begin reading/writing, in bytes\n @len: On entry, number of bytes to read/write.  On successful\n\treturn, number of bytes actually read/written.  In case of\n\terror, this may indicate at what point the error occurred.\n @data: Buffer to read/write from\n\n Users may use %ETHTOOL_GDRVINFO or %ETHTOOL_GMODULEINFO to find\n the length of an on-board or module EEPROM, respectively.  They\n must allocate the buffer immediately following this structure."]
+#[repr(C)]
+#[derive(Default)]
+pub struct ethtool_eeprom {
+    pub cmd: __u32,
+    pub magic: __u32,
+    pub offset: __u32,
+    pub len: __u32,
+    pub data: __IncompleteArrayField<__u8>,
+}
+#[doc = " struct ethtool_modinfo - plugin module eeprom information\n @cmd: %ETHTOOL_GMODULEINFO\n @type: Standard the module information conforms to %ETH_MODULE_SFF_xxxx\n @eeprom_len: Length of the eeprom\n @reserved: Reserved for future use; see the note on reserved space.\n\n This structure is used to return the information to\n properly size memory for a subsequent call to %ETHTOOL_GMODULEEEPROM.\n The type code indicates the eeprom data format"]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_modinfo {
+    pub cmd: __u32,
+    pub type_: __u32,
+    pub eeprom_len: __u32,
+    pub reserved: [__u32; 8usize],
+}
+#[doc = " struct ethtool_coalesce - coalescing parameters for IRQs and stats updates\n @cmd: ETHTOOL_{G,S}COALESCE\n @rx_coalesce_usecs: How many usecs to delay an RX interrupt after\n\ta packet arrives.\n @rx_max_coalesced_frames: Maximum number of packets to receive\n\tbefore an RX interrupt.\n @rx_coalesce_usecs_irq: Same as @rx_coalesce_usecs, except that\n\tthis value applies while an IRQ is being serviced by the host.\n @rx_max_coalesced_frames_irq: Same as @rx_max_coalesced_frames,\n\texcept that this value applies while an IRQ is being serviced\n\tby the host.\n @tx_coalesce_usecs: How many usecs to delay a TX interrupt after\n\ta packet is sent.\n @tx_max_coalesced_frames: Maximum number of packets to be sent\n\tbefore a TX interrupt.\n @tx_coalesce_usecs_irq: Same as @tx_coalesce_usecs, except that\n\tthis value applies while an IRQ is being serviced by the host.\n @tx_max_coalesced_frames_irq: Same as @tx_max_coalesced_frames,\n\texcept that this value applies while an IRQ is being serviced\n\tby the host.\n @stats_block_coalesce_usecs: How many usecs to delay in-memory\n\tstatistics block updates.  Some drivers do not have an\n\tin-memory statistic block, and in such cases this value is\n\tignored.  This value must not be zero.\n @use_adaptive_rx_coalesce: Enable adaptive RX coalescing.\n @use_adaptive_tx_coalesce: Enable adaptive TX coalescing.\n @pkt_rate_low: Threshold for low packet rate (packets per second).\n @rx_coalesce_usecs_low: How many usecs to delay an RX interrupt after\n\ta packet arrives, when the packet rate is below @pkt_rate_low.\n @rx_max_coalesced_frames_low: Maximum number of packets to be received\n\tbefore an RX interrupt, when the packet rate is below @pkt_rate_low.\n @tx_coalesce_usecs_low: How many usecs to delay a TX interrupt after\n\ta packet is sent, when the packet rate is below @pkt_rate_low.\n @tx_max_coalesced_frames_low: Maximum nuumber of packets to be sent before\n\ta TX interrupt, when the packet rate is below @pkt_rate_low.\n @pkt_rate_high: Threshold for high packet rate (packets per second).\n @rx_coalesce_usecs_high: How many usecs to delay an RX interrupt after\n\ta packet arrives, when the packet rate is above @pkt_rate_high.\n @rx_max_coalesced_frames_high: Maximum number of packets to be received\n\tbefore an RX interrupt, when the packet rate is above @pkt_rate_high.\n @tx_coalesce_usecs_high: How many usecs to delay a TX interrupt after\n\ta packet is sent, when the packet rate is above @pkt_rate_high.\n @tx_max_coalesced_frames_high: Maximum number of packets to be sent before\n\ta TX interrupt, when the packet rate is above @pkt_rate_high.\n @rate_sample_interval: How often to do adaptive coalescing packet rate\n\tsampling, measured in seconds.  Must not be zero.\n\n Each pair of (usecs, max_frames) fields specifies that interrupts\n should be coalesced until\n\t(usecs > 0 && time_since_first_completion >= usecs) ||\n\t(max_frames > 0 && completed_frames >= max_frames)\n\n It is illegal to set both usecs and max_frames to zero as this\n would cause interrupts to never be generated.  To disable\n coalescing, set usecs = 0 and max_frames = 1.\n\n Some implementations ignore the value of max_frames and use the\n condition time_since_first_completion >= usecs\n\n This is deprecated.  Drivers for hardware that does not support\n counting completions should validate that max_frames == !rx_usecs.\n\n Adaptive RX/TX coalescing is an algorithm implemented by some\n drivers to improve latency under low packet rates and improve\n throughput under high packet rates.  Some drivers only implement\n one of RX or TX adaptive coalescing.  Anything not implemented by\n the driver causes these values to be silently ignored.\n\n When the packet rate is below @pkt_rate_high but above\n @pkt_rate_low (both measured in packets per second) the\n normal {rx,tx}_* coalescing parameters are used."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_coalesce {
+    pub cmd: __u32,
+    pub rx_coalesce_usecs: __u32,
+    pub rx_max_coalesced_frames: __u32,
+    pub rx_coalesce_usecs_irq: __u32,
+    pub rx_max_coalesced_frames_irq: __u32,
+    pub tx_coalesce_usecs: __u32,
+    pub tx_max_coalesced_frames: __u32,
+    pub tx_coalesce_usecs_irq: __u32,
+    pub tx_max_coalesced_frames_irq: __u32,
+    pub stats_block_coalesce_usecs: __u32,
+    pub use_adaptive_rx_coalesce: __u32,
+    pub use_adaptive_tx_coalesce: __u32,
+    pub pkt_rate_low: __u32,
+    pub rx_coalesce_usecs_low: __u32,
+    pub rx_max_coalesced_frames_low: __u32,
+    pub tx_coalesce_usecs_low: __u32,
+    pub tx_max_coalesced_frames_low: __u32,
+    pub pkt_rate_high: __u32,
+    pub rx_coalesce_usecs_high: __u32,
+    pub rx_max_coalesced_frames_high: __u32,
+    pub tx_coalesce_usecs_high: __u32,
+    pub tx_max_coalesced_frames_high: __u32,
+    pub rate_sample_interval: __u32,
+}
+#[doc = " struct ethtool_ringparam - RX/TX ring parameters\n @cmd: Command number = %ETHTOOL_GRINGPARAM or %ETHTOOL_SRINGPARAM\n @rx_max_pending: Maximum supported number of pending entries per\n\tRX ring.  Read-only.\n @rx_mini_max_pending: Maximum supported number of pending entries\n\tper RX mini ring.  Read-only.\n @rx_jumbo_max_pending: Maximum supported number of pending entries\n\tper RX jumbo ring.  Read-only.\n @tx_max_pending: Maximum supported number of pending entries per\n\tTX ring.  Read-only.\n @rx_pending: Current maximum number of pending entries per RX ring\n @rx_mini_pending: Current maximum number of pending entries per RX\n\tmini ring\n @rx_jumbo_pending: Current maximum number of pending entries per RX\n\tjumbo ring\n @tx_pending: Current maximum supported number of pending entries\n\tper TX ring\n\n If the interface does not have separate RX mini and/or jumbo rings,\n @rx_mini_max_pending and/or @rx_jumbo_max_pending will be 0.\n\n There may also be driver-dependent minimum values for the number\n of entries per ring."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_ringparam {
+    pub cmd: __u32,
+    pub rx_max_pending: __u32,
+    pub rx_mini_max_pending: __u32,
+    pub rx_jumbo_max_pending: __u32,
+    pub tx_max_pending: __u32,
+    pub rx_pending: __u32,
+    pub rx_mini_pending: __u32,
+    pub rx_jumbo_pending: __u32,
+    pub tx_pending: __u32,
+}
+#[doc = " struct ethtool_channels - configuring number of network channel\n @cmd: ETHTOOL_{G,S}CHANNELS\n @max_rx: Read only. Maximum number of receive channel the driver support.\n @max_tx: Read only. Maximum number of transmit channel the driver support.\n @max_other: Read only. Maximum number of other channel the driver support.\n @max_combined: Read only. Maximum number of combined channel the driver\n\tsupport. Set of queues RX, TX or other.\n @rx_count: Valid values are in the range 1 to the max_rx.\n @tx_count: Valid values are in the range 1 to the max_tx.\n @other_count: Valid values are in the range 1 to the max_other.\n @combined_count: Valid values are in the range 1 to the max_combined.\n\n This can be used to configure RX, TX and other channels."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_channels {
+    pub cmd: __u32,
+    pub max_rx: __u32,
+    pub max_tx: __u32,
+    pub max_other: __u32,
+    pub max_combined: __u32,
+    pub rx_count: __u32,
+    pub tx_count: __u32,
+    pub other_count: __u32,
+    pub combined_count: __u32,
+}
+#[doc = " struct ethtool_pauseparam - Ethernet pause (flow control) parameters\n @cmd: Command number = %ETHTOOL_GPAUSEPARAM or %ETHTOOL_SPAUSEPARAM\n @autoneg: Flag to enable autonegotiation of pause frame use\n @rx_pause: Flag to enable reception of pause frames\n @tx_pause: Flag to enable transmission of pause frames\n\n Drivers should reject a non-zero setting of @autoneg when\n autoneogotiation is disabled (or not supported) for the link.\n\n If the link is autonegotiated, drivers should use\n mii_advertise_flowctrl() or similar code to set the advertised\n pause frame capabilities based on the @rx_pause and @tx_pause flags,\n even if @autoneg is zero.  They should also allow the advertised\n pause frame capabilities to be controlled directly through the\n advertising field of &struct ethtool_cmd.\n\n If @autoneg is non-zero, the MAC is configured to send and/or\n receive pause frames according to the result of autonegotiation.\n Otherwise, it is configured directly based on the @rx_pause and\n @tx_pause flags."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_pauseparam {
+    pub cmd: __u32,
+    pub autoneg: __u32,
+    pub rx_pause: __u32,
+    pub tx_pause: __u32,
+}
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_AUTONEG: ethtool_link_ext_state = 0;
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_LINK_TRAINING_FAILURE:
+    ethtool_link_ext_state = 1;
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_LINK_LOGICAL_MISMATCH:
+    ethtool_link_ext_state = 2;
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_BAD_SIGNAL_INTEGRITY:
+    ethtool_link_ext_state = 3;
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_NO_CABLE: ethtool_link_ext_state = 4;
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_CABLE_ISSUE: ethtool_link_ext_state = 5;
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_EEPROM_ISSUE: ethtool_link_ext_state = 6;
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_CALIBRATION_FAILURE:
+    ethtool_link_ext_state = 7;
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_POWER_BUDGET_EXCEEDED:
+    ethtool_link_ext_state = 8;
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_OVERHEAT: ethtool_link_ext_state = 9;
+pub const ethtool_link_ext_state_ETHTOOL_LINK_EXT_STATE_MODULE: ethtool_link_ext_state = 10;
+pub type ethtool_link_ext_state = core::ffi::c_uint;
+pub const ethtool_link_ext_substate_autoneg_ETHTOOL_LINK_EXT_SUBSTATE_AN_NO_PARTNER_DETECTED:
+    ethtool_link_ext_substate_autoneg = 1;
+pub const ethtool_link_ext_substate_autoneg_ETHTOOL_LINK_EXT_SUBSTATE_AN_ACK_NOT_RECEIVED:
+    ethtool_link_ext_substate_autoneg = 2;
+pub const ethtool_link_ext_substate_autoneg_ETHTOOL_LINK_EXT_SUBSTATE_AN_NEXT_PAGE_EXCHANGE_FAILED : ethtool_link_ext_substate_autoneg = 3 ;
+pub const ethtool_link_ext_substate_autoneg_ETHTOOL_LINK_EXT_SUBSTATE_AN_NO_PARTNER_DETECTED_FORCE_MODE : ethtool_link_ext_substate_autoneg = 4 ;
+pub const ethtool_link_ext_substate_autoneg_ETHTOOL_LINK_EXT_SUBSTATE_AN_FEC_MISMATCH_DURING_OVERRIDE : ethtool_link_ext_substate_autoneg = 5 ;
+pub const ethtool_link_ext_substate_autoneg_ETHTOOL_LINK_EXT_SUBSTATE_AN_NO_HCD:
+    ethtool_link_ext_substate_autoneg = 6;
+pub type ethtool_link_ext_substate_autoneg = core::ffi::c_uint;
+pub const ethtool_link_ext_substate_link_training_ETHTOOL_LINK_EXT_SUBSTATE_LT_KR_FRAME_LOCK_NOT_ACQUIRED : ethtool_link_ext_substate_link_training = 1 ;
+pub const ethtool_link_ext_substate_link_training_ETHTOOL_LINK_EXT_SUBSTATE_LT_KR_LINK_INHIBIT_TIMEOUT : ethtool_link_ext_substate_link_training = 2 ;
+pub const ethtool_link_ext_substate_link_training_ETHTOOL_LINK_EXT_SUBSTATE_LT_KR_LINK_PARTNER_DID_NOT_SET_RECEIVER_READY : ethtool_link_ext_substate_link_training = 3 ;
+pub const ethtool_link_ext_substate_link_training_ETHTOOL_LINK_EXT_SUBSTATE_LT_REMOTE_FAULT:
+    ethtool_link_ext_substate_link_training = 4;
+pub type ethtool_link_ext_substate_link_training = core::ffi::c_uint;
+pub const ethtool_link_ext_substate_link_logical_mismatch_ETHTOOL_LINK_EXT_SUBSTATE_LLM_PCS_DID_NOT_ACQUIRE_BLOCK_LOCK : ethtool_link_ext_substate_link_logical_mismatch = 1 ;
+pub const ethtool_link_ext_substate_link_logical_mismatch_ETHTOOL_LINK_EXT_SUBSTATE_LLM_PCS_DID_NOT_ACQUIRE_AM_LOCK : ethtool_link_ext_substate_link_logical_mismatch = 2 ;
+pub const ethtool_link_ext_substate_link_logical_mismatch_ETHTOOL_LINK_EXT_SUBSTATE_LLM_PCS_DID_NOT_GET_ALIGN_STATUS : ethtool_link_ext_substate_link_logical_mismatch = 3 ;
+pub const ethtool_link_ext_substate_link_logical_mismatch_ETHTOOL_LINK_EXT_SUBSTATE_LLM_FC_FEC_IS_NOT_LOCKED : ethtool_link_ext_substate_link_logical_mismatch = 4 ;
+pub const ethtool_link_ext_substate_link_logical_mismatch_ETHTOOL_LINK_EXT_SUBSTATE_LLM_RS_FEC_IS_NOT_LOCKED : ethtool_link_ext_substate_link_logical_mismatch = 5 ;
+pub type ethtool_link_ext_substate_link_logical_mismatch = core::ffi::c_uint;
+pub const ethtool_link_ext_substate_bad_signal_integrity_ETHTOOL_LINK_EXT_SUBSTATE_BSI_LARGE_NUMBER_OF_PHYSICAL_ERRORS : ethtool_link_ext_substate_bad_signal_integrity = 1 ;
+pub const ethtool_link_ext_substate_bad_signal_integrity_ETHTOOL_LINK_EXT_SUBSTATE_BSI_UNSUPPORTED_RATE : ethtool_link_ext_substate_bad_signal_integrity = 2 ;
+pub const ethtool_link_ext_substate_bad_signal_integrity_ETHTOOL_LINK_EXT_SUBSTATE_BSI_SERDES_REFERENCE_CLOCK_LOST : ethtool_link_ext_substate_bad_signal_integrity = 3 ;
+pub const ethtool_link_ext_substate_bad_signal_integrity_ETHTOOL_LINK_EXT_SUBSTATE_BSI_SERDES_ALOS : ethtool_link_ext_substate_bad_signal_integrity = 4 ;
+pub type ethtool_link_ext_substate_bad_signal_integrity = core::ffi::c_uint;
+pub const ethtool_link_ext_substate_cable_issue_ETHTOOL_LINK_EXT_SUBSTATE_CI_UNSUPPORTED_CABLE:
+    ethtool_link_ext_substate_cable_issue = 1;
+pub const ethtool_link_ext_substate_cable_issue_ETHTOOL_LINK_EXT_SUBSTATE_CI_CABLE_TEST_FAILURE:
+    ethtool_link_ext_substate_cable_issue = 2;
+pub type ethtool_link_ext_substate_cable_issue = core::ffi::c_uint;
+pub const ethtool_link_ext_substate_module_ETHTOOL_LINK_EXT_SUBSTATE_MODULE_CMIS_NOT_READY:
+    ethtool_link_ext_substate_module = 1;
+pub type ethtool_link_ext_substate_module = core::ffi::c_uint;
+pub const ethtool_stringset_ETH_SS_TEST: ethtool_stringset = 0;
+pub const ethtool_stringset_ETH_SS_STATS: ethtool_stringset = 1;
+pub const ethtool_stringset_ETH_SS_PRIV_FLAGS: ethtool_stringset = 2;
+pub const ethtool_stringset_ETH_SS_NTUPLE_FILTERS: ethtool_stringset = 3;
+pub const ethtool_stringset_ETH_SS_FEATURES: ethtool_stringset = 4;
+pub const ethtool_stringset_ETH_SS_RSS_HASH_FUNCS: ethtool_stringset = 5;
+pub const ethtool_stringset_ETH_SS_TUNABLES: ethtool_stringset = 6;
+pub const ethtool_stringset_ETH_SS_PHY_STATS: ethtool_stringset = 7;
+pub const ethtool_stringset_ETH_SS_PHY_TUNABLES: ethtool_stringset = 8;
+pub const ethtool_stringset_ETH_SS_LINK_MODES: ethtool_stringset = 9;
+pub const ethtool_stringset_ETH_SS_MSG_CLASSES: ethtool_stringset = 10;
+pub const ethtool_stringset_ETH_SS_WOL_MODES: ethtool_stringset = 11;
+pub const ethtool_stringset_ETH_SS_SOF_TIMESTAMPING: ethtool_stringset = 12;
+pub const ethtool_stringset_ETH_SS_TS_TX_TYPES: ethtool_stringset = 13;
+pub const ethtool_stringset_ETH_SS_TS_RX_FILTERS: ethtool_stringset = 14;
+pub const ethtool_stringset_ETH_SS_UDP_TUNNEL_TYPES: ethtool_stringset = 15;
+pub const ethtool_stringset_ETH_SS_STATS_STD: ethtool_stringset = 16;
+pub const ethtool_stringset_ETH_SS_STATS_ETH_PHY: ethtool_stringset = 17;
+pub const ethtool_stringset_ETH_SS_STATS_ETH_MAC: ethtool_stringset = 18;
+pub const ethtool_stringset_ETH_SS_STATS_ETH_CTRL: ethtool_stringset = 19;
+pub const ethtool_stringset_ETH_SS_STATS_RMON: ethtool_stringset = 20;
+pub const ethtool_stringset_ETH_SS_COUNT: ethtool_stringset = 21;
+#[doc = " enum ethtool_stringset - string set ID\n @ETH_SS_TEST: Self-test result names, for use with %ETHTOOL_TEST\n @ETH_SS_STATS: Statistic names, for use with %ETHTOOL_GSTATS\n @ETH_SS_PRIV_FLAGS: Driver private flag names, for use with\n\t%ETHTOOL_GPFLAGS and %ETHTOOL_SPFLAGS\n @ETH_SS_NTUPLE_FILTERS: Previously used with %ETHTOOL_GRXNTUPLE;\n\tnow deprecated\n @ETH_SS_FEATURES: Device feature names\n @ETH_SS_RSS_HASH_FUNCS: RSS hush function names\n @ETH_SS_TUNABLES: tunable names\n @ETH_SS_PHY_STATS: Statistic names, for use with %ETHTOOL_GPHYSTATS\n @ETH_SS_PHY_TUNABLES: PHY tunable names\n @ETH_SS_LINK_MODES: link mode names\n @ETH_SS_MSG_CLASSES: debug message class names\n @ETH_SS_WOL_MODES: wake-on-lan modes\n @ETH_SS_SOF_TIMESTAMPING: SOF_TIMESTAMPING_* flags\n @ETH_SS_TS_TX_TYPES: timestamping Tx types\n @ETH_SS_TS_RX_FILTERS: timestamping Rx filters\n @ETH_SS_UDP_TUNNEL_TYPES: UDP tunnel types\n @ETH_SS_STATS_STD: standardized stats\n @ETH_SS_STATS_ETH_PHY: names of IEEE 802.3 PHY statistics\n @ETH_SS_STATS_ETH_MAC: names of IEEE 802.3 MAC statistics\n @ETH_SS_STATS_ETH_CTRL: names of IEEE 802.3 MAC Control statistics\n @ETH_SS_STATS_RMON: names of RMON statistics\n\n @ETH_SS_COUNT: number of defined string sets"]
+pub type ethtool_stringset = core::ffi::c_uint;
+pub const ethtool_mac_stats_src_ETHTOOL_MAC_STATS_SRC_AGGREGATE: ethtool_mac_stats_src = 0;
+pub const ethtool_mac_stats_src_ETHTOOL_MAC_STATS_SRC_EMAC: ethtool_mac_stats_src = 1;
+pub const ethtool_mac_stats_src_ETHTOOL_MAC_STATS_SRC_PMAC: ethtool_mac_stats_src = 2;
+#[doc = " enum ethtool_mac_stats_src - source of ethtool MAC statistics\n @ETHTOOL_MAC_STATS_SRC_AGGREGATE:\n\tif device supports a MAC merge layer, this retrieves the aggregate\n\tstatistics of the eMAC and pMAC. Otherwise, it retrieves just the\n\tstatistics of the single (express) MAC.\n @ETHTOOL_MAC_STATS_SRC_EMAC:\n\tif device supports a MM layer, this retrieves the eMAC statistics.\n\tOtherwise, it retrieves the statistics of the single (express) MAC.\n @ETHTOOL_MAC_STATS_SRC_PMAC:\n\tif device supports a MM layer, this retrieves the pMAC statistics."]
+pub type ethtool_mac_stats_src = core::ffi::c_uint;
+pub const ethtool_module_power_mode_policy_ETHTOOL_MODULE_POWER_MODE_POLICY_HIGH:
+    ethtool_module_power_mode_policy = 1;
+pub const ethtool_module_power_mode_policy_ETHTOOL_MODULE_POWER_MODE_POLICY_AUTO:
+    ethtool_module_power_mode_policy = 2;
+#[doc = " enum ethtool_module_power_mode_policy - plug-in module power mode policy\n @ETHTOOL_MODULE_POWER_MODE_POLICY_HIGH: Module is always in high power mode.\n @ETHTOOL_MODULE_POWER_MODE_POLICY_AUTO: Module is transitioned by the host\n\tto high power mode when the first port using it is put administratively\n\tup and to low power mode when the last port using it is put\n\tadministratively down."]
+pub type ethtool_module_power_mode_policy = core::ffi::c_uint;
+pub const ethtool_module_power_mode_ETHTOOL_MODULE_POWER_MODE_LOW: ethtool_module_power_mode = 1;
+pub const ethtool_module_power_mode_ETHTOOL_MODULE_POWER_MODE_HIGH: ethtool_module_power_mode = 2;
+#[doc = " enum ethtool_module_power_mode - plug-in module power mode\n @ETHTOOL_MODULE_POWER_MODE_LOW: Module is in low power mode.\n @ETHTOOL_MODULE_POWER_MODE_HIGH: Module is in high power mode."]
+pub type ethtool_module_power_mode = core::ffi::c_uint;
+pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_UNKNOWN: ethtool_mm_verify_status = 0;
+pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_INITIAL: ethtool_mm_verify_status = 1;
+pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_VERIFYING: ethtool_mm_verify_status = 2;
+pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_SUCCEEDED: ethtool_mm_verify_status = 3;
+pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_FAILED: ethtool_mm_verify_status = 4;
+pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_DISABLED: ethtool_mm_verify_status = 5;
+#[doc = " enum ethtool_mm_verify_status - status of MAC Merge Verify function\n @ETHTOOL_MM_VERIFY_STATUS_UNKNOWN:\n\tverification status is unknown\n @ETHTOOL_MM_VERIFY_STATUS_INITIAL:\n\tthe 802.3 Verify State diagram is in the state INIT_VERIFICATION\n @ETHTOOL_MM_VERIFY_STATUS_VERIFYING:\n\tthe Verify State diagram is in the state VERIFICATION_IDLE,\n\tSEND_VERIFY or WAIT_FOR_RESPONSE\n @ETHTOOL_MM_VERIFY_STATUS_SUCCEEDED:\n\tindicates that the Verify State diagram is in the state VERIFIED\n @ETHTOOL_MM_VERIFY_STATUS_FAILED:\n\tthe Verify State diagram is in the state VERIFY_FAIL\n @ETHTOOL_MM_VERIFY_STATUS_DISABLED:\n\tverification of preemption operation is disabled"]
+pub type ethtool_mm_verify_status = core::ffi::c_uint;
+#[doc = " struct ethtool_test - device self-test invocation\n @cmd: Command number = %ETHTOOL_TEST\n @flags: A bitmask of flags from &enum ethtool_test_flags.  Some\n\tflags may be set by the user on entry; others may be set by\n\tthe driver on return.\n @reserved: Reserved for future use; see the note on reserved space.\n @len: On return, the number of test results\n @data: Array of test results\n\n Users must use %ETHTOOL_GSSET_INFO or %ETHTOOL_GDRVINFO to find the\n number of test results that will be returned.  They must allocate a\n buffer of the appropriate size (8 * number of results) immediately\n following this structure."]
+#[repr(C)]
+#[derive(Default)]
+pub struct ethtool_test {
+    pub cmd: __u32,
+    pub flags: __u32,
+    pub reserved: __u32,
+    pub len: __u32,
+    pub data: __IncompleteArrayField<__u64>,
+}
+#[doc = " struct ethtool_stats - device-specific statistics\n @cmd: Command number = %ETHTOOL_GSTATS\n @n_stats: On return, the number of statistics\n @data: Array of statistics\n\n Users must use %ETHTOOL_GSSET_INFO or %ETHTOOL_GDRVINFO to find the\n number of statistics that will be returned.  They must allocate a\n buffer of the appropriate size (8 * number of statistics)\n immediately following this structure."]
+#[repr(C)]
+#[derive(Default)]
+pub struct ethtool_stats {
+    pub cmd: __u32,
+    pub n_stats: __u32,
+    pub data: __IncompleteArrayField<__u64>,
+}
+#[doc = " struct ethtool_tcpip4_spec - flow specification for TCP/IPv4 etc.\n @ip4src: Source host\n @ip4dst: Destination host\n @psrc: Source port\n @pdst: Destination port\n @tos: Type-of-service\n\n This can be used to specify a TCP/IPv4, UDP/IPv4 or SCTP/IPv4 flow."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_tcpip4_spec {
+    pub ip4src: __be32,
+    pub ip4dst: __be32,
+    pub psrc: __be16,
+    pub pdst: __be16,
+    pub tos: __u8,
+}
+#[doc = " struct ethtool_ah_espip4_spec - flow specification for IPsec/IPv4\n @ip4src: Source host\n @ip4dst: Destination host\n @spi: Security parameters index\n @tos: Type-of-service\n\n This can be used to specify an IPsec transport or tunnel over IPv4."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_ah_espip4_spec {
+    pub ip4src: __be32,
+    pub ip4dst: __be32,
+    pub spi: __be32,
+    pub tos: __u8,
+}
+#[doc = " struct ethtool_usrip4_spec - general flow specification for IPv4\n @ip4src: Source host\n @ip4dst: Destination host\n @l4_4_bytes: First 4 bytes of transport (layer 4) header\n @tos: Type-of-service\n @ip_ver: Value must be %ETH_RX_NFC_IP4; mask must be 0\n @proto: Transport protocol number; mask must be 0"]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_usrip4_spec {
+    pub ip4src: __be32,
+    pub ip4dst: __be32,
+    pub l4_4_bytes: __be32,
+    pub tos: __u8,
+    pub ip_ver: __u8,
+    pub proto: __u8,
+}
+#[doc = " struct ethtool_tcpip6_spec - flow specification for TCP/IPv6 etc.\n @ip6src: Source host\n @ip6dst: Destination host\n @psrc: Source port\n @pdst: Destination port\n @tclass: Traffic Class\n\n This can be used to specify a TCP/IPv6, UDP/IPv6 or SCTP/IPv6 flow."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_tcpip6_spec {
+    pub ip6src: [__be32; 4usize],
+    pub ip6dst: [__be32; 4usize],
+    pub psrc: __be16,
+    pub pdst: __be16,
+    pub tclass: __u8,
+}
+#[doc = " struct ethtool_ah_espip6_spec - flow specification for IPsec/IPv6\n @ip6src: Source host\n @ip6dst: Destination host\n @spi: Security parameters index\n @tclass: Traffic Class\n\n This can be used to specify an IPsec transport or tunnel over IPv6."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_ah_espip6_spec {
+    pub ip6src: [__be32; 4usize],
+    pub ip6dst: [__be32; 4usize],
+    pub spi: __be32,
+    pub tclass: __u8,
+}
+#[doc = " struct ethtool_usrip6_spec - general flow specification for IPv6\n @ip6src: Source host\n @ip6dst: Destination host\n @l4_4_bytes: First 4 bytes of transport (layer 4) header\n @tclass: Traffic Class\n @l4_proto: Transport protocol number (nexthdr after any Extension Headers)"]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_usrip6_spec {
+    pub ip6src: [__be32; 4usize],
+    pub ip6dst: [__be32; 4usize],
+    pub l4_4_bytes: __be32,
+    pub tclass: __u8,
+    pub l4_proto: __u8,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ethtool_flow_union {
+    pub tcp_ip4_spec: ethtool_tcpip4_spec,
+    pub udp_ip4_spec: ethtool_tcpip4_spec,
+    pub sctp_ip4_spec: ethtool_tcpip4_spec,
+    pub ah_ip4_spec: ethtool_ah_espip4_spec,
+    pub esp_ip4_spec: ethtool_ah_espip4_spec,
+    pub usr_ip4_spec: ethtool_usrip4_spec,
+    pub tcp_ip6_spec: ethtool_tcpip6_spec,
+    pub udp_ip6_spec: ethtool_tcpip6_spec,
+    pub sctp_ip6_spec: ethtool_tcpip6_spec,
+    pub ah_ip6_spec: ethtool_ah_espip6_spec,
+    pub esp_ip6_spec: ethtool_ah_espip6_spec,
+    pub usr_ip6_spec: ethtool_usrip6_spec,
+    pub ether_spec: ethhdr,
+    pub hdata: [__u8; 52usize],
+}
+impl Default for ethtool_flow_union {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_flow_ext - additional RX flow fields\n @h_dest: destination MAC address\n @vlan_etype: VLAN EtherType\n @vlan_tci: VLAN tag control information\n @data: user defined data\n @padding: Reserved for future use; see the note on reserved space.\n\n Note, @vlan_etype, @vlan_tci, and @data are only valid if %FLOW_EXT\n is set in &struct ethtool_rx_flow_spec @flow_type.\n @h_dest is valid if %FLOW_MAC_EXT is set."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_flow_ext {
+    pub padding: [__u8; 2usize],
+    pub h_dest: [core::ffi::c_uchar; 6usize],
+    pub vlan_etype: __be16,
+    pub vlan_tci: __be16,
+    pub data: [__be32; 2usize],
+}
+#[doc = " struct ethtool_rx_flow_spec - classification rule for RX flows\n @flow_type: Type of match to perform, e.g. %TCP_V4_FLOW\n @h_u: Flow fields to match (dependent on @flow_type)\n @h_ext: Additional fields to match\n @m_u: Masks for flow field bits to be matched\n @m_ext: Masks for additional field bits to be matched\n\tNote, all additional fields must be ignored unless @flow_type\n\tincludes the %FLOW_EXT or %FLOW_MAC_EXT flag\n\t(see &struct ethtool_flow_ext description).\n @ring_cookie: RX ring/queue index to deliver to, or %RX_CLS_FLOW_DISC\n\tif packets should be discarded, or %RX_CLS_FLOW_WAKE if the\n\tpackets should be used for Wake-on-LAN with %WAKE_FILTER\n @location: Location of rule in the table.  Locations must be\n\tnumbered such that a flow matching multiple rules will be\n\tclassified according to the first (lowest numbered) rule."]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_rx_flow_spec {
+    pub flow_type: __u32,
+    pub h_u: ethtool_flow_union,
+    pub h_ext: ethtool_flow_ext,
+    pub m_u: ethtool_flow_union,
+    pub m_ext: ethtool_flow_ext,
+    pub ring_cookie: __u64,
+    pub location: __u32,
+}
+impl Default for ethtool_rx_flow_spec {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_rxnfc - command to get or set RX flow classification rules\n @cmd: Specific command number - %ETHTOOL_GRXFH, %ETHTOOL_SRXFH,\n\t%ETHTOOL_GRXRINGS, %ETHTOOL_GRXCLSRLCNT, %ETHTOOL_GRXCLSRULE,\n\t%ETHTOOL_GRXCLSRLALL, %ETHTOOL_SRXCLSRLDEL or %ETHTOOL_SRXCLSRLINS\n @flow_type: Type of flow to be affected, e.g. %TCP_V4_FLOW\n @data: Command-dependent value\n @fs: Flow classification rule\n @rss_context: RSS context to be affected\n @rule_cnt: Number of rules to be affected\n @rule_locs: Array of used rule locations\n\n For %ETHTOOL_GRXFH and %ETHTOOL_SRXFH, @data is a bitmask indicating\n the fields included in the flow hash, e.g. %RXH_IP_SRC.  The following\n structure fields must not be used, except that if @flow_type includes\n the %FLOW_RSS flag, then @rss_context determines which RSS context to\n act on.\n\n For %ETHTOOL_GRXRINGS, @data is set to the number of RX rings/queues\n on return.\n\n For %ETHTOOL_GRXCLSRLCNT, @rule_cnt is set to the number of defined\n rules on return.  If @data is non-zero on return then it is the\n size of the rule table, plus the flag %RX_CLS_LOC_SPECIAL if the\n driver supports any special location values.  If that flag is not\n set in @data then special location values should not be used.\n\n For %ETHTOOL_GRXCLSRULE, @fs.@location specifies the location of an\n existing rule on entry and @fs contains the rule on return; if\n @fs.@flow_type includes the %FLOW_RSS flag, then @rss_context is\n filled with the RSS context ID associated with the rule.\n\n For %ETHTOOL_GRXCLSRLALL, @rule_cnt specifies the array size of the\n user buffer for @rule_locs on entry.  On return, @data is the size\n of the rule table, @rule_cnt is the number of defined rules, and\n @rule_locs contains the locations of the defined rules.  Drivers\n must use the second parameter to get_rxnfc() instead of @rule_locs.\n\n For %ETHTOOL_SRXCLSRLINS, @fs specifies the rule to add or update.\n @fs.@location either specifies the location to use or is a special\n location value with %RX_CLS_LOC_SPECIAL flag set.  On return,\n @fs.@location is the actual rule location.  If @fs.@flow_type\n includes the %FLOW_RSS flag, @rss_context is the RSS context ID to\n use for flow spreading traffic which matches this rule.  The value\n from the rxfh indirection table will be added to @fs.@ring_cookie\n to choose which ring to deliver to.\n\n For %ETHTOOL_SRXCLSRLDEL, @fs.@location specifies the location of an\n existing rule on entry.\n\n A driver supporting the special location values for\n %ETHTOOL_SRXCLSRLINS may add the rule at any suitable unused\n location, and may remove a rule at a later location (lower\n priority) that matches exactly the same set of flows.  The special\n values are %RX_CLS_LOC_ANY, selecting any location;\n %RX_CLS_LOC_FIRST, selecting the first suitable location (maximum\n priority); and %RX_CLS_LOC_LAST, selecting the last suitable\n location (minimum priority).  Additional special values may be\n defined in future and drivers must return -%EINVAL for any\n unrecognised value."]
+#[repr(C)]
+pub struct ethtool_rxnfc {
+    pub cmd: __u32,
+    pub flow_type: __u32,
+    pub data: __u64,
+    pub fs: ethtool_rx_flow_spec,
+    pub __bindgen_anon_1: ethtool_rxnfc__bindgen_ty_1,
+    pub rule_locs: __IncompleteArrayField<__u32>,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ethtool_rxnfc__bindgen_ty_1 {
+    pub rule_cnt: __u32,
+    pub rss_context: __u32,
+}
+impl Default for ethtool_rxnfc__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for ethtool_rxnfc {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_flash {
+    pub cmd: __u32,
+    pub region: __u32,
+    pub data: [core::ffi::c_char; 128usize],
+}
+impl Default for ethtool_flash {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_dump - used for retrieving, setting device dump\n @cmd: Command number - %ETHTOOL_GET_DUMP_FLAG, %ETHTOOL_GET_DUMP_DATA, or\n \t%ETHTOOL_SET_DUMP\n @version: FW version of the dump, filled in by driver\n @flag: driver dependent flag for dump setting, filled in by driver during\n        get and filled in by ethtool for set operation.\n        flag must be initialized by macro ETH_FW_DUMP_DISABLE value when\n        firmware dump is disabled.\n @len: length of dump data, used as the length of the user buffer on entry to\n \t %ETHTOOL_GET_DUMP_DATA and this is returned as dump length by driver\n \t for %ETHTOOL_GET_DUMP_FLAG command\n @data: data collected for get dump data operation"]
+#[repr(C)]
+#[derive(Default)]
+pub struct ethtool_dump {
+    pub cmd: __u32,
+    pub version: __u32,
+    pub flag: __u32,
+    pub len: __u32,
+    pub data: __IncompleteArrayField<__u8>,
+}
+#[doc = " struct ethtool_fecparam - Ethernet Forward Error Correction parameters\n @cmd: Command number = %ETHTOOL_GFECPARAM or %ETHTOOL_SFECPARAM\n @active_fec: FEC mode which is active on the port, single bit set, GET only.\n @fec: Bitmask of configured FEC modes.\n @reserved: Reserved for future extensions, ignore on GET, write 0 for SET.\n\n Note that @reserved was never validated on input and ethtool user space\n left it uninitialized when calling SET. Hence going forward it can only be\n used to return a value to userspace with GET.\n\n FEC modes supported by the device can be read via %ETHTOOL_GLINKSETTINGS.\n FEC settings are configured by link autonegotiation whenever it's enabled.\n With autoneg on %ETHTOOL_GFECPARAM can be used to read the current mode.\n\n When autoneg is disabled %ETHTOOL_SFECPARAM controls the FEC settings.\n It is recommended that drivers only accept a single bit set in @fec.\n When multiple bits are set in @fec drivers may pick mode in an implementation\n dependent way. Drivers should reject mixing %ETHTOOL_FEC_AUTO_BIT with other\n FEC modes, because it's unclear whether in this case other modes constrain\n AUTO or are independent choices.\n Drivers must reject SET requests if they support none of the requested modes.\n\n If device does not support FEC drivers may use %ETHTOOL_FEC_NONE instead\n of returning %EOPNOTSUPP from %ETHTOOL_GFECPARAM.\n\n See enum ethtool_fec_config_bits for definition of valid bits for both\n @fec and @active_fec."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_fecparam {
+    pub cmd: __u32,
+    pub active_fec: __u32,
+    pub fec: __u32,
+    pub reserved: __u32,
+}
+#[doc = " struct ethtool_link_settings - link control and status\n\n IMPORTANT, Backward compatibility notice: When implementing new\n\tuser-space tools, please first try %ETHTOOL_GLINKSETTINGS, and\n\tif it succeeds use %ETHTOOL_SLINKSETTINGS to change link\n\tsettings; do not use %ETHTOOL_SSET if %ETHTOOL_GLINKSETTINGS\n\tsucceeded: stick to %ETHTOOL_GLINKSETTINGS/%SLINKSETTINGS in\n\tthat case.  Conversely, if %ETHTOOL_GLINKSETTINGS fails, use\n\t%ETHTOOL_GSET to query and %ETHTOOL_SSET to change link\n\tsettings; do not use %ETHTOOL_SLINKSETTINGS if\n\t%ETHTOOL_GLINKSETTINGS failed: stick to\n\t%ETHTOOL_GSET/%ETHTOOL_SSET in that case.\n\n @cmd: Command number = %ETHTOOL_GLINKSETTINGS or %ETHTOOL_SLINKSETTINGS\n @speed: Link speed (Mbps)\n @duplex: Duplex mode; one of %DUPLEX_*\n @port: Physical connector type; one of %PORT_*\n @phy_address: MDIO address of PHY (transceiver); 0 or 255 if not\n\tapplicable.  For clause 45 PHYs this is the PRTAD.\n @autoneg: Enable/disable autonegotiation and auto-detection;\n\teither %AUTONEG_DISABLE or %AUTONEG_ENABLE\n @mdio_support: Bitmask of %ETH_MDIO_SUPPORTS_* flags for the MDIO\n\tprotocols supported by the interface; 0 if unknown.\n\tRead-only.\n @eth_tp_mdix: Ethernet twisted-pair MDI(-X) status; one of\n\t%ETH_TP_MDI_*.  If the status is unknown or not applicable, the\n\tvalue will be %ETH_TP_MDI_INVALID.  Read-only.\n @eth_tp_mdix_ctrl: Ethernet twisted pair MDI(-X) control; one of\n\t%ETH_TP_MDI_*.  If MDI(-X) control is not implemented, reads\n\tyield %ETH_TP_MDI_INVALID and writes may be ignored or rejected.\n\tWhen written successfully, the link should be renegotiated if\n\tnecessary.\n @link_mode_masks_nwords: Number of 32-bit words for each of the\n\tsupported, advertising, lp_advertising link mode bitmaps. For\n\t%ETHTOOL_GLINKSETTINGS: on entry, number of words passed by user\n\t(>= 0); on return, if handshake in progress, negative if\n\trequest size unsupported by kernel: absolute value indicates\n\tkernel expected size and all the other fields but cmd\n\tare 0; otherwise (handshake completed), strictly positive\n\tto indicate size used by kernel and cmd field stays\n\t%ETHTOOL_GLINKSETTINGS, all other fields populated by driver. For\n\t%ETHTOOL_SLINKSETTINGS: must be valid on entry, ie. a positive\n\tvalue returned previously by %ETHTOOL_GLINKSETTINGS, otherwise\n\trefused. For drivers: ignore this field (use kernel's\n\t__ETHTOOL_LINK_MODE_MASK_NBITS instead), any change to it will\n\tbe overwritten by kernel.\n @transceiver: Used to distinguish different possible PHY types,\n\treported consistently by PHYLIB.  Read-only.\n @master_slave_cfg: Master/slave port mode.\n @master_slave_state: Master/slave port state.\n @rate_matching: Rate adaptation performed by the PHY\n @reserved: Reserved for future use; see the note on reserved space.\n @link_mode_masks: Variable length bitmaps.\n\n If autonegotiation is disabled, the speed and @duplex represent the\n fixed link mode and are writable if the driver supports multiple\n link modes.  If it is enabled then they are read-only; if the link\n is up they represent the negotiated link mode; if the link is down,\n the speed is 0, %SPEED_UNKNOWN or the highest enabled speed and\n @duplex is %DUPLEX_UNKNOWN or the best enabled duplex mode.\n\n Some hardware interfaces may have multiple PHYs and/or physical\n connectors fitted or do not allow the driver to detect which are\n fitted.  For these interfaces @port and/or @phy_address may be\n writable, possibly dependent on @autoneg being %AUTONEG_DISABLE.\n Otherwise, attempts to write different values may be ignored or\n rejected.\n\n Deprecated %ethtool_cmd fields transceiver, maxtxpkt and maxrxpkt\n are not available in %ethtool_link_settings. These fields will be\n always set to zero in %ETHTOOL_GSET reply and %ETHTOOL_SSET will\n fail if any of them is set to non-zero value.\n\n Users should assume that all fields not marked read-only are\n writable and subject to validation by the driver.  They should use\n %ETHTOOL_GLINKSETTINGS to get the current values before making specific\n changes and then applying them with %ETHTOOL_SLINKSETTINGS.\n\n Drivers that implement %get_link_ksettings and/or\n %set_link_ksettings should ignore the @cmd\n and @link_mode_masks_nwords fields (any change to them overwritten\n by kernel), and rely only on kernel's internal\n %__ETHTOOL_LINK_MODE_MASK_NBITS and\n %ethtool_link_mode_mask_t. Drivers that implement\n %set_link_ksettings() should validate all fields other than @cmd\n and @link_mode_masks_nwords that are not described as read-only or\n deprecated, and must ignore all fields described as read-only.\n\n @link_mode_masks is divided into three bitfields, each of length\n @link_mode_masks_nwords:\n - supported: Bitmap with each bit meaning given by\n\t%ethtool_link_mode_bit_indices for the link modes, physical\n\tconnectors and other link features for which the interface\n\tsupports autonegotiation or auto-detection.  Read-only.\n - advertising: Bitmap with each bit meaning given by\n\t%ethtool_link_mode_bit_indices for the link modes, physical\n\tconnectors and other link features that are advertised through\n\tautonegotiation or enabled for auto-detection.\n - lp_advertising: Bitmap with each bit meaning given by\n\t%ethtool_link_mode_bit_indices for the link modes, and other\n\tlink features that the link partner advertised through\n\tautonegotiation; 0 if unknown or not applicable.  Read-only."]
+#[repr(C)]
+#[derive(Default)]
+pub struct ethtool_link_settings {
+    pub cmd: __u32,
+    pub speed: __u32,
+    pub duplex: __u8,
+    pub port: __u8,
+    pub phy_address: __u8,
+    pub autoneg: __u8,
+    pub mdio_support: __u8,
+    pub eth_tp_mdix: __u8,
+    pub eth_tp_mdix_ctrl: __u8,
+    pub link_mode_masks_nwords: __s8,
+    pub transceiver: __u8,
+    pub master_slave_cfg: __u8,
+    pub master_slave_state: __u8,
+    pub rate_matching: __u8,
+    pub reserved: [__u32; 7usize],
+    pub link_mode_masks: __IncompleteArrayField<__u32>,
+}
+pub const hwtstamp_tx_types_HWTSTAMP_TX_OFF: hwtstamp_tx_types = 0;
+pub const hwtstamp_tx_types_HWTSTAMP_TX_ON: hwtstamp_tx_types = 1;
+pub const hwtstamp_tx_types_HWTSTAMP_TX_ONESTEP_SYNC: hwtstamp_tx_types = 2;
+pub const hwtstamp_tx_types_HWTSTAMP_TX_ONESTEP_P2P: hwtstamp_tx_types = 3;
+pub const hwtstamp_tx_types___HWTSTAMP_TX_CNT: hwtstamp_tx_types = 4;
+pub type hwtstamp_tx_types = core::ffi::c_uint;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_NONE: hwtstamp_rx_filters = 0;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_ALL: hwtstamp_rx_filters = 1;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_SOME: hwtstamp_rx_filters = 2;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V1_L4_EVENT: hwtstamp_rx_filters = 3;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V1_L4_SYNC: hwtstamp_rx_filters = 4;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V1_L4_DELAY_REQ: hwtstamp_rx_filters = 5;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V2_L4_EVENT: hwtstamp_rx_filters = 6;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V2_L4_SYNC: hwtstamp_rx_filters = 7;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V2_L4_DELAY_REQ: hwtstamp_rx_filters = 8;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V2_L2_EVENT: hwtstamp_rx_filters = 9;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V2_L2_SYNC: hwtstamp_rx_filters = 10;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V2_L2_DELAY_REQ: hwtstamp_rx_filters = 11;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V2_EVENT: hwtstamp_rx_filters = 12;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V2_SYNC: hwtstamp_rx_filters = 13;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_PTP_V2_DELAY_REQ: hwtstamp_rx_filters = 14;
+pub const hwtstamp_rx_filters_HWTSTAMP_FILTER_NTP_ALL: hwtstamp_rx_filters = 15;
+pub const hwtstamp_rx_filters___HWTSTAMP_FILTER_CNT: hwtstamp_rx_filters = 16;
+pub type hwtstamp_rx_filters = core::ffi::c_uint;
+pub const ethtool_phys_id_state_ETHTOOL_ID_INACTIVE: ethtool_phys_id_state = 0;
+pub const ethtool_phys_id_state_ETHTOOL_ID_ACTIVE: ethtool_phys_id_state = 1;
+pub const ethtool_phys_id_state_ETHTOOL_ID_ON: ethtool_phys_id_state = 2;
+pub const ethtool_phys_id_state_ETHTOOL_ID_OFF: ethtool_phys_id_state = 3;
+#[doc = " enum ethtool_phys_id_state - indicator state for physical identification\n @ETHTOOL_ID_INACTIVE: Physical ID indicator should be deactivated\n @ETHTOOL_ID_ACTIVE: Physical ID indicator should be activated\n @ETHTOOL_ID_ON: LED should be turned on (used iff %ETHTOOL_ID_ACTIVE\n\tis not supported)\n @ETHTOOL_ID_OFF: LED should be turned off (used iff %ETHTOOL_ID_ACTIVE\n\tis not supported)"]
+pub type ethtool_phys_id_state = core::ffi::c_uint;
+pub const ETH_RSS_HASH_TOP_BIT: _bindgen_ty_325 = 0;
+pub const ETH_RSS_HASH_XOR_BIT: _bindgen_ty_325 = 1;
+pub const ETH_RSS_HASH_CRC32_BIT: _bindgen_ty_325 = 2;
+pub const ETH_RSS_HASH_FUNCS_COUNT: _bindgen_ty_325 = 3;
+pub type _bindgen_ty_325 = core::ffi::c_uint;
+#[doc = " struct kernel_ethtool_ringparam - RX/TX ring configuration\n @rx_buf_len: Current length of buffers on the rx ring.\n @tcp_data_split: Scatter packet headers and data to separate buffers\n @tx_push: The flag of tx push mode\n @rx_push: The flag of rx push mode\n @cqe_size: Size of TX/RX completion queue event\n @tx_push_buf_len: Size of TX push buffer\n @tx_push_buf_max_len: Maximum allowed size of TX push buffer"]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct kernel_ethtool_ringparam {
+    pub rx_buf_len: u32_,
+    pub tcp_data_split: u8_,
+    pub tx_push: u8_,
+    pub rx_push: u8_,
+    pub cqe_size: u32_,
+    pub tx_push_buf_len: u32_,
+    pub tx_push_buf_max_len: u32_,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_link_ext_state_info {
+    pub link_ext_state: ethtool_link_ext_state,
+    pub __bindgen_anon_1: ethtool_link_ext_state_info__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ethtool_link_ext_state_info__bindgen_ty_1 {
+    pub autoneg: ethtool_link_ext_substate_autoneg,
+    pub link_training: ethtool_link_ext_substate_link_training,
+    pub link_logical_mismatch: ethtool_link_ext_substate_link_logical_mismatch,
+    pub bad_signal_integrity: ethtool_link_ext_substate_bad_signal_integrity,
+    pub cable_issue: ethtool_link_ext_substate_cable_issue,
+    pub module: ethtool_link_ext_substate_module,
+    pub __link_ext_substate: u32_,
+}
+impl Default for ethtool_link_ext_state_info__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for ethtool_link_ext_state_info {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_link_ext_stats {
+    pub link_down_events: u64_,
+}
+#[doc = " struct ethtool_rxfh_context - a custom RSS context configuration\n @indir_size: Number of u32 entries in indirection table\n @key_size: Size of hash key, in bytes\n @priv_size: Size of driver private data, in bytes\n @hfunc: RSS hash function identifier.  One of the %ETH_RSS_HASH_*\n @input_xfrm: Defines how the input data is transformed. Valid values are one\n\tof %RXH_XFRM_*.\n @indir_configured: indir has been specified (at create time or subsequently)\n @key_configured: hkey has been specified (at create time or subsequently)"]
+#[repr(C)]
+#[repr(align(8))]
+#[derive(Default)]
+pub struct ethtool_rxfh_context {
+    pub indir_size: u32_,
+    pub key_size: u32_,
+    pub priv_size: u16_,
+    pub hfunc: u8_,
+    pub input_xfrm: u8_,
+    pub _bitfield_align_1: [u8; 0],
+    pub _bitfield_1: __BindgenBitfieldUnit<[u8; 1usize]>,
+    pub key_off: u32_,
+    pub __bindgen_padding_0: [u8; 4usize],
+    pub data: __IncompleteArrayField<u8_>,
+}
+impl ethtool_rxfh_context {
+    #[inline]
+    pub fn indir_configured(&self) -> u8_ {
+        unsafe { ::core::mem::transmute(self._bitfield_1.get(0usize, 1u8) as u8) }
+    }
+    #[inline]
+    pub fn set_indir_configured(&mut self, val: u8_) {
+        unsafe {
+            let val: u8 = ::core::mem::transmute(val);
+            self._bitfield_1.set(0usize, 1u8, val as u64)
+        }
+    }
+    #[inline]
+    pub unsafe fn indir_configured_raw(this: *const Self) -> u8_ {
+        unsafe {
+            ::core::mem::transmute(<__BindgenBitfieldUnit<[u8; 1usize]>>::raw_get(
+                ::core::ptr::addr_of!((*this)._bitfield_1),
+                0usize,
+                1u8,
+            ) as u8)
+        }
+    }
+    #[inline]
+    pub unsafe fn set_indir_configured_raw(this: *mut Self, val: u8_) {
+        unsafe {
+            let val: u8 = ::core::mem::transmute(val);
+            <__BindgenBitfieldUnit<[u8; 1usize]>>::raw_set(
+                ::core::ptr::addr_of_mut!((*this)._bitfield_1),
+                0usize,
+                1u8,
+                val as u64,
+            )
+        }
+    }
+    #[inline]
+    pub fn key_configured(&self) -> u8_ {
+        unsafe { ::core::mem::transmute(self._bitfield_1.get(1usize, 1u8) as u8) }
+    }
+    #[inline]
+    pub fn set_key_configured(&mut self, val: u8_) {
+        unsafe {
+            let val: u8 = ::core::mem::transmute(val);
+            self._bitfield_1.set(1usize, 1u8, val as u64)
+        }
+    }
+    #[inline]
+    pub unsafe fn key_configured_raw(this: *const Self) -> u8_ {
+        unsafe {
+            ::core::mem::transmute(<__BindgenBitfieldUnit<[u8; 1usize]>>::raw_get(
+                ::core::ptr::addr_of!((*this)._bitfield_1),
+                1usize,
+                1u8,
+            ) as u8)
+        }
+    }
+    #[inline]
+    pub unsafe fn set_key_configured_raw(this: *mut Self, val: u8_) {
+        unsafe {
+            let val: u8 = ::core::mem::transmute(val);
+            <__BindgenBitfieldUnit<[u8; 1usize]>>::raw_set(
+                ::core::ptr::addr_of_mut!((*this)._bitfield_1),
+                1usize,
+                1u8,
+                val as u64,
+            )
+        }
+    }
+    #[inline]
+    pub fn new_bitfield_1(
+        indir_configured: u8_,
+        key_configured: u8_,
+    ) -> __BindgenBitfieldUnit<[u8; 1usize]> {
+        let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 1usize]> = Default::default();
+        __bindgen_bitfield_unit.set(0usize, 1u8, {
+            let indir_configured: u8 = unsafe { ::core::mem::transmute(indir_configured) };
+            indir_configured as u64
+        });
+        __bindgen_bitfield_unit.set(1usize, 1u8, {
+            let key_configured: u8 = unsafe { ::core::mem::transmute(key_configured) };
+            key_configured as u64
+        });
+        __bindgen_bitfield_unit
+    }
+}
+#[repr(C)]
+#[derive(Default)]
+pub struct ethtool_link_ksettings {
+    pub base: ethtool_link_settings,
+    pub link_modes: ethtool_link_ksettings__bindgen_ty_1,
+    pub lanes: u32_,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_link_ksettings__bindgen_ty_1 {
+    pub supported: [core::ffi::c_ulong; 2usize],
+    pub advertising: [core::ffi::c_ulong; 2usize],
+    pub lp_advertising: [core::ffi::c_ulong; 2usize],
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_keee {
+    pub supported: [core::ffi::c_ulong; 2usize],
+    pub advertised: [core::ffi::c_ulong; 2usize],
+    pub lp_advertised: [core::ffi::c_ulong; 2usize],
+    pub tx_lpi_timer: u32_,
+    pub tx_lpi_enabled: bool_,
+    pub eee_active: bool_,
+    pub eee_enabled: bool_,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct kernel_ethtool_coalesce {
+    pub use_cqe_mode_tx: u8_,
+    pub use_cqe_mode_rx: u8_,
+    pub tx_aggr_max_bytes: u32_,
+    pub tx_aggr_max_frames: u32_,
+    pub tx_aggr_time_usecs: u32_,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_eth_mac_stats {
+    pub src: ethtool_mac_stats_src,
+    pub __bindgen_anon_1: ethtool_eth_mac_stats__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ethtool_eth_mac_stats__bindgen_ty_1 {
+    pub __bindgen_anon_1: ethtool_eth_mac_stats__bindgen_ty_1__bindgen_ty_1,
+    pub stats: ethtool_eth_mac_stats__bindgen_ty_1__bindgen_ty_2,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_eth_mac_stats__bindgen_ty_1__bindgen_ty_1 {
+    pub FramesTransmittedOK: u64_,
+    pub SingleCollisionFrames: u64_,
+    pub MultipleCollisionFrames: u64_,
+    pub FramesReceivedOK: u64_,
+    pub FrameCheckSequenceErrors: u64_,
+    pub AlignmentErrors: u64_,
+    pub OctetsTransmittedOK: u64_,
+    pub FramesWithDeferredXmissions: u64_,
+    pub LateCollisions: u64_,
+    pub FramesAbortedDueToXSColls: u64_,
+    pub FramesLostDueToIntMACXmitError: u64_,
+    pub CarrierSenseErrors: u64_,
+    pub OctetsReceivedOK: u64_,
+    pub FramesLostDueToIntMACRcvError: u64_,
+    pub MulticastFramesXmittedOK: u64_,
+    pub BroadcastFramesXmittedOK: u64_,
+    pub FramesWithExcessiveDeferral: u64_,
+    pub MulticastFramesReceivedOK: u64_,
+    pub BroadcastFramesReceivedOK: u64_,
+    pub InRangeLengthErrors: u64_,
+    pub OutOfRangeLengthField: u64_,
+    pub FrameTooLongErrors: u64_,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_eth_mac_stats__bindgen_ty_1__bindgen_ty_2 {
+    pub FramesTransmittedOK: u64_,
+    pub SingleCollisionFrames: u64_,
+    pub MultipleCollisionFrames: u64_,
+    pub FramesReceivedOK: u64_,
+    pub FrameCheckSequenceErrors: u64_,
+    pub AlignmentErrors: u64_,
+    pub OctetsTransmittedOK: u64_,
+    pub FramesWithDeferredXmissions: u64_,
+    pub LateCollisions: u64_,
+    pub FramesAbortedDueToXSColls: u64_,
+    pub FramesLostDueToIntMACXmitError: u64_,
+    pub CarrierSenseErrors: u64_,
+    pub OctetsReceivedOK: u64_,
+    pub FramesLostDueToIntMACRcvError: u64_,
+    pub MulticastFramesXmittedOK: u64_,
+    pub BroadcastFramesXmittedOK: u64_,
+    pub FramesWithExcessiveDeferral: u64_,
+    pub MulticastFramesReceivedOK: u64_,
+    pub BroadcastFramesReceivedOK: u64_,
+    pub InRangeLengthErrors: u64_,
+    pub OutOfRangeLengthField: u64_,
+    pub FrameTooLongErrors: u64_,
+}
+impl Default for ethtool_eth_mac_stats__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for ethtool_eth_mac_stats {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_eth_phy_stats {
+    pub src: ethtool_mac_stats_src,
+    pub __bindgen_anon_1: ethtool_eth_phy_stats__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ethtool_eth_phy_stats__bindgen_ty_1 {
+    pub __bindgen_anon_1: ethtool_eth_phy_stats__bindgen_ty_1__bindgen_ty_1,
+    pub stats: ethtool_eth_phy_stats__bindgen_ty_1__bindgen_ty_2,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_eth_phy_stats__bindgen_ty_1__bindgen_ty_1 {
+    pub SymbolErrorDuringCarrier: u64_,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_eth_phy_stats__bindgen_ty_1__bindgen_ty_2 {
+    pub SymbolErrorDuringCarrier: u64_,
+}
+impl Default for ethtool_eth_phy_stats__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for ethtool_eth_phy_stats {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_eth_ctrl_stats {
+    pub src: ethtool_mac_stats_src,
+    pub __bindgen_anon_1: ethtool_eth_ctrl_stats__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ethtool_eth_ctrl_stats__bindgen_ty_1 {
+    pub __bindgen_anon_1: ethtool_eth_ctrl_stats__bindgen_ty_1__bindgen_ty_1,
+    pub stats: ethtool_eth_ctrl_stats__bindgen_ty_1__bindgen_ty_2,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_eth_ctrl_stats__bindgen_ty_1__bindgen_ty_1 {
+    pub MACControlFramesTransmitted: u64_,
+    pub MACControlFramesReceived: u64_,
+    pub UnsupportedOpcodesReceived: u64_,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_eth_ctrl_stats__bindgen_ty_1__bindgen_ty_2 {
+    pub MACControlFramesTransmitted: u64_,
+    pub MACControlFramesReceived: u64_,
+    pub UnsupportedOpcodesReceived: u64_,
+}
+impl Default for ethtool_eth_ctrl_stats__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for ethtool_eth_ctrl_stats {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_pause_stats - statistics for IEEE 802.3x pause frames\n @src: input field denoting whether stats should be queried from the eMAC or\n\tpMAC (if the MM layer is supported). To be ignored otherwise.\n @tx_pause_frames: transmitted pause frame count. Reported to user space\n\tas %ETHTOOL_A_PAUSE_STAT_TX_FRAMES.\n\n\tEquivalent to `30.3.4.2 aPAUSEMACCtrlFramesTransmitted`\n\tfrom the standard.\n\n @rx_pause_frames: received pause frame count. Reported to user space\n\tas %ETHTOOL_A_PAUSE_STAT_RX_FRAMES. Equivalent to:\n\n\tEquivalent to `30.3.4.3 aPAUSEMACCtrlFramesReceived`\n\tfrom the standard."]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_pause_stats {
+    pub src: ethtool_mac_stats_src,
+    pub __bindgen_anon_1: ethtool_pause_stats__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ethtool_pause_stats__bindgen_ty_1 {
+    pub __bindgen_anon_1: ethtool_pause_stats__bindgen_ty_1__bindgen_ty_1,
+    pub stats: ethtool_pause_stats__bindgen_ty_1__bindgen_ty_2,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_pause_stats__bindgen_ty_1__bindgen_ty_1 {
+    pub tx_pause_frames: u64_,
+    pub rx_pause_frames: u64_,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_pause_stats__bindgen_ty_1__bindgen_ty_2 {
+    pub tx_pause_frames: u64_,
+    pub rx_pause_frames: u64_,
+}
+impl Default for ethtool_pause_stats__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for ethtool_pause_stats {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_fec_stats - statistics for IEEE 802.3 FEC\n @corrected_blocks: number of received blocks corrected by FEC\n\tReported to user space as %ETHTOOL_A_FEC_STAT_CORRECTED.\n\n\tEquivalent to `30.5.1.1.17 aFECCorrectedBlocks` from the standard.\n\n @uncorrectable_blocks: number of received blocks FEC was not able to correct\n\tReported to user space as %ETHTOOL_A_FEC_STAT_UNCORR.\n\n\tEquivalent to `30.5.1.1.18 aFECUncorrectableBlocks` from the standard.\n\n @corrected_bits: number of bits corrected by FEC\n\tSimilar to @corrected_blocks but counts individual bit changes,\n\tnot entire FEC data blocks. This is a non-standard statistic.\n\tReported to user space as %ETHTOOL_A_FEC_STAT_CORR_BITS.\n\n For each of the above fields, the two substructure members are:\n\n - @lanes: per-lane/PCS-instance counts as defined by the standard\n - @total: error counts for the entire port, for drivers incapable of reporting\n\tper-lane stats\n\n Drivers should fill in either only total or per-lane statistics, core\n will take care of adding lane values up to produce the total."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_fec_stats {
+    pub corrected_blocks: ethtool_fec_stats_ethtool_fec_stat,
+    pub uncorrectable_blocks: ethtool_fec_stats_ethtool_fec_stat,
+    pub corrected_bits: ethtool_fec_stats_ethtool_fec_stat,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_fec_stats_ethtool_fec_stat {
+    pub total: u64_,
+    pub lanes: [u64_; 8usize],
+}
+#[doc = " struct ethtool_rmon_hist_range - byte range for histogram statistics\n @low: low bound of the bucket (inclusive)\n @high: high bound of the bucket (inclusive)"]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_rmon_hist_range {
+    pub low: u16_,
+    pub high: u16_,
+}
+#[doc = " struct ethtool_rmon_stats - selected RMON (RFC 2819) statistics\n @src: input field denoting whether stats should be queried from the eMAC or\n\tpMAC (if the MM layer is supported). To be ignored otherwise.\n @undersize_pkts: Equivalent to `etherStatsUndersizePkts` from the RFC.\n @oversize_pkts: Equivalent to `etherStatsOversizePkts` from the RFC.\n @fragments: Equivalent to `etherStatsFragments` from the RFC.\n @jabbers: Equivalent to `etherStatsJabbers` from the RFC.\n @hist: Packet counter for packet length buckets (e.g.\n\t`etherStatsPkts128to255Octets` from the RFC).\n @hist_tx: Tx counters in similar form to @hist, not defined in the RFC.\n\n Selection of RMON (RFC 2819) statistics which are not exposed via different\n APIs, primarily the packet-length-based counters.\n Unfortunately different designs choose different buckets beyond\n the 1024B mark (jumbo frame teritory), so the definition of the bucket\n ranges is left to the driver."]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_rmon_stats {
+    pub src: ethtool_mac_stats_src,
+    pub __bindgen_anon_1: ethtool_rmon_stats__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ethtool_rmon_stats__bindgen_ty_1 {
+    pub __bindgen_anon_1: ethtool_rmon_stats__bindgen_ty_1__bindgen_ty_1,
+    pub stats: ethtool_rmon_stats__bindgen_ty_1__bindgen_ty_2,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_rmon_stats__bindgen_ty_1__bindgen_ty_1 {
+    pub undersize_pkts: u64_,
+    pub oversize_pkts: u64_,
+    pub fragments: u64_,
+    pub jabbers: u64_,
+    pub hist: [u64_; 10usize],
+    pub hist_tx: [u64_; 10usize],
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_rmon_stats__bindgen_ty_1__bindgen_ty_2 {
+    pub undersize_pkts: u64_,
+    pub oversize_pkts: u64_,
+    pub fragments: u64_,
+    pub jabbers: u64_,
+    pub hist: [u64_; 10usize],
+    pub hist_tx: [u64_; 10usize],
+}
+impl Default for ethtool_rmon_stats__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for ethtool_rmon_stats {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_ts_stats - HW timestamping statistics\n @pkts: Number of packets successfully timestamped by the hardware.\n @lost: Number of hardware timestamping requests where the timestamping\n\tinformation from the hardware never arrived for submission with\n\tthe skb.\n @err: Number of arbitrary timestamp generation error events that the\n\thardware encountered, exclusive of @lost statistics. Cases such\n\tas resource exhaustion, unavailability, firmware errors, and\n\tdetected illogical timestamp values not submitted with the skb\n\tare inclusive to this counter."]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_ts_stats {
+    pub __bindgen_anon_1: ethtool_ts_stats__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union ethtool_ts_stats__bindgen_ty_1 {
+    pub __bindgen_anon_1: ethtool_ts_stats__bindgen_ty_1__bindgen_ty_1,
+    pub tx_stats: ethtool_ts_stats__bindgen_ty_1__bindgen_ty_2,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_ts_stats__bindgen_ty_1__bindgen_ty_1 {
+    pub pkts: u64_,
+    pub lost: u64_,
+    pub err: u64_,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_ts_stats__bindgen_ty_1__bindgen_ty_2 {
+    pub pkts: u64_,
+    pub lost: u64_,
+    pub err: u64_,
+}
+impl Default for ethtool_ts_stats__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for ethtool_ts_stats {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_module_eeprom - plug-in module EEPROM read / write parameters\n @offset: When @offset is 0-127, it is used as an address to the Lower Memory\n\t(@page must be 0). Otherwise, it is used as an address to the\n\tUpper Memory.\n @length: Number of bytes to read / write.\n @page: Page number.\n @bank: Bank number, if supported by EEPROM spec.\n @i2c_address: I2C address of a page. Value less than 0x7f expected. Most\n\tEEPROMs use 0x50 or 0x51.\n @data: Pointer to buffer with EEPROM data of @length size."]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_module_eeprom {
+    pub offset: u32_,
+    pub length: u32_,
+    pub page: u8_,
+    pub bank: u8_,
+    pub i2c_address: u8_,
+    pub data: *mut u8_,
+}
+impl Default for ethtool_module_eeprom {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_module_power_mode_params - module power mode parameters\n @policy: The power mode policy enforced by the host for the plug-in module.\n @mode: The operational power mode of the plug-in module. Should be filled by\n\tdevice drivers on get operations."]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_module_power_mode_params {
+    pub policy: ethtool_module_power_mode_policy,
+    pub mode: ethtool_module_power_mode,
+}
+impl Default for ethtool_module_power_mode_params {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_mm_state - 802.3 MAC merge layer state\n @verify_time:\n\twait time between verification attempts in ms (according to clause\n\t30.14.1.6 aMACMergeVerifyTime)\n @max_verify_time:\n\tmaximum accepted value for the @verify_time variable in set requests\n @verify_status:\n\tstate of the verification state machine of the MM layer (according to\n\tclause 30.14.1.2 aMACMergeStatusVerify)\n @tx_enabled:\n\tset if the MM layer is administratively enabled in the TX direction\n\t(according to clause 30.14.1.3 aMACMergeEnableTx)\n @tx_active:\n\tset if the MM layer is enabled in the TX direction, which makes FP\n\tpossible (according to 30.14.1.5 aMACMergeStatusTx). This should be\n\ttrue if MM is enabled, and the verification status is either verified,\n\tor disabled.\n @pmac_enabled:\n\tset if the preemptible MAC is powered on and is able to receive\n\tpreemptible packets and respond to verification frames.\n @verify_enabled:\n\tset if the Verify function of the MM layer (which sends SMD-V\n\tverification requests) is administratively enabled (regardless of\n\twhether it is currently in the ETHTOOL_MM_VERIFY_STATUS_DISABLED state\n\tor not), according to clause 30.14.1.4 aMACMergeVerifyDisableTx (but\n\tusing positive rather than negative logic). The device should always\n\trespond to received SMD-V requests as long as @pmac_enabled is set.\n @tx_min_frag_size:\n\tthe minimum size of non-final mPacket fragments that the link partner\n\tsupports receiving, expressed in octets. Compared to the definition\n\tfrom clause 30.14.1.7 aMACMergeAddFragSize which is expressed in the\n\trange 0 to 3 (requiring a translation to the size in octets according\n\tto the formula 64 * (1 + addFragSize) - 4), a value in a continuous and\n\tunbounded range can be specified here.\n @rx_min_frag_size:\n\tthe minimum size of non-final mPacket fragments that this device\n\tsupports receiving, expressed in octets."]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_mm_state {
+    pub verify_time: u32_,
+    pub max_verify_time: u32_,
+    pub verify_status: ethtool_mm_verify_status,
+    pub tx_enabled: bool_,
+    pub tx_active: bool_,
+    pub pmac_enabled: bool_,
+    pub verify_enabled: bool_,
+    pub tx_min_frag_size: u32_,
+    pub rx_min_frag_size: u32_,
+}
+impl Default for ethtool_mm_state {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_mm_cfg - 802.3 MAC merge layer configuration\n @verify_time: see struct ethtool_mm_state\n @verify_enabled: see struct ethtool_mm_state\n @tx_enabled: see struct ethtool_mm_state\n @pmac_enabled: see struct ethtool_mm_state\n @tx_min_frag_size: see struct ethtool_mm_state"]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_mm_cfg {
+    pub verify_time: u32_,
+    pub verify_enabled: bool_,
+    pub tx_enabled: bool_,
+    pub pmac_enabled: bool_,
+    pub tx_min_frag_size: u32_,
+}
+#[doc = " struct ethtool_mm_stats - 802.3 MAC merge layer statistics\n @MACMergeFrameAssErrorCount:\n\treceived MAC frames with reassembly errors\n @MACMergeFrameSmdErrorCount:\n\treceived MAC frames/fragments rejected due to unknown or incorrect SMD\n @MACMergeFrameAssOkCount:\n\treceived MAC frames that were successfully reassembled and passed up\n @MACMergeFragCountRx:\n\tnumber of additional correct SMD-C mPackets received due to preemption\n @MACMergeFragCountTx:\n\tnumber of additional mPackets sent due to preemption\n @MACMergeHoldCount:\n\tnumber of times the MM layer entered the HOLD state, which blocks\n\ttransmission of preemptible traffic"]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_mm_stats {
+    pub MACMergeFrameAssErrorCount: u64_,
+    pub MACMergeFrameSmdErrorCount: u64_,
+    pub MACMergeFrameAssOkCount: u64_,
+    pub MACMergeFragCountRx: u64_,
+    pub MACMergeFragCountTx: u64_,
+    pub MACMergeHoldCount: u64_,
+}
+#[doc = " struct ethtool_rxfh_param - RXFH (RSS) parameters\n @hfunc: Defines the current RSS hash function used by HW (or to be set to).\n\tValid values are one of the %ETH_RSS_HASH_*.\n @indir_size: On SET, the array size of the user buffer for the\n\tindirection table, which may be zero, or\n\t%ETH_RXFH_INDIR_NO_CHANGE.  On GET (read from the driver),\n\tthe array size of the hardware indirection table.\n @indir: The indirection table of size @indir_size entries.\n @key_size: On SET, the array size of the user buffer for the hash key,\n\twhich may be zero.  On GET (read from the driver), the size of the\n\thardware hash key.\n @key: The hash key of size @key_size bytes.\n @rss_context: RSS context identifier.  Context 0 is the default for normal\n\ttraffic; other contexts can be referenced as the destination for RX flow\n\tclassification rules.  On SET, %ETH_RXFH_CONTEXT_ALLOC is used\n\tto allocate a new RSS context; on return this field will\n\tcontain the ID of the newly allocated context.\n @rss_delete: Set to non-ZERO to remove the @rss_context context.\n @input_xfrm: Defines how the input data is transformed. Valid values are one\n\tof %RXH_XFRM_*."]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_rxfh_param {
+    pub hfunc: u8_,
+    pub indir_size: u32_,
+    pub indir: *mut u32_,
+    pub key_size: u32_,
+    pub key: *mut u8_,
+    pub rss_context: u32_,
+    pub rss_delete: u8_,
+    pub input_xfrm: u8_,
+}
+impl Default for ethtool_rxfh_param {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_rxfh_fields - Rx Flow Hashing (RXFH) header field config\n @data: which header fields are used for hashing, bitmask of RXH_* defines\n @flow_type: L2-L4 network traffic flow type\n @rss_context: RSS context, will only be used if rxfh_per_ctx_fields is\n\tset in struct ethtool_ops"]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_rxfh_fields {
+    pub data: u32_,
+    pub flow_type: u32_,
+    pub rss_context: u32_,
+}
+#[doc = " struct kernel_ethtool_ts_info - kernel copy of struct ethtool_ts_info\n @cmd: command number = %ETHTOOL_GET_TS_INFO\n @so_timestamping: bit mask of the sum of the supported SO_TIMESTAMPING flags\n @phc_index: device index of the associated PHC, or -1 if there is none\n @tx_types: bit mask of the supported hwtstamp_tx_types enumeration values\n @rx_filters: bit mask of the supported hwtstamp_rx_filters enumeration values"]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct kernel_ethtool_ts_info {
+    pub cmd: u32_,
+    pub so_timestamping: u32_,
+    pub phc_index: core::ffi::c_int,
+    pub tx_types: hwtstamp_tx_types,
+    pub rx_filters: hwtstamp_rx_filters,
+}
+impl Default for kernel_ethtool_ts_info {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[doc = " struct ethtool_ops - optional netdev operations\n @supported_input_xfrm: supported types of input xfrm from %RXH_XFRM_*.\n @cap_link_lanes_supported: indicates if the driver supports lanes\n\tparameter.\n @cap_rss_ctx_supported: indicates if the driver supports RSS\n\tcontexts via legacy API, drivers implementing @create_rxfh_context\n\tdo not have to set this bit.\n @rxfh_per_ctx_fields: device supports selecting different header fields\n\tfor Rx hash calculation and RSS for each additional context.\n @rxfh_per_ctx_key: device supports setting different RSS key for each\n\tadditional context. Netlink API should report hfunc, key, and input_xfrm\n\tfor every context, not just context 0.\n @cap_rss_rxnfc_adds: device supports nonzero ring_cookie in filters with\n\t%FLOW_RSS flag; the queue ID from the filter is added to the value from\n\tthe indirection table to determine the delivery queue.\n @rxfh_indir_space: max size of RSS indirection tables, if indirection table\n\tsize as returned by @get_rxfh_indir_size may change during lifetime\n\tof the device. Leave as 0 if the table size is constant.\n @rxfh_key_space: same as @rxfh_indir_space, but for the key.\n @rxfh_priv_size: size of the driver private data area the core should\n\tallocate for an RSS context (in &struct ethtool_rxfh_context).\n @rxfh_max_num_contexts: maximum (exclusive) supported RSS context ID.\n\tIf this is zero then the core may choose any (nonzero) ID, otherwise\n\tthe core will only use IDs strictly less than this value, as the\n\t@rss_context argument to @create_rxfh_context and friends.\n @supported_coalesce_params: supported types of interrupt coalescing.\n @supported_ring_params: supported ring params.\n @get_drvinfo: Report driver/device information. Modern drivers no\n\tlonger have to implement this callback. Most fields are\n\tcorrectly filled in by the core using system information, or\n\tpopulated using other driver operations.\n @get_regs_len: Get buffer length required for @get_regs\n @get_regs: Get device registers\n @get_wol: Report whether Wake-on-Lan is enabled\n @set_wol: Turn Wake-on-Lan on or off.  Returns a negative error code\n\tor zero.\n @get_msglevel: Report driver message level.  This should be the value\n\tof the @msg_enable field used by netif logging functions.\n @set_msglevel: Set driver message level\n @nway_reset: Restart autonegotiation.  Returns a negative error code\n\tor zero.\n @get_link: Report whether physical link is up.  Will only be called if\n\tthe netdev is up.  Should usually be set to ethtool_op_get_link(),\n\twhich uses netif_carrier_ok().\n @get_link_ext_state: Report link extended state. Should set link_ext_state and\n\tlink_ext_substate (link_ext_substate of 0 means link_ext_substate is unknown,\n\tdo not attach ext_substate attribute to netlink message). If link_ext_state\n\tand link_ext_substate are unknown, return -ENODATA. If not implemented,\n\tlink_ext_state and link_ext_substate will not be sent to userspace.\n @get_link_ext_stats: Read extra link-related counters.\n @get_eeprom_len: Read range of EEPROM addresses for validation of\n\t@get_eeprom and @set_eeprom requests.\n\tReturns 0 if device does not support EEPROM access.\n @get_eeprom: Read data from the device EEPROM.\n\tShould fill in the magic field.  Don't need to check len for zero\n\tor wraparound.  Fill in the data argument with the eeprom values\n\tfrom offset to offset + len.  Update len to the amount read.\n\tReturns an error or zero.\n @set_eeprom: Write data to the device EEPROM.\n\tShould validate the magic field.  Don't need to check len for zero\n\tor wraparound.  Update len to the amount written.  Returns an error\n\tor zero.\n @get_coalesce: Get interrupt coalescing parameters.  Returns a negative\n\terror code or zero.\n @set_coalesce: Set interrupt coalescing parameters.  Supported coalescing\n\ttypes should be set in @supported_coalesce_params.\n\tReturns a negative error code or zero.\n @get_ringparam: Report ring sizes\n @set_ringparam: Set ring sizes.  Returns a negative error code or zero.\n @get_pause_stats: Report pause frame statistics. Drivers must not zero\n\tstatistics which they don't report. The stats structure is initialized\n\tto ETHTOOL_STAT_NOT_SET indicating driver does not report statistics.\n @get_pauseparam: Report pause parameters\n @set_pauseparam: Set pause parameters.  Returns a negative error code\n\tor zero.\n @self_test: Run specified self-tests\n @get_strings: Return a set of strings that describe the requested objects\n @set_phys_id: Identify the physical devices, e.g. by flashing an LED\n\tattached to it.  The implementation may update the indicator\n\tasynchronously or synchronously, but in either case it must return\n\tquickly.  It is initially called with the argument %ETHTOOL_ID_ACTIVE,\n\tand must either activate asynchronous updates and return zero, return\n\ta negative error or return a positive frequency for synchronous\n\tindication (e.g. 1 for one on/off cycle per second).  If it returns\n\ta frequency then it will be called again at intervals with the\n\targument %ETHTOOL_ID_ON or %ETHTOOL_ID_OFF and should set the state of\n\tthe indicator accordingly.  Finally, it is called with the argument\n\t%ETHTOOL_ID_INACTIVE and must deactivate the indicator.  Returns a\n\tnegative error code or zero.\n @get_ethtool_stats: Return extended statistics about the device.\n\tThis is only useful if the device maintains statistics not\n\tincluded in &struct rtnl_link_stats64.\n @begin: Function to be called before any other operation.  Returns a\n\tnegative error code or zero.\n @complete: Function to be called after any other operation except\n\t@begin.  Will be called even if the other operation failed.\n @get_priv_flags: Report driver-specific feature flags.\n @set_priv_flags: Set driver-specific feature flags.  Returns a negative\n\terror code or zero.\n @get_sset_count: Get number of strings that @get_strings will write.\n @get_rxnfc: Get RX flow classification rules.  Returns a negative\n\terror code or zero.\n @set_rxnfc: Set RX flow classification rules.  Returns a negative\n\terror code or zero.\n @flash_device: Write a firmware image to device's flash memory.\n\tReturns a negative error code or zero.\n @reset: Reset (part of) the device, as specified by a bitmask of\n\tflags from &enum ethtool_reset_flags.  Returns a negative\n\terror code or zero.\n @get_rxfh_key_size: Get the size of the RX flow hash key.\n\tReturns zero if not supported for this specific device.\n @get_rxfh_indir_size: Get the size of the RX flow hash indirection table.\n\tReturns zero if not supported for this specific device.\n @get_rxfh: Get the contents of the RX flow hash indirection table, hash key\n\tand/or hash function.\n\tReturns a negative error code or zero.\n @set_rxfh: Set the contents of the RX flow hash indirection table, hash\n\tkey, and/or hash function.  Arguments which are set to %NULL or zero\n\twill remain unchanged.\n\tReturns a negative error code or zero. An error code must be returned\n\tif at least one unsupported change was requested.\n @get_rxfh_fields: Get header fields used for flow hashing.\n @set_rxfh_fields: Set header fields used for flow hashing.\n @create_rxfh_context: Create a new RSS context with the specified RX flow\n\thash indirection table, hash key, and hash function.\n\tThe &struct ethtool_rxfh_context for this context is passed in @ctx;\n\tnote that the indir table, hkey and hfunc are not yet populated as\n\tof this call.  The driver does not need to update these; the core\n\twill do so if this op succeeds.\n\tHowever, if @rxfh.indir is set to %NULL, the driver must update the\n\tindir table in @ctx with the (default or inherited) table actually in\n\tuse; similarly, if @rxfh.key is %NULL, @rxfh.hfunc is\n\t%ETH_RSS_HASH_NO_CHANGE, or @rxfh.input_xfrm is %RXH_XFRM_NO_CHANGE,\n\tthe driver should update the corresponding information in @ctx.\n\tIf the driver provides this method, it must also provide\n\t@modify_rxfh_context and @remove_rxfh_context.\n\tReturns a negative error code or zero.\n @modify_rxfh_context: Reconfigure the specified RSS context.  Allows setting\n\tthe contents of the RX flow hash indirection table, hash key, and/or\n\thash function associated with the given context.\n\tParameters which are set to %NULL or zero will remain unchanged.\n\tThe &struct ethtool_rxfh_context for this context is passed in @ctx;\n\tnote that it will still contain the *old* settings.  The driver does\n\tnot need to update these; the core will do so if this op succeeds.\n\tReturns a negative error code or zero. An error code must be returned\n\tif at least one unsupported change was requested.\n @remove_rxfh_context: Remove the specified RSS context.\n\tThe &struct ethtool_rxfh_context for this context is passed in @ctx.\n\tReturns a negative error code or zero.\n @get_channels: Get number of channels.\n @set_channels: Set number of channels.  Returns a negative error code or\n\tzero.\n @get_dump_flag: Get dump flag indicating current dump length, version,\n \t\t   and flag of the device.\n @get_dump_data: Get dump data.\n @set_dump: Set dump specific flags to the device.\n @get_ts_info: Get the time stamping and PTP hardware clock capabilities.\n\tIt may be called with RCU, or rtnl or reference on the device.\n\tDrivers supporting transmit time stamps in software should set this to\n\tethtool_op_get_ts_info(). Drivers must not zero statistics which they\n\tdon't report. The stats\tstructure is initialized to ETHTOOL_STAT_NOT_SET\n\tindicating driver does not report statistics.\n @get_ts_stats: Query the device hardware timestamping statistics.\n @get_module_info: Get the size and type of the eeprom contained within\n\ta plug-in module.\n @get_module_eeprom: Get the eeprom information from the plug-in module\n @get_eee: Get Energy-Efficient (EEE) supported and status.\n @set_eee: Set EEE status (enable/disable) as well as LPI timers.\n @get_tunable: Read the value of a driver / device tunable.\n @set_tunable: Set the value of a driver / device tunable.\n @get_per_queue_coalesce: Get interrupt coalescing parameters per queue.\n\tIt must check that the given queue number is valid. If neither a RX nor\n\ta TX queue has this number, return -EINVAL. If only a RX queue or a TX\n\tqueue has this number, set the inapplicable fields to ~0 and return 0.\n\tReturns a negative error code or zero.\n @set_per_queue_coalesce: Set interrupt coalescing parameters per queue.\n\tIt must check that the given queue number is valid. If neither a RX nor\n\ta TX queue has this number, return -EINVAL. If only a RX queue or a TX\n\tqueue has this number, ignore the inapplicable fields. Supported\n\tcoalescing types should be set in @supported_coalesce_params.\n\tReturns a negative error code or zero.\n @get_link_ksettings: Get various device settings including Ethernet link\n\tsettings. The %cmd and %link_mode_masks_nwords fields should be\n\tignored (use %__ETHTOOL_LINK_MODE_MASK_NBITS instead of the latter),\n\tany change to them will be overwritten by kernel. Returns a negative\n\terror code or zero.\n @set_link_ksettings: Set various device settings including Ethernet link\n\tsettings. The %cmd and %link_mode_masks_nwords fields should be\n\tignored (use %__ETHTOOL_LINK_MODE_MASK_NBITS instead of the latter),\n\tany change to them will be overwritten by kernel. Returns a negative\n\terror code or zero.\n @get_fec_stats: Report FEC statistics.\n\tCore will sum up per-lane stats to get the total.\n\tDrivers must not zero statistics which they don't report. The stats\n\tstructure is initialized to ETHTOOL_STAT_NOT_SET indicating driver does\n\tnot report statistics.\n @get_fecparam: Get the network device Forward Error Correction parameters.\n @set_fecparam: Set the network device Forward Error Correction parameters.\n @get_ethtool_phy_stats: Return extended statistics about the PHY device.\n\tThis is only useful if the device maintains PHY statistics and\n\tcannot use the standard PHY library helpers.\n @get_phy_tunable: Read the value of a PHY tunable.\n @set_phy_tunable: Set the value of a PHY tunable.\n @get_module_eeprom_by_page: Get a region of plug-in module EEPROM data from\n\tspecified page. Returns a negative error code or the amount of bytes\n\tread.\n @set_module_eeprom_by_page: Write to a region of plug-in module EEPROM,\n\tfrom kernel space only. Returns a negative error code or zero.\n @get_eth_phy_stats: Query some of the IEEE 802.3 PHY statistics.\n @get_eth_mac_stats: Query some of the IEEE 802.3 MAC statistics.\n @get_eth_ctrl_stats: Query some of the IEEE 802.3 MAC Ctrl statistics.\n @get_rmon_stats: Query some of the RMON (RFC 2819) statistics.\n\tSet %ranges to a pointer to zero-terminated array of byte ranges.\n @get_module_power_mode: Get the power mode policy for the plug-in module\n\tused by the network device and its operational power mode, if\n\tplugged-in.\n @set_module_power_mode: Set the power mode policy for the plug-in module\n\tused by the network device.\n @get_mm: Query the 802.3 MAC Merge layer state.\n @set_mm: Set the 802.3 MAC Merge layer parameters.\n @get_mm_stats: Query the 802.3 MAC Merge layer statistics.\n\n All operations are optional (i.e. the function pointer may be set\n to %NULL) and callers must take this into account.  Callers must\n hold the RTNL lock.\n\n See the structures used by these operations for further documentation.\n Note that for all operations using a structure ending with a zero-\n length array, the array is allocated separately in the kernel and\n is passed to the driver as an additional parameter.\n\n See &struct net_device and &struct net_device_ops for documentation\n of the generic netdev features interface."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ethtool_ops {
+    pub _bitfield_align_1: [u8; 0],
+    pub _bitfield_1: __BindgenBitfieldUnit<[u8; 2usize]>,
+    pub rxfh_indir_space: u32_,
+    pub rxfh_key_space: u16_,
+    pub rxfh_priv_size: u16_,
+    pub rxfh_max_num_contexts: u32_,
+    pub supported_coalesce_params: u32_,
+    pub supported_ring_params: u32_,
+    pub get_drvinfo: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_drvinfo),
+    >,
+    pub get_regs_len:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device) -> core::ffi::c_int>,
+    pub get_regs: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_regs,
+            arg3: *mut core::ffi::c_void,
+        ),
+    >,
+    pub get_wol: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_wolinfo),
+    >,
+    pub set_wol: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_wolinfo) -> core::ffi::c_int,
+    >,
+    pub get_msglevel: ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device) -> u32_>,
+    pub set_msglevel:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device, arg2: u32_)>,
+    pub nway_reset:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device) -> core::ffi::c_int>,
+    pub get_link: ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device) -> u32_>,
+    pub get_link_ext_state: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_link_ext_state_info,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_link_ext_stats: ::core::option::Option<
+        unsafe extern "C" fn(dev: *mut net_device, stats: *mut ethtool_link_ext_stats),
+    >,
+    pub get_eeprom_len:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device) -> core::ffi::c_int>,
+    pub get_eeprom: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_eeprom,
+            arg3: *mut u8_,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_eeprom: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_eeprom,
+            arg3: *mut u8_,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_coalesce: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_coalesce,
+            arg3: *mut kernel_ethtool_coalesce,
+            arg4: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_coalesce: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_coalesce,
+            arg3: *mut kernel_ethtool_coalesce,
+            arg4: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_ringparam: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_ringparam,
+            arg3: *mut kernel_ethtool_ringparam,
+            arg4: *mut netlink_ext_ack,
+        ),
+    >,
+    pub set_ringparam: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_ringparam,
+            arg3: *mut kernel_ethtool_ringparam,
+            arg4: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_pause_stats: ::core::option::Option<
+        unsafe extern "C" fn(dev: *mut net_device, pause_stats: *mut ethtool_pause_stats),
+    >,
+    pub get_pauseparam: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_pauseparam),
+    >,
+    pub set_pauseparam: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_pauseparam,
+        ) -> core::ffi::c_int,
+    >,
+    pub self_test: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_test, arg3: *mut u64_),
+    >,
+    pub get_strings: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, stringset: u32_, arg2: *mut u8_),
+    >,
+    pub set_phys_id: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: ethtool_phys_id_state,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_ethtool_stats: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_stats, arg3: *mut u64_),
+    >,
+    pub begin:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device) -> core::ffi::c_int>,
+    pub complete: ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device)>,
+    pub get_priv_flags: ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device) -> u32_>,
+    pub set_priv_flags: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: u32_) -> core::ffi::c_int,
+    >,
+    pub get_sset_count: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: core::ffi::c_int) -> core::ffi::c_int,
+    >,
+    pub get_rxnfc: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_rxnfc,
+            rule_locs: *mut u32_,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_rxnfc: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_rxnfc) -> core::ffi::c_int,
+    >,
+    pub flash_device: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_flash) -> core::ffi::c_int,
+    >,
+    pub reset: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut u32_) -> core::ffi::c_int,
+    >,
+    pub get_rxfh_key_size:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device) -> u32_>,
+    pub get_rxfh_indir_size:
+        ::core::option::Option<unsafe extern "C" fn(arg1: *mut net_device) -> u32_>,
+    pub get_rxfh: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_rxfh_param,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_rxfh: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_rxfh_param,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_rxfh_fields: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_rxfh_fields,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_rxfh_fields: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *const ethtool_rxfh_fields,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub create_rxfh_context: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            ctx: *mut ethtool_rxfh_context,
+            rxfh: *const ethtool_rxfh_param,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub modify_rxfh_context: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            ctx: *mut ethtool_rxfh_context,
+            rxfh: *const ethtool_rxfh_param,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub remove_rxfh_context: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            ctx: *mut ethtool_rxfh_context,
+            rss_context: u32_,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_channels: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_channels),
+    >,
+    pub set_channels: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_channels,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_dump_flag: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_dump) -> core::ffi::c_int,
+    >,
+    pub get_dump_data: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_dump,
+            arg3: *mut core::ffi::c_void,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_dump: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_dump) -> core::ffi::c_int,
+    >,
+    pub get_ts_info: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut kernel_ethtool_ts_info,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_ts_stats: ::core::option::Option<
+        unsafe extern "C" fn(dev: *mut net_device, ts_stats: *mut ethtool_ts_stats),
+    >,
+    pub get_module_info: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_modinfo) -> core::ffi::c_int,
+    >,
+    pub get_module_eeprom: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_eeprom,
+            arg3: *mut u8_,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_eee: ::core::option::Option<
+        unsafe extern "C" fn(dev: *mut net_device, eee: *mut ethtool_keee) -> core::ffi::c_int,
+    >,
+    pub set_eee: ::core::option::Option<
+        unsafe extern "C" fn(dev: *mut net_device, eee: *mut ethtool_keee) -> core::ffi::c_int,
+    >,
+    pub get_tunable: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *const ethtool_tunable,
+            arg3: *mut core::ffi::c_void,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_tunable: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *const ethtool_tunable,
+            arg3: *const core::ffi::c_void,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_per_queue_coalesce: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: u32_,
+            arg3: *mut ethtool_coalesce,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_per_queue_coalesce: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: u32_,
+            arg3: *mut ethtool_coalesce,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_link_ksettings: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_link_ksettings,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_link_ksettings: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *const ethtool_link_ksettings,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_fec_stats: ::core::option::Option<
+        unsafe extern "C" fn(dev: *mut net_device, fec_stats: *mut ethtool_fec_stats),
+    >,
+    pub get_fecparam: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_fecparam,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_fecparam: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *mut ethtool_fecparam,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_ethtool_phy_stats: ::core::option::Option<
+        unsafe extern "C" fn(arg1: *mut net_device, arg2: *mut ethtool_stats, arg3: *mut u64_),
+    >,
+    pub get_phy_tunable: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *const ethtool_tunable,
+            arg3: *mut core::ffi::c_void,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_phy_tunable: ::core::option::Option<
+        unsafe extern "C" fn(
+            arg1: *mut net_device,
+            arg2: *const ethtool_tunable,
+            arg3: *const core::ffi::c_void,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_module_eeprom_by_page: ::core::option::Option<
+        unsafe extern "C" fn(
+            dev: *mut net_device,
+            page: *const ethtool_module_eeprom,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_module_eeprom_by_page: ::core::option::Option<
+        unsafe extern "C" fn(
+            dev: *mut net_device,
+            page: *const ethtool_module_eeprom,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_eth_phy_stats: ::core::option::Option<
+        unsafe extern "C" fn(dev: *mut net_device, phy_stats: *mut ethtool_eth_phy_stats),
+    >,
+    pub get_eth_mac_stats: ::core::option::Option<
+        unsafe extern "C" fn(dev: *mut net_device, mac_stats: *mut ethtool_eth_mac_stats),
+    >,
+    pub get_eth_ctrl_stats: ::core::option::Option<
+        unsafe extern "C" fn(dev: *mut net_device, ctrl_stats: *mut ethtool_eth_ctrl_stats),
+    >,
+    pub get_rmon_stats: ::core::option::Option<
+        unsafe extern "C" fn(
+            dev: *mut net_device,
+            rmon_stats: *mut ethtool_rmon_stats,
+            ranges: *mut *const ethtool_rmon_hist_range,
+        ),
+    >,
+    pub get_module_power_mode: ::core::option::Option<
+        unsafe extern "C" fn(
+            dev: *mut net_device,
+            params: *mut ethtool_module_power_mode_params,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_module_power_mode: ::core::option::Option<
+        unsafe extern "C" fn(
+            dev: *mut net_device,
+            params: *const ethtool_module_power_mode_params,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_mm: ::core::option::Option<
+        unsafe extern "C" fn(
+            dev: *mut net_device,
+            state: *mut ethtool_mm_state,
+        ) -> core::ffi::c_int,
+    >,
+    pub set_mm: ::core::option::Option<
+        unsafe extern "C" fn(
+            dev: *mut net_device,
+            cfg: *mut ethtool_mm_cfg,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_mm_stats: ::core::option::Option<
+        unsafe extern "C" fn(dev: *mut net_device, stats: *mut ethtool_mm_stats),
+    >,
+}
+impl ethtool_ops {
+    #[inline]
+    pub fn supported_input_xfrm(&self) -> u32_ {
+        unsafe { ::core::mem::transmute(self._bitfield_1.get(0usize, 8u8) as u32) }
+    }
+    #[inline]
+    pub fn set_supported_input_xfrm(&mut self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            self._bitfield_1.set(0usize, 8u8, val as u64)
+        }
+    }
+    #[inline]
+    pub unsafe fn supported_input_xfrm_raw(this: *const Self) -> u32_ {
+        unsafe {
+            ::core::mem::transmute(<__BindgenBitfieldUnit<[u8; 2usize]>>::raw_get(
+                ::core::ptr::addr_of!((*this)._bitfield_1),
+                0usize,
+                8u8,
+            ) as u32)
+        }
+    }
+    #[inline]
+    pub unsafe fn set_supported_input_xfrm_raw(this: *mut Self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            <__BindgenBitfieldUnit<[u8; 2usize]>>::raw_set(
+                ::core::ptr::addr_of_mut!((*this)._bitfield_1),
+                0usize,
+                8u8,
+                val as u64,
+            )
+        }
+    }
+    #[inline]
+    pub fn cap_link_lanes_supported(&self) -> u32_ {
+        unsafe { ::core::mem::transmute(self._bitfield_1.get(8usize, 1u8) as u32) }
+    }
+    #[inline]
+    pub fn set_cap_link_lanes_supported(&mut self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            self._bitfield_1.set(8usize, 1u8, val as u64)
+        }
+    }
+    #[inline]
+    pub unsafe fn cap_link_lanes_supported_raw(this: *const Self) -> u32_ {
+        unsafe {
+            ::core::mem::transmute(<__BindgenBitfieldUnit<[u8; 2usize]>>::raw_get(
+                ::core::ptr::addr_of!((*this)._bitfield_1),
+                8usize,
+                1u8,
+            ) as u32)
+        }
+    }
+    #[inline]
+    pub unsafe fn set_cap_link_lanes_supported_raw(this: *mut Self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            <__BindgenBitfieldUnit<[u8; 2usize]>>::raw_set(
+                ::core::ptr::addr_of_mut!((*this)._bitfield_1),
+                8usize,
+                1u8,
+                val as u64,
+            )
+        }
+    }
+    #[inline]
+    pub fn cap_rss_ctx_supported(&self) -> u32_ {
+        unsafe { ::core::mem::transmute(self._bitfield_1.get(9usize, 1u8) as u32) }
+    }
+    #[inline]
+    pub fn set_cap_rss_ctx_supported(&mut self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            self._bitfield_1.set(9usize, 1u8, val as u64)
+        }
+    }
+    #[inline]
+    pub unsafe fn cap_rss_ctx_supported_raw(this: *const Self) -> u32_ {
+        unsafe {
+            ::core::mem::transmute(<__BindgenBitfieldUnit<[u8; 2usize]>>::raw_get(
+                ::core::ptr::addr_of!((*this)._bitfield_1),
+                9usize,
+                1u8,
+            ) as u32)
+        }
+    }
+    #[inline]
+    pub unsafe fn set_cap_rss_ctx_supported_raw(this: *mut Self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            <__BindgenBitfieldUnit<[u8; 2usize]>>::raw_set(
+                ::core::ptr::addr_of_mut!((*this)._bitfield_1),
+                9usize,
+                1u8,
+                val as u64,
+            )
+        }
+    }
+    #[inline]
+    pub fn rxfh_per_ctx_fields(&self) -> u32_ {
+        unsafe { ::core::mem::transmute(self._bitfield_1.get(10usize, 1u8) as u32) }
+    }
+    #[inline]
+    pub fn set_rxfh_per_ctx_fields(&mut self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            self._bitfield_1.set(10usize, 1u8, val as u64)
+        }
+    }
+    #[inline]
+    pub unsafe fn rxfh_per_ctx_fields_raw(this: *const Self) -> u32_ {
+        unsafe {
+            ::core::mem::transmute(<__BindgenBitfieldUnit<[u8; 2usize]>>::raw_get(
+                ::core::ptr::addr_of!((*this)._bitfield_1),
+                10usize,
+                1u8,
+            ) as u32)
+        }
+    }
+    #[inline]
+    pub unsafe fn set_rxfh_per_ctx_fields_raw(this: *mut Self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            <__BindgenBitfieldUnit<[u8; 2usize]>>::raw_set(
+                ::core::ptr::addr_of_mut!((*this)._bitfield_1),
+                10usize,
+                1u8,
+                val as u64,
+            )
+        }
+    }
+    #[inline]
+    pub fn rxfh_per_ctx_key(&self) -> u32_ {
+        unsafe { ::core::mem::transmute(self._bitfield_1.get(11usize, 1u8) as u32) }
+    }
+    #[inline]
+    pub fn set_rxfh_per_ctx_key(&mut self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            self._bitfield_1.set(11usize, 1u8, val as u64)
+        }
+    }
+    #[inline]
+    pub unsafe fn rxfh_per_ctx_key_raw(this: *const Self) -> u32_ {
+        unsafe {
+            ::core::mem::transmute(<__BindgenBitfieldUnit<[u8; 2usize]>>::raw_get(
+                ::core::ptr::addr_of!((*this)._bitfield_1),
+                11usize,
+                1u8,
+            ) as u32)
+        }
+    }
+    #[inline]
+    pub unsafe fn set_rxfh_per_ctx_key_raw(this: *mut Self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            <__BindgenBitfieldUnit<[u8; 2usize]>>::raw_set(
+                ::core::ptr::addr_of_mut!((*this)._bitfield_1),
+                11usize,
+                1u8,
+                val as u64,
+            )
+        }
+    }
+    #[inline]
+    pub fn cap_rss_rxnfc_adds(&self) -> u32_ {
+        unsafe { ::core::mem::transmute(self._bitfield_1.get(12usize, 1u8) as u32) }
+    }
+    #[inline]
+    pub fn set_cap_rss_rxnfc_adds(&mut self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            self._bitfield_1.set(12usize, 1u8, val as u64)
+        }
+    }
+    #[inline]
+    pub unsafe fn cap_rss_rxnfc_adds_raw(this: *const Self) -> u32_ {
+        unsafe {
+            ::core::mem::transmute(<__BindgenBitfieldUnit<[u8; 2usize]>>::raw_get(
+                ::core::ptr::addr_of!((*this)._bitfield_1),
+                12usize,
+                1u8,
+            ) as u32)
+        }
+    }
+    #[inline]
+    pub unsafe fn set_cap_rss_rxnfc_adds_raw(this: *mut Self, val: u32_) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            <__BindgenBitfieldUnit<[u8; 2usize]>>::raw_set(
+                ::core::ptr::addr_of_mut!((*this)._bitfield_1),
+                12usize,
+                1u8,
+                val as u64,
+            )
+        }
+    }
+    #[inline]
+    pub fn new_bitfield_1(
+        supported_input_xfrm: u32_,
+        cap_link_lanes_supported: u32_,
+        cap_rss_ctx_supported: u32_,
+        rxfh_per_ctx_fields: u32_,
+        rxfh_per_ctx_key: u32_,
+        cap_rss_rxnfc_adds: u32_,
+    ) -> __BindgenBitfieldUnit<[u8; 2usize]> {
+        let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 2usize]> = Default::default();
+        __bindgen_bitfield_unit.set(0usize, 8u8, {
+            let supported_input_xfrm: u32 = unsafe { ::core::mem::transmute(supported_input_xfrm) };
+            supported_input_xfrm as u64
+        });
+        __bindgen_bitfield_unit.set(8usize, 1u8, {
+            let cap_link_lanes_supported: u32 =
+                unsafe { ::core::mem::transmute(cap_link_lanes_supported) };
+            cap_link_lanes_supported as u64
+        });
+        __bindgen_bitfield_unit.set(9usize, 1u8, {
+            let cap_rss_ctx_supported: u32 =
+                unsafe { ::core::mem::transmute(cap_rss_ctx_supported) };
+            cap_rss_ctx_supported as u64
+        });
+        __bindgen_bitfield_unit.set(10usize, 1u8, {
+            let rxfh_per_ctx_fields: u32 = unsafe { ::core::mem::transmute(rxfh_per_ctx_fields) };
+            rxfh_per_ctx_fields as u64
+        });
+        __bindgen_bitfield_unit.set(11usize, 1u8, {
+            let rxfh_per_ctx_key: u32 = unsafe { ::core::mem::transmute(rxfh_per_ctx_key) };
+            rxfh_per_ctx_key as u64
+        });
+        __bindgen_bitfield_unit.set(12usize, 1u8, {
+            let cap_rss_rxnfc_adds: u32 = unsafe { ::core::mem::transmute(cap_rss_rxnfc_adds) };
+            cap_rss_rxnfc_adds as u64
+        });
+        __bindgen_bitfield_unit
+    }
+}
+#[doc = " struct ethtool_netdev_state - per-netdevice state for ethtool features\n @rss_ctx:\t\tXArray of custom RSS contexts\n @rss_lock:\t\tProtects entries in @rss_ctx.  May be taken from\n\t\t\twithin RTNL.\n @wol_enabled:\tWake-on-LAN is enabled\n @module_fw_flash_in_progress: Module firmware flashing is in progress."]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct ethtool_netdev_state {
+    pub rss_ctx: xarray,
+    pub rss_lock: mutex,
+    pub _bitfield_align_1: [u8; 0],
+    pub _bitfield_1: __BindgenBitfieldUnit<[u8; 1usize]>,
+    pub __bindgen_padding_0: [u8; 7usize],
+}
+impl Default for ethtool_netdev_state {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl ethtool_netdev_state {
+    #[inline]
+    pub fn wol_enabled(&self) -> core::ffi::c_uint {
+        unsafe { ::core::mem::transmute(self._bitfield_1.get(0usize, 1u8) as u32) }
+    }
+    #[inline]
+    pub fn set_wol_enabled(&mut self, val: core::ffi::c_uint) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            self._bitfield_1.set(0usize, 1u8, val as u64)
+        }
+    }
+    #[inline]
+    pub unsafe fn wol_enabled_raw(this: *const Self) -> core::ffi::c_uint {
+        unsafe {
+            ::core::mem::transmute(<__BindgenBitfieldUnit<[u8; 1usize]>>::raw_get(
+                ::core::ptr::addr_of!((*this)._bitfield_1),
+                0usize,
+                1u8,
+            ) as u32)
+        }
+    }
+    #[inline]
+    pub unsafe fn set_wol_enabled_raw(this: *mut Self, val: core::ffi::c_uint) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            <__BindgenBitfieldUnit<[u8; 1usize]>>::raw_set(
+                ::core::ptr::addr_of_mut!((*this)._bitfield_1),
+                0usize,
+                1u8,
+                val as u64,
+            )
+        }
+    }
+    #[inline]
+    pub fn module_fw_flash_in_progress(&self) -> core::ffi::c_uint {
+        unsafe { ::core::mem::transmute(self._bitfield_1.get(1usize, 1u8) as u32) }
+    }
+    #[inline]
+    pub fn set_module_fw_flash_in_progress(&mut self, val: core::ffi::c_uint) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            self._bitfield_1.set(1usize, 1u8, val as u64)
+        }
+    }
+    #[inline]
+    pub unsafe fn module_fw_flash_in_progress_raw(this: *const Self) -> core::ffi::c_uint {
+        unsafe {
+            ::core::mem::transmute(<__BindgenBitfieldUnit<[u8; 1usize]>>::raw_get(
+                ::core::ptr::addr_of!((*this)._bitfield_1),
+                1usize,
+                1u8,
+            ) as u32)
+        }
+    }
+    #[inline]
+    pub unsafe fn set_module_fw_flash_in_progress_raw(this: *mut Self, val: core::ffi::c_uint) {
+        unsafe {
+            let val: u32 = ::core::mem::transmute(val);
+            <__BindgenBitfieldUnit<[u8; 1usize]>>::raw_set(
+                ::core::ptr::addr_of_mut!((*this)._bitfield_1),
+                1usize,
+                1u8,
+                val as u64,
+            )
+        }
+    }
+    #[inline]
+    pub fn new_bitfield_1(
+        wol_enabled: core::ffi::c_uint,
+        module_fw_flash_in_progress: core::ffi::c_uint,
+    ) -> __BindgenBitfieldUnit<[u8; 1usize]> {
+        let mut __bindgen_bitfield_unit: __BindgenBitfieldUnit<[u8; 1usize]> = Default::default();
+        __bindgen_bitfield_unit.set(0usize, 1u8, {
+            let wol_enabled: u32 = unsafe { ::core::mem::transmute(wol_enabled) };
+            wol_enabled as u64
+        });
+        __bindgen_bitfield_unit.set(1usize, 1u8, {
+            let module_fw_flash_in_progress: u32 =
+                unsafe { ::core::mem::transmute(module_fw_flash_in_progress) };
+            module_fw_flash_in_progress as u64
+        });
+        __bindgen_bitfield_unit
+    }
+}
+unsafe extern "C" {
+    pub fn ethtool_op_get_link(dev: *mut net_device) -> u32_;
+}
 #[repr(C)]
 pub struct net_generic {
     pub __bindgen_anon_1: net_generic__bindgen_ty_1,
@@ -19749,8 +22468,326 @@ impl Default for net_generic {
         }
     }
 }
+#[doc = "\t\tLink layer specific messages."]
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ifinfomsg {
+    pub ifi_family: core::ffi::c_uchar,
+    pub __ifi_pad: core::ffi::c_uchar,
+    pub ifi_type: core::ffi::c_ushort,
+    pub ifi_index: core::ffi::c_int,
+    pub ifi_flags: core::ffi::c_uint,
+    pub ifi_change: core::ffi::c_uint,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct netlink_range_validation {
+    pub min: u64_,
+    pub max: u64_,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct netlink_range_validation_signed {
+    pub min: s64,
+    pub max: s64,
+}
+#[doc = " struct nla_policy - attribute validation policy\n @type: Type of attribute or NLA_UNSPEC\n @validation_type: type of attribute validation done in addition to\n\ttype-specific validation (e.g. range, function call), see\n\t&enum nla_policy_validation\n @len: Type specific length of payload\n\n Policies are defined as arrays of this struct, the array must be\n accessible by attribute type up to the highest identifier to be expected.\n\n Meaning of `len' field:\n    NLA_STRING           Maximum length of string\n    NLA_NUL_STRING       Maximum length of string (excluding NUL)\n    NLA_FLAG             Unused\n    NLA_BINARY           Maximum length of attribute payload\n                         (but see also below with the validation type)\n    NLA_NESTED,\n    NLA_NESTED_ARRAY     Length verification is done by checking len of\n                         nested header (or empty); len field is used if\n                         nested_policy is also used, for the max attr\n                         number in the nested policy.\n    NLA_SINT, NLA_UINT,\n    NLA_U8, NLA_U16,\n    NLA_U32, NLA_U64,\n    NLA_S8, NLA_S16,\n    NLA_S32, NLA_S64,\n    NLA_BE16, NLA_BE32,\n    NLA_MSECS            Leaving the length field zero will verify the\n                         given type fits, using it verifies minimum length\n                         just like \"All other\"\n    NLA_BITFIELD32       Unused\n    NLA_REJECT           Unused\n    All other            Minimum length of attribute payload\n\n Meaning of validation union:\n    NLA_BITFIELD32       This is a 32-bit bitmap/bitselector attribute and\n                         `bitfield32_valid' is the u32 value of valid flags\n    NLA_REJECT           This attribute is always rejected and `reject_message'\n                         may point to a string to report as the error instead\n                         of the generic one in extended ACK.\n    NLA_NESTED           `nested_policy' to a nested policy to validate, must\n                         also set `len' to the max attribute number. Use the\n                         provided NLA_POLICY_NESTED() macro.\n                         Note that nla_parse() will validate, but of course not\n                         parse, the nested sub-policies.\n    NLA_NESTED_ARRAY     `nested_policy' points to a nested policy to validate,\n                         must also set `len' to the max attribute number. Use\n                         the provided NLA_POLICY_NESTED_ARRAY() macro.\n                         The difference to NLA_NESTED is the structure:\n                         NLA_NESTED has the nested attributes directly inside\n                         while an array has the nested attributes at another\n                         level down and the attribute types directly in the\n                         nesting don't matter.\n    NLA_UINT,\n    NLA_U8,\n    NLA_U16,\n    NLA_U32,\n    NLA_U64,\n    NLA_BE16,\n    NLA_BE32,\n    NLA_SINT,\n    NLA_S8,\n    NLA_S16,\n    NLA_S32,\n    NLA_S64              The `min' and `max' fields are used depending on the\n                         validation_type field, if that is min/max/range then\n                         the min, max or both are used (respectively) to check\n                         the value of the integer attribute.\n                         Note that in the interest of code simplicity and\n                         struct size both limits are s16, so you cannot\n                         enforce a range that doesn't fall within the range\n                         of s16 - do that using the NLA_POLICY_FULL_RANGE()\n                         or NLA_POLICY_FULL_RANGE_SIGNED() macros instead.\n                         Use the NLA_POLICY_MIN(), NLA_POLICY_MAX() and\n                         NLA_POLICY_RANGE() macros.\n    NLA_UINT,\n    NLA_U8,\n    NLA_U16,\n    NLA_U32,\n    NLA_U64              If the validation_type field instead is set to\n                         NLA_VALIDATE_RANGE_PTR, `range' must be a pointer\n                         to a struct netlink_range_validation that indicates\n                         the min/max values.\n                         Use NLA_POLICY_FULL_RANGE().\n    NLA_SINT,\n    NLA_S8,\n    NLA_S16,\n    NLA_S32,\n    NLA_S64              If the validation_type field instead is set to\n                         NLA_VALIDATE_RANGE_PTR, `range_signed' must be a\n                         pointer to a struct netlink_range_validation_signed\n                         that indicates the min/max values.\n                         Use NLA_POLICY_FULL_RANGE_SIGNED().\n\n    NLA_BINARY           If the validation type is like the ones for integers\n                         above, then the min/max length (not value like for\n                         integers) of the attribute is enforced.\n\n    All other            Unused - but note that it's a union\n\n Meaning of `validate' field, use via NLA_POLICY_VALIDATE_FN:\n    NLA_BINARY           Validation function called for the attribute.\n    All other            Unused - but note that it's a union\n\n Example:\n\n static const u32 myvalidflags = 0xff231023;\n\n static const struct nla_policy my_policy[ATTR_MAX+1] = {\n \t[ATTR_FOO] = { .type = NLA_U16 },\n\t[ATTR_BAR] = { .type = NLA_STRING, .len = BARSIZ },\n\t[ATTR_BAZ] = NLA_POLICY_EXACT_LEN(sizeof(struct mystruct)),\n\t[ATTR_GOO] = NLA_POLICY_BITFIELD32(myvalidflags),\n };"]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct nla_policy {
+    pub type_: u8_,
+    pub validation_type: u8_,
+    pub len: u16_,
+    pub __bindgen_anon_1: nla_policy__bindgen_ty_1,
+}
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union nla_policy__bindgen_ty_1 {
+    #[doc = " @strict_start_type: first attribute to validate strictly\n\n This entry is special, and used for the attribute at index 0\n only, and specifies special data about the policy, namely it\n specifies the \"boundary type\" where strict length validation\n starts for any attribute types >= this value, also, strict\n nesting validation starts here.\n\n Additionally, it means that NLA_UNSPEC is actually NLA_REJECT\n for any types >= this, so need to use NLA_POLICY_MIN_LEN() to\n get the previous pure { .len = xyz } behaviour. The advantage\n of this is that types not specified in the policy will be\n rejected.\n\n For completely new families it should be set to 1 so that the\n validation is enforced for all attributes. For existing ones\n it should be set at least when new attributes are added to\n the enum used by the policy, and be set to the new value that\n was added to enforce strict validation from thereon."]
+    pub strict_start_type: u16_,
+    pub bitfield32_valid: u32_,
+    pub mask: u32_,
+    pub reject_message: *const core::ffi::c_char,
+    pub nested_policy: *const nla_policy,
+    pub range: *const netlink_range_validation,
+    pub range_signed: *const netlink_range_validation_signed,
+    pub __bindgen_anon_1: nla_policy__bindgen_ty_1__bindgen_ty_1,
+    pub validate: ::core::option::Option<
+        unsafe extern "C" fn(attr: *const nlattr, extack: *mut netlink_ext_ack) -> core::ffi::c_int,
+    >,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct nla_policy__bindgen_ty_1__bindgen_ty_1 {
+    pub min: s16,
+    pub max: s16,
+}
+impl Default for nla_policy__bindgen_ty_1 {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+impl Default for nla_policy {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+unsafe extern "C" {
+    pub fn nla_strscpy(dst: *mut core::ffi::c_char, nla: *const nlattr, dstsize: usize) -> isize;
+}
+#[doc = "\tstruct rtnl_link_ops - rtnetlink link operations\n\n\t@list: Used internally\n\t@kind: Identifier\n\t@netns_refund: Physical device, move to init_net on netns exit\n\t@maxtype: Highest device specific netlink attribute number\n\t@policy: Netlink policy for device specific attribute validation\n\t@validate: Optional validation function for netlink/changelink parameters\n\t@alloc: netdev allocation function, can be %NULL and is then used\n\t\tin place of alloc_netdev_mqs(), in this case @priv_size\n\t\tand @setup are unused. Returns a netdev or ERR_PTR().\n\t@priv_size: sizeof net_device private space\n\t@setup: net_device setup function\n\t@newlink: Function for configuring and registering a new device\n\t@changelink: Function for changing parameters of an existing device\n\t@dellink: Function to remove a device\n\t@get_size: Function to calculate required room for dumping device\n\t\t   specific netlink attributes\n\t@fill_info: Function to dump device specific netlink attributes\n\t@get_xstats_size: Function to calculate required room for dumping device\n\t\t\t  specific statistics\n\t@fill_xstats: Function to dump device specific statistics\n\t@get_num_tx_queues: Function to determine number of transmit queues\n\t\t\t    to create when creating a new device.\n\t@get_num_rx_queues: Function to determine number of receive queues\n\t\t\t    to create when creating a new device.\n\t@get_link_net: Function to get the i/o netns of the device\n\t@get_linkxstats_size: Function to calculate the required room for\n\t\t\t      dumping device-specific extended link stats\n\t@fill_linkxstats: Function to dump device-specific extended link stats"]
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct rtnl_link_ops {
+    pub list: list_head,
+    pub kind: *const core::ffi::c_char,
+    pub priv_size: usize,
+    pub alloc: ::core::option::Option<
+        unsafe extern "C" fn(
+            tb: *mut *mut nlattr,
+            ifname: *const core::ffi::c_char,
+            name_assign_type: core::ffi::c_uchar,
+            num_tx_queues: core::ffi::c_uint,
+            num_rx_queues: core::ffi::c_uint,
+        ) -> *mut net_device,
+    >,
+    pub setup: ::core::option::Option<unsafe extern "C" fn(dev: *mut net_device)>,
+    pub netns_refund: bool_,
+    pub maxtype: core::ffi::c_uint,
+    pub policy: *const nla_policy,
+    pub validate: ::core::option::Option<
+        unsafe extern "C" fn(
+            tb: *mut *mut nlattr,
+            data: *mut *mut nlattr,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub newlink: ::core::option::Option<
+        unsafe extern "C" fn(
+            src_net: *mut net,
+            dev: *mut net_device,
+            tb: *mut *mut nlattr,
+            data: *mut *mut nlattr,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub changelink: ::core::option::Option<
+        unsafe extern "C" fn(
+            dev: *mut net_device,
+            tb: *mut *mut nlattr,
+            data: *mut *mut nlattr,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub dellink:
+        ::core::option::Option<unsafe extern "C" fn(dev: *mut net_device, head: *mut list_head)>,
+    pub get_size: ::core::option::Option<unsafe extern "C" fn(dev: *const net_device) -> usize>,
+    pub fill_info: ::core::option::Option<
+        unsafe extern "C" fn(skb: *mut sk_buff, dev: *const net_device) -> core::ffi::c_int,
+    >,
+    pub get_xstats_size:
+        ::core::option::Option<unsafe extern "C" fn(dev: *const net_device) -> usize>,
+    pub fill_xstats: ::core::option::Option<
+        unsafe extern "C" fn(skb: *mut sk_buff, dev: *const net_device) -> core::ffi::c_int,
+    >,
+    pub get_num_tx_queues: ::core::option::Option<unsafe extern "C" fn() -> core::ffi::c_uint>,
+    pub get_num_rx_queues: ::core::option::Option<unsafe extern "C" fn() -> core::ffi::c_uint>,
+    pub slave_maxtype: core::ffi::c_uint,
+    pub slave_policy: *const nla_policy,
+    pub slave_changelink: ::core::option::Option<
+        unsafe extern "C" fn(
+            dev: *mut net_device,
+            slave_dev: *mut net_device,
+            tb: *mut *mut nlattr,
+            data: *mut *mut nlattr,
+            extack: *mut netlink_ext_ack,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_slave_size: ::core::option::Option<
+        unsafe extern "C" fn(dev: *const net_device, slave_dev: *const net_device) -> usize,
+    >,
+    pub fill_slave_info: ::core::option::Option<
+        unsafe extern "C" fn(
+            skb: *mut sk_buff,
+            dev: *const net_device,
+            slave_dev: *const net_device,
+        ) -> core::ffi::c_int,
+    >,
+    pub get_link_net:
+        ::core::option::Option<unsafe extern "C" fn(dev: *const net_device) -> *mut net>,
+    pub get_linkxstats_size: ::core::option::Option<
+        unsafe extern "C" fn(dev: *const net_device, attr: core::ffi::c_int) -> usize,
+    >,
+    pub fill_linkxstats: ::core::option::Option<
+        unsafe extern "C" fn(
+            skb: *mut sk_buff,
+            dev: *const net_device,
+            prividx: *mut core::ffi::c_int,
+            attr: core::ffi::c_int,
+        ) -> core::ffi::c_int,
+    >,
+}
+impl Default for rtnl_link_ops {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+unsafe extern "C" {
+    pub fn rtnl_link_register(ops: *mut rtnl_link_ops) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn rtnl_link_unregister(ops: *mut rtnl_link_ops);
+}
+unsafe extern "C" {
+    pub fn rtnl_link_get_net(src_net: *mut net, tb: *mut *mut nlattr) -> *mut net;
+}
+unsafe extern "C" {
+    pub fn rtnl_create_link(
+        net: *mut net,
+        ifname: *const core::ffi::c_char,
+        name_assign_type: core::ffi::c_uchar,
+        ops: *const rtnl_link_ops,
+        tb: *mut *mut nlattr,
+        extack: *mut netlink_ext_ack,
+    ) -> *mut net_device;
+}
+unsafe extern "C" {
+    pub fn rtnl_configure_link(
+        dev: *mut net_device,
+        ifm: *const ifinfomsg,
+        portid: u32_,
+        nlh: *const nlmsghdr,
+    ) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn rtnl_nla_parse_ifinfomsg(
+        tb: *mut *mut nlattr,
+        nla_peer: *const nlattr,
+        exterr: *mut netlink_ext_ack,
+    ) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub static mut handoff_param_fw_cpu: core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub static mut handoff_param_nic_mem_kib: core::ffi::c_uint;
+}
 unsafe extern "C" {
     pub fn handoff_net_generic(net: *const net, id: core::ffi::c_uint) -> *mut core::ffi::c_void;
+}
+unsafe extern "C" {
+    pub fn handoff_put_net(net: *mut net);
+}
+unsafe extern "C" {
+    pub fn handoff_dev_net(dev: *const net_device) -> *mut net;
+}
+unsafe extern "C" {
+    pub fn handoff_netdev_priv(dev: *const net_device) -> *mut core::ffi::c_void;
+}
+unsafe extern "C" {
+    pub fn handoff_eth_hw_addr_random(dev: *mut net_device);
+}
+unsafe extern "C" {
+    pub fn handoff_netif_running(dev: *const net_device) -> bool_;
+}
+unsafe extern "C" {
+    pub fn handoff_netif_carrier_ok(dev: *const net_device) -> bool_;
+}
+unsafe extern "C" {
+    pub fn handoff_netif_stop_queue(dev: *mut net_device);
+}
+unsafe extern "C" {
+    pub fn handoff_netif_wake_queue(dev: *mut net_device);
+}
+unsafe extern "C" {
+    pub fn handoff_netif_queue_stopped(dev: *const net_device) -> bool_;
+}
+unsafe extern "C" {
+    pub fn handoff_netdev_xmit_more() -> bool_;
+}
+unsafe extern "C" {
+    pub fn handoff_netif_napi_add(
+        dev: *mut net_device,
+        napi: *mut napi_struct,
+        poll: ::core::option::Option<
+            unsafe extern "C" fn(
+                arg1: *mut napi_struct,
+                arg2: core::ffi::c_int,
+            ) -> core::ffi::c_int,
+        >,
+    );
+}
+unsafe extern "C" {
+    pub fn handoff_netif_napi_del(napi: *mut napi_struct);
+}
+unsafe extern "C" {
+    pub fn handoff_napi_schedule(napi: *mut napi_struct) -> bool_;
+}
+unsafe extern "C" {
+    pub fn handoff_nla_data(nla: *const nlattr) -> *mut core::ffi::c_void;
+}
+unsafe extern "C" {
+    pub fn handoff_unregister_netdevice(dev: *mut net_device);
+}
+unsafe extern "C" {
+    pub fn handoff_dev_kfree_skb_any(skb: *mut sk_buff);
+}
+unsafe extern "C" {
+    pub fn handoff_dev_consume_skb_any(skb: *mut sk_buff);
+}
+unsafe extern "C" {
+    pub fn handoff_skb_set_protocol_eth(skb: *mut sk_buff, dev: *mut net_device);
+}
+unsafe extern "C" {
+    pub fn handoff_skb_ip_summed(skb: *const sk_buff) -> u8_;
+}
+unsafe extern "C" {
+    pub fn handoff_skb_set_ip_summed(skb: *mut sk_buff, ip_summed: u8_);
+}
+unsafe extern "C" {
+    pub fn handoff_skb_checksum_start_offset(skb: *const sk_buff) -> core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn handoff_skb_csum_offset(skb: *const sk_buff) -> u16_;
+}
+unsafe extern "C" {
+    pub fn handoff_set_current_state_interruptible();
+}
+unsafe extern "C" {
+    pub fn handoff_set_current_state_running();
+}
+unsafe extern "C" {
+    pub fn handoff_cond_resched();
+}
+unsafe extern "C" {
+    pub fn handoff_local_bh_disable();
+}
+unsafe extern "C" {
+    pub fn handoff_local_bh_enable();
+}
+unsafe extern "C" {
+    pub fn handoff_ktime_get_ns() -> u64_;
+}
+unsafe extern "C" {
+    pub fn handoff_usecs_to_jiffies(us: core::ffi::c_uint) -> core::ffi::c_ulong;
+}
+unsafe extern "C" {
+    pub fn handoff_num_online_cpus() -> core::ffi::c_uint;
+}
+unsafe extern "C" {
+    pub fn handoff_cpu_online(cpu: core::ffi::c_uint) -> bool_;
 }
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
@@ -19780,66 +22817,6 @@ pub struct files_struct {
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct rt_mutex_waiter {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct udp_table {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct ip_ra_chain {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct inet_peer_base {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct tcp_congestion_ops {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct fib_notifier_ops {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct ipv6_devconf {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct fib6_info {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct rt6_info {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct rt6_statistics {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct fib6_table {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct seg6_pernet_data {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct ioam6_pernet_data {
     pub _address: u8,
 }
 #[repr(C)]
@@ -19924,6 +22901,66 @@ pub struct io_tlb_mem {
 }
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
+pub struct udp_table {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ip_ra_chain {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct inet_peer_base {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct tcp_congestion_ops {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct fib_notifier_ops {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ipv6_devconf {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct fib6_info {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct rt6_info {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct rt6_statistics {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct fib6_table {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct seg6_pernet_data {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct ioam6_pernet_data {
+    pub _address: u8,
+}
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
 pub struct time_namespace {
     pub _address: u8,
 }
@@ -19974,11 +23011,6 @@ pub struct bpf_cgroup_storage {
 }
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
-pub struct nla_policy {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
 pub struct Qdisc {
     pub _address: u8,
 }
@@ -20015,11 +23047,6 @@ pub struct in_device {
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct cpu_rmap {
-    pub _address: u8,
-}
-#[repr(C)]
-#[derive(Default, Copy, Clone)]
-pub struct rtnl_link_ops {
     pub _address: u8,
 }
 #[repr(C)]

@@ -1,9 +1,184 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <linux/cpumask.h>
+#include <linux/etherdevice.h>
+#include <linux/jiffies.h>
+#include <linux/ktime.h>
+#include <linux/moduleparam.h>
+#include <linux/netdevice.h>
+#include <linux/sched.h>
+#include <linux/skbuff.h>
+#include <net/net_namespace.h>
+#include <net/netlink.h>
 #include <net/netns/generic.h>
 
 #include "shim.h"
 
+int handoff_param_fw_cpu = -1;
+module_param_named(fw_cpu, handoff_param_fw_cpu, int, 0444);
+MODULE_PARM_DESC(fw_cpu, "CPU the hnic firmware kthreads run on (-1: highest online CPU)");
+
+unsigned int handoff_param_nic_mem_kib = 16384;
+module_param_named(nic_mem_kib, handoff_param_nic_mem_kib, uint, 0444);
+MODULE_PARM_DESC(nic_mem_kib, "NIC memory per hnic device, KiB (default 16384 = 16 MiB)");
+
 void *handoff_net_generic(const struct net *net, unsigned int id)
 {
 	return net_generic(net, id);
+}
+
+void handoff_put_net(struct net *net)
+{
+	put_net(net);
+}
+
+struct net *handoff_dev_net(const struct net_device *dev)
+{
+	return dev_net(dev);
+}
+
+void *handoff_netdev_priv(const struct net_device *dev)
+{
+	return netdev_priv(dev);
+}
+
+void handoff_eth_hw_addr_random(struct net_device *dev)
+{
+	eth_hw_addr_random(dev);
+}
+
+bool handoff_netif_running(const struct net_device *dev)
+{
+	return netif_running(dev);
+}
+
+bool handoff_netif_carrier_ok(const struct net_device *dev)
+{
+	return netif_carrier_ok(dev);
+}
+
+void handoff_netif_stop_queue(struct net_device *dev)
+{
+	netif_stop_queue(dev);
+}
+
+void handoff_netif_wake_queue(struct net_device *dev)
+{
+	netif_wake_queue(dev);
+}
+
+bool handoff_netif_queue_stopped(const struct net_device *dev)
+{
+	return netif_queue_stopped(dev);
+}
+
+bool handoff_netdev_xmit_more(void)
+{
+	return netdev_xmit_more();
+}
+
+void handoff_netif_napi_add(struct net_device *dev, struct napi_struct *napi,
+			    int (*poll)(struct napi_struct *, int))
+{
+	netif_napi_add(dev, napi, poll);
+}
+
+void handoff_netif_napi_del(struct napi_struct *napi)
+{
+	netif_napi_del(napi);
+}
+
+bool handoff_napi_schedule(struct napi_struct *napi)
+{
+	return napi_schedule(napi);
+}
+
+void *handoff_nla_data(const struct nlattr *nla)
+{
+	return nla_data(nla);
+}
+
+void handoff_unregister_netdevice(struct net_device *dev)
+{
+	unregister_netdevice(dev);
+}
+
+void handoff_dev_consume_skb_any(struct sk_buff *skb)
+{
+	dev_consume_skb_any(skb);
+}
+
+/* skb->protocol sits in an anonymous struct group bindgen cannot name. */
+void handoff_skb_set_protocol_eth(struct sk_buff *skb, struct net_device *dev)
+{
+	skb->protocol = eth_type_trans(skb, dev);
+}
+
+void handoff_dev_kfree_skb_any(struct sk_buff *skb)
+{
+	dev_kfree_skb_any(skb);
+}
+
+u8 handoff_skb_ip_summed(const struct sk_buff *skb)
+{
+	return skb->ip_summed;
+}
+
+void handoff_skb_set_ip_summed(struct sk_buff *skb, u8 ip_summed)
+{
+	skb->ip_summed = ip_summed;
+}
+
+int handoff_skb_checksum_start_offset(const struct sk_buff *skb)
+{
+	return skb_checksum_start_offset(skb);
+}
+
+u16 handoff_skb_csum_offset(const struct sk_buff *skb)
+{
+	return skb->csum_offset;
+}
+
+void handoff_set_current_state_interruptible(void)
+{
+	set_current_state(TASK_INTERRUPTIBLE);
+}
+
+void handoff_set_current_state_running(void)
+{
+	__set_current_state(TASK_RUNNING);
+}
+
+void handoff_cond_resched(void)
+{
+	cond_resched();
+}
+
+void handoff_local_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+void handoff_local_bh_enable(void)
+{
+	local_bh_enable();
+}
+
+u64 handoff_ktime_get_ns(void)
+{
+	return ktime_get_ns();
+}
+
+unsigned long handoff_usecs_to_jiffies(unsigned int us)
+{
+	return usecs_to_jiffies(us);
+}
+
+unsigned int handoff_num_online_cpus(void)
+{
+	return num_online_cpus();
+}
+
+bool handoff_cpu_online(unsigned int cpu)
+{
+	return cpu_online(cpu);
 }

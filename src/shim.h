@@ -1,13 +1,62 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * C shim: one exported-to-Rust function per kernel inline function or macro
- * that bindgen cannot turn into something callable. No logic lives here.
+ * that bindgen cannot turn into something callable, plus the module
+ * parameters (module_param is a macro). No logic lives here.
  */
 #ifndef TCP_HANDOFF_SHIM_H
 #define TCP_HANDOFF_SHIM_H
 
+#include <linux/types.h>
+
 struct net;
+struct net_device;
+struct napi_struct;
+struct sk_buff;
+
+/* module parameters, see Documentation/hnic.rst */
+extern int handoff_param_fw_cpu;
+extern unsigned int handoff_param_nic_mem_kib;
 
 void *handoff_net_generic(const struct net *net, unsigned int id);
+void handoff_put_net(struct net *net);
+struct net *handoff_dev_net(const struct net_device *dev);
+
+void *handoff_netdev_priv(const struct net_device *dev);
+void handoff_eth_hw_addr_random(struct net_device *dev);
+bool handoff_netif_running(const struct net_device *dev);
+bool handoff_netif_carrier_ok(const struct net_device *dev);
+void handoff_netif_stop_queue(struct net_device *dev);
+void handoff_netif_wake_queue(struct net_device *dev);
+bool handoff_netif_queue_stopped(const struct net_device *dev);
+bool handoff_netdev_xmit_more(void);
+
+void handoff_netif_napi_add(struct net_device *dev, struct napi_struct *napi,
+			    int (*poll)(struct napi_struct *, int));
+void handoff_netif_napi_del(struct napi_struct *napi);
+bool handoff_napi_schedule(struct napi_struct *napi);
+
+struct nlattr;
+
+void *handoff_nla_data(const struct nlattr *nla);
+void handoff_unregister_netdevice(struct net_device *dev);
+
+void handoff_dev_kfree_skb_any(struct sk_buff *skb);
+void handoff_dev_consume_skb_any(struct sk_buff *skb);
+void handoff_skb_set_protocol_eth(struct sk_buff *skb, struct net_device *dev);
+u8 handoff_skb_ip_summed(const struct sk_buff *skb);
+void handoff_skb_set_ip_summed(struct sk_buff *skb, u8 ip_summed);
+int handoff_skb_checksum_start_offset(const struct sk_buff *skb);
+u16 handoff_skb_csum_offset(const struct sk_buff *skb);
+
+void handoff_set_current_state_interruptible(void);
+void handoff_set_current_state_running(void);
+void handoff_cond_resched(void);
+void handoff_local_bh_disable(void);
+void handoff_local_bh_enable(void);
+u64 handoff_ktime_get_ns(void);
+unsigned long handoff_usecs_to_jiffies(unsigned int us);
+unsigned int handoff_num_online_cpus(void);
+bool handoff_cpu_online(unsigned int cpu);
 
 #endif

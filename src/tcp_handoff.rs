@@ -7,9 +7,15 @@
 //! ULP, handoff/restore, the hnic driver) hang off the same module.
 
 mod bindings;
+/// The NIC firmware (`firmware-sim/`), compiled into the module.
+#[path = "../firmware-sim/src/lib.rs"]
+#[allow(unused_attributes, unused_imports, dead_code, unreachable_pub)]
+mod firmware;
 mod cstatic;
 mod netns;
 mod sysctl;
+#[path = "../vnic/mod.rs"]
+mod vnic;
 
 use kernel::prelude::*;
 
@@ -25,14 +31,17 @@ module! {
 }
 
 struct TcpHandoff {
+    // Dropped in declaration order: hnic devices go before the sysctls.
+    _hnic: vnic::Registration,
     _pernet: netns::PernetRegistration,
 }
 
 impl kernel::Module for TcpHandoff {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let pernet = netns::PernetRegistration::new()?;
+        let hnic = vnic::Registration::new()?;
         pr_info!("version {} loaded\n", VERSION);
-        Ok(TcpHandoff { _pernet: pernet })
+        Ok(TcpHandoff { _hnic: hnic, _pernet: pernet })
     }
 }
 

@@ -13,6 +13,7 @@
  * iproute2 ships no headers for its internal plugin interface; the two
  * structures below mirror iproute2 6.1 (Debian 12).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <linux/netlink.h>

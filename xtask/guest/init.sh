@@ -38,6 +38,8 @@ fi
 export REPO RESULTS VCPUS
 export HANDOFF_KO="$REPO/tcp_handoff.ko"
 export HANDOFF_BIN="$REPO/target/release"
+# iproute2 loads link_hnic.so from here for `ip link add ... type hnic`.
+export IP_LIB_DIR="$REPO/build/ip"
 
 hostname handoff-vm
 ip link set lo up

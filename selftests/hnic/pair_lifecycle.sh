@@ -1,0 +1,78 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# hnic pairs: creation and deletion (50 times), the peer syntax of
+# `ip link`, namespace moves, carrier following up/down on either end,
+# MTU limits, firmware threads, and rmmod while traffic flows.
+
+. ../lib.sh
+
+[ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
+skip_unless ip ethtool ping
+tap_plan 9
+module_unload
+dmesg_mark
+module_load
+
+created=0
+for i in $(seq 50); do
+	ip link add hnic0 type hnic peer name hnic1 || break
+	[ -d /sys/class/net/hnic1 ] || break
+	ip link del hnic1 || break   # deleting one end deletes the pair
+	[ ! -d /sys/class/net/hnic0 ] || break
+	created=$((created + 1))
+done
+tap_check "50 pairs created, deleted from the peer end ($created done)" [ $created = 50 ]
+
+ip link add hnic0 type hnic peer name hnic1
+fw_threads=$(ps -e -o comm= | grep -c '^hnic[01]-fw$')
+tap_check "one firmware thread per device ($fw_threads)" [ "$fw_threads" = 2 ]
+fw_cpu=$(ps -e -o psr=,comm= | awk '$2 == "hnic0-fw" { print $1 }')
+tap_check "firmware pinned to the highest CPU ($fw_cpu of $(nproc))" [ "$fw_cpu" = $(( $(nproc) - 1 )) ]
+
+mtu=$(cat /sys/class/net/hnic0/mtu)
+ip link set hnic0 mtu 9000 && big=ok
+ip link set hnic0 mtu 9001 2>/dev/null && too_big=accepted
+ip link set hnic0 mtu 1500
+tap_check "MTU 1500 by default, 9000 accepted, 9001 refused" \
+	[ "$mtu" = 1500 -a "$big" = ok -a -z "$too_big" ]
+
+carrier() { cat /sys/class/net/$1/carrier 2>/dev/null || echo 0; }
+wait_carrier() { # DEV WANT
+	local i
+	for i in $(seq 50); do [ "$(carrier $1)" = $2 ] && return 0; sleep 0.1; done
+	return 1
+}
+ip link set hnic0 up
+c_one=$(carrier hnic0)
+ip link set hnic1 up
+wait_carrier hnic0 1 && wait_carrier hnic1 1 && both=ok
+ip link set hnic1 down
+wait_carrier hnic0 0 && down=ok
+ip link set hnic1 up
+wait_carrier hnic0 1 && back=ok
+tap_check "carrier needs both ends up, follows either end (one:$c_one both:$both down:$down back:$back)" \
+	[ "$c_one" = 0 -a "$both" = ok -a "$down" = ok -a "$back" = ok ]
+ip link del hnic0
+
+topo_create hnic >/dev/null
+tap_check "ends in separate namespaces reach each other" topo_wait_reachable
+ip -n "$NS_CLI" link set "$TOPO_CLI_DEV" netns 1 && ip link set "$TOPO_CLI_DEV" netns "$NS_CLI" &&
+	_topo_addr "$NS_CLI" "$TOPO_CLI_DEV" "$CLI4" "$CLI6"
+tap_check "an end moved between namespaces still carries traffic" topo_wait_reachable
+
+# rmmod while a transfer runs: the pair goes away under traffic.
+ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port 5100 --bytes $((1 << 30)) >/dev/null 2>&1 &
+srv=$!
+ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 5100 --bytes $((1 << 30)) >/dev/null 2>&1 &
+cli=$!
+sleep 2
+module_unload
+unloaded=$?
+kill $srv $cli 2>/dev/null
+wait $srv $cli 2>/dev/null
+tap_check "rmmod with traffic flowing deletes the pair" [ $unloaded = 0 -a ! -d /sys/class/net/hnic0 ]
+topo_destroy
+
+tap_check "dmesg free of WARN/BUG/leak reports" dmesg_clean_since
+tap_exit

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/sys/kernel/debug/hnic/<ifname>/`: the wire's fault knobs (see
+//! Documentation/hnic.rst). Knobs of a device shape the frames *it* sends.
+
+use core::ptr;
+
+use super::nic::Nic;
+use crate::bindings;
+use crate::cstatic::CStatic;
+
+static ROOT: CStatic<*mut bindings::dentry> = CStatic::new(ptr::null_mut());
+
+/// Creates `/sys/kernel/debug/hnic` (module init).
+pub(crate) fn init() {
+    // SAFETY: module init, single-threaded; debugfs copes with errors by
+    // returning an error pointer that later calls accept.
+    unsafe { *ROOT.get() = bindings::debugfs_create_dir(c"hnic".as_ptr(), ptr::null_mut()) };
+}
+
+/// Removes it (module exit, after every device is gone).
+pub(crate) fn exit() {
+    // SAFETY: module exit; no device directory remains.
+    unsafe { bindings::debugfs_remove(*ROOT.get()) };
+}
+
+/// The knob directory of `dev`.
+pub(crate) fn create(dev: *mut bindings::net_device, nic: &Nic) -> *mut bindings::dentry {
+    // SAFETY: `dev->name` is NUL-terminated; the knobs point into `nic`,
+    // which outlives the directory (`remove` runs before the NIC is freed).
+    unsafe {
+        let dir = bindings::debugfs_create_dir((*dev).name.as_ptr(), *ROOT.get());
+        let f = &nic.faults;
+        let knobs = [
+            (c"loss_ppm", f.loss_ppm.as_ptr()),
+            (c"dup_ppm", f.dup_ppm.as_ptr()),
+            (c"reorder_ppm", f.reorder_ppm.as_ptr()),
+            (c"delay_us", f.delay_us.as_ptr()),
+            (c"rate_mbit", f.rate_mbit.as_ptr()),
+            (c"link_down", f.link_down.as_ptr()),
+        ];
+        for (name, value) in knobs {
+            bindings::debugfs_create_u32(name.as_ptr(), 0o600, dir, value);
+        }
+        dir
+    }
+}
+
+pub(crate) fn remove(dir: *mut bindings::dentry) {
+    // SAFETY: `dir` came from `create` (or is an error/null pointer, which
+    // debugfs_remove ignores).
+    unsafe { bindings::debugfs_remove(dir) };
+}

@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The NIC firmware: one kthread per hnic device, pinned to its own CPU,
+//! running the firmware-sim engine over the device's rings.
+//!
+//! Each pass of the loop moves frames host → wire (TX ring, checksum
+//! completion, wire knobs), wire → lookup layer → host (RX ring, checksum
+//! verification, interrupt), and runs the engine's timers. With nothing to
+//! do the thread sleeps until a doorbell, the next frame due on the wire,
+//! or a 100 ms housekeeping tick (carrier and knob changes).
+
+use core::ffi::{c_int, c_void};
+
+use kernel::alloc::{flags::GFP_KERNEL, VVec};
+use kernel::prelude::*;
+
+use super::counters::Ctr;
+use super::nic::{Nic, TxDesc, FRAME_SLOT, RX_CSUM_OK};
+use super::wire::WireSender;
+use crate::bindings;
+use crate::firmware as fw;
+use crate::firmware::wire::checksum;
+
+/// Frames moved per direction per pass, so one busy direction cannot
+/// starve the other.
+const BUDGET: usize = 64;
+/// Longest sleep without a doorbell: carrier and knob changes are noticed
+/// within this.
+const HOUSEKEEPING_US: u32 = 100_000;
+/// Timer resolution while offloaded connections are live.
+const TIMER_TICK_US: u32 = 1_000;
+
+/// The firmware's memory regions, sized by `NicMemoryLayout`.
+struct NicMemory {
+    conns: VVec<fw::ConnSlot>,
+    lookup: VVec<fw::LookupEntry>,
+    refs: VVec<fw::BufRef>,
+    chunks: VVec<fw::ChunkMeta>,
+    staging: VVec<u8>,
+    scratch: VVec<u8>,
+    wheel: VVec<u32>,
+}
+
+impl NicMemory {
+    fn new(l: &fw::NicMemoryLayout) -> Result<Self> {
+        Ok(NicMemory {
+            conns: VVec::from_elem(fw::ConnSlot::EMPTY, l.max_conns, GFP_KERNEL)?,
+            lookup: VVec::from_elem(fw::LookupEntry::default(), l.lookup_entries, GFP_KERNEL)?,
+            refs: VVec::from_elem(fw::BufRef::EMPTY, l.refs, GFP_KERNEL)?,
+            chunks: VVec::from_elem(fw::ChunkMeta::EMPTY, l.chunks, GFP_KERNEL)?,
+            staging: VVec::from_elem(0u8, l.staging_bytes, GFP_KERNEL)?,
+            scratch: VVec::from_elem(0u8, l.scratch_bytes, GFP_KERNEL)?,
+            wheel: VVec::from_elem(0u32, l.wheel_slots, GFP_KERNEL)?,
+        })
+    }
+
+    /// The regions as the engine's arena.
+    ///
+    /// # Safety
+    ///
+    /// The returned slices alias `self`'s buffers: the caller must drop
+    /// everything that holds them before `self`, and must not touch `self`
+    /// meanwhile. (`Firmware` declares `engine` before `memory`, so it is
+    /// dropped first.)
+    unsafe fn arena(&mut self) -> fw::Arena<'static> {
+        // SAFETY: each VVec's heap buffer stays put while the VVec is
+        // neither grown nor dropped, which the contract guarantees.
+        unsafe {
+            fw::Arena {
+                conns: core::slice::from_raw_parts_mut(self.conns.as_mut_ptr(), self.conns.len()),
+                lookup: core::slice::from_raw_parts_mut(self.lookup.as_mut_ptr(), self.lookup.len()),
+                refs: core::slice::from_raw_parts_mut(self.refs.as_mut_ptr(), self.refs.len()),
+                chunks: core::slice::from_raw_parts_mut(self.chunks.as_mut_ptr(), self.chunks.len()),
+                staging: core::slice::from_raw_parts_mut(self.staging.as_mut_ptr(), self.staging.len()),
+                scratch: core::slice::from_raw_parts_mut(self.scratch.as_mut_ptr(), self.scratch.len()),
+                wheel: core::slice::from_raw_parts_mut(self.wheel.as_mut_ptr(), self.wheel.len()),
+            }
+        }
+    }
+}
+
+/// State only the firmware thread touches.
+pub(crate) struct Firmware {
+    // Declared before `memory`: it borrows it and must be dropped first.
+    engine: fw::Engine<'static>,
+    #[allow(dead_code)]
+    memory: NicMemory,
+    wire: WireSender,
+    /// Where a TX frame is assembled ("fetched by DMA") before the wire.
+    frame: VVec<u8>,
+    /// Connections the NIC memory can hold.
+    max_conns: usize,
+}
+
+impl Firmware {
+    pub(crate) fn new(nic_mem: usize, seed: u64) -> Result<Self> {
+        let layout = fw::NicMemoryLayout::for_size(nic_mem).map_err(|_| EINVAL)?;
+        let mut memory = NicMemory::new(&layout)?;
+        // SAFETY: `memory` moves into the same `Firmware` as the engine and
+        // outlives it (field order); nothing else touches it.
+        let arena = unsafe { memory.arena() };
+        let now_us = now_ns() / 1000;
+        let engine = fw::Engine::new(layout, arena, seed as u32, now_us).map_err(|_| EINVAL)?;
+        Ok(Firmware {
+            engine,
+            memory,
+            wire: WireSender::new(seed ^ now_ns(), FRAME_SLOT)?,
+            frame: VVec::from_elem(0u8, FRAME_SLOT, GFP_KERNEL)?,
+            max_conns: layout.max_conns,
+        })
+    }
+
+    /// Connections the NIC memory can hold.
+    pub(crate) fn max_conns(&self) -> usize {
+        self.max_conns
+    }
+
+    /// Is there anything to do at `now`?
+    fn has_work(&self, nic: &Nic, now: u64) -> bool {
+        nic.kick.load(core::sync::atomic::Ordering::Acquire)
+            || (nic.tx.used() > 0 && nic.peer().map_or(true, |p| !p.wire_in.is_full_for_sender()))
+            || nic.wire_in.peek().is_some_and(|d| d.due_ns <= now)
+            || self.wire.held_deadline().is_some_and(|t| t <= now)
+    }
+
+    /// How long to sleep at `now`, in jiffies.
+    fn sleep_jiffies(&self, nic: &Nic, now: u64) -> i64 {
+        let mut until_us = HOUSEKEEPING_US as u64;
+        if let Some(d) = nic.wire_in.peek() {
+            until_us = until_us.min(d.due_ns.saturating_sub(now) / 1000);
+        }
+        if let Some(t) = self.wire.held_deadline() {
+            until_us = until_us.min(t.saturating_sub(now) / 1000);
+        }
+        if self.engine.live_conns() > 0 {
+            until_us = until_us.min(TIMER_TICK_US as u64);
+        }
+        // SAFETY: pure conversion.
+        let j = unsafe { bindings::handoff_usecs_to_jiffies(until_us as u32) };
+        j.max(1) as i64
+    }
+
+    /// One pass of the firmware loop.
+    fn run(&mut self, nic: &Nic, now: u64) {
+        nic.kick.store(false, core::sync::atomic::Ordering::Release);
+        let link_up = self.update_carrier(nic);
+        self.transmit(nic, link_up, now);
+        let delivered = self.receive(nic, now);
+        if delivered > 0 {
+            nic.interrupt();
+        }
+        if self.engine.live_conns() > 0 {
+            let Firmware { engine, wire, .. } = self;
+            let mut io = FwIo { nic, wire, now_ns: now };
+            engine.poll(now / 1000, &mut io);
+        }
+    }
+
+    /// Carrier follows both ends being up and neither link knob down.
+    fn update_carrier(&mut self, nic: &Nic) -> bool {
+        let up = nic.running()
+            && !nic.faults.link_down()
+            && nic.peer().is_some_and(|p| p.running() && !p.faults.link_down());
+        // SAFETY: `dev` is registered while the firmware runs; carrier
+        // changes may be made from any context.
+        unsafe {
+            if up != bindings::handoff_netif_carrier_ok(nic.dev) {
+                if up {
+                    bindings::netif_carrier_on(nic.dev);
+                } else {
+                    bindings::netif_carrier_off(nic.dev);
+                    self.wire.drop_held();
+                }
+            }
+        }
+        up
+    }
+
+    /// Host → wire.
+    fn transmit(&mut self, nic: &Nic, link_up: bool, now: u64) {
+        let peer = nic.peer();
+        let mut moved = 0;
+        while moved < BUDGET {
+            // Backpressure: leave frames in the TX ring (which then stops
+            // the queue) rather than drop them when the wire is full.
+            if let Some(p) = peer {
+                if link_up && p.wire_in.is_full_for_sender() {
+                    break;
+                }
+            }
+            let Some(TxDesc(skb)) = nic.tx.pop() else { break };
+            moved += 1;
+            match peer {
+                Some(p) if link_up => self.transmit_one(nic, p, skb, now),
+                _ => nic.ctr.inc(Ctr::FwTxLinkDown),
+            }
+            // SAFETY: the TX ring handed us ownership of `skb`.
+            unsafe { bindings::handoff_dev_consume_skb_any(skb) };
+        }
+        if moved > 0 {
+            if let Some(p) = peer {
+                p.doorbell();
+            }
+            // SAFETY: `dev` is registered while the firmware runs.
+            unsafe {
+                if bindings::handoff_netif_queue_stopped(nic.dev) && !nic.tx.is_full() {
+                    bindings::handoff_netif_wake_queue(nic.dev);
+                }
+            }
+        }
+        if let Some(p) = peer {
+            self.wire.release_held(&nic.faults, &p.wire_in, &nic.ctr, now, false);
+        }
+    }
+
+    fn transmit_one(&mut self, nic: &Nic, peer: &Nic, skb: *mut bindings::sk_buff, now: u64) {
+        // SAFETY: we own `skb` (from the TX ring) until we free it.
+        let len = unsafe { (*skb).len } as usize;
+        let Some(frame) = self.frame.get_mut(..len) else {
+            nic.ctr.inc(Ctr::FwTxTooBig);
+            return;
+        };
+        // SAFETY: `frame` has room for `len` bytes, the skb's length.
+        let err = unsafe { bindings::skb_copy_bits(skb, 0, frame.as_mut_ptr().cast(), len as c_int) };
+        if err != 0 {
+            nic.ctr.inc(Ctr::FwTxTooBig);
+            return;
+        }
+        nic.ctr.add(Ctr::TxDmaBytes, len as u64);
+        // SAFETY: reading checksum metadata of an skb we own.
+        let partial = unsafe { bindings::handoff_skb_ip_summed(skb) } == bindings::CHECKSUM_PARTIAL as u8;
+        if partial {
+            // SAFETY: as above.
+            let (start, off) = unsafe {
+                (bindings::handoff_skb_checksum_start_offset(skb), bindings::handoff_skb_csum_offset(skb))
+            };
+            if complete_checksum(frame, start as usize, off as usize) {
+                nic.ctr.inc(Ctr::TxCsumPartial);
+            }
+        }
+        self.wire.send(frame, &nic.faults, &peer.wire_in, &nic.ctr, now);
+    }
+
+    /// Wire → lookup layer → host. Returns frames delivered to the RX ring.
+    fn receive(&mut self, nic: &Nic, now: u64) -> usize {
+        let running = nic.running();
+        let mut delivered = 0;
+        let mut taken = 0;
+        let Firmware { engine, wire, .. } = self;
+        while taken < BUDGET {
+            match nic.wire_in.peek() {
+                Some(d) if d.due_ns <= now => {}
+                _ => break,
+            }
+            taken += 1;
+            let mut io = FwIo { nic, wire, now_ns: now };
+            let ok = nic.wire_in.pop_with(|frame, _| {
+                nic.ctr.inc(Ctr::WireRxFrames);
+                if !running {
+                    nic.ctr.inc(Ctr::FwRxDevDown);
+                    return false;
+                }
+                match engine.receive(now / 1000, frame, &mut io) {
+                    fw::Verdict::PassThrough => deliver(nic, frame),
+                    fw::Verdict::Consumed => {
+                        nic.ctr.inc(Ctr::FwConsumed);
+                        false
+                    }
+                    fw::Verdict::Dropped => {
+                        nic.ctr.inc(Ctr::FwDropped);
+                        false
+                    }
+                }
+            });
+            if ok == Some(true) {
+                delivered += 1;
+            }
+        }
+        // Room on the wire again: a sender held back by backpressure may go.
+        if taken > 0 {
+            if let Some(p) = nic.peer() {
+                if p.tx.used() > 0 {
+                    p.doorbell();
+                }
+            }
+        }
+        delivered
+    }
+}
+
+/// Hands a pass-through frame to the host's RX ring.
+fn deliver(nic: &Nic, frame: &[u8]) -> bool {
+    nic.ctr.inc(Ctr::FwPassThrough);
+    let flags = match l4_checksum_ok(frame) {
+        Some(true) => {
+            nic.ctr.inc(Ctr::FwRxCsumOk);
+            RX_CSUM_OK
+        }
+        Some(false) => {
+            nic.ctr.inc(Ctr::FwRxCsumBad);
+            0
+        }
+        None => 0,
+    };
+    if nic.rx.push(frame, flags, 0) {
+        nic.ctr.inc(Ctr::RxDesc);
+        nic.ctr.add(Ctr::RxDmaBytes, frame.len() as u64);
+        true
+    } else {
+        nic.ctr.inc(Ctr::FwRxRingFull);
+        false
+    }
+}
+
+/// Completes a CHECKSUM_PARTIAL frame: the stack seeded the field with the
+/// pseudo-header sum; the device sums from `start` to the end.
+fn complete_checksum(frame: &mut [u8], start: usize, off: usize) -> bool {
+    let Some(field) = start.checked_add(off) else { return false };
+    if field + 2 > frame.len() || start > frame.len() {
+        return false;
+    }
+    let mut sum = checksum::checksum(&frame[start..]);
+    if sum == 0 {
+        sum = 0xffff; // a computed zero is sent as all-ones (RFC 768)
+    }
+    frame[field..field + 2].copy_from_slice(&sum.to_be_bytes());
+    true
+}
+
+/// Verifies the TCP/UDP checksum of an Ethernet frame, if it carries one
+/// the firmware understands (no IPv4 fragments, no IPv6 extension headers).
+fn l4_checksum_ok(frame: &[u8]) -> Option<bool> {
+    use crate::firmware::wire::{ethernet, ipv4, ipv6};
+    const TCP: u8 = 6;
+    const UDP: u8 = 17;
+    let eth = ethernet::Frame::new_checked(frame).ok()?;
+    let (pseudo, proto, l4) = match eth.ethertype() {
+        0x0800 => {
+            let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
+            if ip.is_fragment() {
+                return None;
+            }
+            let l4 = ip.payload_slice();
+            let proto = ip.protocol();
+            (checksum::pseudo_v4(&ip.src_addr(), &ip.dst_addr(), proto, l4.len() as u16), proto, l4)
+        }
+        0x86dd => {
+            let ip = ipv6::Packet::new_checked(eth.payload()).ok()?;
+            let l4 = ip.payload_slice();
+            let proto = ip.next_header();
+            (checksum::pseudo_v6(&ip.src_addr(), &ip.dst_addr(), proto, l4.len() as u32), proto, l4)
+        }
+        _ => return None,
+    };
+    match proto {
+        TCP if l4.len() >= 20 => {}
+        // An IPv4 UDP checksum of zero means "none".
+        UDP if l4.len() >= 8 && !(eth.ethertype() == 0x0800 && l4[6] == 0 && l4[7] == 0) => {}
+        _ => return None,
+    }
+    Some(checksum::add(pseudo, l4) == 0xffff)
+}
+
+/// What the engine reaches: host memory (the copy engine) and the wire.
+struct FwIo<'a> {
+    nic: &'a Nic,
+    wire: &'a mut WireSender,
+    now_ns: u64,
+}
+
+impl fw::HostMemory for FwIo<'_> {
+    // Host buffers are only handed to the NIC with `send`/`post` commands
+    // on an offloaded connection; until the command ring exists none are,
+    // so every DMA is refused (and the engine counts the refusal).
+    fn dma_read(&mut self, _addr: u64, _buf: &mut [u8]) -> core::result::Result<(), fw::DmaError> {
+        Err(fw::DmaError)
+    }
+
+    fn dma_write(&mut self, _addr: u64, _data: &[u8]) -> core::result::Result<(), fw::DmaError> {
+        Err(fw::DmaError)
+    }
+}
+
+impl fw::NicPort for FwIo<'_> {
+    fn transmit(&mut self, frame: &[u8]) -> bool {
+        match self.nic.peer() {
+            Some(p) if !p.wire_in.is_full_for_sender() => {
+                self.wire.send(frame, &self.nic.faults, &p.wire_in, &self.nic.ctr, self.now_ns);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn pass_through(&mut self, frame: &[u8]) {
+        deliver(self.nic, frame);
+    }
+
+    fn event(&mut self, _ev: &fw::Event<'_>) {
+        // No event ring yet: nothing can be offloaded, so the engine has no
+        // connection to report on.
+    }
+}
+
+fn now_ns() -> u64 {
+    // SAFETY: reads the monotonic clock.
+    unsafe { bindings::handoff_ktime_get_ns() }
+}
+
+/// The firmware thread.
+///
+/// # Safety
+///
+/// `data` is the `Nic` that started this thread, alive until
+/// `Nic::stop_firmware` has returned.
+pub(crate) unsafe extern "C" fn fw_main(data: *mut c_void) -> c_int {
+    // SAFETY: by the function's contract.
+    let nic = unsafe { &*data.cast::<Nic>() };
+    // SAFETY: this is the firmware thread of `nic`, the only user of its
+    // firmware state while it runs.
+    let fw = unsafe { nic.firmware() };
+    loop {
+        // SAFETY: plain task-state and scheduling calls on the current task.
+        unsafe { bindings::handoff_set_current_state_interruptible() };
+        // Checked after setting the state: kthread_stop's wake-up cannot be
+        // lost between the check and the sleep.
+        // SAFETY: we are a kthread.
+        if unsafe { bindings::kthread_should_stop() } {
+            // SAFETY: as above.
+            unsafe { bindings::handoff_set_current_state_running() };
+            break;
+        }
+        let now = now_ns();
+        if !fw.has_work(nic, now) {
+            // SAFETY: sleeping in TASK_INTERRUPTIBLE set above.
+            unsafe { bindings::schedule_timeout(fw.sleep_jiffies(nic, now)) };
+            nic.ctr.add(Ctr::FwIdleNs, now_ns().saturating_sub(now));
+            continue;
+        }
+        // SAFETY: as above.
+        unsafe { bindings::handoff_set_current_state_running() };
+        fw.run(nic, now);
+        nic.ctr.inc(Ctr::FwWakeups);
+        nic.ctr.add(Ctr::FwBusyNs, now_ns().saturating_sub(now));
+        // SAFETY: may sleep; we hold no locks.
+        unsafe { bindings::handoff_cond_resched() };
+    }
+    0
+}

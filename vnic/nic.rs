@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One hnic device's NIC: its rings, its firmware thread and the firmware's
+//! memory. The host side (`device.rs`) and the firmware (`firmware.rs`)
+//! meet only here, through the rings and counters.
+//!
+//! Ring ownership (single producer / single consumer each):
+//! - `tx`: produced by `ndo_start_xmit` (serialised by the TX queue lock),
+//!   consumed by this NIC's firmware thread.
+//! - `rx`: produced by this NIC's firmware thread, consumed by NAPI poll
+//!   (one NAPI instance, never concurrent with itself).
+//! - `wire_in`: produced by the *peer's* firmware thread, consumed by this
+//!   NIC's firmware thread.
+
+use core::cell::UnsafeCell;
+use core::ffi::{c_int, c_void};
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::error::from_err_ptr;
+use kernel::prelude::*;
+
+use super::counters::{Counters, Ctr};
+use super::firmware::Firmware;
+use super::ring::{FrameRing, Ring};
+use super::wire::Faults;
+use crate::bindings;
+
+/// Largest MTU the firmware handles (its frame slots are `FRAME_SLOT`).
+pub(crate) const MAX_MTU: u32 = 9000;
+/// Bytes per frame slot: MTU + Ethernet header + VLAN tag, rounded up.
+pub(crate) const FRAME_SLOT: usize = 9216;
+/// Ring sizes (entries, powers of two).
+pub(crate) const TX_RING: u32 = 256;
+pub(crate) const RX_RING: u32 = 256;
+pub(crate) const WIRE_QUEUE: u32 = 512;
+
+/// RX descriptor flag: the firmware verified the L4 checksum.
+pub(crate) const RX_CSUM_OK: u32 = 1;
+
+/// A frame handed to the NIC: the skb is its "DMA address".
+#[derive(Clone, Copy)]
+pub(crate) struct TxDesc(pub(crate) *mut bindings::sk_buff);
+
+// SAFETY: the skb is owned by whoever holds the descriptor: the ring moves
+// it from the driver to the firmware thread.
+unsafe impl Send for TxDesc {}
+
+pub(crate) struct Nic {
+    pub(crate) dev: *mut bindings::net_device,
+    /// The other end of the pair; null before pairing and after `unpair`.
+    pub(crate) peer: AtomicPtr<Nic>,
+    pub(crate) tx: Ring<TxDesc>,
+    pub(crate) rx: FrameRing,
+    pub(crate) wire_in: FrameRing,
+    pub(crate) faults: Faults,
+    pub(crate) ctr: Counters,
+    /// NAPI may be scheduled ("interrupts enabled").
+    pub(crate) irq_armed: AtomicBool,
+    /// Set by doorbells that are not about rings (open/stop/link knobs).
+    pub(crate) kick: AtomicBool,
+    task: AtomicPtr<bindings::task_struct>,
+    /// Touched only by the firmware thread while it runs, and by
+    /// `Nic::new`/`Drop` when it does not.
+    fw: UnsafeCell<Firmware>,
+    /// The firmware's NIC memory size in bytes.
+    pub(crate) nic_mem: usize,
+    /// Connections that memory holds.
+    pub(crate) max_conns: usize,
+}
+
+// SAFETY: shared state is atomics and SPSC rings (see the module docs);
+// `fw` is only accessed by the firmware thread (see `Nic::firmware`).
+unsafe impl Sync for Nic {}
+// SAFETY: see `Sync`.
+unsafe impl Send for Nic {}
+
+impl Nic {
+    /// Allocates the NIC of `dev` with `nic_mem` bytes of firmware memory.
+    pub(crate) fn new(dev: *mut bindings::net_device, nic_mem: usize) -> Result<KBox<Nic>> {
+        let fw = Firmware::new(nic_mem, dev as usize as u64)?;
+        let max_conns = fw.max_conns();
+        let nic = KBox::new(
+            Nic {
+                dev,
+                peer: AtomicPtr::new(ptr::null_mut()),
+                tx: Ring::new(TX_RING, TxDesc(ptr::null_mut()))?,
+                rx: FrameRing::new(RX_RING, FRAME_SLOT)?,
+                wire_in: FrameRing::new(WIRE_QUEUE, FRAME_SLOT)?,
+                faults: Faults::new(),
+                ctr: Counters::new(),
+                irq_armed: AtomicBool::new(true),
+                kick: AtomicBool::new(true),
+                task: AtomicPtr::new(ptr::null_mut()),
+                fw: UnsafeCell::new(fw),
+                nic_mem,
+                max_conns,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(nic)
+    }
+
+    /// The firmware's private state.
+    ///
+    /// # Safety
+    ///
+    /// Only the firmware thread of this NIC may call this, and only while
+    /// it runs (between `start_firmware` and `stop_firmware`).
+    pub(crate) unsafe fn firmware(&self) -> &mut Firmware {
+        // SAFETY: by the contract there is exactly one caller at a time.
+        unsafe { &mut *self.fw.get() }
+    }
+
+    pub(crate) fn peer(&self) -> Option<&Nic> {
+        let p = self.peer.load(Ordering::Acquire);
+        // SAFETY: a non-null peer stays allocated until `unpair` has cleared
+        // both pointers *and* stopped both firmware threads (the only users
+        // of the peer outside the RTNL), see `link::dellink`.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Starts the firmware thread `<ifname>-fw` on `cpu`.
+    pub(crate) fn start_firmware(&self, cpu: u32) -> Result {
+        let name = kernel::c_str!("%s-fw");
+        // SAFETY: `fw_main` only uses `self` through `&Nic`; `self` outlives
+        // the thread because `stop_firmware` runs before the NIC is freed.
+        // `dev->name` is NUL-terminated.
+        let task = unsafe {
+            bindings::kthread_create_on_node(
+                Some(super::firmware::fw_main),
+                self as *const Nic as *mut c_void,
+                -1,
+                name.as_char_ptr().cast(),
+                (*self.dev).name.as_ptr(),
+            )
+        };
+        let task = from_err_ptr(task)?;
+        // SAFETY: `task` was just created and has not run yet.
+        unsafe { bindings::kthread_bind(task, cpu) };
+        self.task.store(task, Ordering::Release);
+        // SAFETY: `task` is a valid, new kthread.
+        unsafe { bindings::wake_up_process(task) };
+        Ok(())
+    }
+
+    /// Stops the firmware thread; idempotent. Sleeps (RTNL may be held).
+    pub(crate) fn stop_firmware(&self) {
+        let task = self.task.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !task.is_null() {
+            // SAFETY: `task` is our kthread; it only exits when asked to
+            // (it loops until `kthread_should_stop`), so it is still alive.
+            unsafe { bindings::kthread_stop(task) };
+        }
+    }
+
+    /// Doorbell: wakes the firmware thread.
+    pub(crate) fn doorbell(&self) {
+        let task = self.task.load(Ordering::Acquire);
+        if !task.is_null() {
+            // SAFETY: the task stays alive until `stop_firmware` has cleared
+            // `task` and reaped it; a wake-up racing with that is harmless.
+            unsafe { bindings::wake_up_process(task) };
+        }
+    }
+
+    /// Doorbell for a state change (not a ring update).
+    pub(crate) fn kick(&self) {
+        self.kick.store(true, Ordering::Release);
+        self.doorbell();
+    }
+
+    /// Interrupt: schedules NAPI if the host has interrupts armed.
+    pub(crate) fn interrupt(&self) {
+        if self.irq_armed.swap(false, Ordering::AcqRel) {
+            self.ctr.inc(Ctr::RxInterrupt);
+            // SAFETY: `dev` is registered while its firmware runs; NAPI was
+            // added in `ndo_init`. Softirqs must be off around
+            // napi_schedule from process context, and run on re-enable.
+            unsafe {
+                bindings::handoff_local_bh_disable();
+                bindings::handoff_napi_schedule(super::device::napi_of(self.dev));
+                bindings::handoff_local_bh_enable();
+            }
+        }
+    }
+
+    /// Frees skbs still queued for transmission (firmware stopped).
+    pub(crate) fn drain_tx(&self) {
+        while let Some(TxDesc(skb)) = self.tx.pop() {
+            // SAFETY: the ring owned the skb; nobody else references it.
+            unsafe { bindings::handoff_dev_kfree_skb_any(skb) };
+        }
+    }
+
+    pub(crate) fn running(&self) -> bool {
+        // SAFETY: `dev` is valid for the NIC's lifetime.
+        unsafe { bindings::handoff_netif_running(self.dev) }
+    }
+}
+
+impl Drop for Nic {
+    fn drop(&mut self) {
+        self.stop_firmware();
+        self.drain_tx();
+    }
+}
+
+/// Picks the firmware CPU: the `fw_cpu` parameter if online, else the
+/// highest-numbered online CPU.
+pub(crate) fn firmware_cpu() -> u32 {
+    // SAFETY: module parameters are plain ints, read-only at runtime (0444).
+    let wanted: c_int = unsafe { bindings::handoff_param_fw_cpu };
+    // SAFETY: pure queries of the online mask.
+    unsafe {
+        if wanted >= 0 && bindings::handoff_cpu_online(wanted as u32) {
+            return wanted as u32;
+        }
+        let mut cpu = bindings::handoff_num_online_cpus().saturating_sub(1);
+        while cpu > 0 && !bindings::handoff_cpu_online(cpu) {
+            cpu -= 1;
+        }
+        cpu
+    }
+}
