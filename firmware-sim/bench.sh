@@ -33,10 +33,17 @@ bin="$root/target/release/examples/fw_bench"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Inclusive Ir of every function whose name matches $2 in profile $1.
+# Inclusive Ir of the functions whose names match $2 in profile $1.
+# callgrind_annotate may list a function several times: once with its whole
+# inclusive cost and again per source file its inlined code came from (a
+# part of the whole), so the largest line per function name is taken.
 incl() {
     callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
-        awk -v pat="$2" '$0 ~ pat && $0 !~ /=>/ { gsub(",", "", $1); s += $1 } END { printf "%d\n", s }'
+        awk -v pat="$2" '$0 ~ pat && $0 !~ /=>/ {
+            v = $1; gsub(",", "", v)
+            name = $0; sub(/ \[.*$/, "", name); sub(/^.*:/, "", name)
+            if (v + 0 > best[name]) best[name] = v + 0
+        } END { for (n in best) s += best[n]; printf "%d\n", s }'
 }
 
 # One callgrind run per side: collection is on only inside that side's
@@ -47,9 +54,9 @@ measure() { # $1=conns $2=a|b
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect="bench_step_$2" \
         --callgrind-out-file="$out" "$bin" "$1" "$packets" 2>/dev/null >"$tmp/stats.$1"
     local step host csum
-    step=$(incl "$out" ":bench_step_$2 ")
-    host=$(incl "$out" ":host$2_[a-z_]+ ")
-    csum=$(incl "$out" 'checksum::add ')
+    step=$(incl "$out" ":bench_step_$2( |$)")
+    host=$(incl "$out" ":host$2_[a-z_]+( |$)")
+    csum=$(incl "$out" 'checksum::add( |$)')
     echo "$((step - host)) $csum"
 }
 

@@ -430,27 +430,10 @@ impl<'a> Engine<'a> {
     fn receive_inner<I: Io>(&mut self, frame: &[u8], expect: Option<usize>, io: &mut I) -> Verdict {
         let Ok(eth) = ethernet::Frame::new_checked(frame) else { return self.pass() };
         let (key, tcp_bytes, pseudo) = match eth.ethertype() {
-            ethernet::ETHERTYPE_IPV4 => {
-                let Ok(ip) = ipv4::Packet::new_checked(eth.payload()) else { return self.pass() };
-                if ip.protocol() != ipv4::PROTO_TCP {
-                    return self.pass();
-                }
-                let t = ip.payload_slice();
-                let mut key = FlowKey::default();
-                key.local_addr[..4].copy_from_slice(&ip.dst_addr());
-                key.remote_addr[..4].copy_from_slice(&ip.src_addr());
-                let Some(idx) = self.find(&mut key, t) else { return self.pass() };
-                if !ip.verify_checksum() {
-                    self.sh.ctr.drop_ip_csum += 1;
-                    return Verdict::Dropped;
-                }
-                if ip.is_fragment() {
-                    // The host reassembles and may `forward` the result.
-                    return self.pass();
-                }
-                let pseudo = checksum::pseudo_v4(&ip.src_addr(), &ip.dst_addr(), ipv4::PROTO_TCP, t.len() as u16);
-                (idx, t, pseudo)
-            }
+            ethernet::ETHERTYPE_IPV4 => match self.ipv4_tcp(eth.payload()) {
+                Ok(x) => x,
+                Err(v) => return v,
+            },
             ethernet::ETHERTYPE_IPV6 => {
                 let Ok(ip) = ipv6::Packet::new_checked(eth.payload()) else { return self.pass() };
                 if ip.next_header() != ipv4::PROTO_TCP {
@@ -469,19 +452,33 @@ impl<'a> Engine<'a> {
             self.sh.ctr.drop_malformed += 1;
             return Verdict::Dropped;
         }
-        let Ok(tp) = tcp::Packet::new_checked(tcp_bytes) else {
+        // The fixed TCP header is read through one array view: a single
+        // bounds check instead of one per field.
+        let Some(th) = tcp_bytes.get(..tcp::HEADER_LEN).and_then(|t| <&[u8; 20]>::try_from(t).ok()) else {
             self.sh.ctr.drop_malformed += 1;
             return Verdict::Dropped;
         };
-        if !tp.verify_checksum(pseudo) {
+        let hl = usize::from(th[12] >> 4) * 4;
+        let (Some(opt_bytes), Some(payload)) = (tcp_bytes.get(tcp::HEADER_LEN..hl), tcp_bytes.get(hl..)) else {
+            self.sh.ctr.drop_malformed += 1;
+            return Verdict::Dropped;
+        };
+        if checksum::add(pseudo, tcp_bytes) != 0xffff {
             self.sh.ctr.drop_tcp_csum += 1;
             return Verdict::Dropped;
         }
-        let opts = tcp::TcpOptions::parse(tp.options());
+        let opts = tcp::TcpOptions::parse(opt_bytes);
         if opts.malformed {
             self.sh.ctr.rx_bad_options += 1;
         }
-        let seg = Seg { seq: tp.seq(), ack: tp.ack(), flags: tp.flags(), wnd: tp.window(), opts, payload: tp.payload() };
+        let seg = Seg {
+            seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
+            ack: u32::from_be_bytes([th[8], th[9], th[10], th[11]]),
+            flags: th[13],
+            wnd: u16::from_be_bytes([th[14], th[15]]),
+            opts,
+            payload,
+        };
         let cid = self.cid_of(idx);
         let Some(c) = self.conns.get_mut(idx) else { return Verdict::Dropped };
         self.sh.ctr.rx_segs += 1;
@@ -491,6 +488,42 @@ impl<'a> Engine<'a> {
             self.finish(idx, after, io);
         }
         Verdict::Consumed
+    }
+
+    /// IPv4 part of the receive path: validate, look up, verify the header
+    /// checksum. Returns (slot, TCP bytes, pseudo-header sum) or the verdict.
+    /// The fixed header is read through one 20-byte array view.
+    #[inline]
+    fn ipv4_tcp<'f>(&mut self, ip: &'f [u8]) -> Result<(usize, &'f [u8], u16), Verdict> {
+        let Some(h) = ip.get(..ipv4::HEADER_LEN).and_then(|h| <&[u8; 20]>::try_from(h).ok()) else {
+            return Err(self.pass());
+        };
+        let hl = usize::from(h[0] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        if h[0] >> 4 != 4 || hl < ipv4::HEADER_LEN || total < hl || h[9] != ipv4::PROTO_TCP {
+            return Err(self.pass());
+        }
+        let Some(t) = ip.get(hl..total) else { return Err(self.pass()) };
+        let src = [h[12], h[13], h[14], h[15]];
+        let dst = [h[16], h[17], h[18], h[19]];
+        let mut key = FlowKey::default();
+        key.local_addr[..4].copy_from_slice(&dst);
+        key.remote_addr[..4].copy_from_slice(&src);
+        let Some(idx) = self.find(&mut key, t) else { return Err(self.pass()) };
+        let ok = if hl == ipv4::HEADER_LEN {
+            checksum::sum20(h) == 0xffff
+        } else {
+            ip.get(..hl).is_some_and(|full| checksum::checksum(full) == 0)
+        };
+        if !ok {
+            self.sh.ctr.drop_ip_csum += 1;
+            return Err(Verdict::Dropped);
+        }
+        if u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0 {
+            // A fragment: the host reassembles and may `forward` the result.
+            return Err(self.pass());
+        }
+        Ok((idx, t, checksum::pseudo_v4(&src, &dst, ipv4::PROTO_TCP, t.len() as u16)))
     }
 
     fn pass(&mut self) -> Verdict {
