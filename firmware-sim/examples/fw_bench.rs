@@ -475,6 +475,8 @@ fn main() {
     println!("conns {conns}");
     println!("a_tx_data_segs {tx_data}");
     println!("a_rx_segs {}", a1.rx_segs - a0.rx_segs);
+    println!("a_tx_segs {}", a1.tx_segs - a0.tx_segs);
+    println!("b_rx_segs {}", b1.rx_segs - b0.rx_segs);
     println!("b_rx_data_segs {rx_data}");
     println!("b_tx_segs {}", b1.tx_segs - b0.tx_segs);
     println!("b_ev_recv {}", b1.ev_recv - b0.ev_recv);

@@ -1,6 +1,6 @@
 //! Ethernet II framing (no 802.1Q: VLAN-tagged frames are passed through).
 
-use super::{be16, put16, WireError};
+use super::{be16, WireError};
 
 /// Length of an Ethernet II header.
 pub const HEADER_LEN: usize = 14;
@@ -75,10 +75,11 @@ impl EthernetRepr {
 
     /// Writes the header into the first [`HEADER_LEN`] bytes of `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), WireError> {
-        let h = buf.get_mut(..HEADER_LEN).ok_or(WireError::Truncated)?;
-        h[0..6].copy_from_slice(&self.dst);
-        h[6..12].copy_from_slice(&self.src);
-        put16(h, 12, self.ethertype);
+        let h: &mut [u8; HEADER_LEN] = buf.get_mut(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(WireError::Truncated)?;
+        let [d0, d1, d2, d3, d4, d5] = self.dst;
+        let [s0, s1, s2, s3, s4, s5] = self.src;
+        let [t0, t1] = self.ethertype.to_be_bytes();
+        *h = [d0, d1, d2, d3, d4, d5, s0, s1, s2, s3, s4, s5, t0, t1];
         Ok(())
     }
 }

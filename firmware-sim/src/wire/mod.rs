@@ -49,11 +49,3 @@ pub(crate) fn put16(b: &mut [u8], off: usize, v: u16) {
         s.copy_from_slice(&v.to_be_bytes());
     }
 }
-
-/// Writes a big-endian u32 at `off` if it fits.
-#[inline]
-pub(crate) fn put32(b: &mut [u8], off: usize, v: u32) {
-    if let Some(s) = b.get_mut(off..off + 4) {
-        s.copy_from_slice(&v.to_be_bytes());
-    }
-}

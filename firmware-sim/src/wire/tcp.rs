@@ -1,6 +1,6 @@
 //! TCP header and options (RFC 9293, RFC 7323, RFC 2018).
 
-use super::{be16, be32, checksum, put16, put32, WireError};
+use super::{be16, be32, checksum, put16, WireError};
 
 /// Length of a TCP header without options.
 pub const HEADER_LEN: usize = 20;
@@ -207,22 +207,18 @@ impl TcpRepr {
     /// Writes the header (checksum zero) into the front of `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), WireError> {
         let hl = self.header_len();
-        let h = buf.get_mut(..hl).ok_or(WireError::Truncated)?;
-        put16(h, 0, self.src_port);
-        put16(h, 2, self.dst_port);
-        put32(h, 4, self.seq);
-        put32(h, 8, self.ack);
-        h[12] = ((hl / 4) as u8) << 4;
-        h[13] = self.flags;
-        put16(h, 14, self.window);
-        put32(h, 16, 0); // checksum + urgent pointer
+        let h: &mut [u8; HEADER_LEN] = buf.get_mut(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(WireError::Truncated)?;
+        let [p0, p1] = self.src_port.to_be_bytes();
+        let [q0, q1] = self.dst_port.to_be_bytes();
+        let [s0, s1, s2, s3] = self.seq.to_be_bytes();
+        let [a0, a1, a2, a3] = self.ack.to_be_bytes();
+        let [w0, w1] = self.window.to_be_bytes();
+        *h = [p0, p1, q0, q1, s0, s1, s2, s3, a0, a1, a2, a3, ((hl / 4) as u8) << 4, self.flags, w0, w1, 0, 0, 0, 0];
         if let Some((val, ecr)) = self.ts {
-            h[20] = OPT_NOP;
-            h[21] = OPT_NOP;
-            h[22] = OPT_TS;
-            h[23] = 10;
-            put32(h, 24, val);
-            put32(h, 28, ecr);
+            let o: &mut [u8; 12] = buf.get_mut(HEADER_LEN..HEADER_LEN + 12).and_then(|o| o.try_into().ok()).ok_or(WireError::Truncated)?;
+            let [v0, v1, v2, v3] = val.to_be_bytes();
+            let [e0, e1, e2, e3] = ecr.to_be_bytes();
+            *o = [OPT_NOP, OPT_NOP, OPT_TS, 10, v0, v1, v2, v3, e0, e1, e2, e3];
         }
         Ok(())
     }
