@@ -429,39 +429,6 @@ fn main() {
     while b.b.counters().rx_segs < warm {
         b.round(false);
     }
-    if std::env::var_os("FW_BENCH_TRACE2").is_some() {
-        let mut b = Bench::new(conns);
-        b.round(false);
-        b.round(false);
-        for cid in std::mem::take(&mut b.cids_a) {
-            b.refill(cid);
-        }
-        for r in 0..200_000 {
-            let nin = b.a_to_b.len();
-            b.round(false);
-            let sa = b.a.peek(0).unwrap();
-            let sb = b.b.peek(0).unwrap();
-            eprintln!("r{r} a: una {} nxt {} wnd {} cwnd {} | b: nxt {} adv {} (+{}) unread {} chunks_free {} ooo {} drop {} inframes {nin}",
-                sa.snd_una, sa.snd_nxt, sa.snd_wnd, sa.cwnd, sb.rcv_nxt, sb.rcv_adv, sb.rcv_adv.wrapping_sub(sb.rcv_nxt), sb.rcv_unread, b.b.free_chunks(), b.b.counters().rx_ooo_segs, b.b.counters().drop_no_staging);
-            if b.b.counters().drop_no_staging > 0 { break; }
-        }
-        return;
-    }
-    if std::env::var_os("FW_BENCH_TRACE").is_some() {
-        for r in 0..200_000 {
-            b.round(false);
-            if b.a.counters().rto_fired > 0 || b.b.counters().drop_no_staging > 0 {
-                eprintln!("round {r} now {}", b.now);
-                eprintln!("A {:?}\nB {:?}", b.a.counters(), b.b.counters());
-                for cid in 0..4u32 {
-                    eprintln!("A{cid} {:?}", b.a.peek(cid));
-                    eprintln!("B{cid} {:?}", b.b.peek(cid));
-                }
-                break;
-            }
-        }
-        return;
-    }
     let (a0, b0) = (*b.a.counters(), *b.b.counters());
     bench_measured(&mut b, packets);
     let (a1, b1) = (*b.a.counters(), *b.b.counters());

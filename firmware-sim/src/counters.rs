@@ -154,9 +154,7 @@ mod tests {
 
     #[test]
     fn names_match_values() {
-        let mut c = Counters::default();
-        c.rx_frames = 1;
-        c.conns_freed = 9;
+        let c = Counters { rx_frames: 1, conns_freed: 9, ..Counters::default() };
         assert_eq!(Counters::NAMES[0], "rx_frames");
         assert_eq!(c.get(0), Some(1));
         let last = Counters::NAMES.len() - 1;

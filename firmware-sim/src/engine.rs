@@ -1965,3 +1965,18 @@ impl Shared<'_> {
         After::Keep
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_and_hot_structs_are_small() {
+        // The kernel stack is 16 KiB: nothing the engine builds or returns
+        // by value may be large.
+        assert!(core::mem::size_of::<Engine<'static>>() <= 1024, "{}", core::mem::size_of::<Engine<'static>>());
+        assert!(core::mem::size_of::<Snapshot>() <= 256);
+        assert!(core::mem::size_of::<tcp::TcpOptions>() <= 64);
+        assert!(core::mem::size_of::<Counters>() <= 1024);
+    }
+}

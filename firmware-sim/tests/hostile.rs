@@ -187,7 +187,7 @@ fn connection_table_full_and_duplicates() {
     assert_eq!(e.live_conns(), n);
     let r = e.command(0, &enc(Command::Handoff { cookie: 99, snap: test_snapshot(false, 9999, false) }), &mut h);
     assert_eq!(r, Err(CmdError::Refused(Refusal::NoConnSlot)));
-    assert!(h.events.iter().any(|ev| *ev == OwnedEvent::HandoffDone { cookie: 99, result: Err(Refusal::NoConnSlot as u16) }));
+    assert!(h.events.contains(&OwnedEvent::HandoffDone { cookie: 99, result: Err(Refusal::NoConnSlot as u16) }));
     assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Resource { kind: 1, num: 0, .. })));
     assert_eq!(e.counters().refuse_conn_slots, 1);
     // Free one, then the same tuple twice: second is a duplicate.

@@ -181,7 +181,8 @@ mod tests {
         let mut buf = [0u8; 24];
         sample().emit(&mut buf, 7).unwrap();
         // Table of (mutation, expected error).
-        let cases: &[(fn(&mut [u8]), WireError)] = &[
+        type Mutation = fn(&mut [u8]);
+        let cases: &[(Mutation, WireError)] = &[
             (|b| b[0] = 0x65, WireError::Malformed),
             (|b| b[0] = 0x44, WireError::Malformed),
             (|b| b[0] = 0x4f, WireError::Malformed),
