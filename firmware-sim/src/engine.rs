@@ -1055,7 +1055,95 @@ impl Shared<'_> {
     // TCP input (RFC 9293 §3.10.7.4 for synchronized states)
     // ------------------------------------------------------------------
 
+    /// Header prediction (Van Jacobson; FreeBSD `tcp_input`): the two
+    /// segments bulk transfer is made of -- the next in-order data segment
+    /// that acknowledges nothing new, and a pure ACK of new data -- skip the
+    /// general checks when every condition that could make them special is
+    /// absent. Returns false to fall back to the general path.
+    #[inline]
+    fn predicted<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, seg: &Seg<'_>, io: &mut I) -> bool {
+        const SPECIAL: u8 = tcp::SYN | tcp::FIN | tcp::RST | tcp::URG;
+        if c.state != TcpState::Established
+            || seg.flags & (SPECIAL | tcp::ACK) != tcp::ACK
+            || seg.seq != c.rcv_nxt
+            || c.flags & (fl::IN_RECOVERY | fl::RCV_FIN_OOO) != 0
+            || c.ooo_head != NIL
+        {
+            return false;
+        }
+        let now = self.now_ms;
+        let ts = match (c.has(fl::TS_OK), seg.opts.ts) {
+            (true, Some(t)) => Some(t),
+            (false, _) => None,
+            (true, None) => return false,
+        };
+        if let Some((tsval, _)) = ts {
+            if seq::lt(tsval, c.ts_recent) {
+                return false;
+            }
+        }
+        let plen = seg.payload.len();
+        if plen == 0 {
+            // Pure ACK of new data, within what we sent.
+            if !(seq::gt(seg.ack, c.snd_una) && seq::le(seg.ack, c.snd_max)) {
+                return false;
+            }
+        } else {
+            // In-order data that fits the window, acking nothing new.
+            let wnd = if seq::lt(c.rcv_adv, c.rcv_nxt) { 0 } else { seq::diff(c.rcv_adv, c.rcv_nxt) };
+            if seg.ack != c.snd_una || plen > wnd as usize {
+                return false;
+            }
+        }
+        if let Some((tsval, _)) = ts {
+            // seg.seq == rcv_nxt <= last_ack_sent is implied unless we owe
+            // an ACK; RFC 7323 §4.3 needs SEG.SEQ <= Last.ACK.sent.
+            if seq::le(seg.seq, c.last_ack_sent) {
+                c.ts_recent = tsval;
+                c.ts_recent_ms = now;
+            }
+        }
+        c.last_rx_ms = now;
+        c.keep_sent = 0;
+        if seq::lt(c.snd_wl1, seg.seq) || (c.snd_wl1 == seg.seq && seq::le(c.snd_wl2, seg.ack)) {
+            let wnd_new = u32::from(seg.wnd) << c.snd_wscale;
+            c.snd_wnd = wnd_new;
+            c.snd_wl1 = seg.seq;
+            c.snd_wl2 = seg.ack;
+            c.max_snd_wnd = c.max_snd_wnd.max(wnd_new);
+            if wnd_new > 0 && c.timers & tm::PERSIST != 0 {
+                c.timers &= !tm::PERSIST;
+                c.rxt_shift = 0;
+            }
+        }
+        if plen == 0 {
+            let _ = self.new_ack(c, seg.ack, ts.map(|t| t.1), io);
+            return true;
+        }
+        let n = self.rx_in_order(c, cid, seg.payload, io);
+        c.rcv_nxt = c.rcv_nxt.wrapping_add(n as u32);
+        self.ctr.rx_bytes += n as u64;
+        if n < plen {
+            self.ctr.drop_no_staging += 1;
+            c.set(fl::ACK_NOW);
+            emit(&mut self.ctr, io, &Event::Resource { cid, kind: ResourceKind::Staging, num: u64::from(self.chunks.free_count) * CHUNK_BYTES as u64 });
+        }
+        if seg.flags & tcp::PSH != 0 {
+            c.set(fl::PSH);
+        }
+        c.segs_unacked = c.segs_unacked.saturating_add(1);
+        if c.segs_unacked >= 2 || c.has(fl::ACK_NOW) {
+            self.send_ack(c, io);
+        } else if c.timers & tm::DELACK == 0 {
+            arm(c, tm::DELACK, now.wrapping_add(DELACK_MS));
+        }
+        true
+    }
+
     fn input<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, seg: &Seg<'_>, io: &mut I) -> After {
+        if self.predicted(c, cid, seg, io) {
+            return After::Keep;
+        }
         let now = self.now_ms;
         let rst = seg.flags & tcp::RST != 0;
         let fin = seg.flags & tcp::FIN != 0;
