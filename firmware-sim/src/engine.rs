@@ -1893,14 +1893,12 @@ impl Shared<'_> {
         }
         let window = if flags & tcp::RST != 0 { 0 } else { c.window_field(self.rcv_space_of(c)) };
         let Some(frame) = self.tx.get_mut(..total) else { return false };
-        let eth = ethernet::EthernetRepr {
-            src: c.local_mac,
-            dst: c.remote_mac,
-            ethertype: if c.key.v6 { ethernet::ETHERTYPE_IPV6 } else { ethernet::ETHERTYPE_IPV4 },
-        };
-        let _ = eth.emit(frame);
         let seg_len = (tcp_len + len) as u16;
+        let tsopt = if ts { Some((c.ts_val(self.now_ms), c.ts_recent)) } else { None };
+        let t = tcp::TcpRepr { src_port: c.key.local_port, dst_port: c.key.remote_port, seq: seq_no, ack: c.rcv_nxt, flags, window, ts: tsopt };
         let pseudo = if c.key.v6 {
+            let eth = ethernet::EthernetRepr { src: c.local_mac, dst: c.remote_mac, ethertype: ethernet::ETHERTYPE_IPV6 };
+            let _ = eth.emit(frame);
             let r = ipv6::Ipv6Repr {
                 src: c.key.local_addr,
                 dst: c.key.remote_addr,
@@ -1912,21 +1910,28 @@ impl Shared<'_> {
             let _ = r.emit(frame.get_mut(ethernet::HEADER_LEN..).unwrap_or(&mut []));
             checksum::pseudo_v6(&c.key.local_addr, &c.key.remote_addr, ipv4::PROTO_TCP, u32::from(seg_len))
         } else {
-            let src = [c.key.local_addr[0], c.key.local_addr[1], c.key.local_addr[2], c.key.local_addr[3]];
-            let dst = [c.key.remote_addr[0], c.key.remote_addr[1], c.key.remote_addr[2], c.key.remote_addr[3]];
-            let r = ipv4::Ipv4Repr { src, dst, protocol: ipv4::PROTO_TCP, payload_len: seg_len, ttl: c.ttl, tos: c.tos };
+            // IPv4 (the common case): Ethernet and IP headers written as one
+            // 34-byte array, the IP checksum from five 32-bit words.
+            let Some(h) = frame.get_mut(..ethernet::HEADER_LEN + ipv4::HEADER_LEN).and_then(|h| <&mut [u8; 34]>::try_from(h).ok()) else {
+                return false;
+            };
             self.ip_id = self.ip_id.wrapping_add(1);
-            let _ = r.emit(frame.get_mut(ethernet::HEADER_LEN..).unwrap_or(&mut []), self.ip_id);
-            checksum::pseudo_v4(&src, &dst, ipv4::PROTO_TCP, seg_len)
-        };
-        let t = tcp::TcpRepr {
-            src_port: c.key.local_port,
-            dst_port: c.key.remote_port,
-            seq: seq_no,
-            ack: c.rcv_nxt,
-            flags,
-            window,
-            ts: if ts { Some((c.ts_val(self.now_ms), c.ts_recent)) } else { None },
+            let [d0, d1, d2, d3, d4, d5] = c.remote_mac;
+            let [m0, m1, m2, m3, m4, m5] = c.local_mac;
+            let [t0, t1] = (seg_len + ipv4::HEADER_LEN as u16).to_be_bytes();
+            let [i0, i1] = self.ip_id.to_be_bytes();
+            let a = &c.key.local_addr;
+            let b = &c.key.remote_addr;
+            *h = [
+                d0, d1, d2, d3, d4, d5, m0, m1, m2, m3, m4, m5, 0x08, 0x00, //
+                0x45, c.tos, t0, t1, i0, i1, 0x40, 0, c.ttl, ipv4::PROTO_TCP, 0, 0, //
+                a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3],
+            ];
+            if let Some(ip) = h.get_mut(ethernet::HEADER_LEN..).and_then(|x| <&mut [u8; 20]>::try_from(x).ok()) {
+                let csum = !checksum::sum20(ip);
+                ip[10..12].copy_from_slice(&csum.to_be_bytes());
+            }
+            checksum::pseudo_v4(&[a[0], a[1], a[2], a[3]], &[b[0], b[1], b[2], b[3]], ipv4::PROTO_TCP, seg_len)
         };
         let seg = frame.get_mut(off_tcp..).unwrap_or(&mut []);
         let _ = t.emit(seg);
