@@ -36,6 +36,9 @@ pub(super) mod fl {
     pub const PSH: u16 = 1 << 11;
     /// Window may have opened enough to be worth an update.
     pub const WND_UPDATE: u16 = 1 << 12;
+    /// Data was refused for lack of staging since the last report: one
+    /// `resource` event per flush, not one per dropped segment.
+    pub const STAGING_FULL: u16 = 1 << 13;
 }
 
 /// Timer bits of [`ConnSlot::timers`].

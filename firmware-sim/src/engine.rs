@@ -1125,8 +1125,7 @@ impl Shared<'_> {
         self.ctr.rx_bytes += n as u64;
         if n < plen {
             self.ctr.drop_no_staging += 1;
-            c.set(fl::ACK_NOW);
-            emit(&mut self.ctr, io, &Event::Resource { cid, kind: ResourceKind::Staging, num: u64::from(self.chunks.free_count) * CHUNK_BYTES as u64 });
+            c.set(fl::ACK_NOW | fl::STAGING_FULL);
         }
         if seg.flags & tcp::PSH != 0 {
             c.set(fl::PSH);
@@ -1389,8 +1388,7 @@ impl Shared<'_> {
                 if n < data.len() {
                     all = false;
                     self.ctr.drop_no_staging += 1;
-                    c.set(fl::ACK_NOW);
-                    emit(&mut self.ctr, io, &Event::Resource { cid, kind: ResourceKind::Staging, num: u64::from(self.chunks.free_count) * CHUNK_BYTES as u64 });
+                    c.set(fl::ACK_NOW | fl::STAGING_FULL);
                 }
                 c.rcv_nxt = c.rcv_nxt.wrapping_add(n as u32);
                 self.ctr.rx_bytes += n as u64;
@@ -1581,6 +1579,7 @@ impl Shared<'_> {
                     Some(()) => {}
                     None => {
                         self.ctr.drop_ooo_no_staging += 1;
+                        c.set(fl::STAGING_FULL);
                         return;
                     }
                 }
@@ -1765,6 +1764,11 @@ impl Shared<'_> {
         if c.acked_pending > 0 {
             emit(&mut self.ctr, io, &Event::Ack { cid, len: c.acked_pending });
             c.acked_pending = 0;
+        }
+        if c.has(fl::STAGING_FULL) {
+            c.clear(fl::STAGING_FULL);
+            let free = u64::from(self.chunks.free_count) * CHUNK_BYTES as u64;
+            emit(&mut self.ctr, io, &Event::Resource { cid, kind: ResourceKind::Staging, num: free });
         }
         if c.has(fl::FIN_EVENT) && c.inq_bytes == 0 {
             c.clear(fl::FIN_EVENT);
