@@ -152,6 +152,10 @@ pub struct ConnSlot {
     /// Next connection on the dirty list, or on the free-slot list.
     pub(super) link: u32,
     pub(super) total_retrans: u32,
+    /// Bytes the host may still re-enqueue with `send` although the FIN is
+    /// already queued: a connection handed off after `close()` brings its
+    /// unacknowledged data back this way (the snapshot's `snd_queued`).
+    pub(super) reenqueue: u32,
 }
 
 impl ConnSlot {
@@ -227,6 +231,7 @@ impl ConnSlot {
         tw_slot: u16::MAX,
         link: NIL,
         total_retrans: 0,
+        reenqueue: 0,
     };
 
     #[inline]
@@ -287,6 +292,9 @@ impl ConnSlot {
             // on its side), so no event is due.
         }
         self.flags = flags;
+        if flags & fl::FIN_QUEUED != 0 {
+            self.reenqueue = s.snd_queued;
+        }
         self.local_mac = s.local_mac;
         self.remote_mac = s.remote_mac;
         self.ttl = s.ttl;

@@ -673,9 +673,13 @@ impl<'a> Engine<'a> {
                     return Err(CmdError::Refused(Refusal::Unsupported));
                 }
                 let Some(c) = self.conns.get_mut(idx) else { return Err(CmdError::Refused(Refusal::BadCid)) };
-                if c.has(fl::FIN_QUEUED) || c.snd_queued > (1 << 30) {
+                let reenqueue = c.has(fl::FIN_QUEUED) && c.reenqueue >= u32::from(len);
+                if (c.has(fl::FIN_QUEUED) && !reenqueue) || c.snd_queued > (1 << 30) {
                     self.sh.ctr.refuse_state += 1;
                     return Err(CmdError::Refused(Refusal::Shutdown));
+                }
+                if reenqueue {
+                    c.reenqueue -= u32::from(len);
                 }
                 let Some(r) = self.sh.refs.alloc() else {
                     self.sh.ctr.refuse_refs += 1;

@@ -40,6 +40,9 @@
 //! | 60..88 | 4 each | snd_una, snd_nxt, snd_max, snd_wnd, max_snd_wnd, snd_wl1, snd_wl2 | 152 | 4 | snd_queued (export only) |
 //! | | | | 156 | 4 | total retransmits |
 //!
+//! `snd_queued` is also read on handoff when the FIN is queued or sent: it
+//! is the number of bytes the host re-enqueues ahead of the FIN.
+//!
 //! IPv4 addresses occupy the first 4 bytes of the 16-byte address fields and
 //! the rest must be zero.
 
@@ -209,6 +212,10 @@ pub struct Snapshot {
     /// Keepalive probes before giving up.
     pub keep_cnt: u8,
     /// On export: bytes past `snd_una` the firmware had been given by `send`.
+    /// On handoff of a connection whose FIN is queued or sent: how many
+    /// bytes from `snd_una` the host will re-enqueue with `send` (they
+    /// precede the FIN; other sends after a FIN are refused). Send them in
+    /// the same command batch as the handoff.
     pub snd_queued: u32,
     /// Total retransmitted segments, carried for statistics.
     pub total_retrans: u32,

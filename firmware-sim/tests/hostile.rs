@@ -383,3 +383,39 @@ fn fast_retransmit_and_newreno_recovery() {
     let acked: u64 = h.events.iter().map(|ev| if let OwnedEvent::Ack { len, .. } = ev { *len } else { 0 }).sum();
     assert_eq!(acked, 10_000);
 }
+
+#[test]
+fn handoff_after_close_with_unacked_data_and_fin() {
+    // FIN_WAIT1: 100 bytes and the FIN sent, none acknowledged.
+    let mut snap = test_snapshot(false, PP, false);
+    snap.state = TcpState::FinWait1;
+    snap.snd_nxt = 1101;
+    snap.snd_max = 1101;
+    snap.snd_queued = 100;
+    let (mut e, mut h, cid) = engine_with_conn(snap);
+    h.mem[..100].fill(9);
+    e.command(T0, &enc(Command::Send { cid, addr: 0, len: 100, flags: 0 }), &mut h).unwrap();
+    // Anything beyond the announced bytes is new data after close: refused.
+    let r = e.command(T0, &enc(Command::Send { cid, addr: 0, len: 1, flags: 0 }), &mut h);
+    assert_eq!(r, Err(CmdError::Refused(Refusal::Shutdown)));
+    // The RTO retransmits data and FIN together.
+    let mut t = T0;
+    while h.tx.is_empty() {
+        t += 10_000;
+        e.poll(t, &mut h);
+    }
+    let (s, _, flags, _, n) = parse_out(&h.tx[0]);
+    assert_eq!((s, n, flags & FIN), (1000, 100, FIN));
+    // Partial ack of the data, then the FIN.
+    rx(&mut e, &mut h, t, &frame_to_nic(false, 5000, 1100, ACK, 1000, &[], b"", PP));
+    assert_eq!(e.peek(cid).unwrap().state, TcpState::FinWait1);
+    rx(&mut e, &mut h, t, &frame_to_nic(false, 5000, 1101, ACK, 1000, &[], b"", PP));
+    assert_eq!(e.peek(cid).unwrap().state, TcpState::FinWait2);
+    // Peer's FIN: TIME_WAIT, handed back.
+    h.events.clear();
+    rx(&mut e, &mut h, t, &frame_to_nic(false, 5000, 1101, ACK | FIN, 1000, &[], b"", PP));
+    assert!(e.peek(cid).is_none());
+    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Restore { reason: 1, snap, .. } if snap.state == TcpState::TimeWait && snap.rcv_nxt == 5001)));
+    let acked: u64 = h.events.iter().map(|ev| if let OwnedEvent::Ack { len, .. } = ev { *len } else { 0 }).sum();
+    assert_eq!(acked, 0, "acks were reported before");
+}
