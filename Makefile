@@ -21,7 +21,7 @@ KBUILD_ARGS = -C $$(cat $(KDIR_FILE)) M=$(CURDIR) LLVM=1 RUSTC=/usr/bin/rustc \
 	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(HOME)/.cargo/bin/bindgen
 
 .PHONY: all deps kernel module tools demo check vm-check cargo-test \
-	bench-firmware clean
+	bench-firmware bench-hnic clean
 
 all: module tools
 
@@ -60,6 +60,10 @@ cargo-test:
 
 bench-firmware:
 	@firmware-sim/bench.sh
+
+# VM benchmarks: userspace-tools/bench/<area>.sh, figures as `bench ...` lines.
+bench-hnic: module tools
+	@$(XTASK) vm --mode bench --suites hnic
 
 clean:
 	@[ ! -f $(KDIR_FILE) ] || $(MAKE) --no-print-directory $(KBUILD_ARGS) clean

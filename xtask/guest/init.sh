@@ -50,9 +50,14 @@ probe)
 demo)
 	bash "$REPO/xtask/guest/demo.sh" 2>&1 | tee "$RESULTS/demo.txt" >/dev/console
 	;;
-check|bench)
+check)
 	echo "handoff-guest: first test starting" >/dev/console
 	bash "$REPO/xtask/guest/run_selftests.sh" $SUITES 2>&1 | tee "$RESULTS/tap.txt" >/dev/console
+	;;
+bench)
+	cd "$REPO/userspace-tools/bench"
+	bash "./$SUITES.sh" 2>&1 | tee "$RESULTS/bench.txt" >/dev/console
+	[ "${PIPESTATUS[0]}" = 0 ] && touch "$RESULTS/bench.ok"
 	;;
 esac
 

@@ -47,26 +47,36 @@ pub struct Job {
 }
 
 impl Job {
-    /// `mode` is check, demo, bench or probe; `suites` a comma list (empty: all).
+    /// `mode` is check, demo, bench or probe. For check, `suites` is a comma
+    /// list of selftest suites (empty: all); for bench, the benchmark name
+    /// (`userspace-tools/bench/<name>.sh`).
     pub fn new(mode: &str, suites: &str, timeout: Option<u64>) -> Result<Job, Fail> {
-        if !["check", "demo", "bench", "probe"].contains(&mode) {
-            return Err(Fail::new(format!("unknown VM mode '{mode}'")));
-        }
-        let all = all_suites()?;
-        let suites: Vec<String> = if suites.is_empty() {
-            all.clone()
-        } else {
-            suites.split(',').map(str::to_string).collect()
+        let (suites, budget) = match mode {
+            "check" => {
+                let all = all_suites()?;
+                let suites: Vec<String> = if suites.is_empty() {
+                    all.clone()
+                } else {
+                    suites.split(',').map(str::to_string).collect()
+                };
+                if let Some(bad) = suites.iter().find(|s| !all.contains(s)) {
+                    return Err(Fail::new(format!("unknown suite '{bad}' (have: {})", all.join(", "))));
+                }
+                let budget = suites.iter().map(|s| suite_budget(s)).sum::<Result<u64, Fail>>()?;
+                (suites, budget)
+            }
+            "bench" => {
+                let script = repo_root().join(format!("userspace-tools/bench/{suites}.sh"));
+                if suites.is_empty() || !script.exists() {
+                    return Err(Fail::new(format!("no benchmark '{suites}' ({} missing)", script.display())));
+                }
+                (vec![suites.to_string()], 1800)
+            }
+            "demo" => (Vec::new(), 600),
+            "probe" => (Vec::new(), 0),
+            _ => return Err(Fail::new(format!("unknown VM mode '{mode}'"))),
         };
-        if let Some(bad) = suites.iter().find(|s| !all.contains(s)) {
-            return Err(Fail::new(format!("unknown suite '{bad}' (have: {})", all.join(", "))));
-        }
-        let tests: u64 = match mode {
-            "check" | "bench" => suites.iter().map(|s| suite_budget(s)).sum::<Result<u64, Fail>>()?,
-            "demo" => 600,
-            _ => 0,
-        };
-        let timeout = Duration::from_secs(timeout.unwrap_or(tests)) + BOOT_ALLOWANCE;
+        let timeout = Duration::from_secs(timeout.unwrap_or(budget)) + BOOT_ALLOWANCE;
         Ok(Job { mode: mode.into(), suites, timeout })
     }
 }
@@ -124,6 +134,17 @@ pub fn run(kernel: &Kernel, job: &Job) -> Result<Counts, Fail> {
         return Err(trouble_report(&console, &format!("kernel reported: {line}")));
     }
     if job.mode == "demo" {
+        return Ok(Counts { passed: 1, ..Counts::default() });
+    }
+    if job.mode == "bench" {
+        let out = fs::read_to_string(dir.join("bench.txt")).unwrap_or_default();
+        let figures: Vec<&str> = out.lines().filter(|l| l.starts_with("bench ")).collect();
+        if figures.is_empty() || !dir.join("bench.ok").exists() {
+            return Err(trouble_report(&console, "the benchmark failed or printed no figures"));
+        }
+        for f in &figures {
+            println!("{f}");
+        }
         return Ok(Counts { passed: 1, ..Counts::default() });
     }
     let tap = fs::read_to_string(dir.join("tap.txt")).unwrap_or_default();
@@ -292,6 +313,11 @@ fn echo(mode: &str, line: &str, started: Instant) {
     match mode {
         "probe" => {}
         "demo" => println!("{line}"),
+        "bench" => {
+            if !line.starts_with('[') && !line.starts_with("bench ") {
+                eprintln!("{line}");
+            }
+        }
         _ => {
             let kernel_line = line.starts_with('[');
             if !kernel_line || KERNEL_TROUBLE.iter().any(|p| line.contains(p)) {

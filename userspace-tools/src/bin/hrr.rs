@@ -1,0 +1,79 @@
+//! hrr: TCP request/response ping-pong, for latency-bound benchmarks.
+//!
+//! ```text
+//! hrr server --addr 198.18.0.1 --port 5201 [--size 64]
+//! hrr client --addr 198.18.0.1 --port 5201 --count N [--size 64]
+//! ```
+//!
+//! The client sends `size`-byte requests and waits for each `size`-byte
+//! response (with TCP_NODELAY on both ends), N times over one connection,
+//! then prints `hrr transactions=N seconds=S rate=R`. The server answers
+//! one connection and exits; it verifies each response echoes its request.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn arg(v: &[String], name: &str) -> Option<String> {
+    v.iter().position(|a| a == name).and_then(|i| v.get(i + 1).cloned())
+}
+
+fn run() -> Result<(), String> {
+    let v: Vec<String> = std::env::args().skip(1).collect();
+    let ip: IpAddr = arg(&v, "--addr").ok_or("--addr missing")?.parse().map_err(|e| format!("--addr: {e}"))?;
+    let port: u16 = arg(&v, "--port").ok_or("--port missing")?.parse().map_err(|e| format!("--port: {e}"))?;
+    let size: usize = arg(&v, "--size").map_or(Ok(64), |s| s.parse()).map_err(|e| format!("--size: {e}"))?;
+    let addr = SocketAddr::new(ip, port);
+    let mut buf = vec![0u8; size];
+    match v.first().map(String::as_str) {
+        Some("server") => {
+            let (mut s, _) = TcpListener::bind(addr).map_err(|e| e.to_string())?.accept().map_err(|e| e.to_string())?;
+            s.set_nodelay(true).map_err(|e| e.to_string())?;
+            loop {
+                match s.read_exact(&mut buf) {
+                    Ok(()) => s.write_all(&buf).map_err(|e| e.to_string())?,
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        }
+        Some("client") => {
+            let count: u64 = arg(&v, "--count").ok_or("--count missing")?.parse().map_err(|e| format!("--count: {e}"))?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut s = loop {
+                match TcpStream::connect(addr) {
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
+                    other => break other.map_err(|e| e.to_string())?,
+                }
+            };
+            s.set_nodelay(true).map_err(|e| e.to_string())?;
+            let mut back = vec![0u8; size];
+            let start = Instant::now();
+            for i in 0..count {
+                buf[..8.min(size)].copy_from_slice(&i.to_le_bytes()[..8.min(size)]);
+                s.write_all(&buf).map_err(|e| e.to_string())?;
+                s.read_exact(&mut back).map_err(|e| e.to_string())?;
+                if back != buf {
+                    return Err(format!("response {i} does not echo its request"));
+                }
+            }
+            let secs = start.elapsed().as_secs_f64();
+            println!("hrr transactions={count} seconds={secs:.3} rate={:.1}", count as f64 / secs);
+            Ok(())
+        }
+        _ => Err("first argument must be 'server' or 'client'".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hrr: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
