@@ -1850,14 +1850,18 @@ impl Shared<'_> {
         }
     }
 
+    /// A pure ACK carries `snd_max`, not `snd_nxt` (as BSD does): after an
+    /// RTO pulls `snd_nxt` back, an ACK numbered below the peer's `rcv_nxt`
+    /// would be discarded as an old duplicate, and two stacks that both went
+    /// back could then drop each other's ACKs forever.
     fn send_ack<I: Io>(&mut self, c: &mut ConnSlot, io: &mut I) {
         self.ctr.tx_acks += 1;
-        self.send_segment(c, c.snd_nxt, 0, tcp::ACK, io);
+        self.send_segment(c, c.snd_max, 0, tcp::ACK, io);
     }
 
     fn send_rst<I: Io>(&mut self, c: &mut ConnSlot, io: &mut I) {
         self.ctr.tx_rsts += 1;
-        self.send_segment(c, c.snd_nxt, 0, tcp::RST | tcp::ACK, io);
+        self.send_segment(c, c.snd_max, 0, tcp::RST | tcp::ACK, io);
     }
 
     /// RFC 5961 §7: rate-limited ACK in response to suspicious RST/SYN/ACK.
@@ -1870,7 +1874,7 @@ impl Shared<'_> {
         if self.challenge_n < CHALLENGE_LIMIT {
             self.challenge_n += 1;
             self.ctr.challenge_acks += 1;
-            self.send_segment(c, c.snd_nxt, 0, tcp::ACK, io);
+            self.send_segment(c, c.snd_max, 0, tcp::ACK, io);
         }
     }
 

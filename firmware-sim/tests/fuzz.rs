@@ -2,8 +2,9 @@
 //! and mutations of valid segments) and commands (random bytes and
 //! well-formed commands with random fields) against an engine holding
 //! live connections. After every operation the engine's accounting must
-//! audit clean. The case count is fixed so the suite stays fast; see
-//! `fuzz/` (cargo-fuzz) for long runs.
+//! audit clean. The case count is fixed so the suite stays fast; for long
+//! runs set `FW_PROPTEST_CASES`, `FW_FUZZ_ITERS` and `FW_FUZZ_SEED`, or use
+//! `fuzz/` (cargo-fuzz).
 
 mod common;
 
@@ -118,7 +119,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1024, max_shrink_iters: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: env_or("FW_PROPTEST_CASES", 1024), max_shrink_iters: 2000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_frames_and_commands(ops in proptest::collection::vec(op(), 1..64)) {
@@ -126,11 +127,18 @@ proptest! {
     }
 }
 
+/// Reads a count from the environment (for long local runs).
+fn env_or(name: &str, default: u32) -> u32 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// A seeded hand-rolled fuzzer for volume: mutated copies of real segments.
+/// `FW_FUZZ_ITERS` and `FW_FUZZ_SEED` make long runs, e.g.
+/// `FW_FUZZ_ITERS=100000 cargo test --release -p firmware-sim --test fuzz`.
 #[test]
 fn seeded_mutation_fuzz() {
-    let mut rng = common::Rng::new(0xf022);
-    for _ in 0..600 {
+    let mut rng = common::Rng::new(u64::from(env_or("FW_FUZZ_SEED", 0xf022)));
+    for _ in 0..env_or("FW_FUZZ_ITERS", 600) {
         let mut ops = Vec::new();
         for _ in 0..40 {
             let v6 = rng.below(2) == 1;

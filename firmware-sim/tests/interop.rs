@@ -227,3 +227,37 @@ fn frames_for_other_connections_pass_through() {
     assert_eq!(w.host.passed.len(), 1);
     assert_eq!(w.host.passed[0], f);
 }
+
+/// Long soak over many seeds and link conditions (not part of the default
+/// run): `cargo test --release -p firmware-sim --test interop -- --ignored`.
+#[test]
+#[ignore]
+fn soak_many_seeds() {
+    let seeds: u64 = std::env::var("FW_SOAK_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    for seed in 100..100 + seeds {
+        let mut rng = Rng::new(seed);
+        let link = LinkCfg {
+            loss_ppm: rng.below(120_000) as u32,
+            dup_ppm: rng.below(30_000) as u32,
+            jitter_us: rng.below(4000),
+            delay_us: 200 + rng.below(5000),
+            rate_bps: 10_000_000 + rng.below(200_000_000),
+        };
+        let len = 50_000 + rng.below(400_000) as usize;
+        let data = rng.bytes(len);
+        let mut w = World::new(WorldCfg {
+            v6: seed % 3 == 0,
+            link,
+            seed,
+            to_peer: data.clone(),
+            to_nic: data.clone(),
+            timestamps: seed % 4 != 0,
+            sack: seed % 5 != 0,
+            ..Default::default()
+        });
+        let ok = w.run_until(600_000_000, |w| w.peer_rx.len() == len && w.app.received.len() == len);
+        assert!(ok, "seed {seed} {link:?}: peer {} host {} of {len} {:?}", w.peer_rx.len(), w.app.received.len(), w.engine.counters());
+        assert_eq!(sha(&w.peer_rx), sha(&data), "seed {seed}");
+        assert_eq!(sha(&w.app.received), sha(&data), "seed {seed}");
+    }
+}
