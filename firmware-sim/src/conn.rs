@@ -156,6 +156,9 @@ pub struct ConnSlot {
     /// already queued: a connection handed off after `close()` brings its
     /// unacknowledged data back this way (the snapshot's `snd_queued`).
     pub(super) reenqueue: u32,
+    /// Bytes the peer acknowledged before the host had re-enqueued them
+    /// after a handoff: the next `send` refs skip that many bytes.
+    pub(super) ack_debt: u32,
 }
 
 impl ConnSlot {
@@ -232,6 +235,7 @@ impl ConnSlot {
         link: NIL,
         total_retrans: 0,
         reenqueue: 0,
+        ack_debt: 0,
     };
 
     #[inline]
@@ -282,9 +286,10 @@ impl ConnSlot {
                 flags |= cb;
             }
         }
-        // A FIN already sent is, in our model, a FIN queued at the end of the
-        // send data: mark it so acks and retransmissions account for it.
-        if s.state.fin_sent() {
+        // A FIN sent but not yet acknowledged is, in our model, a FIN queued
+        // at the end of the send data: mark it so acks and retransmissions
+        // account for it. (In FIN_WAIT2 and TIME_WAIT it is acknowledged.)
+        if matches!(s.state, TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck) {
             flags |= fl::FIN_QUEUED;
         }
         if s.state.fin_received() {

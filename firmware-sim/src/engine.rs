@@ -674,7 +674,8 @@ impl<'a> Engine<'a> {
                 }
                 let Some(c) = self.conns.get_mut(idx) else { return Err(CmdError::Refused(Refusal::BadCid)) };
                 let reenqueue = c.has(fl::FIN_QUEUED) && c.reenqueue >= u32::from(len);
-                if (c.has(fl::FIN_QUEUED) && !reenqueue) || c.snd_queued > (1 << 30) {
+                let closed = c.has(fl::FIN_QUEUED) || c.state.fin_sent();
+                if (closed && !reenqueue) || c.snd_queued > (1 << 30) {
                     self.sh.ctr.refuse_state += 1;
                     return Err(CmdError::Refused(Refusal::Shutdown));
                 }
@@ -688,6 +689,13 @@ impl<'a> Engine<'a> {
                 };
                 append_ref(&mut self.sh.refs, r, BufRef { addr, len: u32::from(len), next: NIL, used: u32::from(flags), reported: 0 }, &mut c.sref_head, &mut c.sref_tail);
                 c.snd_queued += u32::from(len);
+                if c.ack_debt > 0 {
+                    // These bytes were acknowledged before they were enqueued.
+                    let skip = c.ack_debt.min(u32::from(len));
+                    c.ack_debt -= skip;
+                    self.sh.consume_sent(c, skip);
+                    c.snd_queued -= skip;
+                }
                 self.mark_dirty(idx);
                 Ok(())
             }
@@ -1281,7 +1289,11 @@ impl Shared<'_> {
             }
         }
         let fin_acked = c.has(fl::FIN_QUEUED) && c.state.fin_sent() && seq::gt(ack, c.fin_seq());
-        let data_acked = (if fin_acked { acked.saturating_sub(1) } else { acked }).min(c.snd_queued);
+        let all_data = if fin_acked { acked.saturating_sub(1) } else { acked };
+        let data_acked = all_data.min(c.snd_queued);
+        // Acked bytes the host has not re-enqueued yet (just after a
+        // handoff): skipped when their refs arrive, reported now.
+        c.ack_debt = c.ack_debt.saturating_add(all_data - data_acked);
         let mut partial = false;
         if c.has(fl::IN_RECOVERY) {
             if seq::ge(ack, c.recover) {
@@ -1302,7 +1314,7 @@ impl Shared<'_> {
         c.dupacks = 0;
         self.consume_sent(c, data_acked);
         c.snd_queued -= data_acked;
-        c.acked_pending = c.acked_pending.saturating_add(data_acked);
+        c.acked_pending = c.acked_pending.saturating_add(all_data);
         c.snd_una = ack;
         if seq::lt(c.snd_nxt, c.snd_una) {
             c.snd_nxt = c.snd_una;
@@ -1317,6 +1329,8 @@ impl Shared<'_> {
             self.retransmit_first(c, io);
         }
         if fin_acked {
+            // Our FIN is done: nothing may send (or count) it again.
+            c.clear(fl::FIN_QUEUED);
             match c.state {
                 TcpState::FinWait1 => c.state = TcpState::FinWait2,
                 TcpState::Closing => c.state = TcpState::TimeWait,

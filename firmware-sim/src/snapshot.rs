@@ -8,7 +8,8 @@
 //! Socket *data* is not in the snapshot: user data always lives in host
 //! memory (paper §3.2). After `handoff` the host enqueues its unacknowledged
 //! and unsent send buffer with ordinary `send` commands, the first byte of
-//! which is `snd_una`; after `restore` the host's send queue still holds every
+//! which is the snapshot's `snd_una` -- even if `ack` events arrived in
+//! between (bytes acknowledged before their refs arrive are skipped); after `restore` the host's send queue still holds every
 //! byte from `snd_una` on. On the receive side the snapshot carries only the
 //! count of bytes the host holds but has not consumed (`rcv_unread`), which
 //! the firmware needs to compute the advertised window.
