@@ -232,6 +232,21 @@ impl<'a> Engine<'a> {
         self.sh.chunks.free_count
     }
 
+    /// Emits one `resource` event per resource kind with the free count
+    /// (paper §3.3: the NIC advertises its resources periodically so the OS
+    /// can stop offloading before anything is refused). Call it from a
+    /// periodic timer; it is O(1).
+    pub fn advertise_resources<I: Io>(&mut self, io: &mut I) {
+        let free = [
+            (ResourceKind::ConnSlots, u64::from(self.free_conns)),
+            (ResourceKind::Refs, u64::from(self.sh.refs.free_count)),
+            (ResourceKind::Staging, u64::from(self.sh.chunks.free_count) * CHUNK_BYTES as u64),
+        ];
+        for (kind, num) in free {
+            self.emit(io, &Event::Resource { cid: NO_CID, kind, num });
+        }
+    }
+
     /// Sets the per-connection staging limit in chunks (≥ 1).
     pub fn set_stage_cap(&mut self, chunks: u16) {
         self.sh.stage_cap = chunks.max(1);

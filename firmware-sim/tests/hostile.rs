@@ -419,3 +419,18 @@ fn handoff_after_close_with_unacked_data_and_fin() {
     let acked: u64 = h.events.iter().map(|ev| if let OwnedEvent::Ack { len, .. } = ev { *len } else { 0 }).sum();
     assert_eq!(acked, 0, "acks were reported before");
 }
+
+#[test]
+fn resources_are_advertised() {
+    let (mut e, mut h, _cid) = engine_with_conn(test_snapshot(false, PP, false));
+    e.advertise_resources(&mut h);
+    let l = small_layout();
+    let want = [
+        (1u16, (l.max_conns - 1) as u64),
+        (2, l.refs as u64),
+        (3, (l.chunks * firmware_sim::memory::CHUNK_BYTES) as u64),
+    ];
+    for (kind, num) in want {
+        assert!(h.events.contains(&OwnedEvent::Resource { cid: u32::MAX, kind, num }), "{kind} {num} {:?}", h.events);
+    }
+}
