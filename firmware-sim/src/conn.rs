@@ -159,6 +159,9 @@ pub struct ConnSlot {
     /// Bytes the peer acknowledged before the host had re-enqueued them
     /// after a handoff: the next `send` refs skip that many bytes.
     pub(super) ack_debt: u32,
+    /// Fast recovery: next sequence number a SACK-driven retransmission
+    /// starts from (everything from `snd_una` below it was resent).
+    pub(super) rexmit_nxt: u32,
 }
 
 impl ConnSlot {
@@ -236,6 +239,7 @@ impl ConnSlot {
         total_retrans: 0,
         reenqueue: 0,
         ack_debt: 0,
+        rexmit_nxt: 0,
     };
 
     #[inline]

@@ -84,8 +84,10 @@ counters! {
     keepalive_probes,
     /// Delayed ACK timer expiries.
     delack_fired,
-    /// SACK blocks received and applied.
+    /// SACK blocks received.
     sack_blocks,
+    /// Retransmissions chosen from SACK information during recovery.
+    sack_retransmits,
     /// RSTs sent.
     tx_rsts,
     /// Bytes read from host memory.
