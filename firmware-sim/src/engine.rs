@@ -1378,8 +1378,8 @@ impl Shared<'_> {
             c.clear(fl::RTT_TIMING);
             self.ctr.fast_retransmits += 1;
             self.ctr.recoveries += 1;
-            c.rexmit_nxt = c.snd_una;
             self.retransmit_at(c, c.snd_una, io);
+            c.rexmit_nxt = c.snd_una.wrapping_add(mss);
             arm(c, tm::RTO, self.now_ms.wrapping_add(c.rto_ms()));
         }
     }

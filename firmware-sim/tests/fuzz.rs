@@ -51,7 +51,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut h = Host::new(0x20_0000);
     let mut cids = Vec::new();
     for (i, v6) in [false, true].into_iter().enumerate() {
-        let snap = test_snapshot(v6, PORTS[i], i == 0);
+        let mut snap = test_snapshot(v6, PORTS[i], i == 0);
+        // SACK on, so random option bytes reach the SACK recovery path.
+        snap.flags.0 |= firmware_sim::SnapFlags::SACK;
         e.execute(Command::Handoff { cookie: i as u64, snap }, &mut h).unwrap();
     }
     for ev in h.events.drain(..) {

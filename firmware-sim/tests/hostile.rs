@@ -434,3 +434,46 @@ fn resources_are_advertised() {
         assert!(h.events.contains(&OwnedEvent::Resource { cid: u32::MAX, kind, num }), "{kind} {num} {:?}", h.events);
     }
 }
+
+fn sack_opt(blocks: &[(u32, u32)]) -> Vec<u8> {
+    let mut o = vec![1, 1, 5, 2 + 8 * blocks.len() as u8];
+    for &(l, r) in blocks {
+        o.extend_from_slice(&l.to_be_bytes());
+        o.extend_from_slice(&r.to_be_bytes());
+    }
+    o
+}
+
+#[test]
+fn sack_recovery_repairs_several_holes_per_round_trip() {
+    let mut snap = test_snapshot(false, PP, false);
+    snap.flags.0 |= firmware_sim::SnapFlags::SACK;
+    let (mut e, mut h, cid) = engine_with_conn(snap);
+    for k in 0..3 {
+        e.command(T0, &enc(Command::Send { cid, addr: k * 4000, len: 4000, flags: 0 }), &mut h).unwrap();
+    }
+    e.poll(T0, &mut h);
+    assert_eq!(h.tx.len(), 10, "ten 1000-byte segments from seq 1000");
+    h.tx.clear();
+    // Segments at 1000, 3000 and 5000 are lost; the peer SACKs the rest.
+    let dup = |blocks: &[(u32, u32)]| frame_to_nic(false, 5000, 1000, ACK, 65535, &sack_opt(blocks), b"", PP);
+    let t = T0 + 1000;
+    rx(&mut e, &mut h, t, &dup(&[(2000, 3000)]));
+    rx(&mut e, &mut h, t, &dup(&[(2000, 3000), (4000, 5000)]));
+    rx(&mut e, &mut h, t, &dup(&[(2000, 3000), (4000, 5000), (6000, 8000)]));
+    // Third duplicate: fast retransmit of the first hole.
+    let seqs: Vec<u32> = h.tx.iter().map(|f| parse_out(f).0).filter(|&s| s < 11_000).collect();
+    assert_eq!(seqs, vec![1000]);
+    h.tx.clear();
+    // Further duplicates (more segments arriving) walk the other holes.
+    rx(&mut e, &mut h, t, &dup(&[(2000, 3000), (4000, 5000), (6000, 9000)]));
+    rx(&mut e, &mut h, t, &dup(&[(2000, 3000), (4000, 5000), (6000, 10_000)]));
+    let rexmits: Vec<u32> = h.tx.iter().map(|f| parse_out(f)).filter(|p| p.4 > 0 && p.0 < 11_000).map(|p| p.0).collect();
+    assert_eq!(rexmits, vec![3000, 5000], "both remaining holes resent without waiting for partial ACKs");
+    assert_eq!(e.counters().sack_retransmits, 2);
+    // Bogus blocks (beyond snd_max, reversed) are ignored, not acted on.
+    h.tx.clear();
+    rx(&mut e, &mut h, t, &dup(&[(50_000, 60_000), (9000, 8000)]));
+    assert_eq!(e.counters().sack_retransmits, 2);
+    e.audit().unwrap();
+}
