@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/sys/kernel/debug/hnic/<ifname>/`: the wire's fault knobs (see
-//! Documentation/hnic.rst). Knobs of a device shape the frames *it* sends.
+//! `/sys/kernel/debug/hnic/<ifname>/`: the wire's fault knobs, and the
+//! rings' producer/consumer indices and the firmware's live connection
+//! count, read-only (Documentation/hnic.rst). Knobs of a device shape the
+//! frames *it* sends.
 
 use core::ptr;
 
@@ -41,6 +43,21 @@ pub(crate) fn create(dev: *mut bindings::net_device, nic: &Nic) -> *mut bindings
         ];
         for (name, value) in knobs {
             bindings::debugfs_create_u32(name.as_ptr(), 0o600, dir, value);
+        }
+        let (tx_head, tx_tail) = nic.tx.index_ptrs();
+        let (rx_head, rx_tail) = nic.rx.index_ptrs();
+        let (wire_head, wire_tail) = nic.wire_in.index_ptrs();
+        let state = [
+            (c"tx_ring_head", tx_head),
+            (c"tx_ring_tail", tx_tail),
+            (c"rx_ring_head", rx_head),
+            (c"rx_ring_tail", rx_tail),
+            (c"wire_queue_head", wire_head),
+            (c"wire_queue_tail", wire_tail),
+            (c"fw_live_conns", nic.live_conns.as_ptr()),
+        ];
+        for (name, value) in state {
+            bindings::debugfs_create_u32(name.as_ptr(), 0o400, dir, value);
         }
         dir
     }

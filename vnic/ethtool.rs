@@ -19,6 +19,7 @@ const GAUGES: &[&str] = &[
     "wire_queue_size",
     "fw_nic_mem_bytes",
     "fw_max_conns",
+    "fw_live_conns",
     "fw_cpu",
 ];
 
@@ -32,6 +33,7 @@ fn gauges(nic: &Nic, out: &mut [u64]) {
         u64::from(nic::WIRE_QUEUE),
         nic.nic_mem as u64,
         nic.max_conns as u64,
+        u64::from(nic.live_conns.load(core::sync::atomic::Ordering::Relaxed)),
         u64::from(nic::firmware_cpu()),
     ];
     for (o, v) in out.iter_mut().zip(values) {

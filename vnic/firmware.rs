@@ -149,11 +149,13 @@ impl Firmware {
         if delivered > 0 {
             nic.interrupt();
         }
-        if self.engine.live_conns() > 0 {
+        let live = self.engine.live_conns();
+        if live > 0 {
             let Firmware { engine, wire, .. } = self;
             let mut io = FwIo { nic, wire, now_ns: now };
             engine.poll(now / 1000, &mut io);
         }
+        nic.live_conns.store(live as u32, core::sync::atomic::Ordering::Relaxed);
     }
 
     /// Carrier follows both ends being up and neither link knob down.

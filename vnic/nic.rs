@@ -15,7 +15,7 @@
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::error::from_err_ptr;
@@ -60,6 +60,8 @@ pub(crate) struct Nic {
     pub(crate) irq_armed: AtomicBool,
     /// Set by doorbells that are not about rings (open/stop/link knobs).
     pub(crate) kick: AtomicBool,
+    /// Connections the firmware runs, as it last published.
+    pub(crate) live_conns: AtomicU32,
     task: AtomicPtr<bindings::task_struct>,
     /// Touched only by the firmware thread while it runs, and by
     /// `Nic::new`/`Drop` when it does not.
@@ -92,6 +94,7 @@ impl Nic {
                 ctr: Counters::new(),
                 irq_armed: AtomicBool::new(true),
                 kick: AtomicBool::new(true),
+                live_conns: AtomicU32::new(0),
                 task: AtomicPtr::new(ptr::null_mut()),
                 fw: UnsafeCell::new(fw),
                 nic_mem,

@@ -66,6 +66,12 @@ impl Indices {
     fn used(&self) -> u32 {
         self.head.load(Ordering::Acquire).wrapping_sub(self.tail.load(Ordering::Acquire))
     }
+
+    /// Addresses of the producer and consumer indices, for read-only
+    /// debugfs files (the ring state a hardware debugger would show).
+    fn index_ptrs(&self) -> (*mut u32, *mut u32) {
+        (self.head.as_ptr(), self.tail.as_ptr())
+    }
 }
 
 /// A ring of small descriptors.
@@ -116,6 +122,10 @@ impl<T: Copy> Ring<T> {
 
     pub(crate) fn used(&self) -> u32 {
         self.idx.used()
+    }
+
+    pub(crate) fn index_ptrs(&self) -> (*mut u32, *mut u32) {
+        self.idx.index_ptrs()
     }
 }
 
@@ -215,5 +225,9 @@ impl FrameRing {
 
     pub(crate) fn used(&self) -> u32 {
         self.idx.used()
+    }
+
+    pub(crate) fn index_ptrs(&self) -> (*mut u32, *mut u32) {
+        self.idx.index_ptrs()
     }
 }

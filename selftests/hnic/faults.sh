@@ -10,7 +10,7 @@ BYTES=$((32 * 1024 * 1024))
 [ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
 [ -x "$HANDOFF_BIN/hxfer" ] || { echo "# SKIP: hxfer not built"; exit $ksft_skip; }
 skip_unless ip ethtool ping
-tap_plan 6
+tap_plan 8
 trap 'topo_destroy; module_unload' EXIT
 dmesg_mark
 
@@ -37,6 +37,36 @@ tap_check "the wire lost, reordered and duplicated frames" knobs_acted
 for dev in hnic0 hnic1; do
 	for k in loss_ppm reorder_ppm dup_ppm delay_us; do hnic_knob $dev $k 0; done
 done
+
+# rate_mbit caps what a device sends: a one-way transfer cannot beat it.
+rate_cap() {
+	local bytes=$((4 << 20)) t0 t1 mbit
+	hnic_knob hnic1 rate_mbit 20
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port 5010 --bytes 0 >/dev/null &
+	local srv=$!
+	t0=$(date +%s%N)
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 5010 --bytes $bytes >/dev/null
+	wait $srv
+	t1=$(date +%s%N)
+	hnic_knob hnic1 rate_mbit 0
+	mbit=$((bytes * 8 * 1000 / (t1 - t0)))
+	echo "# 4 MiB under a 20 Mbit/s cap: $mbit Mbit/s"
+	[ "$mbit" -le 20 ] && [ "$mbit" -gt 0 ]
+}
+tap_check "rate_mbit=20 caps a bulk transfer at 20 Mbit/s" rate_cap
+
+# delay_us adds one-way delay: 20 ms each way makes every RTT >= 40 ms.
+delay_knob() {
+	local min
+	hnic_knob hnic0 delay_us 20000
+	hnic_knob hnic1 delay_us 20000
+	min=$(ip netns exec "$NS_CLI" ping -q -c 5 -i 0.2 "$SRV4" | sed -n 's|.* = \([0-9.]*\)/.*|\1|p')
+	hnic_knob hnic0 delay_us 0
+	hnic_knob hnic1 delay_us 0
+	echo "# RTT min with 20 ms each way: $min ms"
+	awk -v m="$min" 'BEGIN { exit !(m >= 40) }'
+}
+tap_check "delay_us=20000 on both ends: RTT >= 40 ms" delay_knob
 
 link_knob() {
 	local i

@@ -9,7 +9,7 @@
 
 [ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
 skip_unless ip ethtool ping
-tap_plan 9
+tap_plan 12
 module_unload
 dmesg_mark
 module_load
@@ -60,6 +60,48 @@ tap_check "ends in separate namespaces reach each other" topo_wait_reachable
 ip -n "$NS_CLI" link set "$TOPO_CLI_DEV" netns 1 && ip link set "$TOPO_CLI_DEV" netns "$NS_CLI" &&
 	_topo_addr "$NS_CLI" "$TOPO_CLI_DEV" "$CLI4" "$CLI6"
 tap_check "an end moved between namespaces still carries traffic" topo_wait_reachable
+
+# Idle NICs sleep: over 2 s only housekeeping ticks (10/s) and stray
+# neighbour traffic wake the firmware, and it is busy a tiny fraction.
+idle_firmware_sleeps() {
+	local w0 b0 w1 b1
+	sleep 1
+	w0=$(hnic_stat "$NS_SRV" hnic0 fw_wakeups) b0=$(hnic_stat "$NS_SRV" hnic0 fw_busy_ns)
+	sleep 2
+	w1=$(hnic_stat "$NS_SRV" hnic0 fw_wakeups) b1=$(hnic_stat "$NS_SRV" hnic0 fw_busy_ns)
+	echo "# idle 2 s: $((w1 - w0)) wakeups with work, $(((b1 - b0) / 1000)) us busy"
+	[ $((w1 - w0)) -le 60 ] && [ $((b1 - b0)) -lt 100000000 ]
+}
+tap_check "idle firmware sleeps (few wakeups, < 5% busy)" idle_firmware_sleeps
+
+# The rings' indices in debugfs match the bus counters, and drain to empty.
+ring_state() {
+	local d=/sys/kernel/debug/hnic/hnic0 head tail desc
+	ip netns exec "$NS_CLI" ping -q -c 5 -i 0.05 "$SRV4" >/dev/null
+	sleep 0.5
+	head=$(cat $d/tx_ring_head) tail=$(cat $d/tx_ring_tail)
+	desc=$(hnic_stat "$NS_SRV" hnic0 bus_tx_desc)
+	echo "# hnic0 TX ring head $head tail $tail, $desc descriptors posted"
+	[ "$head" = "$tail" ] && [ "$head" = "$desc" ] &&
+	[ "$(cat $d/rx_ring_head)" = "$(cat $d/rx_ring_tail)" ] &&
+	[ "$(cat $d/rx_ring_head)" = "$(hnic_stat "$NS_SRV" hnic0 bus_rx_desc)" ]
+}
+tap_check "debugfs ring indices match bus counters, rings drained" ring_state
+
+# Deleting one end while a transfer runs removes the pair cleanly.
+ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port 5099 --bytes $((1 << 30)) >/dev/null 2>&1 &
+srv=$!
+ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 5099 --bytes $((1 << 30)) >/dev/null 2>&1 &
+cli=$!
+sleep 2
+ip -n "$NS_SRV" link del "$TOPO_SRV_DEV"
+deleted=$?
+kill $srv $cli 2>/dev/null
+wait $srv $cli 2>/dev/null
+tap_check "ip link del under traffic removes both ends" \
+	[ $deleted = 0 -a -z "$(ip -n "$NS_CLI" link show 2>/dev/null | grep hnic)" ]
+topo_destroy
+topo_create hnic >/dev/null
 
 # rmmod while a transfer runs: the pair goes away under traffic.
 ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port 5100 --bytes $((1 << 30)) >/dev/null 2>&1 &

@@ -15,12 +15,8 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
-for d in /tmp /run /var/tmp /root /var/log /var/lib/nginx /var/cache; do
-	[ -d "$d" ] && mount -t tmpfs -o mode=0755 tmpfs "$d"
-done
-chmod 1777 /tmp /var/tmp
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-mkdir -p /run/results /run/netns
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/results /run/netns /run/repo
 mount -t 9p -o trans=virtio,version=9p2000.L,access=any,msize=262144 results /run/results
 
 poweroff_now() {
@@ -35,6 +31,24 @@ if ! . "$RESULTS/job.sh"; then
 	echo "handoff-guest: no job.sh in the run directory" >/dev/console
 	poweroff_now
 fi
+
+# Writable scratch directories. The checkout may live under one of them
+# (CI clones into /tmp, say): keep a handle on it first and put it back
+# on top of the tmpfs afterwards.
+mount --bind "$REPO" /run/repo
+for d in /tmp /var/tmp /root /var/log /var/lib/nginx /var/cache; do
+	[ -d "$d" ] && mount -t tmpfs -o mode=0755 tmpfs "$d"
+done
+chmod 1777 /tmp /var/tmp
+if [ ! -f "$REPO/xtask/guest/init.sh" ]; then
+	mkdir -p "$REPO"
+	mount --bind /run/repo "$REPO"
+fi
+if [ ! -f "$REPO/xtask/guest/init.sh" ]; then
+	echo "handoff-guest: cannot see the checkout at $REPO" >/dev/console
+	poweroff_now
+fi
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 export REPO RESULTS VCPUS
 export HANDOFF_KO="$REPO/tcp_handoff.ko"
 export HANDOFF_BIN="$REPO/target/release"

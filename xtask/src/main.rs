@@ -63,7 +63,10 @@ fn run(args: &[String]) -> Result<(), Fail> {
             let k = kernel::ensure(&variant)?;
             let vm_counts = vm::run(&k, &vm::Job::new("check", &suites, None)?);
             match vm_counts {
-                Ok(c) => counts.add(&c),
+                Ok(c) => {
+                    c.print_summary("vm");
+                    counts.add(&c);
+                }
                 Err(e) => {
                     eprintln!("xtask: {e}");
                     counts.failed += 1;

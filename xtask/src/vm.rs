@@ -150,6 +150,10 @@ pub fn run(kernel: &Kernel, job: &Job) -> Result<Counts, Fail> {
     let tap = fs::read_to_string(dir.join("tap.txt")).unwrap_or_default();
     let counts = Counts::from_kselftest(&tap);
     eprintln!("vm: results in {}", dir.display());
+    if counts.passed + counts.failed == 0 {
+        // A VM job that ran nothing is a broken runner, never a pass.
+        return Err(trouble_report(&console, "no VM test ran (see tap.txt)"));
+    }
     Ok(counts)
 }
 
