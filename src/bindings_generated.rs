@@ -210,6 +210,8 @@ impl<T> ::core::cmp::PartialEq for __BindgenUnionField<T> {
     }
 }
 impl<T> ::core::cmp::Eq for __BindgenUnionField<T> {}
+pub const EOPNOTSUPP: u32 = 95;
+pub const EADDRNOTAVAIL: u32 = 99;
 pub const ETH_ALEN: u32 = 6;
 pub const ETH_TLEN: u32 = 2;
 pub const ETH_HLEN: u32 = 14;
@@ -398,7 +400,6 @@ pub type uid_t = __kernel_uid32_t;
 pub type gid_t = __kernel_gid32_t;
 pub type loff_t = __kernel_loff_t;
 pub type ktime_t = s64;
-#[doc = " The type used for indexing onto a disc or disc partition.\n\n Linux always considers sectors to be 512 bytes long independently\n of the devices real block size.\n\n blkcnt_t is the type of the inode's block count."]
 pub type sector_t = u64_;
 pub type blkcnt_t = u64_;
 pub type gfp_t = core::ffi::c_uint;
@@ -457,7 +458,6 @@ impl Default for hlist_node {
         }
     }
 }
-#[doc = " struct callback_head - callback structure for use with RCU and task_work\n @next: next update requests in a list\n @func: actual update function to call after the grace period.\n\n The struct is aligned to size of pointer. On most architectures it happens\n naturally due ABI requirements, but some architectures (like CRIS) have\n weird ABI and we need to ask it explicitly.\n\n The alignment is required to guarantee that bit 0 of @next will be\n clear under normal conditions -- as long as we use call_rcu() or\n call_srcu() to queue the callback.\n\n This guarantee is important for few reasons:\n  - future call_rcu_lazy() will make use of lower bits in the pointer;\n  - the structure shares storage space in struct page with @compound_head,\n    which encode PageTail() in bit 0. The guarantee is needed to avoid\n    false-positive PageTail()."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct callback_head {
@@ -3135,7 +3135,6 @@ impl Default for timerqueue_head {
 pub const hrtimer_restart_HRTIMER_NORESTART: hrtimer_restart = 0;
 pub const hrtimer_restart_HRTIMER_RESTART: hrtimer_restart = 1;
 pub type hrtimer_restart = core::ffi::c_uint;
-#[doc = " struct hrtimer - the basic hrtimer structure\n @node:\ttimerqueue node, which also manages node.expires,\n\t\tthe absolute expiry time in the hrtimers internal\n\t\trepresentation. The time is related to the clock on\n\t\twhich the timer is based. Is setup by adding\n\t\tslack to the _softexpires value. For non range timers\n\t\tidentical to _softexpires.\n @_softexpires: the absolute earliest expiry time of the hrtimer.\n\t\tThe time which was given as expiry time when the timer\n\t\twas armed.\n @function:\ttimer expiry callback function\n @base:\tpointer to the timer base (per cpu and per clock)\n @state:\tstate information (See bit values above)\n @is_rel:\tSet if the timer was armed relative\n @is_soft:\tSet if hrtimer will be expired in soft interrupt context.\n @is_hard:\tSet if hrtimer will be expired in hard interrupt context\n\t\teven on RT.\n\n The hrtimer structure must be initialized by hrtimer_init()"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct hrtimer {
@@ -3178,13 +3177,11 @@ impl Default for timer_list {
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct seccomp {}
-#[doc = " typedef refcount_t - variant of atomic_t specialized for reference counts\n @refs: atomic_t counter field\n\n The counter saturates at REFCOUNT_SATURATED and will not move once\n there. This avoids wrapping the counter and causing 'spurious'\n use-after-free bugs."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct refcount_struct {
     pub refs: atomic_t,
 }
-#[doc = " typedef refcount_t - variant of atomic_t specialized for reference counts\n @refs: atomic_t counter field\n\n The counter saturates at REFCOUNT_SATURATED and will not move once\n there. This avoids wrapping the counter and causing 'spurious'\n use-after-free bugs."]
 pub type refcount_t = refcount_struct;
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
@@ -3477,7 +3474,6 @@ pub struct tlbflush_unmap_batch {
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct task_io_accounting {}
-#[doc = " posix_cputimer_base - Container per posix CPU clock\n @nextevt:\t\tEarliest-expiration cache\n @tqhead:\t\ttimerqueue head for cpu_timers"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct posix_cputimer_base {
@@ -3493,7 +3489,6 @@ impl Default for posix_cputimer_base {
         }
     }
 }
-#[doc = " posix_cputimers - Container for posix CPU timer related data\n @bases:\t\tBase container for posix CPU clocks\n @timers_active:\tTimers are queued.\n @expiry_active:\tTimer expiry is active. Used for\n\t\t\tprocess wide timers to avoid multiple\n\t\t\ttask trying to handle expiry concurrently\n\n Used in task_struct and signal_struct"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct posix_cputimers {
@@ -3510,7 +3505,6 @@ impl Default for posix_cputimers {
         }
     }
 }
-#[doc = " posix_cputimers_work - Container for task work based posix CPU timer expiry\n @work:\tThe task work to be scheduled\n @mutex:\tMutex held around expiry in context of this task work\n @scheduled:  @work has been scheduled already, no further processing"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct posix_cputimers_work {
@@ -3612,7 +3606,6 @@ pub struct rq {
 unsafe extern "C" {
     pub fn schedule_timeout(timeout: core::ffi::c_long) -> core::ffi::c_long;
 }
-#[doc = " struct prev_cputime - snapshot of system and user cputime\n @utime: time spent in user mode\n @stime: time spent in system mode\n @lock: protects the above two fields\n\n Stores previous user/system time values such that we can guarantee\n monotonicity."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct prev_cputime {
@@ -5067,10 +5060,8 @@ pub struct page__bindgen_ty_1__bindgen_ty_1 {
     pub __bindgen_anon_1: page__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1,
     pub mapping: *mut address_space,
     pub __bindgen_anon_2: page__bindgen_ty_1__bindgen_ty_1__bindgen_ty_2,
-    #[doc = " @private: Mapping-private opaque data.\n Usually used for buffer_heads if PagePrivate.\n Used for swp_entry_t if swapcache flag set.\n Indicates order in the buddy system if PageBuddy."]
     pub private: core::ffi::c_ulong,
 }
-#[doc = " @lru: Pageout list, eg. active_list protected by\n lruvec->lru_lock.  Sometimes used as a generic list\n by the page owner."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union page__bindgen_ty_1__bindgen_ty_1__bindgen_ty_1 {
@@ -5130,7 +5121,6 @@ impl Default for page__bindgen_ty_1__bindgen_ty_1 {
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct page__bindgen_ty_1__bindgen_ty_2 {
-    #[doc = " @pp_magic: magic value to avoid recycling non\n page_pool allocated pages."]
     pub pp_magic: core::ffi::c_ulong,
     pub pp: *mut page_pool,
     pub _pp_mapping_pad: core::ffi::c_ulong,
@@ -5154,7 +5144,6 @@ pub struct page__bindgen_ty_1__bindgen_ty_3 {
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct page__bindgen_ty_1__bindgen_ty_4 {
-    #[doc = " @pgmap: Points to the hosting device page map."]
     pub pgmap: *mut dev_pagemap,
     pub zone_device_data: *mut core::ffi::c_void,
 }
@@ -5205,7 +5194,6 @@ impl Default for page {
 pub struct swp_entry_t {
     pub val: core::ffi::c_ulong,
 }
-#[doc = " struct folio - Represents a contiguous set of bytes.\n @flags: Identical to the page flags.\n @lru: Least Recently Used list; tracks how recently this folio was used.\n @mlock_count: Number of times this folio has been pinned by mlock().\n @mapping: The file this page belongs to, or refers to the anon_vma for\n    anonymous memory.\n @index: Offset within the file, in units of pages.  For anonymous memory,\n    this is the index from the beginning of the mmap.\n @private: Filesystem per-folio data (see folio_attach_private()).\n @swap: Used for swp_entry_t if folio_test_swapcache().\n @_mapcount: Do not access this member directly.  Use folio_mapcount() to\n    find out how many times this folio is mapped by userspace.\n @_refcount: Do not access this member directly.  Use folio_ref_count()\n    to find how many references there are to this folio.\n @memcg_data: Memory Control Group data.\n @virtual: Virtual address in the kernel direct map.\n @_last_cpupid: IDs of last CPU and last process that accessed the folio.\n @_entire_mapcount: Do not use directly, call folio_entire_mapcount().\n @_large_mapcount: Do not use directly, call folio_mapcount().\n @_nr_pages_mapped: Do not use outside of rmap and debug code.\n @_pincount: Do not use directly, call folio_maybe_dma_pinned().\n @_folio_nr_pages: Do not use directly, call folio_nr_pages().\n @_hugetlb_subpool: Do not use directly, use accessor in hugetlb.h.\n @_hugetlb_cgroup: Do not use directly, use accessor in hugetlb_cgroup.h.\n @_hugetlb_cgroup_rsvd: Do not use directly, use accessor in hugetlb_cgroup.h.\n @_hugetlb_hwpoison: Do not use directly, call raw_hwp_list_head().\n @_deferred_list: Folios to be split under memory pressure.\n @_unused_slab_obj_exts: Placeholder to match obj_exts in struct slab.\n\n A folio is a physically, virtually and logically contiguous set\n of bytes.  It is a power-of-two in size, and it is aligned to that\n same power-of-two.  It is at least as large as %PAGE_SIZE.  If it is\n in the page cache, it is at a file offset which is a multiple of that\n power-of-two.  It may be mapped into userspace at an address which is\n at an arbitrary page offset, but its kernel virtual address is aligned\n to its size."]
 #[repr(C)]
 #[repr(align(16))]
 #[derive(Copy, Clone)]
@@ -5517,9 +5505,7 @@ pub struct mm_struct__bindgen_ty_1 {
     pub mmap_legacy_base: core::ffi::c_ulong,
     pub task_size: core::ffi::c_ulong,
     pub pgd: *mut pgd_t,
-    #[doc = " @membarrier_state: Flags controlling membarrier behavior.\n\n This field is close to @pgd to hopefully fit in the same\n cache-line, which needs to be touched by switch_mm()."]
     pub membarrier_state: atomic_t,
-    #[doc = " @mm_users: The number of users including userspace.\n\n Use mmget()/mmget_not_zero()/mmput() to modify. When this\n drops to 0 (i.e. when the task exits and there are no other\n temporary reference holders), we also release a reference on\n @mm_count (which may then free the &struct mm_struct if\n @mm_count also drops to 0)."]
     pub mm_users: atomic_t,
     pub pgtables_bytes: atomic_long_t,
     pub map_count: core::ffi::c_int,
@@ -5537,7 +5523,6 @@ pub struct mm_struct__bindgen_ty_1 {
     pub exec_vm: core::ffi::c_ulong,
     pub stack_vm: core::ffi::c_ulong,
     pub def_flags: core::ffi::c_ulong,
-    #[doc = " @write_protect_seq: Locked when any thread is write\n protecting pages mapped by this mm to enforce a later COW,\n for instance during page table copying for fork()."]
     pub write_protect_seq: seqcount_t,
     pub arg_lock: spinlock_t,
     pub start_code: core::ffi::c_ulong,
@@ -5569,7 +5554,6 @@ pub struct mm_struct__bindgen_ty_1 {
 #[repr(align(64))]
 #[derive(Copy, Clone)]
 pub struct mm_struct__bindgen_ty_1__bindgen_ty_1 {
-    #[doc = " @mm_count: The number of references to &struct\n mm_struct (@mm_users count as 1).\n\n Use mmgrab()/mmdrop() to modify. When this drops to\n 0, the &struct mm_struct is freed."]
     pub mm_count: atomic_t,
 }
 impl Default for mm_struct__bindgen_ty_1__bindgen_ty_1 {
@@ -5599,7 +5583,6 @@ impl Default for mm_struct {
         }
     }
 }
-#[doc = " typedef vm_fault_t - Return type for page fault handlers.\n\n Page fault handlers return a bitmask of %VM_FAULT values."]
 pub type vm_fault_t = core::ffi::c_uint;
 pub const fault_flag_FAULT_FLAG_WRITE: fault_flag = 1;
 pub const fault_flag_FAULT_FLAG_MKWRITE: fault_flag = 2;
@@ -5614,7 +5597,6 @@ pub const fault_flag_FAULT_FLAG_INTERRUPTIBLE: fault_flag = 512;
 pub const fault_flag_FAULT_FLAG_UNSHARE: fault_flag = 1024;
 pub const fault_flag_FAULT_FLAG_ORIG_PTE_VALID: fault_flag = 2048;
 pub const fault_flag_FAULT_FLAG_VMA_LOCK: fault_flag = 4096;
-#[doc = " enum fault_flag - Fault flag definitions.\n @FAULT_FLAG_WRITE: Fault was a write fault.\n @FAULT_FLAG_MKWRITE: Fault was mkwrite of existing PTE.\n @FAULT_FLAG_ALLOW_RETRY: Allow to retry the fault if blocked.\n @FAULT_FLAG_RETRY_NOWAIT: Don't drop mmap_lock and wait when retrying.\n @FAULT_FLAG_KILLABLE: The fault task is in SIGKILL killable region.\n @FAULT_FLAG_TRIED: The fault has been tried once.\n @FAULT_FLAG_USER: The fault originated in userspace.\n @FAULT_FLAG_REMOTE: The fault is not for current task/mm.\n @FAULT_FLAG_INSTRUCTION: The fault was during an instruction fetch.\n @FAULT_FLAG_INTERRUPTIBLE: The fault can be interrupted by non-fatal signals.\n @FAULT_FLAG_UNSHARE: The fault is an unsharing request to break COW in a\n                      COW mapping, making sure that an exclusive anon page is\n                      mapped after the fault.\n @FAULT_FLAG_ORIG_PTE_VALID: whether the fault has vmf->orig_pte cached.\n                        We should only access orig_pte if this flag set.\n @FAULT_FLAG_VMA_LOCK: The fault is handled under VMA lock.\n\n About @FAULT_FLAG_ALLOW_RETRY and @FAULT_FLAG_TRIED: we can specify\n whether we would allow page faults to retry by specifying these two\n fault flags correctly.  Currently there can be three legal combinations:\n\n (a) ALLOW_RETRY and !TRIED:  this means the page fault allows retry, and\n                              this is the first try\n\n (b) ALLOW_RETRY and TRIED:   this means the page fault allows retry, and\n                              we've already tried at least once\n\n (c) !ALLOW_RETRY and !TRIED: this means the page fault does not allow retry\n\n The unlisted combination (!ALLOW_RETRY && TRIED) is illegal and should never\n be used.  Note that page faults can be allowed to retry for multiple times,\n in which case we'll have an initial fault with flags (a) then later on\n continuous faults with flags (b).  We should always try to detect pending\n signals before a retry to make sure the continuous page faults can still be\n interrupted if necessary.\n\n The combination FAULT_FLAG_WRITE|FAULT_FLAG_UNSHARE is illegal.\n FAULT_FLAG_UNSHARE is ignored and treated like an ordinary read fault when\n applied to mappings that are not COW mappings."]
 pub type fault_flag = core::ffi::c_uint;
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -5999,7 +5981,6 @@ impl Default for ctl_node {
         }
     }
 }
-#[doc = " struct ctl_table_header - maintains dynamic lists of struct ctl_table trees\n @ctl_table: pointer to the first element in ctl_table array\n @ctl_table_size: number of elements pointed by @ctl_table\n @used: The entry will never be touched when equal to 0.\n @count: Upped every time something is added to @inodes and downed every time\n         something is removed from inodes\n @nreg: When nreg drops to 0 the ctl_table_header will be unregistered.\n @rcu: Delays the freeing of the inode. Introduced with \"unfuck proc_sysctl ->d_compare()\"\n"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct ctl_table_header {
@@ -6048,7 +6029,6 @@ impl Default for ctl_table_header__bindgen_ty_1 {
 }
 pub const ctl_table_header_SYSCTL_TABLE_TYPE_DEFAULT: ctl_table_header__bindgen_ty_2 = 0;
 pub const ctl_table_header_SYSCTL_TABLE_TYPE_PERMANENTLY_EMPTY: ctl_table_header__bindgen_ty_2 = 1;
-#[doc = " enum type - Enumeration to differentiate between ctl target types\n @SYSCTL_TABLE_TYPE_DEFAULT: ctl target with no special considerations\n @SYSCTL_TABLE_TYPE_PERMANENTLY_EMPTY: Used to identify a permanently\n                                       empty directory target to serve\n                                       as mount point."]
 pub type ctl_table_header__bindgen_ty_2 = core::ffi::c_uint;
 impl Default for ctl_table_header {
     fn default() -> Self {
@@ -6193,7 +6173,6 @@ impl Default for cred {
         }
     }
 }
-#[doc = " struct hrtimer_clock_base - the timer base for a specific clock\n @cpu_base:\t\tper cpu clock base\n @index:\t\tclock type index for per_cpu support when moving a\n\t\t\ttimer to a base on another cpu.\n @clockid:\t\tclock id for per_cpu support\n @seq:\t\tseqcount around __run_hrtimer\n @running:\t\tpointer to the currently running hrtimer\n @active:\t\tred black tree root node for the active timers\n @get_time:\t\tfunction to retrieve the current time of the clock\n @offset:\t\toffset of this clock to the monotonic base"]
 #[repr(C)]
 #[repr(align(64))]
 #[derive(Copy, Clone)]
@@ -6216,7 +6195,6 @@ impl Default for hrtimer_clock_base {
         }
     }
 }
-#[doc = " struct hrtimer_cpu_base - the per cpu clock bases\n @lock:\t\tlock protecting the base and associated clock bases\n\t\t\tand timers\n @cpu:\t\tcpu number\n @active_bases:\tBitfield to mark bases with active timers\n @clock_was_set_seq:\tSequence counter of clock was set events\n @hres_active:\tState of high resolution mode\n @in_hrtirq:\t\thrtimer_interrupt() is currently executing\n @hang_detected:\tThe last hrtimer interrupt detected a hang\n @softirq_activated:\tdisplays, if the softirq is raised - update of softirq\n\t\t\trelated settings is not required then.\n @nr_events:\t\tTotal number of hrtimer interrupt events\n @nr_retries:\t\tTotal number of hrtimer interrupt retries\n @nr_hangs:\t\tTotal number of hrtimer interrupt hangs\n @max_hang_time:\tMaximum time spent in hrtimer_interrupt\n @softirq_expiry_lock: Lock which is taken while softirq based hrtimer are\n\t\t\t expired\n @online:\t\tCPU is online from an hrtimers point of view\n @timer_waiters:\tA hrtimer_cancel() invocation waits for the timer\n\t\t\tcallback to finish.\n @expires_next:\tabsolute time of the next event, is required for remote\n\t\t\thrtimer enqueue; it is the total first expiry time (hard\n\t\t\tand soft hrtimer are taken into account)\n @next_timer:\t\tPointer to the first expiring timer\n @softirq_expires_next: Time to check, if soft queues needs also to be expired\n @softirq_next_timer: Pointer to the first expiring softirq based timer\n @clock_base:\t\tarray of clock bases for this cpu\n\n Note: next_timer is just an optimization for __remove_hrtimer().\n\t Do not dereference the pointer because it is not reliable on\n\t cross cpu removals."]
 #[repr(C)]
 #[repr(align(64))]
 #[derive(Copy, Clone)]
@@ -6475,7 +6453,6 @@ pub struct task_cputime_atomic {
     pub stime: atomic64_t,
     pub sum_exec_runtime: atomic64_t,
 }
-#[doc = " struct thread_group_cputimer - thread group interval timer counts\n @cputime_atomic:\tatomic thread group interval timers.\n\n This structure contains the version of task_cputime, above, that is\n used for thread group CPU timer calculations."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct thread_group_cputimer {
@@ -7418,7 +7395,6 @@ pub struct address_space_operations {
         unsafe extern "C" fn(iocb: *mut kiocb, iter: *mut iov_iter) -> core::ffi::c_int,
     >,
 }
-#[doc = " struct address_space - Contents of a cacheable, mappable object.\n @host: Owner, either the inode or the block_device.\n @i_pages: Cached pages.\n @invalidate_lock: Guards coherency between page cache contents and\n   file offset->disk block mappings in the filesystem during invalidates.\n   It is also used to block modification of page cache contents through\n   memory mappings.\n @gfp_mask: Memory allocation flags to use for allocating pages.\n @i_mmap_writable: Number of VM_SHARED, VM_MAYWRITE mappings.\n @nr_thps: Number of THPs in the pagecache (non-shmem only).\n @i_mmap: Tree of private and shared mappings.\n @i_mmap_rwsem: Protects @i_mmap and @i_mmap_writable.\n @nrpages: Number of page entries, protected by the i_pages lock.\n @writeback_index: Writeback starts here.\n @a_ops: Methods.\n @flags: Error bits and flags (AS_*).\n @wb_err: The most recent error which has occurred.\n @i_private_lock: For use by the owner of the address_space.\n @i_private_list: For use by the owner of the address_space.\n @i_private_data: For use by the owner of the address_space."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct address_space {
@@ -7593,7 +7569,6 @@ impl Default for fown_struct {
         }
     }
 }
-#[doc = " struct file_ra_state - Track a file's readahead state.\n @start: Where the most recent readahead started.\n @size: Number of pages read in the most recent readahead.\n @async_size: Numer of pages that were/are not needed immediately\n      and so were/are genuinely \"ahead\".  Start next readahead when\n      the first of these pages is accessed.\n @ra_pages: Maximum size of a readahead request, copied from the bdi.\n @mmap_miss: How many mmap accesses missed in the page cache.\n @prev_pos: The last byte in the most recent read request.\n\n When this structure is passed to ->readahead(), the \"most recent\"\n readahead means the current readahead."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct file_ra_state {
@@ -7604,7 +7579,6 @@ pub struct file_ra_state {
     pub mmap_miss: core::ffi::c_uint,
     pub prev_pos: loff_t,
 }
-#[doc = " struct file - Represents a file\n @f_count: reference count\n @f_lock: Protects f_ep, f_flags. Must not be taken from IRQ context.\n @f_mode: FMODE_* flags often used in hotpaths\n @f_op: file operations\n @f_mapping: Contents of a cacheable, mappable object.\n @private_data: filesystem or driver specific data\n @f_inode: cached inode\n @f_flags: file flags\n @f_iocb_flags: iocb flags\n @f_cred: stashed credentials of creator/opener\n @f_path: path of the file\n @f_pos_lock: lock protecting file position\n @f_pipe: specific to pipes\n @f_pos: file position\n @f_security: LSM security context of this file\n @f_owner: file owner\n @f_wb_err: writeback error\n @f_sb_err: per sb writeback errors\n @f_ep: link of all epoll hooks for this file\n @f_task_work: task work entry point\n @f_llist: work queue entrypoint\n @f_ra: file's readahead state\n @f_freeptr: Pointer used by SLAB_TYPESAFE_BY_RCU file cache (don't touch.)"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct file {
@@ -7973,7 +7947,6 @@ impl Default for inode_operations {
 pub const freeze_holder_FREEZE_HOLDER_KERNEL: freeze_holder = 1;
 pub const freeze_holder_FREEZE_HOLDER_USERSPACE: freeze_holder = 2;
 pub const freeze_holder_FREEZE_MAY_NEST: freeze_holder = 4;
-#[doc = " enum freeze_holder - holder of the freeze\n @FREEZE_HOLDER_KERNEL: kernel wants to freeze or thaw filesystem\n @FREEZE_HOLDER_USERSPACE: userspace wants to freeze or thaw filesystem\n @FREEZE_MAY_NEST: whether nesting freeze and thaw requests is allowed\n\n Indicate who the owner of the freeze or thaw request is and whether\n the freeze needs to be exclusive or can nest.\n Without @FREEZE_MAY_NEST, multiple freeze and thaw requests from the\n same holder aren't allowed. It is however allowed to hold a single\n @FREEZE_HOLDER_USERSPACE and a single @FREEZE_HOLDER_KERNEL freeze at\n the same time. This is relied upon by some filesystems during online\n repair or similar."]
 pub type freeze_holder = core::ffi::c_uint;
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
@@ -8103,7 +8076,6 @@ unsafe extern "C" {
         value: *mut u64_,
     );
 }
-#[doc = " struct vmem_altmap - pre-allocated storage for vmemmap_populate\n @base_pfn: base of the entire dev_pagemap mapping\n @reserve: pages mapped, but reserved for driver use (relative to @base)\n @free: free pages set aside in the mapping for memmap storage\n @align: pages reserved to meet allocation alignments\n @alloc: track pages consumed, private to vmemmap_populate()"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct vmem_altmap {
@@ -8136,7 +8108,6 @@ pub struct dev_pagemap_ops {
         ) -> core::ffi::c_int,
     >,
 }
-#[doc = " struct dev_pagemap - metadata for ZONE_DEVICE mappings\n @altmap: pre-allocated/reserved memory for vmemmap allocations\n @ref: reference count that pins the devm_memremap_pages() mapping\n @done: completion for @ref\n @type: memory type: see MEMORY_* above in memremap.h\n @flags: PGMAP_* flags to specify defailed behavior\n @vmemmap_shift: structural definition of how the vmemmap page metadata\n      is populated, specifically the metadata page order.\n\tA zero value (default) uses base pages as the vmemmap metadata\n\trepresentation. A bigger value will set up compound struct pages\n\tof the requested order value.\n @ops: method table\n @owner: an opaque pointer identifying the entity that manages this\n\tinstance.  Used by various helpers to make sure that no\n\tforeign ZONE_DEVICE memory is accessed.\n @nr_range: number of ranges to be mapped\n @range: range to be mapped when nr_range == 1\n @ranges: array of ranges to be mapped when nr_range > 1"]
 #[repr(C)]
 pub struct dev_pagemap {
     pub altmap: vmem_altmap,
@@ -8248,7 +8219,6 @@ impl Default for vm_fault {
 #[derive(Default, Copy, Clone)]
 pub struct vm_operations_struct {
     pub open: ::core::option::Option<unsafe extern "C" fn(area: *mut vm_area_struct)>,
-    #[doc = " @close: Called when the VMA is being removed from the MM.\n Context: User context.  May sleep.  Caller holds mmap_lock."]
     pub close: ::core::option::Option<unsafe extern "C" fn(area: *mut vm_area_struct)>,
     pub may_split: ::core::option::Option<
         unsafe extern "C" fn(
@@ -8623,7 +8593,6 @@ impl Default for attribute {
         }
     }
 }
-#[doc = " struct attribute_group - data structure used to declare an attribute group.\n @name:\tOptional: Attribute group name\n\t\tIf specified, the attribute group will be created in a\n\t\tnew subdirectory with this name. Additionally when a\n\t\tgroup is named, @is_visible and @is_bin_visible may\n\t\treturn SYSFS_GROUP_INVISIBLE to control visibility of\n\t\tthe directory itself.\n @is_visible:\tOptional: Function to return permissions associated with an\n\t\tattribute of the group. Will be called repeatedly for\n\t\teach non-binary attribute in the group. Only read/write\n\t\tpermissions as well as SYSFS_PREALLOC are accepted. Must\n\t\treturn 0 if an attribute is not visible. The returned\n\t\tvalue will replace static permissions defined in struct\n\t\tattribute. Use SYSFS_GROUP_VISIBLE() when assigning this\n\t\tcallback to specify separate _group_visible() and\n\t\t_attr_visible() handlers.\n @is_bin_visible:\n\t\tOptional: Function to return permissions associated with a\n\t\tbinary attribute of the group. Will be called repeatedly\n\t\tfor each binary attribute in the group. Only read/write\n\t\tpermissions as well as SYSFS_PREALLOC (and the\n\t\tvisibility flags for named groups) are accepted. Must\n\t\treturn 0 if a binary attribute is not visible. The\n\t\treturned value will replace static permissions defined\n\t\tin struct bin_attribute. If @is_visible is not set, Use\n\t\tSYSFS_GROUP_VISIBLE() when assigning this callback to\n\t\tspecify separate _group_visible() and _attr_visible()\n\t\thandlers.\n @attrs:\tPointer to NULL terminated list of attributes.\n @bin_attrs:\tPointer to NULL terminated list of binary attributes.\n\t\tEither attrs or bin_attrs or both must be provided."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct attribute_group {
@@ -9005,7 +8974,6 @@ pub struct kset_uevent_ops {
         unsafe extern "C" fn(kobj: *const kobject, env: *mut kobj_uevent_env) -> core::ffi::c_int,
     >,
 }
-#[doc = " struct kset - a set of kobjects of a specific type, belonging to a specific subsystem.\n\n A kset defines a group of kobjects.  They can be individually\n different \"types\" but overall these kobjects all want to be grouped\n together and operated on in the same manner.  ksets are used to\n define the attribute callbacks and other common events that happen to\n a kobject.\n\n @list: the list of all kobjects for this kset\n @list_lock: a lock for iterating over the kobjects\n @kobj: the embedded kobject for this kset (recursion, isn't it fun...)\n @uevent_ops: the set of uevent operations for this kset.  These are\n called whenever a kobject has something happen to it so that the kset\n can add new environment variables, or filter out the uevents if so\n desired."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct kset {
@@ -9023,7 +8991,6 @@ impl Default for kset {
         }
     }
 }
-#[doc = " struct bio_vec - a contiguous range of physical memory addresses\n @bv_page:   First page associated with the address range.\n @bv_len:    Number of bytes in the address range.\n @bv_offset: Start of the address range relative to the start of @bv_page.\n\n The following holds for a bvec if n * PAGE_SIZE < bv_offset + bv_len:\n\n   nth_page(@bv_page, n) == @bv_page + n\n\n This holds because page_is_mergeable() checks the above property."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct bio_vec {
@@ -9205,7 +9172,6 @@ pub struct pm_message {
     pub event: core::ffi::c_int,
 }
 pub type pm_message_t = pm_message;
-#[doc = " struct dev_pm_ops - device PM callbacks.\n\n @prepare: The principal role of this callback is to prevent new children of\n\tthe device from being registered after it has returned (the driver's\n\tsubsystem and generally the rest of the kernel is supposed to prevent\n\tnew calls to the probe method from being made too once @prepare() has\n\tsucceeded).  If @prepare() detects a situation it cannot handle (e.g.\n\tregistration of a child already in progress), it may return -EAGAIN, so\n\tthat the PM core can execute it once again (e.g. after a new child has\n\tbeen registered) to recover from the race condition.\n\tThis method is executed for all kinds of suspend transitions and is\n\tfollowed by one of the suspend callbacks: @suspend(), @freeze(), or\n\t@poweroff().  If the transition is a suspend to memory or standby (that\n\tis, not related to hibernation), the return value of @prepare() may be\n\tused to indicate to the PM core to leave the device in runtime suspend\n\tif applicable.  Namely, if @prepare() returns a positive number, the PM\n\tcore will understand that as a declaration that the device appears to be\n\truntime-suspended and it may be left in that state during the entire\n\ttransition and during the subsequent resume if all of its descendants\n\tare left in runtime suspend too.  If that happens, @complete() will be\n\texecuted directly after @prepare() and it must ensure the proper\n\tfunctioning of the device after the system resume.\n\tThe PM core executes subsystem-level @prepare() for all devices before\n\tstarting to invoke suspend callbacks for any of them, so generally\n\tdevices may be assumed to be functional or to respond to runtime resume\n\trequests while @prepare() is being executed.  However, device drivers\n\tmay NOT assume anything about the availability of user space at that\n\ttime and it is NOT valid to request firmware from within @prepare()\n\t(it's too late to do that).  It also is NOT valid to allocate\n\tsubstantial amounts of memory from @prepare() in the GFP_KERNEL mode.\n\t[To work around these limitations, drivers may register suspend and\n\thibernation notifiers to be executed before the freezing of tasks.]\n\n @complete: Undo the changes made by @prepare().  This method is executed for\n\tall kinds of resume transitions, following one of the resume callbacks:\n\t@resume(), @thaw(), @restore().  Also called if the state transition\n\tfails before the driver's suspend callback: @suspend(), @freeze() or\n\t@poweroff(), can be executed (e.g. if the suspend callback fails for one\n\tof the other devices that the PM core has unsuccessfully attempted to\n\tsuspend earlier).\n\tThe PM core executes subsystem-level @complete() after it has executed\n\tthe appropriate resume callbacks for all devices.  If the corresponding\n\t@prepare() at the beginning of the suspend transition returned a\n\tpositive number and the device was left in runtime suspend (without\n\texecuting any suspend and resume callbacks for it), @complete() will be\n\tthe only callback executed for the device during resume.  In that case,\n\t@complete() must be prepared to do whatever is necessary to ensure the\n\tproper functioning of the device after the system resume.  To this end,\n\t@complete() can check the power.direct_complete flag of the device to\n\tlearn whether (unset) or not (set) the previous suspend and resume\n\tcallbacks have been executed for it.\n\n @suspend: Executed before putting the system into a sleep state in which the\n\tcontents of main memory are preserved.  The exact action to perform\n\tdepends on the device's subsystem (PM domain, device type, class or bus\n\ttype), but generally the device must be quiescent after subsystem-level\n\t@suspend() has returned, so that it doesn't do any I/O or DMA.\n\tSubsystem-level @suspend() is executed for all devices after invoking\n\tsubsystem-level @prepare() for all of them.\n\n @suspend_late: Continue operations started by @suspend().  For a number of\n\tdevices @suspend_late() may point to the same callback routine as the\n\truntime suspend callback.\n\n @resume: Executed after waking the system up from a sleep state in which the\n\tcontents of main memory were preserved.  The exact action to perform\n\tdepends on the device's subsystem, but generally the driver is expected\n\tto start working again, responding to hardware events and software\n\trequests (the device itself may be left in a low-power state, waiting\n\tfor a runtime resume to occur).  The state of the device at the time its\n\tdriver's @resume() callback is run depends on the platform and subsystem\n\tthe device belongs to.  On most platforms, there are no restrictions on\n\tavailability of resources like clocks during @resume().\n\tSubsystem-level @resume() is executed for all devices after invoking\n\tsubsystem-level @resume_noirq() for all of them.\n\n @resume_early: Prepare to execute @resume().  For a number of devices\n\t@resume_early() may point to the same callback routine as the runtime\n\tresume callback.\n\n @freeze: Hibernation-specific, executed before creating a hibernation image.\n\tAnalogous to @suspend(), but it should not enable the device to signal\n\twakeup events or change its power state.  The majority of subsystems\n\t(with the notable exception of the PCI bus type) expect the driver-level\n\t@freeze() to save the device settings in memory to be used by @restore()\n\tduring the subsequent resume from hibernation.\n\tSubsystem-level @freeze() is executed for all devices after invoking\n\tsubsystem-level @prepare() for all of them.\n\n @freeze_late: Continue operations started by @freeze().  Analogous to\n\t@suspend_late(), but it should not enable the device to signal wakeup\n\tevents or change its power state.\n\n @thaw: Hibernation-specific, executed after creating a hibernation image OR\n\tif the creation of an image has failed.  Also executed after a failing\n\tattempt to restore the contents of main memory from such an image.\n\tUndo the changes made by the preceding @freeze(), so the device can be\n\toperated in the same way as immediately before the call to @freeze().\n\tSubsystem-level @thaw() is executed for all devices after invoking\n\tsubsystem-level @thaw_noirq() for all of them.  It also may be executed\n\tdirectly after @freeze() in case of a transition error.\n\n @thaw_early: Prepare to execute @thaw().  Undo the changes made by the\n\tpreceding @freeze_late().\n\n @poweroff: Hibernation-specific, executed after saving a hibernation image.\n\tAnalogous to @suspend(), but it need not save the device's settings in\n\tmemory.\n\tSubsystem-level @poweroff() is executed for all devices after invoking\n\tsubsystem-level @prepare() for all of them.\n\n @poweroff_late: Continue operations started by @poweroff().  Analogous to\n\t@suspend_late(), but it need not save the device's settings in memory.\n\n @restore: Hibernation-specific, executed after restoring the contents of main\n\tmemory from a hibernation image, analogous to @resume().\n\n @restore_early: Prepare to execute @restore(), analogous to @resume_early().\n\n @suspend_noirq: Complete the actions started by @suspend().  Carry out any\n\tadditional operations required for suspending the device that might be\n\tracing with its driver's interrupt handler, which is guaranteed not to\n\trun while @suspend_noirq() is being executed.\n\tIt generally is expected that the device will be in a low-power state\n\t(appropriate for the target system sleep state) after subsystem-level\n\t@suspend_noirq() has returned successfully.  If the device can generate\n\tsystem wakeup signals and is enabled to wake up the system, it should be\n\tconfigured to do so at that time.  However, depending on the platform\n\tand device's subsystem, @suspend() or @suspend_late() may be allowed to\n\tput the device into the low-power state and configure it to generate\n\twakeup signals, in which case it generally is not necessary to define\n\t@suspend_noirq().\n\n @resume_noirq: Prepare for the execution of @resume() by carrying out any\n\toperations required for resuming the device that might be racing with\n\tits driver's interrupt handler, which is guaranteed not to run while\n\t@resume_noirq() is being executed.\n\n @freeze_noirq: Complete the actions started by @freeze().  Carry out any\n\tadditional operations required for freezing the device that might be\n\tracing with its driver's interrupt handler, which is guaranteed not to\n\trun while @freeze_noirq() is being executed.\n\tThe power state of the device should not be changed by either @freeze(),\n\tor @freeze_late(), or @freeze_noirq() and it should not be configured to\n\tsignal system wakeup by any of these callbacks.\n\n @thaw_noirq: Prepare for the execution of @thaw() by carrying out any\n\toperations required for thawing the device that might be racing with its\n\tdriver's interrupt handler, which is guaranteed not to run while\n\t@thaw_noirq() is being executed.\n\n @poweroff_noirq: Complete the actions started by @poweroff().  Analogous to\n\t@suspend_noirq(), but it need not save the device's settings in memory.\n\n @restore_noirq: Prepare for the execution of @restore() by carrying out any\n\toperations required for thawing the device that might be racing with its\n\tdriver's interrupt handler, which is guaranteed not to run while\n\t@restore_noirq() is being executed.  Analogous to @resume_noirq().\n\n @runtime_suspend: Prepare the device for a condition in which it won't be\n\table to communicate with the CPU(s) and RAM due to power management.\n\tThis need not mean that the device should be put into a low-power state.\n\tFor example, if the device is behind a link which is about to be turned\n\toff, the device may remain at full power.  If the device does go to low\n\tpower and is capable of generating runtime wakeup events, remote wakeup\n\t(i.e., a hardware mechanism allowing the device to request a change of\n\tits power state via an interrupt) should be enabled for it.\n\n @runtime_resume: Put the device into the fully active state in response to a\n\twakeup event generated by hardware or at the request of software.  If\n\tnecessary, put the device into the full-power state and restore its\n\tregisters, so that it is fully operational.\n\n @runtime_idle: Device appears to be inactive and it might be put into a\n\tlow-power state if all of the necessary conditions are satisfied.\n\tCheck these conditions, and return 0 if it's appropriate to let the PM\n\tcore queue a suspend request for the device.\n\n Several device power state transitions are externally visible, affecting\n the state of pending I/O queues and (for drivers that touch hardware)\n interrupts, wakeups, DMA, and other hardware state.  There may also be\n internal transitions to various low-power modes which are transparent\n to the rest of the driver stack (such as a driver that's ON gating off\n clocks which are not in active use).\n\n The externally visible transitions are handled with the help of callbacks\n included in this structure in such a way that, typically, two levels of\n callbacks are involved.  First, the PM core executes callbacks provided by PM\n domains, device types, classes and bus types.  They are the subsystem-level\n callbacks expected to execute callbacks provided by device drivers, although\n they may choose not to do that.  If the driver callbacks are executed, they\n have to collaborate with the subsystem-level callbacks to achieve the goals\n appropriate for the given system transition, given transition phase and the\n subsystem the device belongs to.\n\n All of the above callbacks, except for @complete(), return error codes.\n However, the error codes returned by @resume(), @thaw(), @restore(),\n @resume_noirq(), @thaw_noirq(), and @restore_noirq(), do not cause the PM\n core to abort the resume transition during which they are returned.  The\n error codes returned in those cases are only printed to the system logs for\n debugging purposes.  Still, it is recommended that drivers only return error\n codes from their resume methods in case of an unrecoverable failure (i.e.\n when the device being handled refuses to resume and becomes unusable) to\n allow the PM core to be modified in the future, so that it can avoid\n attempting to handle devices that failed to resume and their children.\n\n It is allowed to unregister devices while the above callbacks are being\n executed.  However, a callback routine MUST NOT try to unregister the device\n it was called for, although it may unregister children of that device (for\n example, if it detects that a child was unplugged while the system was\n asleep).\n\n There also are callbacks related to runtime power management of devices.\n Again, as a rule these callbacks are executed by the PM core for subsystems\n (PM domains, device types, classes and bus types) and the subsystem-level\n callbacks are expected to invoke the driver callbacks.  Moreover, the exact\n actions to be performed by a device driver's callbacks generally depend on\n the platform and subsystem the device belongs to.\n\n Refer to Documentation/power/runtime_pm.rst for more information about the\n role of the @runtime_suspend(), @runtime_resume() and @runtime_idle()\n callbacks in device runtime power management."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct dev_pm_ops {
@@ -9718,7 +9684,6 @@ impl dev_pm_info {
         __bindgen_bitfield_unit
     }
 }
-#[doc = " struct dev_pm_domain - power management domain representation.\n\n @ops: Power management operations associated with this domain.\n @start: Called when a user needs to start the device via the domain.\n @detach: Called when removing a device from the domain.\n @activate: Called before executing probe routines for bus types and drivers.\n @sync: Called after successful driver probe.\n @dismiss: Called after unsuccessful driver probe and after driver removal.\n @set_performance_state: Called to request a new performance state.\n\n Power domains provide callbacks that are executed during system suspend,\n hibernation, system resume and during runtime PM transitions instead of\n subsystem-level and driver-level callbacks."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct dev_pm_domain {
@@ -9733,7 +9698,6 @@ pub struct dev_pm_domain {
         unsafe extern "C" fn(dev: *mut device, state: core::ffi::c_uint) -> core::ffi::c_int,
     >,
 }
-#[doc = " struct bus_type - The bus type of the device\n\n @name:\tThe name of the bus.\n @dev_name:\tUsed for subsystems to enumerate devices like (\"foo%u\", dev->id).\n @bus_groups:\tDefault attributes of the bus.\n @dev_groups:\tDefault attributes of the devices on the bus.\n @drv_groups: Default attributes of the device drivers on the bus.\n @match:\tCalled, perhaps multiple times, whenever a new device or driver\n\t\tis added for this bus. It should return a positive value if the\n\t\tgiven device can be handled by the given driver and zero\n\t\totherwise. It may also return error code if determining that\n\t\tthe driver supports the device is not possible. In case of\n\t\t-EPROBE_DEFER it will queue the device for deferred probing.\n @uevent:\tCalled when a device is added, removed, or a few other things\n\t\tthat generate uevents to add the environment variables.\n @probe:\tCalled when a new device or driver add to this bus, and callback\n\t\tthe specific driver's probe to initial the matched device.\n @sync_state:\tCalled to sync device state to software state after all the\n\t\tstate tracking consumers linked to this device (present at\n\t\tthe time of late_initcall) have successfully bound to a\n\t\tdriver. If the device has no consumers, this function will\n\t\tbe called at late_initcall_sync level. If the device has\n\t\tconsumers that are never bound to a driver, this function\n\t\twill never get called until they do.\n @remove:\tCalled when a device removed from this bus.\n @shutdown:\tCalled at shut-down time to quiesce the device.\n @irq_get_affinity:\tGet IRQ affinity mask for the device on this bus.\n\n @online:\tCalled to put the device back online (after offlining it).\n @offline:\tCalled to put the device offline for hot-removal. May fail.\n\n @suspend:\tCalled when a device on this bus wants to go to sleep mode.\n @resume:\tCalled to bring a device on this bus out of sleep mode.\n @num_vf:\tCalled to find out how many virtual functions a device on this\n\t\tbus supports.\n @dma_configure:\tCalled to setup DMA configuration on a device on\n\t\t\tthis bus.\n @dma_cleanup:\tCalled to cleanup DMA configuration on a device on\n\t\t\tthis bus.\n @pm:\t\tPower management operations of this bus, callback the specific\n\t\tdevice driver's pm-ops.\n @driver_override:\tSet to true if this bus supports the driver_override\n\t\t\tmechanism, which allows userspace to force a specific\n\t\t\tdriver to bind to a device via a sysfs attribute.\n\n A bus is a channel between the processor and one or more devices. For the\n purposes of the device model, all devices are connected via a bus, even if\n it is an internal, virtual, \"platform\" bus. Buses can plug into each other.\n A USB controller is usually a PCI device, for example. The device model\n represents the actual connections between buses and the devices they control.\n A bus is represented by the bus_type structure. It contains the name, the\n default attributes, the bus' methods, PM operations, and the driver core's\n private data."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct bus_type {
@@ -9777,7 +9741,6 @@ impl Default for bus_type {
         }
     }
 }
-#[doc = " struct class - device classes\n @name:\tName of the class.\n @class_groups: Default attributes of this class.\n @dev_groups:\tDefault attributes of the devices that belong to the class.\n @dev_uevent:\tCalled when a device is added, removed from this class, or a\n\t\tfew other things that generate uevents to add the environment\n\t\tvariables.\n @devnode:\tCallback to provide the devtmpfs.\n @class_release: Called to release this class.\n @dev_release: Called to release the device.\n @shutdown_pre: Called at shut-down time before driver shutdown.\n @ns_type:\tCallbacks so sysfs can detemine namespaces.\n @namespace:\tNamespace of the device belongs to this class.\n @get_ownership: Allows class to specify uid/gid of the sysfs directories\n\t\tfor the devices belonging to the class. Usually tied to\n\t\tdevice's namespace.\n @pm:\t\tThe default device power management operations of this class.\n\n A class is a higher-level view of a device that abstracts out low-level\n implementation details. Drivers may see a SCSI disk or an ATA disk, but,\n at the class level, they are all simply disks. Classes allow user space\n to work with devices based on what they do, rather than how they are\n connected or how they work."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct class {
@@ -10071,9 +10034,7 @@ impl Default for mod_kallsyms {
 pub const probe_type_PROBE_DEFAULT_STRATEGY: probe_type = 0;
 pub const probe_type_PROBE_PREFER_ASYNCHRONOUS: probe_type = 1;
 pub const probe_type_PROBE_FORCE_SYNCHRONOUS: probe_type = 2;
-#[doc = " enum probe_type - device driver probe type to try\n\tDevice drivers may opt in for special handling of their\n\trespective probe routines. This tells the core what to\n\texpect and prefer.\n\n @PROBE_DEFAULT_STRATEGY: Used by drivers that work equally well\n\twhether probed synchronously or asynchronously.\n @PROBE_PREFER_ASYNCHRONOUS: Drivers for \"slow\" devices which\n\tprobing order is not essential for booting the system may\n\topt into executing their probes asynchronously.\n @PROBE_FORCE_SYNCHRONOUS: Use this to annotate drivers that need\n\ttheir probe routines to run synchronously with driver and\n\tdevice registration (with the exception of -EPROBE_DEFER\n\thandling - re-probing always ends up being done asynchronously).\n\n Note that the end goal is to switch the kernel to use asynchronous\n probing by default, so annotating drivers with\n %PROBE_PREFER_ASYNCHRONOUS is a temporary measure that allows us\n to speed up boot process while we are validating the rest of the\n drivers."]
 pub type probe_type = core::ffi::c_uint;
-#[doc = " struct device_driver - The basic device driver structure\n @name:\tName of the device driver.\n @bus:\tThe bus which the device of this driver belongs to.\n @owner:\tThe module owner.\n @mod_name:\tUsed for built-in modules.\n @suppress_bind_attrs: Disables bind/unbind via sysfs.\n @probe_type:\tType of the probe (synchronous or asynchronous) to use.\n @of_match_table: The open firmware table.\n @acpi_match_table: The ACPI match table.\n @probe:\tCalled to query the existence of a specific device,\n\t\twhether this driver can work with it, and bind the driver\n\t\tto a specific device.\n @sync_state:\tCalled to sync device state to software state after all the\n\t\tstate tracking consumers linked to this device (present at\n\t\tthe time of late_initcall) have successfully bound to a\n\t\tdriver. If the device has no consumers, this function will\n\t\tbe called at late_initcall_sync level. If the device has\n\t\tconsumers that are never bound to a driver, this function\n\t\twill never get called until they do.\n @remove:\tCalled when the device is removed from the system to\n\t\tunbind a device from this driver.\n @shutdown:\tCalled at shut-down time to quiesce the device.\n @suspend:\tCalled to put the device to sleep mode. Usually to a\n\t\tlow power state.\n @resume:\tCalled to bring a device from sleep mode.\n @groups:\tDefault attributes that get created by the driver core\n\t\tautomatically.\n @dev_groups:\tAdditional attributes attached to device instance once\n\t\tit is bound to the driver.\n @pm:\t\tPower management operations of the device which matched\n\t\tthis driver.\n @coredump:\tCalled when sysfs entry is written to. The device driver\n\t\tis expected to call the dev_coredump API resulting in a\n\t\tuevent.\n @p:\t\tDriver core's private data, no one other than the driver\n\t\tcore can touch this.\n\n The device driver-model tracks all of the drivers known to the system.\n The main reason for this tracking is to enable the driver core to match\n up drivers with new devices. Once drivers are known objects within the\n system, however, a number of other things become possible. Device drivers\n can export information and configuration variables that are independent\n of any specific device."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct device_driver {
@@ -10176,15 +10137,12 @@ pub const dl_dev_state_DL_DEV_NO_DRIVER: dl_dev_state = 0;
 pub const dl_dev_state_DL_DEV_PROBING: dl_dev_state = 1;
 pub const dl_dev_state_DL_DEV_DRIVER_BOUND: dl_dev_state = 2;
 pub const dl_dev_state_DL_DEV_UNBINDING: dl_dev_state = 3;
-#[doc = " enum dl_dev_state - Device driver presence tracking information.\n @DL_DEV_NO_DRIVER: There is no driver attached to the device.\n @DL_DEV_PROBING: A driver is probing.\n @DL_DEV_DRIVER_BOUND: The driver has been bound to the device.\n @DL_DEV_UNBINDING: The driver is unbinding from the device."]
 pub type dl_dev_state = core::ffi::c_uint;
 pub const device_removable_DEVICE_REMOVABLE_NOT_SUPPORTED: device_removable = 0;
 pub const device_removable_DEVICE_REMOVABLE_UNKNOWN: device_removable = 1;
 pub const device_removable_DEVICE_FIXED: device_removable = 2;
 pub const device_removable_DEVICE_REMOVABLE: device_removable = 3;
-#[doc = " enum device_removable - Whether the device is removable. The criteria for a\n device to be classified as removable is determined by its subsystem or bus.\n @DEVICE_REMOVABLE_NOT_SUPPORTED: This attribute is not supported for this\n\t\t\t\t    device (default).\n @DEVICE_REMOVABLE_UNKNOWN:  Device location is Unknown.\n @DEVICE_FIXED: Device is not removable by the user.\n @DEVICE_REMOVABLE: Device is removable by the user."]
 pub type device_removable = core::ffi::c_uint;
-#[doc = " struct dev_links_info - Device data related to device links.\n @suppliers: List of links to supplier devices.\n @consumers: List of links to consumer devices.\n @defer_sync: Hook to global list of devices that have deferred sync_state.\n @status: Driver status information."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct dev_links_info {
@@ -10202,7 +10160,6 @@ impl Default for dev_links_info {
         }
     }
 }
-#[doc = " struct dev_msi_info - Device data related to MSI\n @domain:\tThe MSI interrupt domain associated to the device\n @data:\tPointer to MSI device data"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct dev_msi_info {
@@ -10225,7 +10182,6 @@ pub const device_physical_location_panel_DEVICE_PANEL_RIGHT: device_physical_loc
 pub const device_physical_location_panel_DEVICE_PANEL_FRONT: device_physical_location_panel = 4;
 pub const device_physical_location_panel_DEVICE_PANEL_BACK: device_physical_location_panel = 5;
 pub const device_physical_location_panel_DEVICE_PANEL_UNKNOWN: device_physical_location_panel = 6;
-#[doc = " enum device_physical_location_panel - Describes which panel surface of the\n system's housing the device connection point resides on.\n @DEVICE_PANEL_TOP: Device connection point is on the top panel.\n @DEVICE_PANEL_BOTTOM: Device connection point is on the bottom panel.\n @DEVICE_PANEL_LEFT: Device connection point is on the left panel.\n @DEVICE_PANEL_RIGHT: Device connection point is on the right panel.\n @DEVICE_PANEL_FRONT: Device connection point is on the front panel.\n @DEVICE_PANEL_BACK: Device connection point is on the back panel.\n @DEVICE_PANEL_UNKNOWN: The panel with device connection point is unknown."]
 pub type device_physical_location_panel = core::ffi::c_uint;
 pub const device_physical_location_vertical_position_DEVICE_VERT_POS_UPPER:
     device_physical_location_vertical_position = 0;
@@ -10233,7 +10189,6 @@ pub const device_physical_location_vertical_position_DEVICE_VERT_POS_CENTER:
     device_physical_location_vertical_position = 1;
 pub const device_physical_location_vertical_position_DEVICE_VERT_POS_LOWER:
     device_physical_location_vertical_position = 2;
-#[doc = " enum device_physical_location_vertical_position - Describes vertical\n position of the device connection point on the panel surface.\n @DEVICE_VERT_POS_UPPER: Device connection point is at upper part of panel.\n @DEVICE_VERT_POS_CENTER: Device connection point is at center part of panel.\n @DEVICE_VERT_POS_LOWER: Device connection point is at lower part of panel."]
 pub type device_physical_location_vertical_position = core::ffi::c_uint;
 pub const device_physical_location_horizontal_position_DEVICE_HORI_POS_LEFT:
     device_physical_location_horizontal_position = 0;
@@ -10241,9 +10196,7 @@ pub const device_physical_location_horizontal_position_DEVICE_HORI_POS_CENTER:
     device_physical_location_horizontal_position = 1;
 pub const device_physical_location_horizontal_position_DEVICE_HORI_POS_RIGHT:
     device_physical_location_horizontal_position = 2;
-#[doc = " enum device_physical_location_horizontal_position - Describes horizontal\n position of the device connection point on the panel surface.\n @DEVICE_HORI_POS_LEFT: Device connection point is at left part of panel.\n @DEVICE_HORI_POS_CENTER: Device connection point is at center part of panel.\n @DEVICE_HORI_POS_RIGHT: Device connection point is at right part of panel."]
 pub type device_physical_location_horizontal_position = core::ffi::c_uint;
-#[doc = " struct device_physical_location - Device data related to physical location\n of the device connection point.\n @panel: Panel surface of the system's housing that the device connection\n         point resides on.\n @vertical_position: Vertical position of the device connection point within\n                     the panel.\n @horizontal_position: Horizontal position of the device connection point\n                       within the panel.\n @dock: Set if the device connection point resides in a docking station or\n        port replicator.\n @lid: Set if this device connection point resides on the lid of laptop\n       system."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct device_physical_location {
@@ -10262,7 +10215,6 @@ impl Default for device_physical_location {
         }
     }
 }
-#[doc = " struct device - The basic device structure\n @parent:\tThe device's \"parent\" device, the device to which it is attached.\n \t\tIn most cases, a parent device is some sort of bus or host\n \t\tcontroller. If parent is NULL, the device, is a top-level device,\n \t\twhich is not usually what you want.\n @p:\t\tHolds the private data of the driver core portions of the device.\n \t\tSee the comment of the struct device_private for detail.\n @kobj:\tA top-level, abstract class from which other classes are derived.\n @init_name:\tInitial name of the device.\n @type:\tThe type of device.\n \t\tThis identifies the device type and carries type-specific\n \t\tinformation.\n @mutex:\tMutex to synchronize calls to its driver.\n @bus:\tType of bus device is on.\n @driver:\tWhich driver has allocated this\n @platform_data: Platform data specific to the device.\n \t\tExample: For devices on custom boards, as typical of embedded\n \t\tand SOC based hardware, Linux often uses platform_data to point\n \t\tto board-specific structures describing devices and how they\n \t\tare wired.  That can include what ports are available, chip\n \t\tvariants, which GPIO pins act in what additional roles, and so\n \t\ton.  This shrinks the \"Board Support Packages\" (BSPs) and\n \t\tminimizes board-specific #ifdefs in drivers.\n @driver_data: Private pointer for driver specific info.\n @driver_override: Driver name to force a match.  Do not touch directly; use\n\t\t     device_set_driver_override() instead.\n @links:\tLinks to suppliers and consumers of this device.\n @power:\tFor device power management.\n\t\tSee Documentation/driver-api/pm/devices.rst for details.\n @pm_domain:\tProvide callbacks that are executed during system suspend,\n \t\thibernation, system resume and during runtime PM transitions\n \t\talong with subsystem-level and driver-level callbacks.\n @em_pd:\tdevice's energy model performance domain\n @pins:\tFor device pin management.\n\t\tSee Documentation/driver-api/pin-control.rst for details.\n @msi:\tMSI related data\n @numa_node:\tNUMA node this device is close to.\n @dma_ops:    DMA mapping operations for this device.\n @dma_mask:\tDma mask (if dma'ble device).\n @coherent_dma_mask: Like dma_mask, but for alloc_coherent mapping as not all\n \t\thardware supports 64-bit addresses for consistent allocations\n \t\tsuch descriptors.\n @bus_dma_limit: Limit of an upstream bridge or bus which imposes a smaller\n\t\tDMA limit than the device itself supports.\n @dma_range_map: map for DMA memory ranges relative to that of RAM\n @dma_parms:\tA low level driver may set these to teach IOMMU code about\n \t\tsegment limitations.\n @dma_pools:\tDma pools (if dma'ble device).\n @dma_mem:\tInternal for coherent mem override.\n @cma_area:\tContiguous memory area for dma allocations\n @dma_io_tlb_mem: Software IO TLB allocator.  Not for driver use.\n @dma_io_tlb_pools:\tList of transient swiotlb memory pools.\n @dma_io_tlb_lock:\tProtects changes to the list of active pools.\n @dma_uses_io_tlb: %true if device has used the software IO TLB.\n @archdata:\tFor arch-specific additions.\n @of_node:\tAssociated device tree node.\n @fwnode:\tAssociated device node supplied by platform firmware.\n @devt:\tFor creating the sysfs \"dev\".\n @id:\t\tdevice instance\n @devres_lock: Spinlock to protect the resource of the device.\n @devres_head: The resources list of the device.\n @class:\tThe class of the device.\n @groups:\tOptional attribute groups.\n @release:\tCallback to free the device after all references have\n \t\tgone away. This should be set by the allocator of the\n \t\tdevice (i.e. the bus driver that discovered the device).\n @iommu_group: IOMMU group the device belongs to.\n @iommu:\tPer device generic IOMMU runtime data\n @physical_location: Describes physical location of the device connection\n\t\tpoint in the system housing.\n @removable:  Whether the device can be removed from the system. This\n              should be set by the subsystem / bus driver that discovered\n              the device.\n\n @offline_disabled: If set, the device is permanently online.\n @offline:\tSet after successful invocation of bus type's .offline().\n @of_node_reused: Set if the device-tree node is shared with an ancestor\n              device.\n @state_synced: The hardware state of this device has been synced to match\n\t\t  the software state of this device by calling the driver/bus\n\t\t  sync_state() callback.\n @can_match:\tThe device has matched with a driver at least once or it is in\n\t\ta bus (like AMBA) which can't check for matching drivers until\n\t\tother devices probe successfully.\n @dma_coherent: this particular device is dma coherent, even if the\n\t\tarchitecture supports non-coherent devices.\n @dma_ops_bypass: If set to %true then the dma_ops are bypassed for the\n\t\tstreaming DMA operations (->map_* / ->unmap_* / ->sync_*),\n\t\tand optionall (if the coherent mask is large enough) also\n\t\tfor dma allocations.  This flag is managed by the dma ops\n\t\tinstance from ->dma_supported.\n @dma_skip_sync: DMA sync operations can be skipped for coherent buffers.\n @dma_iommu: Device is using default IOMMU implementation for DMA and\n\t\tdoesn't rely on dma_ops structure.\n @flags:\tDEV_FLAG_XXX flags. Use atomic bitfield operations to modify.\n\n At the lowest level, every device in a Linux system is represented by an\n instance of struct device. The device structure contains the information\n that the device model core needs to model the system. Most subsystems,\n however, track additional information about the devices they host. As a\n result, it is rare for devices to be represented by bare device structures;\n instead, that structure, like kobject structures, is usually embedded within\n a higher-level representation of the device."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct device {
@@ -10589,7 +10541,6 @@ impl Default for fwnode_handle {
         }
     }
 }
-#[doc = " struct fwnode_endpoint - Fwnode graph endpoint\n @port: Port number\n @id: Endpoint id\n @local_fwnode: reference to the related fwnode"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct fwnode_endpoint {
@@ -10606,7 +10557,6 @@ impl Default for fwnode_endpoint {
         }
     }
 }
-#[doc = " struct fwnode_reference_args - Fwnode reference with additional arguments\n @fwnode:- A reference to the base fwnode\n @nargs: Number of elements in @args array\n @args: Integer arguments on the fwnode"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct fwnode_reference_args {
@@ -10623,7 +10573,6 @@ impl Default for fwnode_reference_args {
         }
     }
 }
-#[doc = " struct fwnode_operations - Operations for fwnode interface\n @get: Get a reference to an fwnode.\n @put: Put a reference to an fwnode.\n @device_is_available: Return true if the device is available.\n @device_get_match_data: Return the device driver match data.\n @property_present: Return true if a property is present.\n @property_read_int_array: Read an array of integer properties. Return zero on\n\t\t\t     success, a negative error code otherwise.\n @property_read_string_array: Read an array of string properties. Return zero\n\t\t\t\ton success, a negative error code otherwise.\n @get_name: Return the name of an fwnode.\n @get_name_prefix: Get a prefix for a node (for printing purposes).\n @get_parent: Return the parent of an fwnode.\n @get_next_child_node: Return the next child node in an iteration.\n @get_named_child_node: Return a child node with a given name.\n @get_reference_args: Return a reference pointed to by a property, with args\n @graph_get_next_endpoint: Return an endpoint node in an iteration.\n @graph_get_remote_endpoint: Return the remote endpoint node of a local\n\t\t\t       endpoint node.\n @graph_get_port_parent: Return the parent node of a port node.\n @graph_parse_endpoint: Parse endpoint for port and endpoint id.\n @add_links:\tCreate fwnode links to all the suppliers of the fwnode. Return\n\t\tzero on success, a negative error code otherwise."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct fwnode_operations {
@@ -10800,7 +10749,6 @@ pub const NETIF_F_HW_HSR_FWD_BIT: _bindgen_ty_96 = 62;
 pub const NETIF_F_HW_HSR_DUP_BIT: _bindgen_ty_96 = 63;
 pub const NETDEV_FEATURE_COUNT: _bindgen_ty_96 = 64;
 pub type _bindgen_ty_96 = core::ffi::c_uint;
-#[doc = " csum_ipv6_magic - Compute checksum of an IPv6 pseudo header.\n @saddr: source address\n @daddr: destination address\n @len: length of packet\n @proto: protocol of packet\n @sum: initial sum (32bit unfolded) to be added in\n\n Computes an IPv6 pseudo header checksum. This sum is added the checksum\n into UDP/TCP packets and contains some link layer information.\n Returns the unfolded 32bit checksum."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct in6_addr {
@@ -10843,7 +10791,6 @@ pub struct ethhdr {
     pub h_source: [core::ffi::c_uchar; 6usize],
     pub h_proto: __be16,
 }
-#[doc = " struct skb_shared_hwtstamps - hardware time stamps\n @hwtstamp:\t\thardware time stamp transformed into duration\n\t\t\tsince arbitrary point in time\n @netdev_data:\taddress/cookie of network device driver used as\n\t\t\treference to actual hardware time stamp\n\n Software time stamps generated by ktime_get_real() are stored in\n skb->tstamp.\n\n hwtstamps can only be compared against other hwtstamps from\n the same device.\n\n This structure is attached to packets as part of the\n &skb_shared_info. Use skb_hwtstamps() to get a pointer."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct skb_shared_hwtstamps {
@@ -10874,7 +10821,6 @@ impl Default for skb_shared_hwtstamps {
     }
 }
 pub type sk_buff_data_t = core::ffi::c_uint;
-#[doc = "\tstruct sk_buff - socket buffer\n\t@next: Next buffer in list\n\t@prev: Previous buffer in list\n\t@tstamp: Time we arrived/left\n\t@skb_mstamp_ns: (aka @tstamp) earliest departure time; start point\n\t\tfor retransmit timer\n\t@rbnode: RB tree node, alternative to next/prev for netem/tcp\n\t@list: queue head\n\t@ll_node: anchor in an llist (eg socket defer_list)\n\t@sk: Socket we are owned by\n\t@dev: Device we arrived on/are leaving by\n\t@dev_scratch: (aka @dev) alternate use of @dev when @dev would be %NULL\n\t@cb: Control buffer. Free for use by every layer. Put private vars here\n\t@_skb_refdst: destination entry (with norefcount bit)\n\t@len: Length of actual data\n\t@data_len: Data length\n\t@mac_len: Length of link layer header\n\t@hdr_len: writable header length of cloned skb\n\t@csum: Checksum (must include start/offset pair)\n\t@csum_start: Offset from skb->head where checksumming should start\n\t@csum_offset: Offset from csum_start where checksum should be stored\n\t@priority: Packet queueing priority\n\t@ignore_df: allow local fragmentation\n\t@cloned: Head may be cloned (check refcnt to be sure)\n\t@ip_summed: Driver fed us an IP checksum\n\t@nohdr: Payload reference only, must not modify header\n\t@pkt_type: Packet class\n\t@fclone: skbuff clone status\n\t@ipvs_property: skbuff is owned by ipvs\n\t@inner_protocol_type: whether the inner protocol is\n\t\tENCAP_TYPE_ETHER or ENCAP_TYPE_IPPROTO\n\t@remcsum_offload: remote checksum offload is enabled\n\t@offload_fwd_mark: Packet was L2-forwarded in hardware\n\t@offload_l3_fwd_mark: Packet was L3-forwarded in hardware\n\t@tc_skip_classify: do not classify packet. set by IFB device\n\t@tc_at_ingress: used within tc_classify to distinguish in/egress\n\t@redirected: packet was redirected by packet classifier\n\t@from_ingress: packet was redirected from the ingress path\n\t@nf_skip_egress: packet shall skip nf egress - see netfilter_netdev.h\n\t@peeked: this packet has been seen already, so stats have been\n\t\tdone for it, don't do them again\n\t@nf_trace: netfilter packet trace flag\n\t@protocol: Packet protocol from driver\n\t@destructor: Destruct function\n\t@tcp_tsorted_anchor: list structure for TCP (tp->tsorted_sent_queue)\n\t@_sk_redir: socket redirection information for skmsg\n\t@_nfct: Associated connection, if any (with nfctinfo bits)\n\t@skb_iif: ifindex of device we arrived on\n\t@tc_depth: counter for packet duplication\n\t@tc_index: Traffic control index\n\t@hash: the packet hash\n\t@queue_mapping: Queue mapping for multiqueue devices\n\t@head_frag: skb was allocated from page fragments,\n\t\tnot allocated by kmalloc() or vmalloc().\n\t@pfmemalloc: skbuff was allocated from PFMEMALLOC reserves\n\t@pp_recycle: mark the packet for recycling instead of freeing (implies\n\t\tpage_pool support on driver)\n\t@active_extensions: active extensions (skb_ext_id types)\n\t@ndisc_nodetype: router type (from link layer)\n\t@ooo_okay: allow the mapping of a socket to a queue to be changed\n\t@l4_hash: indicate hash is a canonical 4-tuple hash over transport\n\t\tports.\n\t@sw_hash: indicates hash was computed in software stack\n\t@wifi_acked_valid: wifi_acked was set\n\t@wifi_acked: whether frame was acked on wifi or not\n\t@no_fcs:  Request NIC to treat last 4 bytes as Ethernet FCS\n\t@encapsulation: indicates the inner headers in the skbuff are valid\n\t@encap_hdr_csum: software checksum is needed\n\t@csum_valid: checksum is already valid\n\t@csum_not_inet: use CRC32c to resolve CHECKSUM_PARTIAL\n\t@csum_complete_sw: checksum was completed by software\n\t@csum_level: indicates the number of consecutive checksums found in\n\t\tthe packet minus one that have been verified as\n\t\tCHECKSUM_UNNECESSARY (max 3)\n\t@unreadable: indicates that at least 1 of the fragments in this skb is\n\t\tunreadable.\n\t@dst_pending_confirm: need to confirm neighbour\n\t@decrypted: Decrypted SKB\n\t@slow_gro: state present at GRO time, slower prepare step required\n\t@tstamp_type: When set, skb->tstamp has the\n\t\tdelivery_time clock base of skb->tstamp.\n\t@napi_id: id of the NAPI struct this skb came from\n\t@sender_cpu: (aka @napi_id) source CPU in XPS\n\t@alloc_cpu: CPU which did the skb allocation.\n\t@secmark: security marking\n\t@mark: Generic packet mark\n\t@reserved_tailroom: (aka @mark) number of bytes of free space available\n\t\tat the tail of an sk_buff\n\t@vlan_all: vlan fields (proto & tci)\n\t@vlan_proto: vlan encapsulation protocol\n\t@vlan_tci: vlan tag control information\n\t@inner_protocol: Protocol (encapsulation)\n\t@inner_ipproto: (aka @inner_protocol) stores ipproto when\n\t\tskb->inner_protocol_type == ENCAP_TYPE_IPPROTO;\n\t@inner_transport_header: Inner transport layer header (encapsulation)\n\t@inner_network_header: Network layer header (encapsulation)\n\t@inner_mac_header: Link layer header (encapsulation)\n\t@transport_header: Transport layer header\n\t@network_header: Network layer header\n\t@mac_header: Link layer header\n\t@kcov_handle: KCOV remote handle for remote coverage collection\n\t@tail: Tail pointer\n\t@end: End pointer\n\t@head: Head of buffer\n\t@data: Data head pointer\n\t@truesize: Buffer size\n\t@users: User count - see {datagram,tcp}.c\n\t@extensions: allocated extensions, valid if active_extensions is nonzero"]
 #[repr(C)]
 pub struct sk_buff {
     pub __bindgen_anon_1: sk_buff__bindgen_ty_1,
@@ -13561,7 +13507,6 @@ impl Default for rhash_head {
 pub struct bucket_table {
     _unused: [u8; 0],
 }
-#[doc = " struct rhashtable_compare_arg - Key for the function rhashtable_compare\n @ht: Hash table\n @key: Key to compare against"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct rhashtable_compare_arg {
@@ -13589,7 +13534,6 @@ pub type rht_obj_cmpfn_t = ::core::option::Option<
         obj: *const core::ffi::c_void,
     ) -> core::ffi::c_int,
 >;
-#[doc = " struct rhashtable_params - Hash table construction parameters\n @nelem_hint: Hint on number of elements, should be 75% of desired size\n @key_len: Length of key\n @key_offset: Offset of key in struct to be hashed\n @head_offset: Offset of rhash_head in struct to be hashed\n @max_size: Maximum size while expanding\n @min_size: Minimum size while shrinking\n @automatic_shrinking: Enable automatic shrinking of tables\n @hashfn: Hash function (default: jhash2 if !(key_len % 4), or jhash)\n @obj_hashfn: Function to hash object\n @obj_cmpfn: Function to compare key with object"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct rhashtable_params {
@@ -13604,7 +13548,6 @@ pub struct rhashtable_params {
     pub obj_hashfn: rht_obj_hashfn_t,
     pub obj_cmpfn: rht_obj_cmpfn_t,
 }
-#[doc = " struct rhashtable - Hash table handle\n @tbl: Bucket table\n @key_len: Key length for hashfn\n @max_elems: Maximum number of elements in table\n @p: Configuration parameters\n @rhlist: True if this is an rhltable\n @run_work: Deferred worker to expand/shrink asynchronously\n @mutex: Mutex to protect current/future table swapping\n @lock: Spin lock to protect walker list\n @nelems: Number of elements in table"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct rhashtable {
@@ -13682,7 +13625,6 @@ impl Default for frag_v6_compare_key {
         }
     }
 }
-#[doc = " struct inet_frag_queue - fragment queue\n\n @node: rhash node\n @key: keys identifying this frag.\n @timer: queue expiration timer\n @lock: spinlock protecting this frag\n @refcnt: reference count of the queue\n @rb_fragments: received fragments rb-tree root\n @fragments_tail: received fragments tail\n @last_run_head: the head of the last \"run\". see ip_fragment.c\n @stamp: timestamp of the last received fragment\n @len: total length of the original datagram\n @meat: length of received fragments so far\n @tstamp_type: stamp has a mono delivery time (EDT)\n @flags: fragment queue flags\n @max_size: maximum received fragment size\n @fqdir: pointer to struct fqdir\n @rcu: rcu head for freeing deferall"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct inet_frag_queue {
@@ -15552,7 +15494,6 @@ impl Default for block_device {
         }
     }
 }
-#[doc = " struct folio_batch - A collection of folios.\n\n The folio_batch is used to amortise the cost of retrieving and\n operating on a set of folios.  The order of folios in the batch may be\n significant (eg delete_from_page_cache_batch()).  Some users of the\n folio_batch store \"exceptional\" entries in it which can be removed\n by calling folio_batch_remove_exceptionals()."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct folio_batch {
@@ -17727,7 +17668,6 @@ impl Default for ifreq {
         }
     }
 }
-#[doc = " struct nlmsghdr - fixed format metadata header of Netlink messages\n @nlmsg_len:   Length of message including header\n @nlmsg_type:  Message content type\n @nlmsg_flags: Additional flags\n @nlmsg_seq:   Sequence number\n @nlmsg_pid:   Sending process port ID"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct nlmsghdr {
@@ -17743,7 +17683,6 @@ pub struct nlattr {
     pub nla_len: __u16,
     pub nla_type: __u16,
 }
-#[doc = " struct netlink_ext_ack - netlink extended ACK report struct\n @_msg: message string to report - don't access directly, use\n\t%NL_SET_ERR_MSG\n @bad_attr: attribute with error\n @policy: policy for a bad attribute\n @miss_type: attribute type which was missing\n @miss_nest: nest missing an attribute (%NULL if missing top level attr)\n @cookie: cookie data to return to userspace (for success)\n @cookie_len: actual cookie data length\n @_msg_buf: output buffer for formatted message strings - don't access\n\tdirectly, use %NL_SET_ERR_MSG_FMT"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct netlink_ext_ack {
@@ -17822,7 +17761,6 @@ pub struct ndmsg {
     pub ndm_flags: __u8,
     pub ndm_type: __u8,
 }
-#[doc = " struct rtnl_link_stats64 - The main device statistics structure.\n\n @rx_packets: Number of good packets received by the interface.\n   For hardware interfaces counts all good packets received from the device\n   by the host, including packets which host had to drop at various stages\n   of processing (even in the driver).\n\n @tx_packets: Number of packets successfully transmitted.\n   For hardware interfaces counts packets which host was able to successfully\n   hand over to the device, which does not necessarily mean that packets\n   had been successfully transmitted out of the device, only that device\n   acknowledged it copied them out of host memory.\n\n @rx_bytes: Number of good received bytes, corresponding to @rx_packets.\n\n   For IEEE 802.3 devices should count the length of Ethernet Frames\n   excluding the FCS.\n\n @tx_bytes: Number of good transmitted bytes, corresponding to @tx_packets.\n\n   For IEEE 802.3 devices should count the length of Ethernet Frames\n   excluding the FCS.\n\n @rx_errors: Total number of bad packets received on this network device.\n   This counter must include events counted by @rx_length_errors,\n   @rx_crc_errors, @rx_frame_errors and other errors not otherwise\n   counted.\n\n @tx_errors: Total number of transmit problems.\n   This counter must include events counter by @tx_aborted_errors,\n   @tx_carrier_errors, @tx_fifo_errors, @tx_heartbeat_errors,\n   @tx_window_errors and other errors not otherwise counted.\n\n @rx_dropped: Number of packets received but not processed,\n   e.g. due to lack of resources or unsupported protocol.\n   For hardware interfaces this counter may include packets discarded\n   due to L2 address filtering but should not include packets dropped\n   by the device due to buffer exhaustion which are counted separately in\n   @rx_missed_errors (since procfs folds those two counters together).\n\n @tx_dropped: Number of packets dropped on their way to transmission,\n   e.g. due to lack of resources.\n\n @multicast: Multicast packets received.\n   For hardware interfaces this statistic is commonly calculated\n   at the device level (unlike @rx_packets) and therefore may include\n   packets which did not reach the host.\n\n   For IEEE 802.3 devices this counter may be equivalent to:\n\n    - 30.3.1.1.21 aMulticastFramesReceivedOK\n\n @collisions: Number of collisions during packet transmissions.\n\n @rx_length_errors: Number of packets dropped due to invalid length.\n   Part of aggregate \"frame\" errors in `/proc/net/dev`.\n\n   For IEEE 802.3 devices this counter should be equivalent to a sum\n   of the following attributes:\n\n    - 30.3.1.1.23 aInRangeLengthErrors\n    - 30.3.1.1.24 aOutOfRangeLengthField\n    - 30.3.1.1.25 aFrameTooLongErrors\n\n @rx_over_errors: Receiver FIFO overflow event counter.\n\n   Historically the count of overflow events. Such events may be\n   reported in the receive descriptors or via interrupts, and may\n   not correspond one-to-one with dropped packets.\n\n   The recommended interpretation for high speed interfaces is -\n   number of packets dropped because they did not fit into buffers\n   provided by the host, e.g. packets larger than MTU or next buffer\n   in the ring was not available for a scatter transfer.\n\n   Part of aggregate \"frame\" errors in `/proc/net/dev`.\n\n   This statistics was historically used interchangeably with\n   @rx_fifo_errors.\n\n   This statistic corresponds to hardware events and is not commonly used\n   on software devices.\n\n @rx_crc_errors: Number of packets received with a CRC error.\n   Part of aggregate \"frame\" errors in `/proc/net/dev`.\n\n   For IEEE 802.3 devices this counter must be equivalent to:\n\n    - 30.3.1.1.6 aFrameCheckSequenceErrors\n\n @rx_frame_errors: Receiver frame alignment errors.\n   Part of aggregate \"frame\" errors in `/proc/net/dev`.\n\n   For IEEE 802.3 devices this counter should be equivalent to:\n\n    - 30.3.1.1.7 aAlignmentErrors\n\n @rx_fifo_errors: Receiver FIFO error counter.\n\n   Historically the count of overflow events. Those events may be\n   reported in the receive descriptors or via interrupts, and may\n   not correspond one-to-one with dropped packets.\n\n   This statistics was used interchangeably with @rx_over_errors.\n   Not recommended for use in drivers for high speed interfaces.\n\n   This statistic is used on software devices, e.g. to count software\n   packet queue overflow (can) or sequencing errors (GRE).\n\n @rx_missed_errors: Count of packets missed by the host.\n   Folded into the \"drop\" counter in `/proc/net/dev`.\n\n   Counts number of packets dropped by the device due to lack\n   of buffer space. This usually indicates that the host interface\n   is slower than the network interface, or host is not keeping up\n   with the receive packet rate.\n\n   This statistic corresponds to hardware events and is not used\n   on software devices.\n\n @tx_aborted_errors:\n   Part of aggregate \"carrier\" errors in `/proc/net/dev`.\n   For IEEE 802.3 devices capable of half-duplex operation this counter\n   must be equivalent to:\n\n    - 30.3.1.1.11 aFramesAbortedDueToXSColls\n\n   High speed interfaces may use this counter as a general device\n   discard counter.\n\n @tx_carrier_errors: Number of frame transmission errors due to loss\n   of carrier during transmission.\n   Part of aggregate \"carrier\" errors in `/proc/net/dev`.\n\n   For IEEE 802.3 devices this counter must be equivalent to:\n\n    - 30.3.1.1.13 aCarrierSenseErrors\n\n @tx_fifo_errors: Number of frame transmission errors due to device\n   FIFO underrun / underflow. This condition occurs when the device\n   begins transmission of a frame but is unable to deliver the\n   entire frame to the transmitter in time for transmission.\n   Part of aggregate \"carrier\" errors in `/proc/net/dev`.\n\n @tx_heartbeat_errors: Number of Heartbeat / SQE Test errors for\n   old half-duplex Ethernet.\n   Part of aggregate \"carrier\" errors in `/proc/net/dev`.\n\n   For IEEE 802.3 devices possibly equivalent to:\n\n    - 30.3.2.1.4 aSQETestErrors\n\n @tx_window_errors: Number of frame transmission errors due\n   to late collisions (for Ethernet - after the first 64B of transmission).\n   Part of aggregate \"carrier\" errors in `/proc/net/dev`.\n\n   For IEEE 802.3 devices this counter must be equivalent to:\n\n    - 30.3.1.1.10 aLateCollisions\n\n @rx_compressed: Number of correctly received compressed packets.\n   This counters is only meaningful for interfaces which support\n   packet compression (e.g. CSLIP, PPP).\n\n @tx_compressed: Number of transmitted compressed packets.\n   This counters is only meaningful for interfaces which support\n   packet compression (e.g. CSLIP, PPP).\n\n @rx_nohandler: Number of packets received on the interface\n   but dropped by the networking stack because the device is\n   not designated to receive packets (e.g. backup link in a bond).\n\n @rx_otherhost_dropped: Number of packets dropped due to mismatch\n   in destination MAC address."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct rtnl_link_stats64 {
@@ -18007,7 +17945,6 @@ pub const IFLA_BR_MCAST_QUERIER_STATE: _bindgen_ty_259 = 47;
 pub const IFLA_BR_FDB_N_LEARNED: _bindgen_ty_259 = 48;
 pub const IFLA_BR_FDB_MAX_LEARNED: _bindgen_ty_259 = 49;
 pub const __IFLA_BR_MAX: _bindgen_ty_259 = 50;
-#[doc = " DOC: Bridge enum definition\n\n Please *note* that the timer values in the following section are expected\n in clock_t format, which is seconds multiplied by USER_HZ (generally\n defined as 100).\n\n @IFLA_BR_FORWARD_DELAY\n   The bridge forwarding delay is the time spent in LISTENING state\n   (before moving to LEARNING) and in LEARNING state (before moving\n   to FORWARDING). Only relevant if STP is enabled.\n\n   The valid values are between (2 * USER_HZ) and (30 * USER_HZ).\n   The default value is (15 * USER_HZ).\n\n @IFLA_BR_HELLO_TIME\n   The time between hello packets sent by the bridge, when it is a root\n   bridge or a designated bridge. Only relevant if STP is enabled.\n\n   The valid values are between (1 * USER_HZ) and (10 * USER_HZ).\n   The default value is (2 * USER_HZ).\n\n @IFLA_BR_MAX_AGE\n   The hello packet timeout is the time until another bridge in the\n   spanning tree is assumed to be dead, after reception of its last hello\n   message. Only relevant if STP is enabled.\n\n   The valid values are between (6 * USER_HZ) and (40 * USER_HZ).\n   The default value is (20 * USER_HZ).\n\n @IFLA_BR_AGEING_TIME\n   Configure the bridge's FDB entries aging time. It is the time a MAC\n   address will be kept in the FDB after a packet has been received from\n   that address. After this time has passed, entries are cleaned up.\n   Allow values outside the 802.1 standard specification for special cases:\n\n     * 0 - entry never ages (all permanent)\n     * 1 - entry disappears (no persistence)\n\n   The default value is (300 * USER_HZ).\n\n @IFLA_BR_STP_STATE\n   Turn spanning tree protocol on (*IFLA_BR_STP_STATE* > 0) or off\n   (*IFLA_BR_STP_STATE* == 0) for this bridge.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_PRIORITY\n   Set this bridge's spanning tree priority, used during STP root bridge\n   election.\n\n   The valid values are between 0 and 65535.\n\n @IFLA_BR_VLAN_FILTERING\n   Turn VLAN filtering on (*IFLA_BR_VLAN_FILTERING* > 0) or off\n   (*IFLA_BR_VLAN_FILTERING* == 0). When disabled, the bridge will not\n   consider the VLAN tag when handling packets.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_VLAN_PROTOCOL\n   Set the protocol used for VLAN filtering.\n\n   The valid values are 0x8100(802.1Q) or 0x88A8(802.1AD). The default value\n   is 0x8100(802.1Q).\n\n @IFLA_BR_GROUP_FWD_MASK\n   The group forwarding mask. This is the bitmask that is applied to\n   decide whether to forward incoming frames destined to link-local\n   addresses (of the form 01:80:C2:00:00:0X).\n\n   The default value is 0, which means the bridge does not forward any\n   link-local frames coming on this port.\n\n @IFLA_BR_ROOT_ID\n   The bridge root id, read only.\n\n @IFLA_BR_BRIDGE_ID\n   The bridge id, read only.\n\n @IFLA_BR_ROOT_PORT\n   The bridge root port, read only.\n\n @IFLA_BR_ROOT_PATH_COST\n   The bridge root path cost, read only.\n\n @IFLA_BR_TOPOLOGY_CHANGE\n   The bridge topology change, read only.\n\n @IFLA_BR_TOPOLOGY_CHANGE_DETECTED\n   The bridge topology change detected, read only.\n\n @IFLA_BR_HELLO_TIMER\n   The bridge hello timer, read only.\n\n @IFLA_BR_TCN_TIMER\n   The bridge tcn timer, read only.\n\n @IFLA_BR_TOPOLOGY_CHANGE_TIMER\n   The bridge topology change timer, read only.\n\n @IFLA_BR_GC_TIMER\n   The bridge gc timer, read only.\n\n @IFLA_BR_GROUP_ADDR\n   Set the MAC address of the multicast group this bridge uses for STP.\n   The address must be a link-local address in standard Ethernet MAC address\n   format. It is an address of the form 01:80:C2:00:00:0X, with X in [0, 4..f].\n\n   The default value is 0.\n\n @IFLA_BR_FDB_FLUSH\n   Flush bridge's fdb dynamic entries.\n\n @IFLA_BR_MCAST_ROUTER\n   Set bridge's multicast router if IGMP snooping is enabled.\n   The valid values are:\n\n     * 0 - disabled.\n     * 1 - automatic (queried).\n     * 2 - permanently enabled.\n\n   The default value is 1.\n\n @IFLA_BR_MCAST_SNOOPING\n   Turn multicast snooping on (*IFLA_BR_MCAST_SNOOPING* > 0) or off\n   (*IFLA_BR_MCAST_SNOOPING* == 0).\n\n   The default value is 1.\n\n @IFLA_BR_MCAST_QUERY_USE_IFADDR\n   If enabled use the bridge's own IP address as source address for IGMP\n   queries (*IFLA_BR_MCAST_QUERY_USE_IFADDR* > 0) or the default of 0.0.0.0\n   (*IFLA_BR_MCAST_QUERY_USE_IFADDR* == 0).\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_MCAST_QUERIER\n   Enable (*IFLA_BR_MULTICAST_QUERIER* > 0) or disable\n   (*IFLA_BR_MULTICAST_QUERIER* == 0) IGMP querier, ie sending of multicast\n   queries by the bridge.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_MCAST_HASH_ELASTICITY\n   Set multicast database hash elasticity, It is the maximum chain length in\n   the multicast hash table. This attribute is *deprecated* and the value\n   is always 16.\n\n @IFLA_BR_MCAST_HASH_MAX\n   Set maximum size of the multicast hash table\n\n   The default value is 4096, the value must be a power of 2.\n\n @IFLA_BR_MCAST_LAST_MEMBER_CNT\n   The Last Member Query Count is the number of Group-Specific Queries\n   sent before the router assumes there are no local members. The Last\n   Member Query Count is also the number of Group-and-Source-Specific\n   Queries sent before the router assumes there are no listeners for a\n   particular source.\n\n   The default value is 2.\n\n @IFLA_BR_MCAST_STARTUP_QUERY_CNT\n   The Startup Query Count is the number of Queries sent out on startup,\n   separated by the Startup Query Interval.\n\n   The default value is 2.\n\n @IFLA_BR_MCAST_LAST_MEMBER_INTVL\n   The Last Member Query Interval is the Max Response Time inserted into\n   Group-Specific Queries sent in response to Leave Group messages, and\n   is also the amount of time between Group-Specific Query messages.\n\n   The default value is (1 * USER_HZ).\n\n @IFLA_BR_MCAST_MEMBERSHIP_INTVL\n   The interval after which the bridge will leave a group, if no membership\n   reports for this group are received.\n\n   The default value is (260 * USER_HZ).\n\n @IFLA_BR_MCAST_QUERIER_INTVL\n   The interval between queries sent by other routers. if no queries are\n   seen after this delay has passed, the bridge will start to send its own\n   queries (as if *IFLA_BR_MCAST_QUERIER_INTVL* was enabled).\n\n   The default value is (255 * USER_HZ).\n\n @IFLA_BR_MCAST_QUERY_INTVL\n   The Query Interval is the interval between General Queries sent by\n   the Querier.\n\n   The default value is (125 * USER_HZ). The minimum value is (1 * USER_HZ).\n\n @IFLA_BR_MCAST_QUERY_RESPONSE_INTVL\n   The Max Response Time used to calculate the Max Resp Code inserted\n   into the periodic General Queries.\n\n   The default value is (10 * USER_HZ).\n\n @IFLA_BR_MCAST_STARTUP_QUERY_INTVL\n   The interval between queries in the startup phase.\n\n   The default value is (125 * USER_HZ) / 4. The minimum value is (1 * USER_HZ).\n\n @IFLA_BR_NF_CALL_IPTABLES\n   Enable (*NF_CALL_IPTABLES* > 0) or disable (*NF_CALL_IPTABLES* == 0)\n   iptables hooks on the bridge.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_NF_CALL_IP6TABLES\n   Enable (*NF_CALL_IP6TABLES* > 0) or disable (*NF_CALL_IP6TABLES* == 0)\n   ip6tables hooks on the bridge.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_NF_CALL_ARPTABLES\n   Enable (*NF_CALL_ARPTABLES* > 0) or disable (*NF_CALL_ARPTABLES* == 0)\n   arptables hooks on the bridge.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_VLAN_DEFAULT_PVID\n   VLAN ID applied to untagged and priority-tagged incoming packets.\n\n   The default value is 1. Setting to the special value 0 makes all ports of\n   this bridge not have a PVID by default, which means that they will\n   not accept VLAN-untagged traffic.\n\n @IFLA_BR_PAD\n   Bridge attribute padding type for netlink message.\n\n @IFLA_BR_VLAN_STATS_ENABLED\n   Enable (*IFLA_BR_VLAN_STATS_ENABLED* == 1) or disable\n   (*IFLA_BR_VLAN_STATS_ENABLED* == 0) per-VLAN stats accounting.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_MCAST_STATS_ENABLED\n   Enable (*IFLA_BR_MCAST_STATS_ENABLED* > 0) or disable\n   (*IFLA_BR_MCAST_STATS_ENABLED* == 0) multicast (IGMP/MLD) stats\n   accounting.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_MCAST_IGMP_VERSION\n   Set the IGMP version.\n\n   The valid values are 2 and 3. The default value is 2.\n\n @IFLA_BR_MCAST_MLD_VERSION\n   Set the MLD version.\n\n   The valid values are 1 and 2. The default value is 1.\n\n @IFLA_BR_VLAN_STATS_PER_PORT\n   Enable (*IFLA_BR_VLAN_STATS_PER_PORT* == 1) or disable\n   (*IFLA_BR_VLAN_STATS_PER_PORT* == 0) per-VLAN per-port stats accounting.\n   Can be changed only when there are no port VLANs configured.\n\n   The default value is 0 (disabled).\n\n @IFLA_BR_MULTI_BOOLOPT\n   The multi_boolopt is used to control new boolean options to avoid adding\n   new netlink attributes. You can look at ``enum br_boolopt_id`` for those\n   options.\n\n @IFLA_BR_MCAST_QUERIER_STATE\n   Bridge mcast querier states, read only.\n\n @IFLA_BR_FDB_N_LEARNED\n   The number of dynamically learned FDB entries for the current bridge,\n   read only.\n\n @IFLA_BR_FDB_MAX_LEARNED\n   Set the number of max dynamically learned FDB entries for the current\n   bridge."]
 pub type _bindgen_ty_259 = core::ffi::c_uint;
 pub const IFLA_BRPORT_UNSPEC: _bindgen_ty_261 = 0;
 pub const IFLA_BRPORT_STATE: _bindgen_ty_261 = 1;
@@ -18055,7 +17992,6 @@ pub const IFLA_BRPORT_MCAST_MAX_GROUPS: _bindgen_ty_261 = 42;
 pub const IFLA_BRPORT_NEIGH_VLAN_SUPPRESS: _bindgen_ty_261 = 43;
 pub const IFLA_BRPORT_BACKUP_NHID: _bindgen_ty_261 = 44;
 pub const __IFLA_BRPORT_MAX: _bindgen_ty_261 = 45;
-#[doc = " DOC: Bridge port enum definition\n\n @IFLA_BRPORT_STATE\n   The operation state of the port. Here are the valid values.\n\n     * 0 - port is in STP *DISABLED* state. Make this port completely\n       inactive for STP. This is also called BPDU filter and could be used\n       to disable STP on an untrusted port, like a leaf virtual device.\n       The traffic forwarding is also stopped on this port.\n     * 1 - port is in STP *LISTENING* state. Only valid if STP is enabled\n       on the bridge. In this state the port listens for STP BPDUs and\n       drops all other traffic frames.\n     * 2 - port is in STP *LEARNING* state. Only valid if STP is enabled on\n       the bridge. In this state the port will accept traffic only for the\n       purpose of updating MAC address tables.\n     * 3 - port is in STP *FORWARDING* state. Port is fully active.\n     * 4 - port is in STP *BLOCKING* state. Only valid if STP is enabled on\n       the bridge. This state is used during the STP election process.\n       In this state, port will only process STP BPDUs.\n\n @IFLA_BRPORT_PRIORITY\n   The STP port priority. The valid values are between 0 and 255.\n\n @IFLA_BRPORT_COST\n   The STP path cost of the port. The valid values are between 1 and 65535.\n\n @IFLA_BRPORT_MODE\n   Set the bridge port mode. See *BRIDGE_MODE_HAIRPIN* for more details.\n\n @IFLA_BRPORT_GUARD\n   Controls whether STP BPDUs will be processed by the bridge port. By\n   default, the flag is turned off to allow BPDU processing. Turning this\n   flag on will disable the bridge port if a STP BPDU packet is received.\n\n   If the bridge has Spanning Tree enabled, hostile devices on the network\n   may send BPDU on a port and cause network failure. Setting *guard on*\n   will detect and stop this by disabling the port. The port will be\n   restarted if the link is brought down, or removed and reattached.\n\n @IFLA_BRPORT_PROTECT\n   Controls whether a given port is allowed to become a root port or not.\n   Only used when STP is enabled on the bridge. By default the flag is off.\n\n   This feature is also called root port guard. If BPDU is received from a\n   leaf (edge) port, it should not be elected as root port. This could\n   be used if using STP on a bridge and the downstream bridges are not fully\n   trusted; this prevents a hostile guest from rerouting traffic.\n\n @IFLA_BRPORT_FAST_LEAVE\n   This flag allows the bridge to immediately stop multicast traffic\n   forwarding on a port that receives an IGMP Leave message. It is only used\n   when IGMP snooping is enabled on the bridge. By default the flag is off.\n\n @IFLA_BRPORT_LEARNING\n   Controls whether a given port will learn *source* MAC addresses from\n   received traffic or not. Also controls whether dynamic FDB entries\n   (which can also be added by software) will be refreshed by incoming\n   traffic. By default this flag is on.\n\n @IFLA_BRPORT_UNICAST_FLOOD\n   Controls whether unicast traffic for which there is no FDB entry will\n   be flooded towards this port. By default this flag is on.\n\n @IFLA_BRPORT_PROXYARP\n   Enable proxy ARP on this port.\n\n @IFLA_BRPORT_LEARNING_SYNC\n   Controls whether a given port will sync MAC addresses learned on device\n   port to bridge FDB.\n\n @IFLA_BRPORT_PROXYARP_WIFI\n   Enable proxy ARP on this port which meets extended requirements by\n   IEEE 802.11 and Hotspot 2.0 specifications.\n\n @IFLA_BRPORT_ROOT_ID\n\n @IFLA_BRPORT_BRIDGE_ID\n\n @IFLA_BRPORT_DESIGNATED_PORT\n\n @IFLA_BRPORT_DESIGNATED_COST\n\n @IFLA_BRPORT_ID\n\n @IFLA_BRPORT_NO\n\n @IFLA_BRPORT_TOPOLOGY_CHANGE_ACK\n\n @IFLA_BRPORT_CONFIG_PENDING\n\n @IFLA_BRPORT_MESSAGE_AGE_TIMER\n\n @IFLA_BRPORT_FORWARD_DELAY_TIMER\n\n @IFLA_BRPORT_HOLD_TIMER\n\n @IFLA_BRPORT_FLUSH\n   Flush bridge ports' fdb dynamic entries.\n\n @IFLA_BRPORT_MULTICAST_ROUTER\n   Configure the port's multicast router presence. A port with\n   a multicast router will receive all multicast traffic.\n   The valid values are:\n\n     * 0 disable multicast routers on this port\n     * 1 let the system detect the presence of routers (default)\n     * 2 permanently enable multicast traffic forwarding on this port\n     * 3 enable multicast routers temporarily on this port, not depending\n         on incoming queries.\n\n @IFLA_BRPORT_PAD\n\n @IFLA_BRPORT_MCAST_FLOOD\n   Controls whether a given port will flood multicast traffic for which\n   there is no MDB entry. By default this flag is on.\n\n @IFLA_BRPORT_MCAST_TO_UCAST\n   Controls whether a given port will replicate packets using unicast\n   instead of multicast. By default this flag is off.\n\n   This is done by copying the packet per host and changing the multicast\n   destination MAC to a unicast one accordingly.\n\n   *mcast_to_unicast* works on top of the multicast snooping feature of the\n   bridge. Which means unicast copies are only delivered to hosts which\n   are interested in unicast and signaled this via IGMP/MLD reports previously.\n\n   This feature is intended for interface types which have a more reliable\n   and/or efficient way to deliver unicast packets than broadcast ones\n   (e.g. WiFi).\n\n   However, it should only be enabled on interfaces where no IGMPv2/MLDv1\n   report suppression takes place. IGMP/MLD report suppression issue is\n   usually overcome by the network daemon (supplicant) enabling AP isolation\n   and by that separating all STAs.\n\n   Delivery of STA-to-STA IP multicast is made possible again by enabling\n   and utilizing the bridge hairpin mode, which considers the incoming port\n   as a potential outgoing port, too (see *BRIDGE_MODE_HAIRPIN* option).\n   Hairpin mode is performed after multicast snooping, therefore leading\n   to only deliver reports to STAs running a multicast router.\n\n @IFLA_BRPORT_VLAN_TUNNEL\n   Controls whether vlan to tunnel mapping is enabled on the port.\n   By default this flag is off.\n\n @IFLA_BRPORT_BCAST_FLOOD\n   Controls flooding of broadcast traffic on the given port. By default\n   this flag is on.\n\n @IFLA_BRPORT_GROUP_FWD_MASK\n   Set the group forward mask. This is a bitmask that is applied to\n   decide whether to forward incoming frames destined to link-local\n   addresses. The addresses of the form are 01:80:C2:00:00:0X (defaults\n   to 0, which means the bridge does not forward any link-local frames\n   coming on this port).\n\n @IFLA_BRPORT_NEIGH_SUPPRESS\n   Controls whether neighbor discovery (arp and nd) proxy and suppression\n   is enabled on the port. By default this flag is off.\n\n @IFLA_BRPORT_ISOLATED\n   Controls whether a given port will be isolated, which means it will be\n   able to communicate with non-isolated ports only. By default this\n   flag is off.\n\n @IFLA_BRPORT_BACKUP_PORT\n   Set a backup port. If the port loses carrier all traffic will be\n   redirected to the configured backup port. Set the value to 0 to disable\n   it.\n\n @IFLA_BRPORT_MRP_RING_OPEN\n\n @IFLA_BRPORT_MRP_IN_OPEN\n\n @IFLA_BRPORT_MCAST_EHT_HOSTS_LIMIT\n   The number of per-port EHT hosts limit. The default value is 512.\n   Setting to 0 is not allowed.\n\n @IFLA_BRPORT_MCAST_EHT_HOSTS_CNT\n   The current number of tracked hosts, read only.\n\n @IFLA_BRPORT_LOCKED\n   Controls whether a port will be locked, meaning that hosts behind the\n   port will not be able to communicate through the port unless an FDB\n   entry with the unit's MAC address is in the FDB. The common use case is\n   that hosts are allowed access through authentication with the IEEE 802.1X\n   protocol or based on whitelists. By default this flag is off.\n\n   Please note that secure 802.1X deployments should always use the\n   *BR_BOOLOPT_NO_LL_LEARN* flag, to not permit the bridge to populate its\n   FDB based on link-local (EAPOL) traffic received on the port.\n\n @IFLA_BRPORT_MAB\n   Controls whether a port will use MAC Authentication Bypass (MAB), a\n   technique through which select MAC addresses may be allowed on a locked\n   port, without using 802.1X authentication. Packets with an unknown source\n   MAC address generates a \"locked\" FDB entry on the incoming bridge port.\n   The common use case is for user space to react to these bridge FDB\n   notifications and optionally replace the locked FDB entry with a normal\n   one, allowing traffic to pass for whitelisted MAC addresses.\n\n   Setting this flag also requires *IFLA_BRPORT_LOCKED* and\n   *IFLA_BRPORT_LEARNING*. *IFLA_BRPORT_LOCKED* ensures that unauthorized\n   data packets are dropped, and *IFLA_BRPORT_LEARNING* allows the dynamic\n   FDB entries installed by user space (as replacements for the locked FDB\n   entries) to be refreshed and/or aged out.\n\n @IFLA_BRPORT_MCAST_N_GROUPS\n\n @IFLA_BRPORT_MCAST_MAX_GROUPS\n   Sets the maximum number of MDB entries that can be registered for a\n   given port. Attempts to register more MDB entries at the port than this\n   limit allows will be rejected, whether they are done through netlink\n   (e.g. the bridge tool), or IGMP or MLD membership reports. Setting a\n   limit of 0 disables the limit. The default value is 0.\n\n @IFLA_BRPORT_NEIGH_VLAN_SUPPRESS\n   Controls whether neighbor discovery (arp and nd) proxy and suppression is\n   enabled for a given port. By default this flag is off.\n\n   Note that this option only takes effect when *IFLA_BRPORT_NEIGH_SUPPRESS*\n   is enabled for a given port.\n\n @IFLA_BRPORT_BACKUP_NHID\n   The FDB nexthop object ID to attach to packets being redirected to a\n   backup port that has VLAN tunnel mapping enabled (via the\n   *IFLA_BRPORT_VLAN_TUNNEL* option). Setting a value of 0 (default) has\n   the effect of not attaching any ID."]
 pub type _bindgen_ty_261 = core::ffi::c_uint;
 pub const IFLA_INFO_UNSPEC: _bindgen_ty_262 = 0;
 pub const IFLA_INFO_KIND: _bindgen_ty_262 = 1;
@@ -19032,11 +18968,9 @@ pub use self::rx_handler_result as rx_handler_result_t;
 pub type rx_handler_func_t =
     ::core::option::Option<unsafe extern "C" fn(pskb: *mut *mut sk_buff) -> rx_handler_result_t>;
 unsafe extern "C" {
-    #[doc = " napi_complete_done - NAPI processing complete\n @n: NAPI context\n @work_done: number of packets processed\n\n Mark NAPI processing as complete. Should only be called if poll budget\n has not been completely consumed.\n Prefer over napi_complete().\n Return false if device should avoid rearming interrupts."]
     pub fn napi_complete_done(n: *mut napi_struct, work_done: core::ffi::c_int) -> bool_;
 }
 unsafe extern "C" {
-    #[doc = "\tnapi_disable - prevent NAPI from scheduling\n\t@n: NAPI context\n\n Stop NAPI from being scheduled on this context.\n Waits till any outstanding processing completes."]
     pub fn napi_disable(n: *mut napi_struct);
 }
 unsafe extern "C" {
@@ -19824,6 +19758,39 @@ pub struct net_device_ops {
         ) -> core::ffi::c_int,
     >,
 }
+pub const netdev_priv_flags_IFF_802_1Q_VLAN: netdev_priv_flags = 1;
+pub const netdev_priv_flags_IFF_EBRIDGE: netdev_priv_flags = 2;
+pub const netdev_priv_flags_IFF_BONDING: netdev_priv_flags = 4;
+pub const netdev_priv_flags_IFF_ISATAP: netdev_priv_flags = 8;
+pub const netdev_priv_flags_IFF_WAN_HDLC: netdev_priv_flags = 16;
+pub const netdev_priv_flags_IFF_XMIT_DST_RELEASE: netdev_priv_flags = 32;
+pub const netdev_priv_flags_IFF_DONT_BRIDGE: netdev_priv_flags = 64;
+pub const netdev_priv_flags_IFF_DISABLE_NETPOLL: netdev_priv_flags = 128;
+pub const netdev_priv_flags_IFF_MACVLAN_PORT: netdev_priv_flags = 256;
+pub const netdev_priv_flags_IFF_BRIDGE_PORT: netdev_priv_flags = 512;
+pub const netdev_priv_flags_IFF_OVS_DATAPATH: netdev_priv_flags = 1024;
+pub const netdev_priv_flags_IFF_TX_SKB_SHARING: netdev_priv_flags = 2048;
+pub const netdev_priv_flags_IFF_UNICAST_FLT: netdev_priv_flags = 4096;
+pub const netdev_priv_flags_IFF_TEAM_PORT: netdev_priv_flags = 8192;
+pub const netdev_priv_flags_IFF_SUPP_NOFCS: netdev_priv_flags = 16384;
+pub const netdev_priv_flags_IFF_LIVE_ADDR_CHANGE: netdev_priv_flags = 32768;
+pub const netdev_priv_flags_IFF_MACVLAN: netdev_priv_flags = 65536;
+pub const netdev_priv_flags_IFF_XMIT_DST_RELEASE_PERM: netdev_priv_flags = 131072;
+pub const netdev_priv_flags_IFF_L3MDEV_MASTER: netdev_priv_flags = 262144;
+pub const netdev_priv_flags_IFF_NO_QUEUE: netdev_priv_flags = 524288;
+pub const netdev_priv_flags_IFF_OPENVSWITCH: netdev_priv_flags = 1048576;
+pub const netdev_priv_flags_IFF_L3MDEV_SLAVE: netdev_priv_flags = 2097152;
+pub const netdev_priv_flags_IFF_TEAM: netdev_priv_flags = 4194304;
+pub const netdev_priv_flags_IFF_RXFH_CONFIGURED: netdev_priv_flags = 8388608;
+pub const netdev_priv_flags_IFF_PHONY_HEADROOM: netdev_priv_flags = 16777216;
+pub const netdev_priv_flags_IFF_MACSEC: netdev_priv_flags = 33554432;
+pub const netdev_priv_flags_IFF_NO_RX_HANDLER: netdev_priv_flags = 67108864;
+pub const netdev_priv_flags_IFF_FAILOVER: netdev_priv_flags = 134217728;
+pub const netdev_priv_flags_IFF_FAILOVER_SLAVE: netdev_priv_flags = 268435456;
+pub const netdev_priv_flags_IFF_L3MDEV_RX_HANDLER: netdev_priv_flags = 536870912;
+pub const netdev_priv_flags_IFF_NO_ADDRCONF: netdev_priv_flags = 1073741824;
+pub const netdev_priv_flags_IFF_TX_SKB_NO_LINEAR: netdev_priv_flags = 2147483648;
+pub type netdev_priv_flags = core::ffi::c_uint;
 pub const netdev_ml_priv_type_ML_PRIV_NONE: netdev_ml_priv_type = 0;
 pub const netdev_ml_priv_type_ML_PRIV_CAN: netdev_ml_priv_type = 1;
 pub type netdev_ml_priv_type = core::ffi::c_uint;
@@ -19832,7 +19799,6 @@ pub const netdev_stat_type_NETDEV_PCPU_STAT_LSTATS: netdev_stat_type = 1;
 pub const netdev_stat_type_NETDEV_PCPU_STAT_TSTATS: netdev_stat_type = 2;
 pub const netdev_stat_type_NETDEV_PCPU_STAT_DSTATS: netdev_stat_type = 3;
 pub type netdev_stat_type = core::ffi::c_uint;
-#[doc = "\tstruct net_device - The DEVICE structure.\n\n\tActually, this whole structure is a big mistake.  It mixes I/O\n\tdata with strictly \"high-level\" data, and it has to know about\n\talmost every data structure used in the INET module.\n\n\t@priv_flags:\tflags invisible to userspace defined as bits, see\n\t\t\tenum netdev_priv_flags for the definitions\n\t@lltx:\t\tdevice supports lockless Tx. Deprecated for real HW\n\t\t\tdrivers. Mainly used by logical interfaces, such as\n\t\t\tbonding and tunnels\n\n\t@name:\tThis is the first field of the \"visible\" part of this structure\n\t\t(i.e. as seen by users in the \"Space.c\" file).  It is the name\n\t\tof the interface.\n\n\t@name_node:\tName hashlist node\n\t@ifalias:\tSNMP alias\n\t@mem_end:\tShared memory end\n\t@mem_start:\tShared memory start\n\t@base_addr:\tDevice I/O address\n\t@irq:\t\tDevice IRQ number\n\n\t@state:\t\tGeneric network queuing layer state, see netdev_state_t\n\t@dev_list:\tThe global list of network devices\n\t@napi_list:\tList entry used for polling NAPI devices\n\t@unreg_list:\tList entry  when we are unregistering the\n\t\t\tdevice; see the function unregister_netdev\n\t@close_list:\tList entry used when we are closing the device\n\t@ptype_all:     Device-specific packet handlers for all protocols\n\t@ptype_specific: Device-specific, protocol-specific packet handlers\n\n\t@adj_list:\tDirectly linked devices, like slaves for bonding\n\t@features:\tCurrently active device features\n\t@hw_features:\tUser-changeable features\n\n\t@wanted_features:\tUser-requested features\n\t@vlan_features:\t\tMask of features inheritable by VLAN devices\n\n\t@hw_enc_features:\tMask of features inherited by encapsulating devices\n\t\t\t\tThis field indicates what encapsulation\n\t\t\t\toffloads the hardware is capable of doing,\n\t\t\t\tand drivers will need to set them appropriately.\n\n\t@mpls_features:\tMask of features inheritable by MPLS\n\t@gso_partial_features: value(s) from NETIF_F_GSO\\*\n\t@mangleid_features:\tMask of features requiring MANGLEID, will be\n\t\t\t\tdisabled together with the latter.\n\n\t@ifindex:\tinterface index\n\t@group:\t\tThe group the device belongs to\n\n\t@stats:\t\tStatistics struct, which was left as a legacy, use\n\t\t\trtnl_link_stats64 instead\n\n\t@core_stats:\tcore networking counters,\n\t\t\tdo not use this in drivers\n\t@carrier_up_count:\tNumber of times the carrier has been up\n\t@carrier_down_count:\tNumber of times the carrier has been down\n\n\t@wireless_handlers:\tList of functions to handle Wireless Extensions,\n\t\t\t\tinstead of ioctl,\n\t\t\t\tsee <net/iw_handler.h> for details.\n\t@wireless_data:\tInstance data managed by the core of wireless extensions\n\n\t@netdev_ops:\tIncludes several pointers to callbacks,\n\t\t\tif one wants to override the ndo_*() functions\n\t@xdp_metadata_ops:\tIncludes pointers to XDP metadata callbacks.\n\t@xsk_tx_metadata_ops:\tIncludes pointers to AF_XDP TX metadata callbacks.\n\t@ethtool_ops:\tManagement operations\n\t@l3mdev_ops:\tLayer 3 master device operations\n\t@ndisc_ops:\tIncludes callbacks for different IPv6 neighbour\n\t\t\tdiscovery handling. Necessary for e.g. 6LoWPAN.\n\t@xfrmdev_ops:\tTransformation offload operations\n\t@tlsdev_ops:\tTransport Layer Security offload operations\n\t@header_ops:\tIncludes callbacks for creating,parsing,caching,etc\n\t\t\tof Layer 2 headers.\n\n\t@flags:\t\tInterface flags (a la BSD)\n\t@xdp_features:\tXDP capability supported by the device\n\t@gflags:\tGlobal flags ( kept as legacy )\n\t@priv_len:\tSize of the ->priv flexible array\n\t@priv:\t\tFlexible array containing private data\n\t@operstate:\tRFC2863 operstate\n\t@link_mode:\tMapping policy to operstate\n\t@if_port:\tSelectable AUI, TP, ...\n\t@dma:\t\tDMA channel\n\t@mtu:\t\tInterface MTU value\n\t@min_mtu:\tInterface Minimum MTU value\n\t@max_mtu:\tInterface Maximum MTU value\n\t@type:\t\tInterface hardware type\n\t@hard_header_len: Maximum hardware header length.\n\t@min_header_len:  Minimum hardware header length\n\n\t@needed_headroom: Extra headroom the hardware may need, but not in all\n\t\t\t  cases can this be guaranteed\n\t@needed_tailroom: Extra tailroom the hardware may need, but not in all\n\t\t\t  cases can this be guaranteed. Some cases also use\n\t\t\t  LL_MAX_HEADER instead to allocate the skb\n\n\tinterface address info:\n\n \t@perm_addr:\t\tPermanent hw address\n \t@addr_assign_type:\tHw address assignment type\n \t@addr_len:\t\tHardware address length\n\t@upper_level:\t\tMaximum depth level of upper devices.\n\t@lower_level:\t\tMaximum depth level of lower devices.\n\t@neigh_priv_len:\tUsed in neigh_alloc()\n \t@dev_id:\t\tUsed to differentiate devices that share\n \t\t\t\tthe same link layer address\n \t@dev_port:\t\tUsed to differentiate devices that share\n \t\t\t\tthe same function\n\t@addr_list_lock:\tXXX: need comments on this one\n\t@name_assign_type:\tnetwork interface name assignment type\n\t@uc_promisc:\t\tCounter that indicates promiscuous mode\n\t\t\t\thas been enabled due to the need to listen to\n\t\t\t\tadditional unicast addresses in a device that\n\t\t\t\tdoes not implement ndo_set_rx_mode()\n\t@uc:\t\t\tunicast mac addresses\n\t@mc:\t\t\tmulticast mac addresses\n\t@dev_addrs:\t\tlist of device hw addresses\n\t@queues_kset:\t\tGroup of all Kobjects in the Tx and RX queues\n\t@promiscuity:\t\tNumber of times the NIC is told to work in\n\t\t\t\tpromiscuous mode; if it becomes 0 the NIC will\n\t\t\t\texit promiscuous mode\n\t@allmulti:\t\tCounter, enables or disables allmulticast mode\n\n\t@vlan_info:\tVLAN info\n\t@dsa_ptr:\tdsa specific data\n\t@tipc_ptr:\tTIPC specific data\n\t@atalk_ptr:\tAppleTalk link\n\t@ip_ptr:\tIPv4 specific data\n\t@ip6_ptr:\tIPv6 specific data\n\t@ax25_ptr:\tAX.25 specific data\n\t@ieee80211_ptr:\tIEEE 802.11 specific data, assign before registering\n\t@ieee802154_ptr: IEEE 802.15.4 low-rate Wireless Personal Area Network\n\t\t\t device struct\n\t@mpls_ptr:\tmpls_dev struct pointer\n\t@mctp_ptr:\tMCTP specific data\n\n\t@dev_addr:\tHw address (before bcast,\n\t\t\tbecause most packets are unicast)\n\n\t@_rx:\t\t\tArray of RX queues\n\t@num_rx_queues:\t\tNumber of RX queues\n\t\t\t\tallocated at register_netdev() time\n\t@real_num_rx_queues: \tNumber of RX queues currently active in device\n\t@xdp_prog:\t\tXDP sockets filter program pointer\n\t@gro_flush_timeout:\ttimeout for GRO layer in NAPI\n\t@napi_defer_hard_irqs:\tIf not zero, provides a counter that would\n\t\t\t\tallow to avoid NIC hard IRQ, on busy queues.\n\n\t@rx_handler:\t\thandler for received packets\n\t@rx_handler_data: \tXXX: need comments on this one\n\t@tcx_ingress:\t\tBPF & clsact qdisc specific data for ingress processing\n\t@ingress_queue:\t\tXXX: need comments on this one\n\t@nf_hooks_ingress:\tnetfilter hooks executed for ingress packets\n\t@broadcast:\t\thw bcast address\n\n\t@rx_cpu_rmap:\tCPU reverse-mapping for RX completion interrupts,\n\t\t\tindexed by RX queue number. Assigned by driver.\n\t\t\tThis must only be set if the ndo_rx_flow_steer\n\t\t\toperation is defined\n\t@index_hlist:\t\tDevice index hash chain\n\n\t@_tx:\t\t\tArray of TX queues\n\t@num_tx_queues:\t\tNumber of TX queues allocated at alloc_netdev_mq() time\n\t@real_num_tx_queues: \tNumber of TX queues currently active in device\n\t@qdisc:\t\t\tRoot qdisc from userspace point of view\n\t@tx_queue_len:\t\tMax frames per queue allowed\n\t@tx_global_lock: \tXXX: need comments on this one\n\t@xdp_bulkq:\t\tXDP device bulk queue\n\t@xps_maps:\t\tall CPUs/RXQs maps for XPS device\n\n\t@xps_maps:\tXXX: need comments on this one\n\t@tcx_egress:\t\tBPF & clsact qdisc specific data for egress processing\n\t@nf_hooks_egress:\tnetfilter hooks executed for egress packets\n\t@qdisc_hash:\t\tqdisc hash table\n\t@watchdog_timeo:\tRepresents the timeout that is used by\n\t\t\t\tthe watchdog (see dev_watchdog())\n\t@watchdog_lock:\t\tprotect watchdog_ref_held\n\t@watchdog_ref_held:\tTrue if the watchdog device ref is taken.\n\t@watchdog_timer:\tList of timers\n\n\t@proto_down_reason:\treason a netdev interface is held down\n\t@pcpu_refcnt:\t\tNumber of references to this device\n\t@dev_refcnt:\t\tNumber of references to this device\n\t@refcnt_tracker:\tTracker directory for tracked references to this device\n\t@todo_list:\t\tDelayed register/unregister\n\t@link_watch_list:\tXXX: need comments on this one\n\n\t@reg_state:\t\tRegister/unregister state machine\n\t@dismantle:\t\tDevice is going to be freed\n\t@rtnl_link_state:\tThis enum represents the phases of creating\n\t\t\t\ta new link\n\n\t@needs_free_netdev:\tShould unregister perform free_netdev?\n\t@priv_destructor:\tCalled from unregister\n\t@npinfo:\t\tXXX: need comments on this one\n \t@nd_net:\t\tNetwork namespace this network device is inside\n\n \t@ml_priv:\tMid-layer private\n\t@ml_priv_type:  Mid-layer private type\n\n\t@pcpu_stat_type:\tType of device statistics which the core should\n\t\t\t\tallocate/free: none, lstats, tstats, dstats. none\n\t\t\t\tmeans the driver is handling statistics allocation/\n\t\t\t\tfreeing internally.\n\t@lstats:\t\tLoopback statistics: packets, bytes\n\t@tstats:\t\tTunnel statistics: RX/TX packets, RX/TX bytes\n\t@dstats:\t\tDummy statistics: RX/TX/drop packets, RX/TX bytes\n\n\t@garp_port:\tGARP\n\t@mrp_port:\tMRP\n\n\t@dm_private:\tDrop monitor private\n\n\t@dev:\t\tClass/net/name entry\n\t@sysfs_groups:\tSpace for optional device, statistics and wireless\n\t\t\tsysfs groups\n\n\t@sysfs_rx_queue_group:\tSpace for optional per-rx queue attributes\n\t@rtnl_link_ops:\tRtnl_link_ops\n\t@stat_ops:\tOptional ops for queue-aware statistics\n\t@queue_mgmt_ops:\tOptional ops for queue management\n\n\t@gso_max_size:\tMaximum size of generic segmentation offload\n\t@tso_max_size:\tDevice (as in HW) limit on the max TSO request size\n\t@gso_max_segs:\tMaximum number of segments that can be passed to the\n\t\t\tNIC for GSO\n\t@tso_max_segs:\tDevice (as in HW) limit on the max TSO segment count\n \t@gso_ipv4_max_size:\tMaximum size of generic segmentation offload,\n \t\t\t\tfor IPv4.\n\n\t@dcbnl_ops:\tData Center Bridging netlink ops\n\t@num_tc:\tNumber of traffic classes in the net device\n\t@tc_to_txq:\tXXX: need comments on this one\n\t@prio_tc_map:\tXXX: need comments on this one\n\n\t@fcoe_ddp_xid:\tMax exchange id for FCoE LRO by ddp\n\n\t@priomap:\tXXX: need comments on this one\n\t@link_topo:\tPhysical link topology tracking attached PHYs\n\t@phydev:\tPhysical device may attach itself\n\t\t\tfor hardware timestamping\n\t@sfp_bus:\tattached &struct sfp_bus structure.\n\n\t@qdisc_tx_busylock: lockdep class annotating Qdisc->busylock spinlock\n\n\t@proto_down:\tprotocol port state information can be sent to the\n\t\t\tswitch driver and used to set the phys state of the\n\t\t\tswitch port.\n\n\t@threaded:\tnapi threaded mode is enabled\n\n\t@see_all_hwtstamp_requests: device wants to see calls to\n\t\t\tndo_hwtstamp_set() for all timestamp requests\n\t\t\tregardless of source, even if those aren't\n\t\t\tHWTSTAMP_SOURCE_NETDEV\n\t@change_proto_down: device supports setting carrier via IFLA_PROTO_DOWN\n\t@netns_immutable: interface can't change network namespaces\n\t@fcoe_mtu:\tdevice supports maximum FCoE MTU, 2158 bytes\n\n\t@net_notifier_list:\tList of per-net netdev notifier block\n\t\t\t\tthat follow this device when it is moved\n\t\t\t\tto another network namespace.\n\n\t@macsec_ops:    MACsec offloading ops\n\n\t@udp_tunnel_nic_info:\tstatic structure describing the UDP tunnel\n\t\t\t\toffload capabilities of the device\n\t@udp_tunnel_nic:\tUDP tunnel offload state\n\t@ethtool:\tethtool related state\n\t@xdp_state:\t\tstores info on attached XDP BPF programs\n\n\t@nested_level:\tUsed as a parameter of spin_lock_nested() of\n\t\t\tdev->addr_list_lock.\n\t@unlink_list:\tAs netif_addr_lock() can be called recursively,\n\t\t\tkeep a list of interfaces to be deleted.\n\t@gro_max_size:\tMaximum size of aggregated packet in generic\n\t\t\treceive offload (GRO)\n \t@gro_ipv4_max_size:\tMaximum size of aggregated packet in generic\n \t\t\t\treceive offload (GRO), for IPv4.\n\t@xdp_zc_max_segs:\tMaximum number of segments supported by AF_XDP\n\t\t\t\tzero copy driver\n\n\t@dev_addr_shadow:\tCopy of @dev_addr to catch direct writes.\n\t@linkwatch_dev_tracker:\trefcount tracker used by linkwatch.\n\t@watchdog_dev_tracker:\trefcount tracker used by watchdog.\n\t@dev_registered_tracker:\ttracker for reference held while\n\t\t\t\t\tregistered\n\t@offload_xstats_l3:\tL3 HW stats for this netdevice.\n\n\t@devlink_port:\tPointer to related devlink port structure.\n\t\t\tAssigned by a driver before netdev registration using\n\t\t\tSET_NETDEV_DEVLINK_PORT macro. This pointer is static\n\t\t\tduring the time netdevice is registered.\n\n\t@dpll_pin: Pointer to the SyncE source pin of a DPLL subsystem,\n\t\t   where the clock is recovered.\n\n\tFIXME: cleanup struct net_device such that network protocol info\n\tmoves out."]
 #[repr(C)]
 #[repr(align(64))]
 pub struct net_device {
@@ -19991,9 +19957,7 @@ pub struct net_device {
     pub dev_registered_tracker: netdevice_tracker,
     pub offload_xstats_l3: *mut rtnl_hw_stats64,
     pub devlink_port: *mut devlink_port,
-    #[doc = " @page_pools: page pools created for this netdevice"]
     pub page_pools: hlist_head,
-    #[doc = " @irq_moder: dim parameters used if IS_ENABLED(CONFIG_DIMLIB)."]
     pub irq_moder: *mut dim_irq_moder,
     pub __bindgen_padding_0: [u8; 40usize],
     pub priv_: __IncompleteArrayField<u8_>,
@@ -20548,7 +20512,6 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn eth_type_trans(skb: *mut sk_buff, dev: *mut net_device) -> __be16;
 }
-#[doc = " struct ethtool_drvinfo - general driver and device information\n @cmd: Command number = %ETHTOOL_GDRVINFO\n @driver: Driver short name.  This should normally match the name\n\tin its bus driver structure (e.g. pci_driver::name).  Must\n\tnot be an empty string.\n @version: Driver version string; may be an empty string\n @fw_version: Firmware version string; driver defined; may be an\n\tempty string\n @erom_version: Expansion ROM version string; driver defined; may be\n\tan empty string\n @bus_info: Device bus address.  This should match the dev_name()\n\tstring for the underlying bus device, if there is one.  May be\n\tan empty string.\n @reserved2: Reserved for future use; see the note on reserved space.\n @n_priv_flags: Number of flags valid for %ETHTOOL_GPFLAGS and\n\t%ETHTOOL_SPFLAGS commands; also the number of strings in the\n\t%ETH_SS_PRIV_FLAGS set\n @n_stats: Number of u64 statistics returned by the %ETHTOOL_GSTATS\n\tcommand; also the number of strings in the %ETH_SS_STATS set\n @testinfo_len: Number of results returned by the %ETHTOOL_TEST\n\tcommand; also the number of strings in the %ETH_SS_TEST set\n @eedump_len: Size of EEPROM accessible through the %ETHTOOL_GEEPROM\n\tand %ETHTOOL_SEEPROM commands, in bytes\n @regdump_len: Size of register dump returned by the %ETHTOOL_GREGS\n\tcommand, in bytes\n\n Users can use the %ETHTOOL_GSSET_INFO command to get the number of\n strings in any string set (from Linux 2.6.34)."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_drvinfo {
@@ -20565,7 +20528,6 @@ pub struct ethtool_drvinfo {
     pub eedump_len: __u32,
     pub regdump_len: __u32,
 }
-#[doc = " struct ethtool_wolinfo - Wake-On-Lan configuration\n @cmd: Command number = %ETHTOOL_GWOL or %ETHTOOL_SWOL\n @supported: Bitmask of %WAKE_* flags for supported Wake-On-Lan modes.\n\tRead-only.\n @wolopts: Bitmask of %WAKE_* flags for enabled Wake-On-Lan modes.\n @sopass: SecureOn(tm) password; meaningful only if %WAKE_MAGICSECURE\n\tis set in @wolopts."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_wolinfo {
@@ -20591,7 +20553,6 @@ impl Default for ethtool_tunable {
         }
     }
 }
-#[doc = " struct ethtool_regs - hardware register dump\n @cmd: Command number = %ETHTOOL_GREGS\n @version: Dump format version.  This is driver-specific and may\n\tdistinguish different chips/revisions.  Drivers must use new\n\tversion numbers whenever the dump format changes in an\n\tincompatible way.\n @len: On entry, the real length of @data.  On return, the number of\n\tbytes used.\n @data: Buffer for the register dump\n\n Users should use %ETHTOOL_GDRVINFO to find the maximum length of\n a register dump for the interface.  They must allocate the buffer\n immediately following this structure."]
 #[repr(C)]
 #[derive(Default)]
 pub struct ethtool_regs {
@@ -20600,7 +20561,6 @@ pub struct ethtool_regs {
     pub len: __u32,
     pub data: __IncompleteArrayField<__u8>,
 }
-#[doc = " struct ethtool_eeprom - EEPROM dump\n @cmd: Command number = %ETHTOOL_GEEPROM, %ETHTOOL_GMODULEEEPROM or\n\t%ETHTOOL_SEEPROM\n @magic: A 'magic cookie' value to guard against accidental changes.\n\tThe value passed in to %ETHTOOL_SEEPROM must match the value\n\treturned by %ETHTOOL_GEEPROM for the same device.  This is\n\tunused when @cmd is %ETHTOOL_GMODULEEEPROM.\n @offset: Offset within the EEPROM to begin reading/writing, in bytes\n @len: On entry, number of bytes to read/write.  On successful\n\treturn, number of bytes actually read/written.  In case of\n\terror, this may indicate at what point the error occurred.\n @data: Buffer to read/write from\n\n Users may use %ETHTOOL_GDRVINFO or %ETHTOOL_GMODULEINFO to find\n the length of an on-board or module EEPROM, respectively.  They\n must allocate the buffer immediately following this structure."]
 #[repr(C)]
 #[derive(Default)]
 pub struct ethtool_eeprom {
@@ -20610,7 +20570,6 @@ pub struct ethtool_eeprom {
     pub len: __u32,
     pub data: __IncompleteArrayField<__u8>,
 }
-#[doc = " struct ethtool_modinfo - plugin module eeprom information\n @cmd: %ETHTOOL_GMODULEINFO\n @type: Standard the module information conforms to %ETH_MODULE_SFF_xxxx\n @eeprom_len: Length of the eeprom\n @reserved: Reserved for future use; see the note on reserved space.\n\n This structure is used to return the information to\n properly size memory for a subsequent call to %ETHTOOL_GMODULEEEPROM.\n The type code indicates the eeprom data format"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_modinfo {
@@ -20619,7 +20578,6 @@ pub struct ethtool_modinfo {
     pub eeprom_len: __u32,
     pub reserved: [__u32; 8usize],
 }
-#[doc = " struct ethtool_coalesce - coalescing parameters for IRQs and stats updates\n @cmd: ETHTOOL_{G,S}COALESCE\n @rx_coalesce_usecs: How many usecs to delay an RX interrupt after\n\ta packet arrives.\n @rx_max_coalesced_frames: Maximum number of packets to receive\n\tbefore an RX interrupt.\n @rx_coalesce_usecs_irq: Same as @rx_coalesce_usecs, except that\n\tthis value applies while an IRQ is being serviced by the host.\n @rx_max_coalesced_frames_irq: Same as @rx_max_coalesced_frames,\n\texcept that this value applies while an IRQ is being serviced\n\tby the host.\n @tx_coalesce_usecs: How many usecs to delay a TX interrupt after\n\ta packet is sent.\n @tx_max_coalesced_frames: Maximum number of packets to be sent\n\tbefore a TX interrupt.\n @tx_coalesce_usecs_irq: Same as @tx_coalesce_usecs, except that\n\tthis value applies while an IRQ is being serviced by the host.\n @tx_max_coalesced_frames_irq: Same as @tx_max_coalesced_frames,\n\texcept that this value applies while an IRQ is being serviced\n\tby the host.\n @stats_block_coalesce_usecs: How many usecs to delay in-memory\n\tstatistics block updates.  Some drivers do not have an\n\tin-memory statistic block, and in such cases this value is\n\tignored.  This value must not be zero.\n @use_adaptive_rx_coalesce: Enable adaptive RX coalescing.\n @use_adaptive_tx_coalesce: Enable adaptive TX coalescing.\n @pkt_rate_low: Threshold for low packet rate (packets per second).\n @rx_coalesce_usecs_low: How many usecs to delay an RX interrupt after\n\ta packet arrives, when the packet rate is below @pkt_rate_low.\n @rx_max_coalesced_frames_low: Maximum number of packets to be received\n\tbefore an RX interrupt, when the packet rate is below @pkt_rate_low.\n @tx_coalesce_usecs_low: How many usecs to delay a TX interrupt after\n\ta packet is sent, when the packet rate is below @pkt_rate_low.\n @tx_max_coalesced_frames_low: Maximum nuumber of packets to be sent before\n\ta TX interrupt, when the packet rate is below @pkt_rate_low.\n @pkt_rate_high: Threshold for high packet rate (packets per second).\n @rx_coalesce_usecs_high: How many usecs to delay an RX interrupt after\n\ta packet arrives, when the packet rate is above @pkt_rate_high.\n @rx_max_coalesced_frames_high: Maximum number of packets to be received\n\tbefore an RX interrupt, when the packet rate is above @pkt_rate_high.\n @tx_coalesce_usecs_high: How many usecs to delay a TX interrupt after\n\ta packet is sent, when the packet rate is above @pkt_rate_high.\n @tx_max_coalesced_frames_high: Maximum number of packets to be sent before\n\ta TX interrupt, when the packet rate is above @pkt_rate_high.\n @rate_sample_interval: How often to do adaptive coalescing packet rate\n\tsampling, measured in seconds.  Must not be zero.\n\n Each pair of (usecs, max_frames) fields specifies that interrupts\n should be coalesced until\n\t(usecs > 0 && time_since_first_completion >= usecs) ||\n\t(max_frames > 0 && completed_frames >= max_frames)\n\n It is illegal to set both usecs and max_frames to zero as this\n would cause interrupts to never be generated.  To disable\n coalescing, set usecs = 0 and max_frames = 1.\n\n Some implementations ignore the value of max_frames and use the\n condition time_since_first_completion >= usecs\n\n This is deprecated.  Drivers for hardware that does not support\n counting completions should validate that max_frames == !rx_usecs.\n\n Adaptive RX/TX coalescing is an algorithm implemented by some\n drivers to improve latency under low packet rates and improve\n throughput under high packet rates.  Some drivers only implement\n one of RX or TX adaptive coalescing.  Anything not implemented by\n the driver causes these values to be silently ignored.\n\n When the packet rate is below @pkt_rate_high but above\n @pkt_rate_low (both measured in packets per second) the\n normal {rx,tx}_* coalescing parameters are used."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_coalesce {
@@ -20647,7 +20605,6 @@ pub struct ethtool_coalesce {
     pub tx_max_coalesced_frames_high: __u32,
     pub rate_sample_interval: __u32,
 }
-#[doc = " struct ethtool_ringparam - RX/TX ring parameters\n @cmd: Command number = %ETHTOOL_GRINGPARAM or %ETHTOOL_SRINGPARAM\n @rx_max_pending: Maximum supported number of pending entries per\n\tRX ring.  Read-only.\n @rx_mini_max_pending: Maximum supported number of pending entries\n\tper RX mini ring.  Read-only.\n @rx_jumbo_max_pending: Maximum supported number of pending entries\n\tper RX jumbo ring.  Read-only.\n @tx_max_pending: Maximum supported number of pending entries per\n\tTX ring.  Read-only.\n @rx_pending: Current maximum number of pending entries per RX ring\n @rx_mini_pending: Current maximum number of pending entries per RX\n\tmini ring\n @rx_jumbo_pending: Current maximum number of pending entries per RX\n\tjumbo ring\n @tx_pending: Current maximum supported number of pending entries\n\tper TX ring\n\n If the interface does not have separate RX mini and/or jumbo rings,\n @rx_mini_max_pending and/or @rx_jumbo_max_pending will be 0.\n\n There may also be driver-dependent minimum values for the number\n of entries per ring."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_ringparam {
@@ -20661,7 +20618,6 @@ pub struct ethtool_ringparam {
     pub rx_jumbo_pending: __u32,
     pub tx_pending: __u32,
 }
-#[doc = " struct ethtool_channels - configuring number of network channel\n @cmd: ETHTOOL_{G,S}CHANNELS\n @max_rx: Read only. Maximum number of receive channel the driver support.\n @max_tx: Read only. Maximum number of transmit channel the driver support.\n @max_other: Read only. Maximum number of other channel the driver support.\n @max_combined: Read only. Maximum number of combined channel the driver\n\tsupport. Set of queues RX, TX or other.\n @rx_count: Valid values are in the range 1 to the max_rx.\n @tx_count: Valid values are in the range 1 to the max_tx.\n @other_count: Valid values are in the range 1 to the max_other.\n @combined_count: Valid values are in the range 1 to the max_combined.\n\n This can be used to configure RX, TX and other channels."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_channels {
@@ -20675,7 +20631,6 @@ pub struct ethtool_channels {
     pub other_count: __u32,
     pub combined_count: __u32,
 }
-#[doc = " struct ethtool_pauseparam - Ethernet pause (flow control) parameters\n @cmd: Command number = %ETHTOOL_GPAUSEPARAM or %ETHTOOL_SPAUSEPARAM\n @autoneg: Flag to enable autonegotiation of pause frame use\n @rx_pause: Flag to enable reception of pause frames\n @tx_pause: Flag to enable transmission of pause frames\n\n Drivers should reject a non-zero setting of @autoneg when\n autoneogotiation is disabled (or not supported) for the link.\n\n If the link is autonegotiated, drivers should use\n mii_advertise_flowctrl() or similar code to set the advertised\n pause frame capabilities based on the @rx_pause and @tx_pause flags,\n even if @autoneg is zero.  They should also allow the advertised\n pause frame capabilities to be controlled directly through the\n advertising field of &struct ethtool_cmd.\n\n If @autoneg is non-zero, the MAC is configured to send and/or\n receive pause frames according to the result of autonegotiation.\n Otherwise, it is configured directly based on the @rx_pause and\n @tx_pause flags."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_pauseparam {
@@ -20758,22 +20713,18 @@ pub const ethtool_stringset_ETH_SS_STATS_ETH_MAC: ethtool_stringset = 18;
 pub const ethtool_stringset_ETH_SS_STATS_ETH_CTRL: ethtool_stringset = 19;
 pub const ethtool_stringset_ETH_SS_STATS_RMON: ethtool_stringset = 20;
 pub const ethtool_stringset_ETH_SS_COUNT: ethtool_stringset = 21;
-#[doc = " enum ethtool_stringset - string set ID\n @ETH_SS_TEST: Self-test result names, for use with %ETHTOOL_TEST\n @ETH_SS_STATS: Statistic names, for use with %ETHTOOL_GSTATS\n @ETH_SS_PRIV_FLAGS: Driver private flag names, for use with\n\t%ETHTOOL_GPFLAGS and %ETHTOOL_SPFLAGS\n @ETH_SS_NTUPLE_FILTERS: Previously used with %ETHTOOL_GRXNTUPLE;\n\tnow deprecated\n @ETH_SS_FEATURES: Device feature names\n @ETH_SS_RSS_HASH_FUNCS: RSS hush function names\n @ETH_SS_TUNABLES: tunable names\n @ETH_SS_PHY_STATS: Statistic names, for use with %ETHTOOL_GPHYSTATS\n @ETH_SS_PHY_TUNABLES: PHY tunable names\n @ETH_SS_LINK_MODES: link mode names\n @ETH_SS_MSG_CLASSES: debug message class names\n @ETH_SS_WOL_MODES: wake-on-lan modes\n @ETH_SS_SOF_TIMESTAMPING: SOF_TIMESTAMPING_* flags\n @ETH_SS_TS_TX_TYPES: timestamping Tx types\n @ETH_SS_TS_RX_FILTERS: timestamping Rx filters\n @ETH_SS_UDP_TUNNEL_TYPES: UDP tunnel types\n @ETH_SS_STATS_STD: standardized stats\n @ETH_SS_STATS_ETH_PHY: names of IEEE 802.3 PHY statistics\n @ETH_SS_STATS_ETH_MAC: names of IEEE 802.3 MAC statistics\n @ETH_SS_STATS_ETH_CTRL: names of IEEE 802.3 MAC Control statistics\n @ETH_SS_STATS_RMON: names of RMON statistics\n\n @ETH_SS_COUNT: number of defined string sets"]
 pub type ethtool_stringset = core::ffi::c_uint;
 pub const ethtool_mac_stats_src_ETHTOOL_MAC_STATS_SRC_AGGREGATE: ethtool_mac_stats_src = 0;
 pub const ethtool_mac_stats_src_ETHTOOL_MAC_STATS_SRC_EMAC: ethtool_mac_stats_src = 1;
 pub const ethtool_mac_stats_src_ETHTOOL_MAC_STATS_SRC_PMAC: ethtool_mac_stats_src = 2;
-#[doc = " enum ethtool_mac_stats_src - source of ethtool MAC statistics\n @ETHTOOL_MAC_STATS_SRC_AGGREGATE:\n\tif device supports a MAC merge layer, this retrieves the aggregate\n\tstatistics of the eMAC and pMAC. Otherwise, it retrieves just the\n\tstatistics of the single (express) MAC.\n @ETHTOOL_MAC_STATS_SRC_EMAC:\n\tif device supports a MM layer, this retrieves the eMAC statistics.\n\tOtherwise, it retrieves the statistics of the single (express) MAC.\n @ETHTOOL_MAC_STATS_SRC_PMAC:\n\tif device supports a MM layer, this retrieves the pMAC statistics."]
 pub type ethtool_mac_stats_src = core::ffi::c_uint;
 pub const ethtool_module_power_mode_policy_ETHTOOL_MODULE_POWER_MODE_POLICY_HIGH:
     ethtool_module_power_mode_policy = 1;
 pub const ethtool_module_power_mode_policy_ETHTOOL_MODULE_POWER_MODE_POLICY_AUTO:
     ethtool_module_power_mode_policy = 2;
-#[doc = " enum ethtool_module_power_mode_policy - plug-in module power mode policy\n @ETHTOOL_MODULE_POWER_MODE_POLICY_HIGH: Module is always in high power mode.\n @ETHTOOL_MODULE_POWER_MODE_POLICY_AUTO: Module is transitioned by the host\n\tto high power mode when the first port using it is put administratively\n\tup and to low power mode when the last port using it is put\n\tadministratively down."]
 pub type ethtool_module_power_mode_policy = core::ffi::c_uint;
 pub const ethtool_module_power_mode_ETHTOOL_MODULE_POWER_MODE_LOW: ethtool_module_power_mode = 1;
 pub const ethtool_module_power_mode_ETHTOOL_MODULE_POWER_MODE_HIGH: ethtool_module_power_mode = 2;
-#[doc = " enum ethtool_module_power_mode - plug-in module power mode\n @ETHTOOL_MODULE_POWER_MODE_LOW: Module is in low power mode.\n @ETHTOOL_MODULE_POWER_MODE_HIGH: Module is in high power mode."]
 pub type ethtool_module_power_mode = core::ffi::c_uint;
 pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_UNKNOWN: ethtool_mm_verify_status = 0;
 pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_INITIAL: ethtool_mm_verify_status = 1;
@@ -20781,9 +20732,7 @@ pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_VERIFYING: ethtool_m
 pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_SUCCEEDED: ethtool_mm_verify_status = 3;
 pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_FAILED: ethtool_mm_verify_status = 4;
 pub const ethtool_mm_verify_status_ETHTOOL_MM_VERIFY_STATUS_DISABLED: ethtool_mm_verify_status = 5;
-#[doc = " enum ethtool_mm_verify_status - status of MAC Merge Verify function\n @ETHTOOL_MM_VERIFY_STATUS_UNKNOWN:\n\tverification status is unknown\n @ETHTOOL_MM_VERIFY_STATUS_INITIAL:\n\tthe 802.3 Verify State diagram is in the state INIT_VERIFICATION\n @ETHTOOL_MM_VERIFY_STATUS_VERIFYING:\n\tthe Verify State diagram is in the state VERIFICATION_IDLE,\n\tSEND_VERIFY or WAIT_FOR_RESPONSE\n @ETHTOOL_MM_VERIFY_STATUS_SUCCEEDED:\n\tindicates that the Verify State diagram is in the state VERIFIED\n @ETHTOOL_MM_VERIFY_STATUS_FAILED:\n\tthe Verify State diagram is in the state VERIFY_FAIL\n @ETHTOOL_MM_VERIFY_STATUS_DISABLED:\n\tverification of preemption operation is disabled"]
 pub type ethtool_mm_verify_status = core::ffi::c_uint;
-#[doc = " struct ethtool_test - device self-test invocation\n @cmd: Command number = %ETHTOOL_TEST\n @flags: A bitmask of flags from &enum ethtool_test_flags.  Some\n\tflags may be set by the user on entry; others may be set by\n\tthe driver on return.\n @reserved: Reserved for future use; see the note on reserved space.\n @len: On return, the number of test results\n @data: Array of test results\n\n Users must use %ETHTOOL_GSSET_INFO or %ETHTOOL_GDRVINFO to find the\n number of test results that will be returned.  They must allocate a\n buffer of the appropriate size (8 * number of results) immediately\n following this structure."]
 #[repr(C)]
 #[derive(Default)]
 pub struct ethtool_test {
@@ -20793,7 +20742,6 @@ pub struct ethtool_test {
     pub len: __u32,
     pub data: __IncompleteArrayField<__u64>,
 }
-#[doc = " struct ethtool_stats - device-specific statistics\n @cmd: Command number = %ETHTOOL_GSTATS\n @n_stats: On return, the number of statistics\n @data: Array of statistics\n\n Users must use %ETHTOOL_GSSET_INFO or %ETHTOOL_GDRVINFO to find the\n number of statistics that will be returned.  They must allocate a\n buffer of the appropriate size (8 * number of statistics)\n immediately following this structure."]
 #[repr(C)]
 #[derive(Default)]
 pub struct ethtool_stats {
@@ -20801,7 +20749,6 @@ pub struct ethtool_stats {
     pub n_stats: __u32,
     pub data: __IncompleteArrayField<__u64>,
 }
-#[doc = " struct ethtool_tcpip4_spec - flow specification for TCP/IPv4 etc.\n @ip4src: Source host\n @ip4dst: Destination host\n @psrc: Source port\n @pdst: Destination port\n @tos: Type-of-service\n\n This can be used to specify a TCP/IPv4, UDP/IPv4 or SCTP/IPv4 flow."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_tcpip4_spec {
@@ -20811,7 +20758,6 @@ pub struct ethtool_tcpip4_spec {
     pub pdst: __be16,
     pub tos: __u8,
 }
-#[doc = " struct ethtool_ah_espip4_spec - flow specification for IPsec/IPv4\n @ip4src: Source host\n @ip4dst: Destination host\n @spi: Security parameters index\n @tos: Type-of-service\n\n This can be used to specify an IPsec transport or tunnel over IPv4."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_ah_espip4_spec {
@@ -20820,7 +20766,6 @@ pub struct ethtool_ah_espip4_spec {
     pub spi: __be32,
     pub tos: __u8,
 }
-#[doc = " struct ethtool_usrip4_spec - general flow specification for IPv4\n @ip4src: Source host\n @ip4dst: Destination host\n @l4_4_bytes: First 4 bytes of transport (layer 4) header\n @tos: Type-of-service\n @ip_ver: Value must be %ETH_RX_NFC_IP4; mask must be 0\n @proto: Transport protocol number; mask must be 0"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_usrip4_spec {
@@ -20831,7 +20776,6 @@ pub struct ethtool_usrip4_spec {
     pub ip_ver: __u8,
     pub proto: __u8,
 }
-#[doc = " struct ethtool_tcpip6_spec - flow specification for TCP/IPv6 etc.\n @ip6src: Source host\n @ip6dst: Destination host\n @psrc: Source port\n @pdst: Destination port\n @tclass: Traffic Class\n\n This can be used to specify a TCP/IPv6, UDP/IPv6 or SCTP/IPv6 flow."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_tcpip6_spec {
@@ -20841,7 +20785,6 @@ pub struct ethtool_tcpip6_spec {
     pub pdst: __be16,
     pub tclass: __u8,
 }
-#[doc = " struct ethtool_ah_espip6_spec - flow specification for IPsec/IPv6\n @ip6src: Source host\n @ip6dst: Destination host\n @spi: Security parameters index\n @tclass: Traffic Class\n\n This can be used to specify an IPsec transport or tunnel over IPv6."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_ah_espip6_spec {
@@ -20850,7 +20793,6 @@ pub struct ethtool_ah_espip6_spec {
     pub spi: __be32,
     pub tclass: __u8,
 }
-#[doc = " struct ethtool_usrip6_spec - general flow specification for IPv6\n @ip6src: Source host\n @ip6dst: Destination host\n @l4_4_bytes: First 4 bytes of transport (layer 4) header\n @tclass: Traffic Class\n @l4_proto: Transport protocol number (nexthdr after any Extension Headers)"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_usrip6_spec {
@@ -20887,7 +20829,6 @@ impl Default for ethtool_flow_union {
         }
     }
 }
-#[doc = " struct ethtool_flow_ext - additional RX flow fields\n @h_dest: destination MAC address\n @vlan_etype: VLAN EtherType\n @vlan_tci: VLAN tag control information\n @data: user defined data\n @padding: Reserved for future use; see the note on reserved space.\n\n Note, @vlan_etype, @vlan_tci, and @data are only valid if %FLOW_EXT\n is set in &struct ethtool_rx_flow_spec @flow_type.\n @h_dest is valid if %FLOW_MAC_EXT is set."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_flow_ext {
@@ -20897,7 +20838,6 @@ pub struct ethtool_flow_ext {
     pub vlan_tci: __be16,
     pub data: [__be32; 2usize],
 }
-#[doc = " struct ethtool_rx_flow_spec - classification rule for RX flows\n @flow_type: Type of match to perform, e.g. %TCP_V4_FLOW\n @h_u: Flow fields to match (dependent on @flow_type)\n @h_ext: Additional fields to match\n @m_u: Masks for flow field bits to be matched\n @m_ext: Masks for additional field bits to be matched\n\tNote, all additional fields must be ignored unless @flow_type\n\tincludes the %FLOW_EXT or %FLOW_MAC_EXT flag\n\t(see &struct ethtool_flow_ext description).\n @ring_cookie: RX ring/queue index to deliver to, or %RX_CLS_FLOW_DISC\n\tif packets should be discarded, or %RX_CLS_FLOW_WAKE if the\n\tpackets should be used for Wake-on-LAN with %WAKE_FILTER\n @location: Location of rule in the table.  Locations must be\n\tnumbered such that a flow matching multiple rules will be\n\tclassified according to the first (lowest numbered) rule."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct ethtool_rx_flow_spec {
@@ -20918,7 +20858,6 @@ impl Default for ethtool_rx_flow_spec {
         }
     }
 }
-#[doc = " struct ethtool_rxnfc - command to get or set RX flow classification rules\n @cmd: Specific command number - %ETHTOOL_GRXFH, %ETHTOOL_SRXFH,\n\t%ETHTOOL_GRXRINGS, %ETHTOOL_GRXCLSRLCNT, %ETHTOOL_GRXCLSRULE,\n\t%ETHTOOL_GRXCLSRLALL, %ETHTOOL_SRXCLSRLDEL or %ETHTOOL_SRXCLSRLINS\n @flow_type: Type of flow to be affected, e.g. %TCP_V4_FLOW\n @data: Command-dependent value\n @fs: Flow classification rule\n @rss_context: RSS context to be affected\n @rule_cnt: Number of rules to be affected\n @rule_locs: Array of used rule locations\n\n For %ETHTOOL_GRXFH and %ETHTOOL_SRXFH, @data is a bitmask indicating\n the fields included in the flow hash, e.g. %RXH_IP_SRC.  The following\n structure fields must not be used, except that if @flow_type includes\n the %FLOW_RSS flag, then @rss_context determines which RSS context to\n act on.\n\n For %ETHTOOL_GRXRINGS, @data is set to the number of RX rings/queues\n on return.\n\n For %ETHTOOL_GRXCLSRLCNT, @rule_cnt is set to the number of defined\n rules on return.  If @data is non-zero on return then it is the\n size of the rule table, plus the flag %RX_CLS_LOC_SPECIAL if the\n driver supports any special location values.  If that flag is not\n set in @data then special location values should not be used.\n\n For %ETHTOOL_GRXCLSRULE, @fs.@location specifies the location of an\n existing rule on entry and @fs contains the rule on return; if\n @fs.@flow_type includes the %FLOW_RSS flag, then @rss_context is\n filled with the RSS context ID associated with the rule.\n\n For %ETHTOOL_GRXCLSRLALL, @rule_cnt specifies the array size of the\n user buffer for @rule_locs on entry.  On return, @data is the size\n of the rule table, @rule_cnt is the number of defined rules, and\n @rule_locs contains the locations of the defined rules.  Drivers\n must use the second parameter to get_rxnfc() instead of @rule_locs.\n\n For %ETHTOOL_SRXCLSRLINS, @fs specifies the rule to add or update.\n @fs.@location either specifies the location to use or is a special\n location value with %RX_CLS_LOC_SPECIAL flag set.  On return,\n @fs.@location is the actual rule location.  If @fs.@flow_type\n includes the %FLOW_RSS flag, @rss_context is the RSS context ID to\n use for flow spreading traffic which matches this rule.  The value\n from the rxfh indirection table will be added to @fs.@ring_cookie\n to choose which ring to deliver to.\n\n For %ETHTOOL_SRXCLSRLDEL, @fs.@location specifies the location of an\n existing rule on entry.\n\n A driver supporting the special location values for\n %ETHTOOL_SRXCLSRLINS may add the rule at any suitable unused\n location, and may remove a rule at a later location (lower\n priority) that matches exactly the same set of flows.  The special\n values are %RX_CLS_LOC_ANY, selecting any location;\n %RX_CLS_LOC_FIRST, selecting the first suitable location (maximum\n priority); and %RX_CLS_LOC_LAST, selecting the last suitable\n location (minimum priority).  Additional special values may be\n defined in future and drivers must return -%EINVAL for any\n unrecognised value."]
 #[repr(C)]
 pub struct ethtool_rxnfc {
     pub cmd: __u32,
@@ -20968,7 +20907,6 @@ impl Default for ethtool_flash {
         }
     }
 }
-#[doc = " struct ethtool_dump - used for retrieving, setting device dump\n @cmd: Command number - %ETHTOOL_GET_DUMP_FLAG, %ETHTOOL_GET_DUMP_DATA, or\n \t%ETHTOOL_SET_DUMP\n @version: FW version of the dump, filled in by driver\n @flag: driver dependent flag for dump setting, filled in by driver during\n        get and filled in by ethtool for set operation.\n        flag must be initialized by macro ETH_FW_DUMP_DISABLE value when\n        firmware dump is disabled.\n @len: length of dump data, used as the length of the user buffer on entry to\n \t %ETHTOOL_GET_DUMP_DATA and this is returned as dump length by driver\n \t for %ETHTOOL_GET_DUMP_FLAG command\n @data: data collected for get dump data operation"]
 #[repr(C)]
 #[derive(Default)]
 pub struct ethtool_dump {
@@ -20978,7 +20916,6 @@ pub struct ethtool_dump {
     pub len: __u32,
     pub data: __IncompleteArrayField<__u8>,
 }
-#[doc = " struct ethtool_fecparam - Ethernet Forward Error Correction parameters\n @cmd: Command number = %ETHTOOL_GFECPARAM or %ETHTOOL_SFECPARAM\n @active_fec: FEC mode which is active on the port, single bit set, GET only.\n @fec: Bitmask of configured FEC modes.\n @reserved: Reserved for future extensions, ignore on GET, write 0 for SET.\n\n Note that @reserved was never validated on input and ethtool user space\n left it uninitialized when calling SET. Hence going forward it can only be\n used to return a value to userspace with GET.\n\n FEC modes supported by the device can be read via %ETHTOOL_GLINKSETTINGS.\n FEC settings are configured by link autonegotiation whenever it's enabled.\n With autoneg on %ETHTOOL_GFECPARAM can be used to read the current mode.\n\n When autoneg is disabled %ETHTOOL_SFECPARAM controls the FEC settings.\n It is recommended that drivers only accept a single bit set in @fec.\n When multiple bits are set in @fec drivers may pick mode in an implementation\n dependent way. Drivers should reject mixing %ETHTOOL_FEC_AUTO_BIT with other\n FEC modes, because it's unclear whether in this case other modes constrain\n AUTO or are independent choices.\n Drivers must reject SET requests if they support none of the requested modes.\n\n If device does not support FEC drivers may use %ETHTOOL_FEC_NONE instead\n of returning %EOPNOTSUPP from %ETHTOOL_GFECPARAM.\n\n See enum ethtool_fec_config_bits for definition of valid bits for both\n @fec and @active_fec."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_fecparam {
@@ -20987,7 +20924,6 @@ pub struct ethtool_fecparam {
     pub fec: __u32,
     pub reserved: __u32,
 }
-#[doc = " struct ethtool_link_settings - link control and status\n\n IMPORTANT, Backward compatibility notice: When implementing new\n\tuser-space tools, please first try %ETHTOOL_GLINKSETTINGS, and\n\tif it succeeds use %ETHTOOL_SLINKSETTINGS to change link\n\tsettings; do not use %ETHTOOL_SSET if %ETHTOOL_GLINKSETTINGS\n\tsucceeded: stick to %ETHTOOL_GLINKSETTINGS/%SLINKSETTINGS in\n\tthat case.  Conversely, if %ETHTOOL_GLINKSETTINGS fails, use\n\t%ETHTOOL_GSET to query and %ETHTOOL_SSET to change link\n\tsettings; do not use %ETHTOOL_SLINKSETTINGS if\n\t%ETHTOOL_GLINKSETTINGS failed: stick to\n\t%ETHTOOL_GSET/%ETHTOOL_SSET in that case.\n\n @cmd: Command number = %ETHTOOL_GLINKSETTINGS or %ETHTOOL_SLINKSETTINGS\n @speed: Link speed (Mbps)\n @duplex: Duplex mode; one of %DUPLEX_*\n @port: Physical connector type; one of %PORT_*\n @phy_address: MDIO address of PHY (transceiver); 0 or 255 if not\n\tapplicable.  For clause 45 PHYs this is the PRTAD.\n @autoneg: Enable/disable autonegotiation and auto-detection;\n\teither %AUTONEG_DISABLE or %AUTONEG_ENABLE\n @mdio_support: Bitmask of %ETH_MDIO_SUPPORTS_* flags for the MDIO\n\tprotocols supported by the interface; 0 if unknown.\n\tRead-only.\n @eth_tp_mdix: Ethernet twisted-pair MDI(-X) status; one of\n\t%ETH_TP_MDI_*.  If the status is unknown or not applicable, the\n\tvalue will be %ETH_TP_MDI_INVALID.  Read-only.\n @eth_tp_mdix_ctrl: Ethernet twisted pair MDI(-X) control; one of\n\t%ETH_TP_MDI_*.  If MDI(-X) control is not implemented, reads\n\tyield %ETH_TP_MDI_INVALID and writes may be ignored or rejected.\n\tWhen written successfully, the link should be renegotiated if\n\tnecessary.\n @link_mode_masks_nwords: Number of 32-bit words for each of the\n\tsupported, advertising, lp_advertising link mode bitmaps. For\n\t%ETHTOOL_GLINKSETTINGS: on entry, number of words passed by user\n\t(>= 0); on return, if handshake in progress, negative if\n\trequest size unsupported by kernel: absolute value indicates\n\tkernel expected size and all the other fields but cmd\n\tare 0; otherwise (handshake completed), strictly positive\n\tto indicate size used by kernel and cmd field stays\n\t%ETHTOOL_GLINKSETTINGS, all other fields populated by driver. For\n\t%ETHTOOL_SLINKSETTINGS: must be valid on entry, ie. a positive\n\tvalue returned previously by %ETHTOOL_GLINKSETTINGS, otherwise\n\trefused. For drivers: ignore this field (use kernel's\n\t__ETHTOOL_LINK_MODE_MASK_NBITS instead), any change to it will\n\tbe overwritten by kernel.\n @transceiver: Used to distinguish different possible PHY types,\n\treported consistently by PHYLIB.  Read-only.\n @master_slave_cfg: Master/slave port mode.\n @master_slave_state: Master/slave port state.\n @rate_matching: Rate adaptation performed by the PHY\n @reserved: Reserved for future use; see the note on reserved space.\n @link_mode_masks: Variable length bitmaps.\n\n If autonegotiation is disabled, the speed and @duplex represent the\n fixed link mode and are writable if the driver supports multiple\n link modes.  If it is enabled then they are read-only; if the link\n is up they represent the negotiated link mode; if the link is down,\n the speed is 0, %SPEED_UNKNOWN or the highest enabled speed and\n @duplex is %DUPLEX_UNKNOWN or the best enabled duplex mode.\n\n Some hardware interfaces may have multiple PHYs and/or physical\n connectors fitted or do not allow the driver to detect which are\n fitted.  For these interfaces @port and/or @phy_address may be\n writable, possibly dependent on @autoneg being %AUTONEG_DISABLE.\n Otherwise, attempts to write different values may be ignored or\n rejected.\n\n Deprecated %ethtool_cmd fields transceiver, maxtxpkt and maxrxpkt\n are not available in %ethtool_link_settings. These fields will be\n always set to zero in %ETHTOOL_GSET reply and %ETHTOOL_SSET will\n fail if any of them is set to non-zero value.\n\n Users should assume that all fields not marked read-only are\n writable and subject to validation by the driver.  They should use\n %ETHTOOL_GLINKSETTINGS to get the current values before making specific\n changes and then applying them with %ETHTOOL_SLINKSETTINGS.\n\n Drivers that implement %get_link_ksettings and/or\n %set_link_ksettings should ignore the @cmd\n and @link_mode_masks_nwords fields (any change to them overwritten\n by kernel), and rely only on kernel's internal\n %__ETHTOOL_LINK_MODE_MASK_NBITS and\n %ethtool_link_mode_mask_t. Drivers that implement\n %set_link_ksettings() should validate all fields other than @cmd\n and @link_mode_masks_nwords that are not described as read-only or\n deprecated, and must ignore all fields described as read-only.\n\n @link_mode_masks is divided into three bitfields, each of length\n @link_mode_masks_nwords:\n - supported: Bitmap with each bit meaning given by\n\t%ethtool_link_mode_bit_indices for the link modes, physical\n\tconnectors and other link features for which the interface\n\tsupports autonegotiation or auto-detection.  Read-only.\n - advertising: Bitmap with each bit meaning given by\n\t%ethtool_link_mode_bit_indices for the link modes, physical\n\tconnectors and other link features that are advertised through\n\tautonegotiation or enabled for auto-detection.\n - lp_advertising: Bitmap with each bit meaning given by\n\t%ethtool_link_mode_bit_indices for the link modes, and other\n\tlink features that the link partner advertised through\n\tautonegotiation; 0 if unknown or not applicable.  Read-only."]
 #[repr(C)]
 #[derive(Default)]
 pub struct ethtool_link_settings {
@@ -21036,14 +20972,12 @@ pub const ethtool_phys_id_state_ETHTOOL_ID_INACTIVE: ethtool_phys_id_state = 0;
 pub const ethtool_phys_id_state_ETHTOOL_ID_ACTIVE: ethtool_phys_id_state = 1;
 pub const ethtool_phys_id_state_ETHTOOL_ID_ON: ethtool_phys_id_state = 2;
 pub const ethtool_phys_id_state_ETHTOOL_ID_OFF: ethtool_phys_id_state = 3;
-#[doc = " enum ethtool_phys_id_state - indicator state for physical identification\n @ETHTOOL_ID_INACTIVE: Physical ID indicator should be deactivated\n @ETHTOOL_ID_ACTIVE: Physical ID indicator should be activated\n @ETHTOOL_ID_ON: LED should be turned on (used iff %ETHTOOL_ID_ACTIVE\n\tis not supported)\n @ETHTOOL_ID_OFF: LED should be turned off (used iff %ETHTOOL_ID_ACTIVE\n\tis not supported)"]
 pub type ethtool_phys_id_state = core::ffi::c_uint;
 pub const ETH_RSS_HASH_TOP_BIT: _bindgen_ty_325 = 0;
 pub const ETH_RSS_HASH_XOR_BIT: _bindgen_ty_325 = 1;
 pub const ETH_RSS_HASH_CRC32_BIT: _bindgen_ty_325 = 2;
 pub const ETH_RSS_HASH_FUNCS_COUNT: _bindgen_ty_325 = 3;
 pub type _bindgen_ty_325 = core::ffi::c_uint;
-#[doc = " struct kernel_ethtool_ringparam - RX/TX ring configuration\n @rx_buf_len: Current length of buffers on the rx ring.\n @tcp_data_split: Scatter packet headers and data to separate buffers\n @tx_push: The flag of tx push mode\n @rx_push: The flag of rx push mode\n @cqe_size: Size of TX/RX completion queue event\n @tx_push_buf_len: Size of TX push buffer\n @tx_push_buf_max_len: Maximum allowed size of TX push buffer"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct kernel_ethtool_ringparam {
@@ -21095,7 +21029,6 @@ impl Default for ethtool_link_ext_state_info {
 pub struct ethtool_link_ext_stats {
     pub link_down_events: u64_,
 }
-#[doc = " struct ethtool_rxfh_context - a custom RSS context configuration\n @indir_size: Number of u32 entries in indirection table\n @key_size: Size of hash key, in bytes\n @priv_size: Size of driver private data, in bytes\n @hfunc: RSS hash function identifier.  One of the %ETH_RSS_HASH_*\n @input_xfrm: Defines how the input data is transformed. Valid values are one\n\tof %RXH_XFRM_*.\n @indir_configured: indir has been specified (at create time or subsequently)\n @key_configured: hkey has been specified (at create time or subsequently)"]
 #[repr(C)]
 #[repr(align(8))]
 #[derive(Default)]
@@ -21395,7 +21328,6 @@ impl Default for ethtool_eth_ctrl_stats {
         }
     }
 }
-#[doc = " struct ethtool_pause_stats - statistics for IEEE 802.3x pause frames\n @src: input field denoting whether stats should be queried from the eMAC or\n\tpMAC (if the MM layer is supported). To be ignored otherwise.\n @tx_pause_frames: transmitted pause frame count. Reported to user space\n\tas %ETHTOOL_A_PAUSE_STAT_TX_FRAMES.\n\n\tEquivalent to `30.3.4.2 aPAUSEMACCtrlFramesTransmitted`\n\tfrom the standard.\n\n @rx_pause_frames: received pause frame count. Reported to user space\n\tas %ETHTOOL_A_PAUSE_STAT_RX_FRAMES. Equivalent to:\n\n\tEquivalent to `30.3.4.3 aPAUSEMACCtrlFramesReceived`\n\tfrom the standard."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct ethtool_pause_stats {
@@ -21438,7 +21370,6 @@ impl Default for ethtool_pause_stats {
         }
     }
 }
-#[doc = " struct ethtool_fec_stats - statistics for IEEE 802.3 FEC\n @corrected_blocks: number of received blocks corrected by FEC\n\tReported to user space as %ETHTOOL_A_FEC_STAT_CORRECTED.\n\n\tEquivalent to `30.5.1.1.17 aFECCorrectedBlocks` from the standard.\n\n @uncorrectable_blocks: number of received blocks FEC was not able to correct\n\tReported to user space as %ETHTOOL_A_FEC_STAT_UNCORR.\n\n\tEquivalent to `30.5.1.1.18 aFECUncorrectableBlocks` from the standard.\n\n @corrected_bits: number of bits corrected by FEC\n\tSimilar to @corrected_blocks but counts individual bit changes,\n\tnot entire FEC data blocks. This is a non-standard statistic.\n\tReported to user space as %ETHTOOL_A_FEC_STAT_CORR_BITS.\n\n For each of the above fields, the two substructure members are:\n\n - @lanes: per-lane/PCS-instance counts as defined by the standard\n - @total: error counts for the entire port, for drivers incapable of reporting\n\tper-lane stats\n\n Drivers should fill in either only total or per-lane statistics, core\n will take care of adding lane values up to produce the total."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_fec_stats {
@@ -21452,14 +21383,12 @@ pub struct ethtool_fec_stats_ethtool_fec_stat {
     pub total: u64_,
     pub lanes: [u64_; 8usize],
 }
-#[doc = " struct ethtool_rmon_hist_range - byte range for histogram statistics\n @low: low bound of the bucket (inclusive)\n @high: high bound of the bucket (inclusive)"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_rmon_hist_range {
     pub low: u16_,
     pub high: u16_,
 }
-#[doc = " struct ethtool_rmon_stats - selected RMON (RFC 2819) statistics\n @src: input field denoting whether stats should be queried from the eMAC or\n\tpMAC (if the MM layer is supported). To be ignored otherwise.\n @undersize_pkts: Equivalent to `etherStatsUndersizePkts` from the RFC.\n @oversize_pkts: Equivalent to `etherStatsOversizePkts` from the RFC.\n @fragments: Equivalent to `etherStatsFragments` from the RFC.\n @jabbers: Equivalent to `etherStatsJabbers` from the RFC.\n @hist: Packet counter for packet length buckets (e.g.\n\t`etherStatsPkts128to255Octets` from the RFC).\n @hist_tx: Tx counters in similar form to @hist, not defined in the RFC.\n\n Selection of RMON (RFC 2819) statistics which are not exposed via different\n APIs, primarily the packet-length-based counters.\n Unfortunately different designs choose different buckets beyond\n the 1024B mark (jumbo frame teritory), so the definition of the bucket\n ranges is left to the driver."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct ethtool_rmon_stats {
@@ -21510,7 +21439,6 @@ impl Default for ethtool_rmon_stats {
         }
     }
 }
-#[doc = " struct ethtool_ts_stats - HW timestamping statistics\n @pkts: Number of packets successfully timestamped by the hardware.\n @lost: Number of hardware timestamping requests where the timestamping\n\tinformation from the hardware never arrived for submission with\n\tthe skb.\n @err: Number of arbitrary timestamp generation error events that the\n\thardware encountered, exclusive of @lost statistics. Cases such\n\tas resource exhaustion, unavailability, firmware errors, and\n\tdetected illogical timestamp values not submitted with the skb\n\tare inclusive to this counter."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct ethtool_ts_stats {
@@ -21554,7 +21482,6 @@ impl Default for ethtool_ts_stats {
         }
     }
 }
-#[doc = " struct ethtool_module_eeprom - plug-in module EEPROM read / write parameters\n @offset: When @offset is 0-127, it is used as an address to the Lower Memory\n\t(@page must be 0). Otherwise, it is used as an address to the\n\tUpper Memory.\n @length: Number of bytes to read / write.\n @page: Page number.\n @bank: Bank number, if supported by EEPROM spec.\n @i2c_address: I2C address of a page. Value less than 0x7f expected. Most\n\tEEPROMs use 0x50 or 0x51.\n @data: Pointer to buffer with EEPROM data of @length size."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct ethtool_module_eeprom {
@@ -21574,7 +21501,6 @@ impl Default for ethtool_module_eeprom {
         }
     }
 }
-#[doc = " struct ethtool_module_power_mode_params - module power mode parameters\n @policy: The power mode policy enforced by the host for the plug-in module.\n @mode: The operational power mode of the plug-in module. Should be filled by\n\tdevice drivers on get operations."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct ethtool_module_power_mode_params {
@@ -21590,7 +21516,6 @@ impl Default for ethtool_module_power_mode_params {
         }
     }
 }
-#[doc = " struct ethtool_mm_state - 802.3 MAC merge layer state\n @verify_time:\n\twait time between verification attempts in ms (according to clause\n\t30.14.1.6 aMACMergeVerifyTime)\n @max_verify_time:\n\tmaximum accepted value for the @verify_time variable in set requests\n @verify_status:\n\tstate of the verification state machine of the MM layer (according to\n\tclause 30.14.1.2 aMACMergeStatusVerify)\n @tx_enabled:\n\tset if the MM layer is administratively enabled in the TX direction\n\t(according to clause 30.14.1.3 aMACMergeEnableTx)\n @tx_active:\n\tset if the MM layer is enabled in the TX direction, which makes FP\n\tpossible (according to 30.14.1.5 aMACMergeStatusTx). This should be\n\ttrue if MM is enabled, and the verification status is either verified,\n\tor disabled.\n @pmac_enabled:\n\tset if the preemptible MAC is powered on and is able to receive\n\tpreemptible packets and respond to verification frames.\n @verify_enabled:\n\tset if the Verify function of the MM layer (which sends SMD-V\n\tverification requests) is administratively enabled (regardless of\n\twhether it is currently in the ETHTOOL_MM_VERIFY_STATUS_DISABLED state\n\tor not), according to clause 30.14.1.4 aMACMergeVerifyDisableTx (but\n\tusing positive rather than negative logic). The device should always\n\trespond to received SMD-V requests as long as @pmac_enabled is set.\n @tx_min_frag_size:\n\tthe minimum size of non-final mPacket fragments that the link partner\n\tsupports receiving, expressed in octets. Compared to the definition\n\tfrom clause 30.14.1.7 aMACMergeAddFragSize which is expressed in the\n\trange 0 to 3 (requiring a translation to the size in octets according\n\tto the formula 64 * (1 + addFragSize) - 4), a value in a continuous and\n\tunbounded range can be specified here.\n @rx_min_frag_size:\n\tthe minimum size of non-final mPacket fragments that this device\n\tsupports receiving, expressed in octets."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct ethtool_mm_state {
@@ -21613,7 +21538,6 @@ impl Default for ethtool_mm_state {
         }
     }
 }
-#[doc = " struct ethtool_mm_cfg - 802.3 MAC merge layer configuration\n @verify_time: see struct ethtool_mm_state\n @verify_enabled: see struct ethtool_mm_state\n @tx_enabled: see struct ethtool_mm_state\n @pmac_enabled: see struct ethtool_mm_state\n @tx_min_frag_size: see struct ethtool_mm_state"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_mm_cfg {
@@ -21623,7 +21547,6 @@ pub struct ethtool_mm_cfg {
     pub pmac_enabled: bool_,
     pub tx_min_frag_size: u32_,
 }
-#[doc = " struct ethtool_mm_stats - 802.3 MAC merge layer statistics\n @MACMergeFrameAssErrorCount:\n\treceived MAC frames with reassembly errors\n @MACMergeFrameSmdErrorCount:\n\treceived MAC frames/fragments rejected due to unknown or incorrect SMD\n @MACMergeFrameAssOkCount:\n\treceived MAC frames that were successfully reassembled and passed up\n @MACMergeFragCountRx:\n\tnumber of additional correct SMD-C mPackets received due to preemption\n @MACMergeFragCountTx:\n\tnumber of additional mPackets sent due to preemption\n @MACMergeHoldCount:\n\tnumber of times the MM layer entered the HOLD state, which blocks\n\ttransmission of preemptible traffic"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_mm_stats {
@@ -21634,7 +21557,6 @@ pub struct ethtool_mm_stats {
     pub MACMergeFragCountTx: u64_,
     pub MACMergeHoldCount: u64_,
 }
-#[doc = " struct ethtool_rxfh_param - RXFH (RSS) parameters\n @hfunc: Defines the current RSS hash function used by HW (or to be set to).\n\tValid values are one of the %ETH_RSS_HASH_*.\n @indir_size: On SET, the array size of the user buffer for the\n\tindirection table, which may be zero, or\n\t%ETH_RXFH_INDIR_NO_CHANGE.  On GET (read from the driver),\n\tthe array size of the hardware indirection table.\n @indir: The indirection table of size @indir_size entries.\n @key_size: On SET, the array size of the user buffer for the hash key,\n\twhich may be zero.  On GET (read from the driver), the size of the\n\thardware hash key.\n @key: The hash key of size @key_size bytes.\n @rss_context: RSS context identifier.  Context 0 is the default for normal\n\ttraffic; other contexts can be referenced as the destination for RX flow\n\tclassification rules.  On SET, %ETH_RXFH_CONTEXT_ALLOC is used\n\tto allocate a new RSS context; on return this field will\n\tcontain the ID of the newly allocated context.\n @rss_delete: Set to non-ZERO to remove the @rss_context context.\n @input_xfrm: Defines how the input data is transformed. Valid values are one\n\tof %RXH_XFRM_*."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct ethtool_rxfh_param {
@@ -21656,7 +21578,6 @@ impl Default for ethtool_rxfh_param {
         }
     }
 }
-#[doc = " struct ethtool_rxfh_fields - Rx Flow Hashing (RXFH) header field config\n @data: which header fields are used for hashing, bitmask of RXH_* defines\n @flow_type: L2-L4 network traffic flow type\n @rss_context: RSS context, will only be used if rxfh_per_ctx_fields is\n\tset in struct ethtool_ops"]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_rxfh_fields {
@@ -21664,7 +21585,6 @@ pub struct ethtool_rxfh_fields {
     pub flow_type: u32_,
     pub rss_context: u32_,
 }
-#[doc = " struct kernel_ethtool_ts_info - kernel copy of struct ethtool_ts_info\n @cmd: command number = %ETHTOOL_GET_TS_INFO\n @so_timestamping: bit mask of the sum of the supported SO_TIMESTAMPING flags\n @phc_index: device index of the associated PHC, or -1 if there is none\n @tx_types: bit mask of the supported hwtstamp_tx_types enumeration values\n @rx_filters: bit mask of the supported hwtstamp_rx_filters enumeration values"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct kernel_ethtool_ts_info {
@@ -21683,7 +21603,6 @@ impl Default for kernel_ethtool_ts_info {
         }
     }
 }
-#[doc = " struct ethtool_ops - optional netdev operations\n @supported_input_xfrm: supported types of input xfrm from %RXH_XFRM_*.\n @cap_link_lanes_supported: indicates if the driver supports lanes\n\tparameter.\n @cap_rss_ctx_supported: indicates if the driver supports RSS\n\tcontexts via legacy API, drivers implementing @create_rxfh_context\n\tdo not have to set this bit.\n @rxfh_per_ctx_fields: device supports selecting different header fields\n\tfor Rx hash calculation and RSS for each additional context.\n @rxfh_per_ctx_key: device supports setting different RSS key for each\n\tadditional context. Netlink API should report hfunc, key, and input_xfrm\n\tfor every context, not just context 0.\n @cap_rss_rxnfc_adds: device supports nonzero ring_cookie in filters with\n\t%FLOW_RSS flag; the queue ID from the filter is added to the value from\n\tthe indirection table to determine the delivery queue.\n @rxfh_indir_space: max size of RSS indirection tables, if indirection table\n\tsize as returned by @get_rxfh_indir_size may change during lifetime\n\tof the device. Leave as 0 if the table size is constant.\n @rxfh_key_space: same as @rxfh_indir_space, but for the key.\n @rxfh_priv_size: size of the driver private data area the core should\n\tallocate for an RSS context (in &struct ethtool_rxfh_context).\n @rxfh_max_num_contexts: maximum (exclusive) supported RSS context ID.\n\tIf this is zero then the core may choose any (nonzero) ID, otherwise\n\tthe core will only use IDs strictly less than this value, as the\n\t@rss_context argument to @create_rxfh_context and friends.\n @supported_coalesce_params: supported types of interrupt coalescing.\n @supported_ring_params: supported ring params.\n @get_drvinfo: Report driver/device information. Modern drivers no\n\tlonger have to implement this callback. Most fields are\n\tcorrectly filled in by the core using system information, or\n\tpopulated using other driver operations.\n @get_regs_len: Get buffer length required for @get_regs\n @get_regs: Get device registers\n @get_wol: Report whether Wake-on-Lan is enabled\n @set_wol: Turn Wake-on-Lan on or off.  Returns a negative error code\n\tor zero.\n @get_msglevel: Report driver message level.  This should be the value\n\tof the @msg_enable field used by netif logging functions.\n @set_msglevel: Set driver message level\n @nway_reset: Restart autonegotiation.  Returns a negative error code\n\tor zero.\n @get_link: Report whether physical link is up.  Will only be called if\n\tthe netdev is up.  Should usually be set to ethtool_op_get_link(),\n\twhich uses netif_carrier_ok().\n @get_link_ext_state: Report link extended state. Should set link_ext_state and\n\tlink_ext_substate (link_ext_substate of 0 means link_ext_substate is unknown,\n\tdo not attach ext_substate attribute to netlink message). If link_ext_state\n\tand link_ext_substate are unknown, return -ENODATA. If not implemented,\n\tlink_ext_state and link_ext_substate will not be sent to userspace.\n @get_link_ext_stats: Read extra link-related counters.\n @get_eeprom_len: Read range of EEPROM addresses for validation of\n\t@get_eeprom and @set_eeprom requests.\n\tReturns 0 if device does not support EEPROM access.\n @get_eeprom: Read data from the device EEPROM.\n\tShould fill in the magic field.  Don't need to check len for zero\n\tor wraparound.  Fill in the data argument with the eeprom values\n\tfrom offset to offset + len.  Update len to the amount read.\n\tReturns an error or zero.\n @set_eeprom: Write data to the device EEPROM.\n\tShould validate the magic field.  Don't need to check len for zero\n\tor wraparound.  Update len to the amount written.  Returns an error\n\tor zero.\n @get_coalesce: Get interrupt coalescing parameters.  Returns a negative\n\terror code or zero.\n @set_coalesce: Set interrupt coalescing parameters.  Supported coalescing\n\ttypes should be set in @supported_coalesce_params.\n\tReturns a negative error code or zero.\n @get_ringparam: Report ring sizes\n @set_ringparam: Set ring sizes.  Returns a negative error code or zero.\n @get_pause_stats: Report pause frame statistics. Drivers must not zero\n\tstatistics which they don't report. The stats structure is initialized\n\tto ETHTOOL_STAT_NOT_SET indicating driver does not report statistics.\n @get_pauseparam: Report pause parameters\n @set_pauseparam: Set pause parameters.  Returns a negative error code\n\tor zero.\n @self_test: Run specified self-tests\n @get_strings: Return a set of strings that describe the requested objects\n @set_phys_id: Identify the physical devices, e.g. by flashing an LED\n\tattached to it.  The implementation may update the indicator\n\tasynchronously or synchronously, but in either case it must return\n\tquickly.  It is initially called with the argument %ETHTOOL_ID_ACTIVE,\n\tand must either activate asynchronous updates and return zero, return\n\ta negative error or return a positive frequency for synchronous\n\tindication (e.g. 1 for one on/off cycle per second).  If it returns\n\ta frequency then it will be called again at intervals with the\n\targument %ETHTOOL_ID_ON or %ETHTOOL_ID_OFF and should set the state of\n\tthe indicator accordingly.  Finally, it is called with the argument\n\t%ETHTOOL_ID_INACTIVE and must deactivate the indicator.  Returns a\n\tnegative error code or zero.\n @get_ethtool_stats: Return extended statistics about the device.\n\tThis is only useful if the device maintains statistics not\n\tincluded in &struct rtnl_link_stats64.\n @begin: Function to be called before any other operation.  Returns a\n\tnegative error code or zero.\n @complete: Function to be called after any other operation except\n\t@begin.  Will be called even if the other operation failed.\n @get_priv_flags: Report driver-specific feature flags.\n @set_priv_flags: Set driver-specific feature flags.  Returns a negative\n\terror code or zero.\n @get_sset_count: Get number of strings that @get_strings will write.\n @get_rxnfc: Get RX flow classification rules.  Returns a negative\n\terror code or zero.\n @set_rxnfc: Set RX flow classification rules.  Returns a negative\n\terror code or zero.\n @flash_device: Write a firmware image to device's flash memory.\n\tReturns a negative error code or zero.\n @reset: Reset (part of) the device, as specified by a bitmask of\n\tflags from &enum ethtool_reset_flags.  Returns a negative\n\terror code or zero.\n @get_rxfh_key_size: Get the size of the RX flow hash key.\n\tReturns zero if not supported for this specific device.\n @get_rxfh_indir_size: Get the size of the RX flow hash indirection table.\n\tReturns zero if not supported for this specific device.\n @get_rxfh: Get the contents of the RX flow hash indirection table, hash key\n\tand/or hash function.\n\tReturns a negative error code or zero.\n @set_rxfh: Set the contents of the RX flow hash indirection table, hash\n\tkey, and/or hash function.  Arguments which are set to %NULL or zero\n\twill remain unchanged.\n\tReturns a negative error code or zero. An error code must be returned\n\tif at least one unsupported change was requested.\n @get_rxfh_fields: Get header fields used for flow hashing.\n @set_rxfh_fields: Set header fields used for flow hashing.\n @create_rxfh_context: Create a new RSS context with the specified RX flow\n\thash indirection table, hash key, and hash function.\n\tThe &struct ethtool_rxfh_context for this context is passed in @ctx;\n\tnote that the indir table, hkey and hfunc are not yet populated as\n\tof this call.  The driver does not need to update these; the core\n\twill do so if this op succeeds.\n\tHowever, if @rxfh.indir is set to %NULL, the driver must update the\n\tindir table in @ctx with the (default or inherited) table actually in\n\tuse; similarly, if @rxfh.key is %NULL, @rxfh.hfunc is\n\t%ETH_RSS_HASH_NO_CHANGE, or @rxfh.input_xfrm is %RXH_XFRM_NO_CHANGE,\n\tthe driver should update the corresponding information in @ctx.\n\tIf the driver provides this method, it must also provide\n\t@modify_rxfh_context and @remove_rxfh_context.\n\tReturns a negative error code or zero.\n @modify_rxfh_context: Reconfigure the specified RSS context.  Allows setting\n\tthe contents of the RX flow hash indirection table, hash key, and/or\n\thash function associated with the given context.\n\tParameters which are set to %NULL or zero will remain unchanged.\n\tThe &struct ethtool_rxfh_context for this context is passed in @ctx;\n\tnote that it will still contain the *old* settings.  The driver does\n\tnot need to update these; the core will do so if this op succeeds.\n\tReturns a negative error code or zero. An error code must be returned\n\tif at least one unsupported change was requested.\n @remove_rxfh_context: Remove the specified RSS context.\n\tThe &struct ethtool_rxfh_context for this context is passed in @ctx.\n\tReturns a negative error code or zero.\n @get_channels: Get number of channels.\n @set_channels: Set number of channels.  Returns a negative error code or\n\tzero.\n @get_dump_flag: Get dump flag indicating current dump length, version,\n \t\t   and flag of the device.\n @get_dump_data: Get dump data.\n @set_dump: Set dump specific flags to the device.\n @get_ts_info: Get the time stamping and PTP hardware clock capabilities.\n\tIt may be called with RCU, or rtnl or reference on the device.\n\tDrivers supporting transmit time stamps in software should set this to\n\tethtool_op_get_ts_info(). Drivers must not zero statistics which they\n\tdon't report. The stats\tstructure is initialized to ETHTOOL_STAT_NOT_SET\n\tindicating driver does not report statistics.\n @get_ts_stats: Query the device hardware timestamping statistics.\n @get_module_info: Get the size and type of the eeprom contained within\n\ta plug-in module.\n @get_module_eeprom: Get the eeprom information from the plug-in module\n @get_eee: Get Energy-Efficient (EEE) supported and status.\n @set_eee: Set EEE status (enable/disable) as well as LPI timers.\n @get_tunable: Read the value of a driver / device tunable.\n @set_tunable: Set the value of a driver / device tunable.\n @get_per_queue_coalesce: Get interrupt coalescing parameters per queue.\n\tIt must check that the given queue number is valid. If neither a RX nor\n\ta TX queue has this number, return -EINVAL. If only a RX queue or a TX\n\tqueue has this number, set the inapplicable fields to ~0 and return 0.\n\tReturns a negative error code or zero.\n @set_per_queue_coalesce: Set interrupt coalescing parameters per queue.\n\tIt must check that the given queue number is valid. If neither a RX nor\n\ta TX queue has this number, return -EINVAL. If only a RX queue or a TX\n\tqueue has this number, ignore the inapplicable fields. Supported\n\tcoalescing types should be set in @supported_coalesce_params.\n\tReturns a negative error code or zero.\n @get_link_ksettings: Get various device settings including Ethernet link\n\tsettings. The %cmd and %link_mode_masks_nwords fields should be\n\tignored (use %__ETHTOOL_LINK_MODE_MASK_NBITS instead of the latter),\n\tany change to them will be overwritten by kernel. Returns a negative\n\terror code or zero.\n @set_link_ksettings: Set various device settings including Ethernet link\n\tsettings. The %cmd and %link_mode_masks_nwords fields should be\n\tignored (use %__ETHTOOL_LINK_MODE_MASK_NBITS instead of the latter),\n\tany change to them will be overwritten by kernel. Returns a negative\n\terror code or zero.\n @get_fec_stats: Report FEC statistics.\n\tCore will sum up per-lane stats to get the total.\n\tDrivers must not zero statistics which they don't report. The stats\n\tstructure is initialized to ETHTOOL_STAT_NOT_SET indicating driver does\n\tnot report statistics.\n @get_fecparam: Get the network device Forward Error Correction parameters.\n @set_fecparam: Set the network device Forward Error Correction parameters.\n @get_ethtool_phy_stats: Return extended statistics about the PHY device.\n\tThis is only useful if the device maintains PHY statistics and\n\tcannot use the standard PHY library helpers.\n @get_phy_tunable: Read the value of a PHY tunable.\n @set_phy_tunable: Set the value of a PHY tunable.\n @get_module_eeprom_by_page: Get a region of plug-in module EEPROM data from\n\tspecified page. Returns a negative error code or the amount of bytes\n\tread.\n @set_module_eeprom_by_page: Write to a region of plug-in module EEPROM,\n\tfrom kernel space only. Returns a negative error code or zero.\n @get_eth_phy_stats: Query some of the IEEE 802.3 PHY statistics.\n @get_eth_mac_stats: Query some of the IEEE 802.3 MAC statistics.\n @get_eth_ctrl_stats: Query some of the IEEE 802.3 MAC Ctrl statistics.\n @get_rmon_stats: Query some of the RMON (RFC 2819) statistics.\n\tSet %ranges to a pointer to zero-terminated array of byte ranges.\n @get_module_power_mode: Get the power mode policy for the plug-in module\n\tused by the network device and its operational power mode, if\n\tplugged-in.\n @set_module_power_mode: Set the power mode policy for the plug-in module\n\tused by the network device.\n @get_mm: Query the 802.3 MAC Merge layer state.\n @set_mm: Set the 802.3 MAC Merge layer parameters.\n @get_mm_stats: Query the 802.3 MAC Merge layer statistics.\n\n All operations are optional (i.e. the function pointer may be set\n to %NULL) and callers must take this into account.  Callers must\n hold the RTNL lock.\n\n See the structures used by these operations for further documentation.\n Note that for all operations using a structure ending with a zero-\n length array, the array is allocated separately in the kernel and\n is passed to the driver as an additional parameter.\n\n See &struct net_device and &struct net_device_ops for documentation\n of the generic netdev features interface."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ethtool_ops {
@@ -22301,7 +22220,6 @@ impl ethtool_ops {
         __bindgen_bitfield_unit
     }
 }
-#[doc = " struct ethtool_netdev_state - per-netdevice state for ethtool features\n @rss_ctx:\t\tXArray of custom RSS contexts\n @rss_lock:\t\tProtects entries in @rss_ctx.  May be taken from\n\t\t\twithin RTNL.\n @wol_enabled:\tWake-on-LAN is enabled\n @module_fw_flash_in_progress: Module firmware flashing is in progress."]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct ethtool_netdev_state {
@@ -22468,7 +22386,6 @@ impl Default for net_generic {
         }
     }
 }
-#[doc = "\t\tLink layer specific messages."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct ifinfomsg {
@@ -22491,7 +22408,6 @@ pub struct netlink_range_validation_signed {
     pub min: s64,
     pub max: s64,
 }
-#[doc = " struct nla_policy - attribute validation policy\n @type: Type of attribute or NLA_UNSPEC\n @validation_type: type of attribute validation done in addition to\n\ttype-specific validation (e.g. range, function call), see\n\t&enum nla_policy_validation\n @len: Type specific length of payload\n\n Policies are defined as arrays of this struct, the array must be\n accessible by attribute type up to the highest identifier to be expected.\n\n Meaning of `len' field:\n    NLA_STRING           Maximum length of string\n    NLA_NUL_STRING       Maximum length of string (excluding NUL)\n    NLA_FLAG             Unused\n    NLA_BINARY           Maximum length of attribute payload\n                         (but see also below with the validation type)\n    NLA_NESTED,\n    NLA_NESTED_ARRAY     Length verification is done by checking len of\n                         nested header (or empty); len field is used if\n                         nested_policy is also used, for the max attr\n                         number in the nested policy.\n    NLA_SINT, NLA_UINT,\n    NLA_U8, NLA_U16,\n    NLA_U32, NLA_U64,\n    NLA_S8, NLA_S16,\n    NLA_S32, NLA_S64,\n    NLA_BE16, NLA_BE32,\n    NLA_MSECS            Leaving the length field zero will verify the\n                         given type fits, using it verifies minimum length\n                         just like \"All other\"\n    NLA_BITFIELD32       Unused\n    NLA_REJECT           Unused\n    All other            Minimum length of attribute payload\n\n Meaning of validation union:\n    NLA_BITFIELD32       This is a 32-bit bitmap/bitselector attribute and\n                         `bitfield32_valid' is the u32 value of valid flags\n    NLA_REJECT           This attribute is always rejected and `reject_message'\n                         may point to a string to report as the error instead\n                         of the generic one in extended ACK.\n    NLA_NESTED           `nested_policy' to a nested policy to validate, must\n                         also set `len' to the max attribute number. Use the\n                         provided NLA_POLICY_NESTED() macro.\n                         Note that nla_parse() will validate, but of course not\n                         parse, the nested sub-policies.\n    NLA_NESTED_ARRAY     `nested_policy' points to a nested policy to validate,\n                         must also set `len' to the max attribute number. Use\n                         the provided NLA_POLICY_NESTED_ARRAY() macro.\n                         The difference to NLA_NESTED is the structure:\n                         NLA_NESTED has the nested attributes directly inside\n                         while an array has the nested attributes at another\n                         level down and the attribute types directly in the\n                         nesting don't matter.\n    NLA_UINT,\n    NLA_U8,\n    NLA_U16,\n    NLA_U32,\n    NLA_U64,\n    NLA_BE16,\n    NLA_BE32,\n    NLA_SINT,\n    NLA_S8,\n    NLA_S16,\n    NLA_S32,\n    NLA_S64              The `min' and `max' fields are used depending on the\n                         validation_type field, if that is min/max/range then\n                         the min, max or both are used (respectively) to check\n                         the value of the integer attribute.\n                         Note that in the interest of code simplicity and\n                         struct size both limits are s16, so you cannot\n                         enforce a range that doesn't fall within the range\n                         of s16 - do that using the NLA_POLICY_FULL_RANGE()\n                         or NLA_POLICY_FULL_RANGE_SIGNED() macros instead.\n                         Use the NLA_POLICY_MIN(), NLA_POLICY_MAX() and\n                         NLA_POLICY_RANGE() macros.\n    NLA_UINT,\n    NLA_U8,\n    NLA_U16,\n    NLA_U32,\n    NLA_U64              If the validation_type field instead is set to\n                         NLA_VALIDATE_RANGE_PTR, `range' must be a pointer\n                         to a struct netlink_range_validation that indicates\n                         the min/max values.\n                         Use NLA_POLICY_FULL_RANGE().\n    NLA_SINT,\n    NLA_S8,\n    NLA_S16,\n    NLA_S32,\n    NLA_S64              If the validation_type field instead is set to\n                         NLA_VALIDATE_RANGE_PTR, `range_signed' must be a\n                         pointer to a struct netlink_range_validation_signed\n                         that indicates the min/max values.\n                         Use NLA_POLICY_FULL_RANGE_SIGNED().\n\n    NLA_BINARY           If the validation type is like the ones for integers\n                         above, then the min/max length (not value like for\n                         integers) of the attribute is enforced.\n\n    All other            Unused - but note that it's a union\n\n Meaning of `validate' field, use via NLA_POLICY_VALIDATE_FN:\n    NLA_BINARY           Validation function called for the attribute.\n    All other            Unused - but note that it's a union\n\n Example:\n\n static const u32 myvalidflags = 0xff231023;\n\n static const struct nla_policy my_policy[ATTR_MAX+1] = {\n \t[ATTR_FOO] = { .type = NLA_U16 },\n\t[ATTR_BAR] = { .type = NLA_STRING, .len = BARSIZ },\n\t[ATTR_BAZ] = NLA_POLICY_EXACT_LEN(sizeof(struct mystruct)),\n\t[ATTR_GOO] = NLA_POLICY_BITFIELD32(myvalidflags),\n };"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct nla_policy {
@@ -22503,7 +22419,6 @@ pub struct nla_policy {
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub union nla_policy__bindgen_ty_1 {
-    #[doc = " @strict_start_type: first attribute to validate strictly\n\n This entry is special, and used for the attribute at index 0\n only, and specifies special data about the policy, namely it\n specifies the \"boundary type\" where strict length validation\n starts for any attribute types >= this value, also, strict\n nesting validation starts here.\n\n Additionally, it means that NLA_UNSPEC is actually NLA_REJECT\n for any types >= this, so need to use NLA_POLICY_MIN_LEN() to\n get the previous pure { .len = xyz } behaviour. The advantage\n of this is that types not specified in the policy will be\n rejected.\n\n For completely new families it should be set to 1 so that the\n validation is enforced for all attributes. For existing ones\n it should be set at least when new attributes are added to\n the enum used by the policy, and be set to the new value that\n was added to enforce strict validation from thereon."]
     pub strict_start_type: u16_,
     pub bitfield32_valid: u32_,
     pub mask: u32_,
@@ -22543,7 +22458,6 @@ impl Default for nla_policy {
 unsafe extern "C" {
     pub fn nla_strscpy(dst: *mut core::ffi::c_char, nla: *const nlattr, dstsize: usize) -> isize;
 }
-#[doc = "\tstruct rtnl_link_ops - rtnetlink link operations\n\n\t@list: Used internally\n\t@kind: Identifier\n\t@netns_refund: Physical device, move to init_net on netns exit\n\t@maxtype: Highest device specific netlink attribute number\n\t@policy: Netlink policy for device specific attribute validation\n\t@validate: Optional validation function for netlink/changelink parameters\n\t@alloc: netdev allocation function, can be %NULL and is then used\n\t\tin place of alloc_netdev_mqs(), in this case @priv_size\n\t\tand @setup are unused. Returns a netdev or ERR_PTR().\n\t@priv_size: sizeof net_device private space\n\t@setup: net_device setup function\n\t@newlink: Function for configuring and registering a new device\n\t@changelink: Function for changing parameters of an existing device\n\t@dellink: Function to remove a device\n\t@get_size: Function to calculate required room for dumping device\n\t\t   specific netlink attributes\n\t@fill_info: Function to dump device specific netlink attributes\n\t@get_xstats_size: Function to calculate required room for dumping device\n\t\t\t  specific statistics\n\t@fill_xstats: Function to dump device specific statistics\n\t@get_num_tx_queues: Function to determine number of transmit queues\n\t\t\t    to create when creating a new device.\n\t@get_num_rx_queues: Function to determine number of receive queues\n\t\t\t    to create when creating a new device.\n\t@get_link_net: Function to get the i/o netns of the device\n\t@get_linkxstats_size: Function to calculate the required room for\n\t\t\t      dumping device-specific extended link stats\n\t@fill_linkxstats: Function to dump device-specific extended link stats"]
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct rtnl_link_ops {
@@ -22718,6 +22632,9 @@ unsafe extern "C" {
     pub fn handoff_netdev_xmit_more() -> bool_;
 }
 unsafe extern "C" {
+    pub fn handoff_netdev_priv_flags_clear(dev: *mut net_device, flags: core::ffi::c_ulonglong);
+}
+unsafe extern "C" {
     pub fn handoff_netif_napi_add(
         dev: *mut net_device,
         napi: *mut napi_struct,
@@ -22784,10 +22701,25 @@ unsafe extern "C" {
     pub fn handoff_usecs_to_jiffies(us: core::ffi::c_uint) -> core::ffi::c_ulong;
 }
 unsafe extern "C" {
-    pub fn handoff_num_online_cpus() -> core::ffi::c_uint;
+    pub fn handoff_nr_cpu_ids() -> core::ffi::c_uint;
+}
+unsafe extern "C" {
+    pub fn handoff_last_online_cpu() -> core::ffi::c_uint;
 }
 unsafe extern "C" {
     pub fn handoff_cpu_online(cpu: core::ffi::c_uint) -> bool_;
+}
+unsafe extern "C" {
+    pub fn handoff_rcu_read_lock();
+}
+unsafe extern "C" {
+    pub fn handoff_rcu_read_unlock();
+}
+unsafe extern "C" {
+    pub fn handoff_is_valid_ether_addr(addr: *const u8_) -> bool_;
+}
+unsafe extern "C" {
+    pub fn handoff_nla_len(nla: *const nlattr) -> core::ffi::c_int;
 }
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
@@ -23064,7 +22996,6 @@ pub struct netdev_queue_mgmt_ops {
 pub struct devlink_port {
     pub _address: u8,
 }
-#[doc = " @irq_moder: dim parameters used if IS_ENABLED(CONFIG_DIMLIB)."]
 #[repr(C)]
 #[derive(Default, Copy, Clone)]
 pub struct dim_irq_moder {

@@ -5,6 +5,7 @@
 #include <linux/ktime.h>
 #include <linux/moduleparam.h>
 #include <linux/netdevice.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/skbuff.h>
 #include <net/net_namespace.h>
@@ -69,6 +70,12 @@ void handoff_netif_wake_queue(struct net_device *dev)
 bool handoff_netif_queue_stopped(const struct net_device *dev)
 {
 	return netif_queue_stopped(dev);
+}
+
+/* priv_flags is a bitfield inside a struct group bindgen cannot name. */
+void handoff_netdev_priv_flags_clear(struct net_device *dev, unsigned long long flags)
+{
+	dev->priv_flags &= ~flags;
 }
 
 bool handoff_netdev_xmit_more(void)
@@ -173,9 +180,34 @@ unsigned long handoff_usecs_to_jiffies(unsigned int us)
 	return usecs_to_jiffies(us);
 }
 
-unsigned int handoff_num_online_cpus(void)
+unsigned int handoff_nr_cpu_ids(void)
 {
-	return num_online_cpus();
+	return nr_cpu_ids;
+}
+
+unsigned int handoff_last_online_cpu(void)
+{
+	return cpumask_last(cpu_online_mask);
+}
+
+void handoff_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void handoff_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
+bool handoff_is_valid_ether_addr(const u8 *addr)
+{
+	return is_valid_ether_addr(addr);
+}
+
+int handoff_nla_len(const struct nlattr *nla)
+{
+	return nla_len(nla);
 }
 
 bool handoff_cpu_online(unsigned int cpu)

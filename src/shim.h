@@ -30,6 +30,7 @@ void handoff_netif_stop_queue(struct net_device *dev);
 void handoff_netif_wake_queue(struct net_device *dev);
 bool handoff_netif_queue_stopped(const struct net_device *dev);
 bool handoff_netdev_xmit_more(void);
+void handoff_netdev_priv_flags_clear(struct net_device *dev, unsigned long long flags);
 
 void handoff_netif_napi_add(struct net_device *dev, struct napi_struct *napi,
 			    int (*poll)(struct napi_struct *, int));
@@ -56,7 +57,12 @@ void handoff_local_bh_disable(void);
 void handoff_local_bh_enable(void);
 u64 handoff_ktime_get_ns(void);
 unsigned long handoff_usecs_to_jiffies(unsigned int us);
-unsigned int handoff_num_online_cpus(void);
+unsigned int handoff_nr_cpu_ids(void);
+unsigned int handoff_last_online_cpu(void);
 bool handoff_cpu_online(unsigned int cpu);
+void handoff_rcu_read_lock(void);
+void handoff_rcu_read_unlock(void);
+bool handoff_is_valid_ether_addr(const u8 *addr);
+int handoff_nla_len(const struct nlattr *nla);
 
 #endif

@@ -35,6 +35,7 @@ counters! {
     TxRingFull => "host_tx_ring_full": "times the TX ring filled and the queue stopped",
     TxCsumPartial => "host_tx_csum_partial": "frames whose checksum the firmware completed",
     RxAllocFail => "host_rx_alloc_fail": "frames lost for lack of an skb",
+    RxRunt => "host_rx_runt_drop": "frames shorter than an Ethernet header",
     // firmware
     FwPassThrough => "fw_pass_through": "received frames that matched no offloaded connection",
     FwConsumed => "fw_offload_rx": "received frames consumed by offloaded connections",

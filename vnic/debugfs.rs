@@ -32,6 +32,12 @@ pub(crate) fn create(dev: *mut bindings::net_device, nic: &Nic) -> *mut bindings
     // which outlives the directory (`remove` runs before the NIC is freed).
     unsafe {
         let dir = bindings::debugfs_create_dir((*dev).name.as_ptr(), *ROOT.get());
+        if kernel::error::from_err_ptr(dir).is_err() {
+            // Most likely an hnic of the same name in another namespace.
+            let name = kernel::str::CStr::from_char_ptr((*dev).name.as_ptr());
+            kernel::pr_warn!("hnic: no debugfs directory for {} (name taken?); its knobs are unavailable\n", name);
+            return dir;
+        }
         let f = &nic.faults;
         let knobs = [
             (c"loss_ppm", f.loss_ppm.as_ptr()),

@@ -5,7 +5,7 @@
 
 use core::ffi::c_int;
 use core::ptr;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{fence, Ordering};
 
 use kernel::alloc::KBox;
 use kernel::error::from_result;
@@ -31,21 +31,26 @@ unsafe fn priv_of(dev: *const bindings::net_device) -> *mut HnicPriv {
 }
 
 /// The NAPI instance of an hnic device.
-pub(crate) fn napi_of(dev: *mut bindings::net_device) -> *mut bindings::napi_struct {
-    // SAFETY: only called with hnic devices (from their own NIC); taking a
+///
+/// # Safety
+///
+/// `dev` must be a live hnic device.
+pub(crate) unsafe fn napi_of(dev: *mut bindings::net_device) -> *mut bindings::napi_struct {
+    // SAFETY: by the contract the private area is a `HnicPriv`; taking a
     // field address does not read it.
     unsafe { ptr::addr_of_mut!((*priv_of(dev)).napi) }
 }
 
-/// The NIC of an hnic device, between `ndo_init` and `ndo_uninit`.
+/// The NIC of an hnic device, between `ndo_init` and `priv_destructor`.
 ///
 /// # Safety
 ///
 /// `dev` must be an hnic device whose `ndo_init` succeeded and whose
-/// `ndo_uninit` has not run.
+/// `priv_destructor` has not run (true for every caller holding a device
+/// reference, e.g. sysfs, ethtool and netlink handlers).
 pub(crate) unsafe fn nic_of<'a>(dev: *const bindings::net_device) -> &'a Nic {
     // SAFETY: by the contract `nic` was set by `ndo_init` and is freed only
-    // by `ndo_uninit`.
+    // by `priv_destructor`.
     unsafe { &*(*priv_of(dev)).nic }
 }
 
@@ -75,18 +80,34 @@ unsafe extern "C" fn hnic_init(dev: *mut bindings::net_device) -> c_int {
 
 unsafe extern "C" fn hnic_uninit(dev: *mut bindings::net_device) {
     // SAFETY: `ndo_uninit` runs once, after a successful `ndo_init`, with
-    // the device closed (NAPI disabled); the firmware is stopped before
-    // anything it uses goes away.
+    // the device closed (NAPI disabled, no transmit): the firmware is
+    // stopped before anything it uses goes away. The `Nic` itself stays
+    // until `priv_destructor`, since sysfs readers (iflink) and ethtool may
+    // still look at it until the device's last reference is gone.
     unsafe {
         let p = priv_of(dev);
         if (*p).nic.is_null() {
             return;
         }
         super::debugfs::remove((*p).debugfs);
-        (*(*p).nic).stop_firmware();
+        (*p).debugfs = ptr::null_mut();
+        let nic = &*(*p).nic;
+        nic.stop_firmware();
+        nic.drain_tx();
         bindings::handoff_netif_napi_del(ptr::addr_of_mut!((*p).napi));
-        drop(KBox::from_raw((*p).nic));
-        (*p).nic = ptr::null_mut();
+    }
+}
+
+/// `priv_destructor`: frees the NIC once nothing can reach the device.
+unsafe extern "C" fn hnic_destructor(dev: *mut bindings::net_device) {
+    // SAFETY: called once by the core after the last reference to `dev`
+    // is dropped, just before the net_device is freed.
+    unsafe {
+        let p = priv_of(dev);
+        if !(*p).nic.is_null() {
+            drop(KBox::from_raw((*p).nic));
+            (*p).nic = ptr::null_mut();
+        }
     }
 }
 
@@ -129,7 +150,10 @@ unsafe extern "C" fn hnic_start_xmit(
     let nic = unsafe { nic_of(dev) };
     // SAFETY: the stack hands us a valid skb.
     let len = u64::from(unsafe { (*skb).len });
-    if !nic.tx.push(TxDesc(skb)) {
+    // SAFETY: hnic devices have exactly one TX queue (enforced at creation)
+    // and the core serialises `ndo_start_xmit` on its lock: we are the
+    // ring's single producer.
+    if !unsafe { nic.tx.push(TxDesc(skb)) } {
         // Not reached while the queue is stopped on a full ring.
         nic.ctr.inc(Ctr::TxRingFull);
         // SAFETY: we are in the device's xmit path.
@@ -145,7 +169,8 @@ unsafe extern "C" fn hnic_start_xmit(
             nic.ctr.inc(Ctr::TxRingFull);
             bindings::handoff_netif_stop_queue(dev);
             // The firmware may have drained the ring before it could see
-            // the queue stopped.
+            // the queue stopped; pairs with its fence after consuming.
+            fence(Ordering::SeqCst);
             if !nic.tx.is_full() {
                 bindings::handoff_netif_wake_queue(dev);
             }
@@ -178,10 +203,16 @@ unsafe extern "C" fn hnic_get_stats64(dev: *mut bindings::net_device, s: *mut bi
 }
 
 unsafe extern "C" fn hnic_get_iflink(dev: *const bindings::net_device) -> c_int {
-    // SAFETY: an initialised hnic device, under RTNL or RCU.
-    let nic = unsafe { nic_of(dev) };
-    // SAFETY: the peer device lives as long as the pairing.
-    nic.peer().map_or(0, |p| unsafe { (*p.dev).ifindex })
+    // SAFETY: the caller holds a reference to `dev` (sysfs, netlink), so
+    // its `Nic` is alive; the peer is read inside an RCU read-side section
+    // (see `Nic::peer`).
+    unsafe {
+        let nic = nic_of(dev);
+        bindings::handoff_rcu_read_lock();
+        let ifindex = nic.peer().map_or(0, |p| (*p.dev).ifindex);
+        bindings::handoff_rcu_read_unlock();
+        ifindex
+    }
 }
 
 /// NAPI poll: RX ring → stack.
@@ -193,17 +224,23 @@ unsafe extern "C" fn hnic_poll(napi: *mut bindings::napi_struct, budget: c_int) 
     let budget = budget.max(0);
     let mut done = 0;
     while done < budget {
-        if nic.rx.pop_with(|frame, d| to_stack(nic, napi, dev, frame, d.flags)).is_none() {
+        // SAFETY: NAPI poll is the RX ring's single consumer (one NAPI
+        // instance, never run concurrently with itself); `napi` and `dev`
+        // are ours.
+        let taken = unsafe { nic.rx.pop_with(|frame, d| to_stack(nic, napi, dev, frame, d.flags)) };
+        if taken.is_none() {
             break;
         }
         done += 1;
     }
     // SAFETY: completing our own NAPI poll with `done` < budget.
     if done < budget && unsafe { bindings::napi_complete_done(napi, done) } {
-        nic.irq_armed.store(true, Ordering::Release);
+        nic.irq_armed.store(true, Ordering::SeqCst);
         // A frame that landed after the ring looked empty raised no
-        // interrupt (they were disarmed): poll again for it.
-        if !nic.rx.is_empty() && nic.irq_armed.swap(false, Ordering::AcqRel) {
+        // interrupt (they were disarmed): poll again for it. The fence
+        // pairs with the one in `Nic::interrupt`.
+        fence(Ordering::SeqCst);
+        if !nic.rx.is_empty() && nic.irq_armed.swap(false, Ordering::SeqCst) {
             // SAFETY: in softirq context, our NAPI.
             unsafe { bindings::handoff_napi_schedule(napi) };
         }
@@ -211,7 +248,17 @@ unsafe extern "C" fn hnic_poll(napi: *mut bindings::napi_struct, budget: c_int) 
     done
 }
 
-fn to_stack(nic: &Nic, napi: *mut bindings::napi_struct, dev: *mut bindings::net_device, frame: &[u8], flags: u32) {
+/// Builds an skb for one RX-ring frame and hands it to GRO.
+///
+/// # Safety
+///
+/// Called from `napi`'s poll, `dev` being its device.
+unsafe fn to_stack(nic: &Nic, napi: *mut bindings::napi_struct, dev: *mut bindings::net_device, frame: &[u8], flags: u32) {
+    if frame.len() < ETH_HLEN {
+        // eth_type_trans needs a whole Ethernet header.
+        nic.ctr.inc(Ctr::RxRunt);
+        return;
+    }
     // SAFETY: NAPI context; `napi` is ours.
     let skb = unsafe { bindings::napi_alloc_skb(napi, frame.len() as u32) };
     if skb.is_null() {
@@ -235,8 +282,10 @@ fn to_stack(nic: &Nic, napi: *mut bindings::napi_struct, dev: *mut bindings::net
     nic.ctr.add(Ctr::HostRxBytes, frame.len() as u64);
 }
 
-// SAFETY: an all-zero `net_device_ops` has every callback absent; the ones
-// we implement are filled in below.
+const ETH_HLEN: usize = 14;
+
+// SAFETY (for the `zeroed` below): an all-zero `net_device_ops` has every
+// callback absent; the ones we implement are filled in.
 pub(crate) static NETDEV_OPS: bindings::net_device_ops = bindings::net_device_ops {
     ndo_init: Some(hnic_init),
     ndo_uninit: Some(hnic_uninit),
@@ -260,6 +309,9 @@ pub(crate) unsafe extern "C" fn hnic_setup(dev: *mut bindings::net_device) {
         (*dev).netdev_ops = &NETDEV_OPS;
         (*dev).ethtool_ops = &super::ethtool::ETHTOOL_OPS;
         (*dev).needs_free_netdev = true;
+        (*dev).priv_destructor = Some(hnic_destructor);
+        // The firmware reads skbs after xmit returns: no shared skbs.
+        bindings::handoff_netdev_priv_flags_clear(dev, bindings::netdev_priv_flags_IFF_TX_SKB_SHARING as u64);
         (*dev).features |= features;
         (*dev).hw_features |= features;
         (*dev).max_mtu = MAX_MTU;

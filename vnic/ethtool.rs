@@ -47,7 +47,7 @@ unsafe extern "C" fn get_sset_count(_dev: *mut bindings::net_device, sset: c_int
     if sset == bindings::ethtool_stringset_ETH_SS_STATS as c_int {
         (COUNT + GAUGES.len()) as c_int
     } else {
-        kernel::error::code::EINVAL.to_errno()
+        -(bindings::EOPNOTSUPP as c_int)
     }
 }
 

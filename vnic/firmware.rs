@@ -115,18 +115,25 @@ impl Firmware {
         self.max_conns
     }
 
+    /// The oldest frame waiting on this NIC's wire queue.
+    fn wire_head(nic: &Nic) -> Option<super::ring::FrameDesc> {
+        // SAFETY: `Firmware` is only used by the firmware thread of `nic`,
+        // the single consumer of its wire queue.
+        unsafe { nic.wire_in.peek() }
+    }
+
     /// Is there anything to do at `now`?
     fn has_work(&self, nic: &Nic, now: u64) -> bool {
         nic.kick.load(core::sync::atomic::Ordering::Acquire)
             || (nic.tx.used() > 0 && nic.peer().map_or(true, |p| !p.wire_in.is_full_for_sender()))
-            || nic.wire_in.peek().is_some_and(|d| d.due_ns <= now)
+            || Self::wire_head(nic).is_some_and(|d| d.due_ns <= now)
             || self.wire.held_deadline().is_some_and(|t| t <= now)
     }
 
     /// How long to sleep at `now`, in jiffies.
     fn sleep_jiffies(&self, nic: &Nic, now: u64) -> i64 {
         let mut until_us = HOUSEKEEPING_US as u64;
-        if let Some(d) = nic.wire_in.peek() {
+        if let Some(d) = Self::wire_head(nic) {
             until_us = until_us.min(d.due_ns.saturating_sub(now) / 1000);
         }
         if let Some(t) = self.wire.held_deadline() {
@@ -190,23 +197,41 @@ impl Firmware {
                     break;
                 }
             }
-            let Some(TxDesc(skb)) = nic.tx.pop() else { break };
+            // SAFETY: the firmware thread is the TX ring's single consumer.
+            let Some(TxDesc(skb)) = (unsafe { nic.tx.pop() }) else { break };
             moved += 1;
-            match peer {
+            let sent = match peer {
                 Some(p) if link_up => self.transmit_one(nic, p, skb, now),
-                _ => nic.ctr.inc(Ctr::FwTxLinkDown),
+                _ => {
+                    nic.ctr.inc(Ctr::FwTxLinkDown);
+                    false
+                }
+            };
+            // SAFETY: the TX ring handed us ownership of `skb`. Frames that
+            // did not make it onto the wire are freed as drops.
+            unsafe {
+                if sent {
+                    bindings::handoff_dev_consume_skb_any(skb);
+                } else {
+                    bindings::handoff_dev_kfree_skb_any(skb);
+                }
             }
-            // SAFETY: the TX ring handed us ownership of `skb`.
-            unsafe { bindings::handoff_dev_consume_skb_any(skb) };
         }
         if moved > 0 {
             if let Some(p) = peer {
                 p.doorbell();
             }
-            // SAFETY: `dev` is registered while the firmware runs.
+            // Pairs with the fence in `hnic_start_xmit`: either it sees the
+            // room we made, or we see the queue it stopped.
+            core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+            // SAFETY: `dev` is registered while the firmware runs. Waking
+            // the queue raises NET_TX; with softirqs off around it, they run
+            // here rather than waiting for ksoftirqd.
             unsafe {
                 if bindings::handoff_netif_queue_stopped(nic.dev) && !nic.tx.is_full() {
+                    bindings::handoff_local_bh_disable();
                     bindings::handoff_netif_wake_queue(nic.dev);
+                    bindings::handoff_local_bh_enable();
                 }
             }
         }
@@ -215,18 +240,20 @@ impl Firmware {
         }
     }
 
-    fn transmit_one(&mut self, nic: &Nic, peer: &Nic, skb: *mut bindings::sk_buff, now: u64) {
+    /// Copies one frame out of host memory onto the wire; `false` if it
+    /// could not be sent (counted).
+    fn transmit_one(&mut self, nic: &Nic, peer: &Nic, skb: *mut bindings::sk_buff, now: u64) -> bool {
         // SAFETY: we own `skb` (from the TX ring) until we free it.
         let len = unsafe { (*skb).len } as usize;
         let Some(frame) = self.frame.get_mut(..len) else {
             nic.ctr.inc(Ctr::FwTxTooBig);
-            return;
+            return false;
         };
         // SAFETY: `frame` has room for `len` bytes, the skb's length.
         let err = unsafe { bindings::skb_copy_bits(skb, 0, frame.as_mut_ptr().cast(), len as c_int) };
         if err != 0 {
             nic.ctr.inc(Ctr::FwTxTooBig);
-            return;
+            return false;
         }
         nic.ctr.add(Ctr::TxDmaBytes, len as u64);
         // SAFETY: reading checksum metadata of an skb we own.
@@ -241,6 +268,7 @@ impl Firmware {
             }
         }
         self.wire.send(frame, &nic.faults, &peer.wire_in, &nic.ctr, now);
+        true
     }
 
     /// Wire → lookup layer → host. Returns frames delivered to the RX ring.
@@ -250,13 +278,15 @@ impl Firmware {
         let mut taken = 0;
         let Firmware { engine, wire, .. } = self;
         while taken < BUDGET {
-            match nic.wire_in.peek() {
+            match Self::wire_head(nic) {
                 Some(d) if d.due_ns <= now => {}
                 _ => break,
             }
             taken += 1;
             let mut io = FwIo { nic, wire, now_ns: now };
-            let ok = nic.wire_in.pop_with(|frame, _| {
+            // SAFETY: the firmware thread is its wire queue's single
+            // consumer.
+            let ok = unsafe { nic.wire_in.pop_with(|frame, _| {
                 nic.ctr.inc(Ctr::WireRxFrames);
                 if !running {
                     nic.ctr.inc(Ctr::FwRxDevDown);
@@ -273,7 +303,7 @@ impl Firmware {
                         false
                     }
                 }
-            });
+            }) };
             if ok == Some(true) {
                 delivered += 1;
             }
@@ -290,7 +320,8 @@ impl Firmware {
     }
 }
 
-/// Hands a pass-through frame to the host's RX ring.
+/// Hands a pass-through frame to the host's RX ring. Only the firmware
+/// thread of `nic` calls this (it is the RX ring's producer).
 fn deliver(nic: &Nic, frame: &[u8]) -> bool {
     nic.ctr.inc(Ctr::FwPassThrough);
     let flags = match l4_checksum_ok(frame) {
@@ -304,7 +335,9 @@ fn deliver(nic: &Nic, frame: &[u8]) -> bool {
         }
         None => 0,
     };
-    if nic.rx.push(frame, flags, 0) {
+    // SAFETY: called only from `nic`'s firmware thread (see above), the RX
+    // ring's single producer.
+    if unsafe { nic.rx.push(frame, flags, 0) } {
         nic.ctr.inc(Ctr::RxDesc);
         nic.ctr.add(Ctr::RxDmaBytes, frame.len() as u64);
         true

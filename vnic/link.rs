@@ -41,6 +41,7 @@ pub(crate) fn register() -> Result {
         (*ops).kind = c"hnic".as_ptr();
         (*ops).priv_size = core::mem::size_of::<HnicPriv>();
         (*ops).setup = Some(hnic_setup);
+        (*ops).validate = Some(hnic_validate);
         (*ops).newlink = Some(hnic_newlink);
         (*ops).dellink = Some(hnic_dellink);
         (*ops).get_link_net = Some(hnic_get_link_net);
@@ -82,6 +83,44 @@ unsafe fn ifname(tb: *mut *mut bindings::nlattr, name: &mut [c_char; IFNAMSIZ]) 
     }
 }
 
+/// Checks the attributes of one end: a usable unicast MAC if one is given,
+/// and a single TX and RX queue (the rings have one producer each).
+///
+/// # Safety
+///
+/// `tb` is a parsed attribute table of `IFLA_MAX + 1` entries.
+unsafe fn check_end(tb: *mut *mut bindings::nlattr) -> Result {
+    // SAFETY: by the contract; attributes present were validated against
+    // the core's IFLA policy (types and minimum lengths).
+    unsafe {
+        let addr = *tb.add(bindings::IFLA_ADDRESS as usize);
+        if !addr.is_null() {
+            if bindings::handoff_nla_len(addr) != bindings::ETH_ALEN as c_int {
+                return Err(EINVAL);
+            }
+            if !bindings::handoff_is_valid_ether_addr(bindings::handoff_nla_data(addr).cast()) {
+                return Err(Error::from_errno(-(bindings::EADDRNOTAVAIL as c_int)));
+            }
+        }
+        for q in [bindings::IFLA_NUM_TX_QUEUES, bindings::IFLA_NUM_RX_QUEUES] {
+            let attr = *tb.add(q as usize);
+            if !attr.is_null() && bindings::handoff_nla_data(attr).cast::<u32>().read_unaligned() != 1 {
+                return Err(EINVAL);
+            }
+        }
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn hnic_validate(
+    tb: *mut *mut bindings::nlattr,
+    _data: *mut *mut bindings::nlattr,
+    _extack: *mut bindings::netlink_ext_ack,
+) -> c_int {
+    // SAFETY: the core passes the parsed IFLA table of the new device.
+    from_result(|| unsafe { check_end(tb) }.map(|()| 0))
+}
+
 unsafe extern "C" fn hnic_newlink(
     src_net: *mut bindings::net,
     dev: *mut bindings::net_device,
@@ -100,6 +139,7 @@ unsafe extern "C" fn hnic_newlink(
             // ifinfomsg; the parser fills `peer_tb` (IFLA_MAX + 1 entries).
             unsafe {
                 to_result(bindings::rtnl_nla_parse_ifinfomsg(peer_tb.as_mut_ptr(), nla_peer, extack))?;
+                check_end(peer_tb.as_mut_ptr())?;
                 (bindings::handoff_nla_data(nla_peer).cast(), peer_tb.as_mut_ptr())
             }
         };

@@ -15,7 +15,7 @@
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::error::from_err_ptr;
@@ -116,11 +116,16 @@ impl Nic {
         unsafe { &mut *self.fw.get() }
     }
 
+    /// The peer NIC.
+    ///
+    /// Callers are the firmware threads of the pair (stopped by `dellink`
+    /// after it clears both pointers and before either device is
+    /// unregistered), RTNL holders (`dellink` runs under RTNL too), and
+    /// readers inside an RCU read-side section (a peer's `Nic` is freed by
+    /// its `priv_destructor`, after unregistration's grace period).
     pub(crate) fn peer(&self) -> Option<&Nic> {
         let p = self.peer.load(Ordering::Acquire);
-        // SAFETY: a non-null peer stays allocated until `unpair` has cleared
-        // both pointers *and* stopped both firmware threads (the only users
-        // of the peer outside the RTNL), see `link::dellink`.
+        // SAFETY: see above: every caller context keeps a non-null peer alive.
         (!p.is_null()).then(|| unsafe { &*p })
     }
 
@@ -160,11 +165,17 @@ impl Nic {
 
     /// Doorbell: wakes the firmware thread.
     pub(crate) fn doorbell(&self) {
-        let task = self.task.load(Ordering::Acquire);
-        if !task.is_null() {
-            // SAFETY: the task stays alive until `stop_firmware` has cleared
-            // `task` and reaped it; a wake-up racing with that is harmless.
-            unsafe { bindings::wake_up_process(task) };
+        // SAFETY: task_structs are freed through RCU: a task seen non-null
+        // inside the read-side section stays valid until it ends, even if
+        // `stop_firmware` reaps it meanwhile (waking an exited task is a
+        // no-op).
+        unsafe {
+            bindings::handoff_rcu_read_lock();
+            let task = self.task.load(Ordering::Acquire);
+            if !task.is_null() {
+                bindings::wake_up_process(task);
+            }
+            bindings::handoff_rcu_read_unlock();
         }
     }
 
@@ -176,7 +187,10 @@ impl Nic {
 
     /// Interrupt: schedules NAPI if the host has interrupts armed.
     pub(crate) fn interrupt(&self) {
-        if self.irq_armed.swap(false, Ordering::AcqRel) {
+        // Pairs with the fence in `hnic_poll`: either NAPI sees the frames
+        // just published, or we see it re-armed.
+        fence(Ordering::SeqCst);
+        if self.irq_armed.swap(false, Ordering::SeqCst) {
             self.ctr.inc(Ctr::RxInterrupt);
             // SAFETY: `dev` is registered while its firmware runs; NAPI was
             // added in `ndo_init`. Softirqs must be off around
@@ -189,11 +203,19 @@ impl Nic {
         }
     }
 
-    /// Frees skbs still queued for transmission (firmware stopped).
-    pub(crate) fn drain_tx(&self) {
-        while let Some(TxDesc(skb)) = self.tx.pop() {
-            // SAFETY: the ring owned the skb; nobody else references it.
-            unsafe { bindings::handoff_dev_kfree_skb_any(skb) };
+    /// Frees skbs still queued for transmission.
+    ///
+    /// # Safety
+    ///
+    /// The firmware thread is stopped and the device can no longer
+    /// transmit (closed, being unregistered): we are the ring's only user.
+    pub(crate) unsafe fn drain_tx(&self) {
+        // SAFETY: by the contract we are the only consumer; each popped skb
+        // was owned by the ring and is referenced by nobody else.
+        unsafe {
+            while let Some(TxDesc(skb)) = self.tx.pop() {
+                bindings::handoff_dev_kfree_skb_any(skb);
+            }
         }
     }
 
@@ -206,24 +228,24 @@ impl Nic {
 impl Drop for Nic {
     fn drop(&mut self) {
         self.stop_firmware();
-        self.drain_tx();
+        // SAFETY: the firmware is stopped, and a `Nic` is only dropped once
+        // its device has been unregistered (or never was): `&mut self`
+        // leaves no other user of the TX ring.
+        unsafe { self.drain_tx() };
     }
 }
 
-/// Picks the firmware CPU: the `fw_cpu` parameter if online, else the
-/// highest-numbered online CPU.
+/// Picks the firmware CPU: the `fw_cpu` parameter if it names an online
+/// CPU, else the highest-numbered online CPU.
 pub(crate) fn firmware_cpu() -> u32 {
     // SAFETY: module parameters are plain ints, read-only at runtime (0444).
     let wanted: c_int = unsafe { bindings::handoff_param_fw_cpu };
-    // SAFETY: pure queries of the online mask.
+    // SAFETY: queries of the CPU masks; `wanted` is range-checked against
+    // nr_cpu_ids before it indexes the online mask.
     unsafe {
-        if wanted >= 0 && bindings::handoff_cpu_online(wanted as u32) {
+        if wanted >= 0 && (wanted as u32) < bindings::handoff_nr_cpu_ids() && bindings::handoff_cpu_online(wanted as u32) {
             return wanted as u32;
         }
-        let mut cpu = bindings::handoff_num_online_cpus().saturating_sub(1);
-        while cpu > 0 && !bindings::handoff_cpu_online(cpu) {
-            cpu -= 1;
-        }
-        cpu
+        bindings::handoff_last_online_cpu()
     }
 }

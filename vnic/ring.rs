@@ -95,18 +95,29 @@ impl<T: Copy> Ring<T> {
     }
 
     /// Producer side. Returns `false` when the ring is full.
-    pub(crate) fn push(&self, value: T) -> bool {
+    ///
+    /// # Safety
+    ///
+    /// Only the ring's one producer may call this, never concurrently with
+    /// itself.
+    pub(crate) unsafe fn push(&self, value: T) -> bool {
         let Some(head) = self.idx.producer_slot() else { return false };
         let slot = &self.slots[(head & self.idx.mask) as usize];
         // SAFETY: the slot at `head` is not visible to the consumer until
-        // `publish`, and only this producer writes it.
+        // `publish`, and only this producer (the function's contract)
+        // writes it.
         unsafe { *slot.0.get() = value };
         self.idx.publish(head);
         true
     }
 
     /// Consumer side.
-    pub(crate) fn pop(&self) -> Option<T> {
+    ///
+    /// # Safety
+    ///
+    /// Only the ring's one consumer may call this, never concurrently with
+    /// itself.
+    pub(crate) unsafe fn pop(&self) -> Option<T> {
         let tail = self.idx.consumer_slot()?;
         let slot = &self.slots[(tail & self.idx.mask) as usize];
         // SAFETY: the producer published this slot (acquired above) and will
@@ -174,7 +185,12 @@ impl FrameRing {
 
     /// Producer: copies `frame` into the next slot and publishes it.
     /// Returns `false` when the ring is full or the frame does not fit.
-    pub(crate) fn push(&self, frame: &[u8], flags: u32, due_ns: u64) -> bool {
+    ///
+    /// # Safety
+    ///
+    /// Only the ring's one producer may call this, never concurrently with
+    /// itself.
+    pub(crate) unsafe fn push(&self, frame: &[u8], flags: u32, due_ns: u64) -> bool {
         if frame.len() > self.slot_bytes {
             return false;
         }
@@ -193,7 +209,11 @@ impl FrameRing {
     }
 
     /// Consumer: the oldest frame's descriptor, without taking it.
-    pub(crate) fn peek(&self) -> Option<FrameDesc> {
+    ///
+    /// # Safety
+    ///
+    /// Only the ring's one consumer may call this.
+    pub(crate) unsafe fn peek(&self) -> Option<FrameDesc> {
         let tail = self.idx.consumer_slot()?;
         // SAFETY: published by the producer (acquired in `consumer_slot`),
         // untouched by it until released.
@@ -201,7 +221,12 @@ impl FrameRing {
     }
 
     /// Consumer: hands the oldest frame to `f`, then frees its slot.
-    pub(crate) fn pop_with<R>(&self, f: impl FnOnce(&[u8], FrameDesc) -> R) -> Option<R> {
+    ///
+    /// # Safety
+    ///
+    /// Only the ring's one consumer may call this, never concurrently with
+    /// itself.
+    pub(crate) unsafe fn pop_with<R>(&self, f: impl FnOnce(&[u8], FrameDesc) -> R) -> Option<R> {
         let tail = self.idx.consumer_slot()?;
         // SAFETY: as in `peek`.
         let desc = unsafe { *self.desc[(tail & self.idx.mask) as usize].0.get() };

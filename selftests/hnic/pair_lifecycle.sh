@@ -9,7 +9,7 @@
 
 [ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
 skip_unless ip ethtool ping
-tap_plan 12
+tap_plan 13
 module_unload
 dmesg_mark
 module_load
@@ -23,6 +23,17 @@ for i in $(seq 50); do
 	created=$((created + 1))
 done
 tap_check "50 pairs created, deleted from the peer end ($created done)" [ $created = 50 ]
+
+bad_input_refused() {
+	local out=0
+	ip link add hnic0 numtxqueues 2 type hnic peer name hnic1 2>/dev/null && out=1
+	ip link add hnic0 type hnic peer name hnic1 numrxqueues 4 2>/dev/null && out=1
+	ip link add hnic0 address 01:00:5e:00:00:01 type hnic peer name hnic1 2>/dev/null && out=1
+	ip link add hnic0 type hnic peer name hnic1 address 00:00:00:00:00:00 2>/dev/null && out=1
+	ip link del hnic0 2>/dev/null
+	[ $out = 0 ] && ! ip link show hnic0 >/dev/null 2>&1 && ! ip link show hnic1 >/dev/null 2>&1
+}
+tap_check "multiple queues and non-unicast MACs refused, nothing created" bad_input_refused
 
 ip link add hnic0 type hnic peer name hnic1
 fw_threads=$(ps -e -o comm= | grep -c '^hnic[01]-fw$')
