@@ -34,7 +34,7 @@ pub(crate) fn create(dev: *mut bindings::net_device, nic: &Nic) -> *mut bindings
         let dir = bindings::debugfs_create_dir((*dev).name.as_ptr(), *ROOT.get());
         if kernel::error::from_err_ptr(dir).is_err() {
             // Most likely an hnic of the same name in another namespace.
-            let name = kernel::str::CStr::from_char_ptr((*dev).name.as_ptr());
+            let name = kernel::str::CStr::from_char_ptr((*dev).name.as_ptr().cast());
             kernel::pr_warn!("hnic: no debugfs directory for {} (name taken?); its knobs are unavailable\n", name);
             return dir;
         }
