@@ -157,6 +157,19 @@ xfer_verify() {
 	return $ok
 }
 
+# bulk_oneway_mbit ADDR PORT BYTES: one-way transfer cli -> srv; prints
+# Mbit/s (wall clock, including connection set-up and teardown).
+bulk_oneway_mbit() {
+	local addr=$1 port=$2 bytes=$3 t0 t1 srv
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes 0 >/dev/null &
+	srv=$!
+	t0=$(date +%s%N)
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes "$bytes" >/dev/null || return 1
+	wait $srv || return 1
+	t1=$(date +%s%N)
+	echo $((bytes * 8 * 1000 / (t1 - t0)))
+}
+
 # Every connection: the bytes and digest one side sent are what the other got.
 _xfer_digests_match() {
 	local srv=$1 cli=$2 bytes=$3 conns=$4

@@ -11,19 +11,7 @@ set -u
 BULK=$((128 * 1024 * 1024))
 RR_COUNT=20000
 
-now_ns() { date +%s%N; }
-
-# bulk_mbit: one-way bulk cli -> srv, Mbit/s.
-bulk_mbit() {
-	local t0 t1
-	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port 5301 --bytes 0 >/dev/null &
-	local srv=$!
-	t0=$(now_ns)
-	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 5301 --bytes $BULK >/dev/null || return 1
-	wait $srv || return 1
-	t1=$(now_ns)
-	echo $(( BULK * 8 * 1000 / (t1 - t0) ))
-}
+bulk_mbit() { bulk_oneway_mbit "$SRV4" 5301 $BULK; }
 
 # rr_rate: request/response transactions per second.
 rr_rate() {
