@@ -6,13 +6,15 @@
 #   make check   every test: cargo tests + all VM selftest suites
 #
 # Variables: VARIANT=default|debug (kernel config), SUITES=a,b (VM suites),
+# TESTS=x.sh,y.sh (programs within them),
 # TCP_HANDOFF_CACHE=/var/cache/tcp-handoff (kernel cache), HANDOFF_ACCEL=tcg
 # (skip the KVM probe). See Documentation/build.rst.
 
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 VARIANT ?= default
 SUITES ?=
-export VARIANT SUITES
+TESTS ?=
+export VARIANT SUITES TESTS
 
 CARGO ?= cargo
 XTASK := $(CARGO) run -q -p xtask --

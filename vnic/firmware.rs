@@ -122,9 +122,11 @@ impl Firmware {
         unsafe { nic.wire_in.peek() }
     }
 
-    /// Is there anything to do at `now`?
+    /// Is there anything to do at `now`? Includes a carrier that no longer
+    /// matches the ends' state and knobs (noticed on a doorbell or, for
+    /// knob writes, which ring none, at the next housekeeping tick).
     fn has_work(&self, nic: &Nic, now: u64) -> bool {
-        nic.kick.load(core::sync::atomic::Ordering::Acquire)
+        carrier_wanted(nic) != carrier_ok(nic)
             || (nic.tx.used() > 0 && nic.peer().map_or(true, |p| !p.wire_in.is_full_for_sender()))
             || Self::wire_head(nic).is_some_and(|d| d.due_ns <= now)
             || self.wire.held_deadline().is_some_and(|t| t <= now)
@@ -149,7 +151,6 @@ impl Firmware {
 
     /// One pass of the firmware loop.
     fn run(&mut self, nic: &Nic, now: u64) {
-        nic.kick.store(false, core::sync::atomic::Ordering::Release);
         let link_up = self.update_carrier(nic);
         self.transmit(nic, link_up, now);
         let delivered = self.receive(nic, now);
@@ -167,13 +168,11 @@ impl Firmware {
 
     /// Carrier follows both ends being up and neither link knob down.
     fn update_carrier(&mut self, nic: &Nic) -> bool {
-        let up = nic.running()
-            && !nic.faults.link_down()
-            && nic.peer().is_some_and(|p| p.running() && !p.faults.link_down());
+        let up = carrier_wanted(nic);
         // SAFETY: `dev` is registered while the firmware runs; carrier
         // changes may be made from any context.
         unsafe {
-            if up != bindings::handoff_netif_carrier_ok(nic.dev) {
+            if up != carrier_ok(nic) {
                 if up {
                     bindings::netif_carrier_on(nic.dev);
                 } else {
@@ -318,6 +317,16 @@ impl Firmware {
         }
         delivered
     }
+}
+
+/// Carrier wanted: both ends up, neither end's `link_down` knob set.
+fn carrier_wanted(nic: &Nic) -> bool {
+    nic.running() && !nic.faults.link_down() && nic.peer().is_some_and(|p| p.running() && !p.faults.link_down())
+}
+
+fn carrier_ok(nic: &Nic) -> bool {
+    // SAFETY: `dev` is registered while its firmware runs.
+    unsafe { bindings::handoff_netif_carrier_ok(nic.dev) }
 }
 
 /// Hands a pass-through frame to the host's RX ring. Only the firmware

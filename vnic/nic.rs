@@ -58,8 +58,6 @@ pub(crate) struct Nic {
     pub(crate) ctr: Counters,
     /// NAPI may be scheduled ("interrupts enabled").
     pub(crate) irq_armed: AtomicBool,
-    /// Set by doorbells that are not about rings (open/stop/link knobs).
-    pub(crate) kick: AtomicBool,
     /// Connections the firmware runs, as it last published.
     pub(crate) live_conns: AtomicU32,
     task: AtomicPtr<bindings::task_struct>,
@@ -93,7 +91,6 @@ impl Nic {
                 faults: Faults::new(),
                 ctr: Counters::new(),
                 irq_armed: AtomicBool::new(true),
-                kick: AtomicBool::new(true),
                 live_conns: AtomicU32::new(0),
                 task: AtomicPtr::new(ptr::null_mut()),
                 fw: UnsafeCell::new(fw),
@@ -179,9 +176,9 @@ impl Nic {
         }
     }
 
-    /// Doorbell for a state change (not a ring update).
+    /// Doorbell for a state change (open, stop, pairing): the firmware
+    /// re-evaluates the carrier at once instead of at its next tick.
     pub(crate) fn kick(&self) {
-        self.kick.store(true, Ordering::Release);
         self.doorbell();
     }
 

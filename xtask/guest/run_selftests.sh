@@ -7,6 +7,7 @@
 # `settings`, exit 4 = skip.
 #
 # usage: run_selftests.sh SUITE...   (directories under $REPO/selftests)
+# $TESTS, if set, keeps only the test programs it names (space-separated).
 
 ksft_skip=4
 suites=("$@")
@@ -16,6 +17,7 @@ for suite in "${suites[@]}"; do
 	dir="$REPO/selftests/$suite"
 	progs=$(sed -n 's/^TEST_PROGS[[:space:]]*:=//p' "$dir/Makefile")
 	for p in $progs; do
+		[ -z "${TESTS:-}" ] || [[ " $TESTS " == *" $p "* ]] || continue
 		tests+=("$suite/$p")
 	done
 done

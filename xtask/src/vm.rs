@@ -229,9 +229,10 @@ fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<Stri
     fs::write(
         dir.join("job.sh"),
         format!(
-            "MODE={}\nSUITES=\"{}\"\nREPO={}\nVCPUS={VCPUS}\n",
+            "MODE={}\nSUITES=\"{}\"\nTESTS=\"{}\"\nREPO={}\nVCPUS={VCPUS}\n",
             job.mode,
             job.suites.join(" "),
+            std::env::var("TESTS").unwrap_or_default().replace(',', " "),
             repo.display()
         ),
     )?;
