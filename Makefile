@@ -60,7 +60,7 @@ vm-check: module tools
 cargo-test:
 	@$(CARGO) test --workspace --release
 
-bench-firmware:
+bench-firmware: deps
 	@firmware-sim/bench.sh
 
 # VM benchmarks: userspace-tools/bench/<area>.sh, figures as `bench ...` lines.

@@ -12,6 +12,8 @@
 #include <linux/netdevice.h>
 #include <linux/sched.h>
 #include <linux/skbuff.h>
+#include <linux/fs.h>
+#include <linux/spinlock.h>
 #include <linux/sysctl.h>
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>

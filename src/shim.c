@@ -8,6 +8,8 @@
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/skbuff.h>
+#include <linux/spinlock.h>
+#include <linux/uaccess.h>
 #include <net/net_namespace.h>
 #include <net/netlink.h>
 #include <net/netns/generic.h>
@@ -143,6 +145,26 @@ int handoff_skb_checksum_start_offset(const struct sk_buff *skb)
 u16 handoff_skb_csum_offset(const struct sk_buff *skb)
 {
 	return skb->csum_offset;
+}
+
+void handoff_spin_lock_init(spinlock_t *lock)
+{
+	spin_lock_init(lock);
+}
+
+void handoff_spin_lock_bh(spinlock_t *lock)
+{
+	spin_lock_bh(lock);
+}
+
+void handoff_spin_unlock_bh(spinlock_t *lock)
+{
+	spin_unlock_bh(lock);
+}
+
+unsigned long handoff_copy_from_user(void *to, const void __user *from, unsigned long n)
+{
+	return copy_from_user(to, from, n);
 }
 
 void handoff_set_current_state_interruptible(void)

@@ -50,6 +50,12 @@ void handoff_skb_set_ip_summed(struct sk_buff *skb, u8 ip_summed);
 int handoff_skb_checksum_start_offset(const struct sk_buff *skb);
 u16 handoff_skb_csum_offset(const struct sk_buff *skb);
 
+struct spinlock;
+void handoff_spin_lock_init(struct spinlock *lock);
+void handoff_spin_lock_bh(struct spinlock *lock);
+void handoff_spin_unlock_bh(struct spinlock *lock);
+unsigned long handoff_copy_from_user(void *to, const void __user *from, unsigned long n);
+
 void handoff_set_current_state_interruptible(void);
 void handoff_set_current_state_running(void);
 void handoff_cond_resched(void);

@@ -1,23 +1,65 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/sys/kernel/debug/hnic/<ifname>/`: the wire's fault knobs, and the
-//! rings' producer/consumer indices and the firmware's live connection
-//! count, read-only (Documentation/hnic.rst). Knobs of a device shape the
+//! `/sys/kernel/debug/hnic/<ifname>/`: the wire's fault knobs, the rings'
+//! producer/consumer indices and the firmware's live connection count
+//! (read-only), and `command`, which posts raw OS -> NIC messages
+//! (Documentation/hnic.rst). Knobs of a device shape the
 //! frames *it* sends.
 
 use core::ptr;
 
-use super::nic::Nic;
+use kernel::prelude::*;
+
+use super::nic::{Nic, CMD_SLOT};
 use crate::bindings;
 use crate::cstatic::CStatic;
 
 static ROOT: CStatic<*mut bindings::dentry> = CStatic::new(ptr::null_mut());
 
+// SAFETY: an all-zero `file_operations` supports nothing; `init` fills in
+// `open` and `write` before any file uses it.
+static COMMAND_FOPS: CStatic<bindings::file_operations> = CStatic::new(unsafe { core::mem::zeroed() });
+
+/// `command` (write-only): each write is one OS -> NIC message, posted on
+/// the command ring exactly as the bypass layer will post them; a test
+/// hook in the spirit of netdevsim's.
+unsafe extern "C" fn command_write(
+    file: *mut bindings::file,
+    buf: *const core::ffi::c_char,
+    len: usize,
+    _pos: *mut bindings::loff_t,
+) -> isize {
+    let mut msg = [0u8; CMD_SLOT];
+    if len == 0 || len > CMD_SLOT {
+        return EINVAL.to_errno() as isize;
+    }
+    // SAFETY: `simple_open` stored the `Nic` given to debugfs_create_file
+    // in `private_data`; debugfs keeps the file's operations from running
+    // once `remove` (before the NIC is freed) has returned. `buf` is a user
+    // pointer of `len` bytes, copied with copy_from_user.
+    unsafe {
+        let nic = &*(*file).private_data.cast::<Nic>();
+        if bindings::handoff_copy_from_user(msg.as_mut_ptr().cast(), buf.cast(), len as _) != 0 {
+            return EFAULT.to_errno() as isize;
+        }
+        match nic.submit(&msg[..len]) {
+            Ok(()) => len as isize,
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+}
+
 /// Creates `/sys/kernel/debug/hnic` (module init).
 pub(crate) fn init() {
     // SAFETY: module init, single-threaded; debugfs copes with errors by
-    // returning an error pointer that later calls accept.
-    unsafe { *ROOT.get() = bindings::debugfs_create_dir(c"hnic".as_ptr(), ptr::null_mut()) };
+    // returning an error pointer that later calls accept. The fops are not
+    // yet visible to anyone.
+    unsafe {
+        let fops = COMMAND_FOPS.get();
+        (*fops).open = Some(bindings::simple_open);
+        (*fops).write = Some(command_write);
+        *ROOT.get() = bindings::debugfs_create_dir(c"hnic".as_ptr(), ptr::null_mut());
+    }
 }
 
 /// Removes it (module exit, after every device is gone).
@@ -65,6 +107,8 @@ pub(crate) fn create(dev: *mut bindings::net_device, nic: &Nic) -> *mut bindings
         for (name, value) in state {
             bindings::debugfs_create_u32(name.as_ptr(), 0o400, dir, value);
         }
+        let data = nic as *const Nic as *mut core::ffi::c_void;
+        bindings::debugfs_create_file(c"command".as_ptr(), 0o200, dir, data, COMMAND_FOPS.get());
         dir
     }
 }

@@ -222,6 +222,20 @@ unsafe extern "C" fn hnic_poll(napi: *mut bindings::napi_struct, budget: c_int) 
     // SAFETY: as above.
     let nic = unsafe { nic_of(dev) };
     let budget = budget.max(0);
+    // Events first: they are few and small, and the host's view of its
+    // connections should not lag behind their data.
+    let mut events = 0;
+    while events < EVENT_BUDGET {
+        // SAFETY: NAPI poll is the event ring's single consumer.
+        if unsafe { nic.evt.pop_with(|msg, _| super::events::dispatch(nic, msg)) }.is_none() {
+            break;
+        }
+        events += 1;
+    }
+    if events == EVENT_BUDGET {
+        // More events wait: stay scheduled.
+        return budget;
+    }
     let mut done = 0;
     while done < budget {
         // SAFETY: NAPI poll is the RX ring's single consumer (one NAPI
@@ -240,7 +254,7 @@ unsafe extern "C" fn hnic_poll(napi: *mut bindings::napi_struct, budget: c_int) 
         // interrupt (they were disarmed): poll again for it. The fence
         // pairs with the one in `Nic::interrupt`.
         fence(Ordering::SeqCst);
-        if !nic.rx.is_empty() && nic.irq_armed.swap(false, Ordering::SeqCst) {
+        if (!nic.rx.is_empty() || !nic.evt.is_empty()) && nic.irq_armed.swap(false, Ordering::SeqCst) {
             // SAFETY: in softirq context, our NAPI.
             unsafe { bindings::handoff_napi_schedule(napi) };
         }
@@ -283,6 +297,8 @@ unsafe fn to_stack(nic: &Nic, napi: *mut bindings::napi_struct, dev: *mut bindin
 }
 
 const ETH_HLEN: usize = 14;
+/// Events handled per NAPI poll before yielding.
+const EVENT_BUDGET: usize = 64;
 
 // SAFETY (for the `zeroed` below): an all-zero `net_device_ops` has every
 // callback absent; the ones we implement are filled in.

@@ -90,6 +90,8 @@ pub(crate) struct Firmware {
     frame: VVec<u8>,
     /// Connections the NIC memory can hold.
     max_conns: usize,
+    /// Events were posted since the last interrupt.
+    evt_posted: bool,
 }
 
 impl Firmware {
@@ -107,6 +109,7 @@ impl Firmware {
             wire: WireSender::new(seed ^ now_ns(), FRAME_SLOT)?,
             frame: VVec::from_elem(0u8, FRAME_SLOT, GFP_KERNEL)?,
             max_conns: layout.max_conns,
+            evt_posted: false,
         })
     }
 
@@ -127,6 +130,7 @@ impl Firmware {
     /// knob writes, which ring none, at the next housekeeping tick).
     fn has_work(&self, nic: &Nic, now: u64) -> bool {
         carrier_wanted(nic) != carrier_ok(nic)
+            || !nic.cmd.is_empty()
             || (nic.tx.used() > 0 && nic.peer().map_or(true, |p| !p.wire_in.is_full_for_sender()))
             || Self::wire_head(nic).is_some_and(|d| d.due_ns <= now)
             || self.wire.held_deadline().is_some_and(|t| t <= now)
@@ -152,18 +156,36 @@ impl Firmware {
     /// One pass of the firmware loop.
     fn run(&mut self, nic: &Nic, now: u64) {
         let link_up = self.update_carrier(nic);
+        self.commands(nic, now);
         self.transmit(nic, link_up, now);
         let delivered = self.receive(nic, now);
-        if delivered > 0 {
-            nic.interrupt();
-        }
-        let live = self.engine.live_conns();
-        if live > 0 {
-            let Firmware { engine, wire, .. } = self;
-            let mut io = FwIo { nic, wire, now_ns: now };
+        if self.engine.live_conns() > 0 {
+            let Firmware { engine, wire, evt_posted, .. } = self;
+            let mut io = FwIo { nic, wire, now_ns: now, evt_posted };
             engine.poll(now / 1000, &mut io);
         }
-        nic.live_conns.store(live as u32, core::sync::atomic::Ordering::Relaxed);
+        if delivered > 0 || self.evt_posted {
+            self.evt_posted = false;
+            nic.interrupt();
+        }
+        nic.live_conns.store(self.engine.live_conns() as u32, core::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// OS -> NIC: executes the command ring's messages.
+    fn commands(&mut self, nic: &Nic, now: u64) {
+        let Firmware { engine, wire, evt_posted, .. } = self;
+        for _ in 0..BUDGET {
+            let mut io = FwIo { nic, wire, now_ns: now, evt_posted };
+            // SAFETY: the firmware thread is the command ring's single
+            // consumer.
+            let done = unsafe { nic.cmd.pop_with(|msg, _| engine.command(now / 1000, msg, &mut io)) };
+            match done {
+                None => break,
+                Some(Ok(_)) => nic.ctr.inc(Ctr::FwCmdOk),
+                Some(Err(fw::CmdError::Malformed(_))) => nic.ctr.inc(Ctr::FwCmdMalformed),
+                Some(Err(fw::CmdError::Refused(_))) => nic.ctr.inc(Ctr::FwCmdRefused),
+            }
+        }
     }
 
     /// Carrier follows both ends being up and neither link knob down.
@@ -275,14 +297,14 @@ impl Firmware {
         let running = nic.running();
         let mut delivered = 0;
         let mut taken = 0;
-        let Firmware { engine, wire, .. } = self;
+        let Firmware { engine, wire, evt_posted, .. } = self;
         while taken < BUDGET {
             match Self::wire_head(nic) {
                 Some(d) if d.due_ns <= now => {}
                 _ => break,
             }
             taken += 1;
-            let mut io = FwIo { nic, wire, now_ns: now };
+            let mut io = FwIo { nic, wire, now_ns: now, evt_posted };
             // SAFETY: the firmware thread is its wire queue's single
             // consumer.
             let ok = unsafe { nic.wire_in.pop_with(|frame, _| {
@@ -405,17 +427,19 @@ fn l4_checksum_ok(frame: &[u8]) -> Option<bool> {
     Some(checksum::add(pseudo, l4) == 0xffff)
 }
 
-/// What the engine reaches: host memory (the copy engine) and the wire.
+/// What the engine reaches: host memory (the copy engine), the wire and
+/// the event ring.
 struct FwIo<'a> {
     nic: &'a Nic,
     wire: &'a mut WireSender,
     now_ns: u64,
+    evt_posted: &'a mut bool,
 }
 
 impl fw::HostMemory for FwIo<'_> {
-    // Host buffers are only handed to the NIC with `send`/`post` commands
-    // on an offloaded connection; until the command ring exists none are,
-    // so every DMA is refused (and the engine counts the refusal).
+    // Host buffers reach the NIC only through `send`/`post` commands of the
+    // bypass layer, which does not exist yet: no host address is valid, so
+    // every DMA is refused (and the engine counts the refusal).
     fn dma_read(&mut self, _addr: u64, _buf: &mut [u8]) -> core::result::Result<(), fw::DmaError> {
         Err(fw::DmaError)
     }
@@ -440,9 +464,17 @@ impl fw::NicPort for FwIo<'_> {
         deliver(self.nic, frame);
     }
 
-    fn event(&mut self, _ev: &fw::Event<'_>) {
-        // No event ring yet: nothing can be offloaded, so the engine has no
-        // connection to report on.
+    fn event(&mut self, ev: &fw::Event<'_>) {
+        // SAFETY: `FwIo` only exists on the firmware thread of `nic`, the
+        // event ring's single producer.
+        let posted = unsafe { self.nic.evt.push_with(|slot| ev.encode(slot).ok()) };
+        if posted {
+            self.nic.ctr.inc(Ctr::RxEvt);
+            self.nic.ctr.add(Ctr::RxEvtBytes, ev.encoded_len() as u64);
+            *self.evt_posted = true;
+        } else {
+            self.nic.ctr.inc(Ctr::FwEvtRingFull);
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod counters;
 mod debugfs;
 mod device;
 mod ethtool;
+mod events;
 mod firmware;
 mod link;
 mod nic;

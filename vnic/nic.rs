@@ -11,6 +11,9 @@
 //!   (one NAPI instance, never concurrent with itself).
 //! - `wire_in`: produced by the *peer's* firmware thread, consumed by this
 //!   NIC's firmware thread.
+//! - `cmd`: produced by the host under `cmd_lock` (any number of callers),
+//!   consumed by the firmware thread.
+//! - `evt`: produced by the firmware thread, consumed by NAPI poll.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
@@ -35,6 +38,13 @@ pub(crate) const FRAME_SLOT: usize = 9216;
 pub(crate) const TX_RING: u32 = 256;
 pub(crate) const RX_RING: u32 = 256;
 pub(crate) const WIRE_QUEUE: u32 = 512;
+/// Command ring (OS -> NIC) and event ring (NIC -> OS): entries, and bytes
+/// per message slot (a handoff carries a 176-byte snapshot message; a
+/// recv_data event carries staged bytes).
+pub(crate) const CMD_RING: u32 = 256;
+pub(crate) const CMD_SLOT: usize = 256;
+pub(crate) const EVT_RING: u32 = 512;
+pub(crate) const EVT_SLOT: usize = 2048;
 
 /// RX descriptor flag: the firmware verified the L4 checksum.
 pub(crate) const RX_CSUM_OK: u32 = 1;
@@ -54,6 +64,10 @@ pub(crate) struct Nic {
     pub(crate) tx: Ring<TxDesc>,
     pub(crate) rx: FrameRing,
     pub(crate) wire_in: FrameRing,
+    pub(crate) cmd: FrameRing,
+    pub(crate) evt: FrameRing,
+    /// Serialises the host's producers of `cmd`.
+    cmd_lock: UnsafeCell<bindings::spinlock_t>,
     pub(crate) faults: Faults,
     pub(crate) ctr: Counters,
     /// NAPI may be scheduled ("interrupts enabled").
@@ -88,6 +102,11 @@ impl Nic {
                 tx: Ring::new(TX_RING, TxDesc(ptr::null_mut()))?,
                 rx: FrameRing::new(RX_RING, FRAME_SLOT)?,
                 wire_in: FrameRing::new(WIRE_QUEUE, FRAME_SLOT)?,
+                cmd: FrameRing::new(CMD_RING, CMD_SLOT)?,
+                evt: FrameRing::new(EVT_RING, EVT_SLOT)?,
+                // SAFETY: all-zero is a valid pre-init spinlock_t; it is
+                // initialised below, at its final address, before any use.
+                cmd_lock: UnsafeCell::new(unsafe { core::mem::zeroed() }),
                 faults: Faults::new(),
                 ctr: Counters::new(),
                 irq_armed: AtomicBool::new(true),
@@ -99,7 +118,35 @@ impl Nic {
             },
             GFP_KERNEL,
         )?;
+        // SAFETY: the lock is at its final (heap) address and unused yet.
+        unsafe { bindings::handoff_spin_lock_init(nic.cmd_lock.get()) };
         Ok(nic)
+    }
+
+    /// Posts one command message (OS -> NIC) and rings the doorbell.
+    /// `EBUSY` when the command ring is full (counted), `EINVAL` when the
+    /// message is larger than a slot.
+    pub(crate) fn submit(&self, msg: &[u8]) -> Result {
+        if msg.is_empty() || msg.len() > CMD_SLOT {
+            return Err(EINVAL);
+        }
+        // SAFETY: `cmd_lock` was initialised in `new`; holding it makes us
+        // the command ring's only producer. BH is disabled so a softirq
+        // producer on this CPU cannot deadlock against us.
+        let pushed = unsafe {
+            bindings::handoff_spin_lock_bh(self.cmd_lock.get());
+            let pushed = self.cmd.push(msg, 0, 0);
+            bindings::handoff_spin_unlock_bh(self.cmd_lock.get());
+            pushed
+        };
+        if !pushed {
+            self.ctr.inc(Ctr::CmdRingFull);
+            return Err(EBUSY);
+        }
+        self.ctr.inc(Ctr::TxCmd);
+        self.ctr.add(Ctr::TxCmdBytes, msg.len() as u64);
+        self.doorbell();
+        Ok(())
     }
 
     /// The firmware's private state.

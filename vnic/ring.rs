@@ -208,6 +208,27 @@ impl FrameRing {
         true
     }
 
+    /// Producer: lets `fill` write the next message straight into its slot
+    /// (it returns the length written, or `None` to abandon), then
+    /// publishes it. Returns `false` when the ring is full or `fill` gave up.
+    ///
+    /// # Safety
+    ///
+    /// Only the ring's one producer may call this, never concurrently with
+    /// itself.
+    pub(crate) unsafe fn push_with(&self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
+        let Some(head) = self.idx.producer_slot() else { return false };
+        // SAFETY: the slot at `head` belongs to the producer (the contract)
+        // until published; it is `slot_bytes` long.
+        let slot = unsafe { core::slice::from_raw_parts_mut(self.slot_ptr(head), self.slot_bytes) };
+        let Some(len) = fill(slot).filter(|&l| l <= self.slot_bytes) else { return false };
+        let desc = FrameDesc { len: len as u32, flags: 0, due_ns: 0 };
+        // SAFETY: as above, for the slot's descriptor.
+        unsafe { *self.desc[(head & self.idx.mask) as usize].0.get() = desc };
+        self.idx.publish(head);
+        true
+    }
+
     /// Consumer: the oldest frame's descriptor, without taking it.
     ///
     /// # Safety

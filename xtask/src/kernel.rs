@@ -87,8 +87,9 @@ pub fn ensure(variant: &str) -> Result<Kernel, Fail> {
     let kernel = Kernel { build_dir: entry.join("build") };
     let stamp = entry.join("complete");
 
-    // One builder at a time per cache; others wait and then reuse its result.
-    let lock = fs::File::create(root.join(".lock"))?;
+    // One builder at a time per entry; others wait and then reuse its
+    // result. Different entries (variants, configs) build side by side.
+    let lock = fs::File::create(root.join(format!("{}.lock", entry.file_name().unwrap_or_default().to_string_lossy())))?;
     lock.lock()?;
     if stamp.exists() && kernel.bzimage().exists() {
         return Ok(kernel);
