@@ -49,7 +49,7 @@ if [ ! -f "$REPO/xtask/guest/init.sh" ]; then
 	poweroff_now
 fi
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-export REPO RESULTS VCPUS TESTS
+export REPO RESULTS VCPUS TESTS TIMEOUT_SCALE
 export HANDOFF_KO="$REPO/tcp_handoff.ko"
 export HANDOFF_BIN="$REPO/target/release"
 # iproute2 loads link_hnic.so from here for `ip link add ... type hnic`.

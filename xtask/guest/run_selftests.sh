@@ -8,6 +8,7 @@
 #
 # usage: run_selftests.sh SUITE...   (directories under $REPO/selftests)
 # $TESTS, if set, keeps only the test programs it names (space-separated).
+# $TIMEOUT_SCALE multiplies every timeout (the debug kernel is slower).
 
 ksft_skip=4
 suites=("$@")
@@ -31,7 +32,7 @@ for t in "${tests[@]}"; do
 	prog=${t#*/}
 	dir="$REPO/selftests/$suite"
 	timeout=$(sed -n 's/^timeout=//p' "$dir/settings" 2>/dev/null)
-	timeout=${timeout:-45}
+	timeout=$(( ${timeout:-45} * ${TIMEOUT_SCALE:-1} ))
 	name="selftests: $suite: $prog"
 	echo "# $name"
 	(cd "$dir" && timeout --kill-after=10 "$timeout" "./$prog" 2>&1) | sed -u 's/^/# /'

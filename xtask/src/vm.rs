@@ -23,6 +23,16 @@ const MEMORY_MIB: u32 = 2048;
 /// Boot plus shutdown allowance under TCG, on top of the tests' own timeouts.
 const BOOT_ALLOWANCE: Duration = Duration::from_secs(240);
 
+/// How much longer everything takes on the debug kernel (KASAN, lockdep,
+/// kmemleak under TCG): test timeouts are scaled by this.
+fn timeout_scale() -> u64 {
+    if std::env::var("VARIANT").as_deref() == Ok("debug") {
+        5
+    } else {
+        1
+    }
+}
+
 /// Console lines that mean the kernel is in trouble, whatever the tests say.
 const KERNEL_TROUBLE: &[&str] = &[
     "Kernel panic",
@@ -76,7 +86,7 @@ impl Job {
             "probe" => (Vec::new(), 0),
             _ => return Err(Fail::new(format!("unknown VM mode '{mode}'"))),
         };
-        let timeout = Duration::from_secs(timeout.unwrap_or(budget)) + BOOT_ALLOWANCE;
+        let timeout = Duration::from_secs(timeout.unwrap_or(budget * timeout_scale())) + BOOT_ALLOWANCE * timeout_scale() as u32;
         Ok(Job { mode: mode.into(), suites, timeout })
     }
 }
@@ -229,11 +239,12 @@ fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<Stri
     fs::write(
         dir.join("job.sh"),
         format!(
-            "MODE={}\nSUITES=\"{}\"\nTESTS=\"{}\"\nREPO={}\nVCPUS={VCPUS}\n",
+            "MODE={}\nSUITES=\"{}\"\nTESTS=\"{}\"\nREPO={}\nVCPUS={VCPUS}\nTIMEOUT_SCALE={}\n",
             job.mode,
             job.suites.join(" "),
             std::env::var("TESTS").unwrap_or_default().replace(',', " "),
-            repo.display()
+            repo.display(),
+            timeout_scale()
         ),
     )?;
     let append = format!(
