@@ -49,10 +49,26 @@ skip_unless() {
 # Kernel trouble markers a test must not leave in dmesg.
 DMESG_TROUBLE='WARNING:|BUG:|Oops|Call Trace:|unreferenced object|KASAN:|UBSAN:|general protection'
 
-# dmesg_mark: remember where dmesg is now; dmesg_clean_since: no trouble after it.
-dmesg_mark() { _dmesg_mark=$(dmesg | wc -l); }
+KMEMLEAK=/sys/kernel/debug/kmemleak
+
+# dmesg_mark: remember where dmesg is now (and, on a kmemleak kernel, forget
+# earlier suspects); dmesg_clean_since: no trouble after it, and no leak
+# kmemleak can find now.
+dmesg_mark() {
+	_dmesg_mark=$(dmesg | wc -l)
+	[ -w $KMEMLEAK ] && echo clear > $KMEMLEAK
+	return 0
+}
 dmesg_clean_since() {
-	! dmesg | tail -n +"$((_dmesg_mark + 1))" | grep -E "$DMESG_TROUBLE"
+	! dmesg | tail -n +"$((_dmesg_mark + 1))" | grep -E "$DMESG_TROUBLE" || return 1
+	[ -w $KMEMLEAK ] || return 0
+	# Two scans: an object must look unreferenced twice to be reported.
+	echo scan > $KMEMLEAK && echo scan > $KMEMLEAK
+	local leaks
+	leaks=$(cat $KMEMLEAK)
+	[ -z "$leaks" ] && return 0
+	echo "$leaks" | head -40 | sed 's/^/# kmemleak: /'
+	return 1
 }
 
 module_loaded() { grep -q '^tcp_handoff ' /proc/modules; }
