@@ -300,8 +300,7 @@ const ETH_HLEN: usize = 14;
 /// Events handled per NAPI poll before yielding.
 const EVENT_BUDGET: usize = 64;
 
-// SAFETY (for the `zeroed` below): an all-zero `net_device_ops` has every
-// callback absent; the ones we implement are filled in.
+/// The hnic device operations.
 pub(crate) static NETDEV_OPS: bindings::net_device_ops = bindings::net_device_ops {
     ndo_init: Some(hnic_init),
     ndo_uninit: Some(hnic_uninit),
@@ -310,6 +309,7 @@ pub(crate) static NETDEV_OPS: bindings::net_device_ops = bindings::net_device_op
     ndo_start_xmit: Some(hnic_start_xmit),
     ndo_get_stats64: Some(hnic_get_stats64),
     ndo_get_iflink: Some(hnic_get_iflink),
+    // SAFETY: an all-zero `net_device_ops` has every other callback absent.
     ..unsafe { core::mem::zeroed() }
 };
 

@@ -96,12 +96,13 @@ unsafe extern "C" fn get_drvinfo(_dev: *mut bindings::net_device, info: *mut bin
     }
 }
 
-// SAFETY: an all-zero `ethtool_ops` supports nothing; we add what we do.
+/// The hnic ethtool operations.
 pub(crate) static ETHTOOL_OPS: bindings::ethtool_ops = bindings::ethtool_ops {
     get_drvinfo: Some(get_drvinfo),
     get_link: Some(bindings::ethtool_op_get_link),
     get_sset_count: Some(get_sset_count),
     get_strings: Some(get_strings),
     get_ethtool_stats: Some(get_ethtool_stats),
+    // SAFETY: an all-zero `ethtool_ops` supports nothing else.
     ..unsafe { core::mem::zeroed() }
 };
