@@ -10,6 +10,9 @@
 # TCP_HANDOFF_CACHE=/var/cache/tcp-handoff (kernel cache), HANDOFF_ACCEL=tcg
 # (skip the KVM probe). See Documentation/build.rst.
 
+# CI may run with a bare environment: cargo and bindgen live in ~/.cargo/bin.
+HOME ?= /root
+export HOME
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 VARIANT ?= default
 SUITES ?=

@@ -29,9 +29,9 @@ fi
 [ -x /usr/bin/rustc ] || die "/usr/bin/rustc missing after installing rustc-web"
 [ -f /usr/src/linux-source-6.12.tar.xz ] || die "/usr/src/linux-source-6.12.tar.xz missing: reinstall linux-source-6.12"
 
-BINDGEN=${CARGO_HOME:-$HOME/.cargo}/bin/bindgen
+BINDGEN=${CARGO_HOME:-${HOME:-/root}/.cargo}/bin/bindgen
 if ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
 	echo "deps: installing bindgen-cli $BINDGEN_VERSION from crates.io"
-	cargo install --locked --quiet --version "$BINDGEN_VERSION" bindgen-cli \
+	PATH="${CARGO_HOME:-${HOME:-/root}/.cargo}/bin:$PATH" cargo install --locked --quiet --version "$BINDGEN_VERSION" bindgen-cli \
 		|| die "cargo install bindgen-cli@$BINDGEN_VERSION failed: check crates.io access"
 fi
