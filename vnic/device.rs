@@ -120,9 +120,9 @@ unsafe extern "C" fn hnic_open(dev: *mut bindings::net_device) -> c_int {
         bindings::handoff_netif_wake_queue(dev);
     }
     nic.irq_armed.store(true, Ordering::Release);
-    nic.kick();
+    nic.doorbell();
     if let Some(p) = nic.peer() {
-        p.kick();
+        p.doorbell();
     }
     0
 }
@@ -135,9 +135,9 @@ unsafe extern "C" fn hnic_stop(dev: *mut bindings::net_device) -> c_int {
         bindings::handoff_netif_stop_queue(dev);
         bindings::napi_disable(napi_of(dev));
     }
-    nic.kick();
+    nic.doorbell();
     if let Some(p) = nic.peer() {
-        p.kick();
+        p.doorbell();
     }
     0
 }

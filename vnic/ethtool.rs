@@ -32,7 +32,7 @@ fn gauges(nic: &Nic, out: &mut [u64]) {
         u64::from(nic::RX_RING),
         u64::from(nic::WIRE_QUEUE),
         nic.nic_mem as u64,
-        nic.max_conns as u64,
+        nic.max_conns() as u64,
         u64::from(nic.live_conns.load(core::sync::atomic::Ordering::Relaxed)),
         u64::from(nic::firmware_cpu()),
     ];

@@ -88,8 +88,6 @@ pub(crate) struct Firmware {
     wire: WireSender,
     /// Where a TX frame is assembled ("fetched by DMA") before the wire.
     frame: VVec<u8>,
-    /// Connections the NIC memory can hold.
-    max_conns: usize,
     /// Events were posted since the last interrupt.
     evt_posted: bool,
 }
@@ -108,14 +106,8 @@ impl Firmware {
             memory,
             wire: WireSender::new(seed ^ now_ns(), FRAME_SLOT)?,
             frame: VVec::from_elem(0u8, FRAME_SLOT, GFP_KERNEL)?,
-            max_conns: layout.max_conns,
             evt_posted: false,
         })
-    }
-
-    /// Connections the NIC memory can hold.
-    pub(crate) fn max_conns(&self) -> usize {
-        self.max_conns
     }
 
     /// The oldest frame waiting on this NIC's wire queue.

@@ -208,8 +208,8 @@ unsafe extern "C" fn hnic_newlink(
             let (a, b) = (nic_of(dev), nic_of(peer));
             a.peer.store(b as *const _ as *mut _, Ordering::Release);
             b.peer.store(a as *const _ as *mut _, Ordering::Release);
-            a.kick();
-            b.kick();
+            a.doorbell();
+            b.doorbell();
         }
         Ok(0)
     })

@@ -80,8 +80,6 @@ pub(crate) struct Nic {
     fw: UnsafeCell<Firmware>,
     /// The firmware's NIC memory size in bytes.
     pub(crate) nic_mem: usize,
-    /// Connections that memory holds.
-    pub(crate) max_conns: usize,
 }
 
 // SAFETY: shared state is atomics and SPSC rings (see the module docs);
@@ -94,7 +92,6 @@ impl Nic {
     /// Allocates the NIC of `dev` with `nic_mem` bytes of firmware memory.
     pub(crate) fn new(dev: *mut bindings::net_device, nic_mem: usize) -> Result<KBox<Nic>> {
         let fw = Firmware::new(nic_mem, dev as usize as u64)?;
-        let max_conns = fw.max_conns();
         let nic = KBox::new(
             Nic {
                 dev,
@@ -114,7 +111,6 @@ impl Nic {
                 task: AtomicPtr::new(ptr::null_mut()),
                 fw: UnsafeCell::new(fw),
                 nic_mem,
-                max_conns,
             },
             GFP_KERNEL,
         )?;
@@ -207,7 +203,15 @@ impl Nic {
         }
     }
 
-    /// Doorbell: wakes the firmware thread.
+    /// Connections the NIC memory holds (fixed at creation).
+    pub(crate) fn max_conns(&self) -> usize {
+        // Pure function of the memory size; recomputing it keeps the
+        // firmware's own state out of reach of other threads.
+        crate::firmware::NicMemoryLayout::for_size(self.nic_mem).map_or(0, |l| l.max_conns)
+    }
+
+    /// Doorbell: wakes the firmware thread (also after state changes such
+    /// as open, stop and pairing, so the carrier is re-evaluated at once).
     pub(crate) fn doorbell(&self) {
         // SAFETY: task_structs are freed through RCU: a task seen non-null
         // inside the read-side section stays valid until it ends, even if
@@ -221,12 +225,6 @@ impl Nic {
             }
             bindings::handoff_rcu_read_unlock();
         }
-    }
-
-    /// Doorbell for a state change (open, stop, pairing): the firmware
-    /// re-evaluates the carrier at once instead of at its next tick.
-    pub(crate) fn kick(&self) {
-        self.doorbell();
     }
 
     /// Interrupt: schedules NAPI if the host has interrupts armed.
