@@ -18,4 +18,17 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/rtnetlink.h>
+#include <linux/completion.h>
+#include <linux/filter.h>
+#include <linux/kprobes.h>
+#include <linux/poll.h>
+#include <linux/uio.h>
+#include <linux/workqueue.h>
+#include <net/inet_common.h>
+#include <net/inet_connection_sock.h>
+#include <net/neighbour.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+#include <net/transp_v6.h>
 #include "shim.h"
+#include "shim_tcp.h"

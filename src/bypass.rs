@@ -1,0 +1,1070 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The bypass layer (paper §3.1): the protocol operations of a socket whose
+//! connection runs on the NIC.
+//!
+//! An offloaded socket keeps its user data in two host rings, one per
+//! direction ([`Conn`]); the NIC holds only `(address, length)` references
+//! into them (`vnic/offload.rs` resolves and checks every access):
+//!
+//! ```text
+//!  send ring:   head ........ sent ........ tail          (positions, u64)
+//!               |  NIC holds refs  | not yet told to NIC |
+//!               acked by `ack`      `send` commands       sendmsg appends
+//!
+//!  recv ring:   head ........ tail ........ posted
+//!               | readable     | posted to the NIC (`post`), not yet filled
+//!               recvmsg consumes (`recvd`)   `recv` events move tail
+//! ```
+//!
+//! Each system call turns into commands on the NIC's command ring; each
+//! event from the NIC (taken off by NAPI) updates these positions and wakes
+//! the socket's waiters. The host `tcp_sock` stays parked: hashed (so `ss`
+//! lists it and its port stays owned), timers stopped, and every segment
+//! that still reaches it dropped (`handoff.rs`).
+//!
+//! Shared state ([`Shared`]) is protected by the NIC's offload lock; user
+//! copies happen outside it, on ring regions no one else touches at the
+//! time (the NIC only reads `[head, sent)` of the send ring and only writes
+//! `[tail, posted)` of the receive ring).
+
+use core::cell::UnsafeCell;
+use core::ffi::{c_int, c_long, c_uint, c_void};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use kernel::alloc::{flags::GFP_KERNEL, VVec};
+use kernel::prelude::*;
+
+use crate::bindings;
+use crate::firmware::{msg, Command, HostEvent, Snapshot, MSG_LEN, MSG_PSH};
+use crate::stats::{self, Stat};
+use crate::vnic::{offload, Guard, Nic, Region};
+
+/// Default ring sizes (bytes). Large enough for the window a 2-CPU guest
+/// can fill; see Documentation/handoff.rst.
+pub(crate) const SEND_RING: usize = 128 * 1024;
+pub(crate) const RECV_RING: usize = 128 * 1024;
+/// Largest `send`/`post` reference (the message's 16-bit length).
+const MAX_REF: u64 = 65535;
+/// Granule in which receive space is posted to the NIC.
+const POST_CHUNK: u64 = 32 * 1024;
+/// NIC references one connection may hold at once: `send`s in flight and
+/// posted receive buffers. `vnic` sizes admission with their sum.
+pub(crate) const SEND_REFS: usize = 4;
+pub(crate) const POST_REFS: usize = 4;
+
+/// Where a connection is in its life with the NIC.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Phase {
+    /// Marked by the accept policy; handed off at the first system call.
+    Pending,
+    /// `handoff` sent, waiting for `handoff_done`.
+    HandingOff,
+    /// Running on the NIC.
+    Offloaded,
+    /// The NIC let go of it (closed, reset, failed, TIME_WAIT handed back);
+    /// the host socket is closed or in TIME_WAIT, buffered data still
+    /// readable.
+    Released,
+}
+
+/// State shared by system calls, NAPI and the firmware's DMA; guarded by
+/// the NIC's offload lock.
+pub(crate) struct Shared {
+    pub(crate) phase: Phase,
+    pub(crate) cid: u32,
+    /// `handoff_done`: `Some(Ok(cid))` or the refusal as an errno.
+    result: Option<Result<u32>>,
+    snd_head: u64,
+    snd_sent: u64,
+    snd_tail: u64,
+    /// Ends of `send` references the NIC holds (a FIFO).
+    snd_refs: [u64; SEND_REFS],
+    snd_nrefs: usize,
+    rcv_head: u64,
+    rcv_tail: u64,
+    rcv_posted: u64,
+    post_refs: [u64; POST_REFS],
+    post_nrefs: usize,
+    /// Bytes consumed and not yet reported with `recvd`.
+    rcv_unreported: u64,
+    peer_fin: bool,
+    /// `close`/`shutdown(SHUT_WR)`: send FIN once every byte is handed over.
+    close_pending: bool,
+    fin_sent: bool,
+    /// A command could not be posted (ring full): retry from process context.
+    need_push: bool,
+    /// The NIC let go; the worker finishes the host socket.
+    nic_gone: bool,
+    /// Final state handed back by the NIC (TIME_WAIT).
+    final_snap: Option<Snapshot>,
+    /// Counted in the `offloaded` gauge.
+    counted: bool,
+}
+
+/// An offloaded (or to-be-offloaded) connection: the ULP data of its socket
+/// (`icsk_ulp_data`), freed when the socket is destroyed.
+pub(crate) struct Conn {
+    pub(crate) sk: *mut bindings::sock,
+    pub(crate) net: *mut bindings::net,
+    /// The protocol and socket operations to go back to.
+    pub(crate) base_prot: *mut bindings::proto,
+    pub(crate) base_ops: *const bindings::proto_ops,
+    pub(crate) base_backlog_rcv: Option<unsafe extern "C" fn(*mut bindings::sock, *mut bindings::sk_buff) -> c_int>,
+    /// Set at handoff (socket locked), with a device reference; cleared,
+    /// and the reference dropped, by `finish` (socket locked) once the NIC
+    /// let go. Holders of the socket lock may therefore use it freely.
+    pub(crate) nic: AtomicPtr<Nic>,
+    pub(crate) dev: *mut bindings::net_device,
+    pub(crate) snd: VVec<u8>,
+    pub(crate) rcv: VVec<u8>,
+    pub(crate) done: UnsafeCell<bindings::completion>,
+    pub(crate) work: UnsafeCell<bindings::work_struct>,
+    shared: UnsafeCell<Shared>,
+}
+
+impl Conn {
+    /// A fresh connection record for `sk` (not yet on any NIC).
+    pub(crate) fn new(sk: *mut bindings::sock, phase: Phase) -> Self {
+        Conn {
+            sk,
+            // SAFETY: `sk` is a live socket (caller's reference).
+            net: unsafe { bindings::handoff_sock_net(sk) },
+            // SAFETY: as above; sk_prot is set for every live socket.
+            base_prot: unsafe { (*sk).__sk_common.skc_prot },
+            base_ops: ptr::null(),
+            base_backlog_rcv: None,
+            nic: AtomicPtr::new(ptr::null_mut()),
+            dev: ptr::null_mut(),
+            snd: VVec::new(),
+            rcv: VVec::new(),
+            // SAFETY: all-zero completion/work are valid before the init
+            // calls `init_in_place` makes at the final address.
+            done: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            // SAFETY: as above.
+            work: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            shared: UnsafeCell::new(Shared {
+                phase,
+                cid: u32::MAX,
+                result: None,
+                snd_head: 0,
+                snd_sent: 0,
+                snd_tail: 0,
+                snd_refs: [0; SEND_REFS],
+                snd_nrefs: 0,
+                rcv_head: 0,
+                rcv_tail: 0,
+                rcv_posted: 0,
+                post_refs: [0; POST_REFS],
+                post_nrefs: 0,
+                rcv_unreported: 0,
+                peer_fin: false,
+                close_pending: false,
+                fin_sent: false,
+                need_push: false,
+                nic_gone: false,
+                final_snap: None,
+                counted: false,
+            }),
+        }
+    }
+
+    /// Initialises the completion and the work item at their final address.
+    pub(crate) fn init_in_place(&self) {
+        // SAFETY: called once, right after the record is boxed, before any
+        // other thread can see it.
+        unsafe {
+            bindings::handoff_init_completion(self.done.get());
+            bindings::handoff_init_work(self.work.get(), Some(conn_work));
+        }
+    }
+
+    /// The NIC, for holders of the socket lock (see the field).
+    pub(crate) fn nic(&self) -> Option<&Nic> {
+        let p = self.nic.load(Ordering::Acquire);
+        // SAFETY: a non-null `nic` comes with a device reference that keeps
+        // the `Nic` alive; it is dropped only by `finish`, which runs under
+        // the socket lock our callers hold.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// The shared state.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) fn st<'g>(&'g self, _g: &'g Guard<'_>) -> &'g mut Shared {
+        // SAFETY: the guard proves this connection's NIC lock is held.
+        unsafe { &mut *self.shared.get() }
+    }
+
+    /// The shared state before the connection is visible to any NIC.
+    ///
+    /// # Safety
+    ///
+    /// No NIC may know the connection (before `add_pending`, or after the
+    /// NIC let go and no event can arrive any more).
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn st_unshared(&self) -> &mut Shared {
+        // SAFETY: by the contract nothing else accesses it.
+        unsafe { &mut *self.shared.get() }
+    }
+
+    fn stat(&self, s: Stat) {
+        stats::inc(self.net, s);
+    }
+
+    fn ring(&self, region: Region) -> (*mut u8, usize) {
+        let r = if region == Region::Send { &self.snd } else { &self.rcv };
+        (r.as_ptr() as *mut u8, r.len())
+    }
+}
+
+/// The record of `sk`, if it carries our ULP.
+///
+/// # Safety
+///
+/// `sk` is a live TCP socket whose ULP, if ours, has a record.
+pub(crate) unsafe fn conn_of<'a>(sk: *mut bindings::sock) -> Option<&'a Conn> {
+    let icsk = sk.cast::<bindings::inet_connection_sock>();
+    // SAFETY: TCP sockets are inet_connection_socks; the ULP data of our
+    // ULP is a `Conn` that lives until the socket is destroyed.
+    unsafe {
+        if (*icsk).icsk_ulp_ops != crate::ulp::ops() {
+            return None;
+        }
+        (*icsk).icsk_ulp_data.cast::<Conn>().as_ref()
+    }
+}
+
+/// `cid` of a connection in a NIC table.
+pub(crate) fn cid_of(c: &Conn, g: &Guard<'_>) -> Option<u32> {
+    let s = c.st(g);
+    matches!(s.phase, Phase::Offloaded | Phase::HandingOff).then_some(s.cid)
+}
+
+/// The errno an application sees for a firmware refusal code.
+pub(crate) fn refusal_errno(code: u16) -> Error {
+    match code {
+        1 => ENOSPC,     // no connection slot
+        2 => EEXIST,     // duplicate 4-tuple
+        3 => EINVAL,     // snapshot rejected
+        4 => ENOBUFS,    // reference pool
+        _ => EOPNOTSUPP, // bad cid, unsupported, shutdown
+    }
+}
+
+fn copy_in_ring(base: *mut u8, cap: usize, pos: u64, data: &[u8]) {
+    let off = (pos % cap as u64) as usize;
+    let first = data.len().min(cap - off);
+    // SAFETY: `base` is a `cap`-byte ring; both pieces lie inside it and the
+    // caller owns the range (see the module docs).
+    unsafe {
+        ptr::copy_nonoverlapping(data.as_ptr(), base.add(off), first);
+        ptr::copy_nonoverlapping(data.as_ptr().add(first), base, data.len() - first);
+    }
+}
+
+/// Firmware DMA read from a ring (`offload::dma_read`).
+pub(crate) fn ring_read(c: &Conn, g: &Guard<'_>, region: Region, off: usize, buf: &mut [u8]) -> Result {
+    let (base, cap) = c.ring(region);
+    let s = c.st(g);
+    if region != Region::Send || s.phase != Phase::Offloaded || off.checked_add(buf.len()).map_or(true, |e| e > cap) {
+        return Err(EFAULT);
+    }
+    // SAFETY: bounds checked above; the send ring is only freed with the
+    // socket, after the NIC let go (no table entry, so no DMA).
+    unsafe { ptr::copy_nonoverlapping(base.add(off), buf.as_mut_ptr(), buf.len()) };
+    Ok(())
+}
+
+/// Firmware DMA write into a ring (`offload::dma_write`): only into space
+/// posted and not yet filled.
+pub(crate) fn ring_write(c: &Conn, g: &Guard<'_>, region: Region, off: usize, data: &[u8]) -> Result {
+    let (base, cap) = c.ring(region);
+    let s = c.st(g);
+    if region != Region::Recv || s.phase != Phase::Offloaded || off.checked_add(data.len()).map_or(true, |e| e > cap) {
+        return Err(EFAULT);
+    }
+    // The write must fall inside [tail, posted) (modulo the ring).
+    let rel = (off as u64 + cap as u64 - s.rcv_tail % cap as u64) % cap as u64;
+    if s.rcv_tail + rel + data.len() as u64 > s.rcv_posted {
+        return Err(EFAULT);
+    }
+    // SAFETY: bounds checked; that range belongs to the NIC until `recv`.
+    unsafe { ptr::copy_nonoverlapping(data.as_ptr(), base.add(off), data.len()) };
+    Ok(())
+}
+
+fn encode_and_submit(nic: &Nic, cmd: &Command) -> Result {
+    let mut buf = [0u8; MSG_LEN];
+    let n = cmd.encode(&mut buf).map_err(|_| EINVAL)?;
+    nic.submit(&buf[..n])
+}
+
+/// Asks the NIC to hand `cid` back (used for handoffs nobody waits for).
+pub(crate) fn submit_restore(nic: &Nic, cid: u32) -> Result {
+    encode_and_submit(nic, &Command::Restore { cid, cookie: 0 })
+}
+
+/// Runs `f` on the shared state: under the NIC lock while a NIC holds the
+/// connection, directly once it let go (no event or DMA reaches it then).
+/// Callers hold the socket lock, which orders them with `finish`.
+fn locked<R>(c: &Conn, f: impl FnOnce(&mut Shared, Option<&Nic>) -> R) -> R {
+    match c.nic() {
+        Some(nic) => {
+            let g = nic.offload.lock();
+            f(c.st(&g), Some(nic))
+        }
+        // SAFETY: no NIC knows the connection any more (see above).
+        None => f(unsafe { c.st_unshared() }, None),
+    }
+}
+
+fn ctrl(c: &Conn, s: &mut Shared, nic: &Nic, cmd: msg::CtrlCmd, arg: u64) -> Result {
+    encode_and_submit(nic, &Command::Ctrl { cid: s.cid, cmd, arg })?;
+    c.stat(Stat::CmdCtrl);
+    Ok(())
+}
+
+/// Hands everything the NIC may take over: `send` references for written
+/// bytes, receive space, consumed-byte reports, and the FIN once all data
+/// went. Stops at the first full command ring (`need_push`, retried from
+/// process context).
+fn push(c: &Conn, s: &mut Shared, nic: &Nic, psh: bool) {
+    if s.phase != Phase::Offloaded {
+        return;
+    }
+    let cid = s.cid;
+    let cap = c.snd.len() as u64;
+    while s.snd_nrefs < SEND_REFS && s.snd_sent < s.snd_tail {
+        let off = s.snd_sent % cap;
+        let n = (s.snd_tail - s.snd_sent).min(cap - off).min(MAX_REF);
+        let last = s.snd_sent + n == s.snd_tail;
+        let cmd = Command::Send {
+            cid,
+            addr: offload::host_addr(cid, Region::Send, off as u32),
+            len: n as u16,
+            flags: if last && psh { MSG_PSH } else { 0 },
+        };
+        if encode_and_submit(nic, &cmd).is_err() {
+            return retry_later(c, s);
+        }
+        c.stat(Stat::CmdSend);
+        s.snd_refs[s.snd_nrefs] = s.snd_sent + n;
+        s.snd_nrefs += 1;
+        s.snd_sent += n;
+    }
+    if s.close_pending && s.snd_sent == s.snd_tail {
+        if ctrl(c, s, nic, msg::CtrlCmd::Close, 0).is_err() {
+            return retry_later(c, s);
+        }
+        s.close_pending = false;
+        s.fin_sent = true;
+    }
+    let rcap = c.rcv.len() as u64;
+    if s.rcv_unreported >= (rcap / 8).max(1) || (s.rcv_unreported > 0 && s.rcv_head == s.rcv_tail) {
+        if encode_and_submit(nic, &Command::Recvd { cid, len: s.rcv_unreported as u32 }).is_err() {
+            return retry_later(c, s);
+        }
+        c.stat(Stat::CmdRecvd);
+        s.rcv_unreported = 0;
+    }
+    while s.post_nrefs < POST_REFS && !s.peer_fin {
+        let free = rcap - (s.rcv_posted - s.rcv_head);
+        let off = s.rcv_posted % rcap;
+        let n = free.min(rcap - off).min(POST_CHUNK);
+        // Post whole chunks, or the last piece before the ring wraps.
+        if n == 0 || (n < POST_CHUNK && n != rcap - off) {
+            break;
+        }
+        let cmd = Command::Post { cid, addr: offload::host_addr(cid, Region::Recv, off as u32), len: n as u16 };
+        if encode_and_submit(nic, &cmd).is_err() {
+            return retry_later(c, s);
+        }
+        c.stat(Stat::CmdPost);
+        s.post_refs[s.post_nrefs] = s.rcv_posted + n;
+        s.post_nrefs += 1;
+        s.rcv_posted += n;
+    }
+    s.need_push = false;
+}
+
+fn retry_later(c: &Conn, s: &mut Shared) {
+    if !s.need_push {
+        s.need_push = true;
+        schedule(c);
+    }
+}
+
+fn pop_refs(refs: &mut [u64], n: &mut usize, upto: u64) {
+    let mut k = 0;
+    while k < *n && refs[k] <= upto {
+        k += 1;
+    }
+    refs.copy_within(k..*n, 0);
+    *n -= k;
+}
+
+fn wake(c: &Conn, mask: u32) {
+    // SAFETY: `sk` is alive while its record is (the record is freed when
+    // the socket is destroyed).
+    unsafe { bindings::handoff_sk_wake(c.sk, mask) };
+}
+
+fn set_sk_err(c: &Conn, errno: u32) {
+    // SAFETY: see `wake`; the socket layer reads sk_err locklessly.
+    unsafe { ptr::write_volatile(&mut (*c.sk).sk_err, errno as c_int) };
+}
+
+fn schedule(c: &Conn) {
+    // SAFETY: the work item was initialised in `init_in_place`; the worker
+    // runs with a socket reference, taken here.
+    unsafe {
+        bindings::handoff_sock_hold(c.sk);
+        if !bindings::handoff_schedule_work(c.work.get()) {
+            bindings::handoff_sock_put(c.sk);
+        }
+    }
+}
+
+const EPOLLIN: u32 = bindings::EPOLLIN | bindings::EPOLLRDNORM;
+const EPOLLOUT: u32 = bindings::EPOLLOUT | bindings::EPOLLWRNORM;
+const EPOLL_ALL: u32 = EPOLLIN | EPOLLOUT | bindings::EPOLLERR | bindings::EPOLLHUP | bindings::EPOLLRDHUP;
+
+/// The handoff's outcome arrived (NAPI).
+pub(crate) fn handoff_result(c: &Conn, g: &Guard<'_>, r: Result<u32>) {
+    let s = c.st(g);
+    if let Ok(cid) = r {
+        s.cid = cid;
+        s.phase = Phase::Offloaded;
+    }
+    s.result = Some(r);
+    // SAFETY: the completion was initialised; the handoff thread waits on it.
+    unsafe { bindings::complete(c.done.get()) };
+}
+
+/// The handoff result, once `handoff_done` arrived.
+pub(crate) fn take_result(c: &Conn, g: &Guard<'_>) -> Option<Result<u32>> {
+    c.st(g).result.take()
+}
+
+/// The NIC stopped without notice (device deleted, firmware failure): the
+/// state is lost, the connection is reset (paper §3.4).
+pub(crate) fn nic_failed(c: &Conn, g: &Guard<'_>) {
+    let s = c.st(g);
+    if s.phase == Phase::HandingOff {
+        s.result = Some(Err(ENETDOWN));
+        // SAFETY: as in `handoff_result`.
+        unsafe { bindings::complete(c.done.get()) };
+        return;
+    }
+    s.phase = Phase::Released;
+    s.nic_gone = true;
+    set_sk_err(c, bindings::ECONNRESET);
+    c.stat(Stat::NicResets);
+    wake(c, EPOLL_ALL);
+    schedule(c);
+}
+
+fn released(c: &Conn, s: &mut Shared) {
+    s.phase = Phase::Released;
+    s.nic_gone = true;
+    c.stat(Stat::NicReleased);
+    wake(c, EPOLLIN | EPOLLOUT | bindings::EPOLLHUP);
+    schedule(c);
+}
+
+/// Applies one NIC event to its connection (NAPI, lock held).
+pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
+    let s = c.st(g);
+    match *ev {
+        HostEvent::Recv { addr, len, .. } => {
+            c.stat(Stat::EvtRecv);
+            let cap = c.rcv.len() as u64;
+            let expect = offload::host_addr(s.cid, Region::Recv, (s.rcv_tail % cap) as u32);
+            let len = u64::from(len);
+            if addr != expect || s.rcv_tail + len > s.rcv_posted {
+                nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv);
+                return;
+            }
+            s.rcv_tail += len;
+            pop_refs(&mut s.post_refs, &mut s.post_nrefs, s.rcv_tail);
+            stats::add(c.net, Stat::RxBytes, len);
+            wake(c, EPOLLIN);
+        }
+        HostEvent::RecvData { data, .. } => {
+            let len = data.len() as u64;
+            if s.rcv_tail - s.rcv_head + len > c.rcv.len() as u64 {
+                nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv);
+                return;
+            }
+            let (base, rcap) = c.ring(Region::Recv);
+            copy_in_ring(base, rcap, s.rcv_tail, data);
+            s.rcv_tail += len;
+            // The NIC is handing the connection back: posted space is void.
+            s.rcv_posted = s.rcv_tail;
+            s.post_nrefs = 0;
+            stats::add(c.net, Stat::RxBytes, len);
+            wake(c, EPOLLIN);
+        }
+        HostEvent::Ack { len, .. } => {
+            c.stat(Stat::EvtAck);
+            let cap = c.snd.len() as u64;
+            let was_low = cap - (s.snd_tail - s.snd_head) < cap / 4;
+            // Bytes acknowledged before their `send` arrived are skipped by
+            // the NIC when it does; the host still sends them in order.
+            s.snd_head = (s.snd_head + len).min(s.snd_tail);
+            pop_refs(&mut s.snd_refs, &mut s.snd_nrefs, s.snd_head);
+            stats::add(c.net, Stat::TxBytes, len);
+            push(c, s, nic, true);
+            if was_low && cap - (s.snd_tail - s.snd_head) >= cap / 4 {
+                wake(c, EPOLLOUT);
+            }
+        }
+        HostEvent::Ctrl { ev, arg, cid } => {
+            c.stat(Stat::EvtCtrl);
+            match ev {
+                1 => {
+                    // Peer FIN, after all data before it was delivered.
+                    s.peer_fin = true;
+                    // SAFETY: see `wake`; sk_shutdown is read locklessly.
+                    unsafe { (*c.sk).sk_shutdown |= bindings::RCV_SHUTDOWN as u8 };
+                    wake(c, EPOLLIN | bindings::EPOLLRDHUP);
+                }
+                2 | 3 => {
+                    // Peer reset / retransmissions gave up: the errno native
+                    // TCP reports (ECONNRESET / ETIMEDOUT).
+                    set_sk_err(c, arg as u32);
+                    wake(c, EPOLL_ALL);
+                }
+                4 => {
+                    nic.offload.unlink(g, cid, c);
+                    released(c, s);
+                }
+                _ => nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv),
+            }
+        }
+        HostEvent::Restore { cid, snap, .. } => {
+            nic.offload.unlink(g, cid, c);
+            s.final_snap = Some(snap);
+            released(c, s);
+        }
+        HostEvent::Resource { kind, num, cid } => {
+            if kind == 2 && num == 0 {
+                // A reference we sent was refused: the stream would have a
+                // hole, so the connection cannot continue. Abort it.
+                pr_warn!("tcp_handoff: NIC out of buffer references, resetting cid {:#x}\n", cid);
+                set_sk_err(c, bindings::ENOBUFS);
+                let _ = ctrl(c, s, nic, msg::CtrlCmd::Abort, 0);
+                wake(c, EPOLL_ALL);
+            }
+        }
+        HostEvent::HandoffDone { .. } => {}
+    }
+}
+
+/// Deferred work of a connection (process context): finish a socket the
+/// NIC let go of, or retry commands that found the ring full.
+unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the `work` field of a `Conn`; `schedule` took a
+    // socket reference, so the socket and its record are alive (the record
+    // may be freed by `finish`, after which it is not touched).
+    let c = unsafe { &*(work as *const u8).sub(core::mem::offset_of!(Conn, work)).cast::<Conn>() };
+    let sk = c.sk;
+    // SAFETY: `sk` is alive (our reference).
+    unsafe { bindings::handoff_lock_sock(sk) };
+    let nic_gone = locked(c, |s, nic| {
+        if let (false, true, Some(nic)) = (s.nic_gone, s.need_push, nic) {
+            push(c, s, nic, true);
+        }
+        s.nic_gone && nic.is_some()
+    });
+    if nic_gone {
+        // SAFETY: we hold the socket lock and a reference.
+        unsafe { crate::handoff::finish(c) };
+    }
+    // SAFETY: lock and reference taken above.
+    unsafe {
+        bindings::release_sock(sk);
+        bindings::handoff_sock_put(sk);
+    }
+}
+
+/// Waits on the socket until `cond` holds, with the socket lock released
+/// while sleeping (the shape of `sk_wait_event`).
+fn wait_for(sk: *mut bindings::sock, timeo: &mut c_long, mut cond: impl FnMut() -> bool) -> Result {
+    // SAFETY: an all-zero entry is overwritten by the init call below.
+    let mut wait: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
+    // SAFETY: `wait` lives on this stack frame until it is removed below;
+    // `sk` is locked by the caller and alive.
+    unsafe {
+        bindings::handoff_init_wait_woken(&mut wait);
+        bindings::add_wait_queue(bindings::handoff_sk_sleep(sk), &mut wait);
+    }
+    let r = loop {
+        if cond() {
+            break Ok(());
+        }
+        if *timeo == 0 {
+            break Err(EAGAIN);
+        }
+        // SAFETY: plain query of the current task.
+        if unsafe { bindings::handoff_signal_pending() } {
+            // SAFETY: pure function of `timeo`.
+            break Err(Error::from_errno(unsafe { bindings::handoff_sock_intr_errno(*timeo) }));
+        }
+        // SAFETY: the caller holds the socket lock; it is retaken before
+        // `cond` runs again. `wait` is queued.
+        unsafe {
+            bindings::release_sock(sk);
+            *timeo = bindings::wait_woken(&mut wait, bindings::TASK_INTERRUPTIBLE as c_uint, *timeo);
+            bindings::handoff_lock_sock(sk);
+        }
+    };
+    // SAFETY: queued above.
+    unsafe { bindings::remove_wait_queue(bindings::handoff_sk_sleep(sk), &mut wait) };
+    r
+}
+
+/// The record of a socket running our protocol.
+///
+/// # Safety
+///
+/// `sk` is a live socket whose `sk_prot` is one of ours.
+unsafe fn record<'a>(sk: *mut bindings::sock) -> &'a Conn {
+    // SAFETY: our protocols are only installed on sockets carrying our ULP
+    // record, and removed before the record is freed.
+    unsafe { conn_of(sk) }.expect("bypass protocol on a socket without record")
+}
+
+/// Socket lock held for the life of the value.
+struct SockLock(*mut bindings::sock);
+
+impl SockLock {
+    /// # Safety
+    ///
+    /// `sk` is live for the life of the value.
+    unsafe fn new(sk: *mut bindings::sock) -> Self {
+        // SAFETY: by the contract.
+        unsafe { bindings::handoff_lock_sock(sk) };
+        SockLock(sk)
+    }
+}
+
+impl Drop for SockLock {
+    fn drop(&mut self) {
+        // SAFETY: taken in `new`.
+        unsafe { bindings::release_sock(self.0) };
+    }
+}
+
+fn ret_len(copied: usize, e: Error) -> c_int {
+    if copied > 0 {
+        copied as c_int
+    } else {
+        e.to_errno()
+    }
+}
+
+/// `sendmsg`, `write`, `send`, `sendfile`, `splice` to the socket.
+pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut bindings::msghdr, size: usize) -> c_int {
+    // SAFETY: the socket layer calls us with a live socket running our
+    // protocol and a message valid for the call.
+    let (c, flags) = unsafe { (record(sk), (*m).msg_flags) };
+    c.stat(Stat::BypassSendmsg);
+    if flags & bindings::MSG_OOB != 0 {
+        return EOPNOTSUPP.to_errno();
+    }
+    // SAFETY: live socket.
+    let _lock = unsafe { SockLock::new(sk) };
+    // SAFETY: as above.
+    let mut timeo = unsafe { bindings::handoff_sock_sndtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
+    let cap = c.snd.len() as u64;
+    let mut copied = 0usize;
+    loop {
+        // SAFETY: `sk` is locked.
+        let err = unsafe { bindings::handoff_sock_error(sk) };
+        if err != 0 {
+            return if copied > 0 { copied as c_int } else { err };
+        }
+        // SAFETY: lockless read, as tcp_sendmsg does.
+        let shut = unsafe { (*sk).sk_shutdown } & bindings::SEND_SHUTDOWN as u8 != 0;
+        let (space, tail, closed) = locked(c, |s, _| {
+            (cap - (s.snd_tail - s.snd_head), s.snd_tail, s.phase != Phase::Offloaded || s.close_pending || s.fin_sent)
+        });
+        if closed || shut {
+            if copied > 0 {
+                return copied as c_int;
+            }
+            // SAFETY: EPIPE, plus SIGPIPE unless MSG_NOSIGNAL, as native TCP.
+            return unsafe { bindings::sk_stream_error(sk, flags as c_int, -(bindings::EPIPE as c_int)) };
+        }
+        if copied == size {
+            return copied as c_int;
+        }
+        if space == 0 {
+            let r = wait_for(sk, &mut timeo, || {
+                // SAFETY: lockless read of a live socket's error.
+                let err = unsafe { ptr::read_volatile(&(*sk).sk_err) } != 0;
+                err || locked(c, |s, _| s.snd_tail - s.snd_head < cap || s.phase != Phase::Offloaded)
+            });
+            if let Err(e) = r {
+                return ret_len(copied, e);
+            }
+            continue;
+        }
+        let off = (tail % cap) as usize;
+        let n = (size - copied).min(space as usize).min(c.snd.len() - off);
+        // SAFETY: `[tail, head + cap)` of the send ring is ours (the NIC
+        // reads only `[head, sent)`) and `off + n` is inside the ring; the
+        // iterator is the caller's.
+        let got = unsafe { bindings::handoff_copy_from_iter(c.snd.as_ptr().add(off) as *mut c_void, n, &mut (*m).msg_iter) };
+        if got == 0 {
+            return ret_len(copied, EFAULT);
+        }
+        copied += got;
+        let more = flags & bindings::MSG_MORE != 0;
+        locked(c, |s, nic| {
+            s.snd_tail += got as u64;
+            if let Some(nic) = nic {
+                push(c, s, nic, copied == size && !more);
+            }
+        });
+    }
+}
+
+/// `recvmsg`, `read`, `recv` (MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT, SO_RCVTIMEO).
+pub(crate) unsafe extern "C" fn bypass_recvmsg(
+    sk: *mut bindings::sock,
+    m: *mut bindings::msghdr,
+    len: usize,
+    flags: c_int,
+    _addr_len: *mut c_int,
+) -> c_int {
+    // SAFETY: as in `bypass_sendmsg`.
+    let c = unsafe { record(sk) };
+    c.stat(Stat::BypassRecvmsg);
+    let flags = flags as u32;
+    if flags & bindings::MSG_OOB != 0 {
+        return EINVAL.to_errno();
+    }
+    if flags & bindings::MSG_ERRQUEUE != 0 {
+        return EAGAIN.to_errno();
+    }
+    let peek = flags & bindings::MSG_PEEK != 0;
+    // SAFETY: live socket.
+    let _lock = unsafe { SockLock::new(sk) };
+    // SAFETY: as above.
+    let mut timeo = unsafe { bindings::handoff_sock_rcvtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
+    let target = if flags & bindings::MSG_WAITALL != 0 { len } else { len.min(1) };
+    let cap = c.rcv.len() as u64;
+    let mut copied = 0usize;
+    loop {
+        let skip = if peek { copied as u64 } else { 0 };
+        let (avail, head, done) = locked(c, |s, _| {
+            let head = s.rcv_head + skip;
+            (s.rcv_tail.saturating_sub(head), head, s.peer_fin || s.phase == Phase::Released)
+        });
+        if avail > 0 && copied < len {
+            let off = (head % cap) as usize;
+            let n = (avail as usize).min(len - copied).min(c.rcv.len() - off);
+            // SAFETY: `[head, tail)` of the receive ring is filled and only
+            // we consume it (socket lock); `off + n` is inside the ring.
+            let got = unsafe { bindings::handoff_copy_to_iter(c.rcv.as_ptr().add(off).cast(), n, &mut (*m).msg_iter) };
+            if got == 0 {
+                return ret_len(copied, EFAULT);
+            }
+            copied += got;
+            if !peek {
+                locked(c, |s, nic| {
+                    s.rcv_head += got as u64;
+                    s.rcv_unreported += got as u64;
+                    if let Some(nic) = nic {
+                        push(c, s, nic, false);
+                    }
+                });
+            }
+            continue;
+        }
+        if copied >= target {
+            return copied as c_int;
+        }
+        // SAFETY: `sk` is locked.
+        let err = unsafe { bindings::handoff_sock_error(sk) };
+        if err != 0 {
+            return if copied > 0 { copied as c_int } else { err };
+        }
+        // SAFETY: as above.
+        let shut_rd = unsafe { (*sk).sk_shutdown } & bindings::RCV_SHUTDOWN as u8 != 0;
+        if done || shut_rd {
+            return copied as c_int;
+        }
+        let r = wait_for(sk, &mut timeo, || {
+            // SAFETY: as in `bypass_sendmsg`.
+            let err = unsafe { ptr::read_volatile(&(*sk).sk_err) } != 0;
+            err || locked(c, |s, _| s.rcv_tail > s.rcv_head + skip || s.peer_fin || s.phase == Phase::Released)
+        });
+        if let Err(e) = r {
+            return ret_len(copied, e);
+        }
+    }
+}
+
+/// poll/select/epoll readiness, computed as `tcp_poll` does.
+pub(crate) unsafe extern "C" fn bypass_poll(
+    file: *mut bindings::file,
+    sock: *mut bindings::socket,
+    wait: *mut bindings::poll_table_struct,
+) -> c_uint {
+    // SAFETY: the socket layer calls us with a live socket.
+    let sk = unsafe { (*sock).sk };
+    // SAFETY: arguments from the socket layer.
+    unsafe { bindings::handoff_sock_poll_wait(file, sock, wait) };
+    // SAFETY: live socket (our ops imply our record until `revert_ops`,
+    // which runs under the socket lock we take here).
+    let _lock = unsafe { SockLock::new(sk) };
+    // SAFETY: as above.
+    let Some(c) = (unsafe { conn_of(sk) }) else { return bindings::EPOLLERR };
+    c.stat(Stat::BypassPoll);
+    // SAFETY: reads of the locked socket.
+    let (shutdown, err) = unsafe { ((*sk).sk_shutdown, ptr::read_volatile(&(*sk).sk_err)) };
+    let rd_shut = shutdown & bindings::RCV_SHUTDOWN as u8 != 0;
+    let cap = c.snd.len() as u64;
+    let mut mask = locked(c, |s, _| {
+        let mut mask = 0;
+        let gone = s.phase == Phase::Released;
+        let wr_shut = shutdown & bindings::SEND_SHUTDOWN as u8 != 0 || s.fin_sent || s.close_pending;
+        if s.rcv_tail > s.rcv_head || s.peer_fin || rd_shut || gone {
+            mask |= EPOLLIN;
+        }
+        if s.peer_fin || rd_shut {
+            mask |= bindings::EPOLLRDHUP;
+        }
+        if wr_shut || gone || cap - (s.snd_tail - s.snd_head) >= cap / 4 {
+            mask |= EPOLLOUT;
+        }
+        if (s.peer_fin && wr_shut) || gone {
+            mask |= bindings::EPOLLHUP;
+        }
+        mask
+    });
+    if err != 0 {
+        mask |= bindings::EPOLLERR;
+    }
+    mask
+}
+
+/// `shutdown(2)`: `inet_shutdown` already set `sk_shutdown` and holds the
+/// socket lock.
+pub(crate) unsafe extern "C" fn bypass_shutdown(sk: *mut bindings::sock, how: c_int) {
+    // SAFETY: as in `bypass_sendmsg`.
+    let c = unsafe { record(sk) };
+    c.stat(Stat::BypassShutdown);
+    if how & bindings::SEND_SHUTDOWN as c_int != 0 {
+        locked(c, |s, nic| {
+            if let (Some(nic), false) = (nic, s.fin_sent) {
+                s.close_pending = true;
+                push(c, s, nic, true);
+            }
+        });
+    }
+    wake(c, EPOLLIN | EPOLLOUT);
+}
+
+/// `close(2)` of the last file reference.
+pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c_long) {
+    // SAFETY: as in `bypass_sendmsg`.
+    let c = unsafe { record(sk) };
+    c.stat(Stat::BypassClose);
+    // SAFETY: live socket.
+    unsafe { bindings::handoff_lock_sock(sk) };
+    // SAFETY: plain flag reads of the locked socket.
+    let linger0 = unsafe {
+        bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_LINGER as c_int) && (*sk).sk_lingertime == 0
+    };
+    let on_nic = locked(c, |s, nic| {
+        let Some(nic) = nic.filter(|_| s.phase == Phase::Offloaded) else { return false };
+        if linger0 || s.rcv_tail > s.rcv_head {
+            // Native TCP resets a connection closed with unread data or
+            // with a zero linger time.
+            let _ = ctrl(c, s, nic, msg::CtrlCmd::Abort, 0);
+        } else if !s.fin_sent {
+            s.close_pending = true;
+            push(c, s, nic, true);
+        }
+        true
+    });
+    if !on_nic {
+        // The NIC already let go: the host socket is closed (or in
+        // TIME_WAIT); native close tears it down.
+        // SAFETY: locked above; the base close takes the lock itself.
+        unsafe {
+            crate::handoff::revert_ops(c);
+            let base = c.base_prot;
+            bindings::release_sock(sk);
+            ((*base).close.expect("tcp close"))(sk, timeout);
+        }
+        return;
+    }
+    // The NIC finishes the connection; `finish` destroys the orphan then.
+    // SAFETY: locked socket; orphaning is what tcp_close does at this point
+    // (inet_csk_destroy_sock undoes the orphan count).
+    unsafe {
+        (*sk).sk_shutdown = bindings::SHUTDOWN_MASK as u8;
+        bindings::handoff_sock_orphan(sk);
+        bindings::handoff_orphan_count_inc(sk);
+        bindings::release_sock(sk);
+    }
+}
+
+/// TCP-level socket options: applied to the host socket (so getsockopt
+/// reads them back) and forwarded to the NIC where it implements them.
+pub(crate) unsafe extern "C" fn bypass_setsockopt(
+    sk: *mut bindings::sock,
+    level: c_int,
+    optname: c_int,
+    optval: bindings::sockptr_t,
+    optlen: c_uint,
+) -> c_int {
+    // SAFETY: as in `bypass_sendmsg`.
+    let c = unsafe { record(sk) };
+    c.stat(Stat::BypassSetsockopt);
+    // SAFETY: the base protocol's handler with the caller's arguments.
+    let r = unsafe { ((*c.base_prot).setsockopt.expect("tcp setsockopt"))(sk, level, optname, optval, optlen) };
+    if r != 0 || level != bindings::SOL_TCP as c_int {
+        return r;
+    }
+    // SAFETY: live socket.
+    let _lock = unsafe { SockLock::new(sk) };
+    // The base handler may have armed host timers (keepalive): the parked
+    // socket must run none.
+    // SAFETY: locked socket.
+    unsafe { bindings::handoff_tcp_clear_xmit_timers(sk) };
+    let cmd = match optname as u32 {
+        // SAFETY: reading options of the locked socket.
+        bindings::TCP_NODELAY => Some((msg::CtrlCmd::NoDelay, u64::from(unsafe { (*sk.cast::<bindings::tcp_sock>()).nonagle() } & 1))),
+        // SAFETY: as above.
+        bindings::TCP_KEEPIDLE => unsafe { keepalive_arg(sk) }.map(|a| (msg::CtrlCmd::KeepAlive, a)),
+        _ => None,
+    };
+    if let Some((cmd, arg)) = cmd {
+        locked(c, |s, nic| {
+            if let (Some(nic), Phase::Offloaded) = (nic, s.phase) {
+                let _ = ctrl(c, s, nic, cmd, arg);
+            }
+        });
+    }
+    0
+}
+
+/// `SO_KEEPALIVE` (sock_setsockopt calls it, socket locked, before it sets
+/// the flag). The host's keepalive timer must not run: the NIC keeps alive.
+pub(crate) unsafe extern "C" fn bypass_keepalive(sk: *mut bindings::sock, valbool: c_int) {
+    // SAFETY: as in `bypass_sendmsg`.
+    let c = unsafe { record(sk) };
+    // SAFETY: as above.
+    let arg = if valbool != 0 { unsafe { keepalive_time_ms(sk) } } else { 0 };
+    locked(c, |s, nic| {
+        if let (Some(nic), Phase::Offloaded) = (nic, s.phase) {
+            let _ = ctrl(c, s, nic, msg::CtrlCmd::KeepAlive, arg);
+        }
+    });
+}
+
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket.
+unsafe fn keepalive_time_ms(sk: *mut bindings::sock) -> u64 {
+    // SAFETY: by the contract.
+    unsafe { u64::from(bindings::jiffies_to_msecs(bindings::handoff_keepalive_time_when(sk.cast()) as _)) }
+}
+
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket.
+unsafe fn keepalive_arg(sk: *mut bindings::sock) -> Option<u64> {
+    // SAFETY: by the contract.
+    unsafe { bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_KEEPOPEN as c_int).then(|| keepalive_time_ms(sk)) }
+}
+
+/// SIOCINQ / SIOCOUTQ / SIOCOUTQNSD from the bypass rings.
+pub(crate) unsafe extern "C" fn bypass_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
+    // SAFETY: as in `bypass_sendmsg`.
+    let c = unsafe { record(sk) };
+    c.stat(Stat::BypassIoctl);
+    let v = {
+        // SAFETY: live socket.
+        let _lock = unsafe { SockLock::new(sk) };
+        locked(c, |s, _| match cmd as u32 {
+            bindings::SIOCINQ => Some(s.rcv_tail - s.rcv_head),
+            bindings::SIOCOUTQ => Some(s.snd_tail - s.snd_head),
+            bindings::SIOCOUTQNSD => Some(s.snd_tail - s.snd_sent),
+            _ => None,
+        })
+    };
+    match v {
+        // SAFETY: `karg` is the kernel copy sk_ioctl provides.
+        Some(v) => unsafe { *karg = v.min(c_int::MAX as u64) as c_int },
+        // SAFETY: anything else is the base protocol's.
+        None => return unsafe { ((*c.base_prot).ioctl.expect("tcp ioctl"))(sk, cmd, karg) },
+    }
+    0
+}
+
+/// Segments that reach the parked host socket while it is owned by a
+/// system call land in its backlog; they are stale by the time it is
+/// released, so they are dropped (the peer retransmits to the NIC).
+pub(crate) unsafe extern "C" fn parked_backlog_rcv(sk: *mut bindings::sock, skb: *mut bindings::sk_buff) -> c_int {
+    // SAFETY: called by the socket layer with a live socket and an skb we
+    // now own.
+    unsafe {
+        stats::inc(bindings::handoff_sock_net(sk), Stat::RacingSegmentsDropped);
+        bindings::handoff_dev_kfree_skb_any(skb);
+    }
+    0
+}
+
+/// Fills the host rings at handoff: `send` holds `queued` (bytes from the
+/// snapshot's `snd_una` on), `recv` holds `unread`.
+pub(crate) fn alloc_rings(c: &mut Conn, queued: usize, unread: usize) -> Result {
+    let snd = SEND_RING.max((queued + SEND_RING / 2).next_power_of_two());
+    let rcv = RECV_RING.max((unread + RECV_RING / 2).next_power_of_two());
+    c.snd = VVec::from_elem(0u8, snd, GFP_KERNEL)?;
+    c.rcv = VVec::from_elem(0u8, rcv, GFP_KERNEL)?;
+    Ok(())
+}
+
+/// Sets the ring positions after the rings were filled at handoff.
+///
+/// # Safety
+///
+/// As for [`Conn::st_unshared`].
+pub(crate) unsafe fn set_initial(c: &Conn, queued: u64, unread: u64) {
+    // SAFETY: by the contract.
+    let s = unsafe { c.st_unshared() };
+    s.snd_tail = queued;
+    s.rcv_tail = unread;
+    s.rcv_posted = unread;
+}
+
+/// After `handoff_done`: hand the NIC the queued data, receive space and a
+/// window update (which also carries the ACK the host may have delayed).
+pub(crate) fn start(c: &Conn, nic: &Nic) {
+    let g = nic.offload.lock();
+    let s = c.st(&g);
+    s.counted = true;
+    push(c, s, nic, true);
+    if encode_and_submit(nic, &Command::Recvd { cid: s.cid, len: 0 }).is_ok() {
+        c.stat(Stat::CmdRecvd);
+    }
+}
+
+/// Whether the `offloaded` gauge counts this connection; clears it.
+pub(crate) fn take_counted(c: &Conn, g: &Guard<'_>) -> bool {
+    core::mem::replace(&mut c.st(g).counted, false)
+}
+
+/// The snapshot the NIC handed back, if any.
+pub(crate) fn take_final_snap(c: &Conn, g: &Guard<'_>) -> Option<Snapshot> {
+    c.st(g).final_snap.take()
+}
+

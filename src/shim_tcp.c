@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Socket-side C shim, see shim_tcp.h: each function wraps exactly one kernel
+ * inline function or macro (or the few lines of one that is static in the
+ * kernel, named after it).
+ */
+#include <linux/completion.h>
+#include <linux/filter.h>
+#include <linux/kprobes.h>
+#include <linux/netdevice.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/uio.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <net/dst.h>
+#include <net/neighbour.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+
+#include "shim_tcp.h"
+
+struct net *handoff_sock_net(const struct sock *sk)
+{
+	return sock_net(sk);
+}
+
+void handoff_lock_sock(struct sock *sk)
+{
+	lock_sock(sk);
+}
+
+bool handoff_sock_owned_by_user(const struct sock *sk)
+{
+	return sock_owned_by_user_nocheck(sk);
+}
+
+void handoff_sock_hold(struct sock *sk)
+{
+	sock_hold(sk);
+}
+
+void handoff_sock_put(struct sock *sk)
+{
+	sock_put(sk);
+}
+
+void handoff_sock_orphan(struct sock *sk)
+{
+	sock_orphan(sk);
+}
+
+/* The orphan accounting tcp_close() does (this_cpu_inc on the protocol's
+ * counter); inet_csk_destroy_sock() undoes it. */
+void handoff_orphan_count_inc(struct sock *sk)
+{
+	this_cpu_inc(*sk->sk_prot->orphan_count);
+}
+
+bool handoff_sock_flag(const struct sock *sk, int flag)
+{
+	return sock_flag(sk, flag);
+}
+
+int handoff_sock_error(struct sock *sk)
+{
+	return sock_error(sk);
+}
+
+long handoff_sock_rcvtimeo(const struct sock *sk, bool noblock)
+{
+	return sock_rcvtimeo(sk, noblock);
+}
+
+long handoff_sock_sndtimeo(const struct sock *sk, bool noblock)
+{
+	return sock_sndtimeo(sk, noblock);
+}
+
+int handoff_sock_intr_errno(long timeo)
+{
+	return sock_intr_errno(timeo);
+}
+
+bool handoff_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+void handoff_sock_poll_wait(struct file *filp, struct socket *sock, struct poll_table_struct *p)
+{
+	sock_poll_wait(filp, sock, p);
+}
+
+struct wait_queue_head *handoff_sk_sleep(struct sock *sk)
+{
+	return sk_sleep(sk);
+}
+
+/* sock_def_readable() with the poll mask as a parameter. */
+void handoff_sk_wake(struct sock *sk, __poll_t mask)
+{
+	struct socket_wq *wq;
+
+	rcu_read_lock();
+	wq = rcu_dereference(sk->sk_wq);
+	if (skwq_has_sleeper(wq))
+		wake_up_interruptible_sync_poll(&wq->wait, mask);
+	sk_wake_async_rcu(sk, (mask & EPOLLOUT) ? SOCK_WAKE_SPACE : SOCK_WAKE_WAITD,
+			  (mask & EPOLLOUT) ? POLL_OUT : POLL_IN);
+	rcu_read_unlock();
+}
+
+/* DEFINE_WAIT_FUNC(wq_entry, woken_wake_function) for an entry that lives
+ * in a Rust stack frame. */
+void handoff_init_wait_woken(struct wait_queue_entry *wq_entry)
+{
+	*wq_entry = (struct wait_queue_entry){
+		.private = current,
+		.func = woken_wake_function,
+		.entry = LIST_HEAD_INIT(wq_entry->entry),
+	};
+}
+
+void handoff_set_sk_prot(struct sock *sk, struct proto *prot)
+{
+	WRITE_ONCE(sk->sk_prot, prot);
+}
+
+void handoff_set_sock_ops(struct socket *sock, const struct proto_ops *ops)
+{
+	WRITE_ONCE(sock->ops, ops);
+}
+
+u32 handoff_tcp_skb_seq(const struct sk_buff *skb)
+{
+	return TCP_SKB_CB(skb)->seq;
+}
+
+u32 handoff_tcp_skb_end_seq(const struct sk_buff *skb)
+{
+	return TCP_SKB_CB(skb)->end_seq;
+}
+
+u8 handoff_tcp_skb_flags(const struct sk_buff *skb)
+{
+	return TCP_SKB_CB(skb)->tcp_flags;
+}
+
+struct sk_buff *handoff_tcp_rtx_queue_head(const struct sock *sk)
+{
+	return tcp_rtx_queue_head(sk);
+}
+
+struct sk_buff *handoff_skb_rb_next(struct sk_buff *skb)
+{
+	return skb_rb_next(skb);
+}
+
+struct sk_buff *handoff_skb_peek(const struct sk_buff_head *list)
+{
+	return skb_peek(list);
+}
+
+struct sk_buff *handoff_skb_peek_next(struct sk_buff *skb, const struct sk_buff_head *list)
+{
+	return skb_peek_next(skb, list);
+}
+
+void handoff_tcp_rtx_queue_unlink_and_free(struct sk_buff *skb, struct sock *sk)
+{
+	tcp_rtx_queue_unlink_and_free(skb, sk);
+}
+
+void handoff_tcp_unlink_write_queue(struct sk_buff *skb, struct sock *sk)
+{
+	tcp_unlink_write_queue(skb, sk);
+}
+
+void handoff_tcp_wmem_free_skb(struct sock *sk, struct sk_buff *skb)
+{
+	tcp_wmem_free_skb(sk, skb);
+}
+
+void handoff_tcp_skb_tsorted_anchor_cleanup(struct sk_buff *skb)
+{
+	tcp_skb_tsorted_anchor_cleanup(skb);
+}
+
+void handoff_tcp_clear_all_retrans_hints(struct tcp_sock *tp)
+{
+	tcp_clear_all_retrans_hints(tp);
+}
+
+void handoff_tcp_clear_xmit_timers(struct sock *sk)
+{
+	tcp_clear_xmit_timers(sk);
+}
+
+void handoff_skb_queue_purge(struct sk_buff_head *list)
+{
+	skb_queue_purge(list);
+}
+
+void handoff_sk_mem_reclaim(struct sock *sk)
+{
+	sk_mem_reclaim(sk);
+}
+
+void handoff_init_list_head(struct list_head *list)
+{
+	INIT_LIST_HEAD(list);
+}
+
+int handoff_keepalive_time_when(const struct tcp_sock *tp)
+{
+	return keepalive_time_when(tp);
+}
+
+int handoff_keepalive_intvl_when(const struct tcp_sock *tp)
+{
+	return keepalive_intvl_when(tp);
+}
+
+int handoff_keepalive_probes(const struct tcp_sock *tp)
+{
+	return keepalive_probes(tp);
+}
+
+u32 handoff_tcp_time_stamp_ts(const struct tcp_sock *tp)
+{
+	return tcp_time_stamp_ts(tp);
+}
+
+u32 handoff_tcp_snd_cwnd(const struct tcp_sock *tp)
+{
+	return tcp_snd_cwnd(tp);
+}
+
+/* The clock rx_opt.ts_recent_stamp is kept in. */
+u32 handoff_tcp_seconds(void)
+{
+	return (u32)ktime_get_seconds();
+}
+
+struct dst_entry *handoff_sk_dst_get(const struct sock *sk)
+{
+	return sk_dst_get(sk);
+}
+
+void handoff_dst_release(struct dst_entry *dst)
+{
+	dst_release(dst);
+}
+
+struct net_device *handoff_dst_dev(const struct dst_entry *dst)
+{
+	return dst->dev;
+}
+
+struct neighbour *handoff_dst_neigh_lookup(const struct dst_entry *dst, const void *daddr)
+{
+	return dst_neigh_lookup(dst, daddr);
+}
+
+void handoff_neigh_ha_snapshot(u8 *dst, const struct neighbour *n, const struct net_device *dev)
+{
+	neigh_ha_snapshot((char *)dst, n, dev);
+}
+
+void handoff_neigh_release(struct neighbour *n)
+{
+	neigh_release(n);
+}
+
+void handoff_dev_hold(struct net_device *dev)
+{
+	dev_hold(dev);
+}
+
+void handoff_dev_put(struct net_device *dev)
+{
+	dev_put(dev);
+}
+
+/* The publishing half of the kernel's static __sk_attach_prog(): take the
+ * reference, charge the socket's option memory the way sk_filter_uncharge()
+ * (called by sk_detach_filter() and on destruction) will discharge it, and
+ * publish. The caller checked that no filter is attached. */
+void handoff_sk_filter_publish(struct sock *sk, struct sk_filter *fp)
+{
+	refcount_set(&fp->refcnt, 1);
+	atomic_add(bpf_prog_size(fp->prog->len), &sk->sk_omem_alloc);
+	rcu_assign_pointer(sk->sk_filter, fp);
+}
+
+unsigned long handoff_regs_return_value(struct pt_regs *regs)
+{
+	return regs_return_value(regs);
+}
+
+void handoff_init_completion(struct completion *x)
+{
+	init_completion(x);
+}
+
+void handoff_init_work(struct work_struct *work, void (*fn)(struct work_struct *))
+{
+	INIT_WORK(work, fn);
+}
+
+bool handoff_schedule_work(struct work_struct *work)
+{
+	return schedule_work(work);
+}
+
+size_t handoff_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i)
+{
+	return copy_from_iter(addr, bytes, i);
+}
+
+size_t handoff_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i)
+{
+	return copy_to_iter(addr, bytes, i);
+}
+
+size_t handoff_iov_iter_count(const struct iov_iter *i)
+{
+	return iov_iter_count(i);
+}
+
+void handoff_iov_iter_revert(struct iov_iter *i, size_t bytes)
+{
+	iov_iter_revert(i, bytes);
+}

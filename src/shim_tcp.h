@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C shim for the socket side (bypass layer, handoff, accept policy): one
+ * function per kernel inline function or macro Rust cannot call directly.
+ * No logic lives here.
+ */
+#ifndef TCP_HANDOFF_SHIM_TCP_H
+#define TCP_HANDOFF_SHIM_TCP_H
+
+#include <linux/types.h>
+
+struct sock;
+struct socket;
+struct sk_buff;
+struct sk_buff_head;
+struct tcp_sock;
+struct file;
+struct poll_table_struct;
+struct pt_regs;
+struct net;
+struct dst_entry;
+struct neighbour;
+struct net_device;
+struct sk_filter;
+struct completion;
+struct work_struct;
+struct wait_queue_entry;
+struct wait_queue_head;
+struct iov_iter;
+struct proto;
+struct proto_ops;
+struct list_head;
+
+struct net *handoff_sock_net(const struct sock *sk);
+void handoff_lock_sock(struct sock *sk);
+bool handoff_sock_owned_by_user(const struct sock *sk);
+void handoff_sock_hold(struct sock *sk);
+void handoff_sock_put(struct sock *sk);
+void handoff_sock_orphan(struct sock *sk);
+void handoff_orphan_count_inc(struct sock *sk);
+bool handoff_sock_flag(const struct sock *sk, int flag);
+int handoff_sock_error(struct sock *sk);
+long handoff_sock_rcvtimeo(const struct sock *sk, bool noblock);
+long handoff_sock_sndtimeo(const struct sock *sk, bool noblock);
+int handoff_sock_intr_errno(long timeo);
+bool handoff_signal_pending(void);
+void handoff_sock_poll_wait(struct file *filp, struct socket *sock, struct poll_table_struct *p);
+struct wait_queue_head *handoff_sk_sleep(struct sock *sk);
+void handoff_sk_wake(struct sock *sk, __poll_t mask);
+void handoff_init_wait_woken(struct wait_queue_entry *wq_entry);
+void handoff_set_sk_prot(struct sock *sk, struct proto *prot);
+void handoff_set_sock_ops(struct socket *sock, const struct proto_ops *ops);
+
+u32 handoff_tcp_skb_seq(const struct sk_buff *skb);
+u32 handoff_tcp_skb_end_seq(const struct sk_buff *skb);
+u8 handoff_tcp_skb_flags(const struct sk_buff *skb);
+struct sk_buff *handoff_tcp_rtx_queue_head(const struct sock *sk);
+struct sk_buff *handoff_skb_rb_next(struct sk_buff *skb);
+struct sk_buff *handoff_skb_peek(const struct sk_buff_head *list);
+struct sk_buff *handoff_skb_peek_next(struct sk_buff *skb, const struct sk_buff_head *list);
+void handoff_tcp_rtx_queue_unlink_and_free(struct sk_buff *skb, struct sock *sk);
+void handoff_tcp_unlink_write_queue(struct sk_buff *skb, struct sock *sk);
+void handoff_tcp_wmem_free_skb(struct sock *sk, struct sk_buff *skb);
+void handoff_tcp_skb_tsorted_anchor_cleanup(struct sk_buff *skb);
+void handoff_tcp_clear_all_retrans_hints(struct tcp_sock *tp);
+void handoff_tcp_clear_xmit_timers(struct sock *sk);
+void handoff_skb_queue_purge(struct sk_buff_head *list);
+void handoff_sk_mem_reclaim(struct sock *sk);
+void handoff_init_list_head(struct list_head *list);
+int handoff_keepalive_time_when(const struct tcp_sock *tp);
+int handoff_keepalive_intvl_when(const struct tcp_sock *tp);
+int handoff_keepalive_probes(const struct tcp_sock *tp);
+u32 handoff_tcp_time_stamp_ts(const struct tcp_sock *tp);
+u32 handoff_tcp_snd_cwnd(const struct tcp_sock *tp);
+u32 handoff_tcp_seconds(void);
+
+struct dst_entry *handoff_sk_dst_get(const struct sock *sk);
+void handoff_dst_release(struct dst_entry *dst);
+struct net_device *handoff_dst_dev(const struct dst_entry *dst);
+struct neighbour *handoff_dst_neigh_lookup(const struct dst_entry *dst, const void *daddr);
+void handoff_neigh_ha_snapshot(u8 *dst, const struct neighbour *n, const struct net_device *dev);
+void handoff_neigh_release(struct neighbour *n);
+void handoff_dev_hold(struct net_device *dev);
+void handoff_dev_put(struct net_device *dev);
+
+void handoff_sk_filter_publish(struct sock *sk, struct sk_filter *fp);
+unsigned long handoff_regs_return_value(struct pt_regs *regs);
+
+void handoff_init_completion(struct completion *x);
+void handoff_init_work(struct work_struct *work, void (*fn)(struct work_struct *));
+bool handoff_schedule_work(struct work_struct *work);
+
+size_t handoff_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i);
+size_t handoff_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i);
+size_t handoff_iov_iter_count(const struct iov_iter *i);
+void handoff_iov_iter_revert(struct iov_iter *i, size_t bytes);
+
+#endif

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The host side of the offload bus of one NIC: which host connection each
+//! cid belongs to, the host memory the firmware may "DMA" into, and the
+//! delivery of NIC -> OS events to the bypass layer (`src/bypass.rs`).
+//!
+//! # Host addresses
+//!
+//! The firmware never sees a kernel pointer. A host address names a byte of
+//! one offloaded connection's send or receive ring:
+//!
+//! | bits | field |
+//! |---|---|
+//! | 63..32 | cid (generation and slot, as the firmware issued it) |
+//! | 31 | region: 0 = send ring, 1 = receive ring |
+//! | 30..0 | byte offset in the ring |
+//!
+//! Every DMA is checked against the table: the cid must name a live
+//! connection, and the range must lie inside that ring; anything else is
+//! refused and counted (`bus_dma_refused`), as an IOMMU would.
+//!
+//! # Locking
+//!
+//! One spinlock per NIC (`lock`, taken with BH disabled) protects the table,
+//! the pending handoffs and every connection's shared state
+//! ([`crate::bypass::Shared`]). NAPI (events), the firmware thread (DMA) and
+//! system calls (index updates, never user copies) take it briefly.
+
+use core::cell::UnsafeCell;
+use core::ptr;
+
+use kernel::alloc::{flags::GFP_KERNEL, VVec};
+use kernel::prelude::*;
+
+use super::counters::Ctr;
+use super::nic::Nic;
+use crate::bindings;
+use crate::bypass::{self, Conn};
+use crate::firmware::HostEvent;
+
+/// Handoffs that may wait for their `handoff_done` at once, per NIC.
+const PENDING: usize = 64;
+/// Slot index bits of a cid (the firmware's `cid & 0x00ff_ffff`).
+const CID_SLOT_MASK: u32 = 0x00ff_ffff;
+/// Region bit of a host address.
+const REGION_RECV: u64 = 1 << 31;
+const OFFSET_MASK: u64 = REGION_RECV - 1;
+
+/// Which ring of a connection a host address points into.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Region {
+    Send,
+    Recv,
+}
+
+/// Host address of byte `off` of `cid`'s ring `region`.
+pub(crate) fn host_addr(cid: u32, region: Region, off: u32) -> u64 {
+    let r = if region == Region::Recv { REGION_RECV } else { 0 };
+    (u64::from(cid) << 32) | r | (u64::from(off) & OFFSET_MASK)
+}
+
+fn split_addr(addr: u64) -> (u32, Region, usize) {
+    let region = if addr & REGION_RECV != 0 { Region::Recv } else { Region::Send };
+    ((addr >> 32) as u32, region, (addr & OFFSET_MASK) as usize)
+}
+
+struct Tables {
+    /// Offloaded connections by cid slot.
+    by_slot: VVec<*mut Conn>,
+    /// Connections whose `handoff` command awaits its `handoff_done`.
+    pending: [*mut Conn; PENDING],
+    /// Connections in `by_slot`.
+    live: u32,
+    /// The device is going away (or its firmware failed): no new handoffs.
+    closed: bool,
+}
+
+/// Per-NIC offload state (lives in [`Nic`]).
+pub(crate) struct Offload {
+    lock: UnsafeCell<bindings::spinlock_t>,
+    tables: UnsafeCell<Tables>,
+    /// Connections the host may offload to this NIC: the firmware's slots,
+    /// and its reference pool divided by what one connection may hold.
+    pub(crate) capacity: u32,
+}
+
+/// Proof that the caller holds a NIC's offload lock.
+pub(crate) struct Guard<'a> {
+    off: &'a Offload,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: a `Guard` exists only while `lock` is held by this thread.
+        unsafe { bindings::handoff_spin_unlock_bh(self.off.lock.get()) };
+    }
+}
+
+impl Offload {
+    /// # Safety
+    ///
+    /// `init` must be called once the value is at its final address,
+    /// before any other method.
+    pub(crate) unsafe fn new(slots: usize, capacity: u32) -> Result<Self> {
+        Ok(Offload {
+            // SAFETY: all-zero is a valid pre-init spinlock_t; `init` runs
+            // `spin_lock_init` on it in place.
+            lock: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            tables: UnsafeCell::new(Tables {
+                by_slot: VVec::from_elem(ptr::null_mut(), slots, GFP_KERNEL)?,
+                pending: [ptr::null_mut(); PENDING],
+                live: 0,
+                closed: false,
+            }),
+            capacity,
+        })
+    }
+
+    /// Initialises the lock in place.
+    pub(crate) fn init(&self) {
+        // SAFETY: called once by `Nic::new` at the final address, before use.
+        unsafe { bindings::handoff_spin_lock_init(self.lock.get()) };
+    }
+
+    /// Takes the lock (BH disabled).
+    pub(crate) fn lock(&self) -> Guard<'_> {
+        // SAFETY: the lock was initialised by `init`.
+        unsafe { bindings::handoff_spin_lock_bh(self.lock.get()) };
+        Guard { off: self }
+    }
+
+    #[allow(clippy::mut_from_ref)]
+    fn tables<'g>(&'g self, _g: &'g Guard<'_>) -> &'g mut Tables {
+        // SAFETY: the guard proves the lock is held, which serialises every
+        // access to the tables; the borrow does not outlive the guard.
+        unsafe { &mut *self.tables.get() }
+    }
+
+    /// Registers `conn` as waiting for its handoff result. `EBUSY` if too
+    /// many handoffs are in flight, `ENETDOWN` if the device is closing,
+    /// `ENOSPC` if the NIC is at capacity.
+    pub(crate) fn add_pending(&self, g: &Guard<'_>, conn: *mut Conn) -> Result {
+        let t = self.tables(g);
+        if t.closed {
+            return Err(ENETDOWN);
+        }
+        let in_flight = t.pending.iter().filter(|p| !p.is_null()).count() as u32;
+        if t.live + in_flight >= self.capacity {
+            return Err(ENOSPC);
+        }
+        let slot = t.pending.iter_mut().find(|p| p.is_null()).ok_or(EBUSY)?;
+        *slot = conn;
+        Ok(())
+    }
+
+    /// Forgets a pending handoff (timed out or failed to submit). True if it
+    /// was still pending.
+    pub(crate) fn remove_pending(&self, g: &Guard<'_>, conn: *mut Conn) -> bool {
+        let t = self.tables(g);
+        match t.pending.iter_mut().find(|p| **p == conn) {
+            Some(p) => {
+                *p = ptr::null_mut();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes `cid`'s table entry if it is `conn`.
+    pub(crate) fn unlink(&self, g: &Guard<'_>, cid: u32, conn: *const Conn) {
+        let t = self.tables(g);
+        if let Some(e) = t.by_slot.get_mut((cid & CID_SLOT_MASK) as usize) {
+            if ptr::eq(*e, conn) {
+                *e = ptr::null_mut();
+                t.live -= 1;
+            }
+        }
+    }
+
+    fn conn(&self, g: &Guard<'_>, cid: u32) -> Option<*mut Conn> {
+        let c = *self.tables(g).by_slot.get((cid & CID_SLOT_MASK) as usize)?;
+        // SAFETY: entries are live connections (removed from the table
+        // before they are freed, under this lock).
+        (!c.is_null() && unsafe { bypass::cid_of(&*c, g) } == Some(cid)).then_some(c)
+    }
+
+    /// Marks the NIC closed and returns its connections one at a time so
+    /// the caller can reset them (device teardown, firmware failure).
+    pub(crate) fn take_any(&self, g: &Guard<'_>) -> Option<*mut Conn> {
+        let t = self.tables(g);
+        t.closed = true;
+        for p in t.pending.iter_mut() {
+            if !p.is_null() {
+                return Some(core::mem::replace(p, ptr::null_mut()));
+            }
+        }
+        for e in t.by_slot.iter_mut() {
+            if !e.is_null() {
+                t.live -= 1;
+                return Some(core::mem::replace(e, ptr::null_mut()));
+            }
+        }
+        None
+    }
+
+    /// Connections in the table now.
+    pub(crate) fn live(&self) -> u32 {
+        let g = self.lock();
+        self.tables(&g).live
+    }
+}
+
+/// Firmware read of host memory (the `send` data path).
+pub(crate) fn dma_read(nic: &Nic, addr: u64, buf: &mut [u8]) -> Result {
+    let (cid, region, off) = split_addr(addr);
+    let g = nic.offload.lock();
+    let r = nic.offload.conn(&g, cid).ok_or(EFAULT).and_then(|c| {
+        // SAFETY: `c` is in the table, so alive; the guard serialises us
+        // with anything that could free its rings.
+        unsafe { bypass::ring_read(&*c, &g, region, off, buf) }
+    });
+    drop(g);
+    count_dma(nic, r, Ctr::BusDmaRead, buf.len())
+}
+
+/// Firmware write to host memory (the `recv` data path).
+pub(crate) fn dma_write(nic: &Nic, addr: u64, data: &[u8]) -> Result {
+    let (cid, region, off) = split_addr(addr);
+    let g = nic.offload.lock();
+    let r = nic.offload.conn(&g, cid).ok_or(EFAULT).and_then(|c| {
+        // SAFETY: as in `dma_read`.
+        unsafe { bypass::ring_write(&*c, &g, region, off, data) }
+    });
+    drop(g);
+    count_dma(nic, r, Ctr::BusDmaWrite, data.len())
+}
+
+fn count_dma(nic: &Nic, r: Result, ctr: Ctr, n: usize) -> Result {
+    match r {
+        Ok(()) => nic.ctr.add(ctr, n as u64),
+        Err(_) => nic.ctr.inc(Ctr::BusDmaRefused),
+    }
+    r
+}
+
+/// Applies one NIC -> OS event to the connection it concerns (NAPI).
+pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
+    let g = nic.offload.lock();
+    let cid = match *ev {
+        HostEvent::HandoffDone { cookie, result } => {
+            let conn = cookie as usize as *mut Conn;
+            if !nic.offload.remove_pending(&g, conn) {
+                // Nobody waits for it any more (timed out): take the
+                // connection back from the NIC, nobody will use it.
+                drop(g);
+                if let Ok(cid) = result {
+                    nic.ctr.inc(Ctr::HostOrphanHandoff);
+                    let _ = bypass::submit_restore(nic, cid);
+                }
+                return;
+            }
+            if let Ok(cid) = result {
+                let t = nic.offload.tables(&g);
+                match t.by_slot.get_mut((cid & CID_SLOT_MASK) as usize) {
+                    Some(e) if e.is_null() => {
+                        *e = conn;
+                        t.live += 1;
+                    }
+                    _ => {
+                        nic.ctr.inc(Ctr::HostEvtUnknownCid);
+                        // SAFETY: `conn` was pending, so its handoff thread
+                        // still waits for it and keeps it alive.
+                        unsafe { bypass::handoff_result(&*conn, &g, Err(EIO)) };
+                        return;
+                    }
+                }
+            }
+            // SAFETY: as above.
+            unsafe { bypass::handoff_result(&*conn, &g, result.map_err(bypass::refusal_errno)) };
+            return;
+        }
+        HostEvent::Restore { cid, .. }
+        | HostEvent::Recv { cid, .. }
+        | HostEvent::Ack { cid, .. }
+        | HostEvent::Ctrl { cid, .. }
+        | HostEvent::RecvData { cid, .. } => cid,
+        HostEvent::Resource { cid, .. } => cid,
+    };
+    match nic.offload.conn(&g, cid) {
+        // SAFETY: in the table, so alive; the guard is held.
+        Some(c) => unsafe { bypass::on_event(nic, &*c, &g, ev) },
+        None if matches!(ev, HostEvent::Resource { .. }) => {}
+        None => nic.ctr.inc(Ctr::HostEvtUnknownCid),
+    }
+}
+
+/// Resets every connection offloaded to `nic` (its firmware is gone or
+/// going): the paper's semantics for a NIC failure.
+pub(crate) fn reset_all(nic: &Nic, why: &CStr) {
+    let mut n = 0u32;
+    loop {
+        let g = nic.offload.lock();
+        let Some(c) = nic.offload.take_any(&g) else { break };
+        // SAFETY: `c` was in the table (or pending), so alive.
+        unsafe { bypass::nic_failed(&*c, &g) };
+        n += 1;
+    }
+    if n > 0 {
+        // SAFETY: `dev` is valid for the NIC's lifetime.
+        let name = unsafe { kernel::str::CStr::from_char_ptr((*nic.dev).name.as_ptr()) };
+        pr_warn!("{}: {} offloaded connection(s) reset: {}\n", name, n, why);
+    }
+}
