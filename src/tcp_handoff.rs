@@ -13,7 +13,9 @@ mod bindings;
 mod firmware;
 mod cstatic;
 mod netns;
+mod stats;
 mod sysctl;
+mod text;
 #[path = "../vnic/mod.rs"]
 mod vnic;
 
