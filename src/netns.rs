@@ -4,7 +4,7 @@
 //!
 //! Every namespace gets its own [`NetState`], allocated zeroed by the kernel's
 //! pernet machinery (`pernet_operations.size`), holding that namespace's
-//! sysctl table and statistics. Knobs are per namespace
+//! sysctl table, offload policy and statistics. Knobs are per namespace
 //! because the policy they express (which connections to hand off) is.
 
 use core::ffi::{c_int, c_uint};
@@ -15,6 +15,7 @@ use kernel::prelude::*;
 
 use crate::bindings;
 use crate::cstatic::CStatic;
+use crate::policy;
 use crate::stats;
 use crate::sysctl;
 
@@ -26,6 +27,8 @@ pub(crate) struct NetState {
     /// This namespace's copy of the sysctl table: entries point at fields of
     /// this struct, so each namespace needs its own.
     table: [bindings::ctl_table; sysctl::ENTRIES],
+    /// The `net.handoff.*` knobs the table points at.
+    pub(crate) policy: policy::Policy,
     /// Counters of `/proc/net/handoff_stat`; all-zero is their start.
     pub(crate) stats: stats::Stats,
 }
@@ -66,7 +69,9 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
         // sysctl table and the proc entry are registered below, so this is
         // the only reference; it ends before they are.
         let state = unsafe { &mut *state };
-        state.table = sysctl::table();
+        // SAFETY: once, before the policy is shared (see above).
+        unsafe { state.policy.init() };
+        state.table = sysctl::table(&state.policy);
     }
     // From here on the sysctl and proc handlers may run concurrently: only
     // raw-pointer field accesses, and `sysctl_header` is only touched by

@@ -13,6 +13,7 @@ mod bindings;
 mod firmware;
 mod cstatic;
 mod netns;
+mod policy;
 mod stats;
 mod sysctl;
 mod text;
