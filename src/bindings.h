@@ -10,7 +10,9 @@
 #include <linux/if_link.h>
 #include <linux/kthread.h>
 #include <linux/netdevice.h>
+#include <linux/proc_fs.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/skbuff.h>
 #include <linux/fs.h>
 #include <linux/spinlock.h>

@@ -6,6 +6,7 @@
 #include <linux/moduleparam.h>
 #include <linux/netdevice.h>
 #include <linux/rcupdate.h>
+#include <linux/seq_file_net.h>
 #include <linux/sched.h>
 #include <linux/skbuff.h>
 #include <linux/spinlock.h>
@@ -27,6 +28,11 @@ MODULE_PARM_DESC(nic_mem_kib, "NIC memory per hnic device, KiB (default 16384 = 
 void *handoff_net_generic(const struct net *net, unsigned int id)
 {
 	return net_generic(net, id);
+}
+
+struct net *handoff_seq_file_single_net(struct seq_file *seq)
+{
+	return seq_file_single_net(seq);
 }
 
 void handoff_put_net(struct net *net)

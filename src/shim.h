@@ -13,12 +13,14 @@ struct net;
 struct net_device;
 struct napi_struct;
 struct sk_buff;
+struct seq_file;
 
 /* module parameters, see Documentation/hnic.rst */
 extern int handoff_param_fw_cpu;
 extern unsigned int handoff_param_nic_mem_kib;
 
 void *handoff_net_generic(const struct net *net, unsigned int id);
+struct net *handoff_seq_file_single_net(struct seq_file *seq);
 void handoff_put_net(struct net *net);
 struct net *handoff_dev_net(const struct net_device *dev);
 

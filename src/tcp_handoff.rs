@@ -13,7 +13,10 @@ mod bindings;
 mod firmware;
 mod cstatic;
 mod netns;
+mod policy;
+mod stats;
 mod sysctl;
+mod text;
 #[path = "../vnic/mod.rs"]
 mod vnic;
 
