@@ -37,7 +37,9 @@ use kernel::alloc::{flags::GFP_KERNEL, VVec};
 use kernel::prelude::*;
 
 use crate::bindings;
-use crate::firmware::{msg, Command, HostEvent, Snapshot, MSG_LEN, MSG_PSH};
+use crate::errno;
+use crate::firmware::msg::{MSG_LEN, MSG_PSH};
+use crate::firmware::{msg, Command, HostEvent, Snapshot};
 use crate::stats::{self, Stat};
 use crate::vnic::{offload, Guard, Nic, Region};
 
@@ -247,8 +249,8 @@ pub(crate) fn refusal_errno(code: u16) -> Error {
         1 => ENOSPC,     // no connection slot
         2 => EEXIST,     // duplicate 4-tuple
         3 => EINVAL,     // snapshot rejected
-        4 => ENOBUFS,    // reference pool
-        _ => EOPNOTSUPP, // bad cid, unsupported, shutdown
+        4 => errno::ENOBUFS(),    // reference pool
+        _ => errno::EOPNOTSUPP(), // bad cid, unsupported, shutdown
     }
 }
 
@@ -426,9 +428,14 @@ fn schedule(c: &Conn) {
     }
 }
 
-const EPOLLIN: u32 = bindings::EPOLLIN | bindings::EPOLLRDNORM;
-const EPOLLOUT: u32 = bindings::EPOLLOUT | bindings::EPOLLWRNORM;
-const EPOLL_ALL: u32 = EPOLLIN | EPOLLOUT | bindings::EPOLLERR | bindings::EPOLLHUP | bindings::EPOLLRDHUP;
+/// `SIOCINQ` and `SIOCOUTQ` are `FIONREAD` and `TIOCOUTQ` (asm-generic
+/// ioctls, macros bindgen does not see).
+const SIOCINQ: u32 = 0x541b;
+const SIOCOUTQ: u32 = 0x5411;
+
+const EPOLLIN: u32 = bindings::POLLIN | bindings::POLLRDNORM;
+const EPOLLOUT: u32 = bindings::POLLOUT | bindings::POLLWRNORM;
+const EPOLL_ALL: u32 = EPOLLIN | EPOLLOUT | bindings::POLLERR | bindings::POLLHUP | bindings::POLLRDHUP;
 
 /// The handoff's outcome arrived (NAPI).
 pub(crate) fn handoff_result(c: &Conn, g: &Guard<'_>, r: Result<u32>) {
@@ -452,7 +459,7 @@ pub(crate) fn take_result(c: &Conn, g: &Guard<'_>) -> Option<Result<u32>> {
 pub(crate) fn nic_failed(c: &Conn, g: &Guard<'_>) {
     let s = c.st(g);
     if s.phase == Phase::HandingOff {
-        s.result = Some(Err(ENETDOWN));
+        s.result = Some(Err(errno::ENETDOWN()));
         // SAFETY: as in `handoff_result`.
         unsafe { bindings::complete(c.done.get()) };
         return;
@@ -469,7 +476,7 @@ fn released(c: &Conn, s: &mut Shared) {
     s.phase = Phase::Released;
     s.nic_gone = true;
     c.stat(Stat::NicReleased);
-    wake(c, EPOLLIN | EPOLLOUT | bindings::EPOLLHUP);
+    wake(c, EPOLLIN | EPOLLOUT | bindings::POLLHUP);
     schedule(c);
 }
 
@@ -528,11 +535,11 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                     s.peer_fin = true;
                     // SAFETY: see `wake`; sk_shutdown is read locklessly.
                     unsafe { (*c.sk).sk_shutdown |= bindings::RCV_SHUTDOWN as u8 };
-                    wake(c, EPOLLIN | bindings::EPOLLRDHUP);
+                    wake(c, EPOLLIN | bindings::POLLRDHUP);
                 }
                 2 | 3 => {
                     // Peer reset / retransmissions gave up: the errno native
-                    // TCP reports (ECONNRESET / ETIMEDOUT).
+                    // TCP reports (ECONNRESET / errno::ETIMEDOUT()).
                     set_sk_err(c, arg as u32);
                     wake(c, EPOLL_ALL);
                 }
@@ -672,7 +679,7 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut 
     let (c, flags) = unsafe { (record(sk), (*m).msg_flags) };
     c.stat(Stat::BypassSendmsg);
     if flags & bindings::MSG_OOB != 0 {
-        return EOPNOTSUPP.to_errno();
+        return errno::EOPNOTSUPP().to_errno();
     }
     // SAFETY: live socket.
     let _lock = unsafe { SockLock::new(sk) };
@@ -823,7 +830,7 @@ pub(crate) unsafe extern "C" fn bypass_poll(
     // which runs under the socket lock we take here).
     let _lock = unsafe { SockLock::new(sk) };
     // SAFETY: as above.
-    let Some(c) = (unsafe { conn_of(sk) }) else { return bindings::EPOLLERR };
+    let Some(c) = (unsafe { conn_of(sk) }) else { return bindings::POLLERR };
     c.stat(Stat::BypassPoll);
     // SAFETY: reads of the locked socket.
     let (shutdown, err) = unsafe { ((*sk).sk_shutdown, ptr::read_volatile(&(*sk).sk_err)) };
@@ -837,18 +844,18 @@ pub(crate) unsafe extern "C" fn bypass_poll(
             mask |= EPOLLIN;
         }
         if s.peer_fin || rd_shut {
-            mask |= bindings::EPOLLRDHUP;
+            mask |= bindings::POLLRDHUP;
         }
         if wr_shut || gone || cap - (s.snd_tail - s.snd_head) >= cap / 4 {
             mask |= EPOLLOUT;
         }
         if (s.peer_fin && wr_shut) || gone {
-            mask |= bindings::EPOLLHUP;
+            mask |= bindings::POLLHUP;
         }
         mask
     });
     if err != 0 {
-        mask |= bindings::EPOLLERR;
+        mask |= bindings::POLLERR;
     }
     mask
 }
@@ -995,8 +1002,8 @@ pub(crate) unsafe extern "C" fn bypass_ioctl(sk: *mut bindings::sock, cmd: c_int
         // SAFETY: live socket.
         let _lock = unsafe { SockLock::new(sk) };
         locked(c, |s, _| match cmd as u32 {
-            bindings::SIOCINQ => Some(s.rcv_tail - s.rcv_head),
-            bindings::SIOCOUTQ => Some(s.snd_tail - s.snd_head),
+            SIOCINQ => Some(s.rcv_tail - s.rcv_head),
+            SIOCOUTQ => Some(s.snd_tail - s.snd_head),
             bindings::SIOCOUTQNSD => Some(s.snd_tail - s.snd_sent),
             _ => None,
         })

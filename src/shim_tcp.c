@@ -157,6 +157,11 @@ struct sk_buff *handoff_skb_rb_next(struct sk_buff *skb)
 	return skb_rb_next(skb);
 }
 
+struct sk_buff *handoff_rb_to_skb(struct rb_node *node)
+{
+	return rb_to_skb(node);
+}
+
 struct sk_buff *handoff_skb_peek(const struct sk_buff_head *list)
 {
 	return skb_peek(list);
@@ -297,6 +302,11 @@ void handoff_sk_filter_publish(struct sock *sk, struct sk_filter *fp)
 unsigned long handoff_regs_return_value(struct pt_regs *regs)
 {
 	return regs_return_value(regs);
+}
+
+bool handoff_try_module_get(struct module *module)
+{
+	return try_module_get(module);
 }
 
 void handoff_init_completion(struct completion *x)

@@ -56,6 +56,8 @@ u32 handoff_tcp_skb_end_seq(const struct sk_buff *skb);
 u8 handoff_tcp_skb_flags(const struct sk_buff *skb);
 struct sk_buff *handoff_tcp_rtx_queue_head(const struct sock *sk);
 struct sk_buff *handoff_skb_rb_next(struct sk_buff *skb);
+struct rb_node;
+struct sk_buff *handoff_rb_to_skb(struct rb_node *node);
 struct sk_buff *handoff_skb_peek(const struct sk_buff_head *list);
 struct sk_buff *handoff_skb_peek_next(struct sk_buff *skb, const struct sk_buff_head *list);
 void handoff_tcp_rtx_queue_unlink_and_free(struct sk_buff *skb, struct sock *sk);
@@ -85,6 +87,8 @@ void handoff_dev_put(struct net_device *dev);
 
 void handoff_sk_filter_publish(struct sock *sk, struct sk_filter *fp);
 unsigned long handoff_regs_return_value(struct pt_regs *regs);
+struct module;
+bool handoff_try_module_get(struct module *module);
 
 void handoff_init_completion(struct completion *x);
 void handoff_init_work(struct work_struct *work, void (*fn)(struct work_struct *));

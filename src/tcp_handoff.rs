@@ -6,17 +6,22 @@
 //! namespace control plane (`net.handoff.*` sysctls). Later parts (the bypass
 //! ULP, handoff/restore, the hnic driver) hang off the same module.
 
+mod accept;
 mod bindings;
+mod bypass;
 /// The NIC firmware (`firmware-sim/`), compiled into the module.
 #[path = "../firmware-sim/src/lib.rs"]
 #[allow(unused_attributes, unused_imports, dead_code, unreachable_pub)]
 mod firmware;
 mod cstatic;
+mod errno;
+mod handoff;
 mod netns;
 mod policy;
 mod stats;
 mod sysctl;
 mod text;
+mod ulp;
 #[path = "../vnic/mod.rs"]
 mod vnic;
 
@@ -34,17 +39,22 @@ module! {
 }
 
 struct TcpHandoff {
-    // Dropped in declaration order: hnic devices go before the sysctls.
+    // Dropped in declaration order: the accept probe first (no new
+    // offloads), then the ULP, hnic devices, and the sysctls last.
+    _accept: accept::Registration,
+    _ulp: ulp::Registration,
     _hnic: vnic::Registration,
     _pernet: netns::PernetRegistration,
 }
 
 impl kernel::Module for TcpHandoff {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         let pernet = netns::PernetRegistration::new()?;
         let hnic = vnic::Registration::new()?;
+        let ulp = ulp::Registration::new(module)?;
+        let accept = accept::Registration::new()?;
         pr_info!("version {} loaded\n", VERSION);
-        Ok(TcpHandoff { _hnic: hnic, _pernet: pernet })
+        Ok(TcpHandoff { _accept: accept, _ulp: ulp, _hnic: hnic, _pernet: pernet })
     }
 }
 

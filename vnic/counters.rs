@@ -31,6 +31,9 @@ counters! {
     RxInterrupt => "bus_rx_interrupt": "interrupts raised (NAPI schedules)",
     RxEvt => "bus_evt_msgs": "event messages the firmware posted (NIC -> OS)",
     RxEvtBytes => "bus_evt_bytes": "event bytes the firmware posted",
+    BusDmaRead => "bus_dma_read_bytes": "payload bytes the firmware read from offloaded connections' send rings",
+    BusDmaWrite => "bus_dma_write_bytes": "payload bytes the firmware wrote into offloaded connections' receive rings",
+    BusDmaRefused => "bus_dma_refused": "DMA requests refused: unknown cid or outside the connection's posted range",
     // host driver (also the interface's rtnl_link_stats64)
     HostTxPackets => "host_tx_packets": "frames the stack handed to the driver",
     HostTxBytes => "host_tx_bytes": "bytes the stack handed to the driver",
@@ -49,6 +52,9 @@ counters! {
     EvtResource => "host_evt_resource": "resource events received",
     EvtRecvData => "host_evt_recv_data": "recv_data events received (staged bytes returned)",
     EvtMalformed => "host_evt_malformed": "event messages that did not decode",
+    HostEvtUnknownCid => "host_evt_unknown_cid": "events for a cid no host connection owns",
+    HostEvtBadRecv => "host_evt_bad_recv": "recv/ctrl events that do not fit the connection's posted buffers",
+    HostOrphanHandoff => "host_orphan_handoff": "handoff results that arrived after the host gave up waiting (taken back)",
     // firmware
     FwPassThrough => "fw_pass_through": "received frames that matched no offloaded connection",
     FwConsumed => "fw_offload_rx": "received frames consumed by offloaded connections",
@@ -63,6 +69,7 @@ counters! {
     FwCmdMalformed => "fw_cmd_malformed": "commands that did not decode",
     FwCmdRefused => "fw_cmd_refused": "valid commands the firmware refused (unknown cid, no resources, ...)",
     FwEvtRingFull => "fw_evt_ring_full_drop": "events lost because the event ring was full",
+    FwEvtBackpressure => "fw_evt_backpressure": "firmware passes that held commands and frames back because the event ring was nearly full",
     FwWakeups => "fw_wakeups": "firmware loop iterations that found work",
     FwBusyNs => "fw_busy_ns": "time the firmware spent working",
     FwIdleNs => "fw_idle_ns": "time the firmware spent asleep",

@@ -93,6 +93,8 @@ unsafe extern "C" fn hnic_uninit(dev: *mut bindings::net_device) {
         (*p).debugfs = ptr::null_mut();
         let nic = &*(*p).nic;
         nic.stop_firmware();
+        // The connections the firmware ran are lost with it.
+        super::offload::reset_all(nic, kernel::c_str!("device removed"));
         nic.drain_tx();
         bindings::handoff_netif_napi_del(ptr::addr_of_mut!((*p).napi));
     }

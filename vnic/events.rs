@@ -2,10 +2,9 @@
 
 //! NIC -> OS events, taken off the event ring by NAPI poll.
 //!
-//! Every event is decoded and counted by type (`ethtool -S`: the
-//! `host_evt_*` counters). Nothing on the host owns offloaded connections
-//! yet (the bypass layer is the handoff work), so that is all that happens
-//! to them for now.
+//! Every event is decoded, counted by type (`ethtool -S`: the
+//! `host_evt_*` counters) and delivered to the connection it concerns
+//! (`offload.rs`).
 
 use super::counters::Ctr;
 use super::nic::Nic;
@@ -13,7 +12,8 @@ use crate::firmware::HostEvent;
 
 /// Handles one event message.
 pub(crate) fn dispatch(nic: &Nic, msg: &[u8]) {
-    let kind = match HostEvent::decode(msg) {
+    let decoded = HostEvent::decode(msg);
+    let kind = match decoded {
         Ok((HostEvent::HandoffDone { .. }, _)) => Ctr::EvtHandoffDone,
         Ok((HostEvent::Restore { .. }, _)) => Ctr::EvtRestore,
         Ok((HostEvent::Recv { .. }, _)) => Ctr::EvtRecv,
@@ -24,4 +24,7 @@ pub(crate) fn dispatch(nic: &Nic, msg: &[u8]) {
         Err(_) => Ctr::EvtMalformed,
     };
     nic.ctr.inc(kind);
+    if let Ok((ev, _)) = decoded {
+        super::offload::deliver(nic, &ev);
+    }
 }

@@ -29,6 +29,9 @@ const BUDGET: usize = 64;
 const HOUSEKEEPING_US: u32 = 100_000;
 /// Timer resolution while offloaded connections are live.
 const TIMER_TICK_US: u32 = 1_000;
+/// Free event-ring slots needed to run a pass that may raise events: a
+/// budget of commands or frames raises at most a few events each.
+const EVT_RESERVE: u32 = 4 * BUDGET as u32;
 
 /// The firmware's memory regions, sized by `NicMemoryLayout`.
 struct NicMemory {
@@ -122,7 +125,7 @@ impl Firmware {
     /// knob writes, which ring none, at the next housekeeping tick).
     fn has_work(&self, nic: &Nic, now: u64) -> bool {
         carrier_wanted(nic) != carrier_ok(nic)
-            || !nic.cmd.is_empty()
+            || (!nic.cmd.is_empty() && nic.evt.free() >= EVT_RESERVE)
             || (nic.tx.used() > 0 && nic.peer().map_or(true, |p| !p.wire_in.is_full_for_sender()))
             || Self::wire_head(nic).is_some_and(|d| d.due_ns <= now)
             || self.wire.held_deadline().is_some_and(|t| t <= now)
@@ -148,10 +151,18 @@ impl Firmware {
     /// One pass of the firmware loop.
     fn run(&mut self, nic: &Nic, now: u64) {
         let link_up = self.update_carrier(nic);
-        self.commands(nic, now);
+        // Events are never dropped for want of room: work that can raise
+        // them (commands, received frames) waits while the event ring is
+        // nearly full, until NAPI has taken events off.
+        let evt_room = nic.evt.free() >= EVT_RESERVE;
+        if evt_room {
+            self.commands(nic, now);
+        } else {
+            nic.ctr.inc(Ctr::FwEvtBackpressure);
+        }
         self.transmit(nic, link_up, now);
-        let delivered = self.receive(nic, now);
-        if self.engine.live_conns() > 0 {
+        let delivered = if evt_room { self.receive(nic, now) } else { 0 };
+        if self.engine.live_conns() > 0 && nic.evt.free() >= EVT_RESERVE {
             let Firmware { engine, wire, evt_posted, .. } = self;
             let mut io = FwIo { nic, wire, now_ns: now, evt_posted };
             engine.poll(now / 1000, &mut io);
@@ -430,14 +441,13 @@ struct FwIo<'a> {
 
 impl fw::HostMemory for FwIo<'_> {
     // Host buffers reach the NIC only through `send`/`post` commands of the
-    // bypass layer, which does not exist yet: no host address is valid, so
-    // every DMA is refused (and the engine counts the refusal).
-    fn dma_read(&mut self, _addr: u64, _buf: &mut [u8]) -> core::result::Result<(), fw::DmaError> {
-        Err(fw::DmaError)
+    // bypass layer; `offload.rs` resolves and checks every address.
+    fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> core::result::Result<(), fw::DmaError> {
+        super::offload::dma_read(self.nic, addr, buf).map_err(|_| fw::DmaError)
     }
 
-    fn dma_write(&mut self, _addr: u64, _data: &[u8]) -> core::result::Result<(), fw::DmaError> {
-        Err(fw::DmaError)
+    fn dma_write(&mut self, addr: u64, data: &[u8]) -> core::result::Result<(), fw::DmaError> {
+        super::offload::dma_write(self.nic, addr, data).map_err(|_| fw::DmaError)
     }
 }
 

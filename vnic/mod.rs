@@ -14,10 +14,26 @@ mod events;
 mod firmware;
 mod link;
 mod nic;
+pub(crate) mod offload;
 mod ring;
 mod wire;
 
 use kernel::prelude::*;
+
+use crate::bindings;
+pub(crate) use counters::Ctr;
+pub(crate) use nic::Nic;
+pub(crate) use offload::{Guard, Region};
+
+/// The NIC behind `dev`, if `dev` is an hnic device.
+///
+/// The caller keeps `dev` alive (a reference, or a route holding one) for
+/// as long as it uses the result.
+pub(crate) fn nic_of_dev<'a>(dev: *mut bindings::net_device) -> Option<&'a Nic> {
+    // SAFETY: `dev` is live (see above); only our devices carry our ops,
+    // and their private area holds the `Nic` until they are freed.
+    unsafe { ((*dev).netdev_ops == &device::NETDEV_OPS).then(|| device::nic_of(dev)) }
+}
 
 /// The registered `hnic` link kind; unregistering deletes all pairs.
 pub(crate) struct Registration(());

@@ -26,6 +26,7 @@ use kernel::prelude::*;
 
 use super::counters::{Counters, Ctr};
 use super::firmware::Firmware;
+use super::offload::Offload;
 use super::ring::{FrameRing, Ring};
 use super::wire::Faults;
 use crate::bindings;
@@ -43,7 +44,7 @@ pub(crate) const WIRE_QUEUE: u32 = 512;
 /// recv_data event carries staged bytes).
 pub(crate) const CMD_RING: u32 = 256;
 pub(crate) const CMD_SLOT: usize = 256;
-pub(crate) const EVT_RING: u32 = 512;
+pub(crate) const EVT_RING: u32 = 4096;
 pub(crate) const EVT_SLOT: usize = 2048;
 
 /// RX descriptor flag: the firmware verified the L4 checksum.
@@ -80,6 +81,8 @@ pub(crate) struct Nic {
     fw: UnsafeCell<Firmware>,
     /// The firmware's NIC memory size in bytes.
     pub(crate) nic_mem: usize,
+    /// Host side of the offload bus: connections by cid, DMA windows.
+    pub(crate) offload: Offload,
 }
 
 // SAFETY: shared state is atomics and SPSC rings (see the module docs);
@@ -92,6 +95,11 @@ impl Nic {
     /// Allocates the NIC of `dev` with `nic_mem` bytes of firmware memory.
     pub(crate) fn new(dev: *mut bindings::net_device, nic_mem: usize) -> Result<KBox<Nic>> {
         let fw = Firmware::new(nic_mem, dev as usize as u64)?;
+        let layout = crate::firmware::NicMemoryLayout::for_size(nic_mem).map_err(|_| EINVAL)?;
+        let per_conn = (crate::bypass::SEND_REFS + crate::bypass::POST_REFS) as usize;
+        let capacity = layout.max_conns.min(layout.refs / per_conn) as u32;
+        // SAFETY: `init` runs below, once the NIC is at its final address.
+        let offload = unsafe { Offload::new(layout.max_conns, capacity) }?;
         let nic = KBox::new(
             Nic {
                 dev,
@@ -111,11 +119,13 @@ impl Nic {
                 task: AtomicPtr::new(ptr::null_mut()),
                 fw: UnsafeCell::new(fw),
                 nic_mem,
+                offload,
             },
             GFP_KERNEL,
         )?;
         // SAFETY: the lock is at its final (heap) address and unused yet.
         unsafe { bindings::handoff_spin_lock_init(nic.cmd_lock.get()) };
+        nic.offload.init();
         Ok(nic)
     }
 

@@ -35,6 +35,7 @@ use kernel::prelude::*;
 use super::counters::Ctr;
 use super::nic::Nic;
 use crate::bindings;
+use crate::errno;
 use crate::bypass::{self, Conn};
 use crate::firmware::HostEvent;
 
@@ -137,12 +138,12 @@ impl Offload {
     }
 
     /// Registers `conn` as waiting for its handoff result. `EBUSY` if too
-    /// many handoffs are in flight, `ENETDOWN` if the device is closing,
+    /// many handoffs are in flight, `errno::ENETDOWN()` if the device is closing,
     /// `ENOSPC` if the NIC is at capacity.
     pub(crate) fn add_pending(&self, g: &Guard<'_>, conn: *mut Conn) -> Result {
         let t = self.tables(g);
         if t.closed {
-            return Err(ENETDOWN);
+            return Err(errno::ENETDOWN());
         }
         let in_flight = t.pending.iter().filter(|p| !p.is_null()).count() as u32;
         if t.live + in_flight >= self.capacity {
@@ -201,12 +202,6 @@ impl Offload {
             }
         }
         None
-    }
-
-    /// Connections in the table now.
-    pub(crate) fn live(&self) -> u32 {
-        let g = self.lock();
-        self.tables(&g).live
     }
 }
 
@@ -307,7 +302,7 @@ pub(crate) fn reset_all(nic: &Nic, why: &CStr) {
     }
     if n > 0 {
         // SAFETY: `dev` is valid for the NIC's lifetime.
-        let name = unsafe { kernel::str::CStr::from_char_ptr((*nic.dev).name.as_ptr()) };
+        let name = unsafe { kernel::str::CStr::from_char_ptr((*nic.dev).name.as_ptr().cast()) };
         pr_warn!("{}: {} offloaded connection(s) reset: {}\n", name, n, why);
     }
 }

@@ -273,6 +273,11 @@ impl FrameRing {
         self.idx.used()
     }
 
+    /// Free slots (exact for the producer, a lower bound for others).
+    pub(crate) fn free(&self) -> u32 {
+        self.idx.mask + 1 - self.idx.used()
+    }
+
     pub(crate) fn index_ptrs(&self) -> (*mut u32, *mut u32) {
         self.idx.index_ptrs()
     }

@@ -1,0 +1,589 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Handoff (paper §3.2): moving an established connection from the host
+//! stack to the NIC, and finishing the host socket once the NIC lets go.
+//!
+//! The sequence, all under the socket lock:
+//!
+//! 1. Admission: the socket is synchronized (ESTABLISHED or CLOSE_WAIT), its
+//!    route leaves through an hnic device that is up, the next hop's MAC is
+//!    known, and the namespace's `max_conns` is not reached.
+//! 2. Capture: the `tcp_sock` state becomes a firmware [`Snapshot`]; the
+//!    bytes from `snd_una` to `write_seq` (retransmit and write queues) and
+//!    the received-but-unread bytes are copied into the bypass rings. Data
+//!    already queued on either side moves with the connection.
+//! 3. Park: a socket filter that drops everything is attached, so a segment
+//!    that still reaches the host stack is never processed by the stale
+//!    `tcp_sock` (the peer retransmits it to the NIC); segments already in
+//!    the backlog are dropped too (`parked_backlog_rcv`).
+//! 4. `handoff` command; wait for `handoff_done` (bounded).
+//! 5. On success: purge the host queues, stop the host timers, switch the
+//!    socket to the bypass operations, give the NIC the queued data and
+//!    receive space. On refusal: undo 3, the socket continues natively.
+
+use core::ffi::c_int;
+use core::ptr;
+use core::sync::atomic::Ordering;
+
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::prelude::*;
+
+use crate::bindings;
+use crate::errno;
+use crate::bypass::{self, Conn, Phase};
+use crate::firmware::msg::SNAPSHOT_MSG_LEN;
+use crate::firmware::{Command, SnapFlags, Snapshot, TcpState};
+use crate::policy;
+use crate::stats::{self, Stat};
+use crate::vnic;
+
+/// How long a handoff waits for the NIC's answer before it gives up and
+/// the connection stays on the host.
+const HANDOFF_TIMEOUT_MS: u32 = 1000;
+
+/// Why a handoff did not happen: the counter it bumps and the errno an
+/// explicit `setsockopt(TCP_ULP)` returns.
+fn refuse(net: *mut bindings::net, s: Stat, e: Error) -> Error {
+    stats::inc(net, s);
+    e
+}
+
+fn tcp(sk: *mut bindings::sock) -> *mut bindings::tcp_sock {
+    sk.cast()
+}
+
+/// Hands off `c`'s socket.
+///
+/// # Safety
+///
+/// `c` is the boxed record of `c.sk` (stable address), the caller holds
+/// the socket lock, and no NIC knows the connection yet.
+pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
+    let sk = c.sk;
+    let net = c.net;
+    stats::inc(net, Stat::HandoffAttempts);
+    // SAFETY: by the contract, `sk` is a live, locked TCP socket.
+    let (state, family) = unsafe { ((*sk).__sk_common.skc_state, (*sk).__sk_common.skc_family) };
+    let tcp_state = match u32::from(state) {
+        bindings::TCP_ESTABLISHED => TcpState::Established,
+        bindings::TCP_CLOSE_WAIT => TcpState::CloseWait,
+        _ => return Err(refuse(net, Stat::RefusedState, errno::ENOTCONN())),
+    };
+    // SAFETY: as above.
+    let odd = unsafe {
+        let tp = &*tcp(sk);
+        tp.repair() != 0 || tp.tcp_usec_ts() != 0 || tp.urg_data != 0
+    };
+    if odd {
+        return Err(refuse(net, Stat::RefusedState, errno::EOPNOTSUPP()));
+    }
+    // SAFETY: as above.
+    if !unsafe { (*sk).sk_filter }.is_null() {
+        return Err(refuse(net, Stat::RefusedFilter, EBUSY));
+    }
+    let max = policy::max_conns(net);
+    if max != 0 && stats::get(net, Stat::Offloaded) >= u64::from(max) {
+        return Err(refuse(net, Stat::RefusedMaxConns, ENOSPC));
+    }
+    // SAFETY: as above.
+    let route = unsafe { Route::of(sk, family) }?;
+    let nic = route.nic;
+
+    // Capture.
+    // SAFETY: as above.
+    let (queued, unread) = unsafe { queue_lengths(sk) };
+    if bypass::alloc_rings(c, queued as usize, unread as usize).is_err() {
+        return Err(refuse(net, Stat::RefusedNoMemory, ENOMEM));
+    }
+    // SAFETY: as above; the rings were just sized for these lengths.
+    unsafe {
+        copy_send_queue(sk, &mut c.snd[..queued as usize]);
+        copy_recv_queue(sk, &mut c.rcv[..unread as usize]);
+    }
+    // SAFETY: as above.
+    let snap = unsafe { capture(sk, tcp_state, &route, c.rcv.len() as u32, unread) };
+    let mut msg = [0u8; SNAPSHOT_MSG_LEN];
+    let cookie = c as *const Conn as u64;
+    Command::Handoff { cookie, snap }.encode(&mut msg).map_err(|_| EINVAL)?;
+    // SAFETY: no NIC knows the connection yet.
+    unsafe { bypass::set_initial(c, u64::from(queued), u64::from(unread)) };
+
+    // Park.
+    // SAFETY: locked socket without a filter (checked above).
+    unsafe { park(sk, c) }.map_err(|e| refuse(net, Stat::RefusedNoMemory, e))?;
+
+    // Hand off.
+    // SAFETY: `route.dev` is the live device of the route we hold; the
+    // reference keeps its `Nic` alive until `finish` or the undo below.
+    unsafe { bindings::handoff_dev_hold(route.dev) };
+    c.dev = route.dev;
+    c.nic.store(nic as *const vnic::Nic as *mut vnic::Nic, Ordering::Release);
+    // SAFETY: still unknown to the NIC.
+    unsafe { c.st_unshared() }.phase = Phase::HandingOff;
+    let r = submit_and_wait(c, nic, &msg);
+    drop(route);
+    match r {
+        Ok(()) => {
+            // SAFETY: locked socket, handed off.
+            unsafe {
+                purge_queues(sk);
+                bindings::handoff_tcp_clear_xmit_timers(sk);
+                crate::ulp::install_bypass(c);
+            }
+            stats::inc(net, Stat::Handoffs);
+            stats::inc(net, Stat::Offloaded);
+            bypass::start(c, nic);
+            Ok(())
+        }
+        Err(e) => {
+            // SAFETY: locked socket we parked above; the NIC does not run
+            // the connection (refused, timed out and withdrawn, or gone).
+            unsafe {
+                unpark(sk, c);
+                c.nic.store(ptr::null_mut(), Ordering::Release);
+                c.st_unshared().phase = Phase::Pending;
+                bindings::handoff_dev_put(c.dev);
+            }
+            c.dev = ptr::null_mut();
+            c.snd = kernel::alloc::VVec::new();
+            c.rcv = kernel::alloc::VVec::new();
+            let s = match e {
+                e if e == ENOSPC => Stat::RefusedNoConnSlot,
+                e if e == EEXIST => Stat::RefusedDuplicate,
+                e if e == EINVAL => Stat::RefusedBadSnapshot,
+                e if e == errno::ENOBUFS() => Stat::RefusedNoRefs,
+                e if e == errno::ENETDOWN() => Stat::RefusedDeviceDown,
+                e if e == errno::ETIMEDOUT() => Stat::RefusedTimeout,
+                _ => Stat::RefusedState,
+            };
+            Err(refuse(net, s, e))
+        }
+    }
+}
+
+fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result {
+    let me = c as *const Conn as *mut Conn;
+    {
+        let g = nic.offload.lock();
+        nic.offload.add_pending(&g, me)?;
+        if let Err(e) = nic.submit(msg) {
+            nic.offload.remove_pending(&g, me);
+            return Err(e);
+        }
+    }
+    // SAFETY: plain conversions; the completion was initialised and is
+    // completed by NAPI (`handoff_result`) or `nic_failed`.
+    let left = unsafe {
+        bindings::wait_for_completion_timeout(c.done.get(), bindings::__msecs_to_jiffies(HANDOFF_TIMEOUT_MS))
+    };
+    let g = nic.offload.lock();
+    if left == 0 && nic.offload.remove_pending(&g, me) {
+        // Withdrawn before the NIC answered; a late `handoff_done` finds no
+        // one waiting and takes the connection back from the NIC.
+        return Err(errno::ETIMEDOUT());
+    }
+    match bypass::take_result(c, &g) {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => Err(e),
+        // Completed between the timeout and the lock: a result is set.
+        None => Err(errno::ETIMEDOUT()),
+    }
+}
+
+/// The route of a socket, if it leaves through an hnic device.
+struct Route<'a> {
+    dst: *mut bindings::dst_entry,
+    dev: *mut bindings::net_device,
+    nic: &'a vnic::Nic,
+    local_mac: [u8; 6],
+    remote_mac: [u8; 6],
+    v6: bool,
+}
+
+impl Drop for Route<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the reference taken by `sk_dst_get` in `of`.
+        unsafe { bindings::handoff_dst_release(self.dst) };
+    }
+}
+
+impl Route<'_> {
+    /// # Safety
+    ///
+    /// `sk` is a live, locked TCP socket of `family`.
+    unsafe fn of(sk: *mut bindings::sock, family: u16) -> Result<Self> {
+        // SAFETY: by the contract.
+        let net = unsafe { bindings::handoff_sock_net(sk) };
+        // SAFETY: as above; a non-null dst comes with a reference.
+        let dst = unsafe { bindings::handoff_sk_dst_get(sk) };
+        if dst.is_null() {
+            return Err(refuse(net, Stat::RefusedNoDevice, ENODEV));
+        }
+        // SAFETY: `dst` is referenced; its device lives at least as long.
+        let dev = unsafe { bindings::handoff_dst_dev(dst) };
+        let Some(nic) = (!dev.is_null()).then(|| vnic::nic_of_dev(dev)).flatten() else {
+            // SAFETY: the reference taken above.
+            unsafe { bindings::handoff_dst_release(dst) };
+            return Err(refuse(net, Stat::RefusedNoDevice, ENODEV));
+        };
+        let mut route = Route { dst, dev, nic, local_mac: [0; 6], remote_mac: [0; 6], v6: false };
+        // SAFETY: `dev` is alive (held by the route).
+        let up = unsafe { bindings::handoff_netif_running(dev) && bindings::handoff_netif_carrier_ok(dev) };
+        if !up {
+            return Err(refuse(net, Stat::RefusedDeviceDown, errno::ENETDOWN()));
+        }
+        // SAFETY: an Ethernet device's address is ETH_ALEN bytes.
+        unsafe { ptr::copy_nonoverlapping((*dev).dev_addr, route.local_mac.as_mut_ptr(), 6) };
+        route.v6 = u32::from(family) == bindings::AF_INET6 && !unsafe { is_v4_mapped(sk) };
+        // SAFETY: live socket; the neighbour lookup key is the peer address
+        // (hnic links are on-link, no gateway).
+        let n = unsafe {
+            let daddr: *const core::ffi::c_void = if route.v6 {
+                ptr::addr_of!((*sk).__sk_common.skc_v6_daddr).cast()
+            } else {
+                ptr::addr_of!((*sk).__sk_common.__bindgen_anon_1.__bindgen_anon_1.skc_daddr).cast()
+            };
+            bindings::handoff_dst_neigh_lookup(dst, daddr)
+        };
+        if n.is_null() {
+            return Err(refuse(net, Stat::RefusedNoNeighbour, errno::EHOSTUNREACH()));
+        }
+        // SAFETY: `n` is referenced until released below.
+        let valid = unsafe { u32::from((*n).nud_state) & bindings::NUD_VALID != 0 };
+        if valid {
+            // SAFETY: as above.
+            unsafe { bindings::handoff_neigh_ha_snapshot(route.remote_mac.as_mut_ptr(), n, dev) };
+        }
+        // SAFETY: the reference from the lookup.
+        unsafe { bindings::handoff_neigh_release(n) };
+        if !valid {
+            return Err(refuse(net, Stat::RefusedNoNeighbour, errno::EHOSTUNREACH()));
+        }
+        Ok(route)
+    }
+}
+
+/// # Safety
+///
+/// `sk` is a live socket.
+unsafe fn is_v4_mapped(sk: *mut bindings::sock) -> bool {
+    // SAFETY: by the contract; in6_addr is 16 plain bytes.
+    let a: [u8; 16] = unsafe { core::mem::transmute((*sk).__sk_common.skc_v6_daddr) };
+    a[..10].iter().all(|&b| b == 0) && a[10] == 0xff && a[11] == 0xff
+}
+
+/// Bytes from `snd_una` on the host still holds, and received bytes not yet
+/// read.
+///
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket.
+unsafe fn queue_lengths(sk: *mut bindings::sock) -> (u32, u32) {
+    // SAFETY: by the contract.
+    let tp = unsafe { &*tcp(sk) };
+    (tp.write_seq.wrapping_sub(tp.snd_una), tp.rcv_nxt.wrapping_sub(tp.copied_seq))
+}
+
+/// Copies `skb`'s payload overlapping `[from, from + out.len())` (sequence
+/// space) into `out`.
+///
+/// # Safety
+///
+/// `skb` is a live TCP skb.
+unsafe fn copy_overlap(skb: *mut bindings::sk_buff, from: u32, out: &mut [u8]) -> usize {
+    // SAFETY: by the contract.
+    let (seq, len) = unsafe { (bindings::handoff_tcp_skb_seq(skb), (*skb).len) };
+    let end = seq.wrapping_add(len);
+    let lo = if (seq.wrapping_sub(from) as i32) < 0 { from } else { seq };
+    let hi_limit = from.wrapping_add(out.len() as u32);
+    let hi = if (end.wrapping_sub(hi_limit) as i32) > 0 { hi_limit } else { end };
+    let n = hi.wrapping_sub(lo) as i32;
+    if n <= 0 {
+        return 0;
+    }
+    let dst = lo.wrapping_sub(from) as usize;
+    // SAFETY: `[lo - seq, lo - seq + n)` is inside the skb's payload and
+    // `[dst, dst + n)` inside `out` (clamped above).
+    let r = unsafe {
+        bindings::skb_copy_bits(skb, lo.wrapping_sub(seq) as c_int, out.as_mut_ptr().add(dst).cast(), n)
+    };
+    if r == 0 { n as usize } else { 0 }
+}
+
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket; `out` is `write_seq - snd_una` long.
+unsafe fn copy_send_queue(sk: *mut bindings::sock, out: &mut [u8]) {
+    // SAFETY: by the contract; both queues are stable under the lock.
+    unsafe {
+        let una = (*tcp(sk)).snd_una;
+        let mut skb = bindings::handoff_tcp_rtx_queue_head(sk);
+        while !skb.is_null() {
+            copy_overlap(skb, una, out);
+            skb = bindings::handoff_skb_rb_next(skb);
+        }
+        let q = ptr::addr_of_mut!((*sk).sk_write_queue);
+        let mut skb = bindings::handoff_skb_peek(q);
+        while !skb.is_null() {
+            copy_overlap(skb, una, out);
+            skb = bindings::handoff_skb_peek_next(skb, q);
+        }
+    }
+}
+
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket; `out` is `rcv_nxt - copied_seq` long.
+unsafe fn copy_recv_queue(sk: *mut bindings::sock, out: &mut [u8]) {
+    // SAFETY: by the contract.
+    unsafe {
+        let from = (*tcp(sk)).copied_seq;
+        let q = ptr::addr_of_mut!((*sk).sk_receive_queue);
+        let mut skb = bindings::handoff_skb_peek(q);
+        while !skb.is_null() {
+            copy_overlap(skb, from, out);
+            skb = bindings::handoff_skb_peek_next(skb, q);
+        }
+    }
+}
+
+/// Frees the host's copies of the data that moved to the NIC (the shape of
+/// `tcp_write_queue_purge`, which is not exported).
+///
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket that was handed off.
+unsafe fn purge_queues(sk: *mut bindings::sock) {
+    // SAFETY: by the contract.
+    unsafe {
+        loop {
+            let skb = bindings::handoff_tcp_rtx_queue_head(sk);
+            if skb.is_null() {
+                break;
+            }
+            bindings::handoff_tcp_rtx_queue_unlink_and_free(skb, sk);
+        }
+        let q = ptr::addr_of_mut!((*sk).sk_write_queue);
+        loop {
+            let skb = bindings::handoff_skb_peek(q);
+            if skb.is_null() {
+                break;
+            }
+            bindings::handoff_tcp_unlink_write_queue(skb, sk);
+            bindings::handoff_tcp_skb_tsorted_anchor_cleanup(skb);
+            bindings::handoff_tcp_wmem_free_skb(sk, skb);
+        }
+        let tp = &mut *tcp(sk);
+        bindings::handoff_init_list_head(&mut tp.tsorted_sent_queue);
+        bindings::handoff_tcp_clear_all_retrans_hints(tp);
+        tp.highest_sack = ptr::null_mut();
+        tp.packets_out = 0;
+        tp.sacked_out = 0;
+        tp.lost_out = 0;
+        tp.retrans_out = 0;
+        bindings::handoff_skb_queue_purge(ptr::addr_of_mut!((*sk).sk_receive_queue));
+        // skb_rbtree_purge() is not exported: the same loop.
+        loop {
+            let node = bindings::rb_first(&tp.out_of_order_queue);
+            if node.is_null() {
+                break;
+            }
+            bindings::rb_erase(node, &mut tp.out_of_order_queue);
+            bindings::handoff_dev_kfree_skb_any(bindings::handoff_rb_to_skb(node));
+        }
+        tp.ooo_last_skb = ptr::null_mut();
+        tp.rx_opt.num_sacks = 0;
+        tp.copied_seq = tp.rcv_nxt;
+        bindings::handoff_sk_mem_reclaim(sk);
+    }
+}
+
+/// The firmware snapshot of a synchronized `tcp_sock`.
+///
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket.
+unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, rcv_buf: u32, unread: u32) -> Snapshot {
+    // SAFETY: by the contract.
+    let (tp, icsk) = unsafe { (&*tcp(sk), &*sk.cast::<bindings::inet_connection_sock>()) };
+    let inet = &icsk.icsk_inet;
+    let common = &inet.sk.__sk_common;
+    let mut snap = Snapshot { state, ..Snapshot::default() };
+    // SAFETY: reading the plain-data unions of a live socket.
+    unsafe {
+        snap.local_port = common.__bindgen_anon_3.__bindgen_anon_1.skc_num;
+        snap.remote_port = u16::from_be(common.__bindgen_anon_3.__bindgen_anon_1.skc_dport);
+        if route.v6 {
+            snap.ip_version = 6;
+            snap.local_addr = core::mem::transmute(common.skc_v6_rcv_saddr);
+            snap.remote_addr = core::mem::transmute(common.skc_v6_daddr);
+        } else {
+            snap.ip_version = 4;
+            let a = &common.__bindgen_anon_1.__bindgen_anon_1;
+            snap.local_addr[..4].copy_from_slice(&a.skc_rcv_saddr.to_ne_bytes());
+            snap.remote_addr[..4].copy_from_slice(&a.skc_daddr.to_ne_bytes());
+        }
+    }
+    snap.local_mac = route.local_mac;
+    snap.remote_mac = route.remote_mac;
+    snap.ttl = if !route.v6 && inet.uc_ttl > 0 { inet.uc_ttl as u8 } else { 64 };
+    snap.tos = if route.v6 { 0 } else { inet.tos };
+    let opt = &tp.rx_opt;
+    if opt.wscale_ok() != 0 {
+        snap.snd_wscale = opt.snd_wscale() as u8;
+        snap.rcv_wscale = opt.rcv_wscale() as u8;
+    }
+    let mss = tp.mss_cache.max(64);
+    snap.mss = mss.min(u32::from(u16::MAX)) as u16;
+    snap.rxt_shift = icsk.icsk_backoff;
+    snap.snd_una = tp.snd_una;
+    snap.snd_nxt = tp.snd_nxt;
+    snap.snd_max = tp.snd_nxt;
+    snap.snd_wnd = tp.snd_wnd;
+    snap.max_snd_wnd = tp.max_window;
+    snap.snd_wl1 = tp.snd_wl1;
+    snap.snd_wl2 = tp.snd_una;
+    snap.recover = tp.high_seq;
+    // SAFETY: inline accessors of the locked socket.
+    let cwnd = unsafe { bindings::handoff_tcp_snd_cwnd(tp) };
+    snap.cwnd = cwnd.saturating_mul(mss);
+    snap.ssthresh = if tp.snd_ssthresh >= 0x7fff_ffff { u32::MAX } else { tp.snd_ssthresh.saturating_mul(mss) };
+    snap.rcv_nxt = tp.rcv_nxt;
+    snap.rcv_buf = rcv_buf;
+    snap.rcv_unread = unread;
+    snap.rcv_adv = tp.rcv_wup.wrapping_add(tp.rcv_wnd);
+    let mut flags = 0u8;
+    if opt.tstamp_ok() != 0 {
+        flags |= SnapFlags::TIMESTAMPS;
+        snap.ts_recent = opt.ts_recent;
+        // SAFETY: clock read.
+        let now_s = unsafe { bindings::handoff_tcp_seconds() };
+        snap.ts_recent_age_ms = now_s.wrapping_sub(opt.ts_recent_stamp as u32).saturating_mul(1000);
+        // SAFETY: inline accessor of the locked socket.
+        snap.ts_val = unsafe { bindings::handoff_tcp_time_stamp_ts(tp) }.wrapping_add(tp.tsoffset);
+    }
+    if opt.sack_ok() != 0 {
+        flags |= SnapFlags::SACK;
+    }
+    if tp.nonagle() & 1 != 0 {
+        flags |= SnapFlags::NODELAY;
+    }
+    // SAFETY: flag and option reads of the locked socket.
+    unsafe {
+        if bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_KEEPOPEN as c_int) {
+            flags |= SnapFlags::KEEPALIVE;
+        }
+        snap.keep_idle_ms = bindings::jiffies_to_msecs(bindings::handoff_keepalive_time_when(tp) as _);
+        snap.keep_intvl_ms = bindings::jiffies_to_msecs(bindings::handoff_keepalive_intvl_when(tp) as _);
+        snap.keep_cnt = bindings::handoff_keepalive_probes(tp).clamp(1, 255) as u8;
+        snap.rto_us = bindings::jiffies_to_usecs(icsk.icsk_rto as _);
+    }
+    snap.flags = SnapFlags(flags);
+    snap.srtt_us = tp.srtt_us >> 3;
+    snap.rttvar_us = tp.mdev_us >> 2;
+    snap.total_retrans = tp.total_retrans;
+    snap
+}
+
+/// A classic BPF program that accepts nothing: the parked socket's filter.
+fn drop_all_filter() -> Result<*mut bindings::sk_filter> {
+    let mut insn = [bindings::sock_filter { code: (bindings::BPF_RET | bindings::BPF_K) as u16, jt: 0, jf: 0, k: 0 }];
+    let mut fprog = bindings::sock_fprog_kern { len: 1, filter: insn.as_mut_ptr() };
+    let mut prog: *mut bindings::bpf_prog = ptr::null_mut();
+    // SAFETY: `fprog` describes one valid instruction; the kernel copies it.
+    kernel::error::to_result(unsafe { bindings::bpf_prog_create(&mut prog, &mut fprog) })?;
+    // SAFETY: an all-zero sk_filter is filled in by the publish shim (its
+    // refcount) and here (its program).
+    let mut fp: KBox<bindings::sk_filter> = match KBox::new(unsafe { core::mem::zeroed() }, GFP_KERNEL) {
+        Ok(fp) => fp,
+        Err(e) => {
+            // SAFETY: created above, not published.
+            unsafe { bindings::bpf_prog_destroy(prog) };
+            return Err(e.into());
+        }
+    };
+    fp.prog = prog;
+    // The socket owns it from now on: sk_detach_filter or the socket's
+    // destruction kfree()s it after an RCU grace period.
+    Ok(KBox::into_raw(fp))
+}
+
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket without a filter.
+unsafe fn park(sk: *mut bindings::sock, c: &mut Conn) -> Result {
+    let fp = drop_all_filter()?;
+    // SAFETY: by the contract; `fp` is a complete, unpublished filter.
+    unsafe {
+        bindings::handoff_sk_filter_publish(sk, fp);
+        c.base_backlog_rcv = (*sk).sk_backlog_rcv;
+        (*sk).sk_backlog_rcv = Some(bypass::parked_backlog_rcv);
+    }
+    Ok(())
+}
+
+/// # Safety
+///
+/// `sk` is a live, locked socket parked by [`park`].
+unsafe fn unpark(sk: *mut bindings::sock, c: &Conn) {
+    // SAFETY: by the contract (the filter is ours and not locked).
+    unsafe {
+        bindings::sk_detach_filter(sk);
+        (*sk).sk_backlog_rcv = c.base_backlog_rcv;
+    }
+}
+
+/// Switches the socket back to the native operations.
+///
+/// # Safety
+///
+/// The caller holds the socket lock of `c.sk`.
+pub(crate) unsafe fn revert_ops(c: &Conn) {
+    // SAFETY: by the contract.
+    unsafe { crate::ulp::install_base(c) };
+}
+
+/// The NIC let go of the connection (closed, reset, failed, or handed back
+/// in TIME_WAIT): unpark the host socket and close it the native way. If
+/// the application already closed it, this destroys the socket and frees
+/// `c`: the caller must not touch `c` afterwards.
+///
+/// # Safety
+///
+/// The caller holds the socket lock of `c.sk` and a socket reference.
+pub(crate) unsafe fn finish(c: &Conn) {
+    let sk = c.sk;
+    let Some(nic) = c.nic() else { return };
+    let (counted, snap) = {
+        let g = nic.offload.lock();
+        (bypass::take_counted(c, &g), bypass::take_final_snap(c, &g))
+    };
+    if counted {
+        stats::dec(c.net, Stat::Offloaded);
+    }
+    // No event or DMA reaches the connection any more (it left the NIC's
+    // table before the work was scheduled): drop the NIC.
+    c.nic.store(ptr::null_mut(), Ordering::Release);
+    // SAFETY: the reference taken at handoff; the pointer is no longer used.
+    unsafe { bindings::handoff_dev_put(c.dev) };
+    // SAFETY: locked socket, parked at handoff.
+    unsafe { unpark(sk, c) };
+    match snap {
+        Some(s) if s.state == TcpState::TimeWait => {
+            // SAFETY: locked socket; these are the fields tcp_time_wait()
+            // copies into the TIME_WAIT socket.
+            unsafe {
+                let tp = &mut *tcp(sk);
+                tp.rcv_nxt = s.rcv_nxt;
+                tp.snd_nxt = s.snd_nxt;
+                tp.snd_una = s.snd_una;
+                tp.write_seq = s.snd_nxt;
+                tp.rx_opt.ts_recent = s.ts_recent;
+                tp.rx_opt.ts_recent_stamp = bindings::handoff_tcp_seconds() as c_int;
+                bindings::tcp_time_wait(sk, bindings::TCP_TIME_WAIT as c_int, 0);
+            }
+        }
+        // SAFETY: locked socket; closes it (and destroys it if orphaned).
+        _ => unsafe { bindings::tcp_done(sk) },
+    }
+}

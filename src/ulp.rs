@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `handoff` TCP ULP and the protocol tables it swaps in (the kTLS
+//! recipe: per-family copies of the base `proto`/`proto_ops` with the
+//! operations we take over replaced; `sk_prot` and `sk_socket->ops` are
+//! switched with WRITE_ONCE under the socket lock).
+//!
+//! Three ways onto a socket:
+//! - `setsockopt(fd, IPPROTO_TCP, TCP_ULP, "handoff")` on an established
+//!   socket: [`ulp_init`] hands it off at once; a refusal is the errno.
+//! - the accept policy (`accept.rs`): the socket gets the *pending*
+//!   protocol, and is handed off by its first system call
+//!   ([`pending_enter`]); a refusal leaves it native, without the ULP.
+//! - after a handoff, the *bypass* protocol (`bypass.rs`).
+//!
+//! `release` (socket destruction) frees the record and puts the base
+//! protocol back.
+
+use core::ffi::{c_int, c_long};
+use core::ptr;
+
+use kernel::alloc::{flags, KBox};
+use kernel::prelude::*;
+
+use crate::bindings;
+use crate::errno;
+use crate::bypass::{self, Conn, Phase};
+use crate::cstatic::CStatic;
+
+const V4: usize = 0;
+const V6: usize = 1;
+
+// SAFETY (all four): all-zero `proto`/`proto_ops`/`tcp_ulp_ops` are inert
+// tables (no callbacks); `register` fills them before they are published.
+static ULP: CStatic<bindings::tcp_ulp_ops> = CStatic::new(unsafe { core::mem::zeroed() });
+static BYPASS_PROT: [CStatic<bindings::proto>; 2] =
+    [CStatic::new(unsafe { core::mem::zeroed() }), CStatic::new(unsafe { core::mem::zeroed() })];
+static PENDING_PROT: [CStatic<bindings::proto>; 2] =
+    [CStatic::new(unsafe { core::mem::zeroed() }), CStatic::new(unsafe { core::mem::zeroed() })];
+static BYPASS_OPS: [CStatic<bindings::proto_ops>; 2] =
+    [CStatic::new(unsafe { core::mem::zeroed() }), CStatic::new(unsafe { core::mem::zeroed() })];
+/// `BYPASS_OPS[V6]` is built from the first IPv6 socket's ops
+/// (`inet6_stream_ops` is not exported); 0 = not yet, 1 = built.
+static V6_OPS_BUILT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Serialises building `BYPASS_OPS[V6]`.
+static V6_OPS_LOCK: CStatic<bindings::spinlock_t> = CStatic::new(unsafe { core::mem::zeroed() });
+static MODULE: core::sync::atomic::AtomicPtr<bindings::module> = core::sync::atomic::AtomicPtr::new(ptr::null_mut());
+
+/// Our ULP's ops (what `icsk_ulp_ops` points to on our sockets).
+pub(crate) fn ops() -> *const bindings::tcp_ulp_ops {
+    ULP.get()
+}
+
+fn family_of(base: *const bindings::proto) -> Option<usize> {
+    if ptr::eq(base, ptr::addr_of!(bindings::tcp_prot)) {
+        Some(V4)
+    } else if ptr::eq(base, ptr::addr_of!(bindings::tcpv6_prot)) {
+        Some(V6)
+    } else {
+        None
+    }
+}
+
+/// True if `sk` runs plain TCP (IPv4 or IPv6), the only base we stack on.
+///
+/// # Safety
+///
+/// `sk` is a live socket.
+pub(crate) unsafe fn is_plain_tcp(sk: *mut bindings::sock) -> bool {
+    // SAFETY: by the contract.
+    family_of(unsafe { (*sk).__sk_common.skc_prot }).is_some()
+}
+
+fn build_bypass_prot(base: &bindings::proto) -> bindings::proto {
+    let mut p = *base;
+    p.close = Some(bypass::bypass_close);
+    p.sendmsg = Some(bypass::bypass_sendmsg);
+    p.recvmsg = Some(bypass::bypass_recvmsg);
+    p.shutdown = Some(bypass::bypass_shutdown);
+    p.setsockopt = Some(bypass::bypass_setsockopt);
+    p.keepalive = Some(bypass::bypass_keepalive);
+    p.ioctl = Some(bypass::bypass_ioctl);
+    p.disconnect = Some(bypass_disconnect);
+    // These act on the (parked) host TCP state; the NIC does the work.
+    p.splice_eof = None;
+    p.release_cb = None;
+    p
+}
+
+fn build_pending_prot(base: &bindings::proto) -> bindings::proto {
+    let mut p = *base;
+    p.close = Some(pending_close);
+    p.sendmsg = Some(pending_sendmsg);
+    p.recvmsg = Some(pending_recvmsg);
+    p.ioctl = Some(pending_ioctl);
+    p
+}
+
+fn build_bypass_ops(base: &bindings::proto_ops) -> bindings::proto_ops {
+    let mut o = *base;
+    o.poll = Some(bypass::bypass_poll);
+    // Reads go through recvmsg: copy_splice_read() is the fallback for a
+    // NULL splice_read; the zero-copy and sockmap paths read the host queue.
+    o.splice_read = None;
+    o.read_sock = None;
+    o.read_skb = None;
+    o.sendmsg_locked = None;
+    o.peek_len = None;
+    o.set_rcvlowat = None;
+    o.mmap = Some(bindings::sock_no_mmap);
+    o
+}
+
+unsafe extern "C" fn bypass_disconnect(_sk: *mut bindings::sock, _flags: c_int) -> c_int {
+    errno::EOPNOTSUPP().to_errno()
+}
+
+/// Switches `c`'s socket to the bypass operations.
+///
+/// # Safety
+///
+/// The caller holds the socket lock; `c` was just handed off.
+pub(crate) unsafe fn install_bypass(c: &mut Conn) {
+    let Some(fam) = family_of(c.base_prot) else { return };
+    let sk = c.sk;
+    // SAFETY: by the contract; the tables are static and complete.
+    unsafe {
+        bindings::handoff_set_sk_prot(sk, BYPASS_PROT[fam].get());
+        let sock = (*sk).sk_socket;
+        if !sock.is_null() {
+            c.base_ops = (*sock).ops;
+            if fam == V6 && !V6_OPS_BUILT.load(core::sync::atomic::Ordering::Acquire) {
+                bindings::handoff_spin_lock_bh(V6_OPS_LOCK.get());
+                if !V6_OPS_BUILT.load(core::sync::atomic::Ordering::Relaxed) {
+                    *BYPASS_OPS[V6].get() = build_bypass_ops(&*c.base_ops);
+                    V6_OPS_BUILT.store(true, core::sync::atomic::Ordering::Release);
+                }
+                bindings::handoff_spin_unlock_bh(V6_OPS_LOCK.get());
+            }
+            bindings::handoff_set_sock_ops(sock, BYPASS_OPS[fam].get());
+        }
+    }
+}
+
+/// Puts the base operations back.
+///
+/// # Safety
+///
+/// The caller holds the socket lock (or the socket is being destroyed).
+pub(crate) unsafe fn install_base(c: &Conn) {
+    // SAFETY: by the contract.
+    unsafe {
+        bindings::handoff_set_sk_prot(c.sk, c.base_prot);
+        let sock = (*c.sk).sk_socket;
+        if !sock.is_null() && !c.base_ops.is_null() {
+            bindings::handoff_set_sock_ops(sock, c.base_ops);
+        }
+    }
+}
+
+/// A new record for `sk`, boxed at its final address.
+pub(crate) fn new_record(sk: *mut bindings::sock, phase: Phase, gfp: kernel::alloc::Flags) -> Result<*mut Conn> {
+    let c = KBox::new(Conn::new(sk, phase), gfp)?;
+    c.init_in_place();
+    Ok(KBox::into_raw(c))
+}
+
+/// Frees a record that no NIC knows.
+///
+/// # Safety
+///
+/// `c` came from [`new_record`] and is referenced by nothing else.
+unsafe fn free_record(c: *mut Conn) {
+    // SAFETY: by the contract.
+    drop(unsafe { KBox::from_raw(c) });
+}
+
+/// Attaches the ULP to an accepted socket in the *pending* state (atomic
+/// context: the accept kretprobe). `false` if it could not.
+///
+/// # Safety
+///
+/// `sk` is a live plain-TCP socket without a ULP, not yet visible to the
+/// application.
+pub(crate) unsafe fn attach_pending(sk: *mut bindings::sock) -> bool {
+    let Ok(c) = new_record(sk, Phase::Pending, flags::GFP_ATOMIC) else { return false };
+    // SAFETY: module pointer set at registration; a held reference per
+    // socket carrying the ULP is what tcp_cleanup_ulp() drops.
+    if !unsafe { bindings::handoff_try_module_get(MODULE.load(core::sync::atomic::Ordering::Relaxed)) } {
+        // SAFETY: not published.
+        unsafe { free_record(c) };
+        return false;
+    }
+    // SAFETY: by the contract; the record and tables are complete.
+    unsafe {
+        let fam = family_of((*sk).__sk_common.skc_prot).unwrap_or(V4);
+        let icsk = sk.cast::<bindings::inet_connection_sock>();
+        (*icsk).icsk_ulp_data = c.cast();
+        (*icsk).icsk_ulp_ops = ULP.get();
+        bindings::handoff_set_sk_prot(sk, PENDING_PROT[fam].get());
+    }
+    true
+}
+
+/// Removes the ULP from a socket that stays on the host (refused, or
+/// closed before its handoff).
+///
+/// # Safety
+///
+/// The caller holds the socket lock; no NIC knows the connection.
+unsafe fn detach(sk: *mut bindings::sock) {
+    // SAFETY: by the contract.
+    unsafe {
+        let icsk = sk.cast::<bindings::inet_connection_sock>();
+        let c = (*icsk).icsk_ulp_data.cast::<Conn>();
+        if c.is_null() {
+            return;
+        }
+        install_base(&*c);
+        (*icsk).icsk_ulp_ops = ptr::null();
+        (*icsk).icsk_ulp_data = ptr::null_mut();
+        free_record(c);
+        bindings::module_put(MODULE.load(core::sync::atomic::Ordering::Relaxed));
+    }
+}
+
+/// Hands off a pending socket if it still is; on refusal it stays native.
+/// Returns with the socket unlocked.
+///
+/// # Safety
+///
+/// `sk` is live and runs the pending protocol (or did until a concurrent
+/// caller handed it off or detached it).
+unsafe fn pending_enter(sk: *mut bindings::sock) {
+    // SAFETY: by the contract.
+    unsafe {
+        bindings::handoff_lock_sock(sk);
+        let icsk = sk.cast::<bindings::inet_connection_sock>();
+        let c = (*icsk).icsk_ulp_data.cast::<Conn>();
+        if (*icsk).icsk_ulp_ops == ULP.get() && !c.is_null() && (*c).st_unshared().phase == Phase::Pending {
+            if crate::handoff::offload(&mut *c).is_err() {
+                detach(sk);
+            }
+        }
+        bindings::release_sock(sk);
+    }
+}
+
+unsafe extern "C" fn pending_sendmsg(sk: *mut bindings::sock, m: *mut bindings::msghdr, len: usize) -> c_int {
+    // SAFETY: called by the socket layer on a live socket; afterwards
+    // `sk_prot` is the bypass or the base protocol.
+    unsafe {
+        pending_enter(sk);
+        ((*(*sk).__sk_common.skc_prot).sendmsg.expect("sendmsg"))(sk, m, len)
+    }
+}
+
+unsafe extern "C" fn pending_recvmsg(
+    sk: *mut bindings::sock,
+    m: *mut bindings::msghdr,
+    len: usize,
+    flags: c_int,
+    addr_len: *mut c_int,
+) -> c_int {
+    // SAFETY: as in `pending_sendmsg`.
+    unsafe {
+        pending_enter(sk);
+        ((*(*sk).__sk_common.skc_prot).recvmsg.expect("recvmsg"))(sk, m, len, flags, addr_len)
+    }
+}
+
+unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
+    // SAFETY: as in `pending_sendmsg`.
+    unsafe {
+        pending_enter(sk);
+        ((*(*sk).__sk_common.skc_prot).ioctl.expect("ioctl"))(sk, cmd, karg)
+    }
+}
+
+unsafe extern "C" fn pending_close(sk: *mut bindings::sock, timeout: c_long) {
+    // SAFETY: called by the socket layer on a live socket never handed off.
+    unsafe {
+        bindings::handoff_lock_sock(sk);
+        let base = bypass::conn_of(sk).map(|c| c.base_prot);
+        detach(sk);
+        bindings::release_sock(sk);
+        let base = base.unwrap_or((*sk).__sk_common.skc_prot);
+        ((*base).close.expect("close"))(sk, timeout);
+    }
+}
+
+/// `setsockopt(TCP_ULP, "handoff")`: hand the socket off now (socket locked
+/// by the caller). A refusal is returned and the socket stays native.
+unsafe extern "C" fn ulp_init(sk: *mut bindings::sock) -> c_int {
+    // SAFETY: tcp_set_ulp calls us with a live, locked TCP socket.
+    if !unsafe { is_plain_tcp(sk) } {
+        return errno::EOPNOTSUPP().to_errno();
+    }
+    let c = match new_record(sk, Phase::Pending, flags::GFP_KERNEL) {
+        Ok(c) => c,
+        Err(e) => return e.to_errno(),
+    };
+    // SAFETY: the record is ours; tcp_set_ulp publishes the ULP after we
+    // return 0, and the data must be in place before our protocol runs.
+    unsafe {
+        let icsk = sk.cast::<bindings::inet_connection_sock>();
+        (*icsk).icsk_ulp_data = c.cast();
+        match crate::handoff::offload(&mut *c) {
+            Ok(()) => 0,
+            Err(e) => {
+                (*icsk).icsk_ulp_data = ptr::null_mut();
+                free_record(c);
+                e.to_errno()
+            }
+        }
+    }
+}
+
+/// Socket destruction (`tcp_cleanup_ulp`).
+unsafe extern "C" fn ulp_release(sk: *mut bindings::sock) {
+    // SAFETY: called once per socket carrying our ULP, while it is
+    // destroyed; the record is ours.
+    unsafe {
+        let icsk = sk.cast::<bindings::inet_connection_sock>();
+        let c = (*icsk).icsk_ulp_data.cast::<Conn>();
+        if c.is_null() {
+            return;
+        }
+        (*icsk).icsk_ulp_data = ptr::null_mut();
+        if let Some(nic) = (*c).nic() {
+            // Cannot happen while we hold a socket reference for the NIC;
+            // never leave the NIC pointing at freed memory if it does.
+            pr_err!("tcp_handoff: socket destroyed while offloaded; aborting its NIC connection\n");
+            let g = nic.offload.lock();
+            nic.offload.remove_pending(&g, c);
+            if let Some(cid) = bypass::cid_of(&*c, &g) {
+                nic.offload.unlink(&g, cid, c);
+            }
+            drop(g);
+            bindings::handoff_dev_put((*c).dev);
+        }
+        install_base(&*c);
+        free_record(c);
+    }
+}
+
+/// Registration of the ULP and protocol tables; undone on drop.
+pub(crate) struct Registration(());
+
+impl Registration {
+    pub(crate) fn new(module: &'static ThisModule) -> Result<Self> {
+        MODULE.store(module.as_ptr().cast(), core::sync::atomic::Ordering::Relaxed);
+        // SAFETY: module init is single-threaded and none of the tables is
+        // visible yet; tcp_prot/tcpv6_prot/inet_stream_ops are the kernel's
+        // (read-only use).
+        unsafe {
+            *BYPASS_PROT[V4].get() = build_bypass_prot(&*ptr::addr_of!(bindings::tcp_prot));
+            *BYPASS_PROT[V6].get() = build_bypass_prot(&*ptr::addr_of!(bindings::tcpv6_prot));
+            *PENDING_PROT[V4].get() = build_pending_prot(&*ptr::addr_of!(bindings::tcp_prot));
+            *PENDING_PROT[V6].get() = build_pending_prot(&*ptr::addr_of!(bindings::tcpv6_prot));
+            *BYPASS_OPS[V4].get() = build_bypass_ops(&*ptr::addr_of!(bindings::inet_stream_ops));
+            bindings::handoff_spin_lock_init(V6_OPS_LOCK.get());
+            let u = &mut *ULP.get();
+            let name = b"handoff\0";
+            for (d, s) in u.name.iter_mut().zip(name.iter()) {
+                *d = *s as _;
+            }
+            u.owner = module.as_ptr().cast();
+            u.init = Some(ulp_init);
+            u.release = Some(ulp_release);
+            kernel::error::to_result(bindings::tcp_register_ulp(ULP.get()))?;
+        }
+        Ok(Registration(()))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: registered in `new`. Module unload only gets here when no
+        // socket holds the ULP (each holds a module reference).
+        unsafe { bindings::tcp_unregister_ulp(ULP.get()) };
+    }
+}
