@@ -437,6 +437,22 @@ const EPOLLIN: u32 = bindings::POLLIN | bindings::POLLRDNORM;
 const EPOLLOUT: u32 = bindings::POLLOUT | bindings::POLLWRNORM;
 const EPOLL_ALL: u32 = EPOLLIN | EPOLLOUT | bindings::POLLERR | bindings::POLLHUP | bindings::POLLRDHUP;
 
+/// The host's view of a connection, for `dump_conns`.
+pub(crate) fn describe(c: &Conn, g: &Guard<'_>) -> HostView {
+    let s = c.st(g);
+    HostView([s.snd_head, s.snd_sent, s.snd_tail, s.snd_nrefs as u64, s.rcv_head, s.rcv_tail, s.rcv_posted, s.post_nrefs as u64])
+}
+
+/// Ring positions, printed as `snd head/sent/tail refs rcv head/tail/posted refs`.
+pub(crate) struct HostView([u64; 8]);
+
+impl core::fmt::Display for HostView {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let v = &self.0;
+        write!(f, "snd {}/{}/{} refs {} rcv {}/{}/{} posts {}", v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+    }
+}
+
 /// The handoff's outcome arrived (NAPI).
 pub(crate) fn handoff_result(c: &Conn, g: &Guard<'_>, r: Result<u32>) {
     let s = c.st(g);

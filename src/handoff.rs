@@ -443,7 +443,10 @@ unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, r
     snap.max_snd_wnd = tp.max_window;
     snap.snd_wl1 = tp.snd_wl1;
     snap.snd_wl2 = tp.snd_una;
-    snap.recover = tp.high_seq;
+    // The NewReno recovery point only means something inside recovery,
+    // which a handoff does not carry over (no IN_RECOVERY flag); outside it
+    // must not lie ahead, or fast retransmit stays disabled (RFC 6582 §4).
+    snap.recover = tp.snd_una;
     // SAFETY: inline accessors of the locked socket.
     let cwnd = unsafe { bindings::handoff_tcp_snd_cwnd(tp) };
     snap.cwnd = cwnd.saturating_mul(mss);

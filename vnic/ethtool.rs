@@ -45,7 +45,7 @@ const ETH_GSTRING_LEN: usize = 32;
 
 unsafe extern "C" fn get_sset_count(_dev: *mut bindings::net_device, sset: c_int) -> c_int {
     if sset == bindings::ethtool_stringset_ETH_SS_STATS as c_int {
-        (COUNT + GAUGES.len()) as c_int
+        (COUNT + GAUGES.len() + nic::FW_TCP_COUNTERS) as c_int
     } else {
         -(bindings::EOPNOTSUPP as c_int)
     }
@@ -55,15 +55,19 @@ unsafe extern "C" fn get_strings(_dev: *mut bindings::net_device, sset: u32, buf
     if sset != bindings::ethtool_stringset_ETH_SS_STATS {
         return;
     }
-    for (i, name) in NAMES.iter().chain(GAUGES).enumerate() {
-        let n = name.len().min(ETH_GSTRING_LEN - 1);
-        // SAFETY: the core sized `buf` for `get_sset_count` strings of
-        // ETH_GSTRING_LEN bytes each (zeroed).
-        unsafe {
-            let dst = buf.add(i * ETH_GSTRING_LEN);
-            core::ptr::copy_nonoverlapping(name.as_ptr(), dst, n);
-            *dst.add(n) = 0;
+    let fw_tcp = crate::firmware::Counters::NAMES.iter().map(|n| ("fw_tcp_", *n));
+    let names = NAMES.iter().chain(GAUGES).map(|n| ("", *n)).chain(fw_tcp);
+    for (i, (prefix, name)) in names.enumerate() {
+        let mut at = 0;
+        for part in [prefix, name] {
+            let n = part.len().min(ETH_GSTRING_LEN - 1 - at);
+            // SAFETY: the core sized `buf` for `get_sset_count` strings of
+            // ETH_GSTRING_LEN bytes each (zeroed); `at + n` stays below it.
+            unsafe { core::ptr::copy_nonoverlapping(part.as_ptr(), buf.add(i * ETH_GSTRING_LEN + at), n) };
+            at += n;
         }
+        // SAFETY: as above; `at` < ETH_GSTRING_LEN.
+        unsafe { *buf.add(i * ETH_GSTRING_LEN + at) = 0 };
     }
 }
 
@@ -75,10 +79,14 @@ unsafe extern "C" fn get_ethtool_stats(
     // SAFETY: ethtool runs under RTNL on a registered hnic device.
     let nic = unsafe { nic_of(dev) };
     // SAFETY: `data` has room for `get_sset_count` values.
-    let out = unsafe { core::slice::from_raw_parts_mut(data, COUNT + GAUGES.len()) };
+    let out = unsafe { core::slice::from_raw_parts_mut(data, COUNT + GAUGES.len() + nic::FW_TCP_COUNTERS) };
     let (counters, rest) = out.split_at_mut(COUNT);
     nic.ctr.snapshot(counters);
-    gauges(nic, rest);
+    let (g, fw_tcp) = rest.split_at_mut(GAUGES.len());
+    gauges(nic, g);
+    for (o, c) in fw_tcp.iter_mut().zip(nic.fw_tcp.iter()) {
+        *o = c.load(core::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 unsafe extern "C" fn get_drvinfo(_dev: *mut bindings::net_device, info: *mut bindings::ethtool_drvinfo) {

@@ -93,6 +93,8 @@ pub(crate) struct Firmware {
     frame: VVec<u8>,
     /// Events were posted since the last interrupt.
     evt_posted: bool,
+    /// When the engine's timers last ran (ns).
+    last_poll_ns: u64,
 }
 
 impl Firmware {
@@ -110,6 +112,7 @@ impl Firmware {
             wire: WireSender::new(seed ^ now_ns(), FRAME_SLOT)?,
             frame: VVec::from_elem(0u8, FRAME_SLOT, GFP_KERNEL)?,
             evt_posted: false,
+            last_poll_ns: 0,
         })
     }
 
@@ -125,6 +128,10 @@ impl Firmware {
     /// knob writes, which ring none, at the next housekeeping tick).
     fn has_work(&self, nic: &Nic, now: u64) -> bool {
         carrier_wanted(nic) != carrier_ok(nic)
+            || nic.dump_conns.load(core::sync::atomic::Ordering::Relaxed) != 0
+            // The engine's timers (retransmission, delayed ACK, keepalive)
+            // run on a 1 ms tick while it holds connections.
+            || (self.engine.live_conns() > 0 && now.saturating_sub(self.last_poll_ns) >= u64::from(TIMER_TICK_US) * 1000)
             || (!nic.cmd.is_empty() && nic.evt.free() >= EVT_RESERVE)
             || (nic.tx.used() > 0 && nic.peer().map_or(true, |p| !p.wire_in.is_full_for_sender()))
             || Self::wire_head(nic).is_some_and(|d| d.due_ns <= now)
@@ -163,6 +170,7 @@ impl Firmware {
         self.transmit(nic, link_up, now);
         let delivered = if evt_room { self.receive(nic, now) } else { 0 };
         if self.engine.live_conns() > 0 && nic.evt.free() >= EVT_RESERVE {
+            self.last_poll_ns = now;
             let Firmware { engine, wire, evt_posted, .. } = self;
             let mut io = FwIo { nic, wire, now_ns: now, evt_posted };
             engine.poll(now / 1000, &mut io);
@@ -172,6 +180,13 @@ impl Firmware {
             nic.interrupt();
         }
         nic.live_conns.store(self.engine.live_conns() as u32, core::sync::atomic::Ordering::Relaxed);
+        if nic.dump_conns.swap(0, core::sync::atomic::Ordering::Relaxed) != 0 {
+            super::offload::dump(nic, |cid| self.engine.peek(cid));
+        }
+        let ctr = self.engine.counters();
+        for (i, slot) in nic.fw_tcp.iter().enumerate() {
+            slot.store(ctr.get(i).unwrap_or(0), core::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// OS -> NIC: executes the command ring's messages.

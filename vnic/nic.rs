@@ -18,7 +18,7 @@
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_void};
 use core::ptr;
-use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::error::from_err_ptr;
@@ -83,7 +83,16 @@ pub(crate) struct Nic {
     pub(crate) nic_mem: usize,
     /// Host side of the offload bus: connections by cid, DMA windows.
     pub(crate) offload: Offload,
+    /// The firmware TCP engine's counters, as it last published them
+    /// (`ethtool -S`: `fw_tcp_*`).
+    pub(crate) fw_tcp: [AtomicU64; FW_TCP_COUNTERS],
+    /// debugfs `dump_conns`: non-zero asks the firmware to log every
+    /// offloaded connection's state (its and the host's view) once.
+    pub(crate) dump_conns: AtomicU32,
 }
+
+/// Number of firmware TCP engine counters.
+pub(crate) const FW_TCP_COUNTERS: usize = crate::firmware::Counters::NAMES.len();
 
 // SAFETY: shared state is atomics and SPSC rings (see the module docs);
 // `fw` is only accessed by the firmware thread (see `Nic::firmware`).
@@ -120,6 +129,8 @@ impl Nic {
                 fw: UnsafeCell::new(fw),
                 nic_mem,
                 offload,
+                fw_tcp: [const { AtomicU64::new(0) }; FW_TCP_COUNTERS],
+                dump_conns: AtomicU32::new(0),
             },
             GFP_KERNEL,
         )?;

@@ -306,3 +306,24 @@ pub(crate) fn reset_all(nic: &Nic, why: &CStr) {
         pr_warn!("{}: {} offloaded connection(s) reset: {}\n", name, n, why);
     }
 }
+
+/// Logs every connection in the table: the firmware's view (`peek`, from
+/// the firmware thread) next to the host's (debugfs `dump_conns`).
+pub(crate) fn dump(nic: &Nic, peek: impl Fn(u32) -> Option<crate::firmware::Snapshot>) {
+    let g = nic.offload.lock();
+    let t = nic.offload.tables(&g);
+    for &c in t.by_slot.iter().filter(|c| !c.is_null()) {
+        // SAFETY: in the table, so alive; the guard is held.
+        let c = unsafe { &*c };
+        let Some(cid) = bypass::cid_of(c, &g) else { continue };
+        let host = bypass::describe(c, &g);
+        match peek(cid) {
+            Some(s) => pr_info!(
+                "hnic: cid {:#x} {:?} una {} nxt {} max {} wnd {} cwnd {} rxt {} queued {} rcv_nxt {} adv {} unread {} | host {}\n",
+                cid, s.state, s.snd_una, s.snd_nxt, s.snd_max, s.snd_wnd, s.cwnd, s.rxt_shift, s.snd_queued,
+                s.rcv_nxt, s.rcv_adv, s.rcv_unread, host
+            ),
+            None => pr_info!("hnic: cid {:#x} unknown to the firmware | host {}\n", cid, host),
+        }
+    }
+}

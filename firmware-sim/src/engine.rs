@@ -1253,6 +1253,7 @@ impl Shared<'_> {
         // Send window update (RFC 9293 §3.10.7.4, SND.WL1/WL2 rule).
         let wnd_new = u32::from(seg.wnd) << c.snd_wscale;
         let wnd_changed = wnd_new != c.snd_wnd;
+        let wnd_grew = wnd_new > c.snd_wnd;
         if seq::lt(c.snd_wl1, seg.seq) || (c.snd_wl1 == seg.seq && seq::le(c.snd_wl2, seg.ack)) {
             c.snd_wnd = wnd_new;
             c.snd_wl1 = seg.seq;
@@ -1269,7 +1270,12 @@ impl Shared<'_> {
             if self.new_ack(c, seg.ack, tsecr, io) == After::Closed {
                 return After::Closed;
             }
-        } else if seg.ack == c.snd_una && seg_len == 0 && !wnd_changed && c.snd_max != c.snd_una {
+        } else if seg.ack == c.snd_una && seg_len == 0 && c.snd_max != c.snd_una && (!wnd_changed || wnd_grew || seg.opts.sack_count > 0) {
+            // A duplicate ACK (RFC 5681 §2), also when it reports SACK
+            // blocks (RFC 6675) or only opens the window: receivers that
+            // autotune (Linux) grow the window on almost every ACK while a
+            // hole is outstanding, which would otherwise hide every
+            // duplicate and leave only the retransmission timer.
             self.dupack(c, seg.ack, &seg.opts, io);
         }
         if seg.opts.sack_count > 0 && c.has(fl::SACK_OK) {
@@ -1369,7 +1375,7 @@ impl Shared<'_> {
             if c.has(fl::SACK_OK) && opts.sack_count > 0 {
                 self.sack_retransmit(c, opts, io);
             }
-        } else if c.dupacks == 3 && seq::gt(ack, c.recover) {
+        } else if c.dupacks >= dupack_threshold(c) && seq::gt(ack, c.recover) {
             // Fast retransmit, enter NewReno fast recovery.
             c.cc_on_loss();
             c.recover = c.snd_max;
@@ -2150,5 +2156,20 @@ mod tests {
         assert!(core::mem::size_of::<Snapshot>() <= 256);
         assert!(core::mem::size_of::<tcp::TcpOptions>() <= 64);
         assert!(core::mem::size_of::<Counters>() <= 1024);
+    }
+}
+
+/// Duplicate ACKs that trigger fast retransmit: 3 (RFC 5681), fewer when
+/// so little is in flight that three can never arrive and nothing new is
+/// waiting to go (early retransmit, RFC 5827): otherwise every loss in a
+/// small window would wait for the retransmission timer.
+fn dupack_threshold(c: &ConnSlot) -> u8 {
+    let mss = u32::from(c.mss).max(1);
+    let flight_segs = seq::diff(c.snd_max, c.snd_una).div_ceil(mss);
+    let unsent = c.snd_queued.saturating_sub(seq::diff(c.snd_max, c.snd_una));
+    if flight_segs < 4 && unsent == 0 {
+        flight_segs.saturating_sub(1).clamp(1, 3) as u8
+    } else {
+        3
     }
 }
