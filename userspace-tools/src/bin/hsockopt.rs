@@ -303,13 +303,14 @@ fn established(server: bool, v: &[String]) -> Result<bool, String> {
         info += &format!(" ulp2={}", result_name(&set_ulp(fd, "handoff")));
     }
     println!("{info}");
-    // Bytes of the stream generated but not written yet go first.
+    // The client resumes reading only now; then the bytes of the stream
+    // generated but not written yet go first.
+    if let Some(f) = &sync {
+        std::fs::write(f, b"").map_err(io("sync file"))?;
+    }
     let tail = pending.len() as u64;
     if tail > 0 {
         (&s).write_all(&pending).map_err(io("write after opt-in"))?;
-    }
-    if let Some(f) = &sync {
-        std::fs::write(f, b"").map_err(io("sync file"))?;
     }
     let line = finish(s, p, hash, queued + tail, bytes).map_err(io("exchange"))?;
     println!("{line}");
