@@ -26,7 +26,7 @@ KBUILD_ARGS = -C $$(cat $(KDIR_FILE)) M=$(CURDIR) LLVM=1 RUSTC=/usr/bin/rustc \
 	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(HOME)/.cargo/bin/bindgen
 
 .PHONY: all deps kernel module tools demo check vm-check cargo-test \
-	bench-firmware bench-hnic clean
+	bench-firmware bench-hnic bench-handoff clean
 
 all: module tools
 
@@ -69,6 +69,10 @@ bench-firmware: deps
 # VM benchmarks: userspace-tools/bench/<area>.sh, figures as `bench ...` lines.
 bench-hnic: module tools
 	@$(XTASK) vm --mode bench --suites hnic
+
+# Native vs offloaded over one hnic pair (Documentation/handoff-tests.rst).
+bench-handoff: module tools
+	@$(XTASK) vm --mode bench --suites handoff
 
 clean:
 	@[ ! -f $(KDIR_FILE) ] || $(MAKE) --no-print-directory $(KBUILD_ARGS) clean

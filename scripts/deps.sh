@@ -4,11 +4,14 @@
 set -euo pipefail
 
 BINDGEN_VERSION=${BINDGEN_VERSION:-0.71.1}
+# nginx: the handoff suite's unmodified web server (sendfile + epoll), run in
+# the VM with its own config (Debian 12's nginx-light is a transitional
+# package that pulls nginx and an extra module; nginx alone suffices).
 APT_PACKAGES=(
 	linux-source-6.12 rustc-web rust-web-src libclang-dev clang lld llvm
 	bc flex bison libelf-dev libssl-dev cpio xz-utils kmod
 	qemu-system-x86 iproute2 iputils-ping busybox-static procps ethtool
-	python3 valgrind
+	python3 valgrind nginx
 )
 
 die() { echo "deps: $*" >&2; exit 1; }

@@ -147,17 +147,20 @@ topo_destroy() {
 	return 0
 }
 
-# xfer_verify FAMILY_ADDR PORT BYTES [CONNS]: hxfer both ways between the
-# namespaces, then check every digest pair. Prints a diagnostic on mismatch.
+# xfer_verify FAMILY_ADDR PORT BYTES [CONNS [HXFER_OPTION...]]: hxfer both
+# ways between the namespaces, then check every digest pair. Prints a
+# diagnostic on mismatch. Options (--half-close, --rst, --idle, --keepalive)
+# go to both ends.
 xfer_verify() {
 	local addr=$1 port=$2 bytes=$3 conns=${4:-1}
+	shift $(($# < 4 ? $# : 4))
 	local out
 	out=$(mktemp -d)
 	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" \
-		--bytes "$bytes" --conns "$conns" >"$out/srv" 2>"$out/srv.err" &
+		--bytes "$bytes" --conns "$conns" "$@" >"$out/srv" 2>"$out/srv.err" &
 	local srv_pid=$!
 	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" \
-		--bytes "$bytes" --conns "$conns" >"$out/cli" 2>"$out/cli.err"
+		--bytes "$bytes" --conns "$conns" "$@" >"$out/cli" 2>"$out/cli.err"
 	local cli_rc=$?
 	wait $srv_pid
 	local srv_rc=$?
@@ -220,4 +223,73 @@ hnic_stat() {
 # hnic_knob DEV NAME VALUE: set a wire fault knob (debugfs) of DEV.
 hnic_knob() {
 	echo "$3" > "/sys/kernel/debug/hnic/$1/$2"
+}
+
+# ---------------------------------------------------------------- handoff
+#
+# The module's per-namespace policy (net.handoff.*) and counters
+# (/proc/net/handoff_stat, "name value" lines), by default in $NS_SRV.
+
+# handoff_stat NAME [NS]: one counter; "missing" when there is none.
+handoff_stat() {
+	ip netns exec "${2:-$NS_SRV}" awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print "missing" }' \
+		/proc/net/handoff_stat 2>/dev/null
+}
+
+# handoff_sysctl NAME VALUE [NS]: write net.handoff.NAME (a trailing newline,
+# as `echo` and sysctl(8) write it); fails as the write fails.
+handoff_sysctl() {
+	ip netns exec "${3:-$NS_SRV}" bash -c 'printf "%s\n" "$1" > "/proc/sys/net/handoff/$2"' _ "$2" "$1" 2>/dev/null
+}
+
+# handoff_policy PORTS [NS]: handoff on for PORTS ("all", "80,8000-8080",
+# "" for none); handoff_policy_off [NS]: handoff off.
+handoff_policy() {
+	handoff_sysctl ports "$1" "${2:-$NS_SRV}" && handoff_sysctl enabled 1 "${2:-$NS_SRV}"
+}
+handoff_policy_off() { handoff_sysctl enabled 0 "${1:-$NS_SRV}"; }
+
+# handoff_snap [NS]: remember every counter; handoff_delta NAME: its change
+# since (a gauge's change too); "missing" when the counter is not there.
+declare -A _handoff_snap
+handoff_snap() {
+	local n v
+	_handoff_snap=()
+	_handoff_snap_ns=${1:-$NS_SRV}
+	while read -r n v; do _handoff_snap[$n]=$v; done \
+		< <(ip netns exec "$_handoff_snap_ns" cat /proc/net/handoff_stat 2>/dev/null)
+}
+handoff_delta() {
+	local now
+	now=$(handoff_stat "$1" "$_handoff_snap_ns")
+	if [ "$now" = missing ] || [ -z "${_handoff_snap[$1]+set}" ]; then
+		echo missing
+	else
+		echo $((now - _handoff_snap[$1]))
+	fi
+}
+
+# handoff_refused_delta: all refused_* counters' change since handoff_snap.
+handoff_refused_delta() {
+	local n d sum=0
+	for n in "${!_handoff_snap[@]}"; do
+		[[ $n == refused_* ]] || continue
+		d=$(handoff_delta "$n")
+		[ "$d" = missing ] && { echo missing; return; }
+		sum=$((sum + d))
+	done
+	echo $sum
+}
+
+# handoff_wait_offloaded VALUE [SECS]: the `offloaded` gauge reaches VALUE
+# within SECS (default 70: an offloaded side that closed first may hold its
+# connection for TIME_WAIT, 60 s).
+handoff_wait_offloaded() {
+	local want=$1 secs=${2:-70} i
+	for i in $(seq $((secs * 10))); do
+		[ "$(handoff_stat offloaded)" = "$want" ] && return 0
+		sleep 0.1
+	done
+	echo "# offloaded is $(handoff_stat offloaded), expected $want"
+	return 1
 }

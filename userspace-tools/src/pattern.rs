@@ -9,9 +9,16 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    /// A stream for `seed` (any value; zero is remapped).
+    /// A stream for `seed` (any value): distinct seeds give distinct
+    /// streams. The seed is mixed (splitmix64's finaliser) before the low
+    /// bit is forced on (xorshift needs a non-zero state); forcing it on
+    /// the raw seed made seeds 2k and 2k+1, i.e. both directions of a
+    /// connection in hxfer, produce the same bytes.
     pub fn new(seed: u64) -> Self {
-        Pattern { state: seed ^ 0x9e37_79b9_7f4a_7c15 | 1 }
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Pattern { state: (z ^ (z >> 31)) | 1 }
     }
 
     /// Fills `buf` with the next bytes of the stream.
@@ -40,6 +47,16 @@ mod tests {
             p.fill(c);
         }
         assert_eq!(whole, parts);
+    }
+
+    #[test]
+    fn both_directions_of_a_connection_differ() {
+        for conn in 0..64u64 {
+            let (mut a, mut b) = (vec![0u8; 64], vec![0u8; 64]);
+            Pattern::new(conn << 1).fill(&mut a);
+            Pattern::new((conn << 1) | 1).fill(&mut b);
+            assert_ne!(a, b, "seeds {} and {} give the same stream", conn << 1, (conn << 1) | 1);
+        }
     }
 
     #[test]

@@ -3,24 +3,78 @@
 //! ```text
 //! hrr server --addr 198.18.0.1 --port 5201 [--size 64]
 //! hrr client --addr 198.18.0.1 --port 5201 --count N [--size 64]
+//! hrr client --addr 198.18.0.1 --port 5201 --short --seconds T [--size 64]
 //! ```
 //!
 //! The client sends `size`-byte requests and waits for each `size`-byte
 //! response (with TCP_NODELAY on both ends), N times over one connection,
-//! then prints `hrr transactions=N seconds=S rate=R`. The server answers
-//! one connection and exits; it verifies each response echoes its request.
+//! then prints `hrr transactions=N seconds=S rate=R`; it verifies each
+//! response echoes its request. The server answers one connection and exits.
+//!
+//! `--short`: one connection per transaction (connect, request, response,
+//! close), repeated for T seconds against an echo server that serves many
+//! connections (hecho); prints `hrr connections=N seconds=S rate=R`.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-fn arg(v: &[String], name: &str) -> Option<String> {
-    v.iter().position(|a| a == name).and_then(|i| v.get(i + 1).cloned())
+use userspace_tools::sock::{arg, flag};
+
+const USAGE: &str = "usage: hrr server --addr A --port P [--size 64]
+       hrr client --addr A --port P --count N [--size 64]
+       hrr client --addr A --port P --short --seconds T [--size 64]
+  request/response over one connection (rate in transactions/s), or with
+  --short one connection per transaction against hecho (connections/s)";
+
+/// Connects, retrying while the server is not listening yet.
+fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            other => return other.map_err(|e| format!("connect: {e}")),
+        }
+    }
+}
+
+/// Connection-per-transaction loop for `secs` seconds.
+fn short_conns(addr: SocketAddr, size: usize, secs: f64) -> Result<(), String> {
+    let mut buf = vec![0u8; size];
+    let mut back = vec![0u8; size];
+    let start = Instant::now();
+    let mut n = 0u64;
+    // The first connect may find the server not yet listening.
+    let mut s = connect(addr)?;
+    loop {
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
+        buf[..8.min(size)].copy_from_slice(&n.to_le_bytes()[..8.min(size)]);
+        s.write_all(&buf).map_err(|e| format!("connection {n}: {e}"))?;
+        s.read_exact(&mut back).map_err(|e| format!("connection {n}: {e}"))?;
+        if back != buf {
+            return Err(format!("connection {n}: response does not echo its request"));
+        }
+        drop(s);
+        n += 1;
+        if start.elapsed().as_secs_f64() >= secs {
+            break;
+        }
+        s = TcpStream::connect(addr).map_err(|e| format!("connection {n}: connect: {e}"))?;
+    }
+    let el = start.elapsed().as_secs_f64();
+    println!("hrr connections={n} seconds={el:.3} rate={:.1}", n as f64 / el);
+    Ok(())
 }
 
 fn run() -> Result<(), String> {
     let v: Vec<String> = std::env::args().skip(1).collect();
+    if flag(&v, "--help") || flag(&v, "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let ip: IpAddr = arg(&v, "--addr").ok_or("--addr missing")?.parse().map_err(|e| format!("--addr: {e}"))?;
     let port: u16 = arg(&v, "--port").ok_or("--port missing")?.parse().map_err(|e| format!("--port: {e}"))?;
     let size: usize = arg(&v, "--size").map_or(Ok(64), |s| s.parse()).map_err(|e| format!("--size: {e}"))?;
@@ -38,17 +92,13 @@ fn run() -> Result<(), String> {
                 }
             }
         }
+        Some("client") if flag(&v, "--short") => {
+            let secs: f64 = arg(&v, "--seconds").ok_or("--seconds missing")?.parse().map_err(|e| format!("--seconds: {e}"))?;
+            short_conns(addr, size, secs)
+        }
         Some("client") => {
             let count: u64 = arg(&v, "--count").ok_or("--count missing")?.parse().map_err(|e| format!("--count: {e}"))?;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let mut s = loop {
-                match TcpStream::connect(addr) {
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(50))
-                    }
-                    other => break other.map_err(|e| e.to_string())?,
-                }
-            };
+            let mut s = connect(addr)?;
             s.set_nodelay(true).map_err(|e| e.to_string())?;
             let mut back = vec![0u8; size];
             let start = Instant::now();
@@ -72,7 +122,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hrr: {e}");
+            eprintln!("hrr: {e}\n{USAGE}");
             ExitCode::FAILURE
         }
     }

@@ -1,0 +1,69 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# How offloaded connections end: half-close in either direction (data keeps
+# flowing towards the side that sent its FIN), abortive close by the
+# offloaded server and by the native client (SO_LINGER 0: RST, seen as
+# ECONNRESET by the other side), and keepalive on an idle connection.
+# Every connection is handed off and released by the NIC afterwards.
+
+. ../lib.sh
+. ./common.sh
+
+BYTES=$((2 << 20))
+handoff_start hxfer
+tap_plan 13
+trap 'topo_destroy; module_unload' EXIT
+dmesg_mark
+
+tap_check "hnic topology up, policy on for all ports" handoff_topology all
+
+# half ADDR PORT FIRST: FIRST sends and shuts down its write side; the other
+# reads to EOF and only then sends. 4 connections, verified, offloaded.
+half() {
+	xfer_offloaded "$1" "$2" $BYTES 4 --half-close "$3" || return 1
+	handoff_report bypass_shutdown
+	counter_ge bypass_shutdown 4
+}
+tap_check "half-close, client first, IPv4: server sends after the client's FIN, verified" half "$SRV4" 5101 client
+tap_check "half-close, client first, IPv6: server sends after the client's FIN, verified" half "$SRV6" 5102 client
+tap_check "half-close, offloaded server first, IPv4: client sends after the NIC's FIN, verified" half "$SRV4" 5103 server
+tap_check "half-close, offloaded server first, IPv6: client sends after the NIC's FIN, verified" half "$SRV6" 5104 server
+
+# rst ADDR PORT SIDE: SIDE closes with SO_LINGER 0 after all data; the other
+# side gets ECONNRESET (hxfer fails otherwise). 4 connections.
+rst() { xfer_offloaded "$1" "$2" $BYTES 4 --rst "$3"; }
+tap_check "abortive close by the offloaded server, IPv4: client sees ECONNRESET, data verified" rst "$SRV4" 5105 server
+tap_check "abortive close by the offloaded server, IPv6: client sees ECONNRESET, data verified" rst "$SRV6" 5106 server
+tap_check "client RST, IPv4: offloaded server sees ECONNRESET, data verified" rst "$SRV4" 5107 client
+tap_check "client RST, IPv6: offloaded server sees ECONNRESET, data verified" rst "$SRV6" 5108 client
+
+# Keepalive: both ends probe after 1 s idle, every 1 s, 5 unanswered probes
+# kill the connection (6 s). It idles 9 s, then moves data: the NIC answered
+# the client's probes (the client's TcpExtTCPKeepAlive counts them sent).
+# The server enabled keepalive on its offloaded socket (bypass_setsockopt).
+keepalive() {
+	local k0 k1
+	k0=$(netstat_ext "$NS_CLI" TCPKeepAlive)
+	xfer_offloaded "$1" "$2" $((256 << 10)) 1 --idle 9 --keepalive 1 || return 1
+	k1=$(netstat_ext "$NS_CLI" TCPKeepAlive)
+	handoff_report bypass_setsockopt
+	echo "# ns cli sent $((k1 - k0)) keepalive probes"
+	[ $((k1 - k0)) -ge 3 ] && counter_ge bypass_setsockopt 1
+}
+tap_check "keepalive IPv4: idle 9 s with probes every 1 s, still works, probes answered" keepalive "$SRV4" 5109
+tap_check "keepalive IPv6: idle 9 s with probes every 1 s, still works, probes answered" keepalive "$SRV6" 5110
+
+# After all that, nothing is left on the NIC.
+nic_empty() {
+	local live i
+	for i in $(seq 50); do
+		live=$(cat /sys/kernel/debug/hnic/hnic0/fw_live_conns)
+		[ "$live" = 0 ] && break
+		sleep 0.1
+	done
+	echo "# offloaded=$(handoff_stat offloaded) fw_live_conns=$live"
+	[ "$(handoff_stat offloaded)" = 0 ] && [ "$live" = 0 ]
+}
+tap_check "no connection left on the NIC (offloaded 0, fw_live_conns 0)" nic_empty
+handoff_finish

@@ -1,0 +1,98 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make bench-handoff (runs in the VM): one hnic pair, the same workloads with
+# the handoff policy off (native: the host stack runs every connection) and
+# on (offloaded: the hnic firmware runs the server's connections), and hnic0's
+# bus messages per TCP packet with and without handoff (the paper's Fig. 8).
+# Prints `bench <name> <value> <unit>` lines; diagnostics start with '#'.
+
+set -u
+. "$REPO/selftests/lib.sh"
+
+BULK=$((128 * 1024 * 1024))
+RR_COUNT=20000
+SHORT_SECS=10
+
+bulk_mbit() { bulk_oneway_mbit "$SRV4" "$1" $BULK; }
+
+# rr_rate PORT: request/response transactions per second, one connection.
+rr_rate() {
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hrr" server --addr "$SRV4" --port "$1" &
+	local srv=$!
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hrr" client --addr "$SRV4" --port "$1" --count $RR_COUNT |
+		sed -n 's/.* rate=\([0-9]*\).*/\1/p'
+	wait $srv
+}
+
+# short_rate PORT: connections per second, one request/response each,
+# against the epoll server hecho.
+short_rate() {
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hecho" --addr "$SRV4" --port "$1" >/dev/null &
+	local srv=$!
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hrr" client --addr "$SRV4" --port "$1" --short --seconds $SHORT_SECS |
+		sed -n 's/.* rate=\([0-9]*\).*/\1/p'
+	kill $srv
+	wait $srv
+}
+
+# hnic0 (the server's NIC, the one that offloads): every message crossing
+# its bus (TX/RX descriptors, doorbells, interrupts, commands, events) and
+# every TCP packet it put on or took off the wire.
+st() { hnic_stat "$NS_SRV" hnic0 "$1"; }
+bus_msgs() {
+	echo $(( $(st bus_tx_desc) + $(st bus_tx_doorbell) + $(st bus_rx_desc) + $(st bus_rx_interrupt) + \
+		$(st bus_cmd_msgs) + $(st bus_evt_msgs) ))
+}
+wire_pkts() { echo $(( $(st wire_tx_frames) + $(st wire_rx_frames) )); }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+hstat() { ip netns exec "$NS_SRV" awk -v n="$1" '$1 == n { print $2 }' /proc/net/handoff_stat; }
+
+# measure MODE BASEPORT: bulk, rr and short with the policy as set; sets
+# <MODE>_bulk, _rr, _short, _bulk_mpp, _rr_mpp.
+measure() {
+	local mode=$1 p=$2 m0 p0 m1 p1 m2 p2 bulk rr short
+	m0=$(bus_msgs) p0=$(wire_pkts)
+	bulk=$(bulk_mbit "$p") || exit 1
+	m1=$(bus_msgs) p1=$(wire_pkts)
+	rr=$(rr_rate $((p + 1)))
+	m2=$(bus_msgs) p2=$(wire_pkts)
+	short=$(short_rate $((p + 2)))
+	printf -v "${mode}_bulk" %s "$bulk"
+	printf -v "${mode}_rr" %s "$rr"
+	printf -v "${mode}_short" %s "$short"
+	printf -v "${mode}_bulk_mpp" %s "$(ratio $((m1 - m0)) $((p1 - p0)))"
+	printf -v "${mode}_rr_mpp" %s "$(ratio $((m2 - m1)) $((p2 - p1)))"
+}
+
+topo_create hnic >/dev/null || { echo "# hnic topology failed"; exit 1; }
+[ -e /proc/sys/net/handoff/enabled ] || { echo "# tcp_handoff.ko has no handoff policy"; exit 1; }
+
+ip netns exec "$NS_SRV" sysctl -q -w net.handoff.enabled=0 || exit 1
+h0=$(hstat handoffs)
+measure native 5501
+[ "$(hstat handoffs)" = "$h0" ] || { echo "# connections were handed off with the policy off"; exit 1; }
+
+ip netns exec "$NS_SRV" sysctl -q -w net.handoff.ports=all net.handoff.enabled=1 || exit 1
+measure offloaded 5511
+h1=$(hstat handoffs)
+echo "# offloaded phase: $((h1 - h0)) connections handed off, $(hstat refused_no_conn_slot) refused for lack of a slot"
+# bulk + rr + every short connection: nothing measured natively by mistake.
+[ $((h1 - h0)) -ge 2 ] || { echo "# the offloaded phase did not hand connections off"; exit 1; }
+ip netns exec "$NS_SRV" sysctl -q -w net.handoff.enabled=0
+topo_destroy
+module_unload
+
+echo "bench native_tcp_bulk_throughput $native_bulk Mbit/s"
+echo "bench offloaded_tcp_bulk_throughput $offloaded_bulk Mbit/s"
+echo "bench offloaded_vs_native_bulk_throughput_ratio $(ratio "$offloaded_bulk" "$native_bulk") x"
+echo "bench native_tcp_rr_rate $native_rr trans/s"
+echo "bench offloaded_tcp_rr_rate $offloaded_rr trans/s"
+echo "bench offloaded_vs_native_rr_rate_ratio $(ratio "$offloaded_rr" "$native_rr") x"
+echo "bench native_short_conn_rate $native_short conns/s"
+echo "bench offloaded_short_conn_rate $offloaded_short conns/s"
+echo "bench offloaded_vs_native_short_conn_rate_ratio $(ratio "$offloaded_short" "$native_short") x"
+echo "bench native_bulk_bus_msgs_per_tcp_pkt $native_bulk_mpp msgs/pkt"
+echo "bench offloaded_bulk_bus_msgs_per_tcp_pkt $offloaded_bulk_mpp msgs/pkt"
+echo "bench native_rr_bus_msgs_per_tcp_pkt $native_rr_mpp msgs/pkt"
+echo "bench offloaded_rr_bus_msgs_per_tcp_pkt $offloaded_rr_mpp msgs/pkt"
