@@ -82,8 +82,9 @@ impl Registration {
     }
 }
 
-impl Drop for Registration {
-    fn drop(&mut self) {
+impl Registration {
+    /// Unregisters the probe now (also done on drop).
+    pub(crate) fn stop(&self) {
         if REGISTERED.swap(false, Ordering::AcqRel) {
             // SAFETY: registered in `new`; unregistering waits for running
             // handlers.
@@ -95,5 +96,11 @@ impl Drop for Registration {
                 pr_warn!("tcp_handoff: accept probe missed {} accepts (more than {} at once)\n", missed, MAX_ACTIVE);
             }
         }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

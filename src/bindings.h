@@ -24,6 +24,8 @@
 #include <linux/filter.h>
 #include <linux/kprobes.h>
 #include <linux/poll.h>
+#include <linux/inet.h>
+#include <linux/sock_diag.h>
 #include <linux/uio.h>
 #include <linux/workqueue.h>
 #include <net/inet_common.h>

@@ -31,7 +31,7 @@
 use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_long, c_uint, c_void};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use kernel::alloc::{flags::GFP_KERNEL, VVec};
 use kernel::prelude::*;
@@ -69,6 +69,9 @@ pub(crate) enum Phase {
     /// the host socket is closed or in TIME_WAIT, buffered data still
     /// readable.
     Released,
+    /// Taken back by the host (restore): native TCP runs it again; the ULP
+    /// stays attached, dormant, so it can be handed off again.
+    Restored,
 }
 
 /// State shared by system calls, NAPI and the firmware's DMA; guarded by
@@ -103,6 +106,8 @@ pub(crate) struct Shared {
     final_snap: Option<Snapshot>,
     /// Counted in the `offloaded` gauge.
     counted: bool,
+    /// The host asked for the connection back (`restore` in flight).
+    restoring: bool,
 }
 
 /// An offloaded (or to-be-offloaded) connection: the ULP data of its socket
@@ -124,6 +129,11 @@ pub(crate) struct Conn {
     pub(crate) done: UnsafeCell<bindings::completion>,
     pub(crate) work: UnsafeCell<bindings::work_struct>,
     shared: UnsafeCell<Shared>,
+    /// References to the record: the socket's (dropped by the ULP's
+    /// release) and one per scheduled work item.
+    pub(crate) refs: AtomicU32,
+    /// Entry in the namespace's registry of records (`control.rs`).
+    pub(crate) link: UnsafeCell<bindings::list_head>,
 }
 
 impl Conn {
@@ -168,7 +178,12 @@ impl Conn {
                 nic_gone: false,
                 final_snap: None,
                 counted: false,
+                restoring: false,
             }),
+            refs: AtomicU32::new(1),
+            // SAFETY: an all-zero list_head is overwritten by the registry
+            // (`control::register`) before use.
+            link: UnsafeCell::new(unsafe { core::mem::zeroed() }),
         }
     }
 
@@ -234,6 +249,24 @@ pub(crate) unsafe fn conn_of<'a>(sk: *mut bindings::sock) -> Option<&'a Conn> {
             return None;
         }
         (*icsk).icsk_ulp_data.cast::<Conn>().as_ref()
+    }
+}
+
+/// The record of `sk` as a raw pointer (for callers that need it mutably:
+/// the socket lock makes them its only user).
+///
+/// # Safety
+///
+/// As for [`conn_of`].
+pub(crate) unsafe fn record_ptr(sk: *mut bindings::sock) -> Option<*mut Conn> {
+    let icsk = sk.cast::<bindings::inet_connection_sock>();
+    // SAFETY: as in `conn_of`.
+    unsafe {
+        if (*icsk).icsk_ulp_ops != crate::ulp::ops() {
+            return None;
+        }
+        let c = (*icsk).icsk_ulp_data.cast::<Conn>();
+        (!c.is_null()).then_some(c)
     }
 }
 
@@ -332,7 +365,7 @@ fn ctrl(c: &Conn, s: &mut Shared, nic: &Nic, cmd: msg::CtrlCmd, arg: u64) -> Res
 /// went. Stops at the first full command ring (`need_push`, retried from
 /// process context).
 fn push(c: &Conn, s: &mut Shared, nic: &Nic, psh: bool) {
-    if s.phase != Phase::Offloaded {
+    if s.phase != Phase::Offloaded || s.restoring {
         return;
     }
     let cid = s.cid;
@@ -412,6 +445,11 @@ fn wake(c: &Conn, mask: u32) {
     unsafe { bindings::handoff_sk_wake(c.sk, mask) };
 }
 
+/// Wakes every waiter of the socket (its connection changed hands).
+pub(crate) fn wake_all(c: &Conn) {
+    wake(c, EPOLL_ALL);
+}
+
 fn set_sk_err(c: &Conn, errno: u32) {
     // SAFETY: see `wake`; the socket layer reads sk_err locklessly.
     unsafe { ptr::write_volatile(&mut (*c.sk).sk_err, errno as c_int) };
@@ -419,10 +457,12 @@ fn set_sk_err(c: &Conn, errno: u32) {
 
 fn schedule(c: &Conn) {
     // SAFETY: the work item was initialised in `init_in_place`; the worker
-    // runs with a socket reference, taken here.
+    // runs with a socket reference and a record reference, taken here.
     unsafe {
         bindings::handoff_sock_hold(c.sk);
+        c.refs.fetch_add(1, Ordering::Relaxed);
         if !bindings::handoff_schedule_work(c.work.get()) {
+            c.refs.fetch_sub(1, Ordering::Relaxed);
             bindings::handoff_sock_put(c.sk);
         }
     }
@@ -451,6 +491,89 @@ impl core::fmt::Display for HostView {
         let v = &self.0;
         write!(f, "snd {}/{}/{} refs {} rcv {}/{}/{} posts {}", v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
     }
+}
+
+/// The connection's phase (socket lock held by the caller).
+pub(crate) fn phase_locked(c: &Conn) -> Phase {
+    locked(c, |s, _| s.phase)
+}
+
+/// Asks the NIC for the connection back. `EALREADY` if it is not (or no
+/// longer) running there.
+pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
+    let g = nic.offload.lock();
+    let s = c.st(&g);
+    if s.phase != Phase::Offloaded || s.restoring {
+        return Err(errno::EALREADY());
+    }
+    // SAFETY: the completion was initialised; nothing waits on it now.
+    unsafe { bindings::handoff_reinit_completion(c.done.get()) };
+    encode_and_submit(nic, &Command::Restore { cid: s.cid, cookie: c as *const Conn as u64 })?;
+    s.restoring = true;
+    Ok(())
+}
+
+/// The state the NIC returned, once its `restore` event arrived (`None`:
+/// not yet). On `None` after the wait, the caller gives up: the entry is
+/// withdrawn so a late event finds nobody.
+pub(crate) fn end_restore(c: &Conn, nic: &Nic, give_up: bool) -> Option<Snapshot> {
+    let g = nic.offload.lock();
+    let s = c.st(&g);
+    let snap = s.final_snap.take();
+    if snap.is_none() && give_up {
+        nic.offload.unlink(&g, s.cid, c);
+        let _ = ctrl(c, s, nic, msg::CtrlCmd::Abort, 0);
+        s.phase = Phase::Released;
+        s.nic_gone = true;
+    }
+    snap
+}
+
+/// Ring contents the host must take back at restore: `(send, recv)` as
+/// (first piece, second piece) of each ring's live bytes.
+///
+/// # Safety
+///
+/// No NIC knows the connection any more, and the caller holds the socket
+/// lock (so no system call touches the rings).
+pub(crate) unsafe fn live_bytes(c: &Conn) -> ([&[u8]; 2], [&[u8]; 2]) {
+    // SAFETY: by the contract.
+    let s = unsafe { c.st_unshared() };
+    fn pieces(r: &[u8], head: u64, tail: u64) -> [&[u8]; 2] {
+        let cap = r.len() as u64;
+        if cap == 0 || tail <= head {
+            return [&[], &[]];
+        }
+        let off = (head % cap) as usize;
+        let n = (tail - head) as usize;
+        let first = n.min(r.len() - off);
+        [&r[off..off + first], &r[..n - first]]
+    }
+    (pieces(&c.snd, s.snd_head, s.snd_tail), pieces(&c.rcv, s.rcv_head, s.rcv_tail))
+}
+
+/// Whether the application shut the sending side (FIN wanted).
+///
+/// # Safety
+///
+/// As for [`live_bytes`].
+pub(crate) unsafe fn fin_wanted(c: &Conn) -> bool {
+    // SAFETY: by the contract.
+    let s = unsafe { c.st_unshared() };
+    s.close_pending || s.fin_sent
+}
+
+/// Resets the record for a new handoff (after a restore).
+///
+/// # Safety
+///
+/// As for [`live_bytes`].
+pub(crate) unsafe fn reset(c: &mut Conn, phase: Phase) {
+    c.snd = VVec::new();
+    c.rcv = VVec::new();
+    // SAFETY: by the contract.
+    let s = unsafe { c.st_unshared() };
+    *s = Conn::new(c.sk, phase).shared.into_inner();
 }
 
 /// The handoff's outcome arrived (NAPI).
@@ -491,6 +614,12 @@ pub(crate) fn nic_failed(c: &Conn, g: &Guard<'_>) {
 fn released(c: &Conn, s: &mut Shared) {
     s.phase = Phase::Released;
     s.nic_gone = true;
+    if s.restoring {
+        // A restore waits: it finds no state and finishes the socket.
+        // SAFETY: initialised; the restore thread waits on it.
+        unsafe { bindings::complete(c.done.get()) };
+        return;
+    }
     c.stat(Stat::NicReleased);
     wake(c, EPOLLIN | EPOLLOUT | bindings::POLLHUP);
     schedule(c);
@@ -569,7 +698,15 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
         HostEvent::Restore { cid, snap, .. } => {
             nic.offload.unlink(g, cid, c);
             s.final_snap = Some(snap);
-            released(c, s);
+            if s.restoring {
+                // The host asked: its restore thread takes it from here.
+                s.phase = Phase::Released;
+                s.nic_gone = true;
+                // SAFETY: initialised; the restore thread waits on it.
+                unsafe { bindings::complete(c.done.get()) };
+            } else {
+                released(c, s);
+            }
         }
         HostEvent::Resource { kind, num, cid } => {
             if kind == 2 && num == 0 {
@@ -589,8 +726,8 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
 /// NIC let go of, or retry commands that found the ring full.
 unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the `work` field of a `Conn`; `schedule` took a
-    // socket reference, so the socket and its record are alive (the record
-    // may be freed by `finish`, after which it is not touched).
+    // socket reference and a record reference, so both are alive until
+    // we drop them at the end.
     let c = unsafe { &*(work as *const u8).sub(core::mem::offset_of!(Conn, work)).cast::<Conn>() };
     let sk = c.sk;
     // SAFETY: `sk` is alive (our reference).
@@ -605,9 +742,10 @@ unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
         // SAFETY: we hold the socket lock and a reference.
         unsafe { crate::handoff::finish(c) };
     }
-    // SAFETY: lock and reference taken above.
+    // SAFETY: lock and references taken above (the record's last use).
     unsafe {
         bindings::release_sock(sk);
+        crate::ulp::put_record(c as *const Conn as *mut Conn);
         bindings::handoff_sock_put(sk);
     }
 }
@@ -653,10 +791,38 @@ fn wait_for(sk: *mut bindings::sock, timeo: &mut c_long, mut cond: impl FnMut() 
 /// # Safety
 ///
 /// `sk` is a live socket whose `sk_prot` is one of ours.
-unsafe fn record<'a>(sk: *mut bindings::sock) -> &'a Conn {
+unsafe fn record(sk: *mut bindings::sock) -> Held {
     // SAFETY: our protocols are only installed on sockets carrying our ULP
     // record, and removed before the record is freed.
-    unsafe { conn_of(sk) }.expect("bypass protocol on a socket without record")
+    Held::new(unsafe { conn_of(sk) }.expect("bypass protocol on a socket without record"))
+}
+
+/// A reference to a record for the length of a system call: the record
+/// (and, through the registry, the module) stays until the call has left
+/// our code, even if the connection is restored or the module unloads
+/// meanwhile (`control::shutdown` waits for the registry to drain).
+pub(crate) struct Held(*const Conn);
+
+impl Held {
+    pub(crate) fn new(c: &Conn) -> Held {
+        c.refs.fetch_add(1, Ordering::Relaxed);
+        Held(c)
+    }
+}
+
+impl core::ops::Deref for Held {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        // SAFETY: our reference keeps the record alive.
+        unsafe { &*self.0 }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // SAFETY: the reference taken in `new`.
+        unsafe { crate::ulp::put_record(self.0 as *mut Conn) };
+    }
 }
 
 /// Socket lock held for the life of the value.
@@ -688,26 +854,56 @@ fn ret_len(copied: usize, e: Error) -> c_int {
     }
 }
 
+/// How a bypass call ends: a result, or "the connection was restored
+/// meanwhile: continue natively" (after `copied` bytes).
+enum Outcome {
+    Done(c_int),
+    Native(usize),
+}
+
 /// `sendmsg`, `write`, `send`, `sendfile`, `splice` to the socket.
 pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut bindings::msghdr, size: usize) -> c_int {
     // SAFETY: the socket layer calls us with a live socket running our
     // protocol and a message valid for the call.
-    let (c, flags) = unsafe { (record(sk), (*m).msg_flags) };
+    let (held, flags) = unsafe { (record(sk), (*m).msg_flags) };
+    let c: &Conn = &held;
     c.stat(Stat::BypassSendmsg);
     if flags & bindings::MSG_OOB != 0 {
         return errno::EOPNOTSUPP().to_errno();
     }
-    // SAFETY: live socket.
-    let _lock = unsafe { SockLock::new(sk) };
-    // SAFETY: as above.
+    let outcome = {
+        // SAFETY: live socket.
+        let _lock = unsafe { SockLock::new(sk) };
+        // SAFETY: `sk` is live, `m` valid (see above).
+        unsafe { send_locked(c, sk, m, size, flags) }
+    };
+    match outcome {
+        Outcome::Done(r) => r,
+        // SAFETY: restored: the base protocol owns the socket again; the
+        // iterator has advanced past what we took.
+        Outcome::Native(copied) => match unsafe { ((*c.base_prot).sendmsg.expect("tcp sendmsg"))(sk, m, size - copied) } {
+            r if r >= 0 => copied as c_int + r,
+            r => if copied > 0 { copied as c_int } else { r },
+        },
+    }
+}
+
+/// # Safety
+///
+/// `sk` is live and locked, `m` valid for the call.
+unsafe fn send_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghdr, size: usize, flags: u32) -> Outcome {
+    // SAFETY: by the contract.
     let mut timeo = unsafe { bindings::handoff_sock_sndtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
-    let cap = c.snd.len() as u64;
     let mut copied = 0usize;
     loop {
+        if phase_locked(c) == Phase::Restored {
+            return Outcome::Native(copied);
+        }
+        let cap = c.snd.len() as u64;
         // SAFETY: `sk` is locked.
         let err = unsafe { bindings::handoff_sock_error(sk) };
         if err != 0 {
-            return if copied > 0 { copied as c_int } else { err };
+            return Outcome::Done(if copied > 0 { copied as c_int } else { err });
         }
         // SAFETY: lockless read, as tcp_sendmsg does.
         let shut = unsafe { (*sk).sk_shutdown } & bindings::SEND_SHUTDOWN as u8 != 0;
@@ -716,13 +912,13 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut 
         });
         if closed || shut {
             if copied > 0 {
-                return copied as c_int;
+                return Outcome::Done(copied as c_int);
             }
             // SAFETY: EPIPE, plus SIGPIPE unless MSG_NOSIGNAL, as native TCP.
-            return unsafe { bindings::sk_stream_error(sk, flags as c_int, -(bindings::EPIPE as c_int)) };
+            return Outcome::Done(unsafe { bindings::sk_stream_error(sk, flags as c_int, -(bindings::EPIPE as c_int)) });
         }
         if copied == size {
-            return copied as c_int;
+            return Outcome::Done(copied as c_int);
         }
         if space == 0 {
             let r = wait_for(sk, &mut timeo, || {
@@ -731,7 +927,7 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut 
                 err || locked(c, |s, _| s.snd_tail - s.snd_head < cap || s.phase != Phase::Offloaded)
             });
             if let Err(e) = r {
-                return ret_len(copied, e);
+                return Outcome::Done(ret_len(copied, e));
             }
             continue;
         }
@@ -742,7 +938,7 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut 
         // iterator is the caller's.
         let got = unsafe { bindings::handoff_copy_from_iter(c.snd.as_ptr().add(off) as *mut c_void, n, &mut (*m).msg_iter) };
         if got == 0 {
-            return ret_len(copied, EFAULT);
+            return Outcome::Done(ret_len(copied, EFAULT));
         }
         copied += got;
         let more = flags & bindings::MSG_MORE != 0;
@@ -761,27 +957,50 @@ pub(crate) unsafe extern "C" fn bypass_recvmsg(
     m: *mut bindings::msghdr,
     len: usize,
     flags: c_int,
-    _addr_len: *mut c_int,
+    addr_len: *mut c_int,
 ) -> c_int {
     // SAFETY: as in `bypass_sendmsg`.
-    let c = unsafe { record(sk) };
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
     c.stat(Stat::BypassRecvmsg);
-    let flags = flags as u32;
-    if flags & bindings::MSG_OOB != 0 {
+    let uflags = flags as u32;
+    if uflags & bindings::MSG_OOB != 0 {
         return EINVAL.to_errno();
     }
-    if flags & bindings::MSG_ERRQUEUE != 0 {
+    if uflags & bindings::MSG_ERRQUEUE != 0 {
         return EAGAIN.to_errno();
     }
+    let outcome = {
+        // SAFETY: live socket.
+        let _lock = unsafe { SockLock::new(sk) };
+        // SAFETY: as in `bypass_sendmsg`.
+        unsafe { recv_locked(c, sk, m, len, uflags) }
+    };
+    match outcome {
+        Outcome::Done(r) => r,
+        // Restored while we waited: what is left comes from native TCP.
+        Outcome::Native(0) => {
+            // SAFETY: as in `bypass_sendmsg`.
+            unsafe { ((*c.base_prot).recvmsg.expect("tcp recvmsg"))(sk, m, len, flags, addr_len) }
+        }
+        Outcome::Native(copied) => copied as c_int,
+    }
+}
+
+/// # Safety
+///
+/// `sk` is live and locked, `m` valid for the call.
+unsafe fn recv_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghdr, len: usize, flags: u32) -> Outcome {
     let peek = flags & bindings::MSG_PEEK != 0;
-    // SAFETY: live socket.
-    let _lock = unsafe { SockLock::new(sk) };
-    // SAFETY: as above.
+    // SAFETY: by the contract.
     let mut timeo = unsafe { bindings::handoff_sock_rcvtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
     let target = if flags & bindings::MSG_WAITALL != 0 { len } else { len.min(1) };
-    let cap = c.rcv.len() as u64;
     let mut copied = 0usize;
     loop {
+        if phase_locked(c) == Phase::Restored {
+            return Outcome::Native(copied);
+        }
+        let cap = c.rcv.len() as u64;
         let skip = if peek { copied as u64 } else { 0 };
         let (avail, head, done) = locked(c, |s, _| {
             let head = s.rcv_head + skip;
@@ -794,7 +1013,7 @@ pub(crate) unsafe extern "C" fn bypass_recvmsg(
             // we consume it (socket lock); `off + n` is inside the ring.
             let got = unsafe { bindings::handoff_copy_to_iter(c.rcv.as_ptr().add(off).cast(), n, &mut (*m).msg_iter) };
             if got == 0 {
-                return ret_len(copied, EFAULT);
+                return Outcome::Done(ret_len(copied, EFAULT));
             }
             copied += got;
             if !peek {
@@ -809,25 +1028,27 @@ pub(crate) unsafe extern "C" fn bypass_recvmsg(
             continue;
         }
         if copied >= target {
-            return copied as c_int;
+            return Outcome::Done(copied as c_int);
         }
         // SAFETY: `sk` is locked.
         let err = unsafe { bindings::handoff_sock_error(sk) };
         if err != 0 {
-            return if copied > 0 { copied as c_int } else { err };
+            return Outcome::Done(if copied > 0 { copied as c_int } else { err });
         }
         // SAFETY: as above.
         let shut_rd = unsafe { (*sk).sk_shutdown } & bindings::RCV_SHUTDOWN as u8 != 0;
         if done || shut_rd {
-            return copied as c_int;
+            return Outcome::Done(copied as c_int);
         }
         let r = wait_for(sk, &mut timeo, || {
             // SAFETY: as in `bypass_sendmsg`.
             let err = unsafe { ptr::read_volatile(&(*sk).sk_err) } != 0;
-            err || locked(c, |s, _| s.rcv_tail > s.rcv_head + skip || s.peer_fin || s.phase == Phase::Released)
+            err || locked(c, |s, _| {
+                s.rcv_tail > s.rcv_head + skip || s.peer_fin || matches!(s.phase, Phase::Released | Phase::Restored)
+            })
         });
         if let Err(e) = r {
-            return ret_len(copied, e);
+            return Outcome::Done(ret_len(copied, e));
         }
     }
 }
@@ -846,8 +1067,16 @@ pub(crate) unsafe extern "C" fn bypass_poll(
     // which runs under the socket lock we take here).
     let _lock = unsafe { SockLock::new(sk) };
     // SAFETY: as above.
-    let Some(c) = (unsafe { conn_of(sk) }) else { return bindings::POLLERR };
+    let Some(held) = (unsafe { conn_of(sk) }).map(Held::new) else { return bindings::POLLERR };
+    let c: &Conn = &held;
     c.stat(Stat::BypassPoll);
+    if phase_locked(c) == Phase::Restored {
+        // Restored since the caller looked up our ops: ask native TCP.
+        drop(_lock);
+        // SAFETY: arguments from the socket layer; the socket runs native
+        // TCP again.
+        return unsafe { bindings::tcp_poll(file, sock, wait) };
+    }
     // SAFETY: reads of the locked socket.
     let (shutdown, err) = unsafe { ((*sk).sk_shutdown, ptr::read_volatile(&(*sk).sk_err)) };
     let rd_shut = shutdown & bindings::RCV_SHUTDOWN as u8 != 0;
@@ -880,7 +1109,8 @@ pub(crate) unsafe extern "C" fn bypass_poll(
 /// socket lock.
 pub(crate) unsafe extern "C" fn bypass_shutdown(sk: *mut bindings::sock, how: c_int) {
     // SAFETY: as in `bypass_sendmsg`.
-    let c = unsafe { record(sk) };
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
     c.stat(Stat::BypassShutdown);
     if how & bindings::SEND_SHUTDOWN as c_int != 0 {
         locked(c, |s, nic| {
@@ -896,7 +1126,8 @@ pub(crate) unsafe extern "C" fn bypass_shutdown(sk: *mut bindings::sock, how: c_
 /// `close(2)` of the last file reference.
 pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c_long) {
     // SAFETY: as in `bypass_sendmsg`.
-    let c = unsafe { record(sk) };
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
     c.stat(Stat::BypassClose);
     // SAFETY: live socket.
     unsafe { bindings::handoff_lock_sock(sk) };
@@ -949,7 +1180,8 @@ pub(crate) unsafe extern "C" fn bypass_setsockopt(
     optlen: c_uint,
 ) -> c_int {
     // SAFETY: as in `bypass_sendmsg`.
-    let c = unsafe { record(sk) };
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
     c.stat(Stat::BypassSetsockopt);
     // SAFETY: the base protocol's handler with the caller's arguments.
     let r = unsafe { ((*c.base_prot).setsockopt.expect("tcp setsockopt"))(sk, level, optname, optval, optlen) };
@@ -983,7 +1215,8 @@ pub(crate) unsafe extern "C" fn bypass_setsockopt(
 /// the flag). The host's keepalive timer must not run: the NIC keeps alive.
 pub(crate) unsafe extern "C" fn bypass_keepalive(sk: *mut bindings::sock, valbool: c_int) {
     // SAFETY: as in `bypass_sendmsg`.
-    let c = unsafe { record(sk) };
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
     // SAFETY: as above.
     let arg = if valbool != 0 { unsafe { keepalive_time_ms(sk) } } else { 0 };
     locked(c, |s, nic| {
@@ -1012,7 +1245,8 @@ unsafe fn keepalive_arg(sk: *mut bindings::sock) -> Option<u64> {
 /// SIOCINQ / SIOCOUTQ / SIOCOUTQNSD from the bypass rings.
 pub(crate) unsafe extern "C" fn bypass_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
     // SAFETY: as in `bypass_sendmsg`.
-    let c = unsafe { record(sk) };
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
     c.stat(Stat::BypassIoctl);
     let v = {
         // SAFETY: live socket.
@@ -1084,6 +1318,11 @@ pub(crate) fn start(c: &Conn, nic: &Nic) {
 /// Whether the `offloaded` gauge counts this connection; clears it.
 pub(crate) fn take_counted(c: &Conn, g: &Guard<'_>) -> bool {
     core::mem::replace(&mut c.st(g).counted, false)
+}
+
+/// Puts a taken snapshot back for `finish`.
+pub(crate) fn put_back_snap(c: &Conn, g: &Guard<'_>, snap: Snapshot) {
+    c.st(g).final_snap = Some(snap);
 }
 
 /// The snapshot the NIC handed back, if any.

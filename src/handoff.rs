@@ -163,6 +163,8 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
 
 fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result {
     let me = c as *const Conn as *mut Conn;
+    // SAFETY: the completion was initialised; nothing waits on it now.
+    unsafe { bindings::handoff_reinit_completion(c.done.get()) };
     {
         let g = nic.offload.lock();
         nic.offload.add_pending(&g, me)?;
@@ -588,5 +590,254 @@ pub(crate) unsafe fn finish(c: &Conn) {
         }
         // SAFETY: locked socket; closes it (and destroys it if orphaned).
         _ => unsafe { bindings::tcp_done(sk) },
+    }
+}
+
+/// How long a restore waits for the NIC's state before it gives up and
+/// resets the connection (the NIC is presumed failed).
+const RESTORE_TIMEOUT_MS: u32 = 2000;
+
+/// Takes an offloaded connection back to the host stack (paper §3.3,
+/// `restore`): the NIC returns the connection's state, the host installs it
+/// into the `tcp_sock` and the socket runs native TCP again. The
+/// application notices nothing. `EALREADY` if the connection is not on a
+/// NIC. On a NIC that does not answer the connection is reset
+/// (`ETIMEDOUT`).
+///
+/// # Safety
+///
+/// `c` is the record of `c.sk`, whose lock the caller holds.
+pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
+    let sk = c.sk;
+    let net = c.net;
+    let Some(nic) = c.nic() else { return Err(errno::EALREADY()) };
+    bypass::begin_restore(c, nic)?;
+    // SAFETY: initialised completion, completed by the `restore` event.
+    unsafe {
+        bindings::wait_for_completion_timeout(c.done.get(), bindings::__msecs_to_jiffies(RESTORE_TIMEOUT_MS));
+    }
+    let Some(snap) = bypass::end_restore(c, nic, true) else {
+        pr_warn!("tcp_handoff: the NIC did not return a connection within {} ms; resetting it\n", RESTORE_TIMEOUT_MS);
+        stats::inc(net, Stat::RestoreFailures);
+        // SAFETY: socket locked; the connection left the NIC's table.
+        unsafe {
+            ptr::write_volatile(&mut (*sk).sk_err, bindings::ECONNRESET as c_int);
+            finish(c);
+        }
+        return Err(errno::ETIMEDOUT());
+    };
+    if snap.state == TcpState::TimeWait {
+        // Nothing left to run: close it the native way.
+        // SAFETY: socket locked; `finish` installs TIME_WAIT.
+        let g = nic.offload.lock();
+        bypass::put_back_snap(c, &g, snap);
+        drop(g);
+        // SAFETY: as above.
+        unsafe { finish(c) };
+        return Ok(());
+    }
+    let counted = {
+        let g = nic.offload.lock();
+        bypass::take_counted(c, &g)
+    };
+    if counted {
+        stats::dec(net, Stat::Offloaded);
+    }
+    c.nic.store(ptr::null_mut(), Ordering::Release);
+    // SAFETY: the reference taken at handoff; nothing uses the NIC now.
+    unsafe { bindings::handoff_dev_put(c.dev) };
+    c.dev = ptr::null_mut();
+    // SAFETY: socket locked; no NIC knows the connection; the socket goes
+    // back to the native operations before native code runs on it.
+    let r = unsafe {
+        crate::ulp::install_base(c);
+        let r = install(c, &snap);
+        unpark(sk, c);
+        bypass::reset(c, Phase::Restored);
+        r
+    };
+    match r {
+        Ok(()) => stats::inc(net, Stat::Restores),
+        Err(_) => stats::inc(net, Stat::RestoreFailures),
+    }
+    // System calls asleep in the bypass layer continue natively.
+    bypass::wake_all(c);
+    r
+}
+
+/// Writes the state the NIC returned into the `tcp_sock` and queues the
+/// data the host still holds: unread received bytes become readable in
+/// order, unacknowledged and unsent bytes go back on the write queue and
+/// are sent again from `snd_una` (go-back-N: the peer discards what it
+/// already has).
+///
+/// # Safety
+///
+/// The caller holds the socket lock; the socket runs the native
+/// operations; no NIC knows the connection.
+unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
+    let sk = c.sk;
+    // SAFETY: by the contract.
+    let ((snd_a, snd_b), (rcv_a, rcv_b), fin_wanted) = unsafe {
+        let (snd, rcv) = bypass::live_bytes(c);
+        ((snd[0], snd[1]), (rcv[0], rcv[1]), bypass::fin_wanted(c))
+    };
+    let unacked = (snd_a.len() + snd_b.len()) as u32;
+    let unread = (rcv_a.len() + rcv_b.len()) as u32;
+    // SAFETY: by the contract.
+    let (tp, icsk) = unsafe { (&mut *tcp(sk), &mut *sk.cast::<bindings::inet_connection_sock>()) };
+    let mss = tp.mss_cache.max(64);
+
+    // Receive side: the bytes the application has not read stay readable.
+    tp.rcv_nxt = snap.rcv_nxt;
+    tp.copied_seq = snap.rcv_nxt.wrapping_sub(unread);
+    tp.rcv_wup = snap.rcv_nxt;
+    let adv = snap.rcv_adv.wrapping_sub(snap.rcv_nxt);
+    tp.rcv_wnd = if (adv as i32) > 0 { adv.max(tp.rcv_wnd) } else { tp.rcv_wnd };
+    // SAFETY: by the contract.
+    unsafe { queue_received(sk, tp.copied_seq, [rcv_a, rcv_b]) }?;
+
+    // Send side: everything from snd_una is (re)sent by the host.
+    let una = snap.snd_una;
+    tp.snd_una = una;
+    tp.snd_nxt = una;
+    tp.write_seq = una;
+    tp.pushed_seq = una;
+    tp.snd_up = una;
+    tp.snd_sml = una;
+    tp.snd_wnd = snap.snd_wnd;
+    tp.max_window = tp.max_window.max(snap.max_snd_wnd);
+    tp.snd_wl1 = snap.snd_wl1;
+    tp.total_retrans = snap.total_retrans;
+
+    // The peer keeps seeing one clock: continue the NIC's TSvals.
+    if snap.flags.has(SnapFlags::TIMESTAMPS) {
+        // SAFETY: clock reads.
+        unsafe {
+            tp.tsoffset = snap.ts_val.wrapping_sub(bindings::handoff_tcp_clock_ms());
+            tp.rx_opt.ts_recent = snap.ts_recent;
+            tp.rx_opt.ts_recent_stamp = bindings::handoff_tcp_seconds().wrapping_sub(snap.ts_recent_age_ms / 1000) as c_int;
+        }
+    }
+    // Congestion and RTT state carry over.
+    // SAFETY: inline setter on the locked socket.
+    unsafe { bindings::handoff_tcp_snd_cwnd_set(tp, (snap.cwnd / mss).max(2)) };
+    tp.snd_ssthresh = if snap.ssthresh == u32::MAX { 0x7fff_ffff } else { (snap.ssthresh / mss).max(2) };
+    if snap.srtt_us > 0 {
+        tp.srtt_us = snap.srtt_us << 3;
+        tp.mdev_us = snap.rttvar_us << 2;
+        tp.mdev_max_us = tp.mdev_us;
+        tp.rttvar_us = tp.mdev_us;
+    }
+    // SAFETY: pure conversion.
+    let rto = unsafe { bindings::handoff_usecs_to_jiffies(snap.rto_us) } as u32;
+    let hz = bindings::HZ;
+    icsk.icsk_rto = rto.clamp(hz / 5, 120 * hz);
+    icsk.icsk_backoff = 0;
+
+    // Connection state. States past our FIN are rebuilt by queueing the FIN
+    // again (shutdown below); FIN_WAIT2 needs nothing resent.
+    let base = match snap.state {
+        TcpState::Established | TcpState::FinWait1 => bindings::TCP_ESTABLISHED,
+        TcpState::CloseWait | TcpState::LastAck | TcpState::Closing => bindings::TCP_CLOSE_WAIT,
+        TcpState::FinWait2 => bindings::TCP_FIN_WAIT2,
+        TcpState::Closed | TcpState::TimeWait => bindings::TCP_CLOSE,
+    };
+    // SAFETY: locked socket.
+    unsafe {
+        if u32::from((*sk).__sk_common.skc_state) != base {
+            bindings::tcp_set_state(sk, base as c_int);
+        }
+        if snap.state.fin_received() {
+            (*sk).sk_shutdown |= bindings::RCV_SHUTDOWN as u8;
+        }
+    }
+    if base == bindings::TCP_FIN_WAIT2 {
+        // SAFETY: as above.
+        unsafe { (*sk).sk_shutdown |= bindings::SEND_SHUTDOWN as u8 };
+        return Ok(());
+    }
+    // SAFETY: as above. tcp_sendmsg_locked refuses a shut sending side:
+    // lift it while the data is queued again, the FIN follows.
+    unsafe {
+        (*sk).sk_shutdown &= !(bindings::SEND_SHUTDOWN as u8);
+        if unacked > 0 {
+            let need = (unacked as c_int).saturating_mul(2).saturating_add(64 * 1024);
+            if (*sk).sk_sndbuf < need {
+                (*sk).sk_sndbuf = need;
+            }
+            let mut iov = [
+                bindings::kvec { iov_base: snd_a.as_ptr() as *mut _, iov_len: snd_a.len() },
+                bindings::kvec { iov_base: snd_b.as_ptr() as *mut _, iov_len: snd_b.len() },
+            ];
+            let mut msg: bindings::msghdr = core::mem::zeroed();
+            bindings::iov_iter_kvec(&mut msg.msg_iter, bindings::ITER_SOURCE, iov.as_mut_ptr(), 2, unacked as usize);
+            msg.msg_flags = bindings::MSG_DONTWAIT;
+            let sent = bindings::tcp_sendmsg_locked(sk, &mut msg, unacked as usize);
+            if sent != unacked as c_int {
+                pr_err!("tcp_handoff: restore re-queued {} of {} bytes\n", sent, unacked);
+                return Err(ENOMEM);
+            }
+        }
+        if fin_wanted || snap.state.fin_sent() {
+            ((*c.base_prot).shutdown.expect("tcp shutdown"))(sk, bindings::SEND_SHUTDOWN as c_int);
+            (*sk).sk_shutdown |= bindings::SEND_SHUTDOWN as u8;
+        }
+        if bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_KEEPOPEN as c_int) {
+            bindings::inet_csk_reset_keepalive_timer(sk, bindings::handoff_keepalive_time_when(tp) as _);
+        }
+    }
+    Ok(())
+}
+
+/// Appends `pieces` to the socket's receive queue as in-order data from
+/// `seq` on, readable by native `recvmsg`.
+///
+/// # Safety
+///
+/// The caller holds the socket lock.
+unsafe fn queue_received(sk: *mut bindings::sock, mut seq: u32, pieces: [&[u8]; 2]) -> Result {
+    for piece in pieces {
+        for chunk in piece.chunks(32 * 1024) {
+            // SAFETY: locked socket; a fresh skb we fill and hand to the
+            // receive queue (which owns it from then on).
+            unsafe {
+                let skb = bindings::handoff_alloc_skb(chunk.len() as u32);
+                if skb.is_null() {
+                    return Err(ENOMEM);
+                }
+                bindings::handoff_skb_put_data(skb, chunk.as_ptr().cast(), chunk.len() as u32);
+                bindings::handoff_tcp_skb_set(skb, seq, seq.wrapping_add(chunk.len() as u32), 0x10);
+                let _ = bindings::handoff_sk_rmem_schedule(sk, skb, (*skb).truesize as c_int);
+                bindings::handoff_skb_set_owner_r(skb, sk);
+                bindings::handoff_skb_queue_tail(ptr::addr_of_mut!((*sk).sk_receive_queue), skb);
+            }
+            seq = seq.wrapping_add(chunk.len() as u32);
+        }
+    }
+    Ok(())
+}
+
+/// Before the ULP leaves a socket the NIC already let go of (module
+/// unload): bytes still unread in the receive ring move to the socket's
+/// receive queue, so the application reads them natively.
+///
+/// # Safety
+///
+/// The caller holds the socket lock of `c.sk`; no NIC knows `c`.
+pub(crate) unsafe fn hand_back_buffered(c: &mut Conn) {
+    if c.nic().is_some() || bypass::phase_locked(c) != Phase::Released {
+        return;
+    }
+    // SAFETY: by the contract.
+    unsafe {
+        let (_, rcv) = bypass::live_bytes(c);
+        let tp = &mut *tcp(c.sk);
+        let unread = (rcv[0].len() + rcv[1].len()) as u32;
+        tp.copied_seq = tp.rcv_nxt;
+        if queue_received(c.sk, tp.rcv_nxt, rcv).is_ok() {
+            tp.rcv_nxt = tp.rcv_nxt.wrapping_add(unread);
+        }
+        bypass::reset(c, Phase::Released);
     }
 }

@@ -71,7 +71,7 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
         let state = unsafe { &mut *state };
         // SAFETY: once, before the policy is shared (see above).
         unsafe { state.policy.init() };
-        state.table = sysctl::table(&state.policy);
+        state.table = sysctl::table(&state.policy, net);
     }
     // From here on the sysctl and proc handlers may run concurrently: only
     // raw-pointer field accesses, and `sysctl_header` is only touched by

@@ -343,3 +343,66 @@ void handoff_iov_iter_revert(struct iov_iter *i, size_t bytes)
 {
 	iov_iter_revert(i, bytes);
 }
+
+void handoff_tcp_snd_cwnd_set(struct tcp_sock *tp, u32 val)
+{
+	tcp_snd_cwnd_set(tp, val);
+}
+
+void handoff_skb_set_owner_r(struct sk_buff *skb, struct sock *sk)
+{
+	skb_set_owner_r(skb, sk);
+}
+
+bool handoff_sk_rmem_schedule(struct sock *sk, struct sk_buff *skb, int size)
+{
+	return sk_rmem_schedule(sk, skb, size);
+}
+
+void handoff_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb)
+{
+	__skb_queue_tail(list, skb);
+}
+
+/* TCP_SKB_CB() is a macro over skb->cb. */
+void handoff_tcp_skb_set(struct sk_buff *skb, u32 seq, u32 end_seq, u8 tcp_flags)
+{
+	TCP_SKB_CB(skb)->seq = seq;
+	TCP_SKB_CB(skb)->end_seq = end_seq;
+	TCP_SKB_CB(skb)->tcp_flags = tcp_flags;
+}
+
+struct sk_buff *handoff_alloc_skb(unsigned int size)
+{
+	return alloc_skb(size, GFP_KERNEL);
+}
+
+void handoff_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len)
+{
+	skb_put_data(skb, data, len);
+}
+
+void handoff_reinit_completion(struct completion *x)
+{
+	reinit_completion(x);
+}
+
+u32 handoff_tcp_clock_ms(void)
+{
+	return tcp_clock_ms();
+}
+
+void handoff_list_add_tail(struct list_head *entry, struct list_head *head)
+{
+	list_add_tail(entry, head);
+}
+
+void handoff_list_del_init(struct list_head *entry)
+{
+	list_del_init(entry);
+}
+
+struct net_device *handoff_netdev_notifier_info_to_dev(const void *info)
+{
+	return netdev_notifier_info_to_dev(info);
+}

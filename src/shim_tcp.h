@@ -99,4 +99,19 @@ size_t handoff_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i);
 size_t handoff_iov_iter_count(const struct iov_iter *i);
 void handoff_iov_iter_revert(struct iov_iter *i, size_t bytes);
 
+struct kvec;
+void handoff_tcp_snd_cwnd_set(struct tcp_sock *tp, u32 val);
+void handoff_skb_set_owner_r(struct sk_buff *skb, struct sock *sk);
+bool handoff_sk_rmem_schedule(struct sock *sk, struct sk_buff *skb, int size);
+void handoff_skb_queue_tail(struct sk_buff_head *list, struct sk_buff *skb);
+void handoff_tcp_skb_set(struct sk_buff *skb, u32 seq, u32 end_seq, u8 tcp_flags);
+struct sk_buff *handoff_alloc_skb(unsigned int size);
+void handoff_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len);
+void handoff_reinit_completion(struct completion *x);
+u32 handoff_tcp_clock_ms(void);
+void handoff_list_add_tail(struct list_head *entry, struct list_head *head);
+void handoff_list_del_init(struct list_head *entry);
+
+struct net_device *handoff_netdev_notifier_info_to_dev(const void *info);
+
 #endif

@@ -75,6 +75,8 @@ stats! {
     EvtAck => "evt_ack",
     EvtCtrl => "evt_ctrl",
     RacingSegmentsDropped => "racing_segments_dropped",
+    Restores => "restores",
+    RestoreFailures => "restore_failures",
 }
 
 /// A namespace's counters. All-zero is the initial state.

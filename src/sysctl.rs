@@ -3,6 +3,7 @@
 //! The `net.handoff.*` sysctl knobs (documented in Documentation/sysctl.rst).
 
 use core::ffi::{c_int, c_void};
+use core::ptr;
 use core::slice;
 
 use kernel::prelude::*;
@@ -12,7 +13,7 @@ use crate::policy::{self, Policy, Ports};
 use crate::text::{self, Range};
 
 /// Number of entries in each namespace's `net.handoff` table.
-pub(crate) const ENTRIES: usize = 4;
+pub(crate) const ENTRIES: usize = 6;
 
 /// Bounds for `proc_dointvec_minmax`, which only reads them (`extra1` and
 /// `extra2` are `void *` in C, hence the casts to `*mut` below).
@@ -30,7 +31,7 @@ fn bound(v: &'static c_int) -> *mut c_void {
 /// table is unregistered. Writable entries point into the namespace's state,
 /// not at module data, so `ensure_safe_net_sysctl` keeps them writable in
 /// every namespace.
-pub(crate) fn table(policy: &Policy) -> [bindings::ctl_table; ENTRIES] {
+pub(crate) fn table(policy: &Policy, net: *mut bindings::net) -> [bindings::ctl_table; ENTRIES] {
     let version = crate::VERSION.as_bytes_with_nul();
     [
         bindings::ctl_table {
@@ -70,6 +71,27 @@ pub(crate) fn table(policy: &Policy) -> [bindings::ctl_table; ENTRIES] {
             proc_handler: Some(bindings::proc_dointvec_minmax),
             extra1: bound(&ZERO),
             extra2: bound(&MAX_CONNS),
+            ..Default::default()
+        },
+        // Write-only actions on connections (control.rs); `extra1` names
+        // the namespace, a non-null `extra2` selects "offload".
+        bindings::ctl_table {
+            procname: c"restore".as_ptr(),
+            data: ptr::null_mut(),
+            maxlen: 256,
+            mode: 0o200,
+            proc_handler: Some(crate::control::proc_control),
+            extra1: net.cast(),
+            ..Default::default()
+        },
+        bindings::ctl_table {
+            procname: c"offload".as_ptr(),
+            data: ptr::null_mut(),
+            maxlen: 256,
+            mode: 0o200,
+            proc_handler: Some(crate::control::proc_control),
+            extra1: net.cast(),
+            extra2: bound(&ONE),
             ..Default::default()
         },
     ]

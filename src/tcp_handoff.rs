@@ -13,6 +13,7 @@ mod bypass;
 #[path = "../firmware-sim/src/lib.rs"]
 #[allow(unused_attributes, unused_imports, dead_code, unreachable_pub)]
 mod firmware;
+mod control;
 mod cstatic;
 mod errno;
 mod handoff;
@@ -48,10 +49,11 @@ struct TcpHandoff {
 }
 
 impl kernel::Module for TcpHandoff {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        control::init();
         let pernet = netns::PernetRegistration::new()?;
         let hnic = vnic::Registration::new()?;
-        let ulp = ulp::Registration::new(module)?;
+        let ulp = ulp::Registration::new()?;
         let accept = accept::Registration::new()?;
         pr_info!("version {} loaded\n", VERSION);
         Ok(TcpHandoff { _accept: accept, _ulp: ulp, _hnic: hnic, _pernet: pernet })
@@ -63,5 +65,11 @@ impl Drop for TcpHandoff {
         // `_pernet` is dropped after this body runs: the sysctls of every
         // namespace are gone once the module's exit returns.
         pr_info!("version {} unloading\n", VERSION);
+        // No new offloads from here: the accept probe goes first (field
+        // order), then every connection comes back to the host before the
+        // ULP and the devices go.
+        self._accept.stop();
+        self._ulp.stop();
+        control::shutdown();
     }
 }

@@ -44,7 +44,6 @@ static BYPASS_OPS: [CStatic<bindings::proto_ops>; 2] =
 static V6_OPS_BUILT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 /// Serialises building `BYPASS_OPS[V6]`.
 static V6_OPS_LOCK: CStatic<bindings::spinlock_t> = CStatic::new(unsafe { core::mem::zeroed() });
-static MODULE: core::sync::atomic::AtomicPtr<bindings::module> = core::sync::atomic::AtomicPtr::new(ptr::null_mut());
 
 /// Our ULP's ops (what `icsk_ulp_ops` points to on our sockets).
 pub(crate) fn ops() -> *const bindings::tcp_ulp_ops {
@@ -158,21 +157,39 @@ pub(crate) unsafe fn install_base(c: &Conn) {
     }
 }
 
-/// A new record for `sk`, boxed at its final address.
+/// A new record for `sk`, boxed at its final address and registered in
+/// its namespace; its one reference is the socket's.
 pub(crate) fn new_record(sk: *mut bindings::sock, phase: Phase, gfp: kernel::alloc::Flags) -> Result<*mut Conn> {
     let c = KBox::new(Conn::new(sk, phase), gfp)?;
     c.init_in_place();
+    crate::control::register(&c);
     Ok(KBox::into_raw(c))
 }
 
-/// Frees a record that no NIC knows.
+/// Drops a reference to a record; the last one unregisters and frees it.
 ///
 /// # Safety
 ///
-/// `c` came from [`new_record`] and is referenced by nothing else.
+/// `c` came from [`new_record`]; the caller owns one of its references.
+pub(crate) unsafe fn put_record(c: *mut Conn) {
+    // SAFETY: by the contract the record is alive until this reference
+    // is gone.
+    unsafe {
+        if (*c).refs.fetch_sub(1, core::sync::atomic::Ordering::AcqRel) == 1 {
+            crate::control::unregister(&*c);
+            drop(KBox::from_raw(c));
+        }
+    }
+}
+
+/// Drops the socket's reference to a record no NIC knows.
+///
+/// # Safety
+///
+/// As for [`put_record`].
 unsafe fn free_record(c: *mut Conn) {
     // SAFETY: by the contract.
-    drop(unsafe { KBox::from_raw(c) });
+    unsafe { put_record(c) };
 }
 
 /// Attaches the ULP to an accepted socket in the *pending* state (atomic
@@ -184,13 +201,6 @@ unsafe fn free_record(c: *mut Conn) {
 /// application.
 pub(crate) unsafe fn attach_pending(sk: *mut bindings::sock) -> bool {
     let Ok(c) = new_record(sk, Phase::Pending, flags::GFP_ATOMIC) else { return false };
-    // SAFETY: module pointer set at registration; a held reference per
-    // socket carrying the ULP is what tcp_cleanup_ulp() drops.
-    if !unsafe { bindings::handoff_try_module_get(MODULE.load(core::sync::atomic::Ordering::Relaxed)) } {
-        // SAFETY: not published.
-        unsafe { free_record(c) };
-        return false;
-    }
     // SAFETY: by the contract; the record and tables are complete.
     unsafe {
         let fam = family_of((*sk).__sk_common.skc_prot).unwrap_or(V4);
@@ -208,7 +218,7 @@ pub(crate) unsafe fn attach_pending(sk: *mut bindings::sock) -> bool {
 /// # Safety
 ///
 /// The caller holds the socket lock; no NIC knows the connection.
-unsafe fn detach(sk: *mut bindings::sock) {
+pub(crate) unsafe fn detach(sk: *mut bindings::sock) {
     // SAFETY: by the contract.
     unsafe {
         let icsk = sk.cast::<bindings::inet_connection_sock>();
@@ -220,7 +230,6 @@ unsafe fn detach(sk: *mut bindings::sock) {
         (*icsk).icsk_ulp_ops = ptr::null();
         (*icsk).icsk_ulp_data = ptr::null_mut();
         free_record(c);
-        bindings::module_put(MODULE.load(core::sync::atomic::Ordering::Relaxed));
     }
 }
 
@@ -250,6 +259,7 @@ unsafe extern "C" fn pending_sendmsg(sk: *mut bindings::sock, m: *mut bindings::
     // SAFETY: called by the socket layer on a live socket; afterwards
     // `sk_prot` is the bypass or the base protocol.
     unsafe {
+        let _held = bypass::conn_of(sk).map(bypass::Held::new);
         pending_enter(sk);
         ((*(*sk).__sk_common.skc_prot).sendmsg.expect("sendmsg"))(sk, m, len)
     }
@@ -264,6 +274,7 @@ unsafe extern "C" fn pending_recvmsg(
 ) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
+        let _held = bypass::conn_of(sk).map(bypass::Held::new);
         pending_enter(sk);
         ((*(*sk).__sk_common.skc_prot).recvmsg.expect("recvmsg"))(sk, m, len, flags, addr_len)
     }
@@ -272,6 +283,7 @@ unsafe extern "C" fn pending_recvmsg(
 unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
+        let _held = bypass::conn_of(sk).map(bypass::Held::new);
         pending_enter(sk);
         ((*(*sk).__sk_common.skc_prot).ioctl.expect("ioctl"))(sk, cmd, karg)
     }
@@ -280,6 +292,7 @@ unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *m
 unsafe extern "C" fn pending_close(sk: *mut bindings::sock, timeout: c_long) {
     // SAFETY: called by the socket layer on a live socket never handed off.
     unsafe {
+        let _held = bypass::conn_of(sk).map(bypass::Held::new);
         bindings::handoff_lock_sock(sk);
         let base = bypass::conn_of(sk).map(|c| c.base_prot);
         detach(sk);
@@ -348,8 +361,7 @@ unsafe extern "C" fn ulp_release(sk: *mut bindings::sock) {
 pub(crate) struct Registration(());
 
 impl Registration {
-    pub(crate) fn new(module: &'static ThisModule) -> Result<Self> {
-        MODULE.store(module.as_ptr().cast(), core::sync::atomic::Ordering::Relaxed);
+    pub(crate) fn new() -> Result<Self> {
         // SAFETY: module init is single-threaded and none of the tables is
         // visible yet; tcp_prot/tcpv6_prot/inet_stream_ops are the kernel's
         // (read-only use).
@@ -365,19 +377,35 @@ impl Registration {
             for (d, s) in u.name.iter_mut().zip(name.iter()) {
                 *d = *s as _;
             }
-            u.owner = module.as_ptr().cast();
+            // No module reference per socket (tcp_set_ulp takes one from
+            // `owner`): unloading restores every connection and detaches
+            // the ULP instead (`control::shutdown`).
+            u.owner = ptr::null_mut();
             u.init = Some(ulp_init);
             u.release = Some(ulp_release);
             kernel::error::to_result(bindings::tcp_register_ulp(ULP.get()))?;
         }
+        REGISTERED.store(true, core::sync::atomic::Ordering::Release);
         Ok(Registration(()))
+    }
+}
+
+static REGISTERED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+impl Registration {
+    /// Unregisters the ULP now: no new `setsockopt(TCP_ULP)` finds it.
+    /// Sockets that carry it keep working until `control::shutdown`
+    /// detaches them. Idempotent (also done on drop).
+    pub(crate) fn stop(&self) {
+        if REGISTERED.swap(false, core::sync::atomic::Ordering::AcqRel) {
+            // SAFETY: registered in `new`, unregistered once.
+            unsafe { bindings::tcp_unregister_ulp(ULP.get()) };
+        }
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: registered in `new`. Module unload only gets here when no
-        // socket holds the ULP (each holds a module reference).
-        unsafe { bindings::tcp_unregister_ulp(ULP.get()) };
+        self.stop();
     }
 }

@@ -19,6 +19,27 @@ static ROOT: CStatic<*mut bindings::dentry> = CStatic::new(ptr::null_mut());
 // SAFETY: an all-zero `file_operations` supports nothing; `init` fills in
 // `open` and `write` before any file uses it.
 static COMMAND_FOPS: CStatic<bindings::file_operations> = CStatic::new(unsafe { core::mem::zeroed() });
+// SAFETY: as above; `init` fills in `open` and `write`.
+static FAIL_FOPS: CStatic<bindings::file_operations> = CStatic::new(unsafe { core::mem::zeroed() });
+
+/// `fail` (write-only): any write makes the NIC fail without notice: the
+/// firmware loses every offloaded connection's state and the host resets
+/// them (paper §3.4: state that cannot be retrieved is lost), and the NIC
+/// takes no further handoffs. Frames of other connections still pass.
+unsafe extern "C" fn fail_write(
+    file: *mut bindings::file,
+    _buf: *const core::ffi::c_char,
+    len: usize,
+    _pos: *mut bindings::loff_t,
+) -> isize {
+    // SAFETY: as in `command_write`.
+    let nic = unsafe { &*(*file).private_data.cast::<Nic>() };
+    if nic.fail.compare_exchange(0, 1, core::sync::atomic::Ordering::AcqRel, core::sync::atomic::Ordering::Relaxed).is_ok() {
+        nic.doorbell();
+        super::offload::reset_all(nic, kernel::c_str!("NIC failure injected (debugfs fail)"));
+    }
+    len as isize
+}
 
 /// `command` (write-only): each write is one OS -> NIC message, posted on
 /// the command ring exactly as the bypass layer will post them; a test
@@ -58,6 +79,9 @@ pub(crate) fn init() {
         let fops = COMMAND_FOPS.get();
         (*fops).open = Some(bindings::simple_open);
         (*fops).write = Some(command_write);
+        let fail = FAIL_FOPS.get();
+        (*fail).open = Some(bindings::simple_open);
+        (*fail).write = Some(fail_write);
         *ROOT.get() = bindings::debugfs_create_dir(c"hnic".as_ptr(), ptr::null_mut());
     }
 }
@@ -110,6 +134,7 @@ pub(crate) fn create(dev: *mut bindings::net_device, nic: &Nic) -> *mut bindings
         }
         let data = nic as *const Nic as *mut core::ffi::c_void;
         bindings::debugfs_create_file(c"command".as_ptr(), 0o200, dir, data, COMMAND_FOPS.get());
+        bindings::debugfs_create_file(c"fail".as_ptr(), 0o200, dir, data, FAIL_FOPS.get());
         dir
     }
 }

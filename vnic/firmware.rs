@@ -86,7 +86,6 @@ impl NicMemory {
 pub(crate) struct Firmware {
     // Declared before `memory`: it borrows it and must be dropped first.
     engine: fw::Engine<'static>,
-    #[allow(dead_code)]
     memory: NicMemory,
     wire: WireSender,
     /// Where a TX frame is assembled ("fetched by DMA") before the wire.
@@ -116,6 +115,19 @@ impl Firmware {
         })
     }
 
+    /// Replaces the engine with a fresh one over the same memory: every
+    /// offloaded connection's state is gone (the `fail` knob).
+    fn reset_engine(&mut self) {
+        let layout = *self.engine.layout();
+        // SAFETY: the old engine, the only other user of `memory`, is
+        // overwritten right below and never used again; the new one takes
+        // its place (same field, same drop order).
+        let arena = unsafe { self.memory.arena() };
+        if let Ok(e) = fw::Engine::new(layout, arena, now_ns() as u32, now_ns() / 1000) {
+            self.engine = e;
+        }
+    }
+
     /// The oldest frame waiting on this NIC's wire queue.
     fn wire_head(nic: &Nic) -> Option<super::ring::FrameDesc> {
         // SAFETY: `Firmware` is only used by the firmware thread of `nic`,
@@ -129,6 +141,7 @@ impl Firmware {
     fn has_work(&self, nic: &Nic, now: u64) -> bool {
         carrier_wanted(nic) != carrier_ok(nic)
             || nic.dump_conns.load(core::sync::atomic::Ordering::Relaxed) != 0
+            || nic.fail.load(core::sync::atomic::Ordering::Relaxed) == 1
             // The engine's timers (retransmission, delayed ACK, keepalive)
             // run on a 1 ms tick while it holds connections.
             || (self.engine.live_conns() > 0 && now.saturating_sub(self.last_poll_ns) >= u64::from(TIMER_TICK_US) * 1000)
@@ -180,6 +193,11 @@ impl Firmware {
             nic.interrupt();
         }
         nic.live_conns.store(self.engine.live_conns() as u32, core::sync::atomic::Ordering::Relaxed);
+        if nic.fail.load(core::sync::atomic::Ordering::Relaxed) == 1 {
+            // Injected failure: the engine loses every connection's state.
+            nic.fail.store(2, core::sync::atomic::Ordering::Relaxed);
+            self.reset_engine();
+        }
         if nic.dump_conns.swap(0, core::sync::atomic::Ordering::Relaxed) != 0 {
             super::offload::dump(nic, |cid| self.engine.peek(cid));
         }

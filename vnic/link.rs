@@ -218,6 +218,13 @@ unsafe extern "C" fn hnic_newlink(
 unsafe extern "C" fn hnic_dellink(dev: *mut bindings::net_device, head: *mut bindings::list_head) {
     // SAFETY: under RTNL, for a registered hnic device.
     let nic = unsafe { nic_of(dev) };
+    // Connections come back to the host while both firmwares still run
+    // (the device going down restores them too, but by then it is late:
+    // the firmwares stop below).
+    crate::control::restore_device(nic);
+    if let Some(p) = nic.peer() {
+        crate::control::restore_device(p);
+    }
     let peer = nic.peer.swap(ptr::null_mut(), Ordering::AcqRel);
     // SAFETY: a non-null peer is alive: it is only freed after being
     // unregistered, which happens here or in its own dellink, both under

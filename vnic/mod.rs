@@ -35,6 +35,32 @@ pub(crate) fn nic_of_dev<'a>(dev: *mut bindings::net_device) -> Option<&'a Nic> 
     unsafe { ((*dev).netdev_ops == &device::NETDEV_OPS).then(|| device::nic_of(dev)) }
 }
 
+// SAFETY: an all-zero notifier_block has no callback; `Registration::new`
+// sets it before registering.
+static NOTIFIER: crate::cstatic::CStatic<bindings::notifier_block> =
+    crate::cstatic::CStatic::new(unsafe { core::mem::zeroed() });
+
+/// Device events: before an hnic device goes down (`ip link set down`,
+/// deletion, namespace teardown) its offloaded connections are restored to
+/// the host stack, while its firmware and NAPI still run.
+unsafe extern "C" fn netdev_event(_nb: *mut bindings::notifier_block, event: core::ffi::c_ulong, info: *mut core::ffi::c_void) -> core::ffi::c_int {
+    if event != bindings::netdev_cmd_NETDEV_GOING_DOWN as core::ffi::c_ulong {
+        return bindings::NOTIFY_DONE as core::ffi::c_int;
+    }
+    // SAFETY: the notifier chain passes a netdev_notifier_info; RTNL is
+    // held, so the device stays registered during the call.
+    let dev = unsafe { bindings::handoff_netdev_notifier_info_to_dev(info) };
+    if let Some(nic) = nic_of_dev(dev) {
+        let n = crate::control::restore_device(nic);
+        if n > 0 {
+            // SAFETY: as above; the name is NUL-terminated.
+            let name = unsafe { kernel::str::CStr::from_char_ptr((*dev).name.as_ptr().cast()) };
+            pr_info!("{}: going down: {} offloaded connection(s) restored to the host\n", name, n);
+        }
+    }
+    bindings::NOTIFY_DONE as core::ffi::c_int
+}
+
 /// The registered `hnic` link kind; unregistering deletes all pairs.
 pub(crate) struct Registration(());
 
@@ -45,12 +71,25 @@ impl Registration {
             debugfs::exit();
             return Err(e);
         }
+        // SAFETY: module init; the block is static and unregistered in
+        // `drop` before the module goes away.
+        let r = unsafe {
+            (*NOTIFIER.get()).notifier_call = Some(netdev_event);
+            kernel::error::to_result(bindings::register_netdevice_notifier(NOTIFIER.get()))
+        };
+        if let Err(e) = r {
+            link::unregister();
+            debugfs::exit();
+            return Err(e);
+        }
         Ok(Registration(()))
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        // SAFETY: registered in `new`.
+        unsafe { bindings::unregister_netdevice_notifier(NOTIFIER.get()) };
         link::unregister();
         debugfs::exit();
     }

@@ -89,6 +89,9 @@ pub(crate) struct Nic {
     /// debugfs `dump_conns`: non-zero asks the firmware to log every
     /// offloaded connection's state (its and the host's view) once.
     pub(crate) dump_conns: AtomicU32,
+    /// debugfs `fail`: 1 = the firmware loses its connections' state at
+    /// its next pass (then 2: failed).
+    pub(crate) fail: AtomicU32,
 }
 
 /// Number of firmware TCP engine counters.
@@ -131,6 +134,7 @@ impl Nic {
                 offload,
                 fw_tcp: [const { AtomicU64::new(0) }; FW_TCP_COUNTERS],
                 dump_conns: AtomicU32::new(0),
+                fail: AtomicU32::new(0),
             },
             GFP_KERNEL,
         )?;

@@ -29,7 +29,7 @@
 use core::cell::UnsafeCell;
 use core::ptr;
 
-use kernel::alloc::{flags::GFP_KERNEL, VVec};
+use kernel::alloc::{flags::GFP_KERNEL, KVec, VVec};
 use kernel::prelude::*;
 
 use super::counters::Ctr;
@@ -202,6 +202,31 @@ impl Offload {
             }
         }
         None
+    }
+}
+
+impl Offload {
+    /// Every offloaded connection's socket, each with a reference the
+    /// caller drops (process context).
+    pub(crate) fn held_sockets(&self) -> KVec<*mut bindings::sock> {
+        let want = {
+            let g = self.lock();
+            self.tables(&g).live as usize
+        };
+        let Ok(mut out) = KVec::with_capacity(want, GFP_KERNEL) else { return KVec::new() };
+        let g = self.lock();
+        for &c in self.tables(&g).by_slot.iter().filter(|c| !c.is_null()) {
+            if out.len() == out.capacity() {
+                break;
+            }
+            // SAFETY: in the table, so alive, and so is its socket (the
+            // NIC holds a reference); the guard is held.
+            unsafe {
+                bindings::handoff_sock_hold((*c).sk);
+                let _ = out.push((*c).sk, kernel::alloc::flags::GFP_ATOMIC);
+            }
+        }
+        out
     }
 }
 

@@ -1,0 +1,96 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Restore and re-handoff of live connections, the short version: transfers
+# run while every connection moves NIC -> host -> NIC -> host; the data
+# must arrive intact, and the counters must show each move.
+
+. ../lib.sh
+
+[ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
+[ -x "$HANDOFF_BIN/hxfer" ] || { echo "# SKIP: hxfer not built"; exit $ksft_skip; }
+skip_unless ip ethtool
+tap_plan 7
+trap 'topo_destroy; module_unload' EXIT
+dmesg_mark
+
+hstat() { ip netns exec "$NS_SRV" awk -v n="$1" '$1 == n { print $2 }' /proc/net/handoff_stat; }
+ctl() { ip netns exec "$NS_SRV" sh -c "printf '%s' '$2' > /proc/sys/net/handoff/$1"; }
+
+tap_check "hnic topology up" topo_create hnic
+ip netns exec "$NS_SRV" sysctl -qw net.handoff.enabled=1 net.handoff.ports=all
+
+moves() {
+	local addr=$1 port=$2 out r0 h0 i
+	out=$(mktemp -d)
+	r0=$(hstat restores) h0=$(hstat handoffs)
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes $((24 << 20)) --conns 4 >"$out/srv" 2>&1 &
+	local s=$!
+	sleep 0.3
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes $((24 << 20)) --conns 4 >"$out/cli" 2>&1 &
+	local c=$!
+	sleep 1
+	for i in 1 2 3; do
+		ctl restore all || echo "# restore all failed"
+		sleep 0.4
+		ctl offload all || echo "# offload all failed"
+		sleep 0.4
+	done
+	ctl restore all
+	wait $c; local crc=$?
+	wait $s; local src=$?
+	echo "# restores $r0 -> $(hstat restores), handoffs $h0 -> $(hstat handoffs), failures $(hstat restore_failures)"
+	local ok=0
+	[ $crc = 0 ] && [ $src = 0 ] || { echo "# hxfer rc $crc/$src"; cat "$out/cli" "$out/srv" | sed 's/^/# /'; ok=1; }
+	[ $ok = 0 ] && { _xfer_digests_match "$out/srv" "$out/cli" $((24 << 20)) 4 || ok=1; }
+	[ "$(hstat restores)" -ge $((r0 + 8)) ] || { echo "# too few restores"; ok=1; }
+	rm -rf "$out"
+	return $ok
+}
+tap_check "IPv4: 4 transfers moved NIC->host->NIC x3, SHA-256 intact" moves "$SRV4" 7100
+tap_check "IPv6: 4 transfers moved NIC->host->NIC x3, SHA-256 intact" moves "$SRV6" 7101
+
+bad() {
+	! ctl restore "garbage here x" 2>/dev/null &&
+	! ctl restore "198.18.0.1:1 198.18.0.2:2" 2>/dev/null &&
+	ctl restore all
+}
+tap_check "bad selectors refused, 'all' with nothing offloaded succeeds" bad
+
+linkdown() {
+	local out=$(mktemp -d) r0=$(hstat restores)
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port 7102 --bytes $((16 << 20)) >"$out/srv" 2>&1 &
+	local s=$!
+	sleep 0.3
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 7102 --bytes $((16 << 20)) >"$out/cli" 2>&1 &
+	local c=$!
+	sleep 1
+	ip -n "$NS_SRV" link set hnic0 down
+	sleep 0.5
+	ip -n "$NS_SRV" link set hnic0 up
+	wait $c; local crc=$?
+	wait $s; local src=$?
+	echo "# restores $r0 -> $(hstat restores)"
+	[ $crc = 0 ] && [ $src = 0 ] && _xfer_digests_match "$out/srv" "$out/cli" $((16 << 20)) 1 && [ "$(hstat restores)" -gt "$r0" ]
+}
+tap_check "link down restores to the host, transfer completes after up" linkdown
+
+failknob() {
+	local out=$(mktemp -d) n0=$(hstat nic_resets)
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port 7103 --bytes $((64 << 20)) >"$out/srv" 2>&1 &
+	local s=$!
+	sleep 0.3
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 7103 --bytes $((64 << 20)) >"$out/cli" 2>&1 &
+	local c=$!
+	sleep 1
+	echo 1 > /sys/kernel/debug/hnic/hnic0/fail
+	wait $c; local crc=$?
+	wait $s; local src=$?
+	echo "# nic_resets $n0 -> $(hstat nic_resets), rc $crc/$src"
+	cat "$out/srv" "$out/cli" | grep -i "error\|reset\|pipe" | head -3 | sed 's/^/# /'
+	[ $src != 0 ] && [ "$(hstat nic_resets)" -gt "$n0" ]
+}
+tap_check "NIC failure: offloaded connection reset, counted" failknob
+
+tap_check "dmesg clean" dmesg_clean_since
+tap_exit
