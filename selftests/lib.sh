@@ -12,6 +12,9 @@ ksft_pass=0
 ksft_fail=1
 ksft_skip=4
 
+# Tests open thousands of sockets (1024 connections, both ends).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
 _tap_n=0
 _tap_failed=0
 
