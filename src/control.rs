@@ -237,12 +237,8 @@ unsafe fn apply_one(op: Op, sk: *mut bindings::sock) -> Result {
                     (Op::Restore, true, Phase::Offloaded) => crate::handoff::restore(c),
                     (Op::Restore, _, _) => Err(errno::EALREADY()),
                     (Op::Offload, false, Phase::Restored) => {
-                        bypass::reset(c, Phase::Pending);
-                        let r = crate::handoff::offload(c);
-                        if r.is_err() {
-                            bypass::reset(c, Phase::Restored);
-                        }
-                        r
+                        crate::ulp::install_pending(c);
+                        Ok(())
                     }
                     (Op::Offload, _, _) => Err(errno::EALREADY()),
                 }

@@ -720,8 +720,15 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
         }
     }
     // Congestion and RTT state carry over.
+    // The bytes the NIC had in flight go out again at once: until the
+    // resend passes the NIC's snd_max, the peer's ACKs lie beyond our
+    // rewound snd_nxt and tcp_ack() ignores them (with any data they
+    // carry), so a window smaller than that would wait for its own timer
+    // forever. The window covers them; congestion control takes over from
+    // there.
+    let in_flight = snap.snd_max.wrapping_sub(snap.snd_una).div_ceil(mss);
     // SAFETY: inline setter on the locked socket.
-    unsafe { bindings::handoff_tcp_snd_cwnd_set(tp, (snap.cwnd / mss).max(2)) };
+    unsafe { bindings::handoff_tcp_snd_cwnd_set(tp, (snap.cwnd / mss).max(in_flight + 2).max(2)) };
     tp.snd_ssthresh = if snap.ssthresh == u32::MAX { 0x7fff_ffff } else { (snap.ssthresh / mss).max(2) };
     if snap.srtt_us > 0 {
         tp.srtt_us = snap.srtt_us << 3;

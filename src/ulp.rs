@@ -212,6 +212,22 @@ pub(crate) unsafe fn attach_pending(sk: *mut bindings::sock) -> bool {
     true
 }
 
+/// Marks a restored socket for handoff at its next system call (the
+/// `offload` knob). Its connection stays native until then, so a system
+/// call already asleep in native TCP is not stranded.
+///
+/// # Safety
+///
+/// The caller holds the socket lock; `c` is the socket's record, restored.
+pub(crate) unsafe fn install_pending(c: &mut Conn) {
+    let Some(fam) = family_of(c.base_prot) else { return };
+    // SAFETY: by the contract; no NIC knows the connection.
+    unsafe {
+        bypass::reset(c, Phase::Pending);
+        bindings::handoff_set_sk_prot(c.sk, PENDING_PROT[fam].get());
+    }
+}
+
 /// Removes the ULP from a socket that stays on the host (refused, or
 /// closed before its handoff).
 ///

@@ -37,6 +37,20 @@ moves() {
 		sleep 0.4
 	done
 	ctl restore all
+	local t
+	for t in $(seq 60); do kill -0 $c 2>/dev/null || break; sleep 1; done
+	if kill -0 $c 2>/dev/null; then
+		echo "# transfer stalled; state:"
+		ip netns exec "$NS_SRV" ss -tnie | head -3 | sed 's/^/# srv: /'
+		echo "# fw_live_conns $(cat /sys/kernel/debug/hnic/hnic0/fw_live_conns)"
+		ip netns exec "$NS_SRV" ethtool -S hnic0 | grep -E "fw_pass|fw_offload|fw_tcp_(rx_pass|drop|conns|rx_segs)|host_evt_unknown|dma_refused|cmd_refused" | sed 's/^/# /'
+		sleep 2
+		ip netns exec "$NS_SRV" ethtool -S hnic0 | grep -E "fw_pass|fw_offload|fw_tcp_(rx_pass|drop|conns|rx_segs)" | sed 's/^/# 2s later /'
+		ip netns exec "$NS_SRV" cat /proc/net/handoff_stat | grep -v " 0$" | sed 's/^/# /'
+		echo 1 > /sys/kernel/debug/hnic/hnic0/dump_conns; sleep 0.3
+		dmesg | tail -20 | sed 's/^/# dmesg: /'
+		kill $c $s
+	fi
 	wait $c; local crc=$?
 	wait $s; local src=$?
 	echo "# restores $r0 -> $(hstat restores), handoffs $h0 -> $(hstat handoffs), failures $(hstat restore_failures)"
