@@ -26,7 +26,7 @@ KBUILD_ARGS = -C $$(cat $(KDIR_FILE)) M=$(CURDIR) LLVM=1 RUSTC=/usr/bin/rustc \
 	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(HOME)/.cargo/bin/bindgen
 
 .PHONY: all deps kernel module tools demo check vm-check cargo-test \
-	bench-firmware bench-hnic bench-handoff clean
+	bench-firmware bench-hnic bench-handoff bench-restore clean
 
 all: module tools
 
@@ -73,6 +73,10 @@ bench-hnic: module tools
 # Native vs offloaded over one hnic pair (Documentation/handoff-tests.rst).
 bench-handoff: module tools
 	@$(XTASK) vm --mode bench --suites handoff
+
+# Handoff/restore latencies, restore all, throughput dip (handoff-tests.rst).
+bench-restore: module tools
+	@$(XTASK) vm --mode bench --suites restore
 
 clean:
 	@[ ! -f $(KDIR_FILE) ] || $(MAKE) --no-print-directory $(KBUILD_ARGS) clean

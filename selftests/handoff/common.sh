@@ -144,3 +144,172 @@ handoff_finish() {
 	tap_check "dmesg free of WARN/BUG/leak reports" dmesg_clean_since
 	tap_exit
 }
+
+# ---------------------------------------------------------------- restore
+#
+# Background transfers the tests act on while they run (restore, link
+# events, rmmod): hxfer on both sides with --log, so the test knows each
+# connection's cookie and 4-tuple and how far it got.
+
+# xfer_bg DIR ADDR PORT BYTES CONNS [HXFER_OPTION...]: start the server (ns
+# srv) and the client (ns cli) in the background; options go to both
+# sides, plus the arrays XSRV / XCLI to one side each. Output in DIR
+# (srv, cli, srv.err, cli.err, srv.log, cli.log); pids in XFER_SRV, XFER_CLI.
+XSRV=() XCLI=()
+xfer_bg() {
+	local dir=$1 addr=$2 port=$3 bytes=$4 conns=$5
+	shift 5
+	rm -rf "$dir" && mkdir -p "$dir" || return 1
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes "$bytes" \
+		--conns "$conns" --log "$dir/srv.log" "${XSRV[@]}" "$@" >"$dir/srv" 2>"$dir/srv.err" &
+	XFER_SRV=$!
+	wait_listen "$NS_SRV" "$port" || return 1
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes "$bytes" \
+		--conns "$conns" --log "$dir/cli.log" "${XCLI[@]}" "$@" >"$dir/cli" 2>"$dir/cli.err" &
+	XFER_CLI=$!
+}
+
+# pid_wait PID SECS: wait for PID at most SECS (then kill it); its status.
+pid_wait() {
+	local i
+	for i in $(seq $(($2 * 10))); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$1" 2>/dev/null && { echo "# pid $1 still running after $2 s, killed"; kill -9 "$1"; }
+	wait "$1"
+}
+
+# xfer_done DIR CONNS S2C C2S [SECS]: both hxfer ends exit 0 within SECS
+# (default 300); every connection's digests match in both directions;
+# every server line says sent=S2C recv=C2S (bytes server->client and
+# client->server: BYTES, or 0 for the silent side of --oneway).
+xfer_done() {
+	local dir=$1 conns=$2 s2c=$3 c2s=$4 secs=${5:-300} rc_s rc_c
+	pid_wait "$XFER_CLI" "$secs"
+	rc_c=$?
+	pid_wait "$XFER_SRV" 30
+	rc_s=$?
+	if [ $rc_c != 0 ] || [ $rc_s != 0 ]; then
+		echo "# hxfer failed: client rc=$rc_c server rc=$rc_s"
+		cat "$dir/cli.err" "$dir/srv.err" | head -20 | sed 's/^/# /'
+		return 1
+	fi
+	xfer_digests "$dir" "$conns" "$s2c" "$c2s"
+}
+
+# xfer_digests DIR CONNS S2C C2S: the digest/byte check of xfer_done.
+xfer_digests() {
+	local dir=$1 conns=$2 s2c=$3 c2s=$4 n
+	for n in srv cli; do
+		[ "$(grep -c '^hxfer conn=.* sent=' "$dir/$n")" = "$conns" ] ||
+			{ echo "# $n reported $(grep -c '^hxfer conn=.* sent=' "$dir/$n") of $conns connections"; return 1; }
+	done
+	local a b
+	a=$(sed -n 's/.* sent=\([0-9]*\) sent_sha256=\([0-9a-f]*\).*/\1 \2/p' "$dir/srv" | sort)
+	b=$(sed -n 's/.* recv=\([0-9]*\) recv_sha256=\([0-9a-f]*\).*/\1 \2/p' "$dir/cli" | sort)
+	[ "$a" = "$b" ] || { echo "# server->client stream differs"; _xfer_dump "$dir"; return 1; }
+	a=$(sed -n 's/.* sent=\([0-9]*\) sent_sha256=\([0-9a-f]*\).*/\1 \2/p' "$dir/cli" | sort)
+	b=$(sed -n 's/.* recv=\([0-9]*\) recv_sha256=\([0-9a-f]*\).*/\1 \2/p' "$dir/srv" | sort)
+	[ "$a" = "$b" ] || { echo "# client->server stream differs"; _xfer_dump "$dir"; return 1; }
+	if grep '^hxfer conn=' "$dir/srv" | grep -qv " sent=$s2c .* recv=$c2s "; then
+		echo "# byte counts differ from sent=$s2c recv=$c2s"
+		_xfer_dump "$dir"
+		return 1
+	fi
+}
+_xfer_dump() {
+	head -4 "$1/srv" | sed 's/^/# srv: /'
+	head -4 "$1/cli" | sed 's/^/# cli: /'
+}
+
+# xfer_kill: stop a background transfer (a failed subtest's leftovers).
+xfer_kill() {
+	kill -9 "$XFER_SRV" "$XFER_CLI" 2>/dev/null
+	wait "$XFER_SRV" "$XFER_CLI" 2>/dev/null
+	return 0
+}
+
+# wait_event DIR SIDE EVENT N [SECS]: SIDE's (srv|cli) log has N lines of
+# event EVENT (sent, received, fin, eof) within SECS (default 60).
+wait_event() {
+	local i c
+	for i in $(seq $((${5:-60} * 10))); do
+		c=$(grep -c "event=$3\$" "$1/$2.log" 2>/dev/null)
+		[ "${c:-0}" -ge "$4" ] && return 0
+		sleep 0.1
+	done
+	echo "# $2: $c of $4 '$3' events"
+	return 1
+}
+
+# no_event DIR SIDE EVENT: SIDE has not reached EVENT on any connection (the
+# transfer is still under way: the test acts mid-stream).
+no_event() {
+	grep -q "event=$3\$" "$1/$2.log" 2>/dev/null || return 0
+	echo "# $2 already logged '$3': the transfer was not under way any more"
+	return 1
+}
+
+# sock_cookie DIR [CONN] / sock_tuple DIR [CONN]: the server socket's
+# cookie (decimal) and "LOCAL REMOTE" as net.handoff.restore takes them.
+sock_cookie() { sed -n "s/^hxfer-sock conn=${2:-0} cookie=\([0-9]*\) .*/\1/p" "$1/srv.log"; }
+sock_tuple() { sed -n "s/^hxfer-sock conn=${2:-0} cookie=[0-9]* local=\([^ ]*\) remote=\([^ ]*\)$/\1 \2/p" "$1/srv.log"; }
+
+# wait_sock DIR N: the server logged N connections (within 30 s).
+wait_sock() {
+	local i
+	for i in $(seq 300); do
+		[ "$(grep -c '^hxfer-sock' "$1/srv.log" 2>/dev/null)" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "# the server logged $(grep -c '^hxfer-sock' "$1/srv.log" 2>/dev/null) of $2 connections"
+	return 1
+}
+
+# hctl NAME VALUE [HSYSCTL_OPTION...]: write net.handoff.NAME in ns srv;
+# prints the result of each writer (OK or the errno name), one a line.
+hctl() {
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hsysctl" "$@" | sed -n 's/.* result=\([^ ]*\) .*/\1/p'
+}
+
+# hctl_expect RESULT NAME VALUE: the write's result is RESULT.
+hctl_expect() {
+	local want=$1 got
+	shift
+	got=$(hctl "$@")
+	[ "$got" = "$want" ] && return 0
+	echo "# write '$2' to net.handoff.$1: got ${got:-nothing}, expected $want"
+	return 1
+}
+
+# fw_live [DEV]: the firmware's offloaded connections (debugfs).
+fw_live() { cat "/sys/kernel/debug/hnic/${1:-hnic0}/fw_live_conns"; }
+
+# wait_fw_live VALUE [SECS]: fw_live_conns of hnic0 reaches VALUE in SECS
+# (default 5; the firmware publishes it every 100 ms tick).
+wait_fw_live() {
+	local i
+	for i in $(seq $((${2:-5} * 10))); do
+		[ "$(fw_live)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "# fw_live_conns is $(fw_live), expected $1"
+	return 1
+}
+
+# ss_state PORT STATE: ns srv has a TCP socket of local port PORT in STATE
+# (ss state names: established, close-wait, fin-wait-1, last-ack, ...).
+ss_state() {
+	ip netns exec "$NS_SRV" ss -tanH state "$2" "( sport = :$1 )" | grep -q . && return 0
+	echo "# no $2 socket of port $1 in ns srv; ss -tan there:"
+	ip netns exec "$NS_SRV" ss -tanH "( sport = :$1 )" | sed 's/^/#   /'
+	return 1
+}
+
+# snmp NS NAME: a Tcp counter of /proc/net/snmp in namespace NS.
+snmp_tcp() {
+	ip netns exec "$1" awk -v n="$2" '
+		/^Tcp: [A-Z]/ { split($0, h) }
+		/^Tcp: [-0-9]/ { for (i = 2; i <= NF; i++) if (h[i] == n) print $i }' /proc/net/snmp
+}

@@ -40,6 +40,9 @@ pub fn errno_name(e: i32) -> String {
         libc::EHOSTUNREACH => "EHOSTUNREACH",
         libc::EALREADY => "EALREADY",
         libc::EINPROGRESS => "EINPROGRESS",
+        libc::EPIPE => "EPIPE",
+        libc::ESRCH => "ESRCH",
+        libc::EISDIR => "EISDIR",
         _ => return format!("E{e}"),
     };
     name.to_string()
@@ -96,6 +99,29 @@ fn ioctl_int(fd: RawFd, req: libc::c_ulong) -> io::Result<i32> {
     // SAFETY: SIOCINQ/SIOCOUTQ write one int.
     check(unsafe { libc::ioctl(fd, req as _, &mut v) })?;
     Ok(v)
+}
+
+/// The socket's cookie (`SO_COOKIE`): the number `ss -e` prints as
+/// `sk:<hex>` and `net.handoff.restore` accepts (in decimal or `0x` hex).
+pub fn cookie(fd: RawFd) -> io::Result<u64> {
+    let mut v: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: SO_COOKIE writes one u64 into the buffer of the length passed.
+    check(unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_COOKIE, (&mut v as *mut u64).cast(), &mut len) })?;
+    Ok(v)
+}
+
+/// The errno name of an I/O error (`ECONNRESET`), or `EOTHER` when it
+/// carries none (e.g. an unexpected EOF the tool detected itself).
+pub fn io_errno_name(e: &io::Error) -> String {
+    e.raw_os_error().map_or_else(|| "EOTHER".into(), errno_name)
+}
+
+/// Blocks until `path` exists (checked every 10 ms).
+pub fn wait_file(path: &std::path::Path) {
+    while !path.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Bytes in the receive queue not yet read (`SIOCINQ`).
@@ -229,6 +255,7 @@ mod tests {
         let (_peer, _) = l.accept().unwrap();
         assert_eq!(s.peer_addr().unwrap(), addr);
         assert_eq!(inq(s.as_raw_fd()).unwrap(), 0);
+        assert_ne!(cookie(s.as_raw_fd()).unwrap(), cookie(_peer.as_raw_fd()).unwrap());
         assert_eq!(outq(s.as_raw_fd()).unwrap(), 0);
     }
 }

@@ -32,6 +32,31 @@
 //! * `--keepalive S`: SO_KEEPALIVE with TCP_KEEPIDLE S, TCP_KEEPINTVL 1,
 //!   TCP_KEEPCNT 5 on every socket (with `--idle` > S, probes must be
 //!   answered or the connection dies).
+//! * `--oneway client|server`: only that side sends its N bytes (then its
+//!   FIN); the other reads to EOF, then shuts down its write side having
+//!   sent nothing (its line says `sent=0`).
+//!
+//! Options for the restore/NIC-event tests (per side; need not match):
+//!
+//! * `--log FILE`: append `hxfer-sock conn=I cookie=C local=L remote=R`
+//!   once a connection is up (C: `SO_COOKIE`, decimal; L/R as
+//!   `net.handoff.restore` takes them: `a.b.c.d:p`, `[v6]:p`), and
+//!   `hxfer-event conn=I event=E` as it goes: `sent` (every byte written,
+//!   before `--hold`), `received` (every expected byte read, before EOF),
+//!   `fin` (write side shut down), `eof`.
+//! * `--pace-mbit R`: send at most R Mbit/s per connection.
+//! * `--gate FILE`: read nothing until FILE exists (the peer's data backs
+//!   up in this side's receive queue and the peer's send queue).
+//! * `--hold FILE`: after the last byte, wait for FILE before the FIN.
+//! * `--rcvbuf B` (client only): SO_RCVBUF before connect().
+//! * `--rate-log FILE`: append `hxfer-rate conn=I end_ns=T bytes=B` for
+//!   every `--rate-ms` (default 100) window of the receive side (T:
+//!   CLOCK_REALTIME nanoseconds at the window's end; windows with no data
+//!   are written with B=0).
+//!
+//! A connection that fails prints `hxfer conn=I error=ENAME` (errno name,
+//! `EOTHER` for a tool-detected error such as a short stream) instead of
+//! its digest line.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -41,13 +66,21 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use userspace_tools::pattern::Pattern;
-use userspace_tools::sock::{abort, arg, connect_retry, flag, hex, no_setup, set_keepalive};
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use userspace_tools::sock::{
+    abort, arg, connect_retry, cookie, flag, hex, io_errno_name, no_setup, set_keepalive, setsockopt, wait_file,
+};
 
 const CHUNK: usize = 64 * 1024;
 
 const USAGE: &str = "usage: hxfer server|client --addr A --port P --bytes N [--conns C]
        [--echo] [--half-close client|server] [--rst client|server]
-       [--idle SECS] [--keepalive SECS]
+       [--idle SECS] [--keepalive SECS] [--oneway client|server]
+       [--log FILE] [--pace-mbit R] [--gate FILE] [--hold FILE]
+       [--rcvbuf BYTES] [--rate-log FILE [--rate-ms MS]]
   SHA-256-verified transfer of N bytes each way per connection; see the
   source header (userspace-tools/src/bin/hxfer.rs) for the options.";
 
@@ -59,6 +92,8 @@ enum Mode {
     HalfClose(bool),
     /// The side (true: server) that aborts.
     Rst(bool),
+    /// The only side (true: server) that sends.
+    OneWay(bool),
 }
 
 struct Args {
@@ -70,6 +105,34 @@ struct Args {
     mode: Mode,
     idle: u64,
     keepalive: Option<i32>,
+    log: Option<Mutex<File>>,
+    pace_mbit: Option<f64>,
+    gate: Option<PathBuf>,
+    hold: Option<PathBuf>,
+    rcvbuf: Option<i32>,
+    rate_log: Option<Mutex<File>>,
+    rate_ms: u64,
+}
+
+fn append(path: &str) -> Result<Mutex<File>, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(Mutex::new)
+        .map_err(|e| format!("{path}: {e}"))
+}
+
+impl Args {
+    /// One line to `--log` (one write(2), O_APPEND: lines never mix).
+    fn log(&self, line: String) {
+        if let Some(f) = &self.log {
+            let _ = f.lock().unwrap().write_all(format!("{line}\n").as_bytes());
+        }
+    }
+    fn event(&self, conn: u32, event: &str) {
+        self.log(format!("hxfer-event conn={conn} event={event}"));
+    }
 }
 
 fn side(v: &str, opt: &str) -> Result<bool, String> {
@@ -92,11 +155,12 @@ fn parse() -> Result<Args, String> {
     let port: u16 = get("--port").ok_or("--port missing")?.parse().map_err(|e| format!("--port: {e}"))?;
     let bytes = get("--bytes").ok_or("--bytes missing")?.parse().map_err(|e| format!("--bytes: {e}"))?;
     let conns = get("--conns").map(|c| c.parse()).transpose().map_err(|e| format!("--conns: {e}"))?.unwrap_or(1);
-    let mode = match (get("--half-close"), get("--rst")) {
-        (Some(_), Some(_)) => return Err("--half-close and --rst exclude each other".into()),
-        (Some(s), None) => Mode::HalfClose(side(&s, "--half-close")?),
-        (None, Some(s)) => Mode::Rst(side(&s, "--rst")?),
-        (None, None) => Mode::Both,
+    let mode = match (get("--half-close"), get("--rst"), get("--oneway")) {
+        (Some(s), None, None) => Mode::HalfClose(side(&s, "--half-close")?),
+        (None, Some(s), None) => Mode::Rst(side(&s, "--rst")?),
+        (None, None, Some(s)) => Mode::OneWay(side(&s, "--oneway")?),
+        (None, None, None) => Mode::Both,
+        _ => return Err("--half-close, --rst and --oneway exclude each other".into()),
     };
     let echo = flag(&v, "--echo");
     if echo && (server || mode != Mode::Both) {
@@ -104,7 +168,37 @@ fn parse() -> Result<Args, String> {
     }
     let idle = get("--idle").map(|c| c.parse()).transpose().map_err(|e| format!("--idle: {e}"))?.unwrap_or(0);
     let keepalive = get("--keepalive").map(|c| c.parse()).transpose().map_err(|e| format!("--keepalive: {e}"))?;
-    Ok(Args { server, addr: SocketAddr::new(ip, port), bytes, conns, echo, mode, idle, keepalive })
+    let log = get("--log").map(|p| append(&p)).transpose()?;
+    let rate_log = get("--rate-log").map(|p| append(&p)).transpose()?;
+    let pace_mbit = get("--pace-mbit").map(|c| c.parse()).transpose().map_err(|e| format!("--pace-mbit: {e}"))?;
+    if pace_mbit.is_some_and(|r: f64| r <= 0.0) {
+        return Err("--pace-mbit: must be > 0".into());
+    }
+    let rcvbuf = get("--rcvbuf").map(|c| c.parse()).transpose().map_err(|e| format!("--rcvbuf: {e}"))?;
+    if rcvbuf.is_some() && server {
+        return Err("--rcvbuf is for the client (it must precede the handshake)".into());
+    }
+    let rate_ms = get("--rate-ms").map(|c| c.parse()).transpose().map_err(|e| format!("--rate-ms: {e}"))?.unwrap_or(100);
+    if rate_ms == 0 {
+        return Err("--rate-ms: must be > 0".into());
+    }
+    Ok(Args {
+        server,
+        addr: SocketAddr::new(ip, port),
+        bytes,
+        conns,
+        echo,
+        mode,
+        idle,
+        keepalive,
+        log,
+        pace_mbit,
+        gate: get("--gate").map(PathBuf::from),
+        hold: get("--hold").map(PathBuf::from),
+        rcvbuf,
+        rate_log,
+        rate_ms,
+    })
 }
 
 /// Seeds differ per direction so that an echo would not pass as a transfer.
@@ -112,64 +206,138 @@ fn seed(server_sends: bool, conn: u32) -> u64 {
     (u64::from(conn) << 1) | u64::from(server_sends)
 }
 
-/// Sends `bytes` of the pattern for `seed`; returns their digest.
-fn send_pattern(mut s: &TcpStream, bytes: u64, seed: u64, fin: bool) -> std::io::Result<String> {
+/// Sends `bytes` of the pattern for `seed` (paced, `--pace-mbit`); with
+/// `fin`, waits for `--hold` then shuts down the write side. Returns the
+/// digest.
+fn send_pattern(mut s: &TcpStream, bytes: u64, seed: u64, fin: bool, conn: u32, a: &Args) -> std::io::Result<String> {
     let mut pattern = Pattern::new(seed);
     let mut hash = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
+    // Paced: chunks of at most 10 ms worth, so the rate is smooth.
+    let chunk = a.pace_mbit.map_or(CHUNK, |r| ((r * 1e6 / 8.0 / 100.0) as usize).clamp(1024, CHUNK));
+    let mut buf = vec![0u8; chunk];
     let mut left = bytes;
+    let start = Instant::now();
     while left > 0 {
-        let n = left.min(CHUNK as u64) as usize;
+        let n = left.min(chunk as u64) as usize;
         pattern.fill(&mut buf[..n]);
         s.write_all(&buf[..n])?;
         hash.update(&buf[..n]);
         left -= n as u64;
+        if let Some(r) = a.pace_mbit {
+            let due = Duration::from_secs_f64((bytes - left) as f64 * 8.0 / (r * 1e6));
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
     }
+    a.event(conn, "sent");
     if fin {
+        if let Some(h) = &a.hold {
+            wait_file(h);
+        }
         s.shutdown(Shutdown::Write)?;
+        a.event(conn, "fin");
     }
     Ok(hex(&hash.finalize()))
 }
 
-/// Reads `limit` bytes (None: until EOF); returns count and digest.
-fn recv_hash(mut s: &TcpStream, limit: Option<u64>) -> std::io::Result<(u64, String)> {
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// `--rate-log`: bytes received per window, windows aligned on the first
+/// read call.
+struct RateLog<'a> {
+    out: &'a Mutex<File>,
+    conn: u32,
+    step: u128,
+    end: u128,
+    bytes: u64,
+}
+
+impl RateLog<'_> {
+    fn add(&mut self, n: usize) {
+        let now = now_ns();
+        self.flush_until(now);
+        self.bytes += n as u64;
+    }
+    fn flush_until(&mut self, now: u128) {
+        let mut lines = String::new();
+        while now >= self.end {
+            lines += &format!("hxfer-rate conn={} end_ns={} bytes={}\n", self.conn, self.end, self.bytes);
+            self.bytes = 0;
+            self.end += self.step;
+        }
+        if !lines.is_empty() {
+            let _ = self.out.lock().unwrap().write_all(lines.as_bytes());
+        }
+    }
+}
+
+/// Reads `limit` bytes (None: until EOF); returns count and digest. Waits
+/// for `--gate` first; logs `received` once `expect` bytes are in.
+fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &Args) -> std::io::Result<(u64, String)> {
+    if let Some(g) = &a.gate {
+        wait_file(g);
+    }
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
+    let step = u128::from(a.rate_ms) * 1_000_000;
+    let mut rate = a.rate_log.as_ref().map(|out| RateLog { out, conn, step, end: now_ns() + step, bytes: 0 });
+    if expect == 0 {
+        a.event(conn, "received");
+    }
     loop {
         let want = limit.map_or(CHUNK, |l| (l - total).min(CHUNK as u64) as usize);
         if want == 0 {
             return Ok((total, hex(&hash.finalize())));
         }
         let n = s.read(&mut buf[..want])?;
+        if let Some(r) = rate.as_mut() {
+            r.add(n);
+        }
         if n == 0 {
+            if let Some(r) = rate.as_mut() {
+                let end = r.end;
+                r.flush_until(end);
+            }
             if limit.is_some() {
                 return Err(std::io::Error::new(ErrorKind::UnexpectedEof, format!("EOF after {total} bytes")));
             }
+            a.event(conn, "eof");
             return Ok((total, hex(&hash.finalize())));
         }
         hash.update(&buf[..n]);
+        let before = total;
         total += n as u64;
+        if before < expect && total >= expect {
+            a.event(conn, "received");
+        }
     }
 }
 
 /// Sends on a clone of `s` in a thread while `recv` runs here.
 fn both_ways<R>(
     s: &TcpStream,
-    bytes: u64,
-    seed: u64,
-    fin: bool,
+    (bytes, seed, fin, conn): (u64, u64, bool, u32),
+    a: &std::sync::Arc<Args>,
     recv: impl FnOnce() -> std::io::Result<R>,
 ) -> std::io::Result<(String, R)> {
     let tx = s.try_clone()?;
-    let sender = std::thread::spawn(move || send_pattern(&tx, bytes, seed, fin));
+    let a2 = a.clone();
+    let sender = std::thread::spawn(move || send_pattern(&tx, bytes, seed, fin, conn, &a2));
     let got = recv();
     let sent = sender.join().map_err(|_| std::io::Error::other("sender panicked"))?;
     Ok((sent?, got?))
 }
 
-fn transfer(s: TcpStream, conn: u32, args: &Args) -> std::io::Result<String> {
+fn transfer(s: TcpStream, conn: u32, args: &std::sync::Arc<Args>) -> std::io::Result<String> {
     let (bytes, sd) = (args.bytes, seed(args.server, conn));
+    if args.log.is_some() {
+        let (l, r) = (s.local_addr()?, s.peer_addr()?);
+        args.log(format!("hxfer-sock conn={conn} cookie={} local={l} remote={r}", cookie(s.as_raw_fd())?));
+    }
     if let Some(idle) = args.keepalive {
         set_keepalive(s.as_raw_fd(), idle, 1, 5)?;
     }
@@ -186,7 +354,8 @@ fn transfer(s: TcpStream, conn: u32, args: &Args) -> std::io::Result<String> {
     };
     match args.mode {
         Mode::Both => {
-            let (sent, (got, got_sha)) = both_ways(&s, bytes, sd, true, || recv_hash(&s, None))?;
+            let (sent, (got, got_sha)) =
+                both_ways(&s, (bytes, sd, true, conn), args, || recv_hash(&s, None, bytes, conn, args))?;
             if args.echo && (got != bytes || got_sha != sent) {
                 return Err(std::io::Error::other(format!(
                     "conn {conn}: echo differs: sent {bytes} bytes {sent}, got back {got} bytes {got_sha}"
@@ -196,17 +365,31 @@ fn transfer(s: TcpStream, conn: u32, args: &Args) -> std::io::Result<String> {
         }
         Mode::HalfClose(first_is_server) => {
             if first_is_server == args.server {
-                let sent = send_pattern(&s, bytes, sd, true)?;
-                let (got, got_sha) = recv_hash(&s, None)?;
+                let sent = send_pattern(&s, bytes, sd, true, conn, args)?;
+                let (got, got_sha) = recv_hash(&s, None, bytes, conn, args)?;
                 Ok(line(&sent, got, &got_sha))
             } else {
-                let (got, got_sha) = recv_hash(&s, None)?;
-                let sent = send_pattern(&s, bytes, sd, true)?;
+                let (got, got_sha) = recv_hash(&s, None, bytes, conn, args)?;
+                let sent = send_pattern(&s, bytes, sd, true, conn, args)?;
                 Ok(line(&sent, got, &got_sha))
             }
         }
+        Mode::OneWay(sender_is_server) => {
+            if sender_is_server == args.server {
+                let sent = send_pattern(&s, bytes, sd, true, conn, args)?;
+                let (got, got_sha) = recv_hash(&s, None, 0, conn, args)?;
+                Ok(line(&sent, got, &got_sha))
+            } else {
+                let (got, got_sha) = recv_hash(&s, None, bytes, conn, args)?;
+                let sent = send_pattern(&s, 0, sd, true, conn, args)?;
+                Ok(format!(
+                    "hxfer conn={conn} sent=0 sent_sha256={sent} recv={got} recv_sha256={got_sha}"
+                ))
+            }
+        }
         Mode::Rst(resetter_is_server) => {
-            let (sent, (got, got_sha)) = both_ways(&s, bytes, sd, false, || recv_hash(&s, Some(bytes)))?;
+            let (sent, (got, got_sha)) =
+                both_ways(&s, (bytes, sd, false, conn), args, || recv_hash(&s, Some(bytes), bytes, conn, args))?;
             if resetter_is_server == args.server {
                 let mut ack = [0u8; 1];
                 (&s).read_exact(&mut ack)?;
@@ -227,6 +410,13 @@ fn transfer(s: TcpStream, conn: u32, args: &Args) -> std::io::Result<String> {
     }
 }
 
+type Worker = std::thread::JoinHandle<(u32, std::io::Result<String>)>;
+
+fn spawn(s: TcpStream, conn: u32, args: &std::sync::Arc<Args>) -> Worker {
+    let a = args.clone();
+    std::thread::spawn(move || (conn, transfer(s, conn, &a)))
+}
+
 fn run(args: Args) -> std::io::Result<()> {
     let args = std::sync::Arc::new(args);
     let mut streams = Vec::new();
@@ -235,32 +425,35 @@ fn run(args: Args) -> std::io::Result<()> {
         let mut workers = Vec::new();
         for conn in 0..args.conns {
             let (s, _) = listener.accept()?;
-            let a = args.clone();
-            workers.push(std::thread::spawn(move || transfer(s, conn, &a)));
+            workers.push(spawn(s, conn, &args));
         }
         return report(workers);
     }
+    let rcvbuf = args.rcvbuf;
+    let setup = move |fd| match rcvbuf {
+        Some(b) => setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &b),
+        None => no_setup(fd),
+    };
     // All connections open before any data moves: C connections at once.
     for _ in 0..args.conns {
-        streams.push(connect_retry(args.addr, &no_setup)?);
+        streams.push(connect_retry(args.addr, &setup)?);
     }
-    let workers = streams
-        .into_iter()
-        .enumerate()
-        .map(|(conn, s)| {
-            let a = args.clone();
-            std::thread::spawn(move || transfer(s, conn as u32, &a))
-        })
-        .collect();
+    let workers = streams.into_iter().enumerate().map(|(conn, s)| spawn(s, conn as u32, &args)).collect();
     report(workers)
 }
 
-fn report(workers: Vec<std::thread::JoinHandle<std::io::Result<String>>>) -> std::io::Result<()> {
+/// Prints every connection's line (or its error line); fails if any failed.
+fn report(workers: Vec<Worker>) -> std::io::Result<()> {
     let mut failed = None;
     for w in workers {
-        match w.join().map_err(|_| std::io::Error::other("worker panicked"))? {
+        let (conn, res) = w.join().map_err(|_| std::io::Error::other("worker panicked"))?;
+        match res {
             Ok(line) => println!("{line}"),
-            Err(e) => failed = Some(e),
+            Err(e) => {
+                println!("hxfer conn={conn} error={}", io_errno_name(&e));
+                eprintln!("hxfer: conn {conn}: {e}");
+                failed = Some(e);
+            }
         }
     }
     failed.map_or(Ok(()), Err)

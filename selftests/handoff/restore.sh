@@ -1,0 +1,417 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Restore: offloaded connections taken back to the host's native TCP with
+# net.handoff.restore (all, a socket cookie, or a 4-tuple) in ns srv, and
+# handed off again with net.handoff.offload. Whatever the connection was
+# doing (idle with a reader blocked, sending, receiving, data buffered both
+# ways, half-closed in either direction, orphaned in LAST_ACK), the streams
+# stay intact (SHA-256 both ways) and the host stack owns it afterwards:
+# it retransmits under loss, TCP_INFO carries the NIC's RTT and cwnd,
+# keepalive probes come from the host. Bad input gets EINVAL/ENOENT/
+# EALREADY; concurrent restores of one connection: exactly one wins.
+
+. ../lib.sh
+. ./common.sh
+
+# Sizes and counts; scale down on a slow machine, up for a soak.
+CYCLE_CONNS=${HANDOFF_RESTORE_CYCLE_CONNS:-256}
+CYCLE_MIN=${HANDOFF_RESTORE_CYCLE_MIN:-1000}
+CYCLE_BYTES=${HANDOFF_RESTORE_CYCLE_BYTES:-$((512 << 10))}
+PACE=${HANDOFF_RESTORE_PACE_MBIT:-16}
+
+handoff_start hxfer hsysctl
+[ -e /proc/sys/net/handoff/restore ] || {
+	echo "# SKIP: tcp_handoff.ko has no net.handoff.restore yet"
+	module_unload
+	exit $ksft_skip
+}
+tap_plan 32
+W=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$W"; topo_destroy; module_unload' EXIT
+dmesg_mark
+
+knobs() { # knobs NAME VALUE: the same wire knob on both ends
+	hnic_knob hnic0 "$1" "$2" && hnic_knob hnic1 "$1" "$2"
+}
+
+tap_check "hnic topology up, policy on for all ports" handoff_topology all
+
+# The counters come after the existing list, in this order.
+counters_present() {
+	local names
+	names=$(ip netns exec "$NS_SRV" awk '{ print $1 }' /proc/net/handoff_stat | tr '\n' ' ')
+	[[ $names == *"racing_segments_dropped "*"restores restore_failures "* ]] && return 0
+	echo "# handoff_stat names: $names"
+	return 1
+}
+tap_check "handoff_stat has restores, restore_failures (after the existing counters)" counters_present
+
+# restored PORT: after one restore, the socket is ESTAB on the host with the
+# (dormant) ULP still attached, the gauge is 0, the NIC runs nothing.
+restored() {
+	local port=$1
+	handoff_wait_offloaded 0 5 &&
+	wait_fw_live 0 &&
+	ss_state "$port" established &&
+	ulp_shown "$port" &&
+	[ "$(handoff_delta restores)" = 1 ] || { handoff_report restores restore_failures; return 1; }
+}
+
+# idle ADDR PORT: the client sleeps 4 s before any data while the server is
+# blocked reading (peek); the restore by 4-tuple wakes nothing wrong: the
+# reader continues on the host stack, 2 MiB each way verified, a second
+# restore is EALREADY, nothing is handed off again by itself.
+idle() {
+	local d=$W/idle$2 t
+	handoff_snap
+	xfer_bg "$d" "$1" "$2" $((2 << 20)) 1 --idle 4 || return 1
+	wait_sock "$d" 1 && handoff_wait_offloaded 1 5 && wait_fw_live 1 || { xfer_kill; return 1; }
+	t=$(sock_tuple "$d")
+	echo "# restore '$t'"
+	hctl_expect OK restore "$t" && restored "$2" && hctl_expect EALREADY restore "$t" ||
+		{ xfer_kill; return 1; }
+	xfer_done "$d" 1 $((2 << 20)) $((2 << 20)) || return 1
+	handoff_report restores restore_failures
+	[ "$(handoff_delta handoffs)" = 1 ] && [ "$(handoff_delta nic_released)" = 0 ] &&
+	[ "$(handoff_delta restores)" = 1 ]
+}
+tap_check "idle IPv4, reader blocked, by 4-tuple: ESTAB on the host, fw_live 0, EALREADY again, verified" idle "$SRV4" 5401
+tap_check "idle IPv6, reader blocked, by 4-tuple: ESTAB on the host, fw_live 0, EALREADY again, verified" idle "$SRV6" 5402
+
+# oneway ADDR PORT SENDER COOKIE_FORM: SENDER (server or client) sends
+# 8 MiB paced at $PACE Mbit/s; 1 s in, while it is still sending, the
+# server socket is restored by cookie (dec or 0x hex); stream intact.
+oneway() {
+	local addr=$1 port=$2 sender=$3 form=$4 d=$W/oneway$2 c bytes=$((8 << 20)) s2c c2s
+	local -a pace=(--pace-mbit "$PACE")
+	handoff_snap
+	if [ "$sender" = server ]; then XSRV=("${pace[@]}") s2c=$bytes c2s=0; else XCLI=("${pace[@]}") s2c=0 c2s=$bytes; fi
+	xfer_bg "$d" "$addr" "$port" $bytes 1 --oneway "$sender"
+	local rc=$?
+	XSRV=() XCLI=()
+	[ $rc = 0 ] && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 || { xfer_kill; return 1; }
+	sleep 1
+	c=$(sock_cookie "$d")
+	[ "$form" = hex ] && c=$(printf '0x%x' "$c")
+	echo "# restore cookie $c"
+	no_event "$d" "$([ "$sender" = server ] && echo srv || echo cli)" sent && hctl_expect OK restore "$c" && restored "$port" ||
+		{ xfer_kill; return 1; }
+	xfer_done "$d" 1 $s2c $c2s
+}
+tap_check "sending IPv4 (server paced), by decimal cookie: mid-stream, verified" oneway "$SRV4" 5403 server dec
+tap_check "sending IPv6 (server paced), by 0x cookie: mid-stream, verified" oneway "$SRV6" 5404 server hex
+tap_check "receiving IPv4 (client paced), by 0x cookie: mid-stream, verified" oneway "$SRV4" 5405 client hex
+tap_check "receiving IPv6 (client paced), by decimal cookie: mid-stream, verified" oneway "$SRV6" 5406 client dec
+
+# buffered ADDR PORT: neither side reads (--gate) while both write 4 MiB:
+# the server's send queue and receive queue are full on the NIC. `ss -e`
+# shows the cookie hxfer got from SO_COOKIE; restore by that (0x) cookie;
+# the host socket then holds bytes in both Recv-Q and Send-Q; open the
+# gate: both streams intact.
+buffered() {
+	local addr=$1 port=$2 d=$W/buf$2 sk c q bytes=$((4 << 20))
+	handoff_snap
+	xfer_bg "$d" "$addr" "$port" $bytes 1 --gate "$W/gate$port" &&
+	wait_sock "$d" 1 && handoff_wait_offloaded 1 5 || { xfer_kill; return 1; }
+	sleep 2
+	sk=$(ip netns exec "$NS_SRV" ss -tneH state established "( sport = :$port )" 2>/dev/null | grep -o 'sk:[0-9a-f]*' | head -1)
+	c=$(sock_cookie "$d")
+	echo "# ss -e: $sk, SO_COOKIE: $c"
+	[ -n "$sk" ] && [ "$((16#${sk#sk:}))" = "$c" ] || { echo "# ss cookie differs"; xfer_kill; return 1; }
+	hctl_expect OK restore "0x${sk#sk:}" && restored "$port" || { xfer_kill; return 1; }
+	q=$(ip netns exec "$NS_SRV" ss -tnH state established "( sport = :$port )" | awk '{ print $1, $2 }')
+	echo "# restored socket Recv-Q Send-Q: $q"
+	touch "$W/gate$port"
+	[ "${q% *}" -gt 0 ] && [ "${q#* }" -gt 0 ] || { echo "# queues not carried back"; xfer_done "$d" 1 $bytes $bytes; return 1; }
+	xfer_done "$d" 1 $bytes $bytes
+}
+tap_check "buffered both ways IPv4: ss -e cookie = SO_COOKIE, restored Recv-Q and Send-Q > 0, verified" buffered "$SRV4" 5407
+tap_check "buffered both ways IPv6: ss -e cookie = SO_COOKIE, restored Recv-Q and Send-Q > 0, verified" buffered "$SRV6" 5408
+
+# cycles ADDR PORT: $CYCLE_CONNS connections move data both ways (paced)
+# over a wire with 5% loss and 2% reordering while `restore all` and
+# `offload all` alternate, until >= $CYCLE_MIN restores; no restore
+# failed, every restore was followed by a re-handoff, all connections end
+# up offloaded, then complete with intact streams and are released by
+# the NIC.
+cycles() {
+	local addr=$1 port=$2 d=$W/cyc$2 r o i=0 fail=0 rest
+	handoff_snap
+	XSRV=(--pace-mbit 2) XCLI=(--pace-mbit 2)
+	xfer_bg "$d" "$addr" "$port" "$CYCLE_BYTES" "$CYCLE_CONNS" --hold "$W/hold$port"
+	local rc=$?
+	XSRV=() XCLI=()
+	[ $rc = 0 ] && wait_sock "$d" "$CYCLE_CONNS" && handoff_wait_offloaded "$CYCLE_CONNS" 60 ||
+		{ xfer_kill; return 1; }
+	knobs loss_ppm 50000 && knobs reorder_ppm 20000
+	while [ "$(handoff_delta restores)" -lt "$CYCLE_MIN" ] && [ $i -lt $((CYCLE_MIN * 4 / CYCLE_CONNS + 20)) ]; do
+		i=$((i + 1))
+		r=$(hctl restore all) o=$(hctl offload all)
+		[ "$r" = OK ] && [ "$o" = OK ] || { echo "# round $i: restore all $r, offload all $o"; fail=1; }
+		sleep 0.2
+	done
+	rest=$(handoff_stat offloaded)
+	handoff_report restores restore_failures
+	echo "# $i rounds; $(handoff_delta restores) restores, $(handoff_delta handoffs) handoffs; offloaded after the last round: $rest"
+	knobs loss_ppm 0 && knobs reorder_ppm 0
+	touch "$W/hold$port"
+	xfer_done "$d" "$CYCLE_CONNS" "$CYCLE_BYTES" "$CYCLE_BYTES" 600 || return 1
+	handoff_wait_offloaded 0 || return 1
+	[ $fail = 0 ] && [ "$rest" = "$CYCLE_CONNS" ] &&
+	counter_ge restores "$CYCLE_MIN" &&
+	[ "$(handoff_delta restore_failures)" = 0 ] &&
+	[ "$(handoff_delta handoffs)" = $((CYCLE_CONNS + $(handoff_delta restores))) ] &&
+	[ "$(handoff_delta nic_released)" = "$CYCLE_CONNS" ]
+}
+tap_check "$CYCLE_CONNS conns, 5% loss + reorder, restore all / offload all >= $CYCLE_MIN restores: verified, all re-offloaded" \
+	cycles "$SRV4" 5409
+
+# ---- states. The server socket is restored in the state given; ss then
+# shows that state on the host.
+
+# close_wait ADDR PORT: the client sends 4 MiB and its FIN; the server
+# (CLOSE_WAIT) sends 4 MiB paced; restored while it sends.
+close_wait() {
+	local d=$W/cw$2 b=$((4 << 20))
+	XSRV=(--pace-mbit "$PACE")
+	xfer_bg "$d" "$1" "$2" $b 1 --half-close client
+	local rc=$?
+	XSRV=()
+	handoff_snap
+	[ $rc = 0 ] && wait_event "$d" srv eof 1 && sleep 0.3 && no_event "$d" srv sent &&
+	hctl_expect OK restore "$(sock_tuple "$d")" && ss_state "$2" close-wait && handoff_wait_offloaded 0 5 ||
+		{ xfer_kill; return 1; }
+	xfer_done "$d" 1 $b $b
+}
+tap_check "CLOSE_WAIT IPv4 (client FIN, server sending): restored in CLOSE-WAIT, verified" close_wait "$SRV4" 5410
+tap_check "CLOSE_WAIT IPv6 (client FIN, server sending): restored in CLOSE-WAIT, verified" close_wait "$SRV6" 5411
+
+# fin_wait2 ADDR PORT: the server sends 64 KiB and its FIN (acked: the
+# client read to EOF); the client sends 4 MiB paced; restored meanwhile.
+fin_wait2() {
+	local d=$W/fw2$2 b=$((4 << 20))
+	XCLI=(--pace-mbit "$PACE")
+	xfer_bg "$d" "$1" "$2" $b 1 --half-close server
+	local rc=$?
+	XCLI=()
+	handoff_snap
+	[ $rc = 0 ] && wait_event "$d" cli eof 1 && sleep 0.5 && no_event "$d" cli sent &&
+	hctl_expect OK restore "$(sock_tuple "$d")" && ss_state "$2" fin-wait-2 && handoff_wait_offloaded 0 5 ||
+		{ xfer_kill; return 1; }
+	xfer_done "$d" 1 $b $b
+}
+tap_check "FIN_WAIT2 IPv4 (server FIN acked, client sending): restored in FIN-WAIT-2, verified" fin_wait2 "$SRV4" 5412
+tap_check "FIN_WAIT2 IPv6 (server FIN acked, client sending): restored in FIN-WAIT-2, verified" fin_wait2 "$SRV6" 5413
+
+# fin_wait1 ADDR PORT: the client (4 KiB receive buffer) reads nothing, so
+# the server's 64 KiB and its FIN wait on a closed window; restored in
+# FIN_WAIT1 with a non-empty send queue; then the client reads.
+fin_wait1() {
+	local d=$W/fw1$2 b=$((64 << 10)) q
+	XCLI=(--rcvbuf 4096 --gate "$W/gate$2")
+	xfer_bg "$d" "$1" "$2" $b 1 --half-close server
+	local rc=$?
+	XCLI=()
+	handoff_snap
+	[ $rc = 0 ] && wait_event "$d" srv fin 1 && sleep 0.5 &&
+	hctl_expect OK restore "$(sock_tuple "$d")" && ss_state "$2" fin-wait-1 && handoff_wait_offloaded 0 5 ||
+		{ xfer_kill; return 1; }
+	q=$(ip netns exec "$NS_SRV" ss -tnH state fin-wait-1 "( sport = :$2 )" | awk '{ print $2 }')
+	echo "# restored FIN-WAIT-1 socket Send-Q: $q"
+	touch "$W/gate$2"
+	[ "${q:-0}" -gt 0 ] || { echo "# send queue not carried back"; xfer_kill; return 1; }
+	xfer_done "$d" 1 $b $b
+}
+tap_check "FIN_WAIT1 IPv4 (FIN behind a closed window): restored in FIN-WAIT-1 with Send-Q, verified" fin_wait1 "$SRV4" 5414
+tap_check "FIN_WAIT1 IPv6 (FIN behind a closed window): restored in FIN-WAIT-1 with Send-Q, verified" fin_wait1 "$SRV6" 5415
+
+# last_ack ADDR PORT: the client sends 64 KiB and its FIN, then reads
+# nothing (4 KiB buffer); the server reads to EOF, writes 64 KiB, closes and
+# exits: an orphan in LAST_ACK on the NIC. Restored by 4-tuple, the host
+# delivers the rest and the FIN: the client's digest matches.
+last_ack() {
+	local d=$W/la$2 b=$((64 << 10))
+	XCLI=(--rcvbuf 4096 --gate "$W/gate$2")
+	xfer_bg "$d" "$1" "$2" $b 1 --half-close client
+	local rc=$?
+	XCLI=()
+	handoff_snap
+	[ $rc = 0 ] && pid_wait "$XFER_SRV" 30 && sleep 0.3 &&
+	hctl_expect OK restore "$(sock_tuple "$d")" && ss_state "$2" last-ack && handoff_wait_offloaded 0 5 ||
+		{ xfer_kill; return 1; }
+	touch "$W/gate$2"
+	pid_wait "$XFER_CLI" 60 || { cat "$d/cli.err" | sed 's/^/# /'; return 1; }
+	xfer_digests "$d" 1 $b $b
+}
+tap_check "LAST_ACK IPv4, orphaned: restored in LAST-ACK, the client gets the rest, verified" last_ack "$SRV4" 5416
+
+# time_wait ADDR PORT: the server closes first; the NIC hands the socket
+# back in TIME_WAIT (nic_released), ss shows TIME-WAIT in ns srv; a
+# restore of that 4-tuple finds no offloaded socket: ENOENT (or EALREADY,
+# it is on the host already).
+time_wait() {
+	local d=$W/tw$2 t r
+	handoff_snap
+	xfer_bg "$d" "$1" "$2" $((64 << 10)) 1 --half-close server && xfer_done "$d" 1 $((64 << 10)) $((64 << 10)) ||
+		{ xfer_kill; return 1; }
+	handoff_wait_offloaded 0 10 && ss_state "$2" time-wait || return 1
+	t=$(sock_tuple "$d")
+	r=$(hctl restore "$t")
+	handoff_report restores
+	echo "# restore of the TIME-WAIT 4-tuple: $r"
+	[ "$(handoff_delta nic_released)" = 1 ] && [[ $r == ENOENT || $r == EALREADY ]] &&
+	[ "$(handoff_delta restores)" = 0 ]
+}
+tap_check "TIME_WAIT IPv4: handed back by the NIC, TIME-WAIT in ss, restore ENOENT/EALREADY" time_wait "$SRV4" 5417
+tap_check "TIME_WAIT IPv6: handed back by the NIC, TIME-WAIT in ss, restore ENOENT/EALREADY" time_wait "$SRV6" 5418
+
+# ---- the native stack owns a restored connection.
+
+# lossy ADDR PORT: restored while idle (the client waits 3 s), then 5 %
+# loss + 2 % reordering on both ends: 8 MiB each way verified, the host
+# retransmitted (TcpRetransSegs in ns srv) and sent hnic0's segments itself.
+lossy() {
+	local d=$W/loss$2 b=$((8 << 20)) r0 r1 host wire
+	handoff_snap
+	xfer_bg "$d" "$1" "$2" $b 1 --idle 3 && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 &&
+	hctl_expect OK restore "$(sock_cookie "$d")" && handoff_wait_offloaded 0 5 || { xfer_kill; return 1; }
+	r0=$(snmp_tcp "$NS_SRV" RetransSegs)
+	nic_snap
+	knobs loss_ppm 50000 && knobs reorder_ppm 20000
+	xfer_done "$d" 1 $b $b
+	local ok=$?
+	knobs loss_ppm 0 && knobs reorder_ppm 0
+	r1=$(snmp_tcp "$NS_SRV" RetransSegs)
+	host=$(nic_delta host_tx_packets) wire=$(nic_delta wire_tx_frames)
+	handoff_report
+	echo "# ns srv retransmitted $((r1 - r0)) segments; hnic0: $wire frames on the wire, $host from the host stack"
+	[ $ok = 0 ] && [ $((r1 - r0)) -gt 0 ] && [ "$host" -gt $((wire / 2)) ] &&
+	[ "$(handoff_delta handoffs)" = 1 ]
+}
+tap_check "after restore IPv4, 5% loss + reorder: host retransmits (TcpRetransSegs), 8 MiB each way verified" lossy "$SRV4" 5419
+tap_check "after restore IPv6, 5% loss + reorder: host retransmits (TcpRetransSegs), 8 MiB each way verified" lossy "$SRV6" 5420
+
+# tcp_info ADDR PORT: handed off with no delay (handshake RTT small), then
+# 25 ms each way on the wire while 1 MiB moves each way on the NIC; the
+# connection idles (--hold) and is restored: ss shows the NIC's RTT (>= 25
+# ms, not the handshake's) and a cwnd grown past the initial 10.
+tcp_info() {
+	local d=$W/ti$2 b=$((1 << 20)) before after rtt cwnd
+	handoff_snap
+	xfer_bg "$d" "$1" "$2" $b 1 --idle 2 --hold "$W/hold$2" && wait_sock "$d" 1 &&
+	handoff_wait_offloaded 1 5 || { xfer_kill; return 1; }
+	knobs delay_us 25000
+	wait_event "$d" srv sent 1 120 && wait_event "$d" srv received 1 120 &&
+	wait_event "$d" cli sent 1 120 && wait_event "$d" cli received 1 120 || { knobs delay_us 0; xfer_kill; return 1; }
+	sleep 0.5
+	before=$(ip netns exec "$NS_SRV" ss -tniH state established "( sport = :$2 )" | tr '\n' ' ')
+	hctl_expect OK restore "$(sock_tuple "$d")" && handoff_wait_offloaded 0 5 || { knobs delay_us 0; xfer_kill; return 1; }
+	after=$(ip netns exec "$NS_SRV" ss -tniH state established "( sport = :$2 )" | tr '\n' ' ')
+	knobs delay_us 0
+	touch "$W/hold$2"
+	echo "# before: $before"
+	echo "# after:  $after"
+	rtt=$(echo "$after" | sed -n 's/.* rtt:\([0-9]*\)[.0-9]*\/.*/\1/p')
+	cwnd=$(echo "$after" | sed -n 's/.* cwnd:\([0-9]*\).*/\1/p')
+	xfer_done "$d" 1 $b $b || return 1
+	[ -n "$rtt" ] && [ "$rtt" -ge 25 ] && [ -n "$cwnd" ] && [ "$cwnd" -gt 10 ] ||
+		{ echo "# rtt ${rtt:-?} ms, cwnd ${cwnd:-?}: not the NIC's"; return 1; }
+}
+tap_check "TCP_INFO after restore IPv4: rtt >= 25 ms and cwnd > 10 carried over from the NIC" tcp_info "$SRV4" 5421
+tap_check "TCP_INFO after restore IPv6: rtt >= 25 ms and cwnd > 10 carried over from the NIC" tcp_info "$SRV6" 5422
+
+# keepalive ADDR PORT: restored right after the handoff; 9 s idle with
+# keepalive every 1 s: ns srv's host stack sent probes (TCPKeepAlive).
+keepalive() {
+	local d=$W/ka$2 k0 k1
+	handoff_snap
+	xfer_bg "$d" "$1" "$2" $((256 << 10)) 1 --idle 9 --keepalive 1 && wait_sock "$d" 1 &&
+	handoff_wait_offloaded 1 5 || { xfer_kill; return 1; }
+	k0=$(netstat_ext "$NS_SRV" TCPKeepAlive)
+	hctl_expect OK restore "$(sock_tuple "$d")" || { xfer_kill; return 1; }
+	xfer_done "$d" 1 $((256 << 10)) $((256 << 10)) || return 1
+	k1=$(netstat_ext "$NS_SRV" TCPKeepAlive)
+	echo "# ns srv sent $((k1 - k0)) keepalive probes after the restore"
+	[ $((k1 - k0)) -ge 3 ]
+}
+tap_check "keepalive after restore IPv6: the host sends the server's probes, verified" keepalive "$SRV6" 5423
+
+# ---- bad input.
+
+# held ADDR PORT: one idle offloaded connection for the checks below.
+held() {
+	xfer_bg "$W/held" "$1" "$2" $((64 << 10)) 1 --hold "$W/hold-held" --gate "$W/hold-held" &&
+	wait_sock "$W/held" 1 && handoff_wait_offloaded 1 5
+}
+
+malformed() {
+	local v bad=0 r
+	handoff_snap
+	for v in '' ' ' garbage 0x 0xzz 1a2b -1 18446744073709551616 '0x1 2' allx \
+		'198.18.0.1:5424' '198.18.0.1 198.18.0.2' '198.18.0.1:5424 198.18.0.2' \
+		'198.18.0.1:70000 198.18.0.2:1' '198.18.0.1:-1 198.18.0.2:1' '198.18.0.300:1 198.18.0.2:1' \
+		'2001:db8::1:5424 2001:db8::2:1' '[2001:db8::1]:5424' '[2001:db8::1]:5424 198.18.0.2:1' \
+		'[2001:db8::1:5424 [2001:db8::2]:1' '198.18.0.1:5424 198.18.0.2:1 x'; do
+		for n in restore offload; do
+			r=$(hctl "$n" "$v")
+			[ "$r" = EINVAL ] || { echo "# $n '$v': $r, expected EINVAL"; bad=1; }
+		done
+	done
+	handoff_report restores
+	[ $bad = 0 ] && [ "$(handoff_stat offloaded)" = 1 ] && [ "$(handoff_delta restores)" = 0 ]
+}
+
+unknown() {
+	hctl_expect ENOENT restore "198.18.0.1:9 198.18.0.2:9" &&
+	hctl_expect ENOENT restore "[2001:db8::1]:9 [2001:db8::2]:9" &&
+	hctl_expect ENOENT restore 1 &&
+	hctl_expect ENOENT offload "198.18.0.1:9 198.18.0.2:9" &&
+	hctl_expect ENOENT offload 0x1 &&
+	[ "$(handoff_stat offloaded)" = 1 ]
+}
+
+# already: offload of an offloaded connection EALREADY; restore it (by
+# tuple), restore again EALREADY (by cookie), offload back, offload again
+# EALREADY; `all` with nothing to do succeeds.
+already() {
+	local t c
+	t=$(sock_tuple "$W/held") c=$(sock_cookie "$W/held")
+	hctl_expect EALREADY offload "$c" &&
+	hctl_expect OK restore "$t" && hctl_expect EALREADY restore "$c" &&
+	hctl_expect OK offload "$t" && hctl_expect EALREADY offload "$c" &&
+	handoff_wait_offloaded 1 5
+}
+
+# concurrent: 4 writers restore the same connection at the same instant:
+# exactly one OK, the others EALREADY or ENOENT; then the same for
+# offload; 20 rounds.
+concurrent() {
+	local i n res ok
+	for i in $(seq 20); do
+		for n in restore offload; do
+			res=$(hctl "$n" "$(sock_cookie "$W/held")" --parallel 4 | sort | tr '\n' ' ')
+			ok=$(echo "$res" | grep -o OK | wc -l)
+			[ "$ok" = 1 ] && ! echo "$res" | grep -qvE '^((OK|EALREADY|ENOENT) )+$' ||
+				{ echo "# round $i, 4 x $n: $res"; return 1; }
+		done
+	done
+	handoff_wait_offloaded 1 5 && ss_state 5424 established
+}
+
+handoff_snap
+if held "$SRV4" 5424; then
+	tap_check "malformed restore/offload input: EINVAL, nothing restored" malformed
+	tap_check "unknown tuple or cookie: ENOENT" unknown
+	tap_check "already offloaded / already restored: EALREADY" already
+	tap_check "4 concurrent restores (offloads) of one connection, 20 rounds: exactly one OK" concurrent
+	touch "$W/hold-held"
+	tap_check "the connection used above still moves data intact" xfer_done "$W/held" 1 $((64 << 10)) $((64 << 10))
+else
+	xfer_kill
+	for t in malformed unknown already concurrent data; do tap_fail "bad input: $t (no connection to test with)"; done
+fi
+
+all_none() { handoff_wait_offloaded 0 && hctl_expect OK restore all; }
+tap_check "restore all with nothing offloaded: OK" all_none
+handoff_finish
