@@ -126,6 +126,10 @@ pub(crate) struct Conn {
     pub(crate) dev: *mut bindings::net_device,
     pub(crate) snd: VVec<u8>,
     pub(crate) rcv: VVec<u8>,
+    /// Bytes the NIC handed back at a restore (`recv_data`) that did not
+    /// fit in the receive ring: in order after it, as skbs (shared state,
+    /// under the NIC lock; drained by `handoff::install`).
+    pub(crate) overflow: UnsafeCell<bindings::sk_buff_head>,
     pub(crate) done: UnsafeCell<bindings::completion>,
     pub(crate) work: UnsafeCell<bindings::work_struct>,
     shared: UnsafeCell<Shared>,
@@ -151,6 +155,8 @@ impl Conn {
             dev: ptr::null_mut(),
             snd: VVec::new(),
             rcv: VVec::new(),
+            // SAFETY: initialised by `init_in_place` before use.
+            overflow: UnsafeCell::new(unsafe { core::mem::zeroed() }),
             // SAFETY: all-zero completion/work are valid before the init
             // calls `init_in_place` makes at the final address.
             done: UnsafeCell::new(unsafe { core::mem::zeroed() }),
@@ -194,6 +200,7 @@ impl Conn {
         unsafe {
             bindings::handoff_init_completion(self.done.get());
             bindings::handoff_init_work(self.work.get(), Some(conn_work));
+            bindings::handoff_skb_queue_head_init(self.overflow.get());
         }
     }
 
@@ -498,19 +505,37 @@ pub(crate) fn phase_locked(c: &Conn) -> Phase {
     locked(c, |s, _| s.phase)
 }
 
-/// Asks the NIC for the connection back. `EALREADY` if it is not (or no
-/// longer) running there.
-pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
+/// Stops handing the NIC new data, so its flight can drain before it is
+/// asked for the connection back. `EALREADY` if the connection is not (or
+/// no longer) running there.
+pub(crate) fn begin_quiesce(c: &Conn, nic: &Nic) -> Result {
     let g = nic.offload.lock();
     let s = c.st(&g);
     if s.phase != Phase::Offloaded || s.restoring {
         return Err(errno::EALREADY());
     }
-    // SAFETY: the completion was initialised; nothing waits on it now.
-    unsafe { bindings::handoff_reinit_completion(c.done.get()) };
-    encode_and_submit(nic, &Command::Restore { cid: s.cid, cookie: c as *const Conn as u64 })?;
     s.restoring = true;
     Ok(())
+}
+
+/// Whether every byte the NIC was given has been acknowledged (or the
+/// connection left the NIC meanwhile).
+pub(crate) fn quiesced(c: &Conn, nic: &Nic) -> bool {
+    let g = nic.offload.lock();
+    let s = c.st(&g);
+    s.phase != Phase::Offloaded || s.snd_head >= s.snd_sent
+}
+
+/// Asks the NIC for the connection back (after `begin_quiesce`).
+pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
+    let g = nic.offload.lock();
+    let s = c.st(&g);
+    if s.phase != Phase::Offloaded {
+        return Err(errno::EALREADY());
+    }
+    // SAFETY: the completion was initialised; nothing waits on it now.
+    unsafe { bindings::handoff_reinit_completion(c.done.get()) };
+    encode_and_submit(nic, &Command::Restore { cid: s.cid, cookie: c as *const Conn as u64 })
 }
 
 /// The state the NIC returned, once its `restore` event arrived (`None`:
@@ -636,6 +661,8 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
             let len = u64::from(len);
             if addr != expect || s.rcv_tail + len > s.rcv_posted {
                 nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv);
+                pr_warn!("tcp_handoff: recv event outside the posted buffers (cid {:#x} addr {:#x} len {}; expected {:#x}, ring head {} tail {} posted {})\n",
+                    s.cid, addr, len, expect, s.rcv_head, s.rcv_tail, s.rcv_posted);
                 return;
             }
             s.rcv_tail += len;
@@ -645,8 +672,25 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
         }
         HostEvent::RecvData { data, .. } => {
             let len = data.len() as u64;
-            if s.rcv_tail - s.rcv_head + len > c.rcv.len() as u64 {
-                nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv);
+            // SAFETY: the overflow queue is shared state (lock held).
+            let spilled = unsafe { !bindings::handoff_skb_queue_empty(c.overflow.get()) };
+            if spilled || s.rcv_tail - s.rcv_head + len > c.rcv.len() as u64 {
+                // More than the ring holds (the NIC honoured a window edge
+                // the host advertised before the handoff): keep it aside.
+                // SAFETY: atomic allocation; the skb goes to our queue.
+                let ok = unsafe {
+                    let skb = bindings::handoff_alloc_skb_atomic(data.len() as u32);
+                    if !skb.is_null() {
+                        bindings::handoff_skb_put_data(skb, data.as_ptr().cast(), data.len() as u32);
+                        bindings::handoff_skb_queue_tail(c.overflow.get(), skb);
+                    }
+                    !skb.is_null()
+                };
+                if !ok {
+                    nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv);
+                    pr_warn!("tcp_handoff: no memory for {} bytes handed back by the NIC (cid {:#x})\n", len, s.cid);
+                }
+                stats::add(c.net, Stat::RxBytes, len);
                 return;
             }
             let (base, rcap) = c.ring(Region::Recv);

@@ -456,7 +456,14 @@ unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, r
     snap.rcv_nxt = tp.rcv_nxt;
     snap.rcv_buf = rcv_buf;
     snap.rcv_unread = unread;
-    snap.rcv_adv = tp.rcv_wup.wrapping_add(tp.rcv_wnd);
+    // The NIC may accept data up to the right edge it inherits, and all of
+    // it must fit in the host's receive ring when it comes back at a
+    // restore: the edge is clamped to the ring's free space. (If the host
+    // had advertised more, segments beyond are dropped by the NIC and
+    // retransmitted by the peer.)
+    let edge = tp.rcv_wup.wrapping_add(tp.rcv_wnd);
+    let room = rcv_buf.saturating_sub(unread);
+    snap.rcv_adv = if edge.wrapping_sub(tp.rcv_nxt) as i32 > room as i32 { tp.rcv_nxt.wrapping_add(room) } else { edge };
     let mut flags = 0u8;
     if opt.tstamp_ok() != 0 {
         flags |= SnapFlags::TIMESTAMPS;
@@ -596,6 +603,8 @@ pub(crate) unsafe fn finish(c: &Conn) {
 /// How long a restore waits for the NIC's state before it gives up and
 /// resets the connection (the NIC is presumed failed).
 const RESTORE_TIMEOUT_MS: u32 = 2000;
+/// How long a restore lets the NIC's flight drain (ms).
+const QUIESCE_MS: u32 = 500;
 
 /// Takes an offloaded connection back to the host stack (paper §3.3,
 /// `restore`): the NIC returns the connection's state, the host installs it
@@ -611,6 +620,19 @@ pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
     let sk = c.sk;
     let net = c.net;
     let Some(nic) = c.nic() else { return Err(errno::EALREADY()) };
+    // Let the NIC's flight drain first: with nothing unacknowledged on the
+    // NIC, the host continues exactly where the NIC stopped. (Resending an
+    // unacknowledged flight would put the peer's ACKs beyond the host's
+    // rewound snd_nxt, where tcp_ack() ignores them.) A flight that does
+    // not drain in time (loss, a stalled peer) is resent.
+    bypass::begin_quiesce(c, nic)?;
+    for _ in 0..QUIESCE_MS {
+        if bypass::quiesced(c, nic) {
+            break;
+        }
+        // SAFETY: process context; events arrive through NAPI meanwhile.
+        unsafe { bindings::msleep(1) };
+    }
     bypass::begin_restore(c, nic)?;
     // SAFETY: initialised completion, completed by the `restore` event.
     unsafe {
@@ -690,12 +712,30 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
 
     // Receive side: the bytes the application has not read stay readable.
     tp.rcv_nxt = snap.rcv_nxt;
-    tp.copied_seq = snap.rcv_nxt.wrapping_sub(unread);
     tp.rcv_wup = snap.rcv_nxt;
     let adv = snap.rcv_adv.wrapping_sub(snap.rcv_nxt);
     tp.rcv_wnd = if (adv as i32) > 0 { adv.max(tp.rcv_wnd) } else { tp.rcv_wnd };
+    // SAFETY: by the contract (no NIC: the overflow queue is ours).
+    let extra = unsafe { queue_bytes(c.overflow.get()) };
+    tp.copied_seq = snap.rcv_nxt.wrapping_sub(unread).wrapping_sub(extra);
     // SAFETY: by the contract.
-    unsafe { queue_received(sk, tp.copied_seq, [rcv_a, rcv_b]) }?;
+    unsafe {
+        queue_received(sk, tp.copied_seq, [rcv_a, rcv_b])?;
+        // Bytes handed back beyond the ring follow, in order.
+        let mut seq = snap.rcv_nxt.wrapping_sub(extra);
+        loop {
+            let skb = bindings::handoff_skb_dequeue(c.overflow.get());
+            if skb.is_null() {
+                break;
+            }
+            let n = (*skb).len;
+            bindings::handoff_tcp_skb_set(skb, seq, seq.wrapping_add(n), 0x10);
+            let _ = bindings::handoff_sk_rmem_schedule(sk, skb, (*skb).truesize as c_int);
+            bindings::handoff_skb_set_owner_r(skb, sk);
+            bindings::handoff_skb_queue_tail(ptr::addr_of_mut!((*sk).sk_receive_queue), skb);
+            seq = seq.wrapping_add(n);
+        }
+    }
 
     // Send side: everything from snd_una is (re)sent by the host.
     let una = snap.snd_una;
@@ -729,6 +769,14 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
     let in_flight = snap.snd_max.wrapping_sub(snap.snd_una).div_ceil(mss);
     // SAFETY: inline setter on the locked socket.
     unsafe { bindings::handoff_tcp_snd_cwnd_set(tp, (snap.cwnd / mss).max(in_flight + 2).max(2)) };
+    // The connection was busy on the NIC, not idle: without this the host's
+    // idea of the last send (from before the handoff) would make its first
+    // send restart slow start (RFC 2861), shrinking the window again.
+    // SAFETY: clock read.
+    let now = unsafe { bindings::handoff_tcp_jiffies32() };
+    tp.lsndtime = now;
+    tp.rcv_tstamp = now;
+    icsk.icsk_ack.lrcvtime = now;
     tp.snd_ssthresh = if snap.ssthresh == u32::MAX { 0x7fff_ffff } else { (snap.ssthresh / mss).max(2) };
     if snap.srtt_us > 0 {
         tp.srtt_us = snap.srtt_us << 3;
@@ -847,4 +895,22 @@ pub(crate) unsafe fn hand_back_buffered(c: &mut Conn) {
         }
         bypass::reset(c, Phase::Released);
     }
+}
+
+/// Bytes in an skb queue.
+///
+/// # Safety
+///
+/// `q` is a valid queue nobody else touches meanwhile.
+unsafe fn queue_bytes(q: *mut bindings::sk_buff_head) -> u32 {
+    let mut n = 0u32;
+    // SAFETY: by the contract.
+    unsafe {
+        let mut skb = bindings::handoff_skb_peek(q);
+        while !skb.is_null() {
+            n += (*skb).len;
+            skb = bindings::handoff_skb_peek_next(skb, q);
+        }
+    }
+    n
 }

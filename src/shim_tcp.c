@@ -406,3 +406,28 @@ struct net_device *handoff_netdev_notifier_info_to_dev(const void *info)
 {
 	return netdev_notifier_info_to_dev(info);
 }
+
+u32 handoff_tcp_jiffies32(void)
+{
+	return tcp_jiffies32;
+}
+
+void handoff_skb_queue_head_init(struct sk_buff_head *list)
+{
+	__skb_queue_head_init(list);
+}
+
+bool handoff_skb_queue_empty(const struct sk_buff_head *list)
+{
+	return skb_queue_empty(list);
+}
+
+struct sk_buff *handoff_skb_dequeue(struct sk_buff_head *list)
+{
+	return __skb_dequeue(list);
+}
+
+struct sk_buff *handoff_alloc_skb_atomic(unsigned int size)
+{
+	return alloc_skb(size, GFP_ATOMIC);
+}

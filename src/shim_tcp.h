@@ -114,4 +114,11 @@ void handoff_list_del_init(struct list_head *entry);
 
 struct net_device *handoff_netdev_notifier_info_to_dev(const void *info);
 
+u32 handoff_tcp_jiffies32(void);
+
+void handoff_skb_queue_head_init(struct sk_buff_head *list);
+bool handoff_skb_queue_empty(const struct sk_buff_head *list);
+struct sk_buff *handoff_skb_dequeue(struct sk_buff_head *list);
+struct sk_buff *handoff_alloc_skb_atomic(unsigned int size);
+
 #endif

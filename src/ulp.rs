@@ -177,6 +177,7 @@ pub(crate) unsafe fn put_record(c: *mut Conn) {
     unsafe {
         if (*c).refs.fetch_sub(1, core::sync::atomic::Ordering::AcqRel) == 1 {
             crate::control::unregister(&*c);
+            bindings::handoff_skb_queue_purge((*c).overflow.get());
             drop(KBox::from_raw(c));
         }
     }

@@ -45,7 +45,9 @@ pub(crate) const WIRE_QUEUE: u32 = 512;
 pub(crate) const CMD_RING: u32 = 256;
 pub(crate) const CMD_SLOT: usize = 256;
 pub(crate) const EVT_RING: u32 = 4096;
-pub(crate) const EVT_SLOT: usize = 2048;
+/// An event slot holds the largest event: `recv_data` with one staging
+/// chunk (16-byte header + 2048 bytes), rounded up to a cache line.
+pub(crate) const EVT_SLOT: usize = (crate::firmware::msg::MSG_LEN + crate::firmware::memory::CHUNK_BYTES).next_multiple_of(64);
 
 /// RX descriptor flag: the firmware verified the L4 checksum.
 pub(crate) const RX_CSUM_OK: u32 = 1;
