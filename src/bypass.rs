@@ -108,6 +108,8 @@ pub(crate) struct Shared {
     counted: bool,
     /// The host asked for the connection back (`restore` in flight).
     restoring: bool,
+    /// A batch restore is letting the NIC's flight drain (`quiesce`).
+    quiescing: bool,
 }
 
 /// An offloaded (or to-be-offloaded) connection: the ULP data of its socket
@@ -185,6 +187,7 @@ impl Conn {
                 final_snap: None,
                 counted: false,
                 restoring: false,
+                quiescing: false,
             }),
             refs: AtomicU32::new(1),
             // SAFETY: an all-zero list_head is overwritten by the registry
@@ -372,7 +375,7 @@ fn ctrl(c: &Conn, s: &mut Shared, nic: &Nic, cmd: msg::CtrlCmd, arg: u64) -> Res
 /// went. Stops at the first full command ring (`need_push`, retried from
 /// process context).
 fn push(c: &Conn, s: &mut Shared, nic: &Nic, psh: bool) {
-    if s.phase != Phase::Offloaded || s.restoring {
+    if s.phase != Phase::Offloaded || s.restoring || s.quiescing {
         return;
     }
     let cid = s.cid;
@@ -516,6 +519,16 @@ pub(crate) fn begin_quiesce(c: &Conn, nic: &Nic) -> Result {
     }
     s.restoring = true;
     Ok(())
+}
+
+/// Starts draining the NIC's flight ahead of a restore of many
+/// connections (so they drain together, not one after the other).
+pub(crate) fn pre_quiesce(c: &Conn, nic: &Nic) {
+    let g = nic.offload.lock();
+    let s = c.st(&g);
+    if s.phase == Phase::Offloaded {
+        s.quiescing = true;
+    }
 }
 
 /// Whether every byte the NIC was given has been acknowledged (or the

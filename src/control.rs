@@ -218,6 +218,24 @@ enum Op {
     Offload,
 }
 
+/// Stops feeding the NIC new data for `sk` (a restore follows).
+///
+/// # Safety
+///
+/// `sk` is live (held by the caller).
+unsafe fn pre_quiesce(sk: *mut bindings::sock) {
+    // SAFETY: by the contract.
+    unsafe {
+        bindings::handoff_lock_sock(sk);
+        if let Some(c) = bypass::conn_of(sk) {
+            if let Some(nic) = c.nic() {
+                bypass::pre_quiesce(c, nic);
+            }
+        }
+        bindings::release_sock(sk);
+    }
+}
+
 /// Applies `op` to one socket (process context).
 ///
 /// # Safety
@@ -253,6 +271,13 @@ unsafe fn apply_one(op: Op, sk: *mut bindings::sock) -> Result {
 fn apply(net: *mut bindings::net, op: Op, input: &[u8]) -> Result {
     let sel = parse(input)?;
     let socks = collect(net, &sel)?;
+    if op == Op::Restore && socks.len() > 1 {
+        // Let every NIC flight drain at once before restoring one by one.
+        for &sk in socks.iter() {
+            // SAFETY: held by `collect`.
+            unsafe { pre_quiesce(sk) };
+        }
+    }
     let mut result = if matches!(sel, Selector::All) { Ok(()) } else { Err(ENOENT) };
     let mut any_ok = false;
     for &sk in socks.iter() {
@@ -314,6 +339,10 @@ pub(crate) fn restore_device(nic: &crate::vnic::Nic) -> u32 {
         let socks = nic.offload.held_sockets();
         if socks.is_empty() {
             return n;
+        }
+        for &sk in socks.iter() {
+            // SAFETY: held by `held_sockets`.
+            unsafe { pre_quiesce(sk) };
         }
         let mut progress = false;
         for &sk in socks.iter() {

@@ -61,6 +61,14 @@ fn tcp(sk: *mut bindings::sock) -> *mut bindings::tcp_sock {
 pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     let sk = c.sk;
     let net = c.net;
+    // SAFETY: by the contract.
+    if unsafe { blocked_in_native(sk) } {
+        // Another system call sleeps inside native TCP (it started before
+        // the socket was marked): it would carry on there after the move.
+        // Not now; the next call that enters through the pending protocol
+        // tries again.
+        return Err(EAGAIN);
+    }
     stats::inc(net, Stat::HandoffAttempts);
     // SAFETY: by the contract, `sk` is a live, locked TCP socket.
     let (state, family) = unsafe { ((*sk).__sk_common.skc_state, (*sk).__sk_common.skc_family) };
@@ -913,4 +921,40 @@ unsafe fn queue_bytes(q: *mut bindings::sk_buff_head) -> u32 {
         }
     }
     n
+}
+
+/// Whether a system call sleeps on the socket inside native TCP (a blocking
+/// `recvmsg`/`sendmsg`/`connect` waits with `woken_wake_function` or
+/// `autoremove_wake_function`; poll and epoll entries use their own).
+///
+/// # Safety
+///
+/// `sk` is a live socket whose lock the caller holds.
+unsafe fn blocked_in_native(sk: *mut bindings::sock) -> bool {
+    // SAFETY: by the contract; the wait queue head lives with the socket's
+    // `socket_wq`; its list is walked under its own lock.
+    unsafe {
+        if (*sk).sk_socket.is_null() {
+            return false;
+        }
+        let wq = bindings::handoff_sk_sleep(sk);
+        let flags = bindings::handoff_wq_lock(wq);
+        let head = ptr::addr_of_mut!((*wq).head);
+        let mut p = (*head).next;
+        let mut found = false;
+        while p != head {
+            let e = (p as *mut u8).sub(core::mem::offset_of!(bindings::wait_queue_entry, entry)).cast::<bindings::wait_queue_entry>();
+            // Compared by address: these are the kernel's exported functions.
+            let f = (*e).func.map_or(0, |f| f as usize);
+            let woken = bindings::woken_wake_function as unsafe extern "C" fn(_, _, _, _) -> _ as usize;
+            let autoremove = bindings::autoremove_wake_function as unsafe extern "C" fn(_, _, _, _) -> _ as usize;
+            if f == woken || f == autoremove {
+                found = true;
+                break;
+            }
+            p = (*p).next;
+        }
+        bindings::handoff_wq_unlock(wq, flags);
+        found
+    }
 }

@@ -431,3 +431,16 @@ struct sk_buff *handoff_alloc_skb_atomic(unsigned int size)
 {
 	return alloc_skb(size, GFP_ATOMIC);
 }
+
+unsigned long handoff_wq_lock(struct wait_queue_head *wq_head)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&wq_head->lock, flags);
+	return flags;
+}
+
+void handoff_wq_unlock(struct wait_queue_head *wq_head, unsigned long flags)
+{
+	spin_unlock_irqrestore(&wq_head->lock, flags);
+}

@@ -121,4 +121,7 @@ bool handoff_skb_queue_empty(const struct sk_buff_head *list);
 struct sk_buff *handoff_skb_dequeue(struct sk_buff_head *list);
 struct sk_buff *handoff_alloc_skb_atomic(unsigned int size);
 
+unsigned long handoff_wq_lock(struct wait_queue_head *wq_head);
+void handoff_wq_unlock(struct wait_queue_head *wq_head, unsigned long flags);
+
 #endif

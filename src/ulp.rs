@@ -264,8 +264,11 @@ unsafe fn pending_enter(sk: *mut bindings::sock) {
         let icsk = sk.cast::<bindings::inet_connection_sock>();
         let c = (*icsk).icsk_ulp_data.cast::<Conn>();
         if (*icsk).icsk_ulp_ops == ULP.get() && !c.is_null() && (*c).st_unshared().phase == Phase::Pending {
-            if crate::handoff::offload(&mut *c).is_err() {
-                detach(sk);
+            match crate::handoff::offload(&mut *c) {
+                // Not now (another call sleeps in native TCP): stay pending.
+                Err(e) if e == EAGAIN => {}
+                Err(_) => detach(sk),
+                Ok(()) => {}
             }
         }
         bindings::release_sock(sk);
