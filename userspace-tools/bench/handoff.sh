@@ -10,9 +10,10 @@
 set -u
 . "$REPO/selftests/lib.sh"
 
-BULK=$((128 * 1024 * 1024))
-RR_COUNT=20000
-SHORT_SECS=10
+# Sized so one VM run (both modes, under TCG) takes a few minutes.
+BULK=$((64 * 1024 * 1024))
+RR_COUNT=5000
+SHORT_SECS=5
 
 bulk_mbit() { bulk_oneway_mbit "$SRV4" "$1" $BULK; }
 
@@ -54,10 +55,13 @@ measure() {
 	local mode=$1 p=$2 m0 p0 m1 p1 m2 p2 bulk rr short
 	m0=$(bus_msgs) p0=$(wire_pkts)
 	bulk=$(bulk_mbit "$p") || exit 1
+	echo "# $mode: bulk $bulk Mbit/s" >&2
 	m1=$(bus_msgs) p1=$(wire_pkts)
 	rr=$(rr_rate $((p + 1)))
+	echo "# $mode: rr $rr trans/s" >&2
 	m2=$(bus_msgs) p2=$(wire_pkts)
 	short=$(short_rate $((p + 2)))
+	echo "# $mode: short $short conns/s" >&2
 	printf -v "${mode}_bulk" %s "$bulk"
 	printf -v "${mode}_rr" %s "$rr"
 	printf -v "${mode}_short" %s "$short"
