@@ -33,7 +33,10 @@ big() {
 	handoff_report tx_bytes rx_bytes cmd_send evt_recv evt_ack
 	echo "# hnic0: $wire frames on the wire, $host from the host stack; $cmds commands, $evts recv events"
 	[ "$host" -lt $((wire / 10)) ] && [ "$cmds" -gt 0 ] && [ "$evts" -gt 0 ] &&
-	counter_ge tx_bytes "$BIG" && counter_ge rx_bytes "$BIG" && counter_ge cmd_send 1 && counter_ge evt_recv 1
+	# rx_bytes counts what the NIC delivered: bytes that reached the host
+	# before the handoff (the server's first read triggers it) moved with
+	# the connection instead; allow them (at most the initial window).
+	counter_ge tx_bytes "$BIG" && counter_ge rx_bytes $((BIG - (1 << 20))) && counter_ge cmd_send 1 && counter_ge evt_recv 1
 }
 tap_check "IPv4 1 conn: $((BIG >> 20)) MiB each way verified, offloaded, NIC sent the segments" big "$SRV4" 5001
 tap_check "IPv6 1 conn: $((BIG >> 20)) MiB each way verified, offloaded, NIC sent the segments" big "$SRV6" 5002
