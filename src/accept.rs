@@ -21,8 +21,10 @@ use crate::cstatic::CStatic;
 use crate::policy;
 use crate::stats::{self, Stat};
 
-/// Accepts that may be in flight through the probe at once.
-const MAX_ACTIVE: c_int = 64;
+/// Probe instances: each accept in flight holds one, and a returned one is
+/// recycled only after an RCU grace period, so a burst of accepts needs
+/// many (a missed one leaves its connection native, and is reported).
+const MAX_ACTIVE: c_int = 1024;
 
 // SAFETY: an all-zero kretprobe is its documented unregistered state;
 // `Registration::new` fills it in before registering it.
