@@ -12,7 +12,7 @@ set -u
 
 # Sized so one VM run (both modes, under TCG) takes a few minutes.
 BULK=$((64 * 1024 * 1024))
-RR_COUNT=5000
+RR_COUNT=300
 SHORT_SECS=5
 
 bulk_mbit() { bulk_oneway_mbit "$SRV4" "$1" $BULK; }
