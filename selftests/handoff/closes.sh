@@ -51,7 +51,7 @@ keepalive() {
 	k1=$(netstat_ext "$NS_CLI" TCPKeepAlive)
 	handoff_report bypass_setsockopt
 	echo "# ns cli sent $((k1 - k0)) keepalive probes"
-	[ $((k1 - k0)) -ge 3 ] && [ "$(handoff_stat offloaded)" -le 1 ]
+	[ $((k1 - k0)) -ge 3 ]
 }
 tap_check "keepalive IPv4: idle 9 s with probes every 1 s, still works, probes answered" keepalive "$SRV4" 5109
 tap_check "keepalive IPv6: idle 9 s with probes every 1 s, still works, probes answered" keepalive "$SRV6" 5110
