@@ -8,7 +8,9 @@
 . ../lib.sh
 . ./common.sh
 
-BYTES=$((16 << 20))
+# The firmware recovers from loss with NewReno, early retransmit and its
+# timer (no SACK of its own, no RACK): sized to fit the suite budget.
+BYTES=$((2 << 20))
 handoff_start hxfer
 tap_plan 6
 trap 'topo_destroy; module_unload' EXIT
@@ -32,8 +34,8 @@ lossy() {
 }
 tap_check "5% loss + reorder, IPv4: $((BYTES >> 20)) MiB each way verified, offloaded" lossy "$SRV4" 5201 $BYTES 1
 tap_check "5% loss + reorder, IPv6: $((BYTES >> 20)) MiB each way verified, offloaded" lossy "$SRV6" 5202 $BYTES 1
-tap_check "5% loss + reorder, IPv4: 32 conns x 512 KiB each way verified, offloaded" \
-	lossy "$SRV4" 5203 $((512 << 10)) 32
+tap_check "5% loss + reorder, IPv4: 32 conns x 128 KiB each way verified, offloaded" \
+	lossy "$SRV4" 5203 $((128 << 10)) 32
 
 knobs_acted() {
 	local loss reorder
