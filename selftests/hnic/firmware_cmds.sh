@@ -3,8 +3,8 @@
 #
 # The command ring (OS -> NIC) and the event ring (NIC -> OS), end to end
 # through the firmware engine running inside the kernel: commands posted
-# through debugfs `command` (as the bypass layer will post them), their
-# effect on the firmware, and the events NAPI takes back to the host.
+# through debugfs `command` (as the bypass layer posts them), their effect on
+# the firmware, and the events NAPI takes back to the host.
 
 . ../lib.sh
 
