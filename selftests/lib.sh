@@ -153,7 +153,8 @@ topo_destroy() {
 # xfer_verify FAMILY_ADDR PORT BYTES [CONNS [HXFER_OPTION...]]: hxfer both
 # ways between the namespaces, then check every digest pair. Prints a
 # diagnostic on mismatch. Options (--half-close, --rst, --idle, --keepalive)
-# go to both ends.
+# go to both ends. XFER_TIMEOUT (seconds) bounds the client: a stalled
+# transfer then fails (rc 124) instead of using up the test's time.
 xfer_verify() {
 	local addr=$1 port=$2 bytes=$3 conns=${4:-1}
 	shift $(($# < 4 ? $# : 4))
@@ -162,9 +163,10 @@ xfer_verify() {
 	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" \
 		--bytes "$bytes" --conns "$conns" "$@" >"$out/srv" 2>"$out/srv.err" &
 	local srv_pid=$!
-	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" \
-		--bytes "$bytes" --conns "$conns" "$@" >"$out/cli" 2>"$out/cli.err"
+	ip netns exec "$NS_CLI" ${XFER_TIMEOUT:+timeout "$XFER_TIMEOUT"} "$HANDOFF_BIN/hxfer" client \
+		--addr "$addr" --port "$port" --bytes "$bytes" --conns "$conns" "$@" >"$out/cli" 2>"$out/cli.err"
 	local cli_rc=$?
+	[ $cli_rc = 124 ] && kill $srv_pid 2>/dev/null
 	wait $srv_pid
 	local srv_rc=$?
 	local ok=0

@@ -11,6 +11,7 @@
 # The firmware recovers from loss with NewReno, early retransmit and its
 # timer (no SACK of its own, no RACK): sized to fit the suite budget.
 BYTES=$((2 << 20))
+XFER_TIMEOUT=180
 handoff_start hxfer
 tap_plan 6
 trap 'topo_destroy; module_unload' EXIT
