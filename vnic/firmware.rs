@@ -489,6 +489,10 @@ impl fw::NicPort for FwIo<'_> {
         match self.nic.peer() {
             Some(p) if !p.wire_in.is_full_for_sender() => {
                 self.wire.send(frame, &self.nic.faults, &p.wire_in, &self.nic.ctr, self.now_ns);
+                // The engine's own segments must wake the peer too, as the
+                // host's frames do (`transmit` above): otherwise they wait
+                // for its next housekeeping tick.
+                p.doorbell();
                 true
             }
             _ => false,
