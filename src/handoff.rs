@@ -588,6 +588,15 @@ pub(crate) unsafe fn finish(c: &Conn) {
     unsafe { bindings::handoff_dev_put(c.dev) };
     // SAFETY: locked socket, parked at handoff.
     unsafe { unpark(sk, c) };
+    // An application that still holds the socket reads what is buffered
+    // natively from here on (including bytes the NIC handed back beyond the
+    // ring), and its later calls go to native TCP.
+    // SAFETY: locked socket; no NIC knows the connection.
+    unsafe {
+        if !bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_DEAD as c_int) {
+            give_to_native(c, snap.as_ref().map(|s| s.rcv_nxt));
+        }
+    }
     match snap {
         Some(s) if s.state == TcpState::TimeWait => {
             // SAFETY: locked socket; these are the fields tcp_time_wait()
@@ -730,19 +739,7 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
     unsafe {
         queue_received(sk, tp.copied_seq, [rcv_a, rcv_b])?;
         // Bytes handed back beyond the ring follow, in order.
-        let mut seq = snap.rcv_nxt.wrapping_sub(extra);
-        loop {
-            let skb = bindings::handoff_skb_dequeue(c.overflow.get());
-            if skb.is_null() {
-                break;
-            }
-            let n = (*skb).len;
-            bindings::handoff_tcp_skb_set(skb, seq, seq.wrapping_add(n), 0x10);
-            let _ = bindings::handoff_sk_rmem_schedule(sk, skb, (*skb).truesize as c_int);
-            bindings::handoff_skb_set_owner_r(skb, sk);
-            bindings::handoff_skb_queue_tail(ptr::addr_of_mut!((*sk).sk_receive_queue), skb);
-            seq = seq.wrapping_add(n);
-        }
+        append_overflow(c, snap.rcv_nxt.wrapping_sub(extra));
     }
 
     // Send side: everything from snd_una is (re)sent by the host.
@@ -956,5 +953,54 @@ unsafe fn blocked_in_native(sk: *mut bindings::sock) -> bool {
         }
         bindings::handoff_wq_unlock(wq, flags);
         found
+    }
+}
+
+/// Appends the bytes the NIC handed back beyond the ring to the receive
+/// queue, from `seq` on.
+///
+/// # Safety
+///
+/// The caller holds the socket lock; no NIC knows `c`.
+unsafe fn append_overflow(c: &Conn, mut seq: u32) {
+    let sk = c.sk;
+    // SAFETY: by the contract, the overflow queue is ours.
+    unsafe {
+        loop {
+            let skb = bindings::handoff_skb_dequeue(c.overflow.get());
+            if skb.is_null() {
+                break;
+            }
+            let n = (*skb).len;
+            bindings::handoff_tcp_skb_set(skb, seq, seq.wrapping_add(n), 0x10);
+            let _ = bindings::handoff_sk_rmem_schedule(sk, skb, (*skb).truesize as c_int);
+            bindings::handoff_skb_set_owner_r(skb, sk);
+            bindings::handoff_skb_queue_tail(ptr::addr_of_mut!((*sk).sk_receive_queue), skb);
+            seq = seq.wrapping_add(n);
+        }
+    }
+}
+
+/// Moves the bytes still unread in the bypass rings to the socket's receive
+/// queue and puts the native operations back (the NIC let go while the
+/// application holds the socket). `rcv_nxt` is the NIC's, if it returned
+/// its state.
+///
+/// # Safety
+///
+/// The caller holds the socket lock; no NIC knows `c`.
+unsafe fn give_to_native(c: &Conn, rcv_nxt: Option<u32>) {
+    // SAFETY: by the contract.
+    unsafe {
+        let (_, rcv) = bypass::live_bytes(c);
+        let extra = queue_bytes(c.overflow.get());
+        let unread = (rcv[0].len() + rcv[1].len()) as u32;
+        let tp = &mut *tcp(c.sk);
+        let end = rcv_nxt.unwrap_or(tp.rcv_nxt.wrapping_add(unread).wrapping_add(extra));
+        tp.rcv_nxt = end;
+        tp.copied_seq = end.wrapping_sub(unread).wrapping_sub(extra);
+        let _ = queue_received(c.sk, tp.copied_seq, rcv);
+        append_overflow(c, end.wrapping_sub(extra));
+        crate::ulp::install_base(c);
     }
 }
