@@ -601,6 +601,19 @@ pub(crate) unsafe fn fin_wanted(c: &Conn) -> bool {
     s.close_pending || s.fin_sent
 }
 
+/// The connection's buffered bytes went to native TCP: the bypass layer
+/// holds nothing more, and a system call still in it continues natively.
+///
+/// # Safety
+///
+/// As for [`live_bytes`].
+pub(crate) unsafe fn mark_native(c: &Conn) {
+    // SAFETY: by the contract.
+    let s = unsafe { c.st_unshared() };
+    s.rcv_head = s.rcv_tail;
+    s.phase = Phase::Restored;
+}
+
 /// Resets the record for a new handoff (after a restore).
 ///
 /// # Safety

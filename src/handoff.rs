@@ -1001,6 +1001,7 @@ unsafe fn give_to_native(c: &Conn, rcv_nxt: Option<u32>) {
         tp.copied_seq = end.wrapping_sub(unread).wrapping_sub(extra);
         let _ = queue_received(c.sk, tp.copied_seq, rcv);
         append_overflow(c, end.wrapping_sub(extra));
+        bypass::mark_native(c);
         crate::ulp::install_base(c);
     }
 }
