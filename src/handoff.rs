@@ -244,7 +244,9 @@ impl Route<'_> {
         }
         // SAFETY: an Ethernet device's address is ETH_ALEN bytes.
         unsafe { ptr::copy_nonoverlapping((*dev).dev_addr, route.local_mac.as_mut_ptr(), 6) };
-        route.v6 = u32::from(family) == bindings::AF_INET6 && !unsafe { is_v4_mapped(sk) };
+        // SAFETY: `sk` is live (contract).
+        let mapped = unsafe { is_v4_mapped(sk) };
+        route.v6 = u32::from(family) == bindings::AF_INET6 && !mapped;
         // SAFETY: live socket; the neighbour lookup key is the peer address
         // (hnic links are on-link, no gateway).
         let n = unsafe {

@@ -30,19 +30,26 @@ use crate::cstatic::CStatic;
 const V4: usize = 0;
 const V6: usize = 1;
 
-// SAFETY (all four): all-zero `proto`/`proto_ops`/`tcp_ulp_ops` are inert
-// tables (no callbacks); `register` fills them before they are published.
-static ULP: CStatic<bindings::tcp_ulp_ops> = CStatic::new(unsafe { core::mem::zeroed() });
-static BYPASS_PROT: [CStatic<bindings::proto>; 2] =
-    [CStatic::new(unsafe { core::mem::zeroed() }), CStatic::new(unsafe { core::mem::zeroed() })];
-static PENDING_PROT: [CStatic<bindings::proto>; 2] =
-    [CStatic::new(unsafe { core::mem::zeroed() }), CStatic::new(unsafe { core::mem::zeroed() })];
-static BYPASS_OPS: [CStatic<bindings::proto_ops>; 2] =
-    [CStatic::new(unsafe { core::mem::zeroed() }), CStatic::new(unsafe { core::mem::zeroed() })];
+// SAFETY: an all-zero `tcp_ulp_ops` has no callbacks and no name;
+// `Registration::new` fills it in before registering it.
+const NO_ULP: bindings::tcp_ulp_ops = unsafe { core::mem::zeroed() };
+// SAFETY: an all-zero `proto` is an inert table (no callbacks);
+// `Registration::new` copies the base protocol into it before publishing.
+const NO_PROTO: bindings::proto = unsafe { core::mem::zeroed() };
+// SAFETY: as for `NO_PROTO`; the IPv6 table is built before first use
+// (`install_bypass`).
+const NO_OPS: bindings::proto_ops = unsafe { core::mem::zeroed() };
+
+static ULP: CStatic<bindings::tcp_ulp_ops> = CStatic::new(NO_ULP);
+static BYPASS_PROT: [CStatic<bindings::proto>; 2] = [CStatic::new(NO_PROTO), CStatic::new(NO_PROTO)];
+static PENDING_PROT: [CStatic<bindings::proto>; 2] = [CStatic::new(NO_PROTO), CStatic::new(NO_PROTO)];
+static BYPASS_OPS: [CStatic<bindings::proto_ops>; 2] = [CStatic::new(NO_OPS), CStatic::new(NO_OPS)];
 /// `BYPASS_OPS[V6]` is built from the first IPv6 socket's ops
-/// (`inet6_stream_ops` is not exported); 0 = not yet, 1 = built.
+/// (`inet6_stream_ops` is not exported).
 static V6_OPS_BUILT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 /// Serialises building `BYPASS_OPS[V6]`.
+// SAFETY: an all-zero spinlock is initialised by `Registration::new`
+// before any use.
 static V6_OPS_LOCK: CStatic<bindings::spinlock_t> = CStatic::new(unsafe { core::mem::zeroed() });
 
 /// Our ULP's ops (what `icsk_ulp_ops` points to on our sockets).
