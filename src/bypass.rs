@@ -100,8 +100,6 @@ pub(crate) struct Shared {
     fin_sent: bool,
     /// A command could not be posted (ring full): retry from process context.
     need_push: bool,
-    /// The NIC let go; the worker finishes the host socket.
-    nic_gone: bool,
     /// Final state handed back by the NIC (TIME_WAIT).
     final_snap: Option<Snapshot>,
     /// Counted in the `offloaded` gauge.
@@ -183,7 +181,6 @@ impl Conn {
                 close_pending: false,
                 fin_sent: false,
                 need_push: false,
-                nic_gone: false,
                 final_snap: None,
                 counted: false,
                 restoring: false,
@@ -251,15 +248,9 @@ impl Conn {
 ///
 /// `sk` is a live TCP socket whose ULP, if ours, has a record.
 pub(crate) unsafe fn conn_of<'a>(sk: *mut bindings::sock) -> Option<&'a Conn> {
-    let icsk = sk.cast::<bindings::inet_connection_sock>();
-    // SAFETY: TCP sockets are inet_connection_socks; the ULP data of our
-    // ULP is a `Conn` that lives until the socket is destroyed.
-    unsafe {
-        if (*icsk).icsk_ulp_ops != crate::ulp::ops() {
-            return None;
-        }
-        (*icsk).icsk_ulp_data.cast::<Conn>().as_ref()
-    }
+    // SAFETY: by the contract; the record lives until the socket is
+    // destroyed.
+    unsafe { record_ptr(sk).map(|c| &*c) }
 }
 
 /// The record of `sk` as a raw pointer (for callers that need it mutably:
@@ -552,17 +543,16 @@ pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
 }
 
 /// The state the NIC returned, once its `restore` event arrived (`None`:
-/// not yet). On `None` after the wait, the caller gives up: the entry is
-/// withdrawn so a late event finds nobody.
-pub(crate) fn end_restore(c: &Conn, nic: &Nic, give_up: bool) -> Option<Snapshot> {
+/// not yet; the caller then gives up: the entry is withdrawn so a late
+/// event finds nobody). The state stays recorded for `finish`.
+pub(crate) fn end_restore(c: &Conn, nic: &Nic) -> Option<Snapshot> {
     let g = nic.offload.lock();
     let s = c.st(&g);
-    let snap = s.final_snap.take();
-    if snap.is_none() && give_up {
+    let snap = s.final_snap;
+    if snap.is_none() {
         nic.offload.unlink(&g, s.cid, c);
         let _ = ctrl(c, s, nic, msg::CtrlCmd::Abort, 0);
         s.phase = Phase::Released;
-        s.nic_gone = true;
     }
     snap
 }
@@ -655,7 +645,6 @@ pub(crate) fn nic_failed(c: &Conn, g: &Guard<'_>) {
         return;
     }
     s.phase = Phase::Released;
-    s.nic_gone = true;
     set_sk_err(c, bindings::ECONNRESET);
     c.stat(Stat::NicResets);
     wake(c, EPOLL_ALL);
@@ -664,7 +653,6 @@ pub(crate) fn nic_failed(c: &Conn, g: &Guard<'_>) {
 
 fn released(c: &Conn, s: &mut Shared) {
     s.phase = Phase::Released;
-    s.nic_gone = true;
     if s.restoring {
         // A restore waits: it finds no state and finishes the socket.
         // SAFETY: initialised; the restore thread waits on it.
@@ -771,7 +759,6 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
             if s.restoring {
                 // The host asked: its restore thread takes it from here.
                 s.phase = Phase::Released;
-                s.nic_gone = true;
                 // SAFETY: initialised; the restore thread waits on it.
                 unsafe { bindings::complete(c.done.get()) };
             } else {
@@ -802,11 +789,12 @@ unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
     let sk = c.sk;
     // SAFETY: `sk` is alive (our reference).
     unsafe { bindings::handoff_lock_sock(sk) };
+    // The NIC let go (Released) and the socket still has it: finish.
     let nic_gone = locked(c, |s, nic| {
-        if let (false, true, Some(nic)) = (s.nic_gone, s.need_push, nic) {
+        if let (true, Some(nic)) = (s.need_push, nic) {
             push(c, s, nic, true);
         }
-        s.nic_gone && nic.is_some()
+        s.phase == Phase::Released && nic.is_some()
     });
     if nic_gone {
         // SAFETY: we hold the socket lock and a reference.
@@ -1133,8 +1121,8 @@ pub(crate) unsafe extern "C" fn bypass_poll(
     let sk = unsafe { (*sock).sk };
     // SAFETY: arguments from the socket layer.
     unsafe { bindings::handoff_sock_poll_wait(file, sock, wait) };
-    // SAFETY: live socket (our ops imply our record until `revert_ops`,
-    // which runs under the socket lock we take here).
+    // SAFETY: live socket (our ops imply our record until they are
+    // switched back, under the socket lock we take here).
     let _lock = unsafe { SockLock::new(sk) };
     // SAFETY: as above.
     let Some(held) = (unsafe { conn_of(sk) }).map(Held::new) else { return bindings::POLLERR };
@@ -1222,7 +1210,7 @@ pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c
         // TIME_WAIT); native close tears it down.
         // SAFETY: locked above; the base close takes the lock itself.
         unsafe {
-            crate::handoff::revert_ops(c);
+            crate::ulp::install_base(c);
             let base = c.base_prot;
             bindings::release_sock(sk);
             ((*base).close.expect("tcp close"))(sk, timeout);
@@ -1388,11 +1376,6 @@ pub(crate) fn start(c: &Conn, nic: &Nic) {
 /// Whether the `offloaded` gauge counts this connection; clears it.
 pub(crate) fn take_counted(c: &Conn, g: &Guard<'_>) -> bool {
     core::mem::replace(&mut c.st(g).counted, false)
-}
-
-/// Puts a taken snapshot back for `finish`.
-pub(crate) fn put_back_snap(c: &Conn, g: &Guard<'_>, snap: Snapshot) {
-    c.st(g).final_snap = Some(snap);
 }
 
 /// The snapshot the NIC handed back, if any.

@@ -555,16 +555,6 @@ unsafe fn unpark(sk: *mut bindings::sock, c: &Conn) {
     }
 }
 
-/// Switches the socket back to the native operations.
-///
-/// # Safety
-///
-/// The caller holds the socket lock of `c.sk`.
-pub(crate) unsafe fn revert_ops(c: &Conn) {
-    // SAFETY: by the contract.
-    unsafe { crate::ulp::install_base(c) };
-}
-
 /// The NIC let go of the connection (closed, reset, failed, or handed back
 /// in TIME_WAIT): unpark the host socket and close it the native way. If
 /// the application already closed it, this destroys the socket and frees
@@ -657,7 +647,7 @@ pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
     unsafe {
         bindings::wait_for_completion_timeout(c.done.get(), bindings::__msecs_to_jiffies(RESTORE_TIMEOUT_MS));
     }
-    let Some(snap) = bypass::end_restore(c, nic, true) else {
+    let Some(snap) = bypass::end_restore(c, nic) else {
         pr_warn!("tcp_handoff: the NIC did not return a connection within {} ms; resetting it\n", RESTORE_TIMEOUT_MS);
         stats::inc(net, Stat::RestoreFailures);
         // SAFETY: socket locked; the connection left the NIC's table.
@@ -670,10 +660,6 @@ pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
     if snap.state == TcpState::TimeWait {
         // Nothing left to run: close it the native way.
         // SAFETY: socket locked; `finish` installs TIME_WAIT.
-        let g = nic.offload.lock();
-        bypass::put_back_snap(c, &g, snap);
-        drop(g);
-        // SAFETY: as above.
         unsafe { finish(c) };
         return Ok(());
     }
@@ -880,27 +866,16 @@ unsafe fn queue_received(sk: *mut bindings::sock, mut seq: u32, pieces: [&[u8]; 
     Ok(())
 }
 
-/// Before the ULP leaves a socket the NIC already let go of (module
-/// unload): bytes still unread in the receive ring move to the socket's
-/// receive queue, so the application reads them natively.
+/// Before the ULP leaves a socket the NIC already let go of but that has
+/// not been finished yet (module unload): its buffered bytes go native.
 ///
 /// # Safety
 ///
 /// The caller holds the socket lock of `c.sk`; no NIC knows `c`.
-pub(crate) unsafe fn hand_back_buffered(c: &mut Conn) {
-    if c.nic().is_some() || bypass::phase_locked(c) != Phase::Released {
-        return;
-    }
-    // SAFETY: by the contract.
-    unsafe {
-        let (_, rcv) = bypass::live_bytes(c);
-        let tp = &mut *tcp(c.sk);
-        let unread = (rcv[0].len() + rcv[1].len()) as u32;
-        tp.copied_seq = tp.rcv_nxt;
-        if queue_received(c.sk, tp.rcv_nxt, rcv).is_ok() {
-            tp.rcv_nxt = tp.rcv_nxt.wrapping_add(unread);
-        }
-        bypass::reset(c, Phase::Released);
+pub(crate) unsafe fn hand_back_buffered(c: &Conn) {
+    if c.nic().is_none() && bypass::phase_locked(c) == Phase::Released {
+        // SAFETY: by the contract.
+        unsafe { give_to_native(c, None) };
     }
 }
 

@@ -190,15 +190,6 @@ pub(crate) unsafe fn put_record(c: *mut Conn) {
     }
 }
 
-/// Drops the socket's reference to a record no NIC knows.
-///
-/// # Safety
-///
-/// As for [`put_record`].
-unsafe fn free_record(c: *mut Conn) {
-    // SAFETY: by the contract.
-    unsafe { put_record(c) };
-}
 
 /// Attaches the ULP to an accepted socket in the *pending* state (atomic
 /// context: the accept kretprobe). `false` if it could not.
@@ -253,7 +244,7 @@ pub(crate) unsafe fn detach(sk: *mut bindings::sock) {
         install_base(&*c);
         (*icsk).icsk_ulp_ops = ptr::null();
         (*icsk).icsk_ulp_data = ptr::null_mut();
-        free_record(c);
+        put_record(c);
     }
 }
 
@@ -349,7 +340,7 @@ unsafe extern "C" fn ulp_init(sk: *mut bindings::sock) -> c_int {
             Ok(()) => 0,
             Err(e) => {
                 (*icsk).icsk_ulp_data = ptr::null_mut();
-                free_record(c);
+                put_record(c);
                 e.to_errno()
             }
         }
@@ -380,7 +371,7 @@ unsafe extern "C" fn ulp_release(sk: *mut bindings::sock) {
             bindings::handoff_dev_put((*c).dev);
         }
         install_base(&*c);
-        free_record(c);
+        put_record(c);
     }
 }
 
