@@ -192,6 +192,15 @@ impl Firmware {
             self.evt_posted = false;
             nic.interrupt();
         }
+        // Whatever reached the peer's wire this pass -- the host's frames,
+        // the engine's own segments, released held-back frames -- wakes it
+        // once (without it the engine's segments waited for the peer's
+        // housekeeping tick).
+        if self.wire.take_landed() {
+            if let Some(p) = nic.peer() {
+                p.doorbell();
+            }
+        }
         nic.live_conns.store(self.engine.live_conns() as u32, core::sync::atomic::Ordering::Relaxed);
         if nic.fail.load(core::sync::atomic::Ordering::Relaxed) == 1 {
             // Injected failure: the engine loses every connection's state.
@@ -275,9 +284,6 @@ impl Firmware {
             }
         }
         if moved > 0 {
-            if let Some(p) = peer {
-                p.doorbell();
-            }
             // Pairs with the fence in `hnic_start_xmit`: either it sees the
             // room we made, or we see the queue it stopped.
             core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
@@ -489,10 +495,6 @@ impl fw::NicPort for FwIo<'_> {
         match self.nic.peer() {
             Some(p) if !p.wire_in.is_full_for_sender() => {
                 self.wire.send(frame, &self.nic.faults, &p.wire_in, &self.nic.ctr, self.now_ns);
-                // The engine's own segments must wake the peer too, as the
-                // host's frames do (`transmit` above): otherwise they wait
-                // for its next housekeeping tick.
-                p.doorbell();
                 true
             }
             _ => false,

@@ -67,12 +67,15 @@ pub(crate) struct WireSender {
     last_due_ns: u64,
     held: Option<Held>,
     hold_buf: Option<VVec<u8>>,
+    /// Frames reached the peer's wire queue since `take_landed`: the
+    /// peer's doorbell is owed (rung once per firmware pass).
+    landed: bool,
 }
 
 impl WireSender {
     pub(crate) fn new(seed: u64, max_frame: usize) -> Result<Self> {
         let buf = VVec::from_elem(0u8, max_frame, GFP_KERNEL)?;
-        Ok(WireSender { rng: seed | 1, last_due_ns: 0, held: None, hold_buf: Some(buf) })
+        Ok(WireSender { rng: seed | 1, last_due_ns: 0, held: None, hold_buf: Some(buf), landed: false })
     }
 
     /// True with probability `ppm` per million (xorshift64*).
@@ -149,11 +152,17 @@ impl WireSender {
         }
     }
 
+    /// Whether frames reached the peer since the last call.
+    pub(crate) fn take_landed(&mut self) -> bool {
+        core::mem::replace(&mut self.landed, false)
+    }
+
     fn put(&mut self, frame: &[u8], faults: &Faults, dest: &FrameRing, ctr: &Counters, now_ns: u64) {
         let due = self.due(faults, now_ns, frame.len());
         // SAFETY: a `WireSender` belongs to one NIC's firmware thread, the
         // only producer of its peer's wire queue `dest`.
         if unsafe { dest.push(frame, 0, due) } {
+            self.landed = true;
             ctr.inc(Ctr::WireTxFrames);
             ctr.add(Ctr::WireTxBytes, frame.len() as u64);
         } else {
