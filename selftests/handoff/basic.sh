@@ -14,7 +14,6 @@ tap_plan 6
 trap 'topo_destroy; module_unload' EXIT
 dmesg_mark
 
-hstat() { ip netns exec "$NS_SRV" awk -v n="$1" '$1 == n { print $2 }' /proc/net/handoff_stat; }
 
 tap_check "hnic topology up" topo_create hnic
 policy() {
@@ -24,9 +23,9 @@ policy() {
 tap_check "offload policy on (ports 7000-7010)" policy
 
 one_conn() {
-	local h0=$(hstat handoffs) e0=$(hnic_stat "$NS_SRV" hnic0 host_evt_recv)
+	local h0=$(handoff_stat handoffs) e0=$(hnic_stat "$NS_SRV" hnic0 host_evt_recv)
 	xfer_verify "$1" "$2" $((4 << 20)) 1 || return 1
-	local h1=$(hstat handoffs) e1=$(hnic_stat "$NS_SRV" hnic0 host_evt_recv)
+	local h1=$(handoff_stat handoffs) e1=$(hnic_stat "$NS_SRV" hnic0 host_evt_recv)
 	echo "# handoffs $h0 -> $h1, recv events $e0 -> $e1"
 	[ "$h1" = $((h0 + 1)) ] && [ "$e1" -gt "$e0" ]
 }
@@ -36,10 +35,10 @@ tap_check "IPv6: 4 MiB each way, offloaded, SHA-256 intact" one_conn "$SRV6" 700
 settled() {
 	local i
 	for i in $(seq 50); do
-		[ "$(hstat offloaded)" = 0 ] && return 0
+		[ "$(handoff_stat offloaded)" = 0 ] && return 0
 		sleep 0.1
 	done
-	echo "# still offloaded: $(hstat offloaded)"
+	echo "# still offloaded: $(handoff_stat offloaded)"
 	ip netns exec "$NS_SRV" cat /proc/net/handoff_stat | sed 's/^/# /'
 	return 1
 }

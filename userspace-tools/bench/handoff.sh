@@ -47,7 +47,6 @@ bus_msgs() {
 }
 wire_pkts() { echo $(( $(st wire_tx_frames) + $(st wire_rx_frames) )); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
-hstat() { ip netns exec "$NS_SRV" awk -v n="$1" '$1 == n { print $2 }' /proc/net/handoff_stat; }
 
 # measure MODE BASEPORT: bulk, rr and short with the policy as set; sets
 # <MODE>_bulk, _rr, _short, _bulk_mpp, _rr_mpp.
@@ -73,14 +72,14 @@ topo_create hnic >/dev/null || { echo "# hnic topology failed"; exit 1; }
 [ -e /proc/sys/net/handoff/enabled ] || { echo "# tcp_handoff.ko has no handoff policy"; exit 1; }
 
 ip netns exec "$NS_SRV" sysctl -q -w net.handoff.enabled=0 || exit 1
-h0=$(hstat handoffs)
+h0=$(handoff_stat handoffs)
 measure native 5501
-[ "$(hstat handoffs)" = "$h0" ] || { echo "# connections were handed off with the policy off"; exit 1; }
+[ "$(handoff_stat handoffs)" = "$h0" ] || { echo "# connections were handed off with the policy off"; exit 1; }
 
 ip netns exec "$NS_SRV" sysctl -q -w net.handoff.ports=all net.handoff.enabled=1 || exit 1
 measure offloaded 5511
-h1=$(hstat handoffs)
-echo "# offloaded phase: $((h1 - h0)) connections handed off, $(hstat refused_no_conn_slot) refused for lack of a slot"
+h1=$(handoff_stat handoffs)
+echo "# offloaded phase: $((h1 - h0)) connections handed off, $(handoff_stat refused_no_conn_slot) refused for lack of a slot"
 # bulk + rr + every short connection: nothing measured natively by mistake.
 [ $((h1 - h0)) -ge 2 ] || { echo "# the offloaded phase did not hand connections off"; exit 1; }
 ip netns exec "$NS_SRV" sysctl -q -w net.handoff.enabled=0

@@ -26,17 +26,16 @@ ALL_CONNS=${BENCH_RESTORE_ALL_CONNS:-1024}
 W=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$W"; topo_destroy; module_unload' EXIT
 
-hstat() { ip netns exec "$NS_SRV" awk -v n="$1" '$1 == n { print $2 }' /proc/net/handoff_stat; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 us() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1000 }'; }
 sysctl_w() { ip netns exec "$NS_SRV" "$HANDOFF_BIN/hsysctl" "$@"; }
 wait_gauge() { # wait_gauge VALUE SECS
 	local i
 	for i in $(seq $(($2 * 10))); do
-		[ "$(hstat offloaded)" = "$1" ] && return 0
+		[ "$(handoff_stat offloaded)" = "$1" ] && return 0
 		sleep 0.1
 	done
-	echo "# offloaded is $(hstat offloaded), expected $1"
+	echo "# offloaded is $(handoff_stat offloaded), expected $1"
 	return 1
 }
 
@@ -65,16 +64,16 @@ topo_create hnic >/dev/null || { echo "# hnic topology failed"; exit 1; }
 
 # ---- latencies: native, then offloaded with restore and re-handoff.
 ip netns exec "$NS_SRV" sysctl -q -w net.handoff.enabled=0 || exit 1
-h0=$(hstat handoffs)
+h0=$(handoff_stat handoffs)
 lat 5601 || exit 1
-[ "$(hstat handoffs)" = "$h0" ] || { echo "# connections were handed off with the policy off"; exit 1; }
+[ "$(handoff_stat handoffs)" = "$h0" ] || { echo "# connections were handed off with the policy off"; exit 1; }
 native_accept_med=$lat_accept_med native_accept_p99=$lat_accept_p99
 native_send_med=$lat_first_send_med native_send_p99=$lat_first_send_p99
 
 ip netns exec "$NS_SRV" sysctl -q -w net.handoff.ports=all net.handoff.enabled=1 || exit 1
-r0=$(hstat restores)
+r0=$(handoff_stat restores)
 lat 5602 --restore || exit 1
-h1=$(hstat handoffs) r1=$(hstat restores)
+h1=$(handoff_stat handoffs) r1=$(handoff_stat restores)
 echo "# offloaded phase: $((h1 - h0)) handoffs, $((r1 - r0)) restores"
 [ $((h1 - h0)) -ge $((2 * LAT_CONNS)) ] && [ $((r1 - r0)) = "$LAT_CONNS" ] ||
 	{ echo "# expected $((2 * LAT_CONNS)) handoffs and $LAT_CONNS restores"; exit 1; }
@@ -87,9 +86,9 @@ ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 5603 -
 	--hold "$W/hold" >/dev/null &
 all_cli=$!
 wait_gauge "$ALL_CONNS" 120 || exit 1
-r0=$(hstat restores)
+r0=$(handoff_stat restores)
 out=$(sysctl_w restore all)
-r1=$(hstat restores)
+r1=$(handoff_stat restores)
 echo "# $out; restores +$((r1 - r0))"
 [[ $out == *result=OK* ]] && [ $((r1 - r0)) = "$ALL_CONNS" ] || { echo "# restore all did not restore $ALL_CONNS"; exit 1; }
 all_ns=$(echo "$out" | sed -n 's/.* ns=\([0-9]*\).*/\1/p')
@@ -106,7 +105,7 @@ ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 5604 -
 dip_cli=$!
 for i in $(seq 300); do [ "$(grep -c . "$W/rate" 2>/dev/null)" -ge 20 ] && break; sleep 0.1; done
 cookie=$(sed -n 's/^hxfer-sock conn=0 cookie=\([0-9]*\) .*/\1/p' "$W/dip.log")
-[ "$(hstat offloaded)" = 1 ] && [ -n "$cookie" ] || { echo "# the busy connection is not offloaded"; exit 1; }
+[ "$(handoff_stat offloaded)" = 1 ] && [ -n "$cookie" ] || { echo "# the busy connection is not offloaded"; exit 1; }
 t0=$(date +%s%N)
 out=$(sysctl_w restore "$cookie")
 t1=$(date +%s%N)

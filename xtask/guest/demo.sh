@@ -42,7 +42,6 @@ show sh -c "ip netns exec srv ethtool -S hnic0 | grep -E 'bus_|fw_pass_through|f
 
 step "connection handoff: the server's accepted connections move to the NIC"
 show ip netns exec srv sysctl -w net.handoff.enabled=1 net.handoff.ports=6000-6099
-hstat() { ip netns exec srv awk -v n="$1" '$1 == n { print $2 }' /proc/net/handoff_stat; }
 fw0=$(hnic_stat srv hnic0 fw_offload_rx)
 ip netns exec srv "$HANDOFF_BIN/hxfer" server --addr 198.18.0.1 --port 6000 --bytes $((16 << 20)) --conns 4 >/tmp/demo-srv &
 srv_pid=$!
@@ -69,9 +68,9 @@ ip netns exec cli "$HANDOFF_BIN/hxfer" client --addr 198.18.0.1 --port 6001 --by
 cli_pid=$!
 sleep 1
 for round in 1 2; do
-	echo "offloaded now: $(hstat offloaded); NIC runs $(cat /sys/kernel/debug/hnic/hnic0/fw_live_conns)"
+	echo "offloaded now: $(handoff_stat offloaded srv); NIC runs $(cat /sys/kernel/debug/hnic/hnic0/fw_live_conns)"
 	show ip netns exec srv sh -c 'echo all > /proc/sys/net/handoff/restore'
-	echo "offloaded now: $(hstat offloaded); NIC runs $(cat /sys/kernel/debug/hnic/hnic0/fw_live_conns) (the host stack has them)"
+	echo "offloaded now: $(handoff_stat offloaded srv); NIC runs $(cat /sys/kernel/debug/hnic/hnic0/fw_live_conns) (the host stack has them)"
 	sleep 0.5
 	show ip netns exec srv sh -c 'echo all > /proc/sys/net/handoff/offload'
 	sleep 0.5
