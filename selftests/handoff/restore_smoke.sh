@@ -55,20 +55,22 @@ pair_end() {
 oneway() {
 	local dir=$1 port=$2 r0
 	r0=$(st restores)
-	pair_start "$SRV4" "$port" $((16 << 20)) --oneway "$dir"
+	# Paced, so the transfer is still running when the restore comes.
+	pair_start "$SRV4" "$port" $((16 << 20)) --oneway "$dir" --pace-mbit 64
 	ctl restore all || echo "# restore all failed"
-	pair_end 30
+	pair_end 60
 	echo "# restores $r0 -> $(st restores) rc $CLI_RC/$SRV_RC"
 	cat "$OUT/srv" "$OUT/cli" | sed 's/^/# /'
 	rm -rf "$OUT"
-	[ $CLI_RC = 0 ] && [ $SRV_RC = 0 ]
+	[ $CLI_RC = 0 ] && [ $SRV_RC = 0 ] && [ "$(st restores)" -gt "$r0" ]
 }
 tap_check "oneway server->client across a restore" oneway server 7201
 
 moves() {
 	local addr=$1 port=$2 r0 h0 i ok=0
 	r0=$(st restores) h0=$(st handoffs)
-	pair_start "$addr" "$port" $((24 << 20)) --conns 4
+	# Paced, so every round finds the transfers running.
+	pair_start "$addr" "$port" $((24 << 20)) --conns 4 --pace-mbit 32
 	for i in 1 2 3; do
 		ctl restore all || echo "# restore all failed"
 		sleep 0.4
@@ -76,7 +78,7 @@ moves() {
 		sleep 0.4
 	done
 	ctl restore all
-	pair_end 60
+	pair_end 120
 	echo "# restores $r0 -> $(st restores), handoffs $h0 -> $(st handoffs), failures $(st restore_failures)"
 	[ $CLI_RC = 0 ] && [ $SRV_RC = 0 ] || { echo "# hxfer rc $CLI_RC/$SRV_RC"; cat "$OUT/cli" "$OUT/srv" | sed 's/^/# /'; ok=1; }
 	[ $ok = 0 ] && { _xfer_digests_match "$OUT/srv" "$OUT/cli" $((24 << 20)) 4 || ok=1; }
