@@ -48,6 +48,38 @@ fn refuse(net: *mut bindings::net, s: Stat, e: Error) -> Error {
     e
 }
 
+/// A place in the namespace's `offloaded` count, taken at admission
+/// (atomically against `net.handoff.max_conns`, so concurrent handoffs
+/// cannot overshoot it) and given back unless the handoff succeeds.
+struct Place {
+    net: *mut bindings::net,
+    kept: bool,
+}
+
+impl Place {
+    fn take(net: *mut bindings::net) -> Option<Place> {
+        let limit = match policy::max_conns(net) {
+            0 => u64::MAX,
+            m => u64::from(m),
+        };
+        stats::inc_below(net, Stat::Offloaded, limit).then_some(Place { net, kept: false })
+    }
+
+    /// The handoff succeeded: the connection keeps its place until the NIC
+    /// lets go of it (`finish`, `restore`).
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if !self.kept {
+            stats::dec(self.net, Stat::Offloaded);
+        }
+    }
+}
+
 fn tcp(sk: *mut bindings::sock) -> *mut bindings::tcp_sock {
     sk.cast()
 }
@@ -89,10 +121,9 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     if !unsafe { (*sk).sk_filter }.is_null() {
         return Err(refuse(net, Stat::RefusedFilter, EBUSY));
     }
-    let max = policy::max_conns(net);
-    if max != 0 && stats::get(net, Stat::Offloaded) >= u64::from(max) {
+    let Some(place) = Place::take(net) else {
         return Err(refuse(net, Stat::RefusedMaxConns, ENOSPC));
-    }
+    };
     // SAFETY: as above.
     let route = unsafe { Route::of(sk, family) }?;
     let nic = route.nic;
@@ -139,7 +170,7 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
                 crate::ulp::install_bypass(c);
             }
             stats::inc(net, Stat::Handoffs);
-            stats::inc(net, Stat::Offloaded);
+            place.keep();
             bypass::start(c, nic);
             Ok(())
         }

@@ -112,8 +112,6 @@ pub(crate) fn add(net: *const bindings::net, s: Stat, n: u64) {
 }
 
 /// Adds one to `s` in `net`. Lock-free; any context.
-// Used by the bypass and handoff layers.
-#[allow(dead_code)]
 #[inline]
 pub(crate) fn inc(net: *const bindings::net, s: Stat) {
     add(net, s, 1);
@@ -121,19 +119,19 @@ pub(crate) fn inc(net: *const bindings::net, s: Stat) {
 
 /// Subtracts one from `s` in `net`, for gauges ([`Stat::Offloaded`]).
 /// Lock-free; any context. Each `dec` must pair with an earlier `inc`.
-// Used by the bypass and handoff layers.
-#[allow(dead_code)]
 #[inline]
 pub(crate) fn dec(net: *const bindings::net, s: Stat) {
     of(net).counter(s).fetch_sub(1, Ordering::Relaxed);
 }
 
-/// The current value of `s` in `net`.
-// Used by the bypass and handoff layers.
-#[allow(dead_code)]
-#[inline]
-pub(crate) fn get(net: *const bindings::net, s: Stat) -> u64 {
-    of(net).counter(s).load(Ordering::Relaxed)
+/// Adds one to the gauge `s` in `net` unless it is already at `limit`;
+/// whether it did. Atomic against concurrent callers, so a limit holds
+/// exactly (`max_conns`).
+pub(crate) fn inc_below(net: *const bindings::net, s: Stat, limit: u64) -> bool {
+    of(net)
+        .counter(s)
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| (v < limit).then_some(v + 1))
+        .is_ok()
 }
 
 /// `show` of `/proc/net/handoff_stat`: one `name value` line per statistic.
