@@ -48,8 +48,11 @@ unsafe extern "C" fn accept_ret(_ri: *mut bindings::kretprobe_instance, regs: *m
         {
             return 0;
         }
+        // SYN_RECV too: the child is queued for accept before the ACK that
+        // completed it is processed (`tcp_child_process` on another CPU),
+        // so accept() can return it a moment before it is established.
         let state = u32::from((*sk).__sk_common.skc_state);
-        if state != bindings::TCP_ESTABLISHED && state != bindings::TCP_CLOSE_WAIT {
+        if state != bindings::TCP_ESTABLISHED && state != bindings::TCP_CLOSE_WAIT && state != bindings::TCP_SYN_RECV {
             return 0;
         }
         let net = bindings::handoff_sock_net(sk);

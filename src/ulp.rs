@@ -248,8 +248,9 @@ pub(crate) unsafe fn detach(sk: *mut bindings::sock) {
     }
 }
 
-/// Hands off a pending socket if it still is; on refusal it stays native.
-/// Returns with the socket unlocked.
+/// Hands off a pending socket if it still is; on refusal it stays native,
+/// and one not yet established stays pending. Returns with the socket
+/// unlocked.
 ///
 /// # Safety
 ///
@@ -259,9 +260,17 @@ unsafe fn pending_enter(sk: *mut bindings::sock) {
     // SAFETY: by the contract.
     unsafe {
         bindings::handoff_lock_sock(sk);
+        if u32::from((*sk).__sk_common.skc_state) == bindings::TCP_SYN_RECV {
+            // Accepted before its final ACK was processed: that ACK waits
+            // in the backlog while we own the socket. Releasing the lock
+            // processes it.
+            bindings::release_sock(sk);
+            bindings::handoff_lock_sock(sk);
+        }
         let icsk = sk.cast::<bindings::inet_connection_sock>();
         let c = (*icsk).icsk_ulp_data.cast::<Conn>();
-        if (*icsk).icsk_ulp_ops == ULP.get() && !c.is_null() && (*c).st_unshared().phase == Phase::Pending {
+        let established = u32::from((*sk).__sk_common.skc_state) != bindings::TCP_SYN_RECV;
+        if established && (*icsk).icsk_ulp_ops == ULP.get() && !c.is_null() && (*c).st_unshared().phase == Phase::Pending {
             match crate::handoff::offload(&mut *c) {
                 // Not now (another call sleeps in native TCP): stay pending.
                 Err(e) if e == EAGAIN => {}

@@ -102,7 +102,8 @@ tap_check "bad selectors refused, 'all' with nothing offloaded succeeds" bad
 linkdown() {
 	local r0 ok=0
 	r0=$(st restores)
-	pair_start "$SRV4" 7102 $((16 << 20))
+	# Paced, so the link goes down under a running transfer.
+	pair_start "$SRV4" 7102 $((16 << 20)) --pace-mbit 32
 	ip -n "$NS_SRV" link set hnic0 down
 	sleep 0.5
 	ip -n "$NS_SRV" link set hnic0 up

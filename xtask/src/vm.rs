@@ -181,10 +181,63 @@ fn trouble_report(console: &Path, what: &str) -> Fail {
     let text = fs::read_to_string(console).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(50)..].join("\n");
+    // The digest comes last: a CI excerpt keeps only the end of the output,
+    // and the first report (not the panic it led to) names the culprit.
     Fail::new(format!(
-        "VM run failed: {what}\n--- last 50 console lines ---\n{tail}\n--- full console log: {} ---",
-        console.display()
+        "VM run failed: {what}\n--- last 50 console lines ---\n{tail}\n--- full console log: {} ---\n{}",
+        console.display(),
+        oops_digest(&text)
     ))
+}
+
+/// The first kernel report in `text`, condensed to a few lines: its
+/// headline, RIP and the call trace's function names, innermost first.
+fn oops_digest(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| {
+        KERNEL_TROUBLE.iter().any(|p| l.contains(p)) && !l.contains("Call Trace:") && !l.contains("Kernel panic")
+    });
+    let Some(start) = start else {
+        return "--- no kernel report found in the console log ---".to_string();
+    };
+    let mut out = vec![format!("--- first kernel report ---\n{}", strip_time(lines[start]))];
+    let mut frames = Vec::new();
+    for l in lines[start + 1..].iter().take(80).map(|l| strip_time(l)) {
+        if l.starts_with("RIP:") || l.contains("BUG:") || l.contains("stack guard") || l.contains("overflow") {
+            out.push(l.to_string());
+        } else if let Some(frame) = trace_frame(l) {
+            frames.push(frame);
+        } else if l.starts_with("---[ end trace") {
+            break;
+        }
+    }
+    if !frames.is_empty() {
+        for chunk in frames.chunks(8) {
+            out.push(format!("trace: {}", chunk.join(" < ")));
+        }
+    }
+    out.join("\n")
+}
+
+/// `[   80.7] text` -> `text`.
+fn strip_time(line: &str) -> &str {
+    match (line.starts_with('['), line.find("] ")) {
+        (true, Some(i)) => line[i + 2..].trim_start(),
+        _ => line.trim_start(),
+    }
+}
+
+/// ` ? foo+0x12/0x60 [mod]` -> `foo` (unreliable `?` frames are skipped).
+fn trace_frame(line: &str) -> Option<String> {
+    let l = line.trim();
+    if l.starts_with('?') {
+        return None;
+    }
+    let (func, rest) = l.split_once("+0x")?;
+    if func.contains(' ') || !rest.contains("/0x") {
+        return None;
+    }
+    Some(func.to_string())
 }
 
 /// `kvm` only when a probe boot has proven it works here, else `tcg`.
@@ -358,5 +411,20 @@ mod tests {
         let panic = "[ 1.0] BUG: kernel NULL pointer dereference\n[ 2.0] Kernel panic - not syncing: Oops\n";
         assert!(first_trouble(panic).unwrap().contains("Kernel panic"));
         assert!(first_trouble("unreferenced object 0xffff888 (size 64):").is_some());
+    }
+
+    #[test]
+    fn oops_digest_names_the_culprit() {
+        let log = "[ 1.0] boot\n[ 2.0] BUG: stack guard page was hit at 0xffa0 (stack is 0xffa1..0xffa2)\n\
+                   [ 2.0] RIP: 0010:_raw_spin_lock_irqsave+0x12/0x60\n[ 2.0] Call Trace:\n\
+                   [ 2.0]  <IRQ>\n[ 2.0]  ? show_regs+0x1/0x2\n[ 2.0]  try_to_wake_up+0x4/0x9\n\
+                   [ 2.0]  hnic_start_xmit+0x1/0x2 [tcp_handoff]\n[ 2.0] ---[ end trace 0 ]---\n\
+                   [ 3.0] Kernel panic - not syncing: Fatal exception in interrupt\n";
+        let d = super::oops_digest(log);
+        assert!(d.contains("BUG: stack guard page"), "{d}");
+        assert!(d.contains("RIP: 0010:_raw_spin_lock_irqsave"), "{d}");
+        assert!(d.contains("trace: try_to_wake_up < hnic_start_xmit"), "{d}");
+        assert!(!d.contains("show_regs"), "{d}");
+        assert!(super::oops_digest("[ 1.0] fine\n").contains("no kernel report"));
     }
 }
