@@ -18,6 +18,7 @@
 
 use core::ffi::{c_int, c_long};
 use core::ptr;
+use core::sync::atomic::Ordering;
 
 use kernel::alloc::{flags, KBox};
 use kernel::prelude::*;
@@ -135,11 +136,11 @@ pub(crate) unsafe fn install_bypass(c: &mut Conn) {
         let sock = (*sk).sk_socket;
         if !sock.is_null() {
             c.base_ops = (*sock).ops;
-            if fam == V6 && !V6_OPS_BUILT.load(core::sync::atomic::Ordering::Acquire) {
+            if fam == V6 && !V6_OPS_BUILT.load(Ordering::Acquire) {
                 bindings::handoff_spin_lock_bh(V6_OPS_LOCK.get());
-                if !V6_OPS_BUILT.load(core::sync::atomic::Ordering::Relaxed) {
+                if !V6_OPS_BUILT.load(Ordering::Relaxed) {
                     *BYPASS_OPS[V6].get() = build_bypass_ops(&*c.base_ops);
-                    V6_OPS_BUILT.store(true, core::sync::atomic::Ordering::Release);
+                    V6_OPS_BUILT.store(true, Ordering::Release);
                 }
                 bindings::handoff_spin_unlock_bh(V6_OPS_LOCK.get());
             }
@@ -248,15 +249,30 @@ pub(crate) unsafe fn detach(sk: *mut bindings::sock) {
     }
 }
 
+/// The base protocol a pending table stands in for.
+fn base_of_pending(prot: *const bindings::proto) -> Option<*mut bindings::proto> {
+    if ptr::eq(prot, PENDING_PROT[V4].get()) {
+        Some(ptr::addr_of_mut!(bindings::tcp_prot))
+    } else if ptr::eq(prot, PENDING_PROT[V6].get()) {
+        Some(ptr::addr_of_mut!(bindings::tcpv6_prot))
+    } else {
+        None
+    }
+}
+
 /// Hands off a pending socket if it still is; on refusal it stays native,
-/// and one not yet established stays pending. Returns with the socket
-/// unlocked.
+/// and one whose handoff must wait (not yet established, or another call
+/// sleeps in native TCP) stays pending. Returns, with the socket unlocked,
+/// the protocol that serves this call: the bypass after a handoff, base
+/// TCP otherwise, never the pending table (calling it again would recurse).
+/// A call served by base TCP is counted in `native_calls` until
+/// [`pending_leave`], so no handoff happens under it.
 ///
 /// # Safety
 ///
 /// `sk` is live and runs the pending protocol (or did until a concurrent
-/// caller handed it off or detached it).
-unsafe fn pending_enter(sk: *mut bindings::sock) {
+/// caller handed it off or detached it); `held` is its record, if any.
+unsafe fn pending_enter(sk: *mut bindings::sock, held: Option<&Conn>) -> *mut bindings::proto {
     // SAFETY: by the contract.
     unsafe {
         bindings::handoff_lock_sock(sk);
@@ -272,23 +288,38 @@ unsafe fn pending_enter(sk: *mut bindings::sock) {
         let established = u32::from((*sk).__sk_common.skc_state) != bindings::TCP_SYN_RECV;
         if established && (*icsk).icsk_ulp_ops == ULP.get() && !c.is_null() && (*c).st_unshared().phase == Phase::Pending {
             match crate::handoff::offload(&mut *c) {
-                // Not now (another call sleeps in native TCP): stay pending.
+                // Not now: stay pending, and serve this call natively.
                 Err(e) if e == EAGAIN => {}
                 Err(_) => detach(sk),
                 Ok(()) => {}
             }
         }
+        let prot = (*sk).__sk_common.skc_prot;
+        let serve = base_of_pending(prot).unwrap_or(prot);
+        if let (Some(held), true) = (held, family_of(serve).is_some()) {
+            held.native_calls.fetch_add(1, Ordering::AcqRel);
+        }
         bindings::release_sock(sk);
+        serve
+    }
+}
+
+/// The end of a call [`pending_enter`] let through to `served`.
+fn pending_leave(served: *const bindings::proto, held: Option<&Conn>) {
+    if let (Some(held), true) = (held, family_of(served).is_some()) {
+        held.native_calls.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 unsafe extern "C" fn pending_sendmsg(sk: *mut bindings::sock, m: *mut bindings::msghdr, len: usize) -> c_int {
-    // SAFETY: called by the socket layer on a live socket; afterwards
-    // `sk_prot` is the bypass or the base protocol.
+    // SAFETY: called by the socket layer on a live socket; `serve` is the
+    // bypass or the base protocol, whose sendmsg we may call.
     unsafe {
-        let _held = bypass::conn_of(sk).map(bypass::Held::new);
-        pending_enter(sk);
-        ((*(*sk).__sk_common.skc_prot).sendmsg.expect("sendmsg"))(sk, m, len)
+        let held = bypass::conn_of(sk).map(bypass::Held::new);
+        let serve = pending_enter(sk, held.as_deref());
+        let r = ((*serve).sendmsg.expect("sendmsg"))(sk, m, len);
+        pending_leave(serve, held.as_deref());
+        r
     }
 }
 
@@ -301,18 +332,22 @@ unsafe extern "C" fn pending_recvmsg(
 ) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let _held = bypass::conn_of(sk).map(bypass::Held::new);
-        pending_enter(sk);
-        ((*(*sk).__sk_common.skc_prot).recvmsg.expect("recvmsg"))(sk, m, len, flags, addr_len)
+        let held = bypass::conn_of(sk).map(bypass::Held::new);
+        let serve = pending_enter(sk, held.as_deref());
+        let r = ((*serve).recvmsg.expect("recvmsg"))(sk, m, len, flags, addr_len);
+        pending_leave(serve, held.as_deref());
+        r
     }
 }
 
 unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let _held = bypass::conn_of(sk).map(bypass::Held::new);
-        pending_enter(sk);
-        ((*(*sk).__sk_common.skc_prot).ioctl.expect("ioctl"))(sk, cmd, karg)
+        let held = bypass::conn_of(sk).map(bypass::Held::new);
+        let serve = pending_enter(sk, held.as_deref());
+        let r = ((*serve).ioctl.expect("ioctl"))(sk, cmd, karg);
+        pending_leave(serve, held.as_deref());
+        r
     }
 }
 
@@ -412,7 +447,7 @@ impl Registration {
             u.release = Some(ulp_release);
             kernel::error::to_result(bindings::tcp_register_ulp(ULP.get()))?;
         }
-        REGISTERED.store(true, core::sync::atomic::Ordering::Release);
+        REGISTERED.store(true, Ordering::Release);
         Ok(Registration(()))
     }
 }

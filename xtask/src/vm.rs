@@ -201,20 +201,37 @@ fn oops_digest(text: &str) -> String {
         return "--- no kernel report found in the console log ---".to_string();
     };
     let mut out = vec![format!("--- first kernel report ---\n{}", strip_time(lines[start]))];
-    let mut frames = Vec::new();
-    for l in lines[start + 1..].iter().take(80).map(|l| strip_time(l)) {
+    let (mut frames, mut guessed) = (Vec::new(), Vec::new());
+    for l in lines[start + 1..].iter().map(|l| strip_time(l)) {
         if l.starts_with("RIP:") || l.contains("BUG:") || l.contains("stack guard") || l.contains("overflow") {
             out.push(l.to_string());
         } else if let Some(frame) = trace_frame(l) {
             frames.push(frame);
+        } else if let Some(frame) = l.trim().strip_prefix("? ").and_then(trace_frame) {
+            // An overflowed stack has only unreliable frames; they still
+            // show what recursed.
+            guessed.push(frame);
         } else if l.starts_with("---[ end trace") {
             break;
         }
     }
-    if !frames.is_empty() {
-        for chunk in frames.chunks(8) {
-            out.push(format!("trace: {}", chunk.join(" < ")));
+    if frames.is_empty() {
+        frames = guessed.iter().map(|f| format!("?{f}")).collect();
+    }
+    // Runs of one frame (recursion) shown once with a count.
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for f in frames {
+        match runs.last_mut() {
+            Some((last, n)) if *last == f => *n += 1,
+            _ => runs.push((f, 1)),
         }
+    }
+    let shown: Vec<String> = runs
+        .into_iter()
+        .map(|(f, n)| if n > 1 { format!("{f} x{n}") } else { f })
+        .collect();
+    for chunk in shown.chunks(8).take(4) {
+        out.push(format!("trace: {}", chunk.join(" < ")));
     }
     out.join("\n")
 }
@@ -426,5 +443,9 @@ mod tests {
         assert!(d.contains("trace: try_to_wake_up < hnic_start_xmit"), "{d}");
         assert!(!d.contains("show_regs"), "{d}");
         assert!(super::oops_digest("[ 1.0] fine\n").contains("no kernel report"));
+        let overflow = "[ 1.0] BUG: TASK stack guard page was hit at 0x1\n[ 1.0]  ? f+0x1/0x2\n\
+                        [ 1.0]  ? g+0x1/0x2\n[ 1.0]  ? g+0x1/0x2\n[ 1.0]  ? do_syscall_64+0x4/0x9\n";
+        let d = super::oops_digest(overflow);
+        assert!(d.contains("trace: ?f < ?g x2 < ?do_syscall_64"), "{d}");
     }
 }
