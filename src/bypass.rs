@@ -136,9 +136,6 @@ pub(crate) struct Conn {
     /// References to the record: the socket's (dropped by the ULP's
     /// release) and one per scheduled work item.
     pub(crate) refs: AtomicU32,
-    /// System calls of a pending socket that run native TCP because its
-    /// handoff had to wait: no handoff while one is inside (`ulp.rs`).
-    pub(crate) native_calls: AtomicU32,
     /// Entry in the namespace's registry of records (`control.rs`).
     pub(crate) link: UnsafeCell<bindings::list_head>,
 }
@@ -154,7 +151,6 @@ impl Conn {
             base_prot: unsafe { (*sk).__sk_common.skc_prot },
             base_ops: ptr::null(),
             base_backlog_rcv: None,
-            native_calls: AtomicU32::new(0),
             nic: AtomicPtr::new(ptr::null_mut()),
             dev: ptr::null_mut(),
             snd: VVec::new(),

@@ -262,17 +262,16 @@ fn base_of_pending(prot: *const bindings::proto) -> Option<*mut bindings::proto>
 
 /// Hands off a pending socket if it still is; on refusal it stays native,
 /// and one whose handoff must wait (not yet established, or another call
-/// sleeps in native TCP) stays pending. Returns, with the socket unlocked,
-/// the protocol that serves this call: the bypass after a handoff, base
-/// TCP otherwise, never the pending table (calling it again would recurse).
-/// A call served by base TCP is counted in `native_calls` until
-/// [`pending_leave`], so no handoff happens under it.
+/// sleeps in native TCP) stays pending. Returns, with the socket still
+/// locked, the protocol that serves this call: the bypass after a handoff,
+/// base TCP otherwise, never the pending table (calling it again would
+/// recurse).
 ///
 /// # Safety
 ///
 /// `sk` is live and runs the pending protocol (or did until a concurrent
-/// caller handed it off or detached it); `held` is its record, if any.
-unsafe fn pending_enter(sk: *mut bindings::sock, held: Option<&Conn>) -> *mut bindings::proto {
+/// caller handed it off or detached it).
+unsafe fn pending_enter(sk: *mut bindings::sock) -> *mut bindings::proto {
     // SAFETY: by the contract.
     unsafe {
         bindings::handoff_lock_sock(sk);
@@ -295,31 +294,26 @@ unsafe fn pending_enter(sk: *mut bindings::sock, held: Option<&Conn>) -> *mut bi
             }
         }
         let prot = (*sk).__sk_common.skc_prot;
-        let serve = base_of_pending(prot).unwrap_or(prot);
-        if let (Some(held), true) = (held, family_of(serve).is_some()) {
-            held.native_calls.fetch_add(1, Ordering::AcqRel);
-        }
-        bindings::release_sock(sk);
-        serve
-    }
-}
-
-/// The end of a call [`pending_enter`] let through to `served`.
-fn pending_leave(served: *const bindings::proto, held: Option<&Conn>) {
-    if let (Some(held), true) = (held, family_of(served).is_some()) {
-        held.native_calls.fetch_sub(1, Ordering::AcqRel);
+        base_of_pending(prot).unwrap_or(prot)
     }
 }
 
 unsafe extern "C" fn pending_sendmsg(sk: *mut bindings::sock, m: *mut bindings::msghdr, len: usize) -> c_int {
     // SAFETY: called by the socket layer on a live socket; `serve` is the
-    // bypass or the base protocol, whose sendmsg we may call.
+    // bypass or the base protocol.
     unsafe {
-        let held = bypass::conn_of(sk).map(bypass::Held::new);
-        let serve = pending_enter(sk, held.as_deref());
-        let r = ((*serve).sendmsg.expect("sendmsg"))(sk, m, len);
-        pending_leave(serve, held.as_deref());
-        r
+        let _held = bypass::conn_of(sk).map(bypass::Held::new);
+        let serve = pending_enter(sk);
+        if family_of(serve).is_some() {
+            // Native TCP, without letting go of the lock: a handoff cannot
+            // slip in before the data is queued (`tcp_sendmsg` is this
+            // call between lock_sock and release_sock).
+            let r = bindings::tcp_sendmsg_locked(sk, m, len);
+            bindings::release_sock(sk);
+            return r;
+        }
+        bindings::release_sock(sk);
+        ((*serve).sendmsg.expect("sendmsg"))(sk, m, len)
     }
 }
 
@@ -332,22 +326,20 @@ unsafe extern "C" fn pending_recvmsg(
 ) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let held = bypass::conn_of(sk).map(bypass::Held::new);
-        let serve = pending_enter(sk, held.as_deref());
-        let r = ((*serve).recvmsg.expect("recvmsg"))(sk, m, len, flags, addr_len);
-        pending_leave(serve, held.as_deref());
-        r
+        let _held = bypass::conn_of(sk).map(bypass::Held::new);
+        let serve = pending_enter(sk);
+        bindings::release_sock(sk);
+        ((*serve).recvmsg.expect("recvmsg"))(sk, m, len, flags, addr_len)
     }
 }
 
 unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let held = bypass::conn_of(sk).map(bypass::Held::new);
-        let serve = pending_enter(sk, held.as_deref());
-        let r = ((*serve).ioctl.expect("ioctl"))(sk, cmd, karg);
-        pending_leave(serve, held.as_deref());
-        r
+        let _held = bypass::conn_of(sk).map(bypass::Held::new);
+        let serve = pending_enter(sk);
+        bindings::release_sock(sk);
+        ((*serve).ioctl.expect("ioctl"))(sk, cmd, karg)
     }
 }
 
