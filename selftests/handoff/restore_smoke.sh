@@ -70,7 +70,7 @@ moves() {
 	local addr=$1 port=$2 r0 h0 i ok=0
 	r0=$(st restores) h0=$(st handoffs)
 	# Paced, so every round finds the transfers running.
-	pair_start "$addr" "$port" $((24 << 20)) --conns 4 --pace-mbit 32
+	pair_start "$addr" "$port" $((8 << 20)) --conns 4 --pace-mbit 8
 	for i in 1 2 3; do
 		ctl restore all || echo "# restore all failed"
 		sleep 0.4
@@ -81,7 +81,7 @@ moves() {
 	pair_end 120
 	echo "# restores $r0 -> $(st restores), handoffs $h0 -> $(st handoffs), failures $(st restore_failures)"
 	[ $CLI_RC = 0 ] && [ $SRV_RC = 0 ] || { echo "# hxfer rc $CLI_RC/$SRV_RC"; cat "$OUT/cli" "$OUT/srv" | sed 's/^/# /'; ok=1; }
-	[ $ok = 0 ] && { _xfer_digests_match "$OUT/srv" "$OUT/cli" $((24 << 20)) 4 || ok=1; }
+	[ $ok = 0 ] && { _xfer_digests_match "$OUT/srv" "$OUT/cli" $((8 << 20)) 4 || ok=1; }
 	# Each connection was restored, and handed off again at its next
 	# system call (the `offload` knob marks, the call moves it).
 	[ "$(st restores)" -ge $((r0 + 4)) ] && [ "$(st handoffs)" -gt $((h0 + 4)) ] ||
