@@ -140,8 +140,6 @@ pub(crate) fn offload_on_accept(net: *const bindings::net, local_port: u16) -> b
 /// The namespace's `net.handoff.max_conns` (0 = unlimited). Lock-free.
 ///
 /// `net` must be a live namespace.
-// Used by the bypass layer.
-#[allow(dead_code)]
 pub(crate) fn max_conns(net: *const bindings::net) -> u32 {
     // Never negative: `proc_dointvec_minmax` keeps it in 0..=MAX_CONNS.
     of(net).max_conns.load(Ordering::Relaxed) as u32
