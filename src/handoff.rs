@@ -62,7 +62,9 @@ impl Place {
             0 => u64::MAX,
             m => u64::from(m),
         };
-        stats::inc_below(net, Stat::Offloaded, limit).then_some(Place { net, kept: false })
+        // `then`, not `then_some`: a Place built and dropped on refusal
+        // would give back a place it never took.
+        stats::inc_below(net, Stat::Offloaded, limit).then(|| Place { net, kept: false })
     }
 
     /// The handoff succeeded: the connection keeps its place until the NIC

@@ -72,8 +72,18 @@ offloaded_none() {
 # ways, and every connection offloaded and released (offloaded_all).
 xfer_offloaded() {
 	handoff_snap
-	xfer_verify "$@" || return 1
+	xfer_verify "$@" || { transfer_diag; return 1; }
 	offloaded_all "${4:-1}"
+}
+
+# transfer_diag: what explains a failed offloaded transfer: the handoff
+# counters, hnic0's non-zero firmware and bus counters, recent kernel lines.
+transfer_diag() {
+	handoff_report restores restore_failures racing_segments_dropped
+	ip netns exec "$NS_SRV" ethtool -S hnic0 2>/dev/null |
+		awk '$2 != 0 && /fw_tcp|drop|full|refused|bad|unknown|reset|timeout/ {printf "%s%s", sep, $0; sep=","} END {print ""}' |
+		sed 's/^ */# hnic0:/; s/,  */, /g'
+	dmesg | tail -5 | sed 's/^/# dmesg: /'
 }
 
 # counter_ge NAME MIN: handoff_delta NAME >= MIN (with a diagnostic).
