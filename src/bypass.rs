@@ -136,6 +136,10 @@ pub(crate) struct Conn {
     /// References to the record: the socket's (dropped by the ULP's
     /// release) and one per scheduled work item.
     pub(crate) refs: AtomicU32,
+    /// System calls that decided under the socket lock to continue in
+    /// native TCP and are still inside it ([`NativeCall`]): no handoff
+    /// until they are out, or one would run TCP on the parked socket.
+    pub(crate) native_calls: AtomicU32,
     /// Entry in the namespace's registry of records (`control.rs`).
     pub(crate) link: UnsafeCell<bindings::list_head>,
 }
@@ -151,6 +155,7 @@ impl Conn {
             base_prot: unsafe { (*sk).__sk_common.skc_prot },
             base_ops: ptr::null(),
             base_backlog_rcv: None,
+            native_calls: AtomicU32::new(0),
             nic: AtomicPtr::new(ptr::null_mut()),
             dev: ptr::null_mut(),
             snd: VVec::new(),
@@ -883,6 +888,25 @@ impl Drop for Held {
     }
 }
 
+/// A system call on its way into native TCP, counted in
+/// `Conn::native_calls` from the moment it decides (socket locked) until
+/// native TCP returns.
+pub(crate) struct NativeCall<'a>(&'a Conn);
+
+impl<'a> NativeCall<'a> {
+    /// Call with the socket locked, before letting go of the lock.
+    pub(crate) fn enter(c: &'a Conn) -> Self {
+        c.native_calls.fetch_add(1, Ordering::AcqRel);
+        NativeCall(c)
+    }
+}
+
+impl Drop for NativeCall<'_> {
+    fn drop(&mut self) {
+        self.0.native_calls.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Socket lock held for the life of the value.
 struct SockLock(*mut bindings::sock);
 
@@ -929,11 +953,13 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut 
     if flags & bindings::MSG_OOB != 0 {
         return errno::EOPNOTSUPP().to_errno();
     }
-    let outcome = {
+    let (outcome, _native) = {
         // SAFETY: live socket.
         let _lock = unsafe { SockLock::new(sk) };
         // SAFETY: `sk` is live, `m` valid (see above).
-        unsafe { send_locked(c, sk, m, size, flags) }
+        let outcome = unsafe { send_locked(c, sk, m, size, flags) };
+        let native = matches!(outcome, Outcome::Native(_)).then(|| NativeCall::enter(c));
+        (outcome, native)
     };
     match outcome {
         Outcome::Done(r) => r,
@@ -1028,11 +1054,13 @@ pub(crate) unsafe extern "C" fn bypass_recvmsg(
     if uflags & bindings::MSG_ERRQUEUE != 0 {
         return EAGAIN.to_errno();
     }
-    let outcome = {
+    let (outcome, _native) = {
         // SAFETY: live socket.
         let _lock = unsafe { SockLock::new(sk) };
         // SAFETY: as in `bypass_sendmsg`.
-        unsafe { recv_locked(c, sk, m, len, uflags) }
+        let outcome = unsafe { recv_locked(c, sk, m, len, uflags) };
+        let native = matches!(outcome, Outcome::Native(0)).then(|| NativeCall::enter(c));
+        (outcome, native)
     };
     match outcome {
         Outcome::Done(r) => r,

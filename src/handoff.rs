@@ -96,9 +96,10 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     let sk = c.sk;
     let net = c.net;
     // SAFETY: by the contract.
-    if unsafe { blocked_in_native(sk) } {
-        // Another system call sleeps inside native TCP (it started before
-        // the socket was marked): it would carry on there after the move.
+    if c.native_calls.load(Ordering::Acquire) > 0 || unsafe { blocked_in_native(sk) } {
+        // Another system call is inside native TCP, or sleeps there (it
+        // started before the socket was marked): it would carry on there
+        // after the move.
         // Not now; the next call that enters through the pending protocol
         // tries again.
         return Err(EAGAIN);

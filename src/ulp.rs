@@ -298,6 +298,12 @@ unsafe fn pending_enter(sk: *mut bindings::sock) -> *mut bindings::proto {
     }
 }
 
+/// Counts a call `pending_enter` lets through to base TCP (socket still
+/// locked), so no handoff happens under it once the lock is let go.
+fn native_call<'a>(serve: *const bindings::proto, held: Option<&'a Conn>) -> Option<bypass::NativeCall<'a>> {
+    held.filter(|_| family_of(serve).is_some()).map(bypass::NativeCall::enter)
+}
+
 unsafe extern "C" fn pending_sendmsg(sk: *mut bindings::sock, m: *mut bindings::msghdr, len: usize) -> c_int {
     // SAFETY: called by the socket layer on a live socket; `serve` is the
     // bypass or the base protocol.
@@ -326,8 +332,9 @@ unsafe extern "C" fn pending_recvmsg(
 ) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let _held = bypass::conn_of(sk).map(bypass::Held::new);
+        let held = bypass::conn_of(sk).map(bypass::Held::new);
         let serve = pending_enter(sk);
+        let _native = native_call(serve, held.as_deref());
         bindings::release_sock(sk);
         ((*serve).recvmsg.expect("recvmsg"))(sk, m, len, flags, addr_len)
     }
@@ -336,8 +343,9 @@ unsafe extern "C" fn pending_recvmsg(
 unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let _held = bypass::conn_of(sk).map(bypass::Held::new);
+        let held = bypass::conn_of(sk).map(bypass::Held::new);
         let serve = pending_enter(sk);
+        let _native = native_call(serve, held.as_deref());
         bindings::release_sock(sk);
         ((*serve).ioctl.expect("ioctl"))(sk, cmd, karg)
     }

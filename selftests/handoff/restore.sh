@@ -17,8 +17,12 @@
 # Sizes and counts; scale down on a slow machine, up for a soak.
 CYCLE_CONNS=${HANDOFF_RESTORE_CYCLE_CONNS:-64}
 CYCLE_MIN=${HANDOFF_RESTORE_CYCLE_MIN:-1000}
-CYCLE_BYTES=${HANDOFF_RESTORE_CYCLE_BYTES:-$((512 << 10))}
-PACE=${HANDOFF_RESTORE_PACE_MBIT:-16}
+# Paced so every connection still moves data in both directions when the
+# last round ends: a connection is handed off again by a system call, and
+# one whose reader sleeps in native TCP with nothing coming makes none.
+CYCLE_PACE=${HANDOFF_RESTORE_CYCLE_PACE_MBIT:-0.25}
+CYCLE_BYTES=${HANDOFF_RESTORE_CYCLE_BYTES:-$((4 << 20))}
+PACE=${HANDOFF_RESTORE_PACE_MBIT:-8}
 
 handoff_start hxfer hsysctl
 [ -e /proc/sys/net/handoff/restore ] || {
@@ -138,7 +142,7 @@ tap_check "buffered both ways IPv6: ss -e cookie = SO_COOKIE, restored Recv-Q an
 cycles() {
 	local addr=$1 port=$2 d=$W/cyc$2 r o i=0 fail=0 rest
 	handoff_snap
-	XSRV=(--pace-mbit 2) XCLI=(--pace-mbit 2)
+	XSRV=(--pace-mbit "$CYCLE_PACE") XCLI=(--pace-mbit "$CYCLE_PACE")
 	xfer_bg "$d" "$addr" "$port" "$CYCLE_BYTES" "$CYCLE_CONNS" --hold "$W/hold$port"
 	local rc=$?
 	XSRV=() XCLI=()
@@ -151,6 +155,8 @@ cycles() {
 		[ "$r" = OK ] && [ "$o" = OK ] || { echo "# round $i: restore all $r, offload all $o"; fail=1; }
 		sleep 0.2
 	done
+	# Each is handed off again by its next read or write (a few a second).
+	handoff_wait_offloaded "$CYCLE_CONNS" 10
 	rest=$(handoff_stat offloaded)
 	handoff_report restores restore_failures
 	echo "# $i rounds; $(handoff_delta restores) restores, $(handoff_delta handoffs) handoffs; offloaded after the last round: $rest"
