@@ -380,11 +380,16 @@ pub(crate) fn shutdown() {
         if socks.is_empty() {
             break;
         }
+        // A record a system call still holds stays registered after its
+        // socket lets go of it: once a pass finds only those, the wait
+        // below (which sleeps) takes over from this loop (which does not).
+        let mut detached = false;
         for &sk in socks.iter() {
             // SAFETY: held by `collect`.
             unsafe {
                 bindings::handoff_lock_sock(sk);
                 if let Some(c) = bypass::record_ptr(sk) {
+                    detached = true;
                     let c = &mut *c;
                     if c.nic().is_some() && bypass::phase_locked(c) == Phase::Offloaded {
                         if crate::handoff::restore(c).is_ok() {
@@ -397,6 +402,9 @@ pub(crate) fn shutdown() {
                 bindings::release_sock(sk);
                 bindings::handoff_sock_put(sk);
             }
+        }
+        if !detached {
+            break;
         }
     }
     if restored > 0 {
