@@ -715,6 +715,7 @@ pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
         let r = install(c, &snap);
         unpark(sk, c);
         bypass::reset(c, Phase::Restored);
+        crate::ulp::install_dormant(c);
         r
     };
     match r {

@@ -228,6 +228,21 @@ pub(crate) unsafe fn install_pending(c: &mut Conn) {
     }
 }
 
+/// A restored socket runs native TCP through the pending table: its calls
+/// decide under the socket lock (`pending_enter`) whether the connection
+/// is on a NIC, so none can slip into native TCP on a socket a concurrent
+/// re-handoff just parked (base `tcp_sendmsg` would queue the data there,
+/// where nothing sends it).
+///
+/// # Safety
+///
+/// The caller holds the socket lock; `c` is the socket's record, restored.
+pub(crate) unsafe fn install_dormant(c: &Conn) {
+    let Some(fam) = family_of(c.base_prot) else { return };
+    // SAFETY: by the contract; the table is static and complete.
+    unsafe { bindings::handoff_set_sk_prot(c.sk, PENDING_PROT[fam].get()) };
+}
+
 /// Removes the ULP from a socket that stays on the host (refused, or
 /// closed before its handoff).
 ///
@@ -352,7 +367,8 @@ unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *m
 }
 
 unsafe extern "C" fn pending_close(sk: *mut bindings::sock, timeout: c_long) {
-    // SAFETY: called by the socket layer on a live socket never handed off.
+    // SAFETY: called by the socket layer on a live socket never handed
+    // off, or restored (no NIC knows it).
     unsafe {
         let _held = bypass::conn_of(sk).map(bypass::Held::new);
         bindings::handoff_lock_sock(sk);
