@@ -62,14 +62,16 @@ restored() {
 	[ "$(handoff_delta restores)" = 1 ] || { handoff_report restores restore_failures; return 1; }
 }
 
-# idle ADDR PORT: the client sleeps 4 s before any data while the server is
-# blocked reading (peek); the restore by 4-tuple wakes nothing wrong: the
-# reader continues on the host stack, 2 MiB each way verified, a second
-# restore is EALREADY, nothing is handed off again by itself.
+# idle ADDR PORT: the client sleeps 10 s before any data (both restores
+# fit in that under TCG; a connection that finished and closed meanwhile
+# would answer ENOENT) while the server is blocked reading (peek); the
+# restore by 4-tuple wakes nothing wrong: the reader continues on the host
+# stack, 2 MiB each way verified, a second restore is EALREADY, nothing is
+# handed off again by itself.
 idle() {
 	local d=$W/idle$2 t
 	handoff_snap
-	xfer_bg "$d" "$1" "$2" $((2 << 20)) 1 --idle 4 || return 1
+	xfer_bg "$d" "$1" "$2" $((2 << 20)) 1 --idle 10 || return 1
 	wait_sock "$d" 1 && handoff_wait_offloaded 1 5 && wait_fw_live 1 || { xfer_kill; return 1; }
 	t=$(sock_tuple "$d")
 	echo "# restore '$t'"
