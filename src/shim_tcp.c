@@ -232,11 +232,6 @@ int handoff_keepalive_probes(const struct tcp_sock *tp)
 	return keepalive_probes(tp);
 }
 
-u32 handoff_tcp_time_stamp_ts(const struct tcp_sock *tp)
-{
-	return tcp_time_stamp_ts(tp);
-}
-
 u32 handoff_tcp_snd_cwnd(const struct tcp_sock *tp)
 {
 	return tcp_snd_cwnd(tp);

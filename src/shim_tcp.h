@@ -72,7 +72,6 @@ void handoff_init_list_head(struct list_head *list);
 int handoff_keepalive_time_when(const struct tcp_sock *tp);
 int handoff_keepalive_intvl_when(const struct tcp_sock *tp);
 int handoff_keepalive_probes(const struct tcp_sock *tp);
-u32 handoff_tcp_time_stamp_ts(const struct tcp_sock *tp);
 u32 handoff_tcp_snd_cwnd(const struct tcp_sock *tp);
 u32 handoff_tcp_seconds(void);
 
