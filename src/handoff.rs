@@ -517,9 +517,9 @@ unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, r
         snap.ts_recent_age_ms = now_s.wrapping_sub(opt.ts_recent_stamp as u32).saturating_mul(1000);
         // The clock now, not `tcp_time_stamp_ts(tp)`: that reads the
         // socket's cached `tcp_mstamp`, seconds old on an idle connection,
-        // and the NIC's TSvals would go back by that much each handoff
-        // (the peer's PAWS then drops them). `install` takes the NIC's
-        // clock back against the same `tcp_clock_ms`.
+        // so the clock the peer sees would stand still over the idle time
+        // at every handoff. `install` takes the NIC's clock back against
+        // the same `tcp_clock_ms`.
         // SAFETY: clock read.
         snap.ts_val = unsafe { bindings::handoff_tcp_clock_ms() }.wrapping_add(tp.tsoffset);
     }
