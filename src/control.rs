@@ -256,17 +256,9 @@ unsafe fn apply_one(op: Op, sk: *mut bindings::sock) -> Result {
                     (Op::Restore, _, _) => Err(errno::EALREADY()),
                     (Op::Offload, false, Phase::Restored) => {
                         crate::ulp::install_pending(c);
-                        // At once, unless a system call sleeps in native
-                        // TCP on it: then at its next call (`ulp.rs`).
-                        match crate::handoff::offload(c) {
-                            Err(e) if e == EAGAIN => Ok(()),
-                            Err(e) => {
-                                // Refused (counted): it stays native.
-                                crate::ulp::detach(sk);
-                                Err(e)
-                            }
-                            Ok(()) => Ok(()),
-                        }
+                        // At once, unless a system call is in native TCP
+                        // on it: then at its next call (`ulp.rs`).
+                        crate::ulp::offload_or_detach(c)
                     }
                     (Op::Offload, _, _) => Err(errno::EALREADY()),
                 }

@@ -264,6 +264,28 @@ pub(crate) unsafe fn detach(sk: *mut bindings::sock) {
     }
 }
 
+/// Hands off a pending socket: `Ok` once on the NIC or while the handoff
+/// must wait (it stays pending, `EAGAIN` from `handoff::offload`); on a
+/// refusal the ULP is removed and the socket stays native.
+///
+/// # Safety
+///
+/// As for `handoff::offload`; `c` is the record of the locked `c.sk`,
+/// which the caller must not use after an error (it is freed).
+pub(crate) unsafe fn offload_or_detach(c: &mut Conn) -> Result {
+    let sk = c.sk;
+    // SAFETY: by the contract.
+    match unsafe { crate::handoff::offload(c) } {
+        Err(e) if e == EAGAIN => Ok(()),
+        Err(e) => {
+            // SAFETY: locked socket that no NIC knows.
+            unsafe { detach(sk) };
+            Err(e)
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
 /// The base protocol a pending table stands in for.
 fn base_of_pending(prot: *const bindings::proto) -> Option<*mut bindings::proto> {
     if ptr::eq(prot, PENDING_PROT[V4].get()) {
@@ -301,12 +323,9 @@ unsafe fn pending_enter(sk: *mut bindings::sock) -> *mut bindings::proto {
         let c = (*icsk).icsk_ulp_data.cast::<Conn>();
         let established = u32::from((*sk).__sk_common.skc_state) != bindings::TCP_SYN_RECV;
         if established && (*icsk).icsk_ulp_ops == ULP.get() && !c.is_null() && (*c).st_unshared().phase == Phase::Pending {
-            match crate::handoff::offload(&mut *c) {
-                // Not now: stay pending, and serve this call natively.
-                Err(e) if e == EAGAIN => {}
-                Err(_) => detach(sk),
-                Ok(()) => {}
-            }
+            // Not now (EAGAIN): it stays pending and this call is served
+            // natively; a refusal was counted and the socket stays native.
+            let _ = offload_or_detach(&mut *c);
         }
         let prot = (*sk).__sk_common.skc_prot;
         base_of_pending(prot).unwrap_or(prot)
