@@ -140,6 +140,10 @@ pub(crate) struct Conn {
     /// native TCP and are still inside it ([`NativeCall`]): no handoff
     /// until they are out, or one would run TCP on the parked socket.
     pub(crate) native_calls: AtomicU32,
+    /// The tasks of those calls, so that module unload can make them
+    /// leave our code ([`kick_native_calls`]); a call that finds every
+    /// slot taken is counted but cannot be kicked.
+    native_tasks: [AtomicPtr<bindings::task_struct>; NATIVE_TASK_SLOTS],
     /// Entry in the namespace's registry of records (`control.rs`).
     pub(crate) link: UnsafeCell<bindings::list_head>,
 }
@@ -156,6 +160,7 @@ impl Conn {
             base_ops: ptr::null(),
             base_backlog_rcv: None,
             native_calls: AtomicU32::new(0),
+            native_tasks: [const { AtomicPtr::new(ptr::null_mut()) }; NATIVE_TASK_SLOTS],
             nic: AtomicPtr::new(ptr::null_mut()),
             dev: ptr::null_mut(),
             snd: VVec::new(),
@@ -888,23 +893,85 @@ impl Drop for Held {
     }
 }
 
+/// Concurrent native calls per socket whose task is remembered (a reader
+/// and a writer, with room to spare).
+const NATIVE_TASK_SLOTS: usize = 4;
+
 /// A system call on its way into native TCP, counted in
 /// `Conn::native_calls` from the moment it decides (socket locked) until
 /// native TCP returns.
-pub(crate) struct NativeCall<'a>(&'a Conn);
+pub(crate) struct NativeCall<'a> {
+    c: &'a Conn,
+    slot: Option<usize>,
+}
 
 impl<'a> NativeCall<'a> {
     /// Call with the socket locked, before letting go of the lock.
     pub(crate) fn enter(c: &'a Conn) -> Self {
         c.native_calls.fetch_add(1, Ordering::AcqRel);
-        NativeCall(c)
+        // SAFETY: plain query of the current task.
+        let me = unsafe { bindings::handoff_current() };
+        let slot = c.native_tasks.iter().position(|t| {
+            t.compare_exchange(ptr::null_mut(), me, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        });
+        NativeCall { c, slot }
+    }
+
+    /// The native call's result as this system call returns it. A call
+    /// that module unload interrupted ([`kick_native_calls`]) restarts from
+    /// user space through the base operations (by then back on the
+    /// socket), out of our code: `-EINTR` (a finite timeout) becomes
+    /// `-ERESTARTNOINTR` unless a real signal is pending too. `-ERESTARTSYS`
+    /// (no timeout) restarts by itself.
+    pub(crate) fn result(&self, r: c_int) -> c_int {
+        let eintr = -(bindings::EINTR as c_int);
+        // SAFETY: plain query of the current task.
+        if r == eintr && crate::control::unloading() && !unsafe { bindings::handoff_task_sigpending() } {
+            return -(bindings::ERESTARTNOINTR as c_int);
+        }
+        r
     }
 }
 
 impl Drop for NativeCall<'_> {
     fn drop(&mut self) {
-        self.0.native_calls.fetch_sub(1, Ordering::AcqRel);
+        if let Some(i) = self.slot {
+            self.c.native_tasks[i].store(ptr::null_mut(), Ordering::Release);
+        }
+        self.c.native_calls.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Module unload, once every socket is back on its base operations: makes
+/// the system calls of `c` asleep in native TCP from inside our code
+/// return, as a signal would (TIF_NOTIFY_SIGNAL, the flag io_uring uses to
+/// break a task out of an interruptible wait, then a wake-up of the
+/// socket's sleepers); [`NativeCall::result`] has them restart.
+///
+/// # Safety
+///
+/// Called under the registry lock with `c` registered: `c` and its socket
+/// are alive (a call holding a slot is inside a system call on the
+/// socket), and a task read from a slot is freed only after an RCU grace
+/// period, which the lock's disabled bottom halves hold off.
+pub(crate) unsafe fn kick_native_calls(c: &Conn) -> bool {
+    let mut kicked = false;
+    for t in c.native_tasks.iter() {
+        let task = t.load(Ordering::Acquire);
+        if !task.is_null() {
+            // SAFETY: see the function's contract; a task that left our
+            // code meanwhile takes one harmless trip through signal
+            // delivery on its way back to user space.
+            unsafe { bindings::handoff_set_notify_signal_flag(task) };
+            kicked = true;
+        }
+    }
+    if kicked {
+        // SAFETY: live socket (see the contract), still attached to its
+        // file while a call on it is in progress.
+        unsafe { bindings::handoff_wake_up_interruptible_all(bindings::handoff_sk_sleep(c.sk)) };
+    }
+    kicked
 }
 
 /// Socket lock held for the life of the value.
@@ -953,7 +1020,7 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut 
     if flags & bindings::MSG_OOB != 0 {
         return errno::EOPNOTSUPP().to_errno();
     }
-    let (outcome, _native) = {
+    let (outcome, native) = {
         // SAFETY: live socket.
         let _lock = unsafe { SockLock::new(sk) };
         // SAFETY: `sk` is live, `m` valid (see above).
@@ -967,7 +1034,8 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut 
         // iterator has advanced past what we took.
         Outcome::Native(copied) => match unsafe { ((*c.base_prot).sendmsg.expect("tcp sendmsg"))(sk, m, size - copied) } {
             r if r >= 0 => copied as c_int + r,
-            r => if copied > 0 { copied as c_int } else { r },
+            _ if copied > 0 => copied as c_int,
+            r => native.as_ref().map_or(r, |n| n.result(r)),
         },
     }
 }
@@ -1054,7 +1122,7 @@ pub(crate) unsafe extern "C" fn bypass_recvmsg(
     if uflags & bindings::MSG_ERRQUEUE != 0 {
         return EAGAIN.to_errno();
     }
-    let (outcome, _native) = {
+    let (outcome, native) = {
         // SAFETY: live socket.
         let _lock = unsafe { SockLock::new(sk) };
         // SAFETY: as in `bypass_sendmsg`.
@@ -1067,7 +1135,8 @@ pub(crate) unsafe extern "C" fn bypass_recvmsg(
         // Restored while we waited: what is left comes from native TCP.
         Outcome::Native(0) => {
             // SAFETY: as in `bypass_sendmsg`.
-            unsafe { ((*c.base_prot).recvmsg.expect("tcp recvmsg"))(sk, m, len, flags, addr_len) }
+            let r = unsafe { ((*c.base_prot).recvmsg.expect("tcp recvmsg"))(sk, m, len, flags, addr_len) };
+            native.as_ref().map_or(r, |n| n.result(r))
         }
         Outcome::Native(copied) => copied as c_int,
     }

@@ -362,10 +362,40 @@ pub(crate) fn restore_device(nic: &crate::vnic::Nic) -> u32 {
     }
 }
 
+/// Set once module unload has started (`shutdown`).
+static UNLOADING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether module unload has started.
+pub(crate) fn unloading() -> bool {
+    UNLOADING.load(core::sync::atomic::Ordering::Acquire)
+}
+
+/// Interrupts every system call still asleep in native TCP from inside our
+/// code (`bypass::kick_native_calls`); returns how many records had one.
+fn kick_native_calls() -> usize {
+    with(|head| {
+        let mut n = 0;
+        // SAFETY: the lock is held; every entry is the `link` of a live
+        // record (see `collect`).
+        unsafe {
+            let mut p = (*head).next;
+            while p != head {
+                let c = &*(p as *const u8).sub(core::mem::offset_of!(Conn, link)).cast::<Conn>();
+                if bypass::kick_native_calls(c) {
+                    n += 1;
+                }
+                p = (*p).next;
+            }
+        }
+        n
+    })
+}
+
 /// Module unload: every connection comes back to the host, every socket
 /// loses the ULP, and no system call is left in our code when this
 /// returns. The accept probe and the ULP are already unregistered.
 pub(crate) fn shutdown() {
+    UNLOADING.store(true, core::sync::atomic::Ordering::Release);
     let mut restored = 0u32;
     loop {
         let Ok(socks) = collect(ptr::null_mut(), &Selector::All) else { break };
@@ -408,8 +438,13 @@ pub(crate) fn shutdown() {
     // (`bypass::Held`): wait for those to drain.
     // SAFETY: plain RCU barrier.
     unsafe { bindings::synchronize_rcu() };
+    // A call asleep in native TCP (a reader the restore woke and sent on
+    // natively, say) would keep us waiting for its data: interrupt it, and
+    // keep doing so, as calls may still be on their way into native TCP.
     let mut waited = 0u32;
+    let mut kicked = 0usize;
     while REGISTRY.count.load(core::sync::atomic::Ordering::Acquire) > 0 {
+        kicked = kicked.max(kick_native_calls());
         // SAFETY: sleeping is fine in module exit.
         unsafe { bindings::msleep(10) };
         waited += 1;
@@ -417,5 +452,8 @@ pub(crate) fn shutdown() {
             pr_warn!("tcp_handoff: unload waits for {} system call(s) still in the bypass layer\n",
                 REGISTRY.count.load(core::sync::atomic::Ordering::Relaxed));
         }
+    }
+    if kicked > 0 {
+        pr_info!("tcp_handoff: system calls asleep in native TCP on {} socket(s) restarted outside the module\n", kicked);
     }
 }

@@ -87,6 +87,26 @@ bool handoff_signal_pending(void)
 	return signal_pending(current);
 }
 
+bool handoff_task_sigpending(void)
+{
+	return task_sigpending(current);
+}
+
+struct task_struct *handoff_current(void)
+{
+	return current;
+}
+
+void handoff_set_notify_signal_flag(struct task_struct *task)
+{
+	set_tsk_thread_flag(task, TIF_NOTIFY_SIGNAL);
+}
+
+void handoff_wake_up_interruptible_all(struct wait_queue_head *wq)
+{
+	wake_up_interruptible_all(wq);
+}
+
 void handoff_sock_poll_wait(struct file *filp, struct socket *sock, struct poll_table_struct *p)
 {
 	sock_poll_wait(filp, sock, p);

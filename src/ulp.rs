@@ -342,15 +342,16 @@ unsafe extern "C" fn pending_sendmsg(sk: *mut bindings::sock, m: *mut bindings::
     // SAFETY: called by the socket layer on a live socket; `serve` is the
     // bypass or the base protocol.
     unsafe {
-        let _held = bypass::conn_of(sk).map(bypass::Held::new);
+        let held = bypass::conn_of(sk).map(bypass::Held::new);
         let serve = pending_enter(sk);
         if family_of(serve).is_some() {
             // Native TCP, without letting go of the lock: a handoff cannot
             // slip in before the data is queued (`tcp_sendmsg` is this
             // call between lock_sock and release_sock).
+            let native = native_call(serve, held.as_deref());
             let r = bindings::tcp_sendmsg_locked(sk, m, len);
             bindings::release_sock(sk);
-            return r;
+            return native.map_or(r, |n| n.result(r));
         }
         bindings::release_sock(sk);
         ((*serve).sendmsg.expect("sendmsg"))(sk, m, len)
@@ -368,9 +369,10 @@ unsafe extern "C" fn pending_recvmsg(
     unsafe {
         let held = bypass::conn_of(sk).map(bypass::Held::new);
         let serve = pending_enter(sk);
-        let _native = native_call(serve, held.as_deref());
+        let native = native_call(serve, held.as_deref());
         bindings::release_sock(sk);
-        ((*serve).recvmsg.expect("recvmsg"))(sk, m, len, flags, addr_len)
+        let r = ((*serve).recvmsg.expect("recvmsg"))(sk, m, len, flags, addr_len);
+        native.as_ref().map_or(r, |n| n.result(r))
     }
 }
 
