@@ -515,13 +515,18 @@ unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, r
         // SAFETY: clock read.
         let now_s = unsafe { bindings::handoff_tcp_seconds() };
         snap.ts_recent_age_ms = now_s.wrapping_sub(opt.ts_recent_stamp as u32).saturating_mul(1000);
-        // The clock now, not `tcp_time_stamp_ts(tp)`: that reads the
-        // socket's cached `tcp_mstamp`, seconds old on an idle connection,
-        // so the clock the peer sees would stand still over the idle time
-        // at every handoff. `install` takes the NIC's clock back against
-        // the same `tcp_clock_ms`.
+        // The NIC continues from the later of the clock now and the last
+        // departure time this socket stamped a segment with
+        // (`tcp_wstamp_ns`, raised to every segment's time by
+        // `__tcp_transmit_skb`): `tcp_clock_ns` is `local_clock`, which may
+        // run behind on this CPU the clock another CPU sent a TSval with,
+        // and a TSval below one the peer has seen is dropped by its PAWS
+        // check. (Not the cached `tcp_mstamp` alone: seconds old on an idle
+        // connection.)
         // SAFETY: clock read.
-        snap.ts_val = unsafe { bindings::handoff_tcp_clock_ms() }.wrapping_add(tp.tsoffset);
+        let now_ns = unsafe { bindings::handoff_tcp_clock_ns() };
+        let sent_ns = now_ns.max(tp.tcp_wstamp_ns).max(tp.tcp_clock_cache);
+        snap.ts_val = ns_to_ts(sent_ns).wrapping_add(tp.tsoffset);
     }
     if opt.sack_ok() != 0 {
         flags |= SnapFlags::SACK;
@@ -687,7 +692,7 @@ pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
         bindings::wait_for_completion_timeout(c.done.get(), bindings::__msecs_to_jiffies(RESTORE_TIMEOUT_MS));
     }
     let Some(snap) = bypass::end_restore(c, nic) else {
-        pr_warn!("tcp_handoff: the NIC did not return a connection within {} ms; resetting it\n", RESTORE_TIMEOUT_MS);
+        pr_warn!("the NIC did not return a connection within {} ms; resetting it\n", RESTORE_TIMEOUT_MS);
         stats::inc(net, Stat::RestoreFailures);
         // SAFETY: socket locked; the connection left the NIC's table.
         unsafe {
@@ -785,9 +790,20 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
 
     // The peer keeps seeing one clock: continue the NIC's TSvals.
     if snap.flags.has(SnapFlags::TIMESTAMPS) {
+        // The host stamps segments with the socket's cached clock, at
+        // least its last departure time (`__tcp_transmit_skb`): bring both
+        // to now, so that an ACK sent before anything refreshes the cache
+        // (`tcp_cleanup_rbuf` after a read) does not carry a TSval from
+        // before the handoff, and one sent from a CPU whose `local_clock`
+        // lags this one's stays at or above the NIC's last TSval.
+        // SAFETY: clock read.
+        let now_ns = unsafe { bindings::handoff_tcp_clock_ns() };
+        tp.tcp_clock_cache = now_ns;
+        tp.tcp_mstamp = now_ns / 1000;
+        tp.tcp_wstamp_ns = tp.tcp_wstamp_ns.max(now_ns);
+        tp.tsoffset = snap.ts_val.wrapping_sub(ns_to_ts(now_ns));
         // SAFETY: clock reads.
         unsafe {
-            tp.tsoffset = snap.ts_val.wrapping_sub(bindings::handoff_tcp_clock_ms());
             tp.rx_opt.ts_recent = snap.ts_recent;
             tp.rx_opt.ts_recent_stamp = bindings::handoff_tcp_seconds().wrapping_sub(snap.ts_recent_age_ms / 1000) as c_int;
         }
@@ -863,7 +879,7 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
             msg.msg_flags = bindings::MSG_DONTWAIT;
             let sent = bindings::tcp_sendmsg_locked(sk, &mut msg, unacked as usize);
             if sent != unacked as c_int {
-                pr_err!("tcp_handoff: restore re-queued {} of {} bytes\n", sent, unacked);
+                pr_err!("restore re-queued {} of {} bytes\n", sent, unacked);
                 return Err(ENOMEM);
             }
         }
@@ -917,6 +933,12 @@ pub(crate) unsafe fn hand_back_buffered(c: &Conn) {
         // SAFETY: by the contract.
         unsafe { give_to_native(c, None) };
     }
+}
+
+/// A millisecond TCP timestamp from a `tcp_clock_ns` time, as
+/// `tcp_ns_to_ts` computes it (usec-TS connections are not handed off).
+fn ns_to_ts(ns: u64) -> u32 {
+    (ns / 1_000_000) as u32
 }
 
 /// Bytes in an skb queue.

@@ -402,9 +402,9 @@ void handoff_reinit_completion(struct completion *x)
 	reinit_completion(x);
 }
 
-u32 handoff_tcp_clock_ms(void)
+u64 handoff_tcp_clock_ns(void)
 {
-	return tcp_clock_ms();
+	return tcp_clock_ns();
 }
 
 void handoff_list_add_tail(struct list_head *entry, struct list_head *head)

@@ -111,7 +111,7 @@ void handoff_tcp_skb_set(struct sk_buff *skb, u32 seq, u32 end_seq, u8 tcp_flags
 struct sk_buff *handoff_alloc_skb(unsigned int size);
 void handoff_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len);
 void handoff_reinit_completion(struct completion *x);
-u32 handoff_tcp_clock_ms(void);
+u64 handoff_tcp_clock_ns(void);
 void handoff_list_add_tail(struct list_head *entry, struct list_head *head);
 void handoff_list_del_init(struct list_head *entry);
 
