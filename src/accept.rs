@@ -98,7 +98,7 @@ impl Registration {
                 (*PROBE.get()).nmissed
             };
             if missed > 0 {
-                pr_warn!("tcp_handoff: accept probe missed {} accepts (more than {} at once)\n", missed, MAX_ACTIVE);
+                pr_warn!("accept probe missed {} accepts (more than {} at once)\n", missed, MAX_ACTIVE);
             }
         }
     }

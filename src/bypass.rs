@@ -685,7 +685,7 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
             let len = u64::from(len);
             if addr != expect || s.rcv_tail + len > s.rcv_posted {
                 nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv);
-                pr_warn!("tcp_handoff: recv event outside the posted buffers (cid {:#x} addr {:#x} len {}; expected {:#x}, ring head {} tail {} posted {})\n",
+                pr_warn!("recv event outside the posted buffers (cid {:#x} addr {:#x} len {}; expected {:#x}, ring head {} tail {} posted {})\n",
                     s.cid, addr, len, expect, s.rcv_head, s.rcv_tail, s.rcv_posted);
                 return;
             }
@@ -712,7 +712,7 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                 };
                 if !ok {
                     nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv);
-                    pr_warn!("tcp_handoff: no memory for {} bytes handed back by the NIC (cid {:#x})\n", len, s.cid);
+                    pr_warn!("no memory for {} bytes handed back by the NIC (cid {:#x})\n", len, s.cid);
                 }
                 stats::add(c.net, Stat::RxBytes, len);
                 return;
@@ -779,7 +779,7 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
             if kind == 2 && num == 0 {
                 // A reference we sent was refused: the stream would have a
                 // hole, so the connection cannot continue. Abort it.
-                pr_warn!("tcp_handoff: NIC out of buffer references, resetting cid {:#x}\n", cid);
+                pr_warn!("NIC out of buffer references, resetting cid {:#x}\n", cid);
                 set_sk_err(c, bindings::ENOBUFS);
                 let _ = ctrl(c, s, nic, msg::CtrlCmd::Abort, 0);
                 wake(c, EPOLL_ALL);

@@ -430,7 +430,7 @@ pub(crate) fn shutdown() {
         }
     }
     if restored > 0 {
-        pr_info!("tcp_handoff: {} offloaded connection(s) restored to the host before unload\n", restored);
+        pr_info!("{} offloaded connection(s) restored to the host before unload\n", restored);
     }
     // A caller that read one of our operation pointers before it was
     // switched back has entered our code by the end of a grace period
@@ -449,11 +449,11 @@ pub(crate) fn shutdown() {
         unsafe { bindings::msleep(10) };
         waited += 1;
         if waited % 500 == 0 {
-            pr_warn!("tcp_handoff: unload waits for {} system call(s) still in the bypass layer\n",
+            pr_warn!("unload waits for {} system call(s) still in the bypass layer\n",
                 REGISTRY.count.load(core::sync::atomic::Ordering::Relaxed));
         }
     }
     if kicked > 0 {
-        pr_info!("tcp_handoff: system calls asleep in native TCP on {} socket(s) restarted outside the module\n", kicked);
+        pr_info!("system calls asleep in native TCP on {} socket(s) restarted outside the module\n", kicked);
     }
 }

@@ -89,7 +89,7 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
         )
     };
     if header.is_null() {
-        pr_err!("tcp_handoff: cannot register net.handoff sysctls\n");
+        pr_err!("cannot register net.handoff sysctls\n");
         return ENOMEM.to_errno();
     }
     // SAFETY: `state` is valid (the kernel allocated it before `init`), and
@@ -97,7 +97,7 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
     unsafe { (*state).sysctl_header = header };
     // SAFETY: `net` is being initialised; `net_exit` removes the entry.
     if let Err(e) = unsafe { stats::create_proc(net) } {
-        pr_err!("tcp_handoff: cannot create /proc/net/handoff_stat\n");
+        pr_err!("cannot create /proc/net/handoff_stat\n");
         // SAFETY: registered just above, and `net_exit` will not run for a
         // namespace whose init failed.
         unsafe { bindings::unregister_net_sysctl_table(header) };

@@ -442,7 +442,7 @@ unsafe extern "C" fn ulp_release(sk: *mut bindings::sock) {
         if let Some(nic) = (*c).nic() {
             // Cannot happen while we hold a socket reference for the NIC;
             // never leave the NIC pointing at freed memory if it does.
-            pr_err!("tcp_handoff: socket destroyed while offloaded; aborting its NIC connection\n");
+            pr_err!("socket destroyed while offloaded; aborting its NIC connection\n");
             let g = nic.offload.lock();
             nic.offload.remove_pending(&g, c);
             if let Some(cid) = bypass::cid_of(&*c, &g) {
