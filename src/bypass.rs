@@ -298,8 +298,16 @@ pub(crate) fn refusal_errno(code: u16) -> Error {
     }
 }
 
+/// Offset of stream position `pos` in a ring of `cap` bytes. Rings are
+/// never empty while in use; a zero `cap` gives 0 rather than a
+/// division-by-zero panic path in the NAPI poll (which objtool cannot see
+/// the end of).
+fn ring_off(pos: u64, cap: u64) -> u64 {
+    pos.checked_rem(cap).unwrap_or(0)
+}
+
 fn copy_in_ring(base: *mut u8, cap: usize, pos: u64, data: &[u8]) {
-    let off = (pos % cap as u64) as usize;
+    let off = ring_off(pos, cap as u64) as usize;
     let first = data.len().min(cap - off);
     // SAFETY: `base` is a `cap`-byte ring; both pieces lie inside it and the
     // caller owns the range (see the module docs).
@@ -331,7 +339,7 @@ pub(crate) fn ring_write(c: &Conn, g: &Guard<'_>, region: Region, off: usize, da
         return Err(EFAULT);
     }
     // The write must fall inside [tail, posted) (modulo the ring).
-    let rel = (off as u64 + cap as u64 - s.rcv_tail % cap as u64) % cap as u64;
+    let rel = ring_off(off as u64 + cap as u64 - ring_off(s.rcv_tail, cap as u64), cap as u64);
     if s.rcv_tail + rel + data.len() as u64 > s.rcv_posted {
         return Err(EFAULT);
     }
@@ -382,7 +390,7 @@ fn push(c: &Conn, s: &mut Shared, nic: &Nic, psh: bool) {
     let cid = s.cid;
     let cap = c.snd.len() as u64;
     while s.snd_nrefs < SEND_REFS && s.snd_sent < s.snd_tail {
-        let off = s.snd_sent % cap;
+        let off = ring_off(s.snd_sent, cap);
         let n = (s.snd_tail - s.snd_sent).min(cap - off).min(MAX_REF);
         let last = s.snd_sent + n == s.snd_tail;
         let cmd = Command::Send {
@@ -416,7 +424,7 @@ fn push(c: &Conn, s: &mut Shared, nic: &Nic, psh: bool) {
     }
     while s.post_nrefs < POST_REFS && !s.peer_fin {
         let free = rcap - (s.rcv_posted - s.rcv_head);
-        let off = s.rcv_posted % rcap;
+        let off = ring_off(s.rcv_posted, rcap);
         let n = free.min(rcap - off).min(POST_CHUNK);
         // Post whole chunks, or the last piece before the ring wraps.
         if n == 0 || (n < POST_CHUNK && n != rcap - off) {
@@ -582,7 +590,7 @@ pub(crate) unsafe fn live_bytes(c: &Conn) -> ([&[u8]; 2], [&[u8]; 2]) {
         if cap == 0 || tail <= head {
             return [&[], &[]];
         }
-        let off = (head % cap) as usize;
+        let off = ring_off(head, cap) as usize;
         let n = (tail - head) as usize;
         let first = n.min(r.len() - off);
         [&r[off..off + first], &r[..n - first]]
@@ -681,7 +689,7 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
         HostEvent::Recv { addr, len, .. } => {
             c.stat(Stat::EvtRecv);
             let cap = c.rcv.len() as u64;
-            let expect = offload::host_addr(s.cid, Region::Recv, (s.rcv_tail % cap) as u32);
+            let expect = offload::host_addr(s.cid, Region::Recv, ring_off(s.rcv_tail, cap) as u32);
             let len = u64::from(len);
             if addr != expect || s.rcv_tail + len > s.rcv_posted {
                 nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv);
@@ -1083,7 +1091,7 @@ unsafe fn send_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghd
             }
             continue;
         }
-        let off = (tail % cap) as usize;
+        let off = ring_off(tail, cap) as usize;
         let n = (size - copied).min(space as usize).min(c.snd.len() - off);
         // SAFETY: `[tail, head + cap)` of the send ring is ours (the NIC
         // reads only `[head, sent)`) and `off + n` is inside the ring; the
@@ -1162,7 +1170,7 @@ unsafe fn recv_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghd
             (s.rcv_tail.saturating_sub(head), head, s.peer_fin || s.phase == Phase::Released)
         });
         if avail > 0 && copied < len {
-            let off = (head % cap) as usize;
+            let off = ring_off(head, cap) as usize;
             let n = (avail as usize).min(len - copied).min(c.rcv.len() - off);
             // SAFETY: `[head, tail)` of the receive ring is filled and only
             // we consume it (socket lock); `off + n` is inside the ring.
