@@ -39,6 +39,10 @@ pub(super) mod fl {
     /// Data was refused for lack of staging since the last report: one
     /// `resource` event per flush, not one per dropped segment.
     pub const STAGING_FULL: u16 = 1 << 13;
+    /// A `RestoreRequest` was sent for this connection and it has not been
+    /// restored or freed yet (the slot is reset when it is, which clears
+    /// this, so a reused slot starts unasked).
+    pub const RESTORE_ASKED: u16 = 1 << 14;
 }
 
 /// Timer bits of [`ConnSlot::timers`].
@@ -137,7 +141,15 @@ pub struct ConnSlot {
     pub(super) rtt_ms: u32,
     pub(super) keep_idle_ms: u32,
     pub(super) keep_intvl_ms: u32,
+    /// Last accepted segment (ms); ACKs of our data arrive in segments, so
+    /// this is also the last time data was acknowledged.
     pub(super) last_rx_ms: u32,
+    /// Milliseconds from `last_rx_ms` to the last data transmission if that
+    /// was later, else 0 (saturating): the last activity is
+    /// `last_rx_ms + tx_after_rx`. 16 bits fit in the slot's padding, so the
+    /// per-connection cost is unchanged; a connection that has only
+    /// transmitted, never received, for over 65 s counts as idle since then.
+    pub(super) tx_after_rx: u16,
 
     pub(super) rto_at: u32,
     pub(super) delack_at: u32,
@@ -227,6 +239,7 @@ impl ConnSlot {
         keep_idle_ms: 0,
         keep_intvl_ms: 0,
         last_rx_ms: 0,
+        tx_after_rx: 0,
         rto_at: 0,
         delack_at: 0,
         persist_at: 0,
@@ -407,6 +420,28 @@ impl ConnSlot {
             snd_queued: self.snd_queued,
             total_retrans: self.total_retrans,
         }
+    }
+
+    /// Records an accepted segment at `now_ms`.
+    #[inline]
+    pub(super) fn note_rx(&mut self, now_ms: u32) {
+        self.last_rx_ms = now_ms;
+        self.tx_after_rx = 0;
+    }
+
+    /// Records a data transmission at `now_ms`.
+    #[inline]
+    pub(super) fn note_tx(&mut self, now_ms: u32) {
+        // The clock never runs backwards, so this is the true distance.
+        let d = now_ms.wrapping_sub(self.last_rx_ms);
+        self.tx_after_rx = d.min(u32::from(u16::MAX)) as u16;
+    }
+
+    /// Milliseconds since the last segment received, data transmitted or
+    /// data acknowledged (modulo 2^32 ms, like every millisecond clock here).
+    #[inline]
+    pub(super) fn idle_ms(&self, now_ms: u32) -> u32 {
+        now_ms.wrapping_sub(self.last_rx_ms.wrapping_add(u32::from(self.tx_after_rx)))
     }
 
     /// TSval to send at `now_ms`.

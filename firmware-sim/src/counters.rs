@@ -148,6 +148,9 @@ counters! {
     conns_restored,
     /// Connections freed on the NIC (closed, reset, timed out).
     conns_freed,
+    /// `ctrl` RestoreRequest events: the NIC asked the host to take a
+    /// connection back under memory pressure.
+    restore_requests,
 }
 
 #[cfg(test)]
@@ -156,12 +159,15 @@ mod tests {
 
     #[test]
     fn names_match_values() {
-        let c = Counters { rx_frames: 1, conns_freed: 9, ..Counters::default() };
+        let c = Counters { rx_frames: 1, conns_freed: 9, restore_requests: 7, ..Counters::default() };
         assert_eq!(Counters::NAMES[0], "rx_frames");
         assert_eq!(c.get(0), Some(1));
+        // New counters are appended: the order is the `ethtool -S` order.
         let last = Counters::NAMES.len() - 1;
-        assert_eq!(Counters::NAMES[last], "conns_freed");
-        assert_eq!(c.get(last), Some(9));
+        assert_eq!(Counters::NAMES[last], "restore_requests");
+        assert_eq!(c.get(last), Some(7));
+        assert_eq!(Counters::NAMES[last - 1], "conns_freed");
+        assert_eq!(c.get(last - 1), Some(9));
         assert_eq!(c.get(last + 1), None);
     }
 }

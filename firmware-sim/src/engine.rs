@@ -120,6 +120,12 @@ struct Seg<'p> {
 const PAWS_IDLE_MS: u32 = 24 * 24 * 3600 * 1000;
 /// RFC 5961 §7 challenge ACK limit per second (engine-wide).
 const CHALLENGE_LIMIT: u32 = 1000;
+/// Memory-pressure policy: a connection must have been idle at least this
+/// long (ms) to be asked back with a `RestoreRequest`.
+pub const PRESSURE_MIN_IDLE_MS: u32 = 100;
+/// Memory-pressure policy: at most one `RestoreRequest` (and one scan of the
+/// connection table) per this many ms.
+pub const PRESSURE_INTERVAL_MS: u32 = 10;
 /// Largest MSS that fits the frame scratch with any headers.
 const MSS_MAX: u16 = (FRAME_MAX - ethernet::HEADER_LEN - ipv6::HEADER_LEN - tcp::HEADER_LEN - 12) as u16;
 
@@ -151,6 +157,15 @@ pub struct Engine<'a> {
     free_conns: u32,
     dirty: u32,
     layout: NicMemoryLayout,
+    /// Low watermark of free connection slots; 0 turns the pressure policy off.
+    pressure_slots: u32,
+    /// Live connections with `RESTORE_ASKED` (asked, not restored or freed).
+    pressure_outstanding: u32,
+    /// A handoff or reference was refused (`NoConnSlot`/`NoRefs`) since the
+    /// policy last looked.
+    pressure_refused: bool,
+    /// When the policy last scanned the table (`None`: never).
+    pressure_scan_ms: Option<u32>,
     sh: Shared<'a>,
 }
 
@@ -190,6 +205,10 @@ impl<'a> Engine<'a> {
             free_conns: layout.max_conns as u32,
             dirty: NIL,
             layout,
+            pressure_slots: 0,
+            pressure_outstanding: 0,
+            pressure_refused: false,
+            pressure_scan_ms: None,
             sh: Shared {
                 refs: Pool::new(refs, layout.refs),
                 chunks: Pool::new(chunks, layout.chunks),
@@ -252,6 +271,20 @@ impl<'a> Engine<'a> {
         self.sh.stage_cap = chunks.max(1);
     }
 
+    /// Turns on NIC-initiated restore under memory pressure (the paper's
+    /// `ch_os_restore`) with `slots` as the low watermark of free connection
+    /// slots; 0 (the default) turns it off. See [`Engine::poll`] for the
+    /// policy.
+    pub fn set_pressure_slots(&mut self, slots: u32) {
+        self.pressure_slots = slots;
+    }
+
+    /// `RestoreRequest`s outstanding: connections asked back that are still
+    /// live on the NIC.
+    pub fn restore_requests_outstanding(&self) -> u32 {
+        self.pressure_outstanding
+    }
+
     /// A snapshot of a live connection without removing it (for inspection,
     /// like `ss -i`).
     pub fn peek(&self, cid: u32) -> Option<Snapshot> {
@@ -266,9 +299,19 @@ impl<'a> Engine<'a> {
         let mut refs_held = 0u64;
         let mut chunks_held = 0u64;
         let mut live = 0usize;
+        let mut asked = 0u32;
         let limit = self.layout.refs.max(self.layout.chunks) + 1;
-        for c in self.conns.iter().filter(|c| c.is_live()) {
+        for c in self.conns.iter() {
+            if !c.is_live() {
+                if c.has(fl::RESTORE_ASKED) {
+                    return Err("free slot marked as asked back");
+                }
+                continue;
+            }
             live += 1;
+            if c.has(fl::RESTORE_ASKED) {
+                asked += 1;
+            }
             if !(seq::le(c.snd_una, c.snd_nxt) && seq::le(c.snd_nxt, c.snd_max)) {
                 return Err("snd_una <= snd_nxt <= snd_max violated");
             }
@@ -336,6 +379,9 @@ impl<'a> Engine<'a> {
         }
         if live != self.live_conns() || live != self.lookup.len() {
             return Err("live connection count mismatch");
+        }
+        if asked != self.pressure_outstanding {
+            return Err("outstanding restore requests mismatch");
         }
         if refs_held + u64::from(self.sh.refs.free_count) != self.layout.refs as u64 {
             return Err("reference pool leak");
@@ -626,6 +672,9 @@ impl<'a> Engine<'a> {
             }
         }
         self.lookup.remove(c.tag, idx as u32);
+        if c.has(fl::RESTORE_ASKED) {
+            self.pressure_outstanding = self.pressure_outstanding.saturating_sub(1);
+        }
         let gen = c.gen.wrapping_add(1);
         let dirty = c.has(fl::DIRTY);
         let link = c.link;
@@ -699,6 +748,7 @@ impl<'a> Engine<'a> {
                 }
                 let Some(r) = self.sh.refs.alloc() else {
                     self.sh.ctr.refuse_refs += 1;
+                    self.pressure_refused = true;
                     self.emit(io, &Event::Resource { cid, kind: ResourceKind::Refs, num: 0 });
                     return Err(CmdError::Refused(Refusal::NoRefs));
                 };
@@ -730,6 +780,7 @@ impl<'a> Engine<'a> {
                 let Some(c) = self.conns.get_mut(idx) else { return Err(CmdError::Refused(Refusal::BadCid)) };
                 let Some(r) = self.sh.refs.alloc() else {
                     self.sh.ctr.refuse_refs += 1;
+                    self.pressure_refused = true;
                     self.emit(io, &Event::Resource { cid, kind: ResourceKind::Refs, num: 0 });
                     return Err(CmdError::Refused(Refusal::NoRefs));
                 };
@@ -803,6 +854,7 @@ impl<'a> Engine<'a> {
         let idx = self.free_conn as usize;
         let Some(c) = self.conns.get_mut(idx) else {
             self.sh.ctr.refuse_conn_slots += 1;
+            self.pressure_refused = true;
             return Err(Refusal::NoConnSlot);
         };
         self.free_conn = c.link;
@@ -826,6 +878,7 @@ impl<'a> Engine<'a> {
             self.free_conn = idx as u32;
             self.free_conns += 1;
             self.sh.ctr.refuse_conn_slots += 1;
+            self.pressure_refused = true;
             return Err(Refusal::NoConnSlot);
         }
         self.sh.ctr.conns_offloaded += 1;
@@ -913,6 +966,15 @@ impl<'a> Engine<'a> {
 
     /// Runs due timers and flushes every connection touched since the last
     /// poll: deliver staged data, emit `recv`/`ack`/`ctrl` events, transmit.
+    ///
+    /// Then, if [`Engine::set_pressure_slots`] set a watermark, the memory
+    /// pressure policy: when free connection slots plus outstanding requests
+    /// are below the watermark, or a `NoConnSlot`/`NoRefs` refusal happened
+    /// since the policy last looked, it sends one `ctrl` `RestoreRequest`
+    /// for the ESTABLISHED or CLOSE_WAIT connection idle the longest (at
+    /// least [`PRESSURE_MIN_IDLE_MS`], not asked before; lowest slot on a
+    /// tie). It looks at most once per [`PRESSURE_INTERVAL_MS`]; a refusal
+    /// in between is kept for the next look.
     pub fn poll<I: Io>(&mut self, now_us: u64, io: &mut I) {
         self.set_time(now_us);
         self.run_timers(io);
@@ -942,6 +1004,46 @@ impl<'a> Engine<'a> {
                 self.rearm(idx);
             }
         }
+        self.pressure(io);
+    }
+
+    /// NIC-initiated restore under memory pressure (see [`Engine::poll`]).
+    /// The connection keeps running; the host may answer with `restore` or
+    /// ignore the request, which is then never repeated for that connection.
+    fn pressure<I: Io>(&mut self, io: &mut I) {
+        if self.pressure_slots == 0 {
+            self.pressure_refused = false;
+            return;
+        }
+        let now = self.sh.now_ms;
+        if self.pressure_scan_ms.is_some_and(|t| now.wrapping_sub(t) < PRESSURE_INTERVAL_MS) {
+            return;
+        }
+        let refused = core::mem::take(&mut self.pressure_refused);
+        // Enough requests are out to bring free slots back to the watermark
+        // once the host answers them; a refusal still allows one more.
+        let short = self.free_conns.saturating_add(self.pressure_outstanding) < self.pressure_slots;
+        if !short && !refused {
+            return;
+        }
+        self.pressure_scan_ms = Some(now);
+        let mut best: Option<(usize, u32)> = None;
+        for (i, c) in self.conns.iter().enumerate() {
+            if !matches!(c.state, TcpState::Established | TcpState::CloseWait) || c.has(fl::RESTORE_ASKED) {
+                continue;
+            }
+            let idle = c.idle_ms(now);
+            if idle >= PRESSURE_MIN_IDLE_MS && best.is_none_or(|(_, b)| idle > b) {
+                best = Some((i, idle));
+            }
+        }
+        let Some((idx, idle)) = best else { return };
+        let cid = self.cid_of(idx);
+        let Some(c) = self.conns.get_mut(idx) else { return };
+        c.set(fl::RESTORE_ASKED);
+        self.pressure_outstanding = self.pressure_outstanding.saturating_add(1);
+        self.sh.ctr.restore_requests += 1;
+        self.emit(io, &Event::Ctrl { cid, ev: CtrlEvent::RestoreRequest, arg: u64::from(idle) });
     }
 
     fn run_timers<I: Io>(&mut self, io: &mut I) {
@@ -1130,7 +1232,7 @@ impl Shared<'_> {
                 c.ts_recent_ms = now;
             }
         }
-        c.last_rx_ms = now;
+        c.note_rx(now);
         c.keep_sent = 0;
         if seq::lt(c.snd_wl1, seg.seq) || (c.snd_wl1 == seg.seq && seq::le(c.snd_wl2, seg.ack)) {
             let wnd_new = u32::from(seg.wnd) << c.snd_wscale;
@@ -1247,7 +1349,7 @@ impl Shared<'_> {
                 c.ts_recent_ms = now;
             }
         }
-        c.last_rx_ms = now;
+        c.note_rx(now);
         c.keep_sent = 0;
 
         // Send window update (RFC 9293 §3.10.7.4, SND.WL1/WL2 rule).
@@ -2026,6 +2128,9 @@ impl Shared<'_> {
         }
         self.ctr.tx_segs += 1;
         self.ctr.tx_bytes += len as u64;
+        if len > 0 {
+            c.note_tx(self.now_ms);
+        }
         if len > 0 && seq::lt(seq_no, c.snd_max) {
             self.ctr.retransmits += 1;
             c.total_retrans = c.total_retrans.wrapping_add(1);

@@ -27,7 +27,7 @@
 //! | 0x82 | NIC→OS | restore | 0 | cid | cookie (0 if NIC-initiated) |
 //! | 0x83 | NIC→OS | recv | bytes | cid | host address written |
 //! | 0x84 | NIC→OS | ack | 0 | cid | bytes acknowledged |
-//! | 0x85 | NIC→OS | ctrl | [`CtrlEvent`] | cid | argument (errno, reason) |
+//! | 0x85 | NIC→OS | ctrl | [`CtrlEvent`] | cid | argument (errno, reason, idle ms) |
 //! | 0x86 | NIC→OS | resource | [`ResourceKind`] | cid or `u32::MAX` | count |
 //! | 0x87 | NIC→OS | recv_data | bytes | cid | 0 (payload follows) |
 
@@ -130,6 +130,11 @@ pub enum CtrlEvent {
     TimedOut = 3,
     /// The NIC de-allocated the connection; the cid is free.
     Freed = 4,
+    /// The NIC asks the host to take this connection back (memory
+    /// pressure, the paper's `ch_os_restore`); arg is how long the
+    /// connection has been idle, in ms. The connection keeps running on the
+    /// NIC; the host answers, if at all, with an ordinary `restore` command.
+    RestoreRequest = 5,
 }
 
 /// errno values carried in ctrl events (Linux numbering).
@@ -594,6 +599,10 @@ mod tests {
             (
                 Event::Ctrl { cid: 4, ev: CtrlEvent::TimedOut, arg: errno::ETIMEDOUT },
                 HostEvent::Ctrl { cid: 4, ev: 3, arg: 110 },
+            ),
+            (
+                Event::Ctrl { cid: 9, ev: CtrlEvent::RestoreRequest, arg: 1234 },
+                HostEvent::Ctrl { cid: 9, ev: 5, arg: 1234 },
             ),
             (
                 Event::Resource { cid: NO_CID, kind: ResourceKind::Refs, num: 0 },
