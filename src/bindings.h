@@ -28,6 +28,7 @@
 #include <linux/sock_diag.h>
 #include <linux/uio.h>
 #include <linux/workqueue.h>
+#include <net/fib_notifier.h>
 #include <net/inet_common.h>
 #include <net/inet_connection_sock.h>
 #include <net/neighbour.h>

@@ -153,7 +153,7 @@ unsafe fn matches(sel: &Selector, sk: *mut bindings::sock) -> bool {
         // The cookie exists once someone asked for it (ss, SO_COOKIE): a
         // selector can only name a cookie that was shown. Zero means none.
         // SAFETY: by the contract; skc_cookie is an atomic64_t.
-        Selector::Cookie(v) => v != 0 && (unsafe { ptr::read_volatile(&(*sk).__sk_common.skc_cookie.counter) }) as u64 == v,
+        Selector::Cookie(v) => v != 0 && unsafe { cookie_of(sk) } == v,
         Selector::Tuple { v6, local, lport, remote, rport } => {
             // SAFETY: by the contract; plain-data unions of the socket.
             unsafe {
@@ -358,6 +358,48 @@ pub(crate) fn restore_device(nic: &crate::vnic::Nic) -> u32 {
         }
         if !progress {
             return n;
+        }
+    }
+}
+
+/// The socket's cookie, 0 if nobody asked for one yet (`SO_COOKIE`, `ss`).
+///
+/// # Safety
+///
+/// `sk` is a live socket.
+unsafe fn cookie_of(sk: *mut bindings::sock) -> u64 {
+    // SAFETY: by the contract; skc_cookie is an atomic64_t.
+    (unsafe { ptr::read_volatile(&(*sk).__sk_common.skc_cookie.counter) }) as u64
+}
+
+/// A route changed in `net` (`route.rs`): each of the namespace's
+/// offloaded connections whose route no longer leaves through the hnic
+/// device running it comes back to the host, and stays there until
+/// `net.handoff.offload` hands it to the device its route now uses.
+/// Process context.
+pub(crate) fn route_changed(net: *mut bindings::net) {
+    let Ok(socks) = collect(net, &Selector::All) else { return };
+    for &sk in socks.iter() {
+        // SAFETY: held by `collect`; the record is used under the socket
+        // lock, as everywhere.
+        unsafe {
+            bindings::handoff_lock_sock(sk);
+            if let Some(c) = bypass::record_ptr(sk) {
+                let c = &mut *c;
+                if c.nic().is_some()
+                    && bypass::phase_locked(c) == Phase::Offloaded
+                    && !crate::handoff::route_still_via_nic(c)
+                {
+                    let cookie = cookie_of(sk);
+                    match crate::handoff::restore(c) {
+                        Ok(()) => pr_info!("route of connection {} left its hnic device: restored to the host\n", cookie),
+                        Err(e) => pr_warn!("route of connection {} left its hnic device; restore failed: error {}\n",
+                            cookie, e.to_errno()),
+                    }
+                }
+            }
+            bindings::release_sock(sk);
+            bindings::handoff_sock_put(sk);
         }
     }
 }

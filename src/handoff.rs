@@ -653,6 +653,34 @@ pub(crate) unsafe fn finish(c: &Conn) {
     }
 }
 
+/// Whether the route of offloaded connection `c` still leaves through the
+/// device running it. The socket's cached route is checked and, if a
+/// routing change made it obsolete, looked up again, as TCP does before a
+/// retransmission (`icsk_af_ops->rebuild_header`).
+///
+/// # Safety
+///
+/// The caller holds the socket lock of `c.sk`.
+pub(crate) unsafe fn route_still_via_nic(c: &Conn) -> bool {
+    let sk = c.sk;
+    // SAFETY: by the contract; a TCP socket's af_ops are set for its life.
+    unsafe {
+        let af = (*sk.cast::<bindings::inet_connection_sock>()).icsk_af_ops;
+        let Some(rebuild) = af.as_ref().and_then(|af| af.rebuild_header) else { return true };
+        if rebuild(sk) != 0 {
+            // No route at all any more.
+            return false;
+        }
+        let dst = bindings::handoff_sk_dst_get(sk);
+        if dst.is_null() {
+            return false;
+        }
+        let dev = bindings::handoff_dst_dev(dst);
+        bindings::handoff_dst_release(dst);
+        dev == c.dev
+    }
+}
+
 /// How long a restore waits for the NIC's state before it gives up and
 /// resets the connection (the NIC is presumed failed).
 const RESTORE_TIMEOUT_MS: u32 = 2000;

@@ -16,6 +16,7 @@ use kernel::prelude::*;
 use crate::bindings;
 use crate::cstatic::CStatic;
 use crate::policy;
+use crate::route;
 use crate::stats;
 use crate::sysctl;
 
@@ -31,6 +32,8 @@ pub(crate) struct NetState {
     pub(crate) policy: policy::Policy,
     /// Counters of `/proc/net/handoff_stat`; all-zero is their start.
     pub(crate) stats: stats::Stats,
+    /// Route changes restore connections moved off their hnic (`route.rs`).
+    route: route::RouteWatch,
 }
 
 /// Index into `net->gen` the kernel assigns at registration.
@@ -103,10 +106,15 @@ unsafe extern "C" fn net_init(net: *mut bindings::net) -> c_int {
         unsafe { bindings::unregister_net_sysctl_table(header) };
         return e.to_errno();
     }
+    // SAFETY: the watch is zeroed and not yet shared (nothing but
+    // `net_exit` reaches it); it stays in place until `net_exit` stops it.
+    unsafe { (*state).route.start(net) };
     0
 }
 
 unsafe extern "C" fn net_exit(net: *mut bindings::net) {
+    // SAFETY: `init` succeeded for this namespace, so the watch started.
+    unsafe { (*net_state(net)).route.stop() };
     // SAFETY: `exit` runs once per namespace whose `init` succeeded (so the
     // proc entry exists), before the kernel frees the slot.
     unsafe { stats::remove_proc(net) };

@@ -19,6 +19,7 @@ mod errno;
 mod handoff;
 mod netns;
 mod policy;
+mod route;
 mod stats;
 mod sysctl;
 mod text;
