@@ -108,6 +108,9 @@ pub(crate) struct Shared {
     restoring: bool,
     /// A batch restore is letting the NIC's flight drain (`quiesce`).
     quiescing: bool,
+    /// The NIC asked the host to take the connection back (memory
+    /// pressure); the connection's work item restores it.
+    nic_asked_restore: bool,
 }
 
 /// An offloaded (or to-be-offloaded) connection: the ULP data of its socket
@@ -195,6 +198,7 @@ impl Conn {
                 counted: false,
                 restoring: false,
                 quiescing: false,
+                nic_asked_restore: false,
             }),
             refs: AtomicU32::new(1),
             // SAFETY: an all-zero list_head is overwritten by the registry
@@ -768,6 +772,16 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                     nic.offload.unlink(g, cid, c);
                     released(c, s);
                 }
+                5 => {
+                    // The NIC is short of memory and this connection has
+                    // been idle the longest (Documentation/firmware.rst):
+                    // take it back, from process context.
+                    c.stat(Stat::NicRestoreRequests);
+                    if s.phase == Phase::Offloaded && !s.restoring && !s.nic_asked_restore {
+                        s.nic_asked_restore = true;
+                        schedule(c);
+                    }
+                }
                 _ => nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv),
             }
         }
@@ -817,6 +831,16 @@ unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
     if nic_gone {
         // SAFETY: we hold the socket lock and a reference.
         unsafe { crate::handoff::finish(c) };
+    } else if locked(c, |s, nic| core::mem::take(&mut s.nic_asked_restore) && nic.is_some() && s.phase == Phase::Offloaded) {
+        // SAFETY: we hold the socket lock, which serialises every use of
+        // the record's host-side fields (as in `control::apply_one`); an
+        // offloaded socket carries our record.
+        if let Some(cm) = unsafe { record_ptr(sk) } {
+            // SAFETY: as above.
+            if let Err(e) = unsafe { crate::handoff::restore(&mut *cm) } {
+                pr_warn!("restore the NIC asked for failed: error {}\n", e.to_errno());
+            }
+        }
     }
     // SAFETY: lock and references taken above (the record's last use).
     unsafe {

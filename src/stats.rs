@@ -77,6 +77,7 @@ stats! {
     RacingSegmentsDropped => "racing_segments_dropped",
     Restores => "restores",
     RestoreFailures => "restore_failures",
+    NicRestoreRequests => "nic_restore_requests",
 }
 
 /// A namespace's counters. All-zero is the initial state.

@@ -113,6 +113,7 @@ pub(crate) fn create(dev: *mut bindings::net_device, nic: &Nic) -> *mut bindings
             (c"rate_mbit", f.rate_mbit.as_ptr()),
             (c"link_down", f.link_down.as_ptr()),
             (c"dump_conns", nic.dump_conns.as_ptr()),
+            (c"pressure_slots", nic.pressure_slots.as_ptr()),
         ];
         for (name, value) in knobs {
             bindings::debugfs_create_u32(name.as_ptr(), 0o600, dir, value);

@@ -174,6 +174,7 @@ impl Firmware {
         // Events are never dropped for want of room: work that can raise
         // them (commands, received frames) waits while the event ring is
         // nearly full, until NAPI has taken events off.
+        self.engine.set_pressure_slots(nic.pressure_slots.load(core::sync::atomic::Ordering::Relaxed));
         let evt_room = nic.evt.free() >= EVT_RESERVE;
         if evt_room {
             self.commands(nic, now);

@@ -94,6 +94,10 @@ pub(crate) struct Nic {
     /// debugfs `fail`: 1 = the firmware loses its connections' state at
     /// its next pass (then 2: failed).
     pub(crate) fail: AtomicU32,
+    /// debugfs `pressure_slots`: below this many free connection slots the
+    /// firmware asks the host to take idle connections back (0 = never;
+    /// Documentation/firmware.rst).
+    pub(crate) pressure_slots: AtomicU32,
 }
 
 /// Number of firmware TCP engine counters.
@@ -136,6 +140,7 @@ impl Nic {
                 offload,
                 fw_tcp: [const { AtomicU64::new(0) }; FW_TCP_COUNTERS],
                 dump_conns: AtomicU32::new(0),
+                pressure_slots: AtomicU32::new(0),
                 fail: AtomicU32::new(0),
             },
             GFP_KERNEL,

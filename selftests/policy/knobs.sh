@@ -112,12 +112,12 @@ refused_no_memory refused_timeout accept_policy_matched nic_released
 nic_resets tx_bytes rx_bytes bypass_sendmsg bypass_recvmsg bypass_poll
 bypass_close bypass_shutdown bypass_setsockopt bypass_ioctl cmd_send cmd_post
 cmd_recvd cmd_ctrl evt_recv evt_ack evt_ctrl racing_segments_dropped restores
-restore_failures"
+restore_failures nic_restore_requests"
 want=$(echo $STATS)
 names=$(awk '{ print $1 }' /proc/net/handoff_stat | xargs)
 ns_names=$(ip netns exec "$ns" awk '{ print $1 }' /proc/net/handoff_stat | xargs)
 ns_nonzero=$(ip netns exec "$ns" awk 'NF != 2 || $2 != 0' /proc/net/handoff_stat)
-tap_check "handoff_stat: 37 counters in order, in every namespace, a new one all 0" \
+tap_check "handoff_stat: 38 counters in order, in every namespace, a new one all 0" \
 	[ "$names" = "$want" -a "$ns_names" = "$want" -a -z "$ns_nonzero" ]
 [ "$names" = "$want" ] || echo "# handoff_stat names: $names"
 
