@@ -151,6 +151,9 @@ counters! {
     /// `ctrl` RestoreRequest events: the NIC asked the host to take a
     /// connection back under memory pressure.
     restore_requests,
+    /// `info` commands (queries of a live connection's state; each one on a
+    /// live cid is answered with one `info` event).
+    cmd_info,
 }
 
 #[cfg(test)]
@@ -159,15 +162,17 @@ mod tests {
 
     #[test]
     fn names_match_values() {
-        let c = Counters { rx_frames: 1, conns_freed: 9, restore_requests: 7, ..Counters::default() };
+        let c = Counters { rx_frames: 1, conns_freed: 9, restore_requests: 7, cmd_info: 5, ..Counters::default() };
         assert_eq!(Counters::NAMES[0], "rx_frames");
         assert_eq!(c.get(0), Some(1));
         // New counters are appended: the order is the `ethtool -S` order.
         let last = Counters::NAMES.len() - 1;
-        assert_eq!(Counters::NAMES[last], "restore_requests");
-        assert_eq!(c.get(last), Some(7));
-        assert_eq!(Counters::NAMES[last - 1], "conns_freed");
-        assert_eq!(c.get(last - 1), Some(9));
+        assert_eq!(Counters::NAMES[last], "cmd_info");
+        assert_eq!(c.get(last), Some(5));
+        assert_eq!(Counters::NAMES[last - 1], "restore_requests");
+        assert_eq!(c.get(last - 1), Some(7));
+        assert_eq!(Counters::NAMES[last - 2], "conns_freed");
+        assert_eq!(c.get(last - 2), Some(9));
         assert_eq!(c.get(last + 1), None);
     }
 }

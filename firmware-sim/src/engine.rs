@@ -819,6 +819,17 @@ impl<'a> Engine<'a> {
                 self.sh.rx = rx;
                 Ok(())
             }
+            Command::Info { cid, cookie } => {
+                self.sh.ctr.cmd_info += 1;
+                let idx = self.live(cid)?;
+                // A pure read: the same export as `peek` and `restore`, at
+                // the engine's current time; nothing on the connection
+                // changes (no ACK, no delivery, no flags, not marked dirty).
+                let Some(c) = self.conns.get(idx) else { return Err(CmdError::Refused(Refusal::BadCid)) };
+                let snap = c.export(self.sh.now_ms);
+                self.emit(io, &Event::Info { cid, cookie, snap: &snap });
+                Ok(())
+            }
         }
     }
 
@@ -1153,6 +1164,8 @@ fn emit(ctr: &mut Counters, io: &mut impl Io, ev: &Event<'_>) {
         Event::Ctrl { .. } => ctr.ev_ctrl += 1,
         Event::Resource { .. } => ctr.ev_resource += 1,
         Event::RecvData { .. } => ctr.ev_recv_data += 1,
+        // Counted by `cmd_info` (one event per successful command).
+        Event::Info { .. } => {}
     }
     io.event(ev);
 }

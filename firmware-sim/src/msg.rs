@@ -5,14 +5,15 @@
 //! | off | size | field | meaning |
 //! |----:|----:|---|---|
 //! | 0 | 1 | kind | [`Kind`] |
-//! | 1 | 1 | flags | per kind (`send`/`recv`: [`MSG_PSH`]; `restore` event: [`RestoreReason`]) |
+//! | 1 | 1 | flags | per kind (`send`/`recv`: [`MSG_PSH`]; `restore` event: [`RestoreReason`]; `info` event: 0) |
 //! | 2 | 2 | len16 | byte length (`send`, `post`, `forward`, `recv`), ctrl/resource code, handoff result |
 //! | 4 | 4 | cid | connection id (`u32::MAX` where none applies) |
 //! | 8 | 8 | arg | host address, a 64-bit length, a ctrl argument, or the host's cookie |
 //!
-//! Only `handoff` (command) and `restore` (event) are longer: they are followed
-//! by a [`Snapshot`] of [`SNAPSHOT_LEN`] bytes; `recv_data` is followed by
-//! `len16` bytes of payload (used only to hand back staged data on restore).
+//! Only `handoff` (command) and `restore` and `info` (events) are longer: they
+//! are followed by a [`Snapshot`] of [`SNAPSHOT_LEN`] bytes; `recv_data` is
+//! followed by `len16` bytes of payload (used only to hand back staged data on
+//! restore).
 //!
 //! | kind | dir | name | len16 | cid | arg |
 //! |---|---|---|---|---|---|
@@ -23,6 +24,7 @@
 //! | 0x05 | OS→NIC | ctrl | [`CtrlCmd`] | cid | argument |
 //! | 0x06 | OS→NIC | forward | bytes | cid | host address of an Ethernet frame |
 //! | 0x07 | OS→NIC | post | bytes | cid | host address of a receive buffer |
+//! | 0x08 | OS→NIC | info | 0 | cid | cookie |
 //! | 0x81 | NIC→OS | handoff_done | 0 or [`Refusal`] | new cid | cookie |
 //! | 0x82 | NIC→OS | restore | 0 | cid | cookie (0 if NIC-initiated) |
 //! | 0x83 | NIC→OS | recv | bytes | cid | host address written |
@@ -30,13 +32,19 @@
 //! | 0x85 | NIC→OS | ctrl | [`CtrlEvent`] | cid | argument (errno, reason, idle ms) |
 //! | 0x86 | NIC→OS | resource | [`ResourceKind`] | cid or `u32::MAX` | count |
 //! | 0x87 | NIC→OS | recv_data | bytes | cid | 0 (payload follows) |
+//! | 0x88 | NIC→OS | info | 0 | cid | cookie (snapshot follows) |
+//!
+//! `info` queries a live connection without taking it back: the reply carries
+//! the same snapshot a `restore` would (RTT, cwnd, ssthresh, retransmissions,
+//! windows...), so the host can report the NIC's view in `TCP_INFO`; the
+//! connection is not changed in any way.
 
 use super::snapshot::{Snapshot, SNAPSHOT_LEN};
 
 /// Size of every message header, and of every message except the three
 /// carrying data or a snapshot.
 pub const MSG_LEN: usize = 16;
-/// Size of a `handoff` command and of a `restore` event.
+/// Size of a `handoff` command and of a `restore` or `info` event.
 pub const SNAPSHOT_MSG_LEN: usize = MSG_LEN + SNAPSHOT_LEN;
 /// `cid` value used where no connection applies.
 pub const NO_CID: u32 = u32::MAX;
@@ -63,6 +71,8 @@ pub enum Kind {
     Forward = 0x06,
     /// OS→NIC post.
     Post = 0x07,
+    /// OS→NIC info (query a live connection's state).
+    Info = 0x08,
     /// NIC→OS handoff result.
     HandoffDone = 0x81,
     /// NIC→OS restore.
@@ -77,6 +87,8 @@ pub enum Kind {
     Resource = 0x86,
     /// NIC→OS inline receive data.
     RecvData = 0x87,
+    /// NIC→OS info (a live connection's state).
+    InfoEv = 0x88,
 }
 
 /// Why a message could not be decoded or encoded.
@@ -251,9 +263,17 @@ pub enum Command {
         /// Length.
         len: u16,
     },
+    /// Report a live connection's state (for the host's `TCP_INFO`) with an
+    /// `info` event carrying `cookie`; the connection is not changed.
+    Info {
+        /// Connection.
+        cid: u32,
+        /// Host cookie echoed in the `info` event.
+        cookie: u64,
+    },
 }
 
-/// A NIC→OS event. `Restore` and `RecvData` borrow their payload so the
+/// A NIC→OS event. `Restore`, `Info` and `RecvData` borrow their payload so the
 /// engine never copies a snapshot or staged data onto its stack twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<'a> {
@@ -318,6 +338,15 @@ pub enum Event<'a> {
         /// Data.
         data: &'a [u8],
     },
+    /// Reply to `info`: the state of a connection that stays on the NIC.
+    Info {
+        /// Connection.
+        cid: u32,
+        /// Cookie of the host's `info` command.
+        cookie: u64,
+        /// The connection's current state (as a `restore` would export it).
+        snap: &'a Snapshot,
+    },
 }
 
 fn header(buf: &mut [u8], kind: Kind, flags: u8, len16: u16, cid: u32, arg: u64) -> Result<(), MsgError> {
@@ -371,6 +400,7 @@ impl Command {
             Command::Ctrl { cid, cmd, arg } => header(buf, Kind::Ctrl, 0, cmd as u16, cid, arg)?,
             Command::Forward { cid, addr, len } => header(buf, Kind::Forward, 0, len, cid, addr)?,
             Command::Post { cid, addr, len } => header(buf, Kind::Post, 0, len, cid, addr)?,
+            Command::Info { cid, cookie } => header(buf, Kind::Info, 0, 0, cid, cookie)?,
         }
         Ok(self.encoded_len())
     }
@@ -391,6 +421,7 @@ impl Command {
             0x05 => Command::Ctrl { cid: h.cid, cmd: CtrlCmd::from_u16(h.len16).ok_or(MsgError::BadValue)?, arg: h.arg },
             0x06 => Command::Forward { cid: h.cid, addr: h.arg, len: nonzero(h.len16)? },
             0x07 => Command::Post { cid: h.cid, addr: h.arg, len: nonzero(h.len16)? },
+            0x08 => Command::Info { cid: h.cid, cookie: h.arg },
             _ => return Err(MsgError::UnknownKind),
         };
         Ok((c, MSG_LEN))
@@ -401,7 +432,7 @@ impl Event<'_> {
     /// Encoded length.
     pub fn encoded_len(&self) -> usize {
         match self {
-            Event::Restore { .. } => SNAPSHOT_MSG_LEN,
+            Event::Restore { .. } | Event::Info { .. } => SNAPSHOT_MSG_LEN,
             Event::RecvData { data, .. } => MSG_LEN + data.len(),
             _ => MSG_LEN,
         }
@@ -431,13 +462,17 @@ impl Event<'_> {
                 dst.copy_from_slice(data);
                 header(buf, Kind::RecvData, 0, len, cid, 0)?
             }
+            Event::Info { cid, cookie, snap } => {
+                header(buf, Kind::InfoEv, 0, 0, cid, cookie)?;
+                snap.encode(buf.get_mut(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
+            }
         }
         Ok(self.encoded_len())
     }
 }
 
-/// A decoded NIC→OS event header, as the host sees it. `Restore` carries its
-/// snapshot by value; `RecvData` points at its payload in the input buffer.
+/// A decoded NIC→OS event header, as the host sees it. `Restore` and `Info`
+/// carry their snapshot by value; `RecvData` points at its payload in the input buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostEvent<'a> {
     /// See [`Event::HandoffDone`].
@@ -501,6 +536,15 @@ pub enum HostEvent<'a> {
         /// Data.
         data: &'a [u8],
     },
+    /// See [`Event::Info`].
+    Info {
+        /// Connection.
+        cid: u32,
+        /// Cookie.
+        cookie: u64,
+        /// State.
+        snap: Snapshot,
+    },
 }
 
 impl<'a> HostEvent<'a> {
@@ -521,6 +565,10 @@ impl<'a> HostEvent<'a> {
                 let n = usize::from(h.len16);
                 let data = buf.get(MSG_LEN..MSG_LEN + n).ok_or(MsgError::Truncated)?;
                 return Ok((HostEvent::RecvData { cid: h.cid, data }, MSG_LEN + n));
+            }
+            0x88 => {
+                let snap = Snapshot::decode(buf.get(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
+                return Ok((HostEvent::Info { cid: h.cid, cookie: h.arg, snap }, SNAPSHOT_MSG_LEN));
             }
             _ => return Err(MsgError::UnknownKind),
         };
@@ -543,6 +591,7 @@ mod tests {
             Command::Ctrl { cid: 3, cmd: CtrlCmd::KeepAlive, arg: 1000 },
             Command::Forward { cid: 4, addr: 0xffff_ffff_ffff, len: 1514 },
             Command::Post { cid: 5, addr: 42, len: 65535 },
+            Command::Info { cid: 6, cookie: 0xfeed_face_cafe },
         ];
         for c in cmds {
             let mut buf = [0u8; SNAPSHOT_MSG_LEN];
@@ -563,6 +612,8 @@ mod tests {
         let cases: &[(u8, u16, u64, MsgError)] = &[
             (0x00, 0, 0, MsgError::UnknownKind),
             (0x81, 0, 0, MsgError::UnknownKind),
+            (0x88, 0, 0, MsgError::UnknownKind),
+            (0x09, 0, 0, MsgError::UnknownKind),
             (0xff, 0, 0, MsgError::UnknownKind),
             (0x03, 0, 0, MsgError::BadValue),
             (0x06, 0, 0, MsgError::BadValue),
@@ -609,6 +660,10 @@ mod tests {
                 HostEvent::Resource { cid: NO_CID, kind: 2, num: 0 },
             ),
             (Event::RecvData { cid: 6, data: &data }, HostEvent::RecvData { cid: 6, data: &data }),
+            (
+                Event::Info { cid: 7, cookie: 0xfeed_face_cafe, snap: &snap },
+                HostEvent::Info { cid: 7, cookie: 0xfeed_face_cafe, snap },
+            ),
         ];
         for (ev, want) in evs {
             let mut buf = [0u8; 256];
@@ -616,6 +671,35 @@ mod tests {
             assert_eq!(n, ev.encoded_len());
             assert_eq!(HostEvent::decode(&buf[..n]), Ok((want, n)));
             assert!(ev.encode(&mut buf[..n - 1]).is_err());
+            for short in 0..n {
+                assert_eq!(HostEvent::decode(&buf[..short]).err(), Some(MsgError::Truncated), "{ev:?} cut to {short}");
+            }
         }
+    }
+
+    #[test]
+    fn info_kinds_and_layout() {
+        assert_eq!(Kind::Info as u8, 0x08);
+        assert_eq!(Kind::InfoEv as u8, 0x88);
+        // The command is a bare header: kind, flags 0, len16 0, cid, cookie.
+        let mut buf = [0u8; SNAPSHOT_MSG_LEN];
+        let c = Command::Info { cid: 0x0102_0304, cookie: 0x1122_3344_5566_7788 };
+        assert_eq!(c.encoded_len(), MSG_LEN);
+        assert_eq!(c.encode(&mut buf), Ok(MSG_LEN));
+        assert_eq!(buf[..MSG_LEN], [0x08, 0, 0, 0, 4, 3, 2, 1, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]);
+        // The event is encoded exactly like a host-requested `restore`
+        // (flags 0) except for the kind byte.
+        let snap = Snapshot { rcv_buf: 100, srtt_us: 12_345, cwnd: 14_600, ..Snapshot::default() };
+        let mut info = [0u8; SNAPSHOT_MSG_LEN];
+        let mut restore = [0u8; SNAPSHOT_MSG_LEN];
+        let ev = Event::Info { cid: 9, cookie: 77, snap: &snap };
+        assert_eq!(ev.encoded_len(), SNAPSHOT_MSG_LEN);
+        assert_eq!(ev.encode(&mut info), Ok(SNAPSHOT_MSG_LEN));
+        Event::Restore { cid: 9, cookie: 77, reason: RestoreReason::HostRequest, snap: &snap }.encode(&mut restore).unwrap();
+        assert_eq!(info[0], 0x88);
+        assert_eq!(info[1..], restore[1..]);
+        // Not accepted in the other direction.
+        assert_eq!(Command::decode(&info).err(), Some(MsgError::UnknownKind));
+        assert_eq!(HostEvent::decode(&buf[..MSG_LEN]).err(), Some(MsgError::UnknownKind));
     }
 }

@@ -38,7 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
         )
             .prop_map(|(v6, seq_off, ack_off, flags, wnd, opts, len, flip, cut)| Op::Seg { v6, seq_off, ack_off, flags, wnd, opts, len, flip, cut }),
         proptest::collection::vec(any::<u8>(), 0..200).prop_map(Op::RawCmd),
-        (0u8..8, any::<u8>(), prop_oneof![0u64..0x20_0000, any::<u64>()], any::<u16>(), prop_oneof![0u64..5000, any::<u64>()])
+        (0u8..9, any::<u8>(), prop_oneof![0u64..0x20_0000, any::<u64>()], any::<u16>(), prop_oneof![0u64..5000, any::<u64>()])
             .prop_map(|(which, cid_sel, addr, len, arg)| Op::Cmd { which, cid_sel, addr, len, arg }),
         prop_oneof![0u32..1000, 0u32..2_000_000].prop_map(Op::Tick),
     ]
@@ -104,9 +104,28 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     4 => Command::Forward { cid, addr, len: len.max(1) },
                     5 => Command::Restore { cid, cookie: arg },
                     6 => Command::Handoff { cookie: arg, snap: test_snapshot(arg % 2 == 0, len, arg % 3 == 0) },
+                    7 => Command::Info { cid, cookie: arg },
                     _ => Command::Recvd { cid, len: 0 },
                 };
-                let _ = e.execute(cmd, &mut h);
+                // `info` is a pure read: on a live cid exactly one event,
+                // carrying what `peek` sees, and nothing changes; on any
+                // other cid a refusal and no event.
+                let peeked = if let Command::Info { cid, .. } = cmd { Some(e.peek(cid)) } else { None };
+                let r = e.execute(cmd, &mut h);
+                if let (Some(want), Command::Info { cid, cookie }) = (peeked, cmd) {
+                    match want {
+                        Some(snap) => {
+                            prop_assert_eq!(r, Ok(()));
+                            prop_assert_eq!(&h.events, &vec![OwnedEvent::Info { cid, cookie, snap }]);
+                            prop_assert_eq!(e.peek(cid), Some(snap));
+                            prop_assert!(h.tx.is_empty());
+                        }
+                        None => {
+                            prop_assert_eq!(r, Err(firmware_sim::CmdError::Refused(firmware_sim::msg::Refusal::BadCid)));
+                            prop_assert!(h.events.is_empty());
+                        }
+                    }
+                }
             }
             Op::Tick(dt) => {
                 now += u64::from(dt);
@@ -160,7 +179,7 @@ fn seeded_mutation_fuzz() {
                 cut: if rng.below(8) == 0 { Some(rng.next_u64() as u16) } else { None },
             });
             if rng.below(4) == 0 {
-                ops.push(Op::Cmd { which: rng.below(8) as u8, cid_sel: rng.next_u64() as u8, addr: rng.below(0x20_0000), len: rng.next_u64() as u16, arg: rng.below(5000) });
+                ops.push(Op::Cmd { which: rng.below(9) as u8, cid_sel: rng.next_u64() as u8, addr: rng.below(0x20_0000), len: rng.next_u64() as u16, arg: rng.below(5000) });
             }
             if rng.below(3) == 0 {
                 ops.push(Op::Tick(rng.below(300_000) as u32));

@@ -193,6 +193,7 @@ pub enum OwnedEvent {
     Ctrl { cid: u32, ev: u16, arg: u64 },
     Resource { cid: u32, kind: u16, num: u64 },
     RecvData { cid: u32, data: Vec<u8> },
+    Info { cid: u32, cookie: u64, snap: Snapshot },
 }
 
 /// Host memory plus the NIC's ports as seen from the host. Events go
@@ -250,6 +251,7 @@ impl NicPort for Host {
             HostEvent::Ctrl { cid, ev, arg } => OwnedEvent::Ctrl { cid, ev, arg },
             HostEvent::Resource { cid, kind, num } => OwnedEvent::Resource { cid, kind, num },
             HostEvent::RecvData { cid, data } => OwnedEvent::RecvData { cid, data: data.to_vec() },
+            HostEvent::Info { cid, cookie, snap } => OwnedEvent::Info { cid, cookie, snap },
         });
     }
 }
@@ -303,6 +305,8 @@ pub struct Bypass {
     pub cmds: Vec<u8>,
     pub refusals: Vec<u16>,
     pub resources: Vec<(u16, u64)>,
+    /// `info` replies: (cid, cookie, snapshot).
+    pub infos: Vec<(u32, u64, Snapshot)>,
 }
 
 impl Bypass {
@@ -407,6 +411,8 @@ impl Bypass {
                     self.restored = Some(snap);
                     self.cid = None;
                 }
+                // A query's answer changes nothing on the host side either.
+                OwnedEvent::Info { cid, cookie, snap } => self.infos.push((cid, cookie, snap)),
             }
         }
         if self.consume && self.unconsumed > 0 {
