@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     /// The NIC asked the host to take the connection back (memory
     /// pressure); the connection's work item restores it.
     nic_asked_restore: bool,
+    /// The NIC's live view, from its `info` event.
+    info: Option<Snapshot>,
 }
 
 /// An offloaded (or to-be-offloaded) connection: the ULP data of its socket
@@ -134,6 +136,8 @@ pub(crate) struct Conn {
     /// under the NIC lock; drained by `handoff::install`).
     pub(crate) overflow: UnsafeCell<bindings::sk_buff_head>,
     pub(crate) done: UnsafeCell<bindings::completion>,
+    /// Completed by the NIC's `info` event (`getsockopt(TCP_INFO)`).
+    pub(crate) info_done: UnsafeCell<bindings::completion>,
     pub(crate) work: UnsafeCell<bindings::work_struct>,
     shared: UnsafeCell<Shared>,
     /// References to the record: the socket's (dropped by the ULP's
@@ -174,6 +178,8 @@ impl Conn {
             // calls `init_in_place` makes at the final address.
             done: UnsafeCell::new(unsafe { core::mem::zeroed() }),
             // SAFETY: as above.
+            info_done: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            // SAFETY: as above.
             work: UnsafeCell::new(unsafe { core::mem::zeroed() }),
             shared: UnsafeCell::new(Shared {
                 phase,
@@ -199,6 +205,7 @@ impl Conn {
                 restoring: false,
                 quiescing: false,
                 nic_asked_restore: false,
+                info: None,
             }),
             refs: AtomicU32::new(1),
             // SAFETY: an all-zero list_head is overwritten by the registry
@@ -213,6 +220,7 @@ impl Conn {
         // other thread can see it.
         unsafe {
             bindings::handoff_init_completion(self.done.get());
+            bindings::handoff_init_completion(self.info_done.get());
             bindings::handoff_init_work(self.work.get(), Some(conn_work));
             bindings::handoff_skb_queue_head_init(self.overflow.get());
         }
@@ -564,6 +572,27 @@ pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
     encode_and_submit(nic, &Command::Restore { cid: s.cid, cookie: c as *const Conn as u64 })
 }
 
+/// Asks the NIC for the connection's live state (`info`); its event
+/// completes `info_done`.
+pub(crate) fn begin_info(c: &Conn, nic: &Nic) -> Result {
+    let g = nic.offload.lock();
+    let s = c.st(&g);
+    if s.phase != Phase::Offloaded || s.restoring {
+        return Err(errno::EALREADY());
+    }
+    s.info = None;
+    // SAFETY: the completion was initialised; nothing waits on it now (the
+    // caller holds the socket lock, like every other asker).
+    unsafe { bindings::handoff_reinit_completion(c.info_done.get()) };
+    encode_and_submit(nic, &Command::Info { cid: s.cid, cookie: c as *const Conn as u64 })
+}
+
+/// The state the NIC's `info` event carried, if it arrived.
+pub(crate) fn end_info(c: &Conn, nic: &Nic) -> Option<Snapshot> {
+    let g = nic.offload.lock();
+    c.st(&g).info.take()
+}
+
 /// The state the NIC returned, once its `restore` event arrived (`None`:
 /// not yet; the caller then gives up: the entry is withdrawn so a late
 /// event finds nobody). The state stays recorded for `finish`.
@@ -806,6 +835,11 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                 let _ = ctrl(c, s, nic, msg::CtrlCmd::Abort, 0);
                 wake(c, EPOLL_ALL);
             }
+        }
+        HostEvent::Info { snap, .. } => {
+            s.info = Some(snap);
+            // SAFETY: initialised; a getsockopt may wait on it.
+            unsafe { bindings::complete(c.info_done.get()) };
         }
         HostEvent::HandoffDone { .. } => {}
     }
@@ -1355,6 +1389,29 @@ pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c
         bindings::handoff_orphan_count_inc(sk);
         bindings::release_sock(sk);
     }
+}
+
+/// Socket options are read from the host socket; `TCP_INFO` first brings
+/// the fields it reports up to the NIC's live view
+/// (`handoff::show_nic_view`).
+pub(crate) unsafe extern "C" fn bypass_getsockopt(
+    sk: *mut bindings::sock,
+    level: c_int,
+    optname: c_int,
+    optval: *mut core::ffi::c_char,
+    optlen: *mut c_int,
+) -> c_int {
+    // SAFETY: as in `bypass_sendmsg`.
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
+    if level == bindings::SOL_TCP as c_int && optname == bindings::TCP_INFO as c_int {
+        // SAFETY: live socket; `tcp_get_info` below takes the lock itself.
+        let _lock = unsafe { SockLock::new(sk) };
+        // SAFETY: locked socket, `c` its record.
+        unsafe { crate::handoff::show_nic_view(c) };
+    }
+    // SAFETY: the base protocol's handler with the caller's arguments.
+    unsafe { ((*c.base_prot).getsockopt.expect("tcp getsockopt"))(sk, level, optname, optval, optlen) }
 }
 
 /// TCP-level socket options: applied to the host socket (so getsockopt

@@ -681,6 +681,57 @@ pub(crate) unsafe fn route_still_via_nic(c: &Conn) -> bool {
     }
 }
 
+/// The NIC's RTT estimate, slow-start threshold and RTO written into the
+/// `tcp_sock` (`mss` > 0: the NIC counts bytes, the host segments).
+fn set_path_state(tp: &mut bindings::tcp_sock, icsk: &mut bindings::inet_connection_sock, snap: &Snapshot, mss: u32) {
+    tp.snd_ssthresh = if snap.ssthresh == u32::MAX { 0x7fff_ffff } else { (snap.ssthresh / mss).max(2) };
+    if snap.srtt_us > 0 {
+        tp.srtt_us = snap.srtt_us << 3;
+        tp.mdev_us = snap.rttvar_us << 2;
+        tp.mdev_max_us = tp.mdev_us;
+        tp.rttvar_us = tp.mdev_us;
+    }
+    // SAFETY: pure conversion.
+    let rto = unsafe { bindings::handoff_usecs_to_jiffies(snap.rto_us) } as u32;
+    let hz = bindings::HZ;
+    icsk.icsk_rto = rto.clamp(hz / 5, 120 * hz);
+}
+
+/// How long `getsockopt(TCP_INFO)` waits for the NIC's view.
+const INFO_TIMEOUT_MS: u32 = 100;
+
+/// `getsockopt(TCP_INFO)` on an offloaded socket: the NIC's live RTT,
+/// congestion window, slow-start threshold, RTO, send window and
+/// retransmission count are written into the parked `tcp_sock`, whose
+/// fields `tcp_get_info` reports (nothing else reads them while the NIC
+/// runs the connection, and a restore overwrites them from the NIC's final
+/// state). A NIC that does not answer within [`INFO_TIMEOUT_MS`] leaves
+/// the view of the last answer (or of the handoff).
+///
+/// # Safety
+///
+/// The caller holds the socket lock of `c.sk`.
+pub(crate) unsafe fn show_nic_view(c: &Conn) {
+    let Some(nic) = c.nic() else { return };
+    if bypass::phase_locked(c) != Phase::Offloaded || bypass::begin_info(c, nic).is_err() {
+        return;
+    }
+    // SAFETY: initialised completion, completed by the `info` event.
+    unsafe {
+        bindings::wait_for_completion_timeout(c.info_done.get(), bindings::__msecs_to_jiffies(INFO_TIMEOUT_MS));
+    }
+    let Some(snap) = bypass::end_info(c, nic) else { return };
+    // SAFETY: by the contract (locked socket).
+    let (tp, icsk) = unsafe { (&mut *tcp(c.sk), &mut *c.sk.cast::<bindings::inet_connection_sock>()) };
+    let mss = u32::from(snap.mss).max(1);
+    set_path_state(tp, icsk, &snap, mss);
+    // SAFETY: inline setter on the locked socket.
+    unsafe { bindings::handoff_tcp_snd_cwnd_set(tp, (snap.cwnd / mss).max(1)) };
+    tp.snd_wnd = snap.snd_wnd;
+    tp.total_retrans = snap.total_retrans;
+    icsk.icsk_retransmits = snap.rxt_shift;
+}
+
 /// How long a restore waits for the NIC's state before it gives up and
 /// resets the connection (the NIC is presumed failed).
 const RESTORE_TIMEOUT_MS: u32 = 2000;
@@ -854,17 +905,7 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
     tp.lsndtime = now;
     tp.rcv_tstamp = now;
     icsk.icsk_ack.lrcvtime = now;
-    tp.snd_ssthresh = if snap.ssthresh == u32::MAX { 0x7fff_ffff } else { (snap.ssthresh / mss).max(2) };
-    if snap.srtt_us > 0 {
-        tp.srtt_us = snap.srtt_us << 3;
-        tp.mdev_us = snap.rttvar_us << 2;
-        tp.mdev_max_us = tp.mdev_us;
-        tp.rttvar_us = tp.mdev_us;
-    }
-    // SAFETY: pure conversion.
-    let rto = unsafe { bindings::handoff_usecs_to_jiffies(snap.rto_us) } as u32;
-    let hz = bindings::HZ;
-    icsk.icsk_rto = rto.clamp(hz / 5, 120 * hz);
+    set_path_state(tp, icsk, snap, mss);
     icsk.icsk_backoff = 0;
 
     // Connection state. States past our FIN are rebuilt by queueing the FIN

@@ -85,6 +85,7 @@ fn build_bypass_prot(base: &bindings::proto) -> bindings::proto {
     p.recvmsg = Some(bypass::bypass_recvmsg);
     p.shutdown = Some(bypass::bypass_shutdown);
     p.setsockopt = Some(bypass::bypass_setsockopt);
+    p.getsockopt = Some(bypass::bypass_getsockopt);
     p.keepalive = Some(bypass::bypass_keepalive);
     p.ioctl = Some(bypass::bypass_ioctl);
     p.disconnect = Some(bypass_disconnect);

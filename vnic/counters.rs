@@ -51,6 +51,7 @@ counters! {
     EvtCtrl => "host_evt_ctrl": "ctrl events received",
     EvtResource => "host_evt_resource": "resource events received",
     EvtRecvData => "host_evt_recv_data": "recv_data events received (staged bytes returned)",
+    EvtInfo => "host_evt_info": "info events received (a connection's live state, for TCP_INFO)",
     EvtMalformed => "host_evt_malformed": "event messages that did not decode",
     HostEvtUnknownCid => "host_evt_unknown_cid": "events for a cid no host connection owns",
     HostEvtBadRecv => "host_evt_bad_recv": "recv/ctrl events that do not fit the connection's posted buffers",

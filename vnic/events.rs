@@ -21,6 +21,7 @@ pub(crate) fn dispatch(nic: &Nic, msg: &[u8]) {
         Ok((HostEvent::Ctrl { .. }, _)) => Ctr::EvtCtrl,
         Ok((HostEvent::Resource { .. }, _)) => Ctr::EvtResource,
         Ok((HostEvent::RecvData { .. }, _)) => Ctr::EvtRecvData,
+        Ok((HostEvent::Info { .. }, _)) => Ctr::EvtInfo,
         Err(_) => Ctr::EvtMalformed,
     };
     nic.ctr.inc(kind);

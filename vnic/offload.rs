@@ -303,7 +303,8 @@ pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
         | HostEvent::Recv { cid, .. }
         | HostEvent::Ack { cid, .. }
         | HostEvent::Ctrl { cid, .. }
-        | HostEvent::RecvData { cid, .. } => cid,
+        | HostEvent::RecvData { cid, .. }
+        | HostEvent::Info { cid, .. } => cid,
         HostEvent::Resource { cid, .. } => cid,
     };
     match nic.offload.conn(&g, cid) {

@@ -301,11 +301,12 @@ tap_check "after restore IPv4, 5% loss + reorder: host retransmits (TcpRetransSe
 tap_check "after restore IPv6, 5% loss + reorder: host retransmits (TcpRetransSegs), 8 MiB each way verified" lossy "$SRV6" 5420
 
 # tcp_info ADDR PORT: handed off with no delay (handshake RTT small), then
-# 25 ms each way on the wire while 1 MiB moves each way on the NIC; the
-# connection idles (--hold) and is restored: ss shows the NIC's RTT (>= 25
-# ms, not the handshake's) and a cwnd grown past the initial 10.
+# 25 ms each way on the wire while 1 MiB moves each way on the NIC: the
+# server's getsockopt(TCP_INFO) once all its bytes are in, still offloaded,
+# reports the NIC's RTT (>= 25 ms). The connection idles (--hold) and is
+# restored: ss shows the NIC's RTT and a cwnd grown past the initial 10.
 tcp_info() {
-	local d=$W/ti$2 b=$((1 << 20)) before after rtt cwnd
+	local d=$W/ti$2 b=$((1 << 20)) before after rtt cwnd live
 	handoff_snap
 	xfer_bg "$d" "$1" "$2" $b 1 --idle 2 --hold "$W/hold$2" && wait_sock "$d" 1 &&
 	handoff_wait_offloaded 1 5 || { xfer_kill; return 1; }
@@ -322,12 +323,16 @@ tcp_info() {
 	echo "# after:  $after"
 	rtt=$(echo "$after" | sed -n 's/.* rtt:\([0-9]*\)[.0-9]*\/.*/\1/p')
 	cwnd=$(echo "$after" | sed -n 's/.* cwnd:\([0-9]*\).*/\1/p')
+	live=$(sed -n 's/^hxfer-info conn=0 rtt_us=\([0-9]*\) .*/\1/p' "$d/srv.log")
+	echo "# offloaded, getsockopt(TCP_INFO): $(grep '^hxfer-info' "$d/srv.log")"
 	xfer_done "$d" 1 $b $b || return 1
+	[ -n "$live" ] && [ "$live" -ge 25000 ] ||
+		{ echo "# TCP_INFO while offloaded: rtt ${live:-?} us, not the NIC's"; return 1; }
 	[ -n "$rtt" ] && [ "$rtt" -ge 25 ] && [ -n "$cwnd" ] && [ "$cwnd" -gt 10 ] ||
 		{ echo "# rtt ${rtt:-?} ms, cwnd ${cwnd:-?}: not the NIC's"; return 1; }
 }
-tap_check "TCP_INFO after restore IPv4: rtt >= 25 ms and cwnd > 10 carried over from the NIC" tcp_info "$SRV4" 5421
-tap_check "TCP_INFO after restore IPv6: rtt >= 25 ms and cwnd > 10 carried over from the NIC" tcp_info "$SRV6" 5422
+tap_check "TCP_INFO IPv4: the NIC's rtt >= 25 ms while offloaded; after restore rtt >= 25 ms and cwnd > 10 carried over" tcp_info "$SRV4" 5421
+tap_check "TCP_INFO IPv6: the NIC's rtt >= 25 ms while offloaded; after restore rtt >= 25 ms and cwnd > 10 carried over" tcp_info "$SRV6" 5422
 
 # keepalive ADDR PORT: restored right after the handoff; 9 s idle with
 # keepalive every 1 s: ns srv's host stack sent probes (TCPKeepAlive).

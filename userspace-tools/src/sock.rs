@@ -111,6 +111,17 @@ pub fn cookie(fd: RawFd) -> io::Result<u64> {
     Ok(v)
 }
 
+/// `getsockopt(TCP_INFO)`: the kernel's view of the connection (for an
+/// offloaded socket, the NIC's).
+pub fn tcp_info(fd: RawFd) -> io::Result<libc::tcp_info> {
+    // SAFETY: all-zero is a valid tcp_info (plain integers).
+    let mut v: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: TCP_INFO writes at most `len` bytes into the buffer.
+    check(unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, (&mut v as *mut libc::tcp_info).cast(), &mut len) })?;
+    Ok(v)
+}
+
 /// The errno name of an I/O error (`ECONNRESET`), or `EOTHER` when it
 /// carries none (e.g. an unexpected EOF the tool detected itself).
 pub fn io_errno_name(e: &io::Error) -> String {

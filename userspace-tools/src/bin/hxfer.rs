@@ -43,7 +43,9 @@
 //!   `net.handoff.restore` takes them: `a.b.c.d:p`, `[v6]:p`), and
 //!   `hxfer-event conn=I event=E` as it goes: `sent` (every byte written,
 //!   before `--hold`), `received` (every expected byte read, before EOF),
-//!   `fin` (write side shut down), `eof`.
+//!   `fin` (write side shut down), `eof`; with `received`, the socket's
+//!   `getsockopt(TCP_INFO)` as `hxfer-info conn=I rtt_us=R rttvar_us=V
+//!   snd_cwnd=C snd_ssthresh=S total_retrans=T rto_us=O`.
 //! * `--pace-mbit R`: send at most R Mbit/s per connection.
 //! * `--gate FILE`: read nothing until FILE exists (the peer's data backs
 //!   up in this side's receive queue and the peer's send queue).
@@ -132,6 +134,18 @@ impl Args {
     }
     fn event(&self, conn: u32, event: &str) {
         self.log(format!("hxfer-event conn={conn} event={event}"));
+    }
+    /// `hxfer-info`: the socket's TCP_INFO once every expected byte is in.
+    fn info(&self, conn: u32, fd: std::os::fd::RawFd) {
+        if self.log.is_none() {
+            return;
+        }
+        if let Ok(i) = userspace_tools::sock::tcp_info(fd) {
+            self.log(format!(
+                "hxfer-info conn={conn} rtt_us={} rttvar_us={} snd_cwnd={} snd_ssthresh={} total_retrans={} rto_us={}",
+                i.tcpi_rtt, i.tcpi_rttvar, i.tcpi_snd_cwnd, i.tcpi_snd_ssthresh, i.tcpi_total_retrans, i.tcpi_rto
+            ));
+        }
     }
 }
 
@@ -313,6 +327,7 @@ fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &
         total += n as u64;
         if before < expect && total >= expect {
             a.event(conn, "received");
+            a.info(conn, s.as_raw_fd());
         }
     }
 }
