@@ -654,9 +654,12 @@ pub(crate) unsafe fn finish(c: &Conn) {
 }
 
 /// Whether the route of offloaded connection `c` still leaves through the
-/// device running it. The socket's cached route is checked and, if a
-/// routing change made it obsolete, looked up again, as TCP does before a
-/// retransmission (`icsk_af_ops->rebuild_header`).
+/// device running it. The route is looked up afresh, as TCP does when its
+/// cached one went stale (`icsk_af_ops->rebuild_header`): the cached one
+/// is dropped first, because a deleted route's cached entries are only
+/// marked dead once the kernel frees them, after a grace period. (The host
+/// stack does not send on an offloaded socket; the next handoff, or the
+/// host after a restore, uses the new route.)
 ///
 /// # Safety
 ///
@@ -667,6 +670,7 @@ pub(crate) unsafe fn route_still_via_nic(c: &Conn) -> bool {
     unsafe {
         let af = (*sk.cast::<bindings::inet_connection_sock>()).icsk_af_ops;
         let Some(rebuild) = af.as_ref().and_then(|af| af.rebuild_header) else { return true };
+        bindings::handoff_sk_dst_reset(sk);
         if rebuild(sk) != 0 {
             // No route at all any more.
             return false;

@@ -268,6 +268,11 @@ struct dst_entry *handoff_sk_dst_get(const struct sock *sk)
 	return sk_dst_get(sk);
 }
 
+void handoff_sk_dst_reset(struct sock *sk)
+{
+	sk_dst_reset(sk);
+}
+
 void handoff_dst_release(struct dst_entry *dst)
 {
 	dst_release(dst);

@@ -80,6 +80,7 @@ u32 handoff_tcp_snd_cwnd(const struct tcp_sock *tp);
 u32 handoff_tcp_seconds(void);
 
 struct dst_entry *handoff_sk_dst_get(const struct sock *sk);
+void handoff_sk_dst_reset(struct sock *sk);
 void handoff_dst_release(struct dst_entry *dst);
 struct net_device *handoff_dst_dev(const struct dst_entry *dst);
 struct neighbour *handoff_dst_neigh_lookup(const struct dst_entry *dst, const void *daddr);

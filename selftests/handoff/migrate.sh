@@ -15,7 +15,7 @@
 . ./common.sh
 
 PACE=${HANDOFF_MIGRATE_PACE_MBIT:-8}
-BYTES=$((4 << 20))
+BYTES=$((16 << 20))
 
 handoff_start hxfer hsysctl
 tap_plan 6

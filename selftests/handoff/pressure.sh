@@ -46,6 +46,7 @@ tap_check "8 idle connections offloaded in two batches 3 s apart; no restore req
 # the 4 idle the longest, batch A; the host restores them, B stays.
 under_pressure() {
 	local r0 q0 i c res
+	handoff_snap
 	r0=$(handoff_stat restores) q0=$(handoff_stat nic_restore_requests)
 	echo $((MAX - 4)) > "$PRESSURE" || return 1
 	handoff_wait_offloaded 4 10 || { handoff_report restores nic_restore_requests; return 1; }
