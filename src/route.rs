@@ -91,5 +91,13 @@ unsafe extern "C" fn route_work(work: *mut bindings::work_struct) {
         let watch = work.cast::<u8>().sub(core::mem::offset_of!(RouteWatch, work)).cast::<RouteWatch>();
         (*watch).net
     };
+    // Routes change under RTNL, and a deletion is announced before the
+    // entry leaves the table: once RTNL was ours, the change that queued
+    // this work is complete and lookups see it.
+    // SAFETY: process context, no locks held.
+    unsafe {
+        bindings::rtnl_lock();
+        bindings::rtnl_unlock();
+    }
     crate::control::route_changed(net);
 }
