@@ -72,7 +72,9 @@ restores_reach() {
 }
 
 # migrate V ADDR PEER PORT: one paced transfer; an unrelated route, then
-# the peer's route moved to the second pair on both ends; offload again.
+# the peer's route moved to the second pair on both ends (the client's
+# keeps PEER as its source, so later connections are from PEER too);
+# offload again.
 migrate() {
 	local v=$1 addr=$2 peer=$3 port=$4 r0 h0 cookie res
 	local ip="ip" plen=32 srv_gw=198.19.2.2 cli_gw=198.19.2.1 other=198.19.99.0/24
@@ -91,7 +93,7 @@ migrate() {
 	# The peer is now reached over the second pair: restored at once.
 	no_event "$W/m$v" cli received || return 1
 	$ip -n "$NS_SRV" route replace "$peer/$plen" via "$srv_gw" dev hnic2 &&
-	$ip -n "$NS_CLI" route replace "$addr/$plen" via "$cli_gw" dev hnic3 || return 1
+	$ip -n "$NS_CLI" route replace "$addr/$plen" via "$cli_gw" dev hnic3 src "$peer" || return 1
 	restores_reach $((r0 + 1)) 5 && handoff_wait_offloaded 0 5 && fw_live_wait hnic0 0 || return 1
 	dmesg | tail -20 | grep -q "route of connection $cookie left its hnic device: restored" ||
 		{ echo "# no dmesg line for connection $cookie"; return 1; }
