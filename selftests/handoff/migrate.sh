@@ -9,7 +9,9 @@
 # - moving the route of a connection's peer to the second pair (both ends,
 #   via the other pair's address) restores it to the host at once, mid-
 #   transfer; `net.handoff.offload` then hands it to hnic2: the connection
-#   moved hnic0 -> host -> hnic2 and the data arrives intact (SHA-256).
+#   moved hnic0 -> host -> hnic2 and the data arrives intact (SHA-256);
+# - a new connection follows the moved route to hnic2; deleting the routes
+#   brings a transfer on hnic2 back, and `offload` hands it to hnic0.
 
 . ../lib.sh
 . ./common.sh
@@ -128,19 +130,22 @@ new_conn_on_hnic2() {
 }
 tap_check "a new connection follows the moved route: handed off on hnic2, intact" new_conn_on_hnic2
 
-# Routes back to hnic0: the connection on hnic2 (a held one) comes back.
+# Routes back to hnic0: a transfer running on hnic2 comes back to the host,
+# then is handed to hnic0 (a paced transfer: a connection whose reader
+# sleeps in native recv is handed off at its next call, see handoff.rst).
 route_back() {
-	local r0 cookie
-	xfer_bg "$W/b" "$SRV4" 7304 $((64 << 10)) 1 --hold "$W/hold-b" &&
+	local r0 cookie res
+	xfer_bg "$W/b" "$SRV4" 7304 $BYTES 1 --pace-mbit "$PACE" &&
 		wait_sock "$W/b" 1 && handoff_wait_offloaded 1 5 && fw_live_wait hnic2 1 || return 1
 	cookie=$(sock_cookie "$W/b")
 	r0=$(handoff_stat restores)
 	ip -n "$NS_SRV" route del "$CLI4/32" && ip -n "$NS_CLI" route del "$SRV4/32" || return 1
 	restores_reach $((r0 + 1)) 5 && fw_live_wait hnic2 0 || return 1
-	[ "$(hctl offload "$cookie")" = OK ] && fw_live_wait hnic0 1 || return 1
-	touch "$W/hold-b"
-	xfer_done "$W/b" 1 $((64 << 10)) $((64 << 10)) 60
+	res=$(hctl offload "$cookie")
+	[ "$res" = OK ] || { echo "# offload $cookie: $res"; return 1; }
+	fw_live_wait hnic0 1 && no_event "$W/b" cli received || return 1
+	xfer_done "$W/b" 1 $BYTES $BYTES 120 || { transfer_diag; return 1; }
 }
-tap_check "route deleted: the connection on hnic2 comes back to the host, then to hnic0, intact" route_back
+tap_check "route deleted: a transfer on hnic2 comes back to the host, then to hnic0, intact" route_back
 
 handoff_finish
