@@ -128,10 +128,39 @@ pub fn io_errno_name(e: &io::Error) -> String {
     e.raw_os_error().map_or_else(|| "EOTHER".into(), errno_name)
 }
 
-/// Blocks until `path` exists (checked every 10 ms).
+/// Blocks until `path` exists. One thread per path and process checks it
+/// every 10 ms and wakes the others: a thousand connection threads each
+/// polling the file would flood the filesystem (in the VM, a 9p mount)
+/// with lookups and starve everything else.
 pub fn wait_file(path: &std::path::Path) {
-    while !path.exists() {
-        std::thread::sleep(Duration::from_millis(10));
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::{Arc, Condvar, Mutex, OnceLock};
+    type Flag = Arc<(Mutex<bool>, Condvar)>;
+    static WATCHED: OnceLock<Mutex<HashMap<PathBuf, Flag>>> = OnceLock::new();
+    let flag = {
+        let mut watched = WATCHED.get_or_init(Default::default).lock().unwrap();
+        match watched.get(path) {
+            Some(f) => f.clone(),
+            None => {
+                let f: Flag = Arc::new((Mutex::new(false), Condvar::new()));
+                watched.insert(path.to_path_buf(), f.clone());
+                let (f2, p) = (f.clone(), path.to_path_buf());
+                std::thread::spawn(move || {
+                    while !p.exists() {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    *f2.0.lock().unwrap() = true;
+                    f2.1.notify_all();
+                });
+                f
+            }
+        }
+    };
+    let (done, cv) = &*flag;
+    let mut d = done.lock().unwrap();
+    while !*d {
+        d = cv.wait(d).unwrap();
     }
 }
 
