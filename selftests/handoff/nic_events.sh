@@ -20,7 +20,8 @@
 . ../lib.sh
 . ./common.sh
 
-RMMOD_CONNS=${HANDOFF_NIC_EVENTS_RMMOD_CONNS:-256}
+RMMOD_CONNS=${HANDOFF_NIC_EVENTS_RMMOD_CONNS:-1008}
+RMMOD_BYTES=$((64 << 10))
 LOAD_CONNS=${HANDOFF_NIC_EVENTS_LOAD_CONNS:-32}
 PACE=${HANDOFF_NIC_EVENTS_PACE_MBIT:-4}
 FAIL=/sys/kernel/debug/hnic/hnic0/fail
@@ -169,9 +170,9 @@ rmmod_live() {
 	fresh || return 1
 	handoff_snap
 	XSRV=(--pace-mbit 2) XCLI=(--pace-mbit 2)
-	xfer_bg "$V4" "$SRV4" 5457 $((512 << 10)) "$RMMOD_CONNS" --hold "$W/hold" || { XSRV=() XCLI=(); return 1; }
+	xfer_bg "$V4" "$SRV4" 5457 $RMMOD_BYTES "$RMMOD_CONNS" --hold "$W/hold" || { XSRV=() XCLI=(); return 1; }
 	P4=("$XFER_SRV" "$XFER_CLI")
-	xfer_bg "$V6" "$SRV6" 5458 $((512 << 10)) 16 --hold "$W/hold" || { XSRV=() XCLI=(); return 1; }
+	xfer_bg "$V6" "$SRV6" 5458 $RMMOD_BYTES 16 --hold "$W/hold" || { XSRV=() XCLI=(); return 1; }
 	P6=("$XFER_SRV" "$XFER_CLI")
 	XSRV=() XCLI=()
 	wait_sock "$V4" "$RMMOD_CONNS" && wait_sock "$V6" 16 && handoff_wait_offloaded $((RMMOD_CONNS + 16)) 60 ||
@@ -188,7 +189,7 @@ rmmod_done() {
 	local v=$1 n=$2
 	shift 2
 	XFER_SRV=$1 XFER_CLI=$2
-	xfer_done "$v" "$n" $((512 << 10)) $((512 << 10)) 600
+	xfer_done "$v" "$n" $RMMOD_BYTES $RMMOD_BYTES 600
 }
 name="rmmod with $RMMOD_CONNS + 16 live offloaded conns: succeeds, namespaces rejoined by veth"
 if rmmod_live; then
