@@ -115,6 +115,13 @@ pub(crate) struct Shared {
     info: Option<Snapshot>,
 }
 
+impl Shared {
+    /// Offloaded, and no restore under way.
+    fn on_nic_for_good(&self) -> bool {
+        self.phase == Phase::Offloaded && !self.restoring
+    }
+}
+
 /// An offloaded (or to-be-offloaded) connection: the ULP data of its socket
 /// (`icsk_ulp_data`), freed when the socket is destroyed.
 pub(crate) struct Conn {
@@ -396,7 +403,7 @@ fn ctrl(c: &Conn, s: &mut Shared, nic: &Nic, cmd: msg::CtrlCmd, arg: u64) -> Res
 /// went. Stops at the first full command ring (`need_push`, retried from
 /// process context).
 fn push(c: &Conn, s: &mut Shared, nic: &Nic, psh: bool) {
-    if s.phase != Phase::Offloaded || s.restoring || s.quiescing {
+    if !s.on_nic_for_good() || s.quiescing {
         return;
     }
     let cid = s.cid;
@@ -535,7 +542,7 @@ pub(crate) fn phase_locked(c: &Conn) -> Phase {
 pub(crate) fn begin_quiesce(c: &Conn, nic: &Nic) -> Result {
     let g = nic.offload.lock();
     let s = c.st(&g);
-    if s.phase != Phase::Offloaded || s.restoring {
+    if !s.on_nic_for_good() {
         return Err(errno::EALREADY());
     }
     s.restoring = true;
@@ -577,7 +584,7 @@ pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
 pub(crate) fn begin_info(c: &Conn, nic: &Nic) -> Result {
     let g = nic.offload.lock();
     let s = c.st(&g);
-    if s.phase != Phase::Offloaded || s.restoring {
+    if !s.on_nic_for_good() {
         return Err(errno::EALREADY());
     }
     s.info = None;
@@ -806,7 +813,7 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                     // been idle the longest (Documentation/firmware.rst):
                     // take it back, from process context.
                     c.stat(Stat::NicRestoreRequests);
-                    if s.phase == Phase::Offloaded && !s.restoring && !s.nic_asked_restore {
+                    if s.on_nic_for_good() && !s.nic_asked_restore {
                         s.nic_asked_restore = true;
                         schedule(c);
                     }

@@ -177,27 +177,39 @@ unsafe fn matches(sel: &Selector, sk: *mut bindings::sock) -> bool {
 
 /// Held sockets of the registry that `sel` names in `net` (any namespace
 /// if `net` is null).
+/// Calls `f` on every registered record, under the registry lock, until it
+/// returns `false`; `true` if it saw them all. `f` runs in atomic context.
+fn each_record(mut f: impl FnMut(&Conn) -> bool) -> bool {
+    with(|head| {
+        // SAFETY: the lock is held; every entry is the `link` of a live
+        // record whose socket is alive (records leave the list before
+        // their socket's last reference is dropped).
+        unsafe {
+            let mut p = (*head).next;
+            while p != head {
+                if !f(&*(p as *const u8).sub(core::mem::offset_of!(Conn, link)).cast::<Conn>()) {
+                    return false;
+                }
+                p = (*p).next;
+            }
+        }
+        true
+    })
+}
+
 fn collect(net: *mut bindings::net, sel: &Selector) -> Result<KVec<*mut bindings::sock>> {
     let mut cap = 64;
     loop {
         let mut out = KVec::with_capacity(cap, GFP_KERNEL)?;
-        let complete = with(|head| {
-            // SAFETY: the lock is held; every entry is the `link` of a live
-            // record whose socket is alive (records leave the list before
-            // their socket's last reference is dropped).
-            unsafe {
-                let mut p = (*head).next;
-                while p != head {
-                    let c = &*(p as *const u8).sub(core::mem::offset_of!(Conn, link)).cast::<Conn>();
-                    if (net.is_null() || c.net == net) && matches(sel, c.sk) {
-                        if out.len() == out.capacity() {
-                            return false;
-                        }
-                        bindings::handoff_sock_hold(c.sk);
-                        let _ = out.push(c.sk, kernel::alloc::flags::GFP_ATOMIC);
-                    }
-                    p = (*p).next;
+        let complete = each_record(|c| {
+            // SAFETY: a registered record's socket is alive (see above).
+            if (net.is_null() || c.net == net) && unsafe { matches(sel, c.sk) } {
+                if out.len() == out.capacity() {
+                    return false;
                 }
+                // SAFETY: as above.
+                unsafe { bindings::handoff_sock_hold(c.sk) };
+                let _ = out.push(c.sk, kernel::alloc::flags::GFP_ATOMIC);
             }
             true
         });
@@ -415,22 +427,15 @@ pub(crate) fn unloading() -> bool {
 /// Interrupts every system call still asleep in native TCP from inside our
 /// code (`bypass::kick_native_calls`); returns how many records had one.
 fn kick_native_calls() -> usize {
-    with(|head| {
-        let mut n = 0;
-        // SAFETY: the lock is held; every entry is the `link` of a live
-        // record (see `collect`).
-        unsafe {
-            let mut p = (*head).next;
-            while p != head {
-                let c = &*(p as *const u8).sub(core::mem::offset_of!(Conn, link)).cast::<Conn>();
-                if bypass::kick_native_calls(c) {
-                    n += 1;
-                }
-                p = (*p).next;
-            }
+    let mut n = 0;
+    each_record(|c| {
+        // SAFETY: called under the registry lock with `c` registered.
+        if unsafe { bypass::kick_native_calls(c) } {
+            n += 1;
         }
-        n
-    })
+        true
+    });
+    n
 }
 
 /// Module unload: every connection comes back to the host, every socket

@@ -821,12 +821,10 @@ impl<'a> Engine<'a> {
             }
             Command::Info { cid, cookie } => {
                 self.sh.ctr.cmd_info += 1;
-                let idx = self.live(cid)?;
-                // A pure read: the same export as `peek` and `restore`, at
-                // the engine's current time; nothing on the connection
-                // changes (no ACK, no delivery, no flags, not marked dirty).
-                let Some(c) = self.conns.get(idx) else { return Err(CmdError::Refused(Refusal::BadCid)) };
-                let snap = c.export(self.sh.now_ms);
+                self.live(cid)?;
+                // A pure read (`peek`): nothing on the connection changes
+                // (no ACK, no delivery, no flags, not marked dirty).
+                let Some(snap) = self.peek(cid) else { return Err(CmdError::Refused(Refusal::BadCid)) };
                 self.emit(io, &Event::Info { cid, cookie, snap: &snap });
                 Ok(())
             }
