@@ -9,10 +9,14 @@
 //! index), shuts down its write side, and reads until EOF; both directions
 //! at once. For every connection it prints one line:
 //!
-//! `hxfer conn=I sent=N sent_sha256=H recv=M recv_sha256=H`
+//! `hxfer conn=I sent=N sent_sha256=H recv=M recv_sha256=H recv_check=V`
 //!
 //! A test compares one side's `sent_sha256` with the other side's
-//! `recv_sha256`. The exit status is non-zero on any I/O error. The client
+//! `recv_sha256`. `recv_check` says where a mismatch lies: the receiver
+//! recognises which connection's stream it gets from its first bytes and
+//! compares every byte with it (`ok seed=S`, `bad seed=S first_bad=OFFSET
+//! bad_bytes=N`, `unknown`, `empty`). The exit status is non-zero on any
+//! I/O error. The client
 //! opens all C connections before any data moves, so all C are open at once.
 //!
 //! Options (give the same ones to both sides):
@@ -67,7 +71,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use userspace_tools::pattern::Pattern;
+use userspace_tools::pattern::{Pattern, StreamCheck};
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -288,13 +292,23 @@ impl RateLog<'_> {
     }
 }
 
-/// Reads `limit` bytes (None: until EOF); returns count and digest. Waits
-/// for `--gate` first; logs `received` once `expect` bytes are in.
-fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &Args) -> std::io::Result<(u64, String)> {
+/// What one side received: byte count, SHA-256, and the [`StreamCheck`]
+/// verdict (which stream it was and where it first differs).
+struct Received {
+    bytes: u64,
+    sha: String,
+    check: String,
+}
+
+/// Reads `limit` bytes (None: until EOF). Waits for `--gate` first; logs
+/// `received` once `expect` bytes are in.
+fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &Args) -> std::io::Result<Received> {
     if let Some(g) = &a.gate {
         wait_file(g);
     }
     let mut hash = Sha256::new();
+    // Any connection's stream, either direction (echo sends ours back).
+    let mut check = StreamCheck::new((0..a.conns).flat_map(|j| [seed(false, j), seed(true, j)]).collect());
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
     let step = u128::from(a.rate_ms) * 1_000_000;
@@ -305,7 +319,7 @@ fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &
     loop {
         let want = limit.map_or(CHUNK, |l| (l - total).min(CHUNK as u64) as usize);
         if want == 0 {
-            return Ok((total, hex(&hash.finalize())));
+            return Ok(Received { bytes: total, sha: hex(&hash.finalize()), check: check.verdict() });
         }
         let n = s.read(&mut buf[..want])?;
         if let Some(r) = rate.as_mut() {
@@ -320,9 +334,10 @@ fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &
                 return Err(std::io::Error::new(ErrorKind::UnexpectedEof, format!("EOF after {total} bytes")));
             }
             a.event(conn, "eof");
-            return Ok((total, hex(&hash.finalize())));
+            return Ok(Received { bytes: total, sha: hex(&hash.finalize()), check: check.verdict() });
         }
         hash.update(&buf[..n]);
+        check.update(&buf[..n]);
         let before = total;
         total += n as u64;
         if before < expect && total >= expect {
@@ -364,57 +379,59 @@ fn transfer(s: TcpStream, conn: u32, args: &std::sync::Arc<Args>) -> std::io::Re
             std::thread::sleep(Duration::from_secs(args.idle));
         }
     }
-    let line = |sent: &str, got: u64, got_sha: &str| {
-        format!("hxfer conn={conn} sent={bytes} sent_sha256={sent} recv={got} recv_sha256={got_sha}")
+    let line = |sent_bytes: u64, sent: &str, got: &Received| {
+        format!(
+            "hxfer conn={conn} sent={sent_bytes} sent_sha256={sent} recv={} recv_sha256={} recv_check={}",
+            got.bytes, got.sha, got.check
+        )
     };
     match args.mode {
         Mode::Both => {
-            let (sent, (got, got_sha)) =
+            let (sent, got) =
                 both_ways(&s, (bytes, sd, true, conn), args, || recv_hash(&s, None, bytes, conn, args))?;
-            if args.echo && (got != bytes || got_sha != sent) {
+            if args.echo && (got.bytes != bytes || got.sha != sent) {
                 return Err(std::io::Error::other(format!(
-                    "conn {conn}: echo differs: sent {bytes} bytes {sent}, got back {got} bytes {got_sha}"
+                    "conn {conn}: echo differs: sent {bytes} bytes {sent}, got back {} bytes {} ({})",
+                    got.bytes, got.sha, got.check
                 )));
             }
-            Ok(line(&sent, got, &got_sha))
+            Ok(line(bytes, &sent, &got))
         }
         Mode::HalfClose(first_is_server) => {
             if first_is_server == args.server {
                 let sent = send_pattern(&s, bytes, sd, true, conn, args)?;
-                let (got, got_sha) = recv_hash(&s, None, bytes, conn, args)?;
-                Ok(line(&sent, got, &got_sha))
+                let got = recv_hash(&s, None, bytes, conn, args)?;
+                Ok(line(bytes, &sent, &got))
             } else {
-                let (got, got_sha) = recv_hash(&s, None, bytes, conn, args)?;
+                let got = recv_hash(&s, None, bytes, conn, args)?;
                 let sent = send_pattern(&s, bytes, sd, true, conn, args)?;
-                Ok(line(&sent, got, &got_sha))
+                Ok(line(bytes, &sent, &got))
             }
         }
         Mode::OneWay(sender_is_server) => {
             if sender_is_server == args.server {
                 let sent = send_pattern(&s, bytes, sd, true, conn, args)?;
-                let (got, got_sha) = recv_hash(&s, None, 0, conn, args)?;
-                Ok(line(&sent, got, &got_sha))
+                let got = recv_hash(&s, None, 0, conn, args)?;
+                Ok(line(bytes, &sent, &got))
             } else {
-                let (got, got_sha) = recv_hash(&s, None, bytes, conn, args)?;
+                let got = recv_hash(&s, None, bytes, conn, args)?;
                 let sent = send_pattern(&s, 0, sd, true, conn, args)?;
-                Ok(format!(
-                    "hxfer conn={conn} sent=0 sent_sha256={sent} recv={got} recv_sha256={got_sha}"
-                ))
+                Ok(line(0, &sent, &got))
             }
         }
         Mode::Rst(resetter_is_server) => {
-            let (sent, (got, got_sha)) =
+            let (sent, got) =
                 both_ways(&s, (bytes, sd, false, conn), args, || recv_hash(&s, Some(bytes), bytes, conn, args))?;
             if resetter_is_server == args.server {
                 let mut ack = [0u8; 1];
                 (&s).read_exact(&mut ack)?;
                 abort(s)?;
-                Ok(format!("{} reset=sent", line(&sent, got, &got_sha)))
+                Ok(format!("{} reset=sent", line(bytes, &sent, &got)))
             } else {
                 (&s).write_all(&[1])?;
                 match (&s).read(&mut [0u8; 1]) {
                     Err(e) if e.kind() == ErrorKind::ConnectionReset => {
-                        Ok(format!("{} reset=seen", line(&sent, got, &got_sha)))
+                        Ok(format!("{} reset=seen", line(bytes, &sent, &got)))
                     }
                     Ok(0) => Err(std::io::Error::other(format!("conn {conn}: FIN where a RST was expected"))),
                     Ok(_) => Err(std::io::Error::other(format!("conn {conn}: data where a RST was expected"))),
