@@ -450,10 +450,21 @@ impl ConnSlot {
         now_ms.wrapping_add(self.ts_offset)
     }
 
-    /// Sequence number of our FIN (valid when FIN_QUEUED).
+    /// End of the data the host has enqueued: what can be sent.
+    #[inline]
+    pub(super) fn data_end(&self) -> u32 {
+        self.snd_una.wrapping_add(self.snd_queued)
+    }
+
+    /// Sequence number of our FIN (valid when FIN_QUEUED). It is not
+    /// `data_end()` right after the handoff of a closed connection: the
+    /// host is still re-enqueueing the data before the FIN (`reenqueue`
+    /// bytes to come, of which `ack_debt` are acknowledged already and so
+    /// lie below `snd_una`). Taking `data_end()` for it then made any ACK
+    /// look like the ACK of the FIN, and sent the FIN ahead of the data.
     #[inline]
     pub(super) fn fin_seq(&self) -> u32 {
-        self.snd_una.wrapping_add(self.snd_queued)
+        self.data_end().wrapping_add(self.reenqueue).wrapping_sub(self.ack_debt)
     }
 
     /// Bytes sent and not yet acknowledged (RFC 5681 FlightSize).

@@ -737,7 +737,9 @@ impl<'a> Engine<'a> {
                     return Err(CmdError::Refused(Refusal::Unsupported));
                 }
                 let Some(c) = self.conns.get_mut(idx) else { return Err(CmdError::Refused(Refusal::BadCid)) };
-                let reenqueue = c.has(fl::FIN_QUEUED) && c.reenqueue >= u32::from(len);
+                // Data a closed connection's handoff announced is taken back
+                // even if the peer acknowledged it (and the FIN) meanwhile.
+                let reenqueue = c.reenqueue >= u32::from(len);
                 let closed = c.has(fl::FIN_QUEUED) || c.state.fin_sent();
                 if (closed && !reenqueue) || c.snd_queued > (1 << 30) {
                     self.sh.ctr.refuse_state += 1;
@@ -1533,10 +1535,10 @@ impl Shared<'_> {
     /// Retransmits one segment at `at` (≥ `snd_una`) without moving
     /// `snd_nxt`.
     fn retransmit_at<I: Io>(&mut self, c: &mut ConnSlot, at: u32, io: &mut I) -> bool {
-        let end = c.fin_seq();
+        let end = c.data_end();
         let avail = if seq::lt(at, end) { seq::diff(end, at) } else { 0 };
         let len = avail.min(u32::from(c.mss)).min(seq::diff(c.snd_max, at));
-        let fin = c.has(fl::FIN_QUEUED) && c.state.fin_sent() && len == avail;
+        let fin = c.has(fl::FIN_QUEUED) && c.state.fin_sent() && at.wrapping_add(len) == c.fin_seq();
         if len == 0 && !fin {
             return false;
         }
@@ -1623,6 +1625,8 @@ impl Shared<'_> {
     }
 
     fn rx_fin(&mut self, c: &mut ConnSlot) {
+        // Whichever copy of the FIN got here first, it is taken once.
+        c.clear(fl::RCV_FIN_OOO);
         c.rcv_nxt = c.rcv_nxt.wrapping_add(1);
         c.rcv_adv = seq::max(c.rcv_adv, c.rcv_nxt);
         c.state = match c.state {
@@ -1847,10 +1851,11 @@ impl Shared<'_> {
             self.ctr.rx_bytes += u64::from(len);
         }
         c.rcv_adv = seq::max(c.rcv_adv, c.rcv_nxt);
-        if c.has(fl::RCV_FIN_OOO) && c.rcv_fin_seq == c.rcv_nxt {
-            c.clear(fl::RCV_FIN_OOO);
-            self.rx_fin(c);
-        }
+        // A FIN held out of order is not taken here: the caller (rx_data)
+        // does that once, after the segment's own FIN. Taking it here too
+        // counted the FIN twice when a segment carrying data and FIN filled
+        // the hole below an out-of-order FIN (Linux collapsing retransmits
+        // does exactly this), and rcv_nxt then acked a byte never sent.
     }
 
     /// Copies staged in-order data into posted buffers.
@@ -1971,9 +1976,9 @@ impl Shared<'_> {
     fn output<I: Io>(&mut self, c: &mut ConnSlot, io: &mut I) {
         let mss = u32::from(c.mss);
         loop {
-            let end = c.fin_seq();
+            let end = c.data_end();
             let avail = if seq::lt(c.snd_nxt, end) { seq::diff(end, c.snd_nxt) } else { 0 };
-            let fin_due = c.has(fl::FIN_QUEUED) && c.snd_nxt == end;
+            let fin_due = c.has(fl::FIN_QUEUED) && c.snd_nxt == c.fin_seq();
             let flight = c.flight();
             let usable = c.snd_wnd.min(c.cwnd).saturating_sub(flight);
             let len = avail.min(mss).min(usable);
@@ -1991,7 +1996,7 @@ impl Shared<'_> {
                     break;
                 }
             }
-            let fin = c.has(fl::FIN_QUEUED) && c.snd_nxt.wrapping_add(len) == end;
+            let fin = c.has(fl::FIN_QUEUED) && c.snd_nxt.wrapping_add(len) == c.fin_seq();
             let mut flags = tcp::ACK;
             if fin {
                 flags |= tcp::FIN;
@@ -2029,9 +2034,16 @@ impl Shared<'_> {
         }
         // Zero window with data waiting and nothing in flight: probe
         // (RFC 9293 §3.8.6.1).
-        let end = c.fin_seq();
-        let waiting = seq::lt(c.snd_nxt, end) || (c.has(fl::FIN_QUEUED) && c.snd_nxt == end);
-        if waiting && c.snd_wnd == 0 && c.flight() == 0 && c.timers & (tm::PERSIST | tm::RTO) == 0 {
+        let end = c.data_end();
+        let waiting = seq::lt(c.snd_nxt, end) || (c.has(fl::FIN_QUEUED) && c.snd_nxt == c.fin_seq());
+        if waiting && c.snd_wnd == 0 && c.flight() == 0 && c.timers & tm::PERSIST == 0 {
+            // Also when an RTO pulled snd_nxt back to a window that closed
+            // with data unacked: the retransmission timer would only fire
+            // without sending anything, so a lost window update left both
+            // sides silent until the connection timed out. As BSD's
+            // tcp_output does, the persist timer takes over; its probes make
+            // the peer repeat its window.
+            c.timers &= !tm::RTO;
             arm(c, tm::PERSIST, self.now_ms.wrapping_add(c.rto_ms()));
         }
     }
