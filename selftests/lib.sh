@@ -163,10 +163,26 @@ xfer_verify() {
 	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" \
 		--bytes "$bytes" --conns "$conns" "$@" >"$out/srv" 2>"$out/srv.err" &
 	local srv_pid=$!
-	ip netns exec "$NS_CLI" ${XFER_TIMEOUT:+timeout "$XFER_TIMEOUT"} "$HANDOFF_BIN/hxfer" client \
-		--addr "$addr" --port "$port" --bytes "$bytes" --conns "$conns" "$@" >"$out/cli" 2>"$out/cli.err"
-	local cli_rc=$?
-	[ $cli_rc = 124 ] && kill $srv_pid 2>/dev/null
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client \
+		--addr "$addr" --port "$port" --bytes "$bytes" --conns "$conns" "$@" >"$out/cli" 2>"$out/cli.err" &
+	local cli_pid=$! cli_rc waited=0
+	if [ -n "${XFER_TIMEOUT:-}" ]; then
+		while kill -0 $cli_pid 2>/dev/null && [ $waited -lt $((XFER_TIMEOUT * 10)) ]; do
+			sleep 0.1
+			waited=$((waited + 1))
+		done
+	fi
+	if kill -0 $cli_pid 2>/dev/null && [ -n "${XFER_TIMEOUT:-}" ]; then
+		# Stalled: let the suite show both ends while they still exist.
+		echo "# hxfer client still running after ${XFER_TIMEOUT}s"
+		declare -F xfer_stall_diag >/dev/null && xfer_stall_diag "$port"
+		kill $cli_pid $srv_pid 2>/dev/null
+		wait $cli_pid
+		cli_rc=124
+	else
+		wait $cli_pid
+		cli_rc=$?
+	fi
 	wait $srv_pid
 	local srv_rc=$?
 	local ok=0

@@ -345,8 +345,8 @@ pub(crate) fn dump(nic: &Nic, peek: impl Fn(u32) -> Option<crate::firmware::Snap
         let host = bypass::describe(c, &g);
         match peek(cid) {
             Some(s) => pr_info!(
-                "hnic: cid {:#x} {:?} una {} nxt {} max {} wnd {} cwnd {} rxt {} queued {} rcv_nxt {} adv {} unread {} | host {}\n",
-                cid, s.state, s.snd_una, s.snd_nxt, s.snd_max, s.snd_wnd, s.cwnd, s.rxt_shift, s.snd_queued,
+                "hnic: cid {:#x} {:?} una {} nxt {} max {} wnd {} cwnd {} rxt {} rto_us {} queued {} rcv_nxt {} adv {} unread {} | host {}\n",
+                cid, s.state, s.snd_una, s.snd_nxt, s.snd_max, s.snd_wnd, s.cwnd, s.rxt_shift, s.rto_us, s.snd_queued,
                 s.rcv_nxt, s.rcv_adv, s.rcv_unread, host
             ),
             None => pr_info!("hnic: cid {:#x} unknown to the firmware | host {}\n", cid, host),

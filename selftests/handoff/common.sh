@@ -86,6 +86,20 @@ transfer_diag() {
 	dmesg | tail -5 | sed 's/^/# dmesg: /'
 }
 
+# xfer_stall_diag PORT (called by xfer_verify when the client outlives
+# XFER_TIMEOUT): both ends' sockets on PORT that still hold data or await
+# a FIN, and the NIC's view of every connection it runs.
+xfer_stall_diag() {
+	local ns
+	for ns in "$NS_SRV" "$NS_CLI"; do
+		ip netns exec "$ns" ss -tniH exclude time-wait exclude listening \
+			"( sport = :$1 or dport = :$1 )" | head -24 | sed "s/^/# ${ns}: /"
+	done
+	echo 1 > /sys/kernel/debug/hnic/hnic0/dump_conns
+	sleep 0.5
+	dmesg | grep "hnic: cid" | tail -8 | sed 's/^/# /'
+}
+
 # counter_ge NAME MIN: handoff_delta NAME >= MIN (with a diagnostic).
 counter_ge() {
 	local d
