@@ -615,7 +615,16 @@ impl<'a> Engine<'a> {
                 self.free_slot(idx, io, errno::ECONNRESET);
             }
             After::Closed => {
-                self.flush_events(idx, io);
+                // Our FIN was acknowledged, but what the peer sent may still
+                // sit in staging for want of posted buffers, and its FIN is
+                // reported only after that data: both went down with the
+                // slot, and the host read a stream cut short. Hand them over
+                // as restore does.
+                if let Some(c) = self.conns.get_mut(idx) {
+                    self.sh.drain_inq(c, cid, io);
+                    self.sh.report(c, cid, io);
+                    self.sh.hand_over_staged(c, cid, io);
+                }
                 self.free_slot(idx, io, 0);
             }
             After::TimedOut => {
@@ -745,15 +754,19 @@ impl<'a> Engine<'a> {
                     self.sh.ctr.refuse_state += 1;
                     return Err(CmdError::Refused(Refusal::Shutdown));
                 }
-                if reenqueue {
-                    c.reenqueue -= u32::from(len);
-                }
                 let Some(r) = self.sh.refs.alloc() else {
                     self.sh.ctr.refuse_refs += 1;
                     self.pressure_refused = true;
                     self.emit(io, &Event::Resource { cid, kind: ResourceKind::Refs, num: 0 });
                     return Err(CmdError::Refused(Refusal::NoRefs));
                 };
+                // Counted only now that the send is taken: a send refused
+                // for want of a reference (other connections hold them all)
+                // is tried again, and had it counted, the retry was refused
+                // as a send after close and the data before the FIN lost.
+                if reenqueue {
+                    c.reenqueue -= u32::from(len);
+                }
                 append_ref(&mut self.sh.refs, r, BufRef { addr, len: u32::from(len), next: NIL, used: u32::from(flags), reported: 0 }, &mut c.sref_head, &mut c.sref_tail);
                 c.snd_queued += u32::from(len);
                 if c.ack_debt > 0 {
@@ -945,26 +958,7 @@ impl<'a> Engine<'a> {
             sh.send_ack(c, io);
         }
         sh.report(c, cid, io);
-        // Whatever is still staged goes inline; the host appends it to its
-        // receive queue, so it counts as unread there.
-        let mut k = c.inq_head;
-        while let Some(m) = sh.chunks.get(k).copied() {
-            let start = k as usize * CHUNK_BYTES + usize::from(m.off);
-            let data = sh.staging.get(start..start + usize::from(m.len)).unwrap_or(&[]);
-            emit(&mut sh.ctr, io, &Event::RecvData { cid, data });
-            c.rcv_unread = c.rcv_unread.saturating_add(u32::from(m.len));
-            c.inq_bytes = c.inq_bytes.saturating_sub(u32::from(m.len));
-            let next = m.next;
-            c.inq_head = next;
-            sh.chunks.free(k);
-            c.chunks_held = c.chunks_held.saturating_sub(1);
-            k = next;
-        }
-        c.inq_tail = NIL;
-        if c.has(fl::FIN_EVENT) {
-            c.clear(fl::FIN_EVENT);
-            emit(&mut sh.ctr, io, &Event::Ctrl { cid, ev: CtrlEvent::PeerFin, arg: 0 });
-        }
+        sh.hand_over_staged(c, cid, io);
         let snap = c.export(sh.now_ms);
         emit(&mut sh.ctr, io, &Event::Restore { cid, cookie, reason, snap: &snap });
         self.sh.ctr.conns_restored += 1;
@@ -1192,6 +1186,23 @@ fn arm(c: &mut ConnSlot, bit: u8, at: u32) {
     }
 }
 
+/// Whether a segment's window replaces the one in force. The window counts
+/// from SND.UNA, so its right edge must be one the peer offered. RFC 9293
+/// §3.10.7.4's SND.WL1/WL2 rule alone breaks that both ways (as Linux's
+/// `tcp_may_update_window` and BSD's `snd_wnd -= acked` avoid):
+/// - an ACK older than SND.UNA (a segment with new data overtaken by a
+///   later retransmission) carries a window counted from its older ACK;
+///   taken, the edge overshot by the difference (RFC 9293 updates only if
+///   SND.UNA =< SEG.ACK);
+/// - an ACK that advances SND.UNA is the freshest the peer sent (its ACKs
+///   only grow), even with a sequence number below SND.WL1 as when the peer
+///   retransmits; ignored, the old window stayed while SND.UNA moved on,
+///   and the edge moved right by the bytes acked.
+fn window_update_due(c: &ConnSlot, seg: &Seg<'_>) -> bool {
+    seq::ge(seg.ack, c.snd_una)
+        && (seq::gt(seg.ack, c.snd_una) || seq::lt(c.snd_wl1, seg.seq) || (c.snd_wl1 == seg.seq && seq::le(c.snd_wl2, seg.ack)))
+}
+
 impl Shared<'_> {
     // ------------------------------------------------------------------
     // TCP input (RFC 9293 §3.10.7.4 for synchronized states)
@@ -1247,7 +1258,7 @@ impl Shared<'_> {
         }
         c.note_rx(now);
         c.keep_sent = 0;
-        if seq::lt(c.snd_wl1, seg.seq) || (c.snd_wl1 == seg.seq && seq::le(c.snd_wl2, seg.ack)) {
+        if window_update_due(c, seg) {
             let wnd_new = u32::from(seg.wnd) << c.snd_wscale;
             c.snd_wnd = wnd_new;
             c.snd_wl1 = seg.seq;
@@ -1369,7 +1380,7 @@ impl Shared<'_> {
         let wnd_new = u32::from(seg.wnd) << c.snd_wscale;
         let wnd_changed = wnd_new != c.snd_wnd;
         let wnd_grew = wnd_new > c.snd_wnd;
-        if seq::lt(c.snd_wl1, seg.seq) || (c.snd_wl1 == seg.seq && seq::le(c.snd_wl2, seg.ack)) {
+        if window_update_due(c, seg) {
             c.snd_wnd = wnd_new;
             c.snd_wl1 = seg.seq;
             c.snd_wl2 = seg.ack;
@@ -1888,6 +1899,31 @@ impl Shared<'_> {
                 }
                 break;
             }
+        }
+    }
+
+    /// Before a connection leaves the NIC: whatever is still staged goes
+    /// to the host inline (`recv_data`; the host appends it to its receive
+    /// queue, so it counts as unread there), then the peer's FIN if it is
+    /// still to be reported.
+    fn hand_over_staged<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, io: &mut I) {
+        let mut k = c.inq_head;
+        while let Some(m) = self.chunks.get(k).copied() {
+            let start = k as usize * CHUNK_BYTES + usize::from(m.off);
+            let data = self.staging.get(start..start + usize::from(m.len)).unwrap_or(&[]);
+            emit(&mut self.ctr, io, &Event::RecvData { cid, data });
+            c.rcv_unread = c.rcv_unread.saturating_add(u32::from(m.len));
+            c.inq_bytes = c.inq_bytes.saturating_sub(u32::from(m.len));
+            let next = m.next;
+            c.inq_head = next;
+            self.chunks.free(k);
+            c.chunks_held = c.chunks_held.saturating_sub(1);
+            k = next;
+        }
+        c.inq_tail = NIL;
+        if c.has(fl::FIN_EVENT) {
+            c.clear(fl::FIN_EVENT);
+            emit(&mut self.ctr, io, &Event::Ctrl { cid, ev: CtrlEvent::PeerFin, arg: 0 });
         }
     }
 
