@@ -1230,9 +1230,15 @@ unsafe fn recv_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghd
         }
         let cap = c.rcv.len() as u64;
         let skip = if peek { copied as u64 } else { 0 };
+        // The end of the stream is read in the same snapshot as the data:
+        // NAPI delivers the last bytes and then the peer's FIN (which sets
+        // RCV_SHUTDOWN) under this lock, so a FIN seen after an empty
+        // `avail` read outside it may have bytes in front of it.
         let (avail, head, done) = locked(c, |s, _| {
             let head = s.rcv_head + skip;
-            (s.rcv_tail.saturating_sub(head), head, s.peer_fin || s.phase == Phase::Released)
+            // SAFETY: `sk` is live (the contract); a byte read.
+            let shut_rd = unsafe { (*sk).sk_shutdown } & bindings::RCV_SHUTDOWN as u8 != 0;
+            (s.rcv_tail.saturating_sub(head), head, s.peer_fin || s.phase == Phase::Released || shut_rd)
         });
         if avail > 0 && copied < len {
             let off = ring_off(head, cap) as usize;
@@ -1263,9 +1269,7 @@ unsafe fn recv_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghd
         if err != 0 {
             return Outcome::Done(if copied > 0 { copied as c_int } else { err });
         }
-        // SAFETY: as above.
-        let shut_rd = unsafe { (*sk).sk_shutdown } & bindings::RCV_SHUTDOWN as u8 != 0;
-        if done || shut_rd {
+        if done {
             return Outcome::Done(copied as c_int);
         }
         let r = wait_for(sk, &mut timeo, || {

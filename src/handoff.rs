@@ -319,15 +319,17 @@ unsafe fn is_v4_mapped(sk: *mut bindings::sock) -> bool {
 }
 
 /// Bytes from `snd_una` on the host still holds, and received bytes not yet
-/// read.
+/// read. After the peer's FIN (CLOSE_WAIT), `rcv_nxt` counts it too; it is
+/// no byte to read (as in `tcp_inq`).
 ///
 /// # Safety
 ///
 /// `sk` is a live, locked TCP socket.
 unsafe fn queue_lengths(sk: *mut bindings::sock) -> (u32, u32) {
     // SAFETY: by the contract.
-    let tp = unsafe { &*tcp(sk) };
-    (tp.write_seq.wrapping_sub(tp.snd_una), tp.rcv_nxt.wrapping_sub(tp.copied_seq))
+    let (tp, fin_in) = unsafe { (&*tcp(sk), bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_DONE as c_int)) };
+    let unread = tp.rcv_nxt.wrapping_sub(tp.copied_seq);
+    (tp.write_seq.wrapping_sub(tp.snd_una), if fin_in { unread.saturating_sub(1) } else { unread })
 }
 
 /// Copies `skb`'s payload overlapping `[from, from + out.len())` (sequence
@@ -688,7 +690,9 @@ pub(crate) unsafe fn route_still_via_nic(c: &Conn) -> bool {
 /// The NIC's RTT estimate, slow-start threshold and RTO written into the
 /// `tcp_sock` (`mss` > 0: the NIC counts bytes, the host segments).
 fn set_path_state(tp: &mut bindings::tcp_sock, icsk: &mut bindings::inet_connection_sock, snap: &Snapshot, mss: u32) {
-    tp.snd_ssthresh = if snap.ssthresh == u32::MAX { 0x7fff_ffff } else { (snap.ssthresh / mss).max(2) };
+    // `checked_div`: callers pass mss >= 64, but a plain division keeps a
+    // panic path that objtool sees falling off the function.
+    tp.snd_ssthresh = if snap.ssthresh == u32::MAX { 0x7fff_ffff } else { snap.ssthresh.checked_div(mss).unwrap_or(2).max(2) };
     if snap.srtt_us > 0 {
         tp.srtt_us = snap.srtt_us << 3;
         tp.mdev_us = snap.rttvar_us << 2;

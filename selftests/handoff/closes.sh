@@ -12,8 +12,9 @@
 
 BYTES=$((2 << 20))
 handoff_start hxfer
-tap_plan 13
-trap 'topo_destroy; module_unload' EXIT
+tap_plan 15
+WORK=$(mktemp -d)
+trap 'wait; rm -rf "$WORK"; topo_destroy; module_unload' EXIT
 dmesg_mark
 
 tap_check "hnic topology up, policy on for all ports" handoff_topology all
@@ -29,6 +30,22 @@ tap_check "half-close, client first, IPv4: server sends after the client's FIN, 
 tap_check "half-close, client first, IPv6: server sends after the client's FIN, verified" half "$SRV6" 5102 client
 tap_check "half-close, offloaded server first, IPv4: client sends after the NIC's FIN, verified" half "$SRV4" 5103 server
 tap_check "half-close, offloaded server first, IPv6: client sends after the NIC's FIN, verified" half "$SRV6" 5104 server
+
+# late ADDR PORT: the client's 32 KiB and FIN arrive before the server's
+# first system call on the accepted socket (it waits for a gate file): the
+# socket is handed off in CLOSE_WAIT with both queued; the server reads
+# exactly those bytes, then EOF, and answers.
+late() {
+	local gate=$WORK/gate$2 rc
+	( sleep 2; touch "$gate" ) &
+	xfer_offloaded "$1" "$2" $((32 << 10)) 1 --half-close client --gate "$gate"
+	rc=$?
+	wait
+	rm -f "$gate"
+	return $rc
+}
+tap_check "handoff in CLOSE_WAIT, IPv4: the peer's data and FIN queued before it, exactly the data read, verified" late "$SRV4" 5111
+tap_check "handoff in CLOSE_WAIT, IPv6: the peer's data and FIN queued before it, exactly the data read, verified" late "$SRV6" 5112
 
 # rst ADDR PORT SIDE: SIDE closes with SO_LINGER 0 after all data; the other
 # side gets ECONNRESET (hxfer fails otherwise). 4 connections.
