@@ -282,13 +282,14 @@ tap_check "TIME_WAIT IPv6: handed back by the NIC, TIME-WAIT in ss, restore ENOE
 
 # ---- the native stack owns a restored connection.
 
-# lossy ADDR PORT: restored while idle (the client waits 3 s), then 5 %
+# lossy ADDR PORT: restored while idle (the client waits 8 s: the restore
+# and the counter snapshots must come first even on a loaded guest), then 5 %
 # loss + 2 % reordering on both ends: 8 MiB each way verified, the host
 # retransmitted (TcpRetransSegs in ns srv) and sent hnic0's segments itself.
 lossy() {
 	local d=$W/loss$2 b=$((8 << 20)) r0 r1 host wire
 	handoff_snap
-	xfer_bg "$d" "$1" "$2" $b 1 --idle 3 && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 &&
+	xfer_bg "$d" "$1" "$2" $b 1 --idle 8 && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 &&
 	hctl_expect OK restore "$(sock_cookie "$d")" && handoff_wait_offloaded 0 5 || { xfer_kill; return 1; }
 	r0=$(snmp_tcp "$NS_SRV" RetransSegs)
 	nic_snap
@@ -314,7 +315,8 @@ tap_check "after restore IPv6, 5% loss + reorder: host retransmits (TcpRetransSe
 tcp_info() {
 	local d=$W/ti$2 b=$((1 << 20)) before after rtt cwnd live
 	handoff_snap
-	xfer_bg "$d" "$1" "$2" $b 1 --idle 2 --hold "$W/hold$2" && wait_sock "$d" 1 &&
+	# Idle 6 s: the delay must be on the wire before the data moves.
+	xfer_bg "$d" "$1" "$2" $b 1 --idle 6 --hold "$W/hold$2" && wait_sock "$d" 1 &&
 	handoff_wait_offloaded 1 5 || { xfer_kill; return 1; }
 	knobs delay_us 25000
 	wait_event "$d" srv sent 1 120 && wait_event "$d" srv received 1 120 &&
