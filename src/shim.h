@@ -54,6 +54,7 @@ u16 handoff_skb_csum_offset(const struct sk_buff *skb);
 
 struct spinlock;
 void handoff_spin_lock_init(struct spinlock *lock);
+void handoff_cmd_lock_init(struct spinlock *lock);
 void handoff_spin_lock_bh(struct spinlock *lock);
 void handoff_spin_unlock_bh(struct spinlock *lock);
 unsigned long handoff_copy_from_user(void *to, const void __user *from, unsigned long n);

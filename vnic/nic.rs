@@ -146,7 +146,7 @@ impl Nic {
             GFP_KERNEL,
         )?;
         // SAFETY: the lock is at its final (heap) address and unused yet.
-        unsafe { bindings::handoff_spin_lock_init(nic.cmd_lock.get()) };
+        unsafe { bindings::handoff_cmd_lock_init(nic.cmd_lock.get()) };
         nic.offload.init();
         Ok(nic)
     }
