@@ -62,6 +62,19 @@ fn first_seed() -> u64 {
     env_count("PROPERTY_FIRST", 0)
 }
 
+/// Runs `property` for `count` seeds from `PROPERTY_FIRST` on, each under
+/// [`SeedOnPanic`], and prints the summed coverage counters under `labels`.
+fn run_seeds<const N: usize>(name: &str, count: u64, property: fn(u64) -> [u64; N], labels: &str) {
+    let mut coverage = [0u64; N];
+    for seed in first_seed()..first_seed() + count {
+        let _seed = SeedOnPanic(seed);
+        for (sum, x) in coverage.iter_mut().zip(property(seed)) {
+            *sum += x;
+        }
+    }
+    eprintln!("{name} coverage [{labels}]: {coverage:?}");
+}
+
 /// Names the seed if anything panics while it runs (the checks name it
 /// themselves; plain assertions in shared code do not).
 struct SeedOnPanic(u64);
@@ -224,57 +237,9 @@ fn engine_frame_is_v6(f: &[u8]) -> bool {
 }
 
 // ----------------------------------------------------------------------
-// Reusable pieces: the wire, and the peer's and the host's halves of a
+// Reusable pieces: the peer's and the host's halves of a
 // connection, each for one direction of data
 // ----------------------------------------------------------------------
-
-/// Frames in flight in one direction, delivered by due time (ties in the
-/// order they were sent).
-struct Wire<T> {
-    frames: Vec<(u64, u64, T)>,
-    sent: u64,
-}
-
-impl<T> Wire<T> {
-    fn new() -> Self {
-        Wire { frames: Vec::new(), sent: 0 }
-    }
-
-    fn push(&mut self, due: u64, frame: T) {
-        self.sent += 1;
-        self.frames.push((due, self.sent, frame));
-    }
-
-    fn is_empty(&self) -> bool {
-        self.frames.is_empty()
-    }
-
-    fn clear(&mut self) {
-        self.frames.clear();
-    }
-
-    /// Frames due by `now`, in delivery order.
-    fn take_due(&mut self, now: u64) -> Vec<T> {
-        let mut due = Vec::new();
-        let mut i = 0;
-        while i < self.frames.len() {
-            if self.frames[i].0 <= now {
-                due.push(self.frames.swap_remove(i));
-            } else {
-                i += 1;
-            }
-        }
-        due.sort_by_key(|d| (d.0, d.1));
-        due.into_iter().map(|d| d.2).collect()
-    }
-
-    /// The first `n` frames in delivery order, due or not.
-    fn take_first(&mut self, n: usize) -> Vec<T> {
-        self.frames.sort_by_key(|d| (d.0, d.1));
-        let n = n.min(self.frames.len());
-        self.frames.drain(..n).map(|d| d.2).collect()
-    }
-}
 
 /// The peer's timestamp clock (RFC 7323) and the last TSval it saw from
 /// the engine, which it echoes.
@@ -1223,15 +1188,7 @@ impl ReceiveRun {
 
 #[test]
 fn receive_delivers_exactly_the_stream() {
-    let mut coverage = [0u64; 8];
-    for seed in first_seed()..first_seed() + seeds() {
-        let _seed = SeedOnPanic(seed);
-        let c = receive_property(seed);
-        for (sum, x) in coverage.iter_mut().zip(c) {
-            *sum += x;
-        }
-    }
-    eprintln!("receive coverage [restores, staging drops, ooo drops, ooo segs, out of window, paws, dups, steps]: {coverage:?}");
+    run_seeds("receive", seeds(), receive_property, "restores, staging drops, ooo drops, ooo segs, out of window, paws, dups, steps");
 }
 
 // ----------------------------------------------------------------------
@@ -1260,9 +1217,9 @@ struct TransmitRun {
     loss_ppm: u32,
     reorder_ppm: u32,
     ack_loss_ppm: u32,
-    to_peer: Wire<OutSeg>,
+    to_peer: DueQueue<OutSeg>,
     /// ACK frames with the ack offset and right edge they carry.
-    to_engine: Wire<(Vec<u8>, u64, u64)>,
+    to_engine: DueQueue<(Vec<u8>, u64, u64)>,
     segments_checked: u64,
     retransmitted_bytes: u64,
 }
@@ -1443,8 +1400,8 @@ fn transmit_property(seed: u64) -> [u64; 8] {
         loss_ppm,
         reorder_ppm,
         ack_loss_ppm,
-        to_peer: Wire::new(),
-        to_engine: Wire::new(),
+        to_peer: DueQueue::new(),
+        to_engine: DueQueue::new(),
         segments_checked: 0,
         retransmitted_bytes: 0,
         rng,
@@ -1545,15 +1502,7 @@ impl TransmitRun {
 
 #[test]
 fn transmit_sends_exactly_the_stream() {
-    let mut coverage = [0u64; 8];
-    for seed in first_seed()..first_seed() + seeds() {
-        let _seed = SeedOnPanic(seed);
-        let c = transmit_property(seed);
-        for (sum, x) in coverage.iter_mut().zip(c) {
-            *sum += x;
-        }
-    }
-    eprintln!("transmit coverage [segments, rexmit bytes, fast rexmits, sack rexmits, rtos, persist probes, restores, steps]: {coverage:?}");
+    run_seeds("transmit", seeds(), transmit_property, "segments, rexmit bytes, fast rexmits, sack rexmits, rtos, persist probes, restores, steps");
 }
 
 // ----------------------------------------------------------------------
@@ -1644,8 +1593,8 @@ struct Lane {
     peer_receiver: PeerReceiver,
     clock: PeerClock,
     /// Peer frames with the ack offset and right edge they carry.
-    to_engine: Wire<(Vec<u8>, u64, u64)>,
-    to_peer: Wire<OutSeg>,
+    to_engine: DueQueue<(Vec<u8>, u64, u64)>,
+    to_peer: DueQueue<OutSeg>,
     loss_ppm: u32,
     reorder_ppm: u32,
     ending: Ending,
@@ -1747,8 +1696,8 @@ impl Lane {
             host_sender: HostSender::new(tx_stream, base + LANE_RX_RING, max_outstanding, close),
             peer_receiver: PeerReceiver::new(sack, ts, iss, snd_wscale, initial_wnd, u64::from(snap.snd_wnd)),
             clock: PeerClock::new(ts),
-            to_engine: Wire::new(),
-            to_peer: Wire::new(),
+            to_engine: DueQueue::new(),
+            to_peer: DueQueue::new(),
             loss_ppm: [0u32, 10_000, 50_000, 100_000][rng.below(4) as usize],
             reorder_ppm: [0u32, 20_000, 100_000][rng.below(3) as usize],
             ending,
@@ -2449,16 +2398,12 @@ fn multi_property(seed: u64) -> [u64; 14] {
 
 #[test]
 fn many_connections_share_the_engine_without_mixing_bytes() {
-    let mut coverage = [0u64; 14];
-    let first = first_seed();
-    for seed in first..first + env_count("PROPERTY_MULTI_SEEDS", MULTI_DEFAULT_SEEDS) {
-        let _seed = SeedOnPanic(seed);
-        let c = multi_property(seed);
-        for (sum, x) in coverage.iter_mut().zip(c) {
-            *sum += x;
-        }
-    }
-    eprintln!("multi coverage [conns, time_wait, last_ack, aborts, peer resets, taken back, migrations, refused refs, refused slots, staging drops, ooo drops, restore requests, stale cid commands, steps]: {coverage:?}");
+    run_seeds(
+        "multi",
+        env_count("PROPERTY_MULTI_SEEDS", MULTI_DEFAULT_SEEDS),
+        multi_property,
+        "conns, time_wait, last_ack, aborts, peer resets, taken back, migrations, refused refs, refused slots, staging drops, ooo drops, restore requests, stale cid commands, steps",
+    );
 }
 
 // ----------------------------------------------------------------------

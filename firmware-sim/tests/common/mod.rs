@@ -92,12 +92,66 @@ impl LinkCfg {
     }
 }
 
+/// Frames in flight in one direction, delivered by due time (ties in the
+/// order they were sent).
+#[derive(Debug)]
+pub struct DueQueue<T> {
+    frames: Vec<(u64, u64, T)>,
+    sent: u64,
+}
+
+impl<T> DueQueue<T> {
+    pub fn new() -> Self {
+        DueQueue { frames: Vec::new(), sent: 0 }
+    }
+
+    pub fn push(&mut self, due: u64, frame: T) {
+        self.sent += 1;
+        self.frames.push((due, self.sent, frame));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.frames.clear();
+    }
+
+    /// Frames due by `now`, in delivery order.
+    pub fn take_due(&mut self, now: u64) -> Vec<T> {
+        let mut due = Vec::new();
+        let mut i = 0;
+        while i < self.frames.len() {
+            if self.frames[i].0 <= now {
+                due.push(self.frames.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        due.sort_by_key(|d| (d.0, d.1));
+        due.into_iter().map(|d| d.2).collect()
+    }
+
+    /// The first `n` frames in delivery order, due or not.
+    pub fn take_first(&mut self, n: usize) -> Vec<T> {
+        self.frames.sort_by_key(|d| (d.0, d.1));
+        let n = n.min(self.frames.len());
+        self.frames.drain(..n).map(|d| d.2).collect()
+    }
+}
+
+impl<T> Default for DueQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Link {
     pub cfg: LinkCfg,
-    q: Vec<(u64, u64, Vec<u8>)>,
+    q: DueQueue<Vec<u8>>,
     busy_until: u64,
-    n: u64,
     pub dropped: u64,
     pub sent: u64,
 }
@@ -116,24 +170,12 @@ impl Link {
         }
         let at = self.busy_until + self.cfg.delay_us + rng.below(self.cfg.jitter_us);
         if rng.chance(self.cfg.dup_ppm) {
-            self.n += 1;
-            self.q.push((at + rng.below(1000), self.n, frame.clone()));
+            self.q.push(at + rng.below(1000), frame.clone());
         }
-        self.n += 1;
-        self.q.push((at, self.n, frame));
+        self.q.push(at, frame);
     }
     pub fn take_due(&mut self, now: u64) -> Vec<Vec<u8>> {
-        let mut due: Vec<(u64, u64, Vec<u8>)> = Vec::new();
-        let mut i = 0;
-        while i < self.q.len() {
-            if self.q[i].0 <= now {
-                due.push(self.q.swap_remove(i));
-            } else {
-                i += 1;
-            }
-        }
-        due.sort_by_key(|d| (d.0, d.1));
-        due.into_iter().map(|d| d.2).collect()
+        self.q.take_due(now)
     }
     pub fn is_empty(&self) -> bool {
         self.q.is_empty()

@@ -300,6 +300,10 @@ struct Received {
     check: String,
 }
 
+fn done(bytes: u64, hash: Sha256, check: &StreamCheck) -> Received {
+    Received { bytes, sha: hex(&hash.finalize()), check: check.verdict() }
+}
+
 /// Reads `limit` bytes (None: until EOF). Waits for `--gate` first; logs
 /// `received` once `expect` bytes are in.
 fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &Args) -> std::io::Result<Received> {
@@ -319,7 +323,7 @@ fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &
     loop {
         let want = limit.map_or(CHUNK, |l| (l - total).min(CHUNK as u64) as usize);
         if want == 0 {
-            return Ok(Received { bytes: total, sha: hex(&hash.finalize()), check: check.verdict() });
+            return Ok(done(total, hash, &check));
         }
         let n = s.read(&mut buf[..want])?;
         if let Some(r) = rate.as_mut() {
@@ -334,7 +338,7 @@ fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &
                 return Err(std::io::Error::new(ErrorKind::UnexpectedEof, format!("EOF after {total} bytes")));
             }
             a.event(conn, "eof");
-            return Ok(Received { bytes: total, sha: hex(&hash.finalize()), check: check.verdict() });
+            return Ok(done(total, hash, &check));
         }
         hash.update(&buf[..n]);
         check.update(&buf[..n]);
