@@ -21,6 +21,7 @@
 #include <net/netns/generic.h>
 #include <net/rtnetlink.h>
 #include <linux/completion.h>
+#include <linux/semaphore.h>
 #include <linux/filter.h>
 #include <linux/kprobes.h>
 #include <linux/poll.h>

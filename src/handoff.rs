@@ -40,6 +40,9 @@ use crate::vnic;
 /// How long a handoff waits for the NIC's answer before it gives up and
 /// the connection stays on the host.
 const HANDOFF_TIMEOUT_MS: u32 = 1000;
+/// How often, 10 ms apart, a handoff retries a full command ring (the
+/// firmware drains it every poll) before it gives up as timed out.
+const CMD_RING_FULL_RETRIES: u32 = 100;
 
 /// Why a handoff did not happen: the counter it bumps and the errno an
 /// explicit `setsockopt(TCP_ULP)` returns.
@@ -207,13 +210,29 @@ fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result {
     let me = c as *const Conn as *mut Conn;
     // SAFETY: the completion was initialised; nothing waits on it now.
     unsafe { bindings::handoff_reinit_completion(c.done.get()) };
-    {
+    let mut ring_full = 0;
+    loop {
+        // A burst of handoffs waits for the ones in flight rather than
+        // being refused (it would stay on the host for good).
+        nic.offload.reserve_pending(&nic.ctr, HANDOFF_TIMEOUT_MS)?;
         let g = nic.offload.lock();
         nic.offload.add_pending(&g, me)?;
-        if let Err(e) = nic.submit(msg) {
-            nic.offload.remove_pending(&g, me);
-            return Err(e);
+        match nic.submit(msg) {
+            Ok(()) => break,
+            Err(e) => {
+                nic.offload.remove_pending(&g, me);
+                if e != EBUSY {
+                    return Err(e);
+                }
+            }
         }
+        drop(g);
+        ring_full += 1;
+        if ring_full > CMD_RING_FULL_RETRIES {
+            return Err(errno::ETIMEDOUT());
+        }
+        // SAFETY: process context (the socket lock may sleep too).
+        unsafe { bindings::msleep(10) };
     }
     // SAFETY: plain conversions; the completion was initialised and is
     // completed by NAPI (`handoff_result`) or `nic_failed`.

@@ -8,6 +8,7 @@
 #include <linux/rcupdate.h>
 #include <linux/seq_file_net.h>
 #include <linux/sched.h>
+#include <linux/semaphore.h>
 #include <linux/skbuff.h>
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
@@ -166,6 +167,11 @@ void handoff_spin_lock_init(spinlock_t *lock)
 void handoff_cmd_lock_init(spinlock_t *lock)
 {
 	spin_lock_init(lock);
+}
+
+void handoff_sema_init(struct semaphore *sem, int val)
+{
+	sema_init(sem, val);
 }
 
 void handoff_spin_lock_bh(spinlock_t *lock)

@@ -56,6 +56,8 @@ struct spinlock;
 void handoff_spin_lock_init(struct spinlock *lock);
 void handoff_cmd_lock_init(struct spinlock *lock);
 void handoff_spin_lock_bh(struct spinlock *lock);
+struct semaphore;
+void handoff_sema_init(struct semaphore *sem, int val);
 void handoff_spin_unlock_bh(struct spinlock *lock);
 unsigned long handoff_copy_from_user(void *to, const void __user *from, unsigned long n);
 

@@ -56,6 +56,7 @@ counters! {
     HostEvtUnknownCid => "host_evt_unknown_cid": "events for a cid no host connection owns",
     HostEvtBadRecv => "host_evt_bad_recv": "recv/ctrl events that do not fit the connection's posted buffers",
     HostOrphanHandoff => "host_orphan_handoff": "handoff results that arrived after the host gave up waiting (taken back)",
+    HostHandoffWaits => "host_handoff_waits": "handoffs that waited for one of the 64 in flight to finish",
     // firmware
     FwPassThrough => "fw_pass_through": "received frames that matched no offloaded connection",
     FwConsumed => "fw_offload_rx": "received frames consumed by offloaded connections",

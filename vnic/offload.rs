@@ -32,7 +32,7 @@ use core::ptr;
 use kernel::alloc::{flags::GFP_KERNEL, KVec, VVec};
 use kernel::prelude::*;
 
-use super::counters::Ctr;
+use super::counters::{Counters, Ctr};
 use super::nic::Nic;
 use crate::bindings;
 use crate::errno;
@@ -79,6 +79,11 @@ struct Tables {
 /// Per-NIC offload state (lives in [`Nic`]).
 pub(crate) struct Offload {
     lock: UnsafeCell<bindings::spinlock_t>,
+    /// Counts the free entries of `pending`: a handoff sleeps here for one
+    /// (`reserve_pending`) instead of being refused when a burst of
+    /// handoffs (`offload all`, a busy accept loop) has them all in flight.
+    /// Held from `reserve_pending` until the entry leaves the table.
+    pending_free: UnsafeCell<bindings::semaphore>,
     tables: UnsafeCell<Tables>,
     /// Connections the host may offload to this NIC: the firmware's slots,
     /// and its reference pool divided by what one connection may hold.
@@ -107,6 +112,9 @@ impl Offload {
             // SAFETY: all-zero is a valid pre-init spinlock_t; `init` runs
             // `spin_lock_init` on it in place.
             lock: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            // SAFETY: all-zero is a valid pre-init semaphore; `init` runs
+            // `sema_init` on it in place.
+            pending_free: UnsafeCell::new(unsafe { core::mem::zeroed() }),
             tables: UnsafeCell::new(Tables {
                 by_slot: VVec::from_elem(ptr::null_mut(), slots, GFP_KERNEL)?,
                 pending: [ptr::null_mut(); PENDING],
@@ -120,7 +128,37 @@ impl Offload {
     /// Initialises the lock in place.
     pub(crate) fn init(&self) {
         // SAFETY: called once by `Nic::new` at the final address, before use.
-        unsafe { bindings::handoff_spin_lock_init(self.lock.get()) };
+        unsafe {
+            bindings::handoff_spin_lock_init(self.lock.get());
+            bindings::handoff_sema_init(self.pending_free.get(), PENDING as i32);
+        }
+    }
+
+    /// Reserves a free entry of the pending table for the caller's next
+    /// `add_pending` (which, on failure, gives it back), waiting up to
+    /// `timeout_ms` for one (counted in `host_handoff_waits`). `ETIMEDOUT`
+    /// if none came free. Process context.
+    pub(crate) fn reserve_pending(&self, ctr: &Counters, timeout_ms: u32) -> Result {
+        // SAFETY: the semaphore was initialised by `init`.
+        if unsafe { bindings::down_trylock(self.pending_free.get()) } == 0 {
+            return Ok(());
+        }
+        ctr.inc(Ctr::HostHandoffWaits);
+        // SAFETY: as above; the caller may sleep.
+        let r = unsafe {
+            bindings::down_timeout(self.pending_free.get(), bindings::__msecs_to_jiffies(timeout_ms) as i64)
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(errno::ETIMEDOUT())
+        }
+    }
+
+    /// Gives back a pending entry (reserved, or just left the table).
+    fn release_pending(&self) {
+        // SAFETY: initialised by `init`; `up` is fine in any context.
+        unsafe { bindings::up(self.pending_free.get()) };
     }
 
     /// Takes the lock (BH disabled).
@@ -137,21 +175,31 @@ impl Offload {
         unsafe { &mut *self.tables.get() }
     }
 
-    /// Registers `conn` as waiting for its handoff result. `EBUSY` if too
-    /// many handoffs are in flight, `errno::ENETDOWN()` if the device is closing,
-    /// `ENOSPC` if the NIC is at capacity.
+    /// Registers `conn` as waiting for its handoff result, in the entry
+    /// the caller reserved with `reserve_pending`. `errno::ENETDOWN()` if
+    /// the device is closing, `ENOSPC` if the NIC is at capacity; the
+    /// reservation is given back on error.
     pub(crate) fn add_pending(&self, g: &Guard<'_>, conn: *mut Conn) -> Result {
         let t = self.tables(g);
-        if t.closed {
-            return Err(errno::ENETDOWN());
-        }
         let in_flight = t.pending.iter().filter(|p| !p.is_null()).count() as u32;
-        if t.live + in_flight >= self.capacity {
-            return Err(ENOSPC);
+        let slot = if t.closed {
+            Err(errno::ENETDOWN())
+        } else if t.live + in_flight >= self.capacity {
+            Err(ENOSPC)
+        } else {
+            // The reservation guarantees a free entry.
+            t.pending.iter_mut().find(|p| p.is_null()).ok_or(EBUSY)
+        };
+        match slot {
+            Ok(slot) => {
+                *slot = conn;
+                Ok(())
+            }
+            Err(e) => {
+                self.release_pending();
+                Err(e)
+            }
         }
-        let slot = t.pending.iter_mut().find(|p| p.is_null()).ok_or(EBUSY)?;
-        *slot = conn;
-        Ok(())
     }
 
     /// Forgets a pending handoff (timed out or failed to submit). True if it
@@ -161,6 +209,7 @@ impl Offload {
         match t.pending.iter_mut().find(|p| **p == conn) {
             Some(p) => {
                 *p = ptr::null_mut();
+                self.release_pending();
                 true
             }
             None => false,
@@ -192,6 +241,7 @@ impl Offload {
         t.closed = true;
         for p in t.pending.iter_mut() {
             if !p.is_null() {
+                self.release_pending();
                 return Some(core::mem::replace(p, ptr::null_mut()));
             }
         }

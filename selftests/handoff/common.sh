@@ -33,11 +33,15 @@ handoff_topology() {
 	ip netns exec "$NS_SRV" test -r /proc/net/handoff_stat || { echo "# no /proc/net/handoff_stat in ns srv"; return 1; }
 }
 
-# handoff_report: one diagnostic line of the counters' changes.
+# handoff_report [NAME...]: one diagnostic line of the counters' changes
+# (the usual ones, NAME..., and each refusal reason that moved).
 handoff_report() {
 	local n line=""
 	for n in accept_policy_matched handoff_attempts handoffs nic_released nic_resets "$@"; do
 		line+=" $n=$(handoff_delta "$n")"
+	done
+	for n in "${!_handoff_snap[@]}"; do
+		[[ $n == refused_* ]] && [ "$(handoff_delta "$n")" != 0 ] && line+=" $n=$(handoff_delta "$n")"
 	done
 	echo "# handoff_stat since start:$line refused=$(handoff_refused_delta) offloaded=$(handoff_stat offloaded)"
 }

@@ -302,6 +302,23 @@ fn run_dir(mode: &str) -> Result<PathBuf, Fail> {
     Ok(dir)
 }
 
+/// The selftests' scale knobs (`HANDOFF_*` in the host's environment, e.g.
+/// `HANDOFF_RESTORE_CYCLE_CONNS=256`) as `export` lines for the guest's
+/// job file, single-quoted so that no value is run as shell.
+fn selftest_knobs(vars: impl Iterator<Item = (String, String)>) -> String {
+    let mut knobs: Vec<(String, String)> = vars
+        .filter(|(name, _)| {
+            name.starts_with("HANDOFF_") && name != "HANDOFF_ACCEL"
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+        .collect();
+    knobs.sort();
+    knobs
+        .iter()
+        .map(|(name, value)| format!("export {name}='{}'\n", value.replace('\'', "'\\''")))
+        .collect()
+}
+
 /// Boots once; returns the run directory and the reason it failed, if it did.
 fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<String>), Fail> {
     let dir = run_dir(&job.mode)?;
@@ -315,7 +332,7 @@ fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<Stri
             std::env::var("TESTS").unwrap_or_default().replace(',', " "),
             repo.display(),
             timeout_scale()
-        ),
+        ) + &selftest_knobs(std::env::vars()),
     )?;
     let append = format!(
         "console=ttyS0 root=/dev/root rootfstype=9p \
@@ -447,5 +464,21 @@ mod tests {
                         [ 1.0]  ? g+0x1/0x2\n[ 1.0]  ? g+0x1/0x2\n[ 1.0]  ? do_syscall_64+0x4/0x9\n";
         let d = super::oops_digest(overflow);
         assert!(d.contains("trace: ?f < ?g x2 < ?do_syscall_64"), "{d}");
+    }
+
+    #[test]
+    fn selftest_knobs_reach_the_guest_quoted() {
+        let vars = [
+            ("PATH", "/bin"),
+            ("HANDOFF_RESTORE_CYCLE_CONNS", "256"),
+            ("HANDOFF_ACCEL", "tcg"),
+            ("HANDOFF_X", "a'b $(reboot)"),
+            ("HANDOFF_BAD-NAME", "1"),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()));
+        assert_eq!(
+            super::selftest_knobs(vars.into_iter()),
+            "export HANDOFF_RESTORE_CYCLE_CONNS='256'\nexport HANDOFF_X='a'\\''b $(reboot)'\n"
+        );
     }
 }
