@@ -125,7 +125,7 @@ impl Offload {
         })
     }
 
-    /// Initialises the lock in place.
+    /// Initialises the lock and the pending-entry semaphore in place.
     pub(crate) fn init(&self) {
         // SAFETY: called once by `Nic::new` at the final address, before use.
         unsafe {
