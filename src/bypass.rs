@@ -336,11 +336,24 @@ fn copy_in_ring(base: *mut u8, cap: usize, pos: u64, data: &[u8]) {
     }
 }
 
-/// Firmware DMA read from a ring (`offload::dma_read`).
+/// How far ring offset `off` lies past stream position `from` (modulo the
+/// ring of `cap` bytes).
+fn ring_distance(off: usize, from: u64, cap: usize) -> u64 {
+    ring_off(off as u64 + cap as u64 - ring_off(from, cap as u64), cap as u64)
+}
+
+/// Firmware DMA read from a ring (`offload::dma_read`): only bytes the NIC
+/// was given by `send` and has not acknowledged back. Anything else would
+/// read space the application may be refilling: wrong bytes on the wire
+/// under a checksum the NIC computes over them.
 pub(crate) fn ring_read(c: &Conn, g: &Guard<'_>, region: Region, off: usize, buf: &mut [u8]) -> Result {
     let (base, cap) = c.ring(region);
     let s = c.st(g);
     if region != Region::Send || s.phase != Phase::Offloaded || off.checked_add(buf.len()).map_or(true, |e| e > cap) {
+        return Err(EFAULT);
+    }
+    // The read must fall inside [head, sent) (modulo the ring).
+    if s.snd_head + ring_distance(off, s.snd_head, cap) + buf.len() as u64 > s.snd_sent {
         return Err(EFAULT);
     }
     // SAFETY: bounds checked above; the send ring is only freed with the
@@ -358,8 +371,7 @@ pub(crate) fn ring_write(c: &Conn, g: &Guard<'_>, region: Region, off: usize, da
         return Err(EFAULT);
     }
     // The write must fall inside [tail, posted) (modulo the ring).
-    let rel = ring_off(off as u64 + cap as u64 - ring_off(s.rcv_tail, cap as u64), cap as u64);
-    if s.rcv_tail + rel + data.len() as u64 > s.rcv_posted {
+    if s.rcv_tail + ring_distance(off, s.rcv_tail, cap) + data.len() as u64 > s.rcv_posted {
         return Err(EFAULT);
     }
     // SAFETY: bounds checked; that range belongs to the NIC until `recv`.
