@@ -41,7 +41,8 @@ handoff_report() {
 		line+=" $n=$(handoff_delta "$n")"
 	done
 	for n in "${!_handoff_snap[@]}"; do
-		[[ $n == refused_* ]] && [ "$(handoff_delta "$n")" != 0 ] && line+=" $n=$(handoff_delta "$n")"
+		[[ $n == refused_* ]] && [[ " $* " != *" $n "* ]] && [ "$(handoff_delta "$n")" != 0 ] &&
+			line+=" $n=$(handoff_delta "$n")"
 	done
 	echo "# handoff_stat since start:$line refused=$(handoff_refused_delta) offloaded=$(handoff_stat offloaded)"
 }
