@@ -1547,11 +1547,25 @@ pub(crate) unsafe extern "C" fn parked_backlog_rcv(sk: *mut bindings::sock, skb:
     0
 }
 
-/// Fills the host rings at handoff: `send` holds `queued` (bytes from the
-/// snapshot's `snd_una` on), `recv` holds `unread`.
+/// The ring sizes for `queued` bytes to send and `unread` bytes received
+/// at handoff: the defaults, or room for the data plus half a default.
+fn ring_sizes(queued: usize, unread: usize) -> (usize, usize) {
+    (
+        SEND_RING.max((queued + SEND_RING / 2).next_power_of_two()),
+        RECV_RING.max((unread + RECV_RING / 2).next_power_of_two()),
+    )
+}
+
+/// Whether `c`'s rings (from an earlier `alloc_rings`) are the size the
+/// data queued now needs.
+pub(crate) fn rings_fit(c: &Conn, queued: usize, unread: usize) -> bool {
+    ring_sizes(queued, unread) == (c.snd.len(), c.rcv.len())
+}
+
+/// Allocates the host rings for a handoff: `send` will hold `queued`
+/// (bytes from the snapshot's `snd_una` on), `recv` will hold `unread`.
 pub(crate) fn alloc_rings(c: &mut Conn, queued: usize, unread: usize) -> Result {
-    let snd = SEND_RING.max((queued + SEND_RING / 2).next_power_of_two());
-    let rcv = RECV_RING.max((unread + RECV_RING / 2).next_power_of_two());
+    let (snd, rcv) = ring_sizes(queued, unread);
     c.snd = VVec::from_elem(0u8, snd, GFP_KERNEL)?;
     c.rcv = VVec::from_elem(0u8, rcv, GFP_KERNEL)?;
     Ok(())

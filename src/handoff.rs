@@ -108,13 +108,18 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
         return Err(EAGAIN);
     }
     stats::inc(net, Stat::HandoffAttempts);
+    // Segments that arrived while this system call owned the socket wait
+    // in its backlog: process them natively first, so that their data
+    // moves with the connection (parked, they would be dropped and the
+    // peer would resend them only after its RTO).
+    // SAFETY: by the contract, `sk` is a live TCP socket we own.
+    unsafe { bindings::handoff_sk_flush_backlog(sk) };
     // SAFETY: by the contract, `sk` is a live, locked TCP socket.
-    let (state, family) = unsafe { ((*sk).__sk_common.skc_state, (*sk).__sk_common.skc_family) };
-    let tcp_state = match u32::from(state) {
-        bindings::TCP_ESTABLISHED => TcpState::Established,
-        bindings::TCP_CLOSE_WAIT => TcpState::CloseWait,
-        _ => return Err(refuse(net, Stat::RefusedState, errno::ENOTCONN())),
-    };
+    let family = unsafe { (*sk).__sk_common.skc_family };
+    // SAFETY: as above.
+    if unsafe { movable_state(sk) }.is_none() {
+        return Err(refuse(net, Stat::RefusedState, errno::ENOTCONN()));
+    }
     // SAFETY: as above.
     let odd = unsafe {
         let tp = &*tcp(sk);
@@ -134,13 +139,39 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     let route = unsafe { Route::of(sk, family) }?;
     let nic = route.nic;
 
+    // Everything that may sleep comes before the socket is parked, and
+    // segments keep arriving into the backlog meanwhile: flush it again
+    // after the allocations and park with nothing slow in between.
+    let filter = ParkFilter::new().map_err(|e| refuse(net, Stat::RefusedNoMemory, e))?;
+    let mut rounds = 0;
+    let (tcp_state, queued, unread) = loop {
+        // SAFETY: as above.
+        unsafe { bindings::handoff_sk_flush_backlog(sk) };
+        // SAFETY: as above.
+        let Some(tcp_state) = (unsafe { movable_state(sk) }) else {
+            return Err(refuse(net, Stat::RefusedState, errno::ENOTCONN()));
+        };
+        // SAFETY: as above.
+        let (queued, unread) = unsafe { queue_lengths(sk) };
+        if bypass::rings_fit(c, queued as usize, unread as usize) {
+            break (tcp_state, queued, unread);
+        }
+        rounds += 1;
+        if rounds > 4 {
+            // Data keeps outgrowing the rings: not now, at the next call.
+            return Err(EAGAIN);
+        }
+        if bypass::alloc_rings(c, queued as usize, unread as usize).is_err() {
+            return Err(refuse(net, Stat::RefusedNoMemory, ENOMEM));
+        }
+    };
+
+    // Park: from here the host's tcp_sock does not change.
+    // SAFETY: locked socket without a filter (checked above).
+    unsafe { park(sk, c, filter) };
+
     // Capture.
-    // SAFETY: as above.
-    let (queued, unread) = unsafe { queue_lengths(sk) };
-    if bypass::alloc_rings(c, queued as usize, unread as usize).is_err() {
-        return Err(refuse(net, Stat::RefusedNoMemory, ENOMEM));
-    }
-    // SAFETY: as above; the rings were just sized for these lengths.
+    // SAFETY: as above; the rings were sized for these lengths.
     unsafe {
         copy_send_queue(sk, &mut c.snd[..queued as usize]);
         copy_recv_queue(sk, &mut c.rcv[..unread as usize]);
@@ -149,13 +180,13 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     let snap = unsafe { capture(sk, tcp_state, &route, c.rcv.len() as u32, unread) };
     let mut msg = [0u8; SNAPSHOT_MSG_LEN];
     let cookie = c as *const Conn as u64;
-    Command::Handoff { cookie, snap }.encode(&mut msg).map_err(|_| EINVAL)?;
+    if (Command::Handoff { cookie, snap }).encode(&mut msg).is_err() {
+        // SAFETY: parked above; no NIC knows the connection.
+        unsafe { unpark(sk, c) };
+        return Err(refuse(net, Stat::RefusedBadSnapshot, EINVAL));
+    }
     // SAFETY: no NIC knows the connection yet.
     unsafe { bypass::set_initial(c, u64::from(queued), u64::from(unread)) };
-
-    // Park.
-    // SAFETY: locked socket without a filter (checked above).
-    unsafe { park(sk, c) }.map_err(|e| refuse(net, Stat::RefusedNoMemory, e))?;
 
     // Hand off.
     // SAFETY: `route.dev` is the live device of the route we hold; the
@@ -572,41 +603,75 @@ unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, r
     snap
 }
 
-/// A classic BPF program that accepts nothing: the parked socket's filter.
-fn drop_all_filter() -> Result<*mut bindings::sk_filter> {
-    let mut insn = [bindings::sock_filter { code: (bindings::BPF_RET | bindings::BPF_K) as u16, jt: 0, jf: 0, k: 0 }];
-    let mut fprog = bindings::sock_fprog_kern { len: 1, filter: insn.as_mut_ptr() };
-    let mut prog: *mut bindings::bpf_prog = ptr::null_mut();
-    // SAFETY: `fprog` describes one valid instruction; the kernel copies it.
-    kernel::error::to_result(unsafe { bindings::bpf_prog_create(&mut prog, &mut fprog) })?;
-    // SAFETY: an all-zero sk_filter is filled in by the publish shim (its
-    // refcount) and here (its program).
-    let mut fp: KBox<bindings::sk_filter> = match KBox::new(unsafe { core::mem::zeroed() }, GFP_KERNEL) {
-        Ok(fp) => fp,
-        Err(e) => {
-            // SAFETY: created above, not published.
-            unsafe { bindings::bpf_prog_destroy(prog) };
-            return Err(e.into());
+/// The TCP state a handoff carries over, if the socket is in one that can
+/// move.
+///
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket.
+unsafe fn movable_state(sk: *mut bindings::sock) -> Option<TcpState> {
+    // SAFETY: by the contract.
+    match u32::from(unsafe { (*sk).__sk_common.skc_state }) {
+        bindings::TCP_ESTABLISHED => Some(TcpState::Established),
+        bindings::TCP_CLOSE_WAIT => Some(TcpState::CloseWait),
+        _ => None,
+    }
+}
+
+/// The parked socket's filter, a classic BPF program that accepts nothing;
+/// allocated before the socket is parked (parking must not sleep), freed
+/// here unless `park` gives it to the socket.
+struct ParkFilter(Option<KBox<bindings::sk_filter>>);
+
+impl ParkFilter {
+    fn new() -> Result<Self> {
+        let mut insn = [bindings::sock_filter { code: (bindings::BPF_RET | bindings::BPF_K) as u16, jt: 0, jf: 0, k: 0 }];
+        let mut fprog = bindings::sock_fprog_kern { len: 1, filter: insn.as_mut_ptr() };
+        let mut prog: *mut bindings::bpf_prog = ptr::null_mut();
+        // SAFETY: `fprog` describes one valid instruction; the kernel copies it.
+        kernel::error::to_result(unsafe { bindings::bpf_prog_create(&mut prog, &mut fprog) })?;
+        // SAFETY: an all-zero sk_filter is filled in by the publish shim (its
+        // refcount) and here (its program).
+        let mut fp: KBox<bindings::sk_filter> = match KBox::new(unsafe { core::mem::zeroed() }, GFP_KERNEL) {
+            Ok(fp) => fp,
+            Err(e) => {
+                // SAFETY: created above, not published.
+                unsafe { bindings::bpf_prog_destroy(prog) };
+                return Err(e.into());
+            }
+        };
+        fp.prog = prog;
+        Ok(ParkFilter(Some(fp)))
+    }
+
+    /// Hands the filter over: the socket owns it from now on
+    /// (sk_detach_filter or the socket's destruction kfree()s it after an
+    /// RCU grace period).
+    fn into_raw(mut self) -> *mut bindings::sk_filter {
+        self.0.take().map_or(ptr::null_mut(), KBox::into_raw)
+    }
+}
+
+impl Drop for ParkFilter {
+    fn drop(&mut self) {
+        if let Some(fp) = self.0.take() {
+            // SAFETY: created by `new` and never published.
+            unsafe { bindings::bpf_prog_destroy(fp.prog) };
         }
-    };
-    fp.prog = prog;
-    // The socket owns it from now on: sk_detach_filter or the socket's
-    // destruction kfree()s it after an RCU grace period.
-    Ok(KBox::into_raw(fp))
+    }
 }
 
 /// # Safety
 ///
 /// `sk` is a live, locked TCP socket without a filter.
-unsafe fn park(sk: *mut bindings::sock, c: &mut Conn) -> Result {
-    let fp = drop_all_filter()?;
+unsafe fn park(sk: *mut bindings::sock, c: &mut Conn, filter: ParkFilter) {
+    let fp = filter.into_raw();
     // SAFETY: by the contract; `fp` is a complete, unpublished filter.
     unsafe {
         bindings::handoff_sk_filter_publish(sk, fp);
         c.base_backlog_rcv = (*sk).sk_backlog_rcv;
         (*sk).sk_backlog_rcv = Some(bypass::parked_backlog_rcv);
     }
-    Ok(())
 }
 
 /// # Safety

@@ -217,6 +217,11 @@ void handoff_tcp_clear_all_retrans_hints(struct tcp_sock *tp)
 	tcp_clear_all_retrans_hints(tp);
 }
 
+bool handoff_sk_flush_backlog(struct sock *sk)
+{
+	return sk_flush_backlog(sk);
+}
+
 void handoff_tcp_clear_xmit_timers(struct sock *sk)
 {
 	tcp_clear_xmit_timers(sk);

@@ -69,6 +69,7 @@ void handoff_tcp_unlink_write_queue(struct sk_buff *skb, struct sock *sk);
 void handoff_tcp_wmem_free_skb(struct sock *sk, struct sk_buff *skb);
 void handoff_tcp_skb_tsorted_anchor_cleanup(struct sk_buff *skb);
 void handoff_tcp_clear_all_retrans_hints(struct tcp_sock *tp);
+bool handoff_sk_flush_backlog(struct sock *sk);
 void handoff_tcp_clear_xmit_timers(struct sock *sk);
 void handoff_skb_queue_purge(struct sk_buff_head *list);
 void handoff_sk_mem_reclaim(struct sock *sk);
