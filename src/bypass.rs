@@ -1392,8 +1392,18 @@ pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c
         true
     });
     if !on_nic {
-        // The NIC already let go: the host socket is closed (or in
-        // TIME_WAIT); native close tears it down.
+        // The NIC already let go. If the cleanup work has not run yet, run
+        // it now: native close must see the connection's final state
+        // (closed, or TIME_WAIT), not the stale one of the handoff, from
+        // which it would send a FIN with old sequence numbers.
+        if locked(c, |s, nic| s.phase == Phase::Released && nic.is_some()) {
+            // SAFETY: locked above, and `held` keeps the record; the
+            // application has not closed the socket, so `finish` does not
+            // destroy it.
+            unsafe { crate::handoff::finish(c) };
+        }
+        // The host socket is closed (or in TIME_WAIT); native close tears
+        // it down.
         // SAFETY: locked above; the base close takes the lock itself.
         unsafe {
             crate::ulp::install_base(c);
