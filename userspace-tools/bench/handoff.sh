@@ -17,6 +17,23 @@ SHORT_SECS=5
 
 bulk_mbit() { bulk_oneway_mbit "$SRV4" "$1" $BULK; }
 
+# bulk_send_mbit PORT: the server (the side that offloads) sends $BULK
+# bytes to the client, verified: the paper's Figure 8 case.
+bulk_send_mbit() {
+	local t0 t1 srv out
+	out=$(mktemp)
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port "$1" --bytes $BULK --oneway server >"$out" &
+	srv=$!
+	t0=$(date +%s%N)
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port "$1" --bytes $BULK --oneway server >>"$out" ||
+		{ rm -f "$out"; return 1; }
+	wait $srv || { rm -f "$out"; return 1; }
+	t1=$(date +%s%N)
+	grep -q "recv=$BULK .*recv_check=ok" "$out" || { sed 's/^/# /' "$out" >&2; rm -f "$out"; return 1; }
+	rm -f "$out"
+	echo $((BULK * 8 * 1000 / (t1 - t0)))
+}
+
 # rr_rate PORT: request/response transactions per second, one connection.
 rr_rate() {
 	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hrr" server --addr "$SRV4" --port "$1" &
@@ -26,15 +43,25 @@ rr_rate() {
 	wait $srv
 }
 
-# short_rate PORT: connections per second, one request/response each,
-# against the epoll server hecho.
+# cli_retrans: segments the client's stack retransmitted so far.
+cli_retrans() {
+	ip netns exec "$NS_CLI" awk '$1 == "Tcp:" && !n { for (i = 1; i <= NF; i++) col[$i] = i; n = 1; next }
+		$1 == "Tcp:" { print $col["RetransSegs"] }' /proc/net/snmp
+}
+
+# short_rate PORT: "RATE RETRANS": connections per second, one
+# request/response each, against the epoll server hecho, and how many
+# segments the client resent per connection (a request lost in a handoff
+# costs the client an RTO of about 200 ms).
 short_rate() {
 	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hecho" --addr "$SRV4" --port "$1" >/dev/null &
-	local srv=$!
-	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hrr" client --addr "$SRV4" --port "$1" --short --seconds $SHORT_SECS |
-		sed -n 's/.* rate=\([0-9]*\).*/\1/p'
+	local srv=$! r0 out
+	r0=$(cli_retrans)
+	out=$(ip netns exec "$NS_CLI" "$HANDOFF_BIN/hrr" client --addr "$SRV4" --port "$1" --short --seconds $SHORT_SECS)
 	kill $srv
 	wait $srv
+	echo "$out" | awk -v r=$(($(cli_retrans) - r0)) '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+		END { printf "%d %.3f\n", v["rate"], (v["connections"] > 0 ? r / v["connections"] : 0) }'
 }
 
 # hnic0 (the server's NIC, the one that offloads): every message crossing
@@ -48,23 +75,30 @@ bus_msgs() {
 wire_pkts() { echo $(( $(st wire_tx_frames) + $(st wire_rx_frames) )); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 
-# measure MODE BASEPORT: bulk, rr and short with the policy as set; sets
-# <MODE>_bulk, _rr, _short, _bulk_mpp, _rr_mpp.
+# measure MODE BASEPORT: bulk (to and from the server), rr and short with
+# the policy as set; sets <MODE>_bulk, _send, _rr, _short, _bulk_mpp,
+# _send_mpp, _rr_mpp.
 measure() {
-	local mode=$1 p=$2 m0 p0 m1 p1 m2 p2 bulk rr short
+	local mode=$1 p=$2 m0 p0 m1 p1 m2 p2 ms ps send bulk rr short short_rtx
 	m0=$(bus_msgs) p0=$(wire_pkts)
 	bulk=$(bulk_mbit "$p") || exit 1
 	echo "# $mode: bulk $bulk Mbit/s" >&2
+	ms=$(bus_msgs) ps=$(wire_pkts)
+	send=$(bulk_send_mbit $((p + 3))) || exit 1
+	echo "# $mode: bulk send $send Mbit/s" >&2
 	m1=$(bus_msgs) p1=$(wire_pkts)
 	rr=$(rr_rate $((p + 1)))
 	echo "# $mode: rr $rr trans/s" >&2
 	m2=$(bus_msgs) p2=$(wire_pkts)
-	short=$(short_rate $((p + 2)))
-	echo "# $mode: short $short conns/s" >&2
+	read -r short short_rtx < <(short_rate $((p + 2)))
+	echo "# $mode: short $short conns/s, $short_rtx client retransmissions per connection" >&2
 	printf -v "${mode}_bulk" %s "$bulk"
 	printf -v "${mode}_rr" %s "$rr"
 	printf -v "${mode}_short" %s "$short"
-	printf -v "${mode}_bulk_mpp" %s "$(ratio $((m1 - m0)) $((p1 - p0)))"
+	printf -v "${mode}_short_rtx" %s "$short_rtx"
+	printf -v "${mode}_send" %s "$send"
+	printf -v "${mode}_bulk_mpp" %s "$(ratio $((ms - m0)) $((ps - p0)))"
+	printf -v "${mode}_send_mpp" %s "$(ratio $((m1 - ms)) $((p1 - ps)))"
 	printf -v "${mode}_rr_mpp" %s "$(ratio $((m2 - m1)) $((p2 - p1)))"
 }
 
@@ -89,13 +123,20 @@ module_unload
 echo "bench native_tcp_bulk_throughput $native_bulk Mbit/s"
 echo "bench offloaded_tcp_bulk_throughput $offloaded_bulk Mbit/s"
 echo "bench offloaded_vs_native_bulk_throughput_ratio $(ratio "$offloaded_bulk" "$native_bulk") x"
+echo "bench native_tcp_bulk_send_throughput $native_send Mbit/s"
+echo "bench offloaded_tcp_bulk_send_throughput $offloaded_send Mbit/s"
+echo "bench offloaded_vs_native_bulk_send_throughput_ratio $(ratio "$offloaded_send" "$native_send") x"
 echo "bench native_tcp_rr_rate $native_rr trans/s"
 echo "bench offloaded_tcp_rr_rate $offloaded_rr trans/s"
 echo "bench offloaded_vs_native_rr_rate_ratio $(ratio "$offloaded_rr" "$native_rr") x"
 echo "bench native_short_conn_rate $native_short conns/s"
 echo "bench offloaded_short_conn_rate $offloaded_short conns/s"
 echo "bench offloaded_vs_native_short_conn_rate_ratio $(ratio "$offloaded_short" "$native_short") x"
+echo "bench native_short_conn_client_retransmits $native_short_rtx segs/conn"
+echo "bench offloaded_short_conn_client_retransmits $offloaded_short_rtx segs/conn"
 echo "bench native_bulk_bus_msgs_per_tcp_pkt $native_bulk_mpp msgs/pkt"
 echo "bench offloaded_bulk_bus_msgs_per_tcp_pkt $offloaded_bulk_mpp msgs/pkt"
+echo "bench native_bulk_send_bus_msgs_per_tcp_pkt $native_send_mpp msgs/pkt"
+echo "bench offloaded_bulk_send_bus_msgs_per_tcp_pkt $offloaded_send_mpp msgs/pkt"
 echo "bench native_rr_bus_msgs_per_tcp_pkt $native_rr_mpp msgs/pkt"
 echo "bench offloaded_rr_bus_msgs_per_tcp_pkt $offloaded_rr_mpp msgs/pkt"
