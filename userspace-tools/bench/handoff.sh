@@ -73,20 +73,22 @@ bus_msgs() {
 		$(st bus_cmd_msgs) + $(st bus_evt_msgs) ))
 }
 wire_pkts() { echo $(( $(st wire_tx_frames) + $(st wire_rx_frames) )); }
+# TCP segments the firmware's own TCP took in or sent: offloaded traffic.
+fw_segs() { echo $(( $(st fw_tcp_rx_segs) + $(st fw_tcp_tx_segs) )); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 
 # measure MODE BASEPORT: bulk (to and from the server), rr and short with
 # the policy as set; sets <MODE>_bulk, _send, _rr, _short, _bulk_mpp,
 # _send_mpp, _rr_mpp.
 measure() {
-	local mode=$1 p=$2 m0 p0 m1 p1 m2 p2 ms ps send bulk rr short short_rtx
-	m0=$(bus_msgs) p0=$(wire_pkts)
+	local mode=$1 p=$2 m0 p0 f0 m1 p1 f1 m2 p2 ms ps fs send bulk rr short short_rtx
+	m0=$(bus_msgs) p0=$(wire_pkts) f0=$(fw_segs)
 	bulk=$(bulk_mbit "$p") || exit 1
 	echo "# $mode: bulk $bulk Mbit/s" >&2
-	ms=$(bus_msgs) ps=$(wire_pkts)
+	ms=$(bus_msgs) ps=$(wire_pkts) fs=$(fw_segs)
 	send=$(bulk_send_mbit $((p + 3))) || exit 1
 	echo "# $mode: bulk send $send Mbit/s" >&2
-	m1=$(bus_msgs) p1=$(wire_pkts)
+	m1=$(bus_msgs) p1=$(wire_pkts) f1=$(fw_segs)
 	rr=$(rr_rate $((p + 1)))
 	echo "# $mode: rr $rr trans/s" >&2
 	m2=$(bus_msgs) p2=$(wire_pkts)
@@ -99,6 +101,8 @@ measure() {
 	printf -v "${mode}_send" %s "$send"
 	printf -v "${mode}_bulk_mpp" %s "$(ratio $((ms - m0)) $((ps - p0)))"
 	printf -v "${mode}_send_mpp" %s "$(ratio $((m1 - ms)) $((p1 - ps)))"
+	printf -v "${mode}_bulk_fw" %s "$(ratio $((fs - f0)) $((ps - p0)))"
+	printf -v "${mode}_send_fw" %s "$(ratio $((f1 - fs)) $((p1 - ps)))"
 	printf -v "${mode}_rr_mpp" %s "$(ratio $((m2 - m1)) $((p2 - p1)))"
 }
 
@@ -138,5 +142,9 @@ echo "bench native_bulk_bus_msgs_per_tcp_pkt $native_bulk_mpp msgs/pkt"
 echo "bench offloaded_bulk_bus_msgs_per_tcp_pkt $offloaded_bulk_mpp msgs/pkt"
 echo "bench native_bulk_send_bus_msgs_per_tcp_pkt $native_send_mpp msgs/pkt"
 echo "bench offloaded_bulk_send_bus_msgs_per_tcp_pkt $offloaded_send_mpp msgs/pkt"
+echo "bench native_bulk_fw_tcp_pkt_share $native_bulk_fw x"
+echo "bench offloaded_bulk_fw_tcp_pkt_share $offloaded_bulk_fw x"
+echo "bench native_bulk_send_fw_tcp_pkt_share $native_send_fw x"
+echo "bench offloaded_bulk_send_fw_tcp_pkt_share $offloaded_send_fw x"
 echo "bench native_rr_bus_msgs_per_tcp_pkt $native_rr_mpp msgs/pkt"
 echo "bench offloaded_rr_bus_msgs_per_tcp_pkt $offloaded_rr_mpp msgs/pkt"
