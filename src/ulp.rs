@@ -101,6 +101,7 @@ fn build_pending_prot(base: &bindings::proto) -> bindings::proto {
     p.sendmsg = Some(pending_sendmsg);
     p.recvmsg = Some(pending_recvmsg);
     p.ioctl = Some(pending_ioctl);
+    p.shutdown = Some(pending_shutdown);
     p
 }
 
@@ -320,6 +321,19 @@ unsafe fn pending_enter(sk: *mut bindings::sock) -> *mut bindings::proto {
             bindings::release_sock(sk);
             bindings::handoff_lock_sock(sk);
         }
+        offload_locked(sk)
+    }
+}
+
+/// `pending_enter` once the socket is locked and past `SYN_RECV` (if it
+/// can be).
+///
+/// # Safety
+///
+/// As for `pending_enter`; the caller holds the socket lock.
+unsafe fn offload_locked(sk: *mut bindings::sock) -> *mut bindings::proto {
+    // SAFETY: by the contract.
+    unsafe {
         let icsk = sk.cast::<bindings::inet_connection_sock>();
         let c = (*icsk).icsk_ulp_data.cast::<Conn>();
         let established = u32::from((*sk).__sk_common.skc_state) != bindings::TCP_SYN_RECV;
@@ -385,6 +399,24 @@ unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *m
         let _native = native_call(serve, held.as_deref());
         bindings::release_sock(sk);
         ((*serve).ioctl.expect("ioctl"))(sk, cmd, karg)
+    }
+}
+
+/// `shutdown(2)`, called by `inet_shutdown` with the socket locked and
+/// `sk_shutdown` already set: hand the socket off first, as its other
+/// calls do. Served natively, the FIN would take it past the states a
+/// handoff can move (ESTABLISHED, CLOSE_WAIT), and a server that shuts
+/// down its write side before its first read would stay on the host.
+unsafe extern "C" fn pending_shutdown(sk: *mut bindings::sock, how: c_int) {
+    // SAFETY: called by the socket layer on a live, locked socket; `serve`
+    // is the bypass or the base protocol, both with a shutdown handler.
+    unsafe {
+        let _held = bypass::conn_of(sk).map(bypass::Held::new);
+        // A final handshake ACK still in the backlog (accepted in
+        // SYN_RECV) is processed here, as release_sock would.
+        bindings::handoff_sk_flush_backlog(sk);
+        let serve = offload_locked(sk);
+        ((*serve).shutdown.expect("shutdown"))(sk, how)
     }
 }
 

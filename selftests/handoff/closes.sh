@@ -12,7 +12,7 @@
 
 BYTES=$((2 << 20))
 handoff_start hxfer
-tap_plan 15
+tap_plan 17
 WORK=$(mktemp -d)
 trap 'wait; rm -rf "$WORK"; topo_destroy; module_unload' EXIT
 dmesg_mark
@@ -46,6 +46,34 @@ late() {
 }
 tap_check "handoff in CLOSE_WAIT, IPv4: the peer's data and FIN queued before it, exactly the data read, verified" late "$SRV4" 5111
 tap_check "handoff in CLOSE_WAIT, IPv6: the peer's data and FIN queued before it, exactly the data read, verified" late "$SRV6" 5112
+
+# shut_first ADDR PORT: the server sends nothing and shuts down its write
+# side before its first read (its reads wait for a gate file). That
+# shutdown hands the connection off and the NIC sends the FIN; served
+# natively, it would leave the socket in FIN_WAIT, where the first read's
+# handoff is refused for good. The client's 1 MiB then reaches the
+# offloaded server intact.
+shut_first() {
+	local gate=$WORK/sgate$2 b=$((1 << 20)) srv cli ok=0
+	handoff_snap
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$1" --port "$2" --bytes 0 --gate "$gate" >"$WORK/s$2" &
+	srv=$!
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$1" --port "$2" --bytes $b >"$WORK/c$2" &
+	cli=$!
+	handoff_wait_offloaded 1 10 || ok=1
+	counter_ge bypass_shutdown 1 || ok=1
+	touch "$gate"
+	wait $cli || ok=1
+	wait $srv || ok=1
+	rm -f "$gate"
+	sed 's/^/# srv: /' "$WORK/s$2"
+	grep -q " recv=$b .*recv_check=ok" "$WORK/s$2" || ok=1
+	handoff_wait_offloaded 0 || ok=1
+	handoff_report bypass_shutdown
+	[ $ok = 0 ] && [ "$(handoff_delta handoffs)" = 1 ] && [ "$(handoff_refused_delta)" = 0 ]
+}
+tap_check "shutdown before the first read, IPv4: handed off by the shutdown, FIN from the NIC, 1 MiB verified" shut_first "$SRV4" 5113
+tap_check "shutdown before the first read, IPv6: handed off by the shutdown, FIN from the NIC, 1 MiB verified" shut_first "$SRV6" 5114
 
 # rst ADDR PORT SIDE: SIDE closes with SO_LINGER 0 after all data; the other
 # side gets ECONNRESET (hxfer fails otherwise). 4 connections.
