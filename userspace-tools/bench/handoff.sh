@@ -21,16 +21,16 @@ bulk_mbit() { bulk_oneway_mbit "$SRV4" "$1" $BULK; }
 # bytes to the client, verified: the paper's Figure 8 case.
 bulk_send_mbit() {
 	local t0 t1 srv out
-	out=$(mktemp)
-	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port "$1" --bytes $BULK --oneway server >"$out" &
+	out=$(mktemp -d)
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port "$1" --bytes $BULK --oneway server >"$out/srv" &
 	srv=$!
 	t0=$(date +%s%N)
-	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port "$1" --bytes $BULK --oneway server >>"$out" ||
-		{ rm -f "$out"; return 1; }
-	wait $srv || { rm -f "$out"; return 1; }
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port "$1" --bytes $BULK --oneway server >"$out/cli" ||
+		{ rm -rf "$out"; return 1; }
+	wait $srv || { rm -rf "$out"; return 1; }
 	t1=$(date +%s%N)
-	grep -q "recv=$BULK .*recv_check=ok" "$out" || { sed 's/^/# /' "$out" >&2; rm -f "$out"; return 1; }
-	rm -f "$out"
+	grep -q " recv=$BULK .*recv_check=ok" "$out/cli" || { sed 's/^/# /' "$out/srv" "$out/cli" >&2; rm -rf "$out"; return 1; }
+	rm -rf "$out"
 	echo $((BULK * 8 * 1000 / (t1 - t0)))
 }
 
