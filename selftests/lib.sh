@@ -197,17 +197,32 @@ xfer_verify() {
 	return $ok
 }
 
-# bulk_oneway_mbit ADDR PORT BYTES: one-way transfer cli -> srv; prints
-# Mbit/s (wall clock, including connection set-up and teardown).
+# bulk_oneway_mbit ADDR PORT BYTES [server]: one-way transfer cli -> srv
+# (the server sends nothing and shuts down its write side at once), or
+# with "server" srv -> cli, the client's stream verified; prints Mbit/s
+# (wall clock, including connection set-up and teardown).
 bulk_oneway_mbit() {
-	local addr=$1 port=$2 bytes=$3 t0 t1 srv
-	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes 0 >/dev/null &
+	local addr=$1 port=$2 bytes=$3 t0 t1 srv out ok=0
+	local srv_opt=(--bytes 0) cli_opt=(--bytes "$bytes")
+	[ "${4:-}" = server ] && srv_opt=(--bytes "$bytes" --oneway server) cli_opt=("${srv_opt[@]}")
+	out=$(mktemp)
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" "${srv_opt[@]}" >/dev/null &
 	srv=$!
 	t0=$(date +%s%N)
-	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes "$bytes" >/dev/null || return 1
-	wait $srv || return 1
+	if ! ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" "${cli_opt[@]}" >"$out"; then
+		kill $srv 2>/dev/null
+		wait $srv
+		rm -f "$out"
+		return 1
+	fi
+	wait $srv || ok=1
 	t1=$(date +%s%N)
-	echo $((bytes * 8 * 1000 / (t1 - t0)))
+	if [ "${4:-}" = server ] && ! grep -q " recv=$bytes .*recv_check=ok" "$out"; then
+		sed 's/^/# /' "$out" >&2
+		ok=1
+	fi
+	rm -f "$out"
+	[ $ok = 0 ] && echo $((bytes * 8 * 1000 / (t1 - t0)))
 }
 
 # Every connection: the bytes and digest one side sent are what the other got.

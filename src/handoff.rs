@@ -108,12 +108,6 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
         return Err(EAGAIN);
     }
     stats::inc(net, Stat::HandoffAttempts);
-    // Segments that arrived while this system call owned the socket wait
-    // in its backlog: process them natively first, so that their data
-    // moves with the connection (parked, they would be dropped and the
-    // peer would resend them only after its RTO).
-    // SAFETY: by the contract, `sk` is a live TCP socket we own.
-    unsafe { bindings::handoff_sk_flush_backlog(sk) };
     // SAFETY: by the contract, `sk` is a live, locked TCP socket.
     let family = unsafe { (*sk).__sk_common.skc_family };
     // SAFETY: as above.
@@ -139,9 +133,12 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     let route = unsafe { Route::of(sk, family) }?;
     let nic = route.nic;
 
-    // Everything that may sleep comes before the socket is parked, and
-    // segments keep arriving into the backlog meanwhile: flush it again
-    // after the allocations and park with nothing slow in between.
+    // Segments that arrive while this system call owns the socket wait in
+    // its backlog: process them natively before the capture, so that their
+    // data moves with the connection (parked, they would be dropped and
+    // the peer would resend them only after its RTO). Everything that may
+    // sleep comes before the socket is parked, so flush after it and park
+    // with nothing slow in between.
     let filter = ParkFilter::new().map_err(|e| refuse(net, Stat::RefusedNoMemory, e))?;
     let mut rounds = 0;
     let (tcp_state, queued, unread) = loop {

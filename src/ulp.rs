@@ -314,19 +314,11 @@ unsafe fn pending_enter(sk: *mut bindings::sock) -> *mut bindings::proto {
     // SAFETY: by the contract.
     unsafe {
         bindings::handoff_lock_sock(sk);
-        if u32::from((*sk).__sk_common.skc_state) == bindings::TCP_SYN_RECV {
-            // Accepted before its final ACK was processed: that ACK waits
-            // in the backlog while we own the socket. Releasing the lock
-            // processes it.
-            bindings::release_sock(sk);
-            bindings::handoff_lock_sock(sk);
-        }
         offload_locked(sk)
     }
 }
 
-/// `pending_enter` once the socket is locked and past `SYN_RECV` (if it
-/// can be).
+/// `pending_enter` for a caller that already holds the socket lock.
 ///
 /// # Safety
 ///
@@ -334,6 +326,10 @@ unsafe fn pending_enter(sk: *mut bindings::sock) -> *mut bindings::proto {
 unsafe fn offload_locked(sk: *mut bindings::sock) -> *mut bindings::proto {
     // SAFETY: by the contract.
     unsafe {
+        // Segments that arrived while we own the socket wait in its
+        // backlog, the final ACK of a child accepted in SYN_RECV among
+        // them: process them natively first, as release_sock would.
+        bindings::handoff_sk_flush_backlog(sk);
         let icsk = sk.cast::<bindings::inet_connection_sock>();
         let c = (*icsk).icsk_ulp_data.cast::<Conn>();
         let established = u32::from((*sk).__sk_common.skc_state) != bindings::TCP_SYN_RECV;
@@ -412,9 +408,6 @@ unsafe extern "C" fn pending_shutdown(sk: *mut bindings::sock, how: c_int) {
     // is the bypass or the base protocol, both with a shutdown handler.
     unsafe {
         let _held = bypass::conn_of(sk).map(bypass::Held::new);
-        // A final handshake ACK still in the backlog (accepted in
-        // SYN_RECV) is processed here, as release_sock would.
-        bindings::handoff_sk_flush_backlog(sk);
         let serve = offload_locked(sk);
         ((*serve).shutdown.expect("shutdown"))(sk, how)
     }
