@@ -28,11 +28,37 @@ tap_ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n $*"; }
 tap_fail() { _tap_n=$((_tap_n + 1)); _tap_failed=1; echo "not ok $_tap_n $*"; }
 tap_skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n $1 # SKIP ${2:-}"; }
 
+# Trace lines a failed check prints: the commands it ran last, the one
+# that failed among them (checks are && chains, so mostly the last one).
+TAP_TRACE_LINES=${HANDOFF_TAP_TRACE_LINES:-12}
+
 # tap_check NAME CMD...: run CMD, report NAME as ok/not ok by its status.
+# CMD runs traced (set -x) into a file of its own, not stderr; when it
+# fails, the last trace lines are printed as diagnostics, so a failure a
+# CI run shows once says which step failed.
 tap_check() {
-	local name=$1
+	local name=$1 trace rc
 	shift
-	if "$@"; then tap_ok "$name"; else tap_fail "$name"; fi
+	trace=$(mktemp)
+	exec {_tap_trace_fd}>"$trace"
+	BASH_XTRACEFD=$_tap_trace_fd
+	set -x
+	"$@"
+	rc=$?
+	{ set +x; } 2>/dev/null
+	# Unsetting it closes the descriptor too.
+	unset BASH_XTRACEFD
+	if [ $rc = 0 ]; then
+		tap_ok "$name"
+	else
+		echo "# the check's last commands (set -x):"
+		# Without the trace of `rc=$?` and `set +x`, nor lines quoting the
+		# kernel-report patterns (the VM runner would take them for one).
+		head -n -2 "$trace" | grep -vE "$DMESG_TROUBLE" | tail -n "$TAP_TRACE_LINES" |
+			cut -c1-200 | sed 's/^/# /'
+		tap_fail "$name"
+	fi
+	rm -f "$trace"
 }
 
 # tap_exit: exit with the kselftest status the subtests add up to.

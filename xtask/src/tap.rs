@@ -90,6 +90,51 @@ impl Counts {
     }
 }
 
+/// Diagnostic lines kept before each failure in [`failure_digest`].
+const DIGEST_CONTEXT: usize = 16;
+
+/// The failures in kselftest runner output, each with the program it
+/// belongs to and the diagnostic lines (`# # ...`) it printed just before.
+///
+/// A CI excerpt keeps only the end of a long run's output, where the
+/// summary is; this digest goes there so a failure says what failed.
+pub fn failure_digest(output: &str) -> Vec<String> {
+    let mut digest = Vec::new();
+    let mut program = "";
+    let mut context: Vec<&str> = Vec::new();
+    let mut program_failed = false;
+    for line in output.lines().map(str::trim_end) {
+        if let Some(nested) = line.strip_prefix("# ") {
+            if let Some(name) = nested.strip_prefix("selftests: ") {
+                program = name;
+                context.clear();
+                program_failed = false;
+                continue;
+            }
+            match classify(nested) {
+                Some(Outcome::Fail) => {
+                    digest.push(format!("{program}: {nested}"));
+                    digest.extend(context.drain(..).map(|c| format!("{program}:   {c}")));
+                    program_failed = true;
+                }
+                Some(_) => context.clear(),
+                None => {
+                    if context.len() == DIGEST_CONTEXT {
+                        context.remove(0);
+                    }
+                    context.push(nested);
+                }
+            }
+            continue;
+        }
+        if classify(line) == Some(Outcome::Fail) && !program_failed {
+            digest.push(format!("{program}: {line}"));
+            digest.extend(context.drain(..).map(|c| format!("{program}:   {c}")));
+        }
+    }
+    digest
+}
+
 #[derive(Debug, PartialEq)]
 enum Outcome {
     Pass,
@@ -154,6 +199,28 @@ mod tests {
     fn unfinished_program_is_a_failure() {
         let out = "# ok 1 a\n# ok 2 b\n";
         assert_eq!(Counts::from_kselftest(out), counts(2, 1, 0));
+    }
+
+    #[test]
+    fn digest_names_failing_subtests_with_their_diagnostics() {
+        let out = "# selftests: s: a.sh\n# ok 1 x\n# # noise\n# ok 2 y\n# # saw 3\n# # wanted 4\n\
+                   # not ok 3 z\n# ok 4 w\nnot ok 1 selftests: s: a.sh # exit=1\n\
+                   # selftests: s: b.sh\n# ok 1 v\nok 2 selftests: s: b.sh\n";
+        assert_eq!(
+            failure_digest(out),
+            vec!["s: a.sh: not ok 3 z", "s: a.sh:   # saw 3", "s: a.sh:   # wanted 4"]
+        );
+    }
+
+    #[test]
+    fn digest_names_a_program_that_failed_without_a_failing_subtest() {
+        let out = "# selftests: s: t.sh\n# ok 1 a\n# # stuck here\n\
+                   not ok 1 selftests: s: t.sh # TIMEOUT 10 seconds\n";
+        assert_eq!(
+            failure_digest(out),
+            vec!["s: t.sh: not ok 1 selftests: s: t.sh # TIMEOUT 10 seconds", "s: t.sh:   # stuck here"]
+        );
+        assert!(failure_digest("# selftests: s: a.sh\n# ok 1 a\nok 1 selftests: s: a.sh\n").is_empty());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::kernel::Kernel;
-use crate::tap::Counts;
+use crate::tap::{failure_digest, Counts};
 use crate::util::{cache_dir, output_line, repo_root, sha256_hex, Fail};
 
 /// vCPUs: server CPU, NIC firmware CPU, client CPU.
@@ -160,6 +160,9 @@ pub fn run(kernel: &Kernel, job: &Job) -> Result<Counts, Fail> {
     let tap = fs::read_to_string(dir.join("tap.txt")).unwrap_or_default();
     let counts = Counts::from_kselftest(&tap);
     eprintln!("vm: results in {}", dir.display());
+    for line in failure_digest(&tap) {
+        println!("vm: failed: {line}");
+    }
     if counts.passed + counts.failed == 0 {
         // A VM job that ran nothing is a broken runner, never a pass.
         return Err(trouble_report(&console, "no VM test ran (see tap.txt)"));
