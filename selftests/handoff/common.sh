@@ -157,6 +157,29 @@ netstat_ext() {
 		/^TcpExt: [0-9]/ { for (i = 2; i <= NF; i++) if (h[i] == n) print $i }' /proc/net/netstat
 }
 
+# elapsed_s T0: seconds since T0 (`date +%s%N`), one decimal.
+elapsed_s() {
+	local ms=$((($(date +%s%N) - $1) / 1000000))
+	echo "$((ms / 1000)).$((ms % 1000 / 100))"
+}
+
+# tcp_counters NS: namespace NS's Tcp and TcpExt counters, one
+# `Tcp:Name value` line each.
+tcp_counters() {
+	ip netns exec "$1" awk '
+		/^(Tcp|TcpExt): [A-Z]/ { split($0, h); next }
+		/^(Tcp|TcpExt): [-0-9]/ { for (i = 2; i <= NF; i++) print h[1] h[i], $i }' /proc/net/snmp /proc/net/netstat
+}
+
+# tcp_trouble_delta NS FILE: the counters of resets, aborts, PAWS and
+# other drops, timeouts and retransmissions in NS that moved since FILE
+# (tcp_counters output), as ` Name+N`.
+tcp_trouble_delta() {
+	tcp_counters "$1" | awk 'NR == FNR { old[$1] = $2; next }
+		$1 ~ /Rst|Abort|PAWS|Reset|Timeout|Challenge|Drop|Retrans|Errs|Fail/ && $2 != old[$1] {
+			printf " %s+%d", $1, $2 - old[$1] }' "$2" -
+}
+
 # wait_listen NS PORT: a TCP listener on PORT in NS within 20 s.
 wait_listen() {
 	local i

@@ -150,8 +150,11 @@ tap_check "buffered both ways IPv6: ss -e cookie = SO_COOKIE, restored Recv-Q an
 # up offloaded, then complete with intact streams and are released by
 # the NIC.
 cycles() {
-	local addr=$1 port=$2 d=$W/cyc$2 r o i=0 fail=0 rest
+	local addr=$1 port=$2 d=$W/cyc$2 r o i=0 fail=0 rest t0 at=""
 	handoff_snap
+	nic_snap
+	tcp_counters "$NS_SRV" >"$W/cyc-srv0" && tcp_counters "$NS_CLI" >"$W/cyc-cli0" || return 1
+	t0=$(date +%s%N)
 	XSRV=(--pace-mbit "$CYCLE_PACE") XCLI=(--pace-mbit "$CYCLE_PACE")
 	xfer_bg "$d" "$addr" "$port" "$CYCLE_BYTES" "$CYCLE_CONNS" --hold "$W/hold$port"
 	local rc=$?
@@ -164,23 +167,46 @@ cycles() {
 	# all of them.
 	while [ "$(handoff_delta restores)" -lt "$CYCLE_MIN" ] && [ $i -lt $((CYCLE_MIN * 2 / CYCLE_CONNS + 10)) ]; do
 		i=$((i + 1))
+		at+=" $(elapsed_s "$t0")"
 		r=$(hctl restore all) o=$(hctl offload all)
 		[ "$r" = OK ] && [ "$o" = OK ] || { echo "# round $i: restore all $r, offload all $o"; fail=1; }
-		handoff_wait_offloaded "$CYCLE_CONNS" 30 || { echo "# round $i: not all handed off again"; handoff_report; }
+		handoff_wait_offloaded "$CYCLE_CONNS" 30 ||
+			{ echo "# round $i: not all handed off again"; handoff_report; cycles_trouble "$d" "$t0" "$port"; }
 	done
 	rest=$(handoff_stat offloaded)
 	handoff_report restores restore_failures
 	echo "# hnic0: $(hnic_stat "$NS_SRV" hnic0 host_handoff_waits) handoffs waited for one in flight"
 	echo "# $i rounds; $(handoff_delta restores) restores, $(handoff_delta handoffs) handoffs; offloaded after the last round: $rest"
+	echo "# rounds began at (s):$at; transfers began at 0"
 	knobs loss_ppm 0 && knobs reorder_ppm 0
 	touch "$W/hold$port"
-	xfer_done "$d" "$CYCLE_CONNS" "$CYCLE_BYTES" "$CYCLE_BYTES" 600 || return 1
+	xfer_done "$d" "$CYCLE_CONNS" "$CYCLE_BYTES" "$CYCLE_BYTES" 600 || { cycles_trouble "$d" "$t0" "$port"; return 1; }
 	handoff_wait_offloaded 0 || return 1
 	[ $fail = 0 ] && [ "$rest" = "$CYCLE_CONNS" ] &&
 	counter_ge restores "$CYCLE_MIN" &&
 	[ "$(handoff_delta restore_failures)" = 0 ] && [ "$(handoff_refused_delta)" = 0 ] &&
 	[ "$(handoff_delta handoffs)" = $((CYCLE_CONNS + $(handoff_delta restores))) ] &&
 	[ "$(handoff_delta nic_released)" = "$CYCLE_CONNS" ]
+}
+# cycles_trouble DIR T0 PORT: what a failed cycle run leaves to go on:
+# each failed connection's errors (seconds after T0) and 4-tuple, server
+# sockets not ESTABLISHED, and the reset/abort/drop/timeout counters of
+# both stacks and the NIC.
+cycles_trouble() {
+	local d=$1 t0=$2 port=$3 conn
+	awk -v t0="$t0" '/^hxfer-error/ { split($NF, t, "="); $NF = sprintf("at %.1f s", (t[2] - t0) / 1e9); print "# srv: " $0 }' "$d/srv.log"
+	awk -v t0="$t0" '/^hxfer-error/ { split($NF, t, "="); $NF = sprintf("at %.1f s", (t[2] - t0) / 1e9); print "# cli: " $0 }' "$d/cli.log"
+	for conn in $(sed -n 's/^hxfer-error \(conn=[0-9]*\) .*/\1/p' "$d/srv.log" "$d/cli.log" | sort -u | head -4); do
+		grep -h "^hxfer-sock $conn " "$d/srv.log" | sed 's/^/# srv: /'
+	done
+	ip netns exec "$NS_SRV" ss -tanH "( sport = :$port )" | grep -v "^ESTAB\|^LISTEN" | head -8 | sed 's/^/# srv ss: /'
+	echo "# ns srv:$(tcp_trouble_delta "$NS_SRV" "$W/cyc-srv0")"
+	echo "# ns cli:$(tcp_trouble_delta "$NS_CLI" "$W/cyc-cli0")"
+	echo "# hnic0:$(ip netns exec "$NS_SRV" ethtool -S hnic0 | tail -n +2 | while read -r n v; do
+		n=${n%:}
+		[[ $n =~ rst|reset|timeout|timed|drop|refused|error|abort ]] && [ "$v" != "${_nic_snap[$n]:-0}" ] &&
+			printf ' %s+%d' "$n" $((v - ${_nic_snap[$n]:-0}))
+	done)"
 }
 tap_check "$CYCLE_CONNS conns, 5% loss + reorder, restore all / offload all >= $CYCLE_MIN restores: verified, all re-offloaded" \
 	cycles "$SRV4" 5409

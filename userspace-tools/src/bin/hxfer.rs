@@ -49,7 +49,9 @@
 //!   before `--hold`), `received` (every expected byte read, before EOF),
 //!   `fin` (write side shut down), `eof`; with `received`, the socket's
 //!   `getsockopt(TCP_INFO)` as `hxfer-info conn=I rtt_us=R rttvar_us=V
-//!   snd_cwnd=C snd_ssthresh=S total_retrans=T rto_us=O`.
+//!   snd_cwnd=C snd_ssthresh=S total_retrans=T rto_us=O`; when a
+//!   direction fails, `hxfer-error conn=I DIR error=ENAME at_ns=T` (DIR
+//!   `send` or `receive`, T: CLOCK_REALTIME nanoseconds).
 //! * `--pace-mbit R`: send at most R Mbit/s per connection.
 //! * `--gate FILE`: read nothing until FILE exists (the peer's data backs
 //!   up in this side's receive queue and the peer's send queue).
@@ -138,6 +140,13 @@ impl Args {
     }
     fn event(&self, conn: u32, event: &str) {
         self.log(format!("hxfer-event conn={conn} event={event}"));
+    }
+    /// `hxfer-error`: one direction of a connection failed, and when. The
+    /// connection's result names only the first error; a reset shows on
+    /// the reader as ECONNRESET and on the writer after it as EPIPE, so
+    /// both are logged.
+    fn failure(&self, conn: u32, direction: &str, e: &std::io::Error) {
+        self.log(format!("hxfer-error conn={conn} {direction} error={} at_ns={}", io_errno_name(e), now_ns()));
     }
     /// `hxfer-info`: the socket's TCP_INFO once every expected byte is in.
     fn info(&self, conn: u32, fd: std::os::fd::RawFd) {
@@ -362,7 +371,13 @@ fn both_ways<R>(
     let a2 = a.clone();
     let sender = std::thread::spawn(move || send_pattern(&tx, bytes, seed, fin, conn, &a2));
     let got = recv();
+    if let Err(e) = &got {
+        a.failure(conn, "receive", e);
+    }
     let sent = sender.join().map_err(|_| std::io::Error::other("sender panicked"))?;
+    if let Err(e) = &sent {
+        a.failure(conn, "send", e);
+    }
     Ok((sent?, got?))
 }
 
