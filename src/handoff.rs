@@ -995,7 +995,8 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
     tp.rcv_tstamp = now;
     icsk.icsk_ack.lrcvtime = now;
     set_path_state(tp, icsk, snap, mss);
-    icsk.icsk_backoff = 0;
+    // SAFETY: the locked socket's own congestion operations.
+    unsafe { reset_loss_recovery(sk, tp, icsk) };
 
     // Connection state. States past our FIN are rebuilt by queueing the FIN
     // again (shutdown below); FIN_WAIT2 needs nothing resent.
@@ -1090,6 +1091,47 @@ pub(crate) unsafe fn hand_back_buffered(c: &Conn) {
     if c.nic().is_none() && bypass::phase_locked(c) == Phase::Released {
         // SAFETY: by the contract.
         unsafe { give_to_native(c, None) };
+    }
+}
+
+/// Clears the host's loss recovery for a restored connection, whose flight
+/// `install` sends again from `snd_una` as new data: no retransmission of
+/// the host's is outstanding, and the congestion state is the NIC's
+/// (`cwnd`, `ssthresh`).
+///
+/// What the socket held instead is left from its last native period,
+/// before an earlier handoff: an RTO count (`icsk_retransmits`), the time
+/// of the first retransmission (`retrans_stamp`), a `CA_Loss` episode with
+/// its undo marker. An ACK that ends such an episode clears
+/// `retrans_stamp` but not the RTO count, and the next RTO then measured
+/// the connection's retransmissions from time 0 (`retransmits_timed_out`):
+/// once the machine had been up longer than `tcp_retries2`'s span (about
+/// 18 minutes), the restored connection failed with ETIMEDOUT at its first
+/// RTO, and the peer got a reset for its next segment.
+///
+/// # Safety
+///
+/// The caller holds the lock of `sk`, whose `tcp_sock` and
+/// `inet_connection_sock` `tp` and `icsk` are.
+unsafe fn reset_loss_recovery(sk: *mut bindings::sock, tp: &mut bindings::tcp_sock, icsk: &mut bindings::inet_connection_sock) {
+    icsk.icsk_backoff = 0;
+    icsk.icsk_retransmits = 0;
+    icsk.icsk_probes_out = 0;
+    tp.retrans_stamp = 0;
+    tp.undo_marker = 0;
+    tp.undo_retrans = -1;
+    tp.rto_stamp = 0;
+    tp.tlp_high_seq = 0;
+    let open = bindings::tcp_ca_state_TCP_CA_Open as u8;
+    if icsk.icsk_ca_state() != open {
+        // What `tcp_set_ca_state` (not exported) does.
+        // SAFETY: a locked socket's congestion operations are set and
+        // live; `set_state` is called with the socket locked.
+        if let Some(set_state) = unsafe { (*icsk.icsk_ca_ops).set_state } {
+            // SAFETY: as above.
+            unsafe { set_state(sk, open) };
+        }
+        icsk.set_icsk_ca_state(open);
     }
 }
 

@@ -32,7 +32,7 @@ handoff_start hxfer hsysctl
 	module_unload
 	exit $ksft_skip
 }
-tap_plan 32
+tap_plan 33
 W=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$W"; topo_destroy; module_unload' EXIT
 dmesg_mark
@@ -371,6 +371,48 @@ tcp_info() {
 }
 tap_check "TCP_INFO IPv4: the NIC's rtt >= 25 ms while offloaded; after restore rtt >= 25 ms and cwnd > 10 carried over" tcp_info "$SRV4" 5421
 tap_check "TCP_INFO IPv6: the NIC's rtt >= 25 ms while offloaded; after restore rtt >= 25 ms and cwnd > 10 carried over" tcp_info "$SRV6" 5422
+
+# rto_after_restore ADDR PORT: the server sends; 100 % loss on the wire
+# for 1 s puts the NIC's TCP in RTO backoff; the server then asks
+# TCP_INFO (the NIC's view, with its retransmissions) and the connection
+# is restored while the loss lasts, so the restore's resend is lost too
+# and the host's first act is an RTO. With tcp_retries2=5 (a 12.6 s
+# span): an RTO count carried into the restore without the time of its
+# first retransmission had that RTO measure from time 0 and fail the
+# connection (ETIMEDOUT, then a reset for the peer). It must retransmit:
+# the 4 MiB arrive intact, the host retransmitted.
+rto_after_restore() {
+	local d=$W/rto$2 b=$((4 << 20)) r0 r1 info ok i retries
+	handoff_snap
+	retries=$(ip netns exec "$NS_SRV" sysctl -n net.ipv4.tcp_retries2)
+	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_retries2=5 || return 1
+	XSRV=(--pace-mbit "$PACE" --info-when "$W/info$2")
+	xfer_bg "$d" "$1" "$2" $b 1 --oneway server --hold "$W/hold$2"
+	local rc=$?
+	XSRV=()
+	[ $rc = 0 ] && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 && sleep 0.5 || { xfer_kill; return 1; }
+	knobs loss_ppm 1000000
+	sleep 1
+	touch "$W/info$2"
+	for i in $(seq 50); do grep -q '^hxfer-info' "$d/srv.log" && break; sleep 0.1; done
+	info=$(grep '^hxfer-info' "$d/srv.log")
+	r0=$(snmp_tcp "$NS_SRV" RetransSegs)
+	hctl_expect OK restore "$(sock_cookie "$d")"
+	ok=$?
+	sleep 0.3
+	knobs loss_ppm 0
+	touch "$W/hold$2"
+	xfer_done "$d" 1 $b 0 || ok=1
+	r1=$(snmp_tcp "$NS_SRV" RetransSegs)
+	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_retries2="$retries"
+	echo "# NIC's view before the restore: ${info:-none}"
+	echo "# ns srv retransmitted $((r1 - r0)) segments after the restore"
+	handoff_report restores
+	[ $ok = 0 ] && [[ $info =~ total_retrans=[1-9] ]] && [ $((r1 - r0)) -gt 0 ] &&
+	[ "$(handoff_delta handoffs)" = 1 ] && [ "$(handoff_delta restores)" = 1 ]
+}
+tap_check "restored during an RTO on the NIC (TCP_INFO asked), tcp_retries2=5: the host retransmits, 4 MiB verified" \
+	rto_after_restore "$SRV4" 5425
 
 # keepalive ADDR PORT: restored right after the handoff; 9 s idle with
 # keepalive every 1 s: ns srv's host stack sent probes (TCPKeepAlive).

@@ -57,6 +57,9 @@
 //!   up in this side's receive queue and the peer's send queue).
 //! * `--hold FILE`: after the last byte, wait for FILE before the FIN.
 //! * `--rcvbuf B` (client only): SO_RCVBUF before connect().
+//! * `--info-when FILE` (with `--log`): once FILE exists, log every open
+//!   connection's `hxfer-info` (an offloaded socket's `getsockopt(TCP_INFO)`
+//!   asks the NIC). FILE must appear while the connections are open.
 //! * `--rate-log FILE`: append `hxfer-rate conn=I end_ns=T bytes=B` for
 //!   every `--rate-ms` (default 100) window of the receive side (T:
 //!   CLOCK_REALTIME nanoseconds at the window's end; windows with no data
@@ -88,7 +91,7 @@ const USAGE: &str = "usage: hxfer server|client --addr A --port P --bytes N [--c
        [--echo] [--half-close client|server] [--rst client|server]
        [--idle SECS] [--keepalive SECS] [--oneway client|server]
        [--log FILE] [--pace-mbit R] [--gate FILE] [--hold FILE]
-       [--rcvbuf BYTES] [--rate-log FILE [--rate-ms MS]]
+       [--rcvbuf BYTES] [--rate-log FILE [--rate-ms MS]] [--info-when FILE]
   SHA-256-verified transfer of N bytes each way per connection; see the
   source header (userspace-tools/src/bin/hxfer.rs) for the options.";
 
@@ -120,6 +123,7 @@ struct Args {
     rcvbuf: Option<i32>,
     rate_log: Option<Mutex<File>>,
     rate_ms: u64,
+    info_when: Option<PathBuf>,
 }
 
 fn append(path: &str) -> Result<Mutex<File>, String> {
@@ -225,6 +229,7 @@ fn parse() -> Result<Args, String> {
         rcvbuf,
         rate_log,
         rate_ms,
+        info_when: get("--info-when").map(PathBuf::from),
     })
 }
 
@@ -386,6 +391,15 @@ fn transfer(s: TcpStream, conn: u32, args: &std::sync::Arc<Args>) -> std::io::Re
     if args.log.is_some() {
         let (l, r) = (s.local_addr()?, s.peer_addr()?);
         args.log(format!("hxfer-sock conn={conn} cookie={} local={l} remote={r}", cookie(s.as_raw_fd())?));
+    }
+    if let (Some(f), Some(_)) = (&args.info_when, &args.log) {
+        let (f, a, fd) = (f.clone(), args.clone(), s.as_raw_fd());
+        // The descriptor is this connection's while the test that creates
+        // the file keeps the connection open (documented in the usage).
+        std::thread::spawn(move || {
+            wait_file(&f);
+            a.info(conn, fd);
+        });
     }
     if let Some(idle) = args.keepalive {
         set_keepalive(s.as_raw_fd(), idle, 1, 5)?;
