@@ -1099,15 +1099,16 @@ pub(crate) unsafe fn hand_back_buffered(c: &Conn) {
 /// the host's is outstanding, and the congestion state is the NIC's
 /// (`cwnd`, `ssthresh`).
 ///
-/// What the socket held instead is left from its last native period,
-/// before an earlier handoff: an RTO count (`icsk_retransmits`), the time
-/// of the first retransmission (`retrans_stamp`), a `CA_Loss` episode with
-/// its undo marker. An ACK that ends such an episode clears
-/// `retrans_stamp` but not the RTO count, and the next RTO then measured
-/// the connection's retransmissions from time 0 (`retransmits_timed_out`):
-/// once the machine had been up longer than `tcp_retries2`'s span (about
-/// 18 minutes), the restored connection failed with ETIMEDOUT at its first
-/// RTO, and the peer got a reset for its next segment.
+/// What the socket held instead belongs to other episodes: an RTO count
+/// (`icsk_retransmits`) from its last native period or copied from the
+/// NIC by `getsockopt(TCP_INFO)` ([`show_nic_view`]), a `CA_Loss` episode
+/// with its undo marker, and a first-retransmission time
+/// (`retrans_stamp`) of another episode or 0 (none natively, or cleared
+/// by an ACK while `CA_Open`). `retransmits_timed_out` measures the RTO
+/// count's episode from `retrans_stamp`: from 0, once the machine had been
+/// up longer than `tcp_retries2`'s span (about 18 minutes), the restored
+/// connection failed with ETIMEDOUT at its first RTO instead of
+/// retransmitting, and the peer got a reset for its next segment.
 ///
 /// # Safety
 ///
