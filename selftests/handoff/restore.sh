@@ -390,7 +390,8 @@ rto_after_restore() {
 	xfer_bg "$d" "$1" "$2" $b 1 --oneway server --hold "$W/hold$2"
 	local rc=$?
 	XSRV=()
-	[ $rc = 0 ] && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 && sleep 0.5 || { xfer_kill; return 1; }
+	[ $rc = 0 ] && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 && sleep 0.5 ||
+		{ xfer_kill; ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_retries2="$retries"; return 1; }
 	knobs loss_ppm 1000000
 	sleep 1
 	touch "$W/info$2"
