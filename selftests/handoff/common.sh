@@ -150,13 +150,6 @@ nic_delta() {
 	echo $((now - ${_nic_snap[$1]:-0}))
 }
 
-# netstat_ext NS NAME: a TcpExt counter of namespace NS.
-netstat_ext() {
-	ip netns exec "$1" awk -v n="$2" '
-		/^TcpExt: [A-Z]/ { split($0, h) }
-		/^TcpExt: [0-9]/ { for (i = 2; i <= NF; i++) if (h[i] == n) print $i }' /proc/net/netstat
-}
-
 # elapsed_s T0: seconds since T0 (`date +%s%N`), one decimal.
 elapsed_s() {
 	local ms=$((($(date +%s%N) - $1) / 1000000))
@@ -170,6 +163,12 @@ tcp_counters() {
 		/^(Tcp|TcpExt): [A-Z]/ { split($0, h); next }
 		/^(Tcp|TcpExt): [-0-9]/ { for (i = 2; i <= NF; i++) print h[1] h[i], $i }' /proc/net/snmp /proc/net/netstat
 }
+
+# netstat_ext NS NAME: a TcpExt counter of namespace NS.
+netstat_ext() { tcp_counters "$1" | awk -v n="TcpExt:$2" '$1 == n { print $2 }'; }
+
+# snmp_tcp NS NAME: a Tcp counter of /proc/net/snmp in namespace NS.
+snmp_tcp() { tcp_counters "$1" | awk -v n="Tcp:$2" '$1 == n { print $2 }'; }
 
 # tcp_trouble_delta NS FILE: the counters of resets, aborts, PAWS and
 # other drops, timeouts and retransmissions in NS that moved since FILE
@@ -359,9 +358,3 @@ ss_state() {
 	return 1
 }
 
-# snmp NS NAME: a Tcp counter of /proc/net/snmp in namespace NS.
-snmp_tcp() {
-	ip netns exec "$1" awk -v n="$2" '
-		/^Tcp: [A-Z]/ { split($0, h) }
-		/^Tcp: [-0-9]/ { for (i = 2; i <= NF; i++) if (h[i] == n) print $i }' /proc/net/snmp
-}

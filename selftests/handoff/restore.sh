@@ -193,9 +193,11 @@ cycles() {
 # sockets not ESTABLISHED, and the reset/abort/drop/timeout counters of
 # both stacks and the NIC.
 cycles_trouble() {
-	local d=$1 t0=$2 port=$3 conn
-	awk -v t0="$t0" '/^hxfer-error/ { split($NF, t, "="); $NF = sprintf("at %.1f s", (t[2] - t0) / 1e9); print "# srv: " $0 }' "$d/srv.log"
-	awk -v t0="$t0" '/^hxfer-error/ { split($NF, t, "="); $NF = sprintf("at %.1f s", (t[2] - t0) / 1e9); print "# cli: " $0 }' "$d/cli.log"
+	local d=$1 t0=$2 port=$3 conn side
+	for side in srv cli; do
+		awk -v t0="$t0" -v side="$side" '/^hxfer-error/ {
+			split($NF, t, "="); $NF = sprintf("at %.1f s", (t[2] - t0) / 1e9); print "# " side ": " $0 }' "$d/$side.log"
+	done
 	for conn in $(sed -n 's/^hxfer-error \(conn=[0-9]*\) .*/\1/p' "$d/srv.log" "$d/cli.log" | sort -u | head -4); do
 		grep -h "^hxfer-sock $conn " "$d/srv.log" | sed 's/^/# srv: /'
 	done
@@ -384,14 +386,14 @@ tap_check "TCP_INFO IPv6: the NIC's rtt >= 25 ms while offloaded; after restore 
 rto_after_restore() {
 	local d=$W/rto$2 b=$((4 << 20)) r0 r1 info ok i retries
 	handoff_snap
-	retries=$(ip netns exec "$NS_SRV" sysctl -n net.ipv4.tcp_retries2)
-	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_retries2=5 || return 1
 	XSRV=(--pace-mbit "$PACE" --info-when "$W/info$2")
 	xfer_bg "$d" "$1" "$2" $b 1 --oneway server --hold "$W/hold$2"
 	local rc=$?
 	XSRV=()
-	[ $rc = 0 ] && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 && sleep 0.5 ||
-		{ xfer_kill; ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_retries2="$retries"; return 1; }
+	[ $rc = 0 ] && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 && sleep 0.5 || { xfer_kill; return 1; }
+	# The setting is read at each RTO: the connection has none yet.
+	retries=$(ip netns exec "$NS_SRV" sysctl -n net.ipv4.tcp_retries2)
+	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_retries2=5 || { xfer_kill; return 1; }
 	knobs loss_ppm 1000000
 	sleep 1
 	touch "$W/info$2"
