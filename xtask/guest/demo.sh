@@ -81,11 +81,7 @@ for round in 1 2; do
 	show ip netns exec srv sh -c 'echo all > /proc/sys/net/handoff/offload'
 	# `offload` marks them; each is handed off at its socket's next system
 	# call that finds no other call inside native TCP (handoff.rst).
-	for i in $(seq 50); do
-		[ "$(handoff_stat offloaded srv)" = 4 ] && break
-		sleep 0.1
-	done
-	if [ "$(handoff_stat offloaded srv)" = 4 ]; then
+	if handoff_wait_offloaded 4 5 >/dev/null; then
 		offload_view " (handed off again at their next system call)"
 	else
 		offload_view " (not all handed off again within 5 s)"
