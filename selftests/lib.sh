@@ -24,9 +24,18 @@ tap_plan() {
 	echo "1..$1"
 }
 
-tap_ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n $*"; }
-tap_fail() { _tap_n=$((_tap_n + 1)); _tap_failed=1; echo "not ok $_tap_n $*"; }
-tap_skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n $1 # SKIP ${2:-}"; }
+# Each result carries the time since the previous one (or the program's
+# start), "(3.2 s)", so a slow subtest is named in every run's output.
+_tap_t0=$EPOCHREALTIME
+_tap_took() {
+	local now=$EPOCHREALTIME us
+	us=$(( ${now/./} - ${_tap_t0/./} ))
+	_tap_t0=$now
+	printf -v _tap_time '(%d.%d s)' $((us / 1000000)) $((us / 100000 % 10))
+}
+tap_ok() { _tap_n=$((_tap_n + 1)); _tap_took; echo "ok $_tap_n $* $_tap_time"; }
+tap_fail() { _tap_n=$((_tap_n + 1)); _tap_failed=1; _tap_took; echo "not ok $_tap_n $* $_tap_time"; }
+tap_skip() { _tap_n=$((_tap_n + 1)); _tap_took; echo "ok $_tap_n $1 $_tap_time # SKIP ${2:-}"; }
 
 # Trace lines a failed check prints: the commands it ran last, the one
 # that failed among them (checks are && chains, so mostly the last one).

@@ -9,9 +9,17 @@
 # usage: run_selftests.sh SUITE...   (directories under $REPO/selftests)
 # $TESTS, if set, keeps only the test programs it names (space-separated).
 # $TIMEOUT_SCALE multiplies every timeout (the debug kernel is slower).
+# Each program's result line carries its wall time, "(12.3 s)", before any
+# directive: xtask's timing table (Documentation/build.rst) is read from it.
 
 ksft_skip=4
 suites=("$@")
+
+# elapsed T0: seconds since $EPOCHREALTIME was T0, one decimal.
+elapsed() {
+	local us=$(( ${EPOCHREALTIME/./} - ${1/./} ))
+	printf '%d.%d' $((us / 1000000)) $((us / 100000 % 10))
+}
 
 tests=()
 for suite in "${suites[@]}"; do
@@ -35,12 +43,14 @@ for t in "${tests[@]}"; do
 	timeout=$(( ${timeout:-45} * ${TIMEOUT_SCALE:-1} ))
 	name="selftests: $suite: $prog"
 	echo "# $name"
+	t0=$EPOCHREALTIME
 	(cd "$dir" && timeout --kill-after=10 "$timeout" "./$prog" 2>&1) | sed -u 's/^/# /'
 	rc=${PIPESTATUS[0]}
+	took=$(elapsed "$t0")
 	case $rc in
-	0) echo "ok $n $name" ;;
-	$ksft_skip) echo "ok $n $name # SKIP" ;;
-	124|137) echo "not ok $n $name # TIMEOUT $timeout seconds" ;;
-	*) echo "not ok $n $name # exit=$rc" ;;
+	0) echo "ok $n $name ($took s)" ;;
+	$ksft_skip) echo "ok $n $name ($took s) # SKIP" ;;
+	124|137) echo "not ok $n $name ($took s) # TIMEOUT $timeout seconds" ;;
+	*) echo "not ok $n $name ($took s) # exit=$rc" ;;
 	esac
 done

@@ -51,17 +51,23 @@ fn run(args: &[String]) -> Result<(), Fail> {
             let mode = opt(args, "--mode").unwrap_or_else(|| "check".into());
             let timeout = opt(args, "--timeout").map(|t| t.parse().map_err(|_| usage())).transpose()?;
             let k = kernel::ensure(&variant)?;
-            let counts = vm::run(&k, &vm::Job::new(&mode, &suites, timeout)?)?;
+            let (counts, timing) = vm::run(&k, &vm::Job::new(&mode, &suites, timeout)?);
             if mode == "check" {
-                counts.print_summary("vm");
+                if let Ok(c) = &counts {
+                    c.print_summary("vm");
+                }
+                timing.print_table();
             }
-            counts.into_result()
+            counts?.into_result()
         }
         Some("check") => {
             let mut counts = tap::Counts::default();
+            let cargo_started = std::time::Instant::now();
             counts.add(&util::cargo_tests()?);
+            let cargo_secs = cargo_started.elapsed().as_secs();
             let k = kernel::ensure(&variant)?;
-            let vm_counts = vm::run(&k, &vm::Job::new("check", &suites, None)?);
+            let (vm_counts, mut timing) = vm::run(&k, &vm::Job::new("check", &suites, None)?);
+            timing.cargo_secs = Some(cargo_secs);
             match vm_counts {
                 Ok(c) => {
                     c.print_summary("vm");
@@ -72,6 +78,7 @@ fn run(args: &[String]) -> Result<(), Fail> {
                     counts.failed += 1;
                 }
             }
+            timing.print_table();
             counts.print_summary("check");
             counts.into_result()
         }

@@ -135,6 +135,85 @@ pub fn failure_digest(output: &str) -> Vec<String> {
     digest
 }
 
+/// One test program's wall time, as the guest runner prints it on the
+/// program's result line: `ok 3 selftests: handoff: basic.sh (42.1 s)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramTime {
+    pub suite: String,
+    pub program: String,
+    pub secs: f64,
+}
+
+/// Where a run's time went: every program's wall time, the guest's total
+/// (boot to power-off) and the cargo tests'.
+#[derive(Debug, Default)]
+pub struct Timing {
+    pub programs: Vec<ProgramTime>,
+    pub guest_secs: Option<u64>,
+    pub cargo_secs: Option<u64>,
+}
+
+/// Programs listed by name in the timing table.
+const SLOWEST_SHOWN: usize = 10;
+
+impl Timing {
+    /// The program times in kselftest runner output (top-level result lines).
+    pub fn programs_from_kselftest(output: &str) -> Vec<ProgramTime> {
+        output.lines().filter_map(|l| program_time(l.trim_end())).collect()
+    }
+
+    /// The table `make check` ends with: the slowest programs, each suite's
+    /// total and the run's totals, every line starting `time:`.
+    pub fn table(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut slowest: Vec<&ProgramTime> = self.programs.iter().collect();
+        slowest.sort_by(|a, b| b.secs.total_cmp(&a.secs));
+        out.push(format!("time: slowest programs ({} of {}):", slowest.len().min(SLOWEST_SHOWN), slowest.len()));
+        for p in slowest.iter().take(SLOWEST_SHOWN) {
+            out.push(format!("time: {:>8.1} s  {}: {}", p.secs, p.suite, p.program));
+        }
+        let mut suites: Vec<(&str, f64, usize)> = Vec::new();
+        for p in &self.programs {
+            match suites.iter_mut().find(|s| s.0 == p.suite) {
+                Some(s) => {
+                    s.1 += p.secs;
+                    s.2 += 1;
+                }
+                None => suites.push((&p.suite, p.secs, 1)),
+            }
+        }
+        for (suite, secs, n) in suites {
+            out.push(format!("time: {secs:>8.1} s  suite {suite} ({n} programs)"));
+        }
+        let programs: f64 = self.programs.iter().map(|p| p.secs).sum();
+        out.push(format!("time: {programs:>8.1} s  all VM programs"));
+        if let Some(g) = self.guest_secs {
+            out.push(format!("time: {g:>6} s    guest, boot to power-off"));
+        }
+        if let Some(c) = self.cargo_secs {
+            out.push(format!("time: {c:>6} s    cargo tests"));
+        }
+        out
+    }
+
+    pub fn print_table(&self) {
+        for line in self.table() {
+            println!("{line}");
+        }
+    }
+}
+
+/// `ok 3 selftests: s: p.sh (42.1 s) # SKIP` -> suite s, program p.sh, 42.1.
+fn program_time(line: &str) -> Option<ProgramTime> {
+    classify(line)?;
+    let (_, rest) = line.split_once("selftests: ")?;
+    let rest = rest.split_once(" #").map_or(rest, |(r, _)| r);
+    let (name, secs) = rest.rsplit_once(" (")?;
+    let secs = secs.strip_suffix(" s)")?.parse().ok()?;
+    let (suite, program) = name.split_once(": ")?;
+    Some(ProgramTime { suite: suite.into(), program: program.into(), secs })
+}
+
 #[derive(Debug, PartialEq)]
 enum Outcome {
     Pass,
@@ -221,6 +300,27 @@ mod tests {
             vec!["s: t.sh: not ok 1 selftests: s: t.sh # TIMEOUT 10 seconds", "s: t.sh:   # stuck here"]
         );
         assert!(failure_digest("# selftests: s: a.sh\n# ok 1 a\nok 1 selftests: s: a.sh\n").is_empty());
+    }
+
+    #[test]
+    fn program_times_are_read_from_result_lines() {
+        let out = "# selftests: a: x.sh\n# ok 1 sub (0.5 s)\nok 1 selftests: a: x.sh (12.5 s)\n\
+                   ok 2 selftests: a: y.sh (3.0 s) # SKIP\n\
+                   not ok 3 selftests: b: z.sh (900.1 s) # TIMEOUT 900 seconds\n\
+                   ok 4 selftests: b: old.sh\n";
+        let t = Timing { programs: Timing::programs_from_kselftest(out), guest_secs: Some(1000), cargo_secs: Some(60) };
+        let names: Vec<(&str, &str, f64)> =
+            t.programs.iter().map(|p| (p.suite.as_str(), p.program.as_str(), p.secs)).collect();
+        assert_eq!(names, vec![("a", "x.sh", 12.5), ("a", "y.sh", 3.0), ("b", "z.sh", 900.1)]);
+        let table = t.table();
+        assert_eq!(table[0], "time: slowest programs (3 of 3):");
+        assert_eq!(table[1], "time:    900.1 s  b: z.sh");
+        assert_eq!(table[3], "time:      3.0 s  a: y.sh");
+        assert!(table.contains(&"time:     15.5 s  suite a (2 programs)".to_string()), "{table:?}");
+        assert!(table.contains(&"time:    900.1 s  suite b (1 programs)".to_string()), "{table:?}");
+        assert!(table.contains(&"time:    915.6 s  all VM programs".to_string()), "{table:?}");
+        assert!(table.contains(&"time:   1000 s    guest, boot to power-off".to_string()), "{table:?}");
+        assert_eq!(table.last().unwrap(), "time:     60 s    cargo tests");
     }
 
     #[test]

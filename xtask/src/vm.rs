@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::kernel::Kernel;
-use crate::tap::{failure_digest, Counts};
+use crate::tap::{failure_digest, Counts, Timing};
 use crate::util::{cache_dir, output_line, repo_root, sha256_hex, Fail};
 
 /// vCPUs: server CPU, NIC firmware CPU, client CPU.
@@ -122,10 +122,22 @@ fn suite_budget(suite: &str) -> Result<u64, Fail> {
     Ok(per_test * progs.max(1))
 }
 
-/// Boots the VM for `job`; returns the test counts it reported.
-pub fn run(kernel: &Kernel, job: &Job) -> Result<Counts, Fail> {
-    let accel = accelerator(kernel)?;
-    let (dir, outcome) = boot(kernel, job, &accel)?;
+/// Boots the VM for `job`; returns the test counts it reported and where
+/// the time went (whatever the outcome: a run that hung needs it most).
+pub fn run(kernel: &Kernel, job: &Job) -> (Result<Counts, Fail>, Timing) {
+    let mut timing = Timing::default();
+    let result = accelerator(kernel).and_then(|accel| {
+        let (dir, outcome, guest_secs) = boot(kernel, job, &accel)?;
+        timing.guest_secs = Some(guest_secs);
+        let tap = fs::read_to_string(dir.join("tap.txt")).unwrap_or_default();
+        timing.programs = Timing::programs_from_kselftest(&tap);
+        outcome_of(job, &dir, outcome, &tap)
+    });
+    (result, timing)
+}
+
+/// What a finished boot's run directory says of `job`.
+fn outcome_of(job: &Job, dir: &Path, outcome: Option<String>, tap: &str) -> Result<Counts, Fail> {
     let console = dir.join("console.log");
     if let Some(trouble) = outcome {
         return Err(trouble_report(&console, &trouble));
@@ -157,10 +169,9 @@ pub fn run(kernel: &Kernel, job: &Job) -> Result<Counts, Fail> {
         }
         return Ok(Counts { passed: 1, ..Counts::default() });
     }
-    let tap = fs::read_to_string(dir.join("tap.txt")).unwrap_or_default();
-    let counts = Counts::from_kselftest(&tap);
+    let counts = Counts::from_kselftest(tap);
     eprintln!("vm: results in {}", dir.display());
-    for line in failure_digest(&tap) {
+    for line in failure_digest(tap) {
         println!("vm: failed: {line}");
     }
     if counts.passed + counts.failed == 0 {
@@ -277,7 +288,7 @@ fn accelerator(kernel: &Kernel) -> Result<String, Fail> {
         Ok(v) => v.trim().to_string(),
         Err(_) => {
             let probe = Job { mode: "probe".into(), suites: Vec::new(), timeout: Duration::from_secs(60) };
-            let ok = matches!(boot(kernel, &probe, "kvm"), Ok((dir, None)) if dir.join("done").exists());
+            let ok = matches!(boot(kernel, &probe, "kvm"), Ok((dir, None, _)) if dir.join("done").exists());
             let v = if ok { "kvm" } else { "tcg" };
             fs::write(&verdict_file, v)?;
             v.to_string()
@@ -322,8 +333,9 @@ fn selftest_knobs(vars: impl Iterator<Item = (String, String)>) -> String {
         .collect()
 }
 
-/// Boots once; returns the run directory and the reason it failed, if it did.
-fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<String>), Fail> {
+/// Boots once; returns the run directory, the reason it failed, if it did,
+/// and the guest's seconds from boot to power-off.
+fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<String>, u64), Fail> {
     let dir = run_dir(&job.mode)?;
     let repo = repo_root();
     fs::write(
@@ -364,10 +376,11 @@ fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<Stri
     let started = Instant::now();
     let mut child = cmd.spawn().map_err(|e| Fail::new(format!("cannot start qemu-system-x86_64: {e} (run scripts/deps.sh)")))?;
     let outcome = pump_console(&mut child, &dir, job, started)?;
+    let guest_secs = started.elapsed().as_secs();
     if job.mode != "probe" {
-        eprintln!("vm: guest ran {} s", started.elapsed().as_secs());
+        eprintln!("vm: guest ran {guest_secs} s");
     }
-    Ok((dir, outcome))
+    Ok((dir, outcome, guest_secs))
 }
 
 /// Copies the serial console to console.log (and the terminal) until the
