@@ -51,12 +51,16 @@ tap_check() {
 	trace=$(mktemp)
 	exec {_tap_trace_fd}>"$trace"
 	BASH_XTRACEFD=$_tap_trace_fd
+	# Each traced line starts with the time it ran: HANDOFF_TAP_PROFILE=N
+	# prints the N commands that took longest in every check.
+	local PS4='+${EPOCHREALTIME} '
 	set -x
 	"$@"
 	rc=$?
 	{ set +x; } 2>/dev/null
 	# Unsetting it closes the descriptor too.
 	unset BASH_XTRACEFD
+	[ -n "${HANDOFF_TAP_PROFILE:-}" ] && _tap_profile "$trace" "$HANDOFF_TAP_PROFILE"
 	if [ $rc = 0 ]; then
 		tap_ok "$name"
 	else
@@ -68,6 +72,93 @@ tap_check() {
 		tap_fail "$name"
 	fi
 	rm -f "$trace"
+}
+
+# ---------------------------------------------------------------- waiting
+#
+# Tests wait for a state, never for a time: wait_until polls a predicate
+# and, when its time runs out, says what it waited for and what it saw.
+
+# How often wait_until polls. Each poll forks (nsenter, awk): under
+# TCG a tighter loop would take CPU from the test it watches.
+WAIT_POLL=${HANDOFF_WAIT_POLL:-0.1}
+
+# wait_until SECS WHAT CMD...: run CMD until it succeeds, at most SECS
+# seconds (decimals allowed). CMD's output is kept while it fails; when
+# time runs out, "timed out after SECS s waiting for WHAT" and CMD's last
+# output (the state it saw) are printed as diagnostics, and the status is 1.
+wait_until() {
+	local secs=$1 what=$2 out now deadline
+	shift 2
+	now=${EPOCHREALTIME/./}
+	deadline=$((now + $(_wait_us "$secs")))
+	while :; do
+		out=$("$@" 2>&1) && return 0
+		[ "${EPOCHREALTIME/./}" -ge "$deadline" ] && break
+		sleep "$WAIT_POLL"
+	done
+	echo "# timed out after $secs s waiting for $what; saw:"
+	printf '%s\n' "${out:-(nothing printed)}" | head -20 | sed 's/^/#   /'
+	return 1
+}
+
+# _wait_us SECS: SECS ("5", "0.5", "2.25") in microseconds.
+_wait_us() {
+	local whole=${1%%.*} frac=
+	[[ $1 == *.* ]] && frac=${1#*.}
+	frac=${frac}000000
+	echo $((10#${whole:-0} * 1000000 + 10#${frac:0:6}))
+}
+
+# stays_true SECS WHAT CMD...: CMD keeps succeeding for SECS seconds (what
+# must not happen in that time, checked all along); on the first failure,
+# "WHAT stopped holding after T s" and CMD's output are printed.
+stays_true() {
+	local secs=$1 what=$2 out t0 deadline
+	shift 2
+	t0=${EPOCHREALTIME/./}
+	deadline=$((t0 + $(_wait_us "$secs")))
+	while out=$("$@" 2>&1); do
+		[ "${EPOCHREALTIME/./}" -ge "$deadline" ] && return 0
+		sleep "$WAIT_POLL"
+	done
+	echo "# $what stopped holding after $(((${EPOCHREALTIME/./} - t0) / 100000 / 10)).$(((${EPOCHREALTIME/./} - t0) / 100000 % 10)) s; saw:"
+	printf '%s\n' "${out:-(nothing printed)}" | head -20 | sed 's/^/#   /'
+	return 1
+}
+
+# unchanged CMD...: CMD prints the same twice, $WAIT_POLL apart (a queue or
+# counter has stopped moving); prints the second reading.
+unchanged() {
+	local a b
+	a=$("$@") || return 1
+	sleep "$WAIT_POLL"
+	b=$("$@") || return 1
+	echo "$b"
+	[ "$a" = "$b" ]
+}
+
+# pids_alive PID...: every PID still runs.
+pids_alive() {
+	local p
+	for p in "$@"; do
+		kill -0 "$p" 2>/dev/null || { echo "pid $p has exited"; return 1; }
+	done
+}
+
+# pid_gone PID: process PID has exited (prints that it still runs).
+pid_gone() {
+	kill -0 "$1" 2>/dev/null || return 0
+	echo "pid $1 ($(tr '\0' ' ' </proc/"$1"/cmdline 2>/dev/null | cut -c1-120)) still running"
+	return 1
+}
+
+# _tap_profile TRACE N: the N slowest commands of a timed trace (each
+# line's time until the next line), as diagnostics.
+_tap_profile() {
+	awk '{ t = substr($1, match($1, /[0-9]/)); if (prev != "") printf "%.3f %s\n", t - pt, prev
+	       pt = t; prev = substr($0, index($0, " ") + 1) }' "$1" |
+		sort -rn | head -n "$2" | cut -c1-160 | grep -vE "$DMESG_TROUBLE" | sed 's/^/# slow: /'
 }
 
 # tap_exit: exit with the kselftest status the subtests add up to.
@@ -127,6 +218,12 @@ module_unload() { ! module_loaded || rmmod tcp_handoff; }
 # 2001:db8::/32 (documentation prefix): test traffic never leaves the VM.
 
 TOPO_ID=${TOPO_ID:-$$}
+
+# in_ns NS CMD...: CMD in network namespace NS. nsenter --net joins only the
+# network namespace; `ip netns exec` also unshares the mount namespace and
+# remounts /sys, which costs twice as much under TCG: keep it for commands
+# that read /sys/class/net (a device's sysfs view follows the mount).
+in_ns() { nsenter --net="/run/netns/$1" -- "${@:2}"; }
 NS_SRV="srv-$TOPO_ID"
 NS_CLI="cli-$TOPO_ID"
 SRV4=198.18.0.1
@@ -169,14 +266,11 @@ _topo_addr() {
 
 # topo_wait_reachable: both families answer within 10 s (carrier, neighbours).
 topo_wait_reachable() {
-	local i
-	for i in $(seq 100); do
-		ip netns exec "$NS_CLI" ping -c1 -W1 -q "$SRV4" >/dev/null 2>&1 &&
-		ip netns exec "$NS_CLI" ping -6 -c1 -W1 -q "$SRV6" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "# topology not reachable"
-	return 1
+	wait_until 10 "ns cli to reach ns srv over IPv4 and IPv6" _topo_reachable
+}
+_topo_reachable() {
+	in_ns "$NS_CLI" ping -c1 -W1 -q "$SRV4" >/dev/null 2>&1 || { echo "no answer from $SRV4"; return 1; }
+	in_ns "$NS_CLI" ping -6 -c1 -W1 -q "$SRV6" >/dev/null 2>&1 || { echo "no answer from $SRV6"; return 1; }
 }
 
 topo_destroy() {
@@ -195,19 +289,13 @@ xfer_verify() {
 	shift $(($# < 4 ? $# : 4))
 	local out
 	out=$(mktemp -d)
-	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" \
+	in_ns "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" \
 		--bytes "$bytes" --conns "$conns" "$@" >"$out/srv" 2>"$out/srv.err" &
 	local srv_pid=$!
-	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client \
+	in_ns "$NS_CLI" "$HANDOFF_BIN/hxfer" client \
 		--addr "$addr" --port "$port" --bytes "$bytes" --conns "$conns" "$@" >"$out/cli" 2>"$out/cli.err" &
-	local cli_pid=$! cli_rc waited=0
-	if [ -n "${XFER_TIMEOUT:-}" ]; then
-		while kill -0 $cli_pid 2>/dev/null && [ $waited -lt $((XFER_TIMEOUT * 10)) ]; do
-			sleep 0.1
-			waited=$((waited + 1))
-		done
-	fi
-	if kill -0 $cli_pid 2>/dev/null && [ -n "${XFER_TIMEOUT:-}" ]; then
+	local cli_pid=$! cli_rc
+	if [ -n "${XFER_TIMEOUT:-}" ] && ! wait_until "$XFER_TIMEOUT" "the hxfer client to finish" pid_gone $cli_pid; then
 		# Stalled: let the suite show both ends while they still exist.
 		echo "# hxfer client still running after ${XFER_TIMEOUT}s"
 		declare -F xfer_stall_diag >/dev/null && xfer_stall_diag "$port"
@@ -241,10 +329,10 @@ bulk_oneway_mbit() {
 	local srv_opt=(--bytes 0) cli_opt=(--bytes "$bytes")
 	[ "${4:-}" = server ] && srv_opt=(--bytes "$bytes" --oneway server) cli_opt=("${srv_opt[@]}")
 	out=$(mktemp)
-	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" "${srv_opt[@]}" >/dev/null &
+	in_ns "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" "${srv_opt[@]}" >/dev/null &
 	srv=$!
 	t0=$(date +%s%N)
-	if ! ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" "${cli_opt[@]}" >"$out"; then
+	if ! in_ns "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" "${cli_opt[@]}" >"$out"; then
 		kill $srv 2>/dev/null
 		wait $srv
 		rm -f "$out"
@@ -288,7 +376,25 @@ _xfer_digests_match() {
 
 # hnic_stat NS DEV NAME: one `ethtool -S` counter of an hnic device.
 hnic_stat() {
-	ip netns exec "$1" ethtool -S "$2" | awk -v n="$3:" '$1 == n { print $2; found = 1 } END { if (!found) print "missing" }'
+	in_ns "$1" ethtool -S "$2" | awk -v n="$3:" '$1 == n { print $2; found = 1 } END { if (!found) print "missing" }'
+}
+
+# nic_dump_conns [LINES [DEV]]: the firmware of DEV (hnic0) logs every
+# connection it runs, next to the host's view; the last LINES (8) of them.
+nic_dump_conns() {
+	local f=/sys/kernel/debug/hnic/${2:-hnic0}/dump_conns
+	echo 1 > "$f"
+	# The firmware thread clears the request as it takes it.
+	wait_until 2 "${2:-hnic0}'s firmware to take the dump request" file_is "$f" 0
+	dmesg | grep "hnic: cid" | tail -n "${1:-8}" | sed 's/^/# /'
+}
+
+# file_is FILE VALUE: FILE reads VALUE (prints what it reads).
+file_is() {
+	local v
+	v=$(cat "$1" 2>&1)
+	echo "$1: $v"
+	[ "$v" = "$2" ]
 }
 
 # hnic_knob DEV NAME VALUE: set a wire fault knob (debugfs) of DEV.
@@ -303,14 +409,14 @@ hnic_knob() {
 
 # handoff_stat NAME [NS]: one counter; "missing" when there is none.
 handoff_stat() {
-	ip netns exec "${2:-$NS_SRV}" awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print "missing" }' \
+	in_ns "${2:-$NS_SRV}" awk -v n="$1" '$1 == n { print $2; f = 1 } END { if (!f) print "missing" }' \
 		/proc/net/handoff_stat 2>/dev/null
 }
 
 # handoff_sysctl NAME VALUE [NS]: write net.handoff.NAME (a trailing newline,
 # as `echo` and sysctl(8) write it); fails as the write fails.
 handoff_sysctl() {
-	ip netns exec "${3:-$NS_SRV}" bash -c 'printf "%s\n" "$1" > "/proc/sys/net/handoff/$2"' _ "$2" "$1" 2>/dev/null
+	in_ns "${3:-$NS_SRV}" sh -c 'printf "%s\n" "$1" > "/proc/sys/net/handoff/$2"' _ "$2" "$1" 2>/dev/null
 }
 
 # handoff_policy PORTS [NS]: handoff on for PORTS ("all", "80,8000-8080",
@@ -328,7 +434,7 @@ handoff_snap() {
 	_handoff_snap=()
 	_handoff_snap_ns=${1:-$NS_SRV}
 	while read -r n v; do _handoff_snap[$n]=$v; done \
-		< <(ip netns exec "$_handoff_snap_ns" cat /proc/net/handoff_stat 2>/dev/null)
+		< <(in_ns "$_handoff_snap_ns" cat /proc/net/handoff_stat 2>/dev/null)
 }
 handoff_delta() {
 	local now
@@ -340,14 +446,36 @@ handoff_delta() {
 	fi
 }
 
+# handoff_now: every counter now, into _handoff_now (one read of the file,
+# for helpers that look at many counters at once).
+declare -A _handoff_now
+handoff_now() {
+	local n v
+	_handoff_now=()
+	while read -r n v; do _handoff_now[$n]=$v; done \
+		< <(in_ns "$_handoff_snap_ns" cat /proc/net/handoff_stat 2>/dev/null)
+}
+
+# _now_delta NAME: NAME's change from handoff_snap to handoff_now.
+_now_delta() {
+	if [ -z "${_handoff_now[$1]+set}" ] || [ -z "${_handoff_snap[$1]+set}" ]; then
+		echo missing
+	else
+		echo $((_handoff_now[$1] - _handoff_snap[$1]))
+	fi
+}
+
 # handoff_refused_delta: all refused_* counters' change since handoff_snap.
 handoff_refused_delta() {
-	local n d sum=0
+	handoff_now
+	_refused_now_delta
+}
+_refused_now_delta() {
+	local n sum=0
 	for n in "${!_handoff_snap[@]}"; do
 		[[ $n == refused_* ]] || continue
-		d=$(handoff_delta "$n")
-		[ "$d" = missing ] && { echo missing; return; }
-		sum=$((sum + d))
+		[ -n "${_handoff_now[$n]+set}" ] || { echo missing; return; }
+		sum=$((sum + _handoff_now[$n] - _handoff_snap[$n]))
 	done
 	echo $sum
 }
@@ -356,11 +484,13 @@ handoff_refused_delta() {
 # within SECS (default 70: an offloaded side that closed first may hold its
 # connection for TIME_WAIT, 60 s).
 handoff_wait_offloaded() {
-	local want=$1 secs=${2:-70} i
-	for i in $(seq $((secs * 10))); do
-		[ "$(handoff_stat offloaded)" = "$want" ] && return 0
-		sleep 0.1
-	done
-	echo "# offloaded is $(handoff_stat offloaded), expected $want"
-	return 1
+	wait_until "${2:-70}" "the offloaded gauge to read $1" stat_is offloaded "$1"
+}
+
+# stat_is NAME VALUE [NS]: handoff_stat NAME is VALUE (prints what it is).
+stat_is() {
+	local v
+	v=$(handoff_stat "$1" "${3:-$NS_SRV}")
+	echo "$1 = $v"
+	[ "$v" = "$2" ]
 }

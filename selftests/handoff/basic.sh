@@ -33,12 +33,7 @@ tap_check "IPv4: 4 MiB each way, offloaded, SHA-256 intact" one_conn "$SRV4" 700
 tap_check "IPv6: 4 MiB each way, offloaded, SHA-256 intact" one_conn "$SRV6" 7001
 
 settled() {
-	local i
-	for i in $(seq 50); do
-		[ "$(handoff_stat offloaded)" = 0 ] && return 0
-		sleep 0.1
-	done
-	echo "# still offloaded: $(handoff_stat offloaded)"
+	handoff_wait_offloaded 0 5 && return 0
 	ip netns exec "$NS_SRV" cat /proc/net/handoff_stat | sed 's/^/# /'
 	return 1
 }

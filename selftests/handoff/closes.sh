@@ -37,7 +37,9 @@ tap_check "half-close, offloaded server first, IPv6: client sends after the NIC'
 # exactly those bytes, then EOF, and answers.
 late() {
 	local gate=$WORK/gate$2 rc
-	( sleep 2; touch "$gate" ) &
+	# The gate opens once the peer's FIN has put the server's socket in
+	# CLOSE_WAIT (the test's precondition), not after a guess at the time.
+	( wait_until 30 "the server socket in CLOSE_WAIT" ss_state "$2" close-wait; touch "$gate" ) &
 	xfer_offloaded "$1" "$2" $((32 << 10)) 1 --half-close client --gate "$gate"
 	rc=$?
 	wait
@@ -84,33 +86,28 @@ tap_check "client RST, IPv4: offloaded server sees ECONNRESET, data verified" rs
 tap_check "client RST, IPv6: offloaded server sees ECONNRESET, data verified" rst "$SRV6" 5108 client
 
 # Keepalive: both ends probe after 1 s idle, every 1 s, 5 unanswered probes
-# kill the connection (6 s). It idles 9 s, then moves data: the NIC answered
-# the client's probes (the client's TcpExtTCPKeepAlive counts them sent).
+# kill the connection (6 s). It idles until the client has sent 6 probes,
+# then moves data: the NIC answered the client's probes (the client's
+# TcpExtTCPKeepAlive counts them sent; unanswered, the fifth would be the last).
 # The server enabled keepalive right after accept, before its first read
 # handed the connection off: the settings travel in the snapshot and the
 # NIC answers the probes (it holds the connection the whole time).
 keepalive() {
-	local k0 k1
+	local k0 k1 go=$WORK/ka$2
 	k0=$(netstat_ext "$NS_CLI" TCPKeepAlive)
-	xfer_offloaded "$1" "$2" $((256 << 10)) 1 --idle 9 --keepalive 1 || return 1
+	( wait_until 60 "6 keepalive probes from ns cli" probes_since "$NS_CLI" "$k0" 6; touch "$go" ) &
+	xfer_offloaded "$1" "$2" $((256 << 10)) 1 --idle-until "$go" --keepalive 1 || return 1
 	k1=$(netstat_ext "$NS_CLI" TCPKeepAlive)
 	handoff_report bypass_setsockopt
 	echo "# ns cli sent $((k1 - k0)) keepalive probes"
-	[ $((k1 - k0)) -ge 3 ]
+	[ $((k1 - k0)) -ge 6 ]
 }
-tap_check "keepalive IPv4: idle 9 s with probes every 1 s, still works, probes answered" keepalive "$SRV4" 5109
-tap_check "keepalive IPv6: idle 9 s with probes every 1 s, still works, probes answered" keepalive "$SRV6" 5110
+tap_check "keepalive IPv4: idle through 6 probes 1 s apart, still works, probes answered" keepalive "$SRV4" 5109
+tap_check "keepalive IPv6: idle through 6 probes 1 s apart, still works, probes answered" keepalive "$SRV6" 5110
 
 # After all that, nothing is left on the NIC.
 nic_empty() {
-	local live i
-	for i in $(seq 50); do
-		live=$(cat /sys/kernel/debug/hnic/hnic0/fw_live_conns)
-		[ "$live" = 0 ] && break
-		sleep 0.1
-	done
-	echo "# offloaded=$(handoff_stat offloaded) fw_live_conns=$live"
-	[ "$(handoff_stat offloaded)" = 0 ] && [ "$live" = 0 ]
+	wait_fw_live 0 && handoff_wait_offloaded 0 5
 }
 tap_check "no connection left on the NIC (offloaded 0, fw_live_conns 0)" nic_empty
 handoff_finish

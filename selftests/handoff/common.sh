@@ -30,21 +30,22 @@ handoff_start() {
 handoff_topology() {
 	topo_create hnic || return 1
 	[ -n "${1+set}" ] && { handoff_policy "$1" || { echo "# policy '$1' refused"; return 1; }; }
-	ip netns exec "$NS_SRV" test -r /proc/net/handoff_stat || { echo "# no /proc/net/handoff_stat in ns srv"; return 1; }
+	in_ns "$NS_SRV" test -r /proc/net/handoff_stat || { echo "# no /proc/net/handoff_stat in ns srv"; return 1; }
 }
 
 # handoff_report [NAME...]: one diagnostic line of the counters' changes
 # (the usual ones, NAME..., and each refusal reason that moved).
 handoff_report() {
 	local n line=""
+	handoff_now
 	for n in accept_policy_matched handoff_attempts handoffs nic_released nic_resets "$@"; do
-		line+=" $n=$(handoff_delta "$n")"
+		line+=" $n=$(_now_delta "$n")"
 	done
 	for n in "${!_handoff_snap[@]}"; do
-		[[ $n == refused_* ]] && [[ " $* " != *" $n "* ]] && [ "$(handoff_delta "$n")" != 0 ] &&
-			line+=" $n=$(handoff_delta "$n")"
+		[[ $n == refused_* ]] && [[ " $* " != *" $n "* ]] && [ "$(_now_delta "$n")" != 0 ] &&
+			line+=" $n=$(_now_delta "$n")"
 	done
-	echo "# handoff_stat since start:$line refused=$(handoff_refused_delta) offloaded=$(handoff_stat offloaded)"
+	echo "# handoff_stat since start:$line refused=$(_refused_now_delta) offloaded=${_handoff_now[offloaded]:-missing}"
 }
 
 # offloaded_all N: since handoff_snap, N connections matched the policy and
@@ -56,21 +57,21 @@ offloaded_all() {
 	local gauge=$?
 	handoff_report
 	[ $gauge = 0 ] &&
-	[ "$(handoff_delta accept_policy_matched)" = "$n" ] &&
-	[ "$(handoff_delta handoff_attempts)" = "$n" ] &&
-	[ "$(handoff_delta handoffs)" = "$n" ] &&
-	[ "$(handoff_refused_delta)" = 0 ] &&
-	[ "$(handoff_delta nic_released)" = "$n" ]
+	[ "$(_now_delta accept_policy_matched)" = "$n" ] &&
+	[ "$(_now_delta handoff_attempts)" = "$n" ] &&
+	[ "$(_now_delta handoffs)" = "$n" ] &&
+	[ "$(_refused_now_delta)" = 0 ] &&
+	[ "$(_now_delta nic_released)" = "$n" ]
 }
 
 # offloaded_none: since handoff_snap, no connection matched, none was
 # attempted or handed off, and nothing is offloaded.
 offloaded_none() {
 	handoff_report
-	[ "$(handoff_delta accept_policy_matched)" = 0 ] &&
-	[ "$(handoff_delta handoff_attempts)" = 0 ] &&
-	[ "$(handoff_delta handoffs)" = 0 ] &&
-	[ "$(handoff_stat offloaded)" = 0 ]
+	[ "$(_now_delta accept_policy_matched)" = 0 ] &&
+	[ "$(_now_delta handoff_attempts)" = 0 ] &&
+	[ "$(_now_delta handoffs)" = 0 ] &&
+	[ "${_handoff_now[offloaded]}" = 0 ]
 }
 
 # xfer_offloaded ADDR PORT BYTES CONNS [HXFER_OPTION...]: hxfer verified both
@@ -85,7 +86,7 @@ xfer_offloaded() {
 # counters, hnic0's non-zero firmware and bus counters, recent kernel lines.
 transfer_diag() {
 	handoff_report restores restore_failures racing_segments_dropped
-	ip netns exec "$NS_SRV" ethtool -S hnic0 2>/dev/null |
+	in_ns "$NS_SRV" ethtool -S hnic0 2>/dev/null |
 		awk '$2 != 0 && /fw_tcp|drop|full|refused|bad|unknown|reset|timeout/ {printf "%s%s", sep, $0; sep=","} END {print ""}' |
 		sed 's/^ */# hnic0:/; s/,  */, /g'
 	dmesg | tail -5 | sed 's/^/# dmesg: /'
@@ -97,12 +98,10 @@ transfer_diag() {
 xfer_stall_diag() {
 	local ns
 	for ns in "$NS_SRV" "$NS_CLI"; do
-		ip netns exec "$ns" ss -tniH exclude time-wait exclude listening \
+		in_ns "$ns" ss -tniH exclude time-wait exclude listening \
 			"( sport = :$1 or dport = :$1 )" | head -24 | sed "s/^/# ${ns}: /"
 	done
-	echo 1 > /sys/kernel/debug/hnic/hnic0/dump_conns
-	sleep 0.5
-	dmesg | grep "hnic: cid" | tail -8 | sed 's/^/# /'
+	nic_dump_conns 8
 }
 
 # counter_ge NAME MIN: handoff_delta NAME >= MIN (with a diagnostic).
@@ -114,11 +113,48 @@ counter_ge() {
 	return 1
 }
 
+# wait_moved NAME BYTES [SECS]: the byte counter NAME (tx_bytes: sent by
+# the application on offloaded sockets, rx_bytes: delivered to it by the
+# NIC) grows by BYTES since handoff_snap within SECS (default 20): data
+# is moving on the NIC.
+wait_moved() {
+	wait_until "${3:-20}" "$1 to grow by $2 on the NIC" counter_ge "$1" "$2"
+}
+
+# go_when_accepted FILE N: in the background, create FILE once N
+# connections were accepted (accept_policy_matched +N since handoff_snap):
+# clients idle with --idle-until FILE are then all open at once.
+go_when_accepted() {
+	( wait_until 60 "$2 connections accepted" counter_ge accept_policy_matched "$2"; touch "$1" ) &
+}
+
+# nic_ge NAME MIN: hnic0's counter NAME grew by MIN since nic_snap.
+nic_ge() {
+	local d
+	d=$(nic_delta "$1")
+	echo "hnic0 $1 +$d"
+	[ "$d" != missing ] && [ "$d" -ge "$2" ]
+}
+
+# cli_queues PORT: Recv-Q and Send-Q of ns cli's socket to port PORT.
+cli_queues() {
+	in_ns "$NS_CLI" ss -tnH state established "( dport = :$1 )" | awk '{ print $1, $2 }'
+}
+
+# cli_queues_full PORT [WHICH]: the client's queues to PORT (WHICH: both,
+# recv) are not empty and have stopped moving: the peer's window is shut.
+cli_queues_full() {
+	local q
+	q=$(unchanged cli_queues "$1") || { echo "client queues still moving: $q"; return 1; }
+	echo "client Recv-Q Send-Q: $q"
+	[ "${q% *}" -gt 0 ] && { [ "${2:-both}" = recv ] || [ "${q#* }" -gt 0 ]; }
+}
+
 # ulp_shown PORT: `ss -tni` in ns srv shows the handoff ULP on an
 # established socket of local port PORT.
 ulp_shown() {
 	local out
-	out=$(ip netns exec "$NS_SRV" ss -tniH state established "( sport = :$1 )")
+	out=$(in_ns "$NS_SRV" ss -tniH state established "( sport = :$1 )")
 	echo "$out" | grep -q 'tcp-ulp-handoff' && return 0
 	echo "# ss -tni for sport $1:"
 	echo "$out" | sed 's/^/#   /'
@@ -127,12 +163,7 @@ ulp_shown() {
 
 # wait_ulp_shown PORT [SECS]: ulp_shown within SECS (default 10).
 wait_ulp_shown() {
-	local i
-	for i in $(seq $((${2:-10} * 10))); do
-		ulp_shown "$1" >/dev/null && return 0
-		sleep 0.1
-	done
-	ulp_shown "$1"
+	wait_until "${2:-10}" "ss to show the handoff ULP on port $1" ulp_shown "$1"
 }
 
 # nic_snap / nic_delta NAME: hnic0 `ethtool -S` counters and their change.
@@ -141,7 +172,7 @@ nic_snap() {
 	local n v
 	_nic_snap=()
 	while read -r n v; do _nic_snap[${n%:}]=$v; done \
-		< <(ip netns exec "$NS_SRV" ethtool -S hnic0 | tail -n +2)
+		< <(in_ns "$NS_SRV" ethtool -S hnic0 | tail -n +2)
 }
 nic_delta() {
 	local now
@@ -159,7 +190,7 @@ elapsed_s() {
 # tcp_counters NS: namespace NS's Tcp and TcpExt counters, one
 # `Tcp:Name value` line each.
 tcp_counters() {
-	ip netns exec "$1" awk '
+	in_ns "$1" awk '
 		/^(Tcp|TcpExt): [A-Z]/ { split($0, h); next }
 		/^(Tcp|TcpExt): [-0-9]/ { for (i = 2; i <= NF; i++) print h[1] h[i], $i }' /proc/net/snmp /proc/net/netstat
 }
@@ -169,6 +200,16 @@ netstat_ext() { tcp_counters "$1" | awk -v n="TcpExt:$2" '$1 == n { print $2 }';
 
 # snmp_tcp NS NAME: a Tcp counter of /proc/net/snmp in namespace NS.
 snmp_tcp() { tcp_counters "$1" | awk -v n="Tcp:$2" '$1 == n { print $2 }'; }
+
+# probes_since NS K0 N: namespace NS has sent N keepalive probes since its
+# TCPKeepAlive counter read K0. With TCP_KEEPCNT 5, a sixth probe means the
+# earlier ones were answered (five unanswered ones end the connection).
+probes_since() {
+	local k
+	k=$(netstat_ext "$1" TCPKeepAlive)
+	echo "$1 sent $((k - $2)) keepalive probes"
+	[ $((k - $2)) -ge "$3" ]
+}
 
 # tcp_trouble_delta NS FILE: the counters of resets, aborts, PAWS and
 # other drops, timeouts and retransmissions in NS that moved since FILE
@@ -181,12 +222,11 @@ tcp_trouble_delta() {
 
 # wait_listen NS PORT: a TCP listener on PORT in NS within 20 s.
 wait_listen() {
-	local i
-	for i in $(seq 200); do
-		ip netns exec "$1" ss -tlnH "( sport = :$2 )" | grep -q . && return 0
-		sleep 0.1
-	done
-	echo "# nothing listens on port $2"
+	wait_until 20 "a listener on port $2 in $1" _listening "$1" "$2"
+}
+_listening() {
+	in_ns "$1" ss -tlnH "( sport = :$2 )" | grep -q . && return 0
+	echo "nothing listens on port $2"
 	return 1
 }
 
@@ -211,23 +251,18 @@ xfer_bg() {
 	local dir=$1 addr=$2 port=$3 bytes=$4 conns=$5
 	shift 5
 	rm -rf "$dir" && mkdir -p "$dir" || return 1
-	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes "$bytes" \
+	in_ns "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes "$bytes" \
 		--conns "$conns" --log "$dir/srv.log" "${XSRV[@]}" "$@" >"$dir/srv" 2>"$dir/srv.err" &
 	XFER_SRV=$!
 	wait_listen "$NS_SRV" "$port" || return 1
-	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes "$bytes" \
+	in_ns "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes "$bytes" \
 		--conns "$conns" --log "$dir/cli.log" "${XCLI[@]}" "$@" >"$dir/cli" 2>"$dir/cli.err" &
 	XFER_CLI=$!
 }
 
 # pid_wait PID SECS: wait for PID at most SECS (then kill it); its status.
 pid_wait() {
-	local i
-	for i in $(seq $(($2 * 10))); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$1" 2>/dev/null && { echo "# pid $1 still running after $2 s, killed"; kill -9 "$1"; }
+	wait_until "$2" "pid $1 to exit" pid_gone "$1" || { echo "# killed pid $1"; kill -9 "$1"; }
 	wait "$1"
 }
 
@@ -284,14 +319,13 @@ xfer_kill() {
 # wait_event DIR SIDE EVENT N [SECS]: SIDE's (srv|cli) log has N lines of
 # event EVENT (sent, received, fin, eof) within SECS (default 60).
 wait_event() {
-	local i c
-	for i in $(seq $((${5:-60} * 10))); do
-		c=$(grep -c "event=$3\$" "$1/$2.log" 2>/dev/null)
-		[ "${c:-0}" -ge "$4" ] && return 0
-		sleep 0.1
-	done
-	echo "# $2: $c of $4 '$3' events"
-	return 1
+	wait_until "${5:-60}" "$4 '$3' events from $2" _events_ge "$@"
+}
+_events_ge() {
+	local c
+	c=$(grep -c "event=$3\$" "$1/$2.log" 2>/dev/null)
+	echo "$2: ${c:-0} of $4 '$3' events"
+	[ "${c:-0}" -ge "$4" ]
 }
 
 # no_event DIR SIDE EVENT: SIDE has not reached EVENT on any connection (the
@@ -309,19 +343,19 @@ sock_tuple() { sed -n "s/^hxfer-sock conn=${2:-0} cookie=[0-9]* local=\([^ ]*\) 
 
 # wait_sock DIR N: the server logged N connections (within 30 s).
 wait_sock() {
-	local i
-	for i in $(seq 300); do
-		[ "$(grep -c '^hxfer-sock' "$1/srv.log" 2>/dev/null)" -ge "$2" ] && return 0
-		sleep 0.1
-	done
-	echo "# the server logged $(grep -c '^hxfer-sock' "$1/srv.log" 2>/dev/null) of $2 connections"
-	return 1
+	wait_until 30 "the server to log $2 connections" _socks_ge "$1" "$2"
+}
+_socks_ge() {
+	local c
+	c=$(grep -c '^hxfer-sock' "$1/srv.log" 2>/dev/null)
+	echo "the server logged ${c:-0} of $2 connections"
+	[ "${c:-0}" -ge "$2" ]
 }
 
 # hctl NAME VALUE [HSYSCTL_OPTION...]: write net.handoff.NAME in ns srv;
 # prints the result of each writer (OK or the errno name), one a line.
 hctl() {
-	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hsysctl" "$@" | sed -n 's/.* result=\([^ ]*\) .*/\1/p'
+	in_ns "$NS_SRV" "$HANDOFF_BIN/hsysctl" "$@" | sed -n 's/.* result=\([^ ]*\) .*/\1/p'
 }
 
 # hctl_expect RESULT NAME VALUE: the write's result is RESULT.
@@ -340,21 +374,30 @@ fw_live() { cat "/sys/kernel/debug/hnic/${1:-hnic0}/fw_live_conns"; }
 # wait_fw_live VALUE [SECS]: fw_live_conns of hnic0 reaches VALUE in SECS
 # (default 5; the firmware publishes it every 100 ms tick).
 wait_fw_live() {
-	local i
-	for i in $(seq $((${2:-5} * 10))); do
-		[ "$(fw_live)" = "$1" ] && return 0
-		sleep 0.1
-	done
-	echo "# fw_live_conns is $(fw_live), expected $1"
+	wait_until "${2:-5}" "hnic0's fw_live_conns to read $1" _fw_live_is "$1"
+}
+_fw_live_is() {
+	local v
+	v=$(fw_live "${2:-hnic0}")
+	echo "${2:-hnic0} fw_live_conns = $v"
+	[ "$v" = "$1" ]
+}
+
+# no_established PORT: ns srv has no established socket of local port PORT.
+no_established() {
+	local out
+	out=$(in_ns "$NS_SRV" ss -tnH state established "( sport = :$1 )")
+	[ -z "$out" ] && return 0
+	echo "$out" | head -4
 	return 1
 }
 
 # ss_state PORT STATE: ns srv has a TCP socket of local port PORT in STATE
 # (ss state names: established, close-wait, fin-wait-1, last-ack, ...).
 ss_state() {
-	ip netns exec "$NS_SRV" ss -tanH state "$2" "( sport = :$1 )" | grep -q . && return 0
+	in_ns "$NS_SRV" ss -tanH state "$2" "( sport = :$1 )" | grep -q . && return 0
 	echo "# no $2 socket of port $1 in ns srv; ss -tan there:"
-	ip netns exec "$NS_SRV" ss -tanH "( sport = :$1 )" | sed 's/^/#   /'
+	in_ns "$NS_SRV" ss -tanH "( sport = :$1 )" | sed 's/^/#   /'
 	return 1
 }
 

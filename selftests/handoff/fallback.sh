@@ -34,8 +34,8 @@ peak_offloaded() {
 	done
 }
 
-# overfill ADDR PORT: N connections open at once (they idle 3 s before any
-# data, so all are accepted while all are open), 64 KiB each way each.
+# overfill ADDR PORT: N connections open at once (idle until all are
+# accepted, so all are accepted while all are open), 64 KiB each way each.
 overfill() {
 	local addr=$1 port=$2 peakf sampler hd rf slot ok=0
 	peakf=$(mktemp)
@@ -43,9 +43,11 @@ overfill() {
 	handoff_snap
 	peak_offloaded "$peakf" &
 	sampler=$!
-	xfer_verify "$addr" "$port" $((64 << 10)) $N --idle 3 || ok=1
+	go_when_accepted "$peakf.go" $N
+	xfer_verify "$addr" "$port" $((64 << 10)) $N --idle-until "$peakf.go" || ok=1
 	kill $sampler
 	wait $sampler 2>/dev/null
+	rm -f "$peakf.go"
 	handoff_wait_offloaded 0 || ok=1
 	hd=$(handoff_delta handoffs) rf=$(handoff_refused_delta) slot=$(handoff_delta refused_no_conn_slot)
 	handoff_report refused_no_conn_slot refused_no_refs refused_no_memory refused_max_conns
@@ -70,7 +72,11 @@ tap_check "IPv6: $N conns at once on a NIC for $MAX: all verified, refusals (no 
 capped() {
 	handoff_sysctl max_conns 8 || return 1
 	handoff_snap
-	xfer_verify "$1" "$2" $((256 << 10)) 32 --idle 3 || return 1
+	local go
+	go=$(mktemp -u)
+	go_when_accepted "$go" 32
+	xfer_verify "$1" "$2" $((256 << 10)) 32 --idle-until "$go" || return 1
+	rm -f "$go"
 	handoff_sysctl max_conns 0
 	handoff_wait_offloaded 0
 	handoff_report refused_max_conns

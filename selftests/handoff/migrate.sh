@@ -39,38 +39,29 @@ second_pair() {
 			ip netns exec "$ns" sysctl -qw "net.ipv4.conf.$dev.rp_filter=0" 2>/dev/null
 		done
 	done
-	local i
-	for i in $(seq 100); do
-		ip netns exec "$NS_SRV" ping -c1 -W1 -q 198.19.2.2 >/dev/null 2>&1 &&
-		ip netns exec "$NS_SRV" ping -6 -c1 -W1 -q 2001:db8:2::2 >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "# the second pair does not answer"
-	return 1
+	wait_until 10 "the second pair to answer" _second_pair_answers
+}
+_second_pair_answers() {
+	ip netns exec "$NS_SRV" ping -c1 -W1 -q 198.19.2.2 >/dev/null 2>&1 || { echo "no answer from 198.19.2.2"; return 1; }
+	ip netns exec "$NS_SRV" ping -6 -c1 -W1 -q 2001:db8:2::2 >/dev/null 2>&1 || { echo "no answer from 2001:db8:2::2"; return 1; }
 }
 tap_check "hnic topology up, policy on for all ports, second pair hnic2/hnic3 up" \
 	eval 'handoff_topology all && second_pair'
 
 # fw_live_wait DEV VALUE: DEV's firmware holds VALUE connections within 5 s.
 fw_live_wait() {
-	local i
-	for i in $(seq 50); do
-		[ "$(fw_live "$1")" = "$2" ] && return 0
-		sleep 0.1
-	done
-	echo "# $1 holds $(fw_live "$1") connections, expected $2"
-	return 1
+	wait_until 5 "$1's firmware to hold $2 connections" _fw_live_is "$2" "$1"
 }
 
 # restores_reach N SECS: the restores counter reaches N within SECS.
 restores_reach() {
-	local i
-	for i in $(seq $(($2 * 10))); do
-		[ "$(handoff_stat restores)" -ge "$1" ] && return 0
-		sleep 0.1
-	done
-	echo "# restores is $(handoff_stat restores), expected $1"
-	return 1
+	wait_until "$2" "restores to reach $1" _restores_ge "$1"
+}
+_restores_ge() {
+	local v
+	v=$(handoff_stat restores)
+	echo "restores = $v"
+	[ "$v" -ge "$1" ]
 }
 
 # migrate V ADDR PEER PORT: one paced transfer; an unrelated route, then
@@ -88,9 +79,8 @@ migrate() {
 
 	# A route that does not concern the connection: it stays on hnic0.
 	$ip -n "$NS_SRV" route add "$other" via "$srv_gw" dev hnic2 || return 1
-	sleep 1
-	[ "$(handoff_stat restores)" = "$r0" ] && [ "$(handoff_stat offloaded)" = 1 ] ||
-		{ echo "# an unrelated route restored the connection"; return 1; }
+	stays_true 1 "the connection on hnic0 after an unrelated route" stat_is restores "$r0" &&
+	[ "$(handoff_stat offloaded)" = 1 ] || { echo "# an unrelated route restored the connection"; return 1; }
 
 	# The peer is now reached over the second pair: restored at once.
 	no_event "$W/m$v" cli received || return 1
@@ -114,6 +104,14 @@ tap_check "IPv4: unrelated route keeps it; route moved to hnic2: restored mid-tr
 tap_check "IPv6: unrelated route keeps it; route moved to hnic2: restored mid-transfer, offloaded to hnic2, intact" \
 	migrate 6 "$SRV6" "$CLI6" 7302
 
+# fw_segs_above DEV N: DEV's firmware has sent more than N TCP segments.
+fw_segs_above() {
+	local v
+	v=$(hnic_stat "$NS_SRV" "$1" fw_tcp_tx_segs)
+	echo "$1 fw_tcp_tx_segs $v (was $2)"
+	[ "$v" -gt "$2" ]
+}
+
 # A new connection follows the new routes: accepted and handed off on hnic2.
 new_conn_on_hnic2() {
 	local h0 a0 b0 a1 b1
@@ -123,7 +121,7 @@ new_conn_on_hnic2() {
 		xfer_done "$W/n" 1 $((1 << 20)) $((1 << 20)) 60 || return 1
 	[ "$(handoff_stat handoffs)" = $((h0 + 1)) ] || { echo "# handoffs $h0 -> $(handoff_stat handoffs)"; return 1; }
 	# The firmware publishes its counters every 100 ms tick.
-	sleep 0.3
+	wait_until 2 "hnic2's firmware counters to show the segments" fw_segs_above hnic2 "$a0"
 	a1=$(hnic_stat "$NS_SRV" hnic2 fw_tcp_tx_segs) b1=$(hnic_stat "$NS_SRV" hnic0 fw_tcp_tx_segs)
 	echo "# firmware segments sent: hnic2 +$((a1 - a0)), hnic0 +$((b1 - b0))"
 	[ $((a1 - a0)) -gt 0 ] && [ $((b1 - b0)) = 0 ]

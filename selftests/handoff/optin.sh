@@ -93,10 +93,11 @@ tap_check "IPv6 established, data queued both ways: opt-in OK, second fails, 8 M
 refused() {
 	local hold ok=0
 	handoff_sysctl max_conns 1 && handoff_policy 5310 || return 1
-	xfer_verify "$SRV4" 5310 $((64 << 10)) 1 --idle 20 &
+	xfer_verify "$SRV4" 5310 $((64 << 10)) 1 --idle-until "$WORK/go5310" &
 	hold=$!
 	wait_ulp_shown 5310 10 || ok=1
 	[ $ok = 0 ] && { established "$SRV4" 5311 refused || ok=1; }
+	touch "$WORK/go5310"
 	wait $hold || ok=1
 	handoff_sysctl max_conns 0 && handoff_policy "" || ok=1
 	return $ok

@@ -96,10 +96,14 @@ tap_check "ports=5001: IPv6 connection to 5002 verified, not offloaded" unlisted
 listed() {
 	local x ss_ok=0
 	handoff_snap
-	xfer_verify "$1" 5001 $((4 << 20)) 1 --idle 4 &
+	local go
+	go=$(mktemp -u)
+	xfer_verify "$1" 5001 $((4 << 20)) 1 --idle-until "$go" &
 	x=$!
 	wait_ulp_shown 5001 10 || ss_ok=1
+	touch "$go"
 	wait $x || return 1
+	rm -f "$go"
 	[ $ss_ok = 0 ] && offloaded_all 1
 }
 tap_check "ports=5001: IPv4 connection to 5001 handed off (ss: tcp-ulp-handoff), verified" listed "$SRV4"

@@ -64,24 +64,22 @@ restored() {
 	[ "$(handoff_delta restores)" = 1 ] || { handoff_report restores restore_failures; return 1; }
 }
 
-# idle ADDR PORT: the client sleeps 10 s before any data (both restores
-# fit in that under TCG; a connection that finished and closed meanwhile
-# would answer ENOENT) while the server is blocked reading (peek); the
+# idle ADDR PORT: the client sends nothing until both restores are done
+# (--idle-until) while the server is blocked reading (peek); the
 # restore by 4-tuple wakes nothing wrong: the reader continues on the host
 # stack, 2 MiB each way verified, a second restore is EALREADY, nothing is
 # handed off again by itself.
 idle() {
 	local d=$W/idle$2 t
 	handoff_snap
-	# The client stays idle 15 s: time for the restore and checks below
-	# even on a loaded guest.
-	xfer_bg "$d" "$1" "$2" $((2 << 20)) 1 --idle 15 || return 1
+	xfer_bg "$d" "$1" "$2" $((2 << 20)) 1 --idle-until "$W/go$2" || return 1
 	wait_sock "$d" 1 && handoff_wait_offloaded 1 5 && wait_fw_live 1 || { xfer_kill; return 1; }
 	t=$(sock_tuple "$d")
 	local t0=$(date +%s%N)
 	hctl_expect OK restore "$t" || { xfer_kill; return 1; }
 	echo "# restore '$t' took $((($(date +%s%N) - t0) / 1000000)) ms (hsysctl included)"
 	restored "$2" && hctl_expect EALREADY restore "$t" || { xfer_kill; return 1; }
+	touch "$W/go$2"
 	xfer_done "$d" 1 $((2 << 20)) $((2 << 20)) || return 1
 	handoff_report restores restore_failures
 	[ "$(handoff_delta handoffs)" = 1 ] && [ "$(handoff_delta nic_released)" = 0 ] &&
@@ -103,8 +101,9 @@ oneway() {
 	xfer_bg "$d" "$addr" "$port" $bytes 1 --oneway "$sender" --hold "$W/hold$port"
 	local rc=$?
 	XSRV=() XCLI=()
-	[ $rc = 0 ] && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 || { xfer_kill; return 1; }
-	sleep 1
+	[ $rc = 0 ] && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 &&
+		wait_moved "$([ "$sender" = server ] && echo tx_bytes || echo rx_bytes)" $((512 << 10)) ||
+		{ xfer_kill; return 1; }
 	c=$(sock_cookie "$d")
 	[ "$form" = hex ] && c=$(printf '0x%x' "$c")
 	echo "# restore cookie $c"
@@ -127,8 +126,8 @@ buffered() {
 	local addr=$1 port=$2 d=$W/buf$2 sk c q bytes=$((4 << 20))
 	handoff_snap
 	xfer_bg "$d" "$addr" "$port" $bytes 1 --gate "$W/gate$port" &&
-	wait_sock "$d" 1 && handoff_wait_offloaded 1 5 || { xfer_kill; return 1; }
-	sleep 2
+	wait_sock "$d" 1 && handoff_wait_offloaded 1 5 &&
+		wait_until 20 "both directions backed up" cli_queues_full "$port" || { xfer_kill; return 1; }
 	sk=$(ip netns exec "$NS_SRV" ss -tneH state established "( sport = :$port )" 2>/dev/null | grep -o 'sk:[0-9a-f]*' | head -1)
 	c=$(sock_cookie "$d")
 	echo "# ss -e: $sk, SO_COOKIE: $c"
@@ -225,7 +224,7 @@ close_wait() {
 	local rc=$?
 	XSRV=()
 	handoff_snap
-	[ $rc = 0 ] && wait_event "$d" srv eof 1 && sleep 0.3 && no_event "$d" srv sent &&
+	[ $rc = 0 ] && wait_event "$d" srv eof 1 && wait_moved tx_bytes $((64 << 10)) && no_event "$d" srv sent &&
 	hctl_expect OK restore "$(sock_tuple "$d")" && ss_state "$2" close-wait && handoff_wait_offloaded 0 5 ||
 		{ xfer_kill; return 1; }
 	xfer_done "$d" 1 $b $b
@@ -242,7 +241,7 @@ fin_wait2() {
 	local rc=$?
 	XCLI=()
 	handoff_snap
-	[ $rc = 0 ] && wait_event "$d" cli eof 1 && sleep 0.5 && no_event "$d" cli sent &&
+	[ $rc = 0 ] && wait_event "$d" cli eof 1 && wait_moved rx_bytes $((64 << 10)) && no_event "$d" cli sent &&
 	hctl_expect OK restore "$(sock_tuple "$d")" && ss_state "$2" fin-wait-2 && handoff_wait_offloaded 0 5 ||
 		{ xfer_kill; return 1; }
 	xfer_done "$d" 1 $b $b
@@ -260,7 +259,7 @@ fin_wait1() {
 	local rc=$?
 	XCLI=()
 	handoff_snap
-	[ $rc = 0 ] && wait_event "$d" srv fin 1 && sleep 0.5 &&
+	[ $rc = 0 ] && wait_event "$d" srv fin 1 && wait_until 10 "the client's window shut" cli_queues_full "$2" recv &&
 	hctl_expect OK restore "$(sock_tuple "$d")" && ss_state "$2" fin-wait-1 && handoff_wait_offloaded 0 5 ||
 		{ xfer_kill; return 1; }
 	q=$(ip netns exec "$NS_SRV" ss -tnH state fin-wait-1 "( sport = :$2 )" | awk '{ print $2 }')
@@ -283,7 +282,8 @@ last_ack() {
 	local rc=$?
 	XCLI=()
 	handoff_snap
-	[ $rc = 0 ] && pid_wait "$XFER_SRV" 30 && sleep 0.3 &&
+	# The server's close reached the NIC (a ctrl command) before the restore.
+	[ $rc = 0 ] && pid_wait "$XFER_SRV" 30 && wait_until 5 "the close posted to the NIC" counter_ge cmd_ctrl 1 &&
 	hctl_expect OK restore "$(sock_tuple "$d")" && ss_state "$2" last-ack && handoff_wait_offloaded 0 5 ||
 		{ xfer_kill; return 1; }
 	touch "$W/gate$2"
@@ -314,18 +314,19 @@ tap_check "TIME_WAIT IPv6: handed back by the NIC, TIME-WAIT in ss, restore ENOE
 
 # ---- the native stack owns a restored connection.
 
-# lossy ADDR PORT: restored while idle (the client waits 8 s: the restore
-# and the counter snapshots must come first even on a loaded guest), then 5 %
+# lossy ADDR PORT: restored while idle (the client waits until the restore
+# and the counter snapshots are done), then 5 %
 # loss + 2 % reordering on both ends: 8 MiB each way verified, the host
 # retransmitted (TcpRetransSegs in ns srv) and sent hnic0's segments itself.
 lossy() {
 	local d=$W/loss$2 b=$((8 << 20)) r0 r1 host wire
 	handoff_snap
-	xfer_bg "$d" "$1" "$2" $b 1 --idle 8 && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 &&
+	xfer_bg "$d" "$1" "$2" $b 1 --idle-until "$W/go$2" && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 &&
 	hctl_expect OK restore "$(sock_cookie "$d")" && handoff_wait_offloaded 0 5 || { xfer_kill; return 1; }
 	r0=$(snmp_tcp "$NS_SRV" RetransSegs)
 	nic_snap
 	knobs loss_ppm 50000 && knobs reorder_ppm 20000
+	touch "$W/go$2"
 	xfer_done "$d" 1 $b $b
 	local ok=$?
 	knobs loss_ppm 0 && knobs reorder_ppm 0
@@ -347,13 +348,14 @@ tap_check "after restore IPv6, 5% loss + reorder: host retransmits (TcpRetransSe
 tcp_info() {
 	local d=$W/ti$2 b=$((1 << 20)) before after rtt cwnd live
 	handoff_snap
-	# Idle 6 s: the delay must be on the wire before the data moves.
-	xfer_bg "$d" "$1" "$2" $b 1 --idle 6 --hold "$W/hold$2" && wait_sock "$d" 1 &&
+	# Idle until the delay is on the wire: the data moves with it.
+	xfer_bg "$d" "$1" "$2" $b 1 --idle-until "$W/go$2" --hold "$W/hold$2" && wait_sock "$d" 1 &&
 	handoff_wait_offloaded 1 5 || { xfer_kill; return 1; }
 	knobs delay_us 25000
+	touch "$W/go$2"
 	wait_event "$d" srv sent 1 120 && wait_event "$d" srv received 1 120 &&
-	wait_event "$d" cli sent 1 120 && wait_event "$d" cli received 1 120 || { knobs delay_us 0; xfer_kill; return 1; }
-	sleep 0.5
+	wait_event "$d" cli sent 1 120 && wait_event "$d" cli received 1 120 &&
+		wait_until 5 "the NIC's acks to stop" unchanged handoff_stat evt_ack || { knobs delay_us 0; xfer_kill; return 1; }
 	before=$(ip netns exec "$NS_SRV" ss -tniH state established "( sport = :$2 )" | tr '\n' ' ')
 	hctl_expect OK restore "$(sock_tuple "$d")" && handoff_wait_offloaded 0 5 || { knobs delay_us 0; xfer_kill; return 1; }
 	after=$(ip netns exec "$NS_SRV" ss -tniH state established "( sport = :$2 )" | tr '\n' ' ')
@@ -374,8 +376,16 @@ tcp_info() {
 tap_check "TCP_INFO IPv4: the NIC's rtt >= 25 ms while offloaded; after restore rtt >= 25 ms and cwnd > 10 carried over" tcp_info "$SRV4" 5421
 tap_check "TCP_INFO IPv6: the NIC's rtt >= 25 ms while offloaded; after restore rtt >= 25 ms and cwnd > 10 carried over" tcp_info "$SRV6" 5422
 
+# retransmitted_since N: ns srv's RetransSegs has passed N.
+retransmitted_since() {
+	local r
+	r=$(snmp_tcp "$NS_SRV" RetransSegs)
+	echo "RetransSegs $r (was $1)"
+	[ "$r" -gt "$1" ]
+}
+
 # rto_after_restore ADDR PORT: the server sends; 100 % loss on the wire
-# for 1 s puts the NIC's TCP in RTO backoff; the server then asks
+# until the NIC's TCP has had an RTO puts it in RTO backoff; the server then asks
 # TCP_INFO (the NIC's view, with its retransmissions) and the connection
 # is restored while the loss lasts, so the restore's resend is lost too
 # and the host's first act is an RTO. With tcp_retries2=5 (a 12.6 s
@@ -390,19 +400,22 @@ rto_after_restore() {
 	xfer_bg "$d" "$1" "$2" $b 1 --oneway server --hold "$W/hold$2"
 	local rc=$?
 	XSRV=()
-	[ $rc = 0 ] && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 && sleep 0.5 || { xfer_kill; return 1; }
+	[ $rc = 0 ] && wait_sock "$d" 1 && handoff_wait_offloaded 1 5 && wait_moved tx_bytes $((64 << 10)) ||
+		{ xfer_kill; return 1; }
 	# The setting is read at each RTO: the connection has none yet.
 	retries=$(ip netns exec "$NS_SRV" sysctl -n net.ipv4.tcp_retries2)
 	ip netns exec "$NS_SRV" sysctl -qw net.ipv4.tcp_retries2=5 || { xfer_kill; return 1; }
+	nic_snap
 	knobs loss_ppm 1000000
-	sleep 1
+	wait_until 10 "an RTO on the NIC" nic_ge fw_tcp_rto_fired 1
 	touch "$W/info$2"
-	for i in $(seq 50); do grep -q '^hxfer-info' "$d/srv.log" && break; sleep 0.1; done
+	wait_until 5 "the server's TCP_INFO line" grep -q '^hxfer-info' "$d/srv.log"
 	info=$(grep '^hxfer-info' "$d/srv.log")
 	r0=$(snmp_tcp "$NS_SRV" RetransSegs)
 	hctl_expect OK restore "$(sock_cookie "$d")"
 	ok=$?
-	sleep 0.3
+	# The host's first act is an RTO, lost like the NIC's were.
+	wait_until 30 "the host to retransmit" retransmitted_since "$r0"
 	knobs loss_ppm 0
 	touch "$W/hold$2"
 	xfer_done "$d" 1 $b 0 || ok=1
@@ -417,19 +430,22 @@ rto_after_restore() {
 tap_check "restored during an RTO on the NIC (TCP_INFO asked), tcp_retries2=5: the host retransmits, 4 MiB verified" \
 	rto_after_restore "$SRV4" 5425
 
-# keepalive ADDR PORT: restored right after the handoff; 9 s idle with
-# keepalive every 1 s: ns srv's host stack sent probes (TCPKeepAlive).
+# keepalive ADDR PORT: restored right after the handoff; idle with
+# keepalive every 1 s until ns srv's host stack has sent 6 probes
+# (TCPKeepAlive; unanswered, the fifth would end the connection).
 keepalive() {
 	local d=$W/ka$2 k0 k1
 	handoff_snap
-	xfer_bg "$d" "$1" "$2" $((256 << 10)) 1 --idle 9 --keepalive 1 && wait_sock "$d" 1 &&
+	xfer_bg "$d" "$1" "$2" $((256 << 10)) 1 --idle-until "$W/go$2" --keepalive 1 && wait_sock "$d" 1 &&
 	handoff_wait_offloaded 1 5 || { xfer_kill; return 1; }
 	k0=$(netstat_ext "$NS_SRV" TCPKeepAlive)
 	hctl_expect OK restore "$(sock_tuple "$d")" || { xfer_kill; return 1; }
+	wait_until 60 "6 keepalive probes from ns srv" probes_since "$NS_SRV" "$k0" 6
+	touch "$W/go$2"
 	xfer_done "$d" 1 $((256 << 10)) $((256 << 10)) || return 1
 	k1=$(netstat_ext "$NS_SRV" TCPKeepAlive)
 	echo "# ns srv sent $((k1 - k0)) keepalive probes after the restore"
-	[ $((k1 - k0)) -ge 3 ]
+	[ $((k1 - k0)) -ge 6 ]
 }
 tap_check "keepalive after restore IPv6: the host sends the server's probes, verified" keepalive "$SRV6" 5423
 
@@ -501,9 +517,7 @@ held_done() {
 	xfer_done "$W/held" 1 $((64 << 10)) $((64 << 10)) 60 && return 0
 	ip netns exec "$NS_SRV" ss -tniH | sed 's/^/# srv: /'
 	ip netns exec "$NS_CLI" ss -tniH | sed 's/^/# cli: /'
-	echo 1 > /sys/kernel/debug/hnic/hnic0/dump_conns
-	sleep 0.3
-	dmesg | grep "hnic: cid" | tail -2 | sed 's/^/# /'
+	nic_dump_conns 2
 	return 1
 }
 

@@ -20,32 +20,32 @@ ctl() { handoff_sysctl "$1" "$2"; }
 tap_check "hnic topology up" topo_create hnic
 ip netns exec "$NS_SRV" sysctl -qw net.handoff.enabled=1 net.handoff.ports=all
 
-# pair_start ADDR PORT BYTES [HXFER_OPTION...]: an hxfer server and client in
-# the background (output in $OUT, pids in $SRV_PID/$CLI_PID).
+# pair_start ADDR PORT BYTES CONNS [HXFER_OPTION...]: an hxfer server and
+# client in the background (output in $OUT, pids in $SRV_PID/$CLI_PID),
+# returning once all CONNS connections are offloaded.
 pair_start() {
-	local addr=$1 port=$2 bytes=$3
-	shift 3
+	local addr=$1 port=$2 bytes=$3 conns=$4
+	shift 4
 	OUT=$(mktemp -d)
-	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes "$bytes" "$@" >"$OUT/srv" 2>&1 &
+	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes "$bytes" \
+		--conns "$conns" "$@" >"$OUT/srv" 2>&1 &
 	SRV_PID=$!
-	sleep 0.3
-	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes "$bytes" "$@" >"$OUT/cli" 2>&1 &
+	wait_until 20 "a listener on port $port" _smoke_listening "$port"
+	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes "$bytes" \
+		--conns "$conns" "$@" >"$OUT/cli" 2>&1 &
 	CLI_PID=$!
-	sleep 1
+	handoff_wait_offloaded "$conns" 10
 }
+_smoke_listening() { ip netns exec "$NS_SRV" ss -tlnH "( sport = :$1 )" | grep .; }
 
 # pair_end SECS: waits for both ends (a stalled client is killed after SECS,
 # with the state that explains it); sets CLI_RC and SRV_RC.
 pair_end() {
-	local t
-	for t in $(seq "$1"); do kill -0 $CLI_PID 2>/dev/null || break; sleep 1; done
-	if kill -0 $CLI_PID 2>/dev/null; then
+	if ! wait_until "$1" "the hxfer client to finish" pid_gone $CLI_PID; then
 		echo "# transfer stalled"
 		ip netns exec "$NS_SRV" ss -tni | sed 's/^/# srv: /'
 		ip netns exec "$NS_SRV" cat /proc/net/handoff_stat | grep -v " 0$" | sed 's/^/# /'
-		echo 1 > /sys/kernel/debug/hnic/hnic0/dump_conns
-		sleep 0.3
-		dmesg | grep "hnic: cid" | tail -8 | sed 's/^/# /'
+		nic_dump_conns 8
 		kill $CLI_PID $SRV_PID
 	fi
 	wait $CLI_PID; CLI_RC=$?
@@ -56,7 +56,7 @@ oneway() {
 	local dir=$1 port=$2 r0
 	r0=$(st restores)
 	# Paced, so the transfer is still running when the restore comes.
-	pair_start "$SRV4" "$port" $((16 << 20)) --oneway "$dir" --pace-mbit 64
+	pair_start "$SRV4" "$port" $((16 << 20)) 1 --oneway "$dir" --pace-mbit 64
 	ctl restore all || echo "# restore all failed"
 	pair_end 60
 	echo "# restores $r0 -> $(st restores) rc $CLI_RC/$SRV_RC"
@@ -70,12 +70,14 @@ moves() {
 	local addr=$1 port=$2 r0 h0 i ok=0
 	r0=$(st restores) h0=$(st handoffs)
 	# Paced, so every round finds the transfers running.
-	pair_start "$addr" "$port" $((8 << 20)) --conns 4 --pace-mbit 8
+	pair_start "$addr" "$port" $((8 << 20)) 4 --pace-mbit 8
+	# Each round waits for the moves it asked for: all 4 on the host, then
+	# all 4 back on the NIC (handed off again at their next system call).
 	for i in 1 2 3; do
 		ctl restore all || echo "# restore all failed"
-		sleep 0.4
+		handoff_wait_offloaded 0 10
 		ctl offload all || echo "# offload all failed"
-		sleep 0.4
+		handoff_wait_offloaded 4 10
 	done
 	ctl restore all
 	pair_end 120
@@ -103,9 +105,10 @@ linkdown() {
 	local r0 ok=0
 	r0=$(st restores)
 	# Paced, so the link goes down under a running transfer.
-	pair_start "$SRV4" 7102 $((16 << 20)) --pace-mbit 32
+	pair_start "$SRV4" 7102 $((16 << 20)) 1 --pace-mbit 32
 	ip -n "$NS_SRV" link set hnic0 down
-	sleep 0.5
+	# Down restores every connection on the device before it returns.
+	stat_is offloaded 0 | sed 's/^/# link down: /'
 	ip -n "$NS_SRV" link set hnic0 up
 	pair_end 120
 	echo "# restores $r0 -> $(st restores)"
@@ -119,7 +122,7 @@ tap_check "link down restores to the host, transfer completes after up" linkdown
 failknob() {
 	local n0
 	n0=$(st nic_resets)
-	pair_start "$SRV4" 7103 $((64 << 20))
+	pair_start "$SRV4" 7103 $((64 << 20)) 1
 	echo 1 > /sys/kernel/debug/hnic/hnic0/fail
 	pair_end 120
 	echo "# nic_resets $n0 -> $(st nic_resets), rc $CLI_RC/$SRV_RC"

@@ -84,7 +84,7 @@ for i in range(n):
         except OSError as e:  # the server may not be listening yet
             if i > 0 or time.time() > deadline:
                 sys.exit(f"GET {url}: {e}")
-            time.sleep(0.2)
+            time.sleep(0.1)
     got = hashlib.sha256(body).hexdigest()
     if got != want:
         sys.exit(f"GET {url} #{i}: {len(body)} bytes, sha256 {got}, want {want}")

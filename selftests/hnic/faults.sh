@@ -63,12 +63,8 @@ delay_knob() {
 tap_check "delay_us=20000 on both ends: RTT >= 40 ms" delay_knob
 
 link_knob() {
-	local i
 	hnic_knob hnic0 link_down 1
-	for i in $(seq 30); do
-		[ "$(ip netns exec "$NS_CLI" cat /sys/class/net/hnic1/carrier)" = 0 ] && break
-		sleep 0.1
-	done
+	wait_until 3 "hnic1's carrier to drop" ip netns exec "$NS_CLI" bash -c '[ "$(cat /sys/class/net/hnic1/carrier)" = 0 ]'
 	ip netns exec "$NS_CLI" ping -q -c 2 -W 1 "$SRV4" >/dev/null 2>&1 && { echo "# ping passed a down link"; return 1; }
 	hnic_knob hnic0 link_down 0
 	topo_wait_reachable

@@ -21,12 +21,15 @@ st() { hnic_stat "$NS_SRV" hnic0 "$1"; }
 fwcmd() { "$HANDOFF_BIN/hnic-fwcmd" "$@" --to "$D/command"; }
 
 # wait_stat NAME VALUE: the firmware works asynchronously.
-wait_stat() {
-	local i
-	for i in $(seq 50); do [ "$(st "$1")" = "$2" ] && return 0; sleep 0.1; done
-	echo "# $1 is $(st "$1"), expected $2"
-	return 1
+wait_stat() { wait_until 5 "$1 to read $2" _stat_is "$1" "$2"; }
+_stat_is() {
+	local v
+	v=$(st "$1")
+	echo "$1 = $v"
+	[ "$v" = "$2" ]
 }
+# nic_empty: the firmware lets go of every connection within 2 s.
+nic_empty() { wait_until 2 "the NIC to run no connection" file_is "$D/fw_live_conns" 0; }
 
 malformed() {
 	local m0=$(st fw_cmd_malformed) c0=$(st bus_cmd_msgs)
@@ -53,10 +56,7 @@ handoff() {
 	local ok0=$(st fw_cmd_ok) e0=$(st host_evt_handoff_done) o0=$(st host_orphan_handoff) r0=$(st host_evt_restore) i
 	fwcmd handoff --cookie 7 --local "$SRV4:7" --remote "$CLI4:40000" &&
 	wait_stat host_evt_handoff_done $((e0 + 1)) && wait_stat host_orphan_handoff $((o0 + 1)) &&
-	wait_stat host_evt_restore $((r0 + 1)) && wait_stat fw_cmd_ok $((ok0 + 2)) || return 1
-	for i in $(seq 20); do [ "$(cat $D/fw_live_conns)" = 0 ] && return 0; sleep 0.1; done
-	echo "# fw_live_conns $(cat $D/fw_live_conns)"
-	return 1
+	wait_stat host_evt_restore $((r0 + 1)) && wait_stat fw_cmd_ok $((ok0 + 2)) && nic_empty
 }
 tap_check "handoff nobody asked for: firmware takes it, host takes it back; NIC empty" handoff
 
@@ -66,10 +66,7 @@ duplicate() {
 	local e0=$(st host_evt_handoff_done) i
 	fwcmd handoff --cookie 8 --local "$SRV4:7" --remote "$CLI4:40000" &&
 	fwcmd handoff --cookie 9 --local "$SRV4:7" --remote "$CLI4:40000" &&
-	wait_stat host_evt_handoff_done $((e0 + 2)) || return 1
-	for i in $(seq 20); do [ "$(cat $D/fw_live_conns)" = 0 ] && return 0; sleep 0.1; done
-	echo "# fw_live_conns $(cat $D/fw_live_conns)"
-	return 1
+	wait_stat host_evt_handoff_done $((e0 + 2)) && nic_empty
 }
 tap_check "two handoffs of one 4-tuple both answered; NIC empty" duplicate
 tap_check "dmesg free of WARN/BUG/leak reports" dmesg_clean_since

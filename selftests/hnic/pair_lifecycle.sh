@@ -50,10 +50,9 @@ tap_check "MTU 1500 by default, 9000 accepted, 9001 refused" \
 
 carrier() { cat /sys/class/net/$1/carrier 2>/dev/null || echo 0; }
 wait_carrier() { # DEV WANT
-	local i
-	for i in $(seq 50); do [ "$(carrier $1)" = $2 ] && return 0; sleep 0.1; done
-	return 1
+	wait_until 5 "$1's carrier to read $2" _carrier_is "$1" "$2" >/dev/null
 }
+_carrier_is() { echo "carrier $(carrier "$1")"; [ "$(carrier "$1")" = "$2" ]; }
 ip link set hnic0 up
 c_one=$(carrier hnic0)
 ip link set hnic1 up
@@ -72,13 +71,17 @@ ip -n "$NS_CLI" link set "$TOPO_CLI_DEV" netns 1 && ip link set "$TOPO_CLI_DEV" 
 	_topo_addr "$NS_CLI" "$TOPO_CLI_DEV" "$CLI4" "$CLI6"
 tap_check "an end moved between namespaces still carries traffic" topo_wait_reachable
 
+# _wakeups_settled: no wakeup with work over one poll interval.
+_wakeups_settled() { unchanged hnic_stat "$NS_SRV" hnic0 fw_wakeups; }
+
 # Idle NICs sleep: over 2 s only housekeeping ticks (10/s) and stray
 # neighbour traffic wake the firmware, and it is busy a tiny fraction.
 idle_firmware_sleeps() {
 	local w0 b0 w1 b1
-	sleep 1
+	# Settled first: the topology's own pings are answered.
+	wait_until 5 "hnic0's firmware to settle" _wakeups_settled
 	w0=$(hnic_stat "$NS_SRV" hnic0 fw_wakeups) b0=$(hnic_stat "$NS_SRV" hnic0 fw_busy_ns)
-	sleep 2
+	sleep 2 # measurement window: what an idle NIC does in 2 s
 	w1=$(hnic_stat "$NS_SRV" hnic0 fw_wakeups) b1=$(hnic_stat "$NS_SRV" hnic0 fw_busy_ns)
 	echo "# idle 2 s: $((w1 - w0)) wakeups with work, $(((b1 - b0) / 1000)) us busy"
 	[ $((w1 - w0)) -le 60 ] && [ $((b1 - b0)) -lt 100000000 ]
@@ -91,8 +94,8 @@ tap_check "idle firmware sleeps (few wakeups, < 5% busy)" idle_firmware_sleeps
 ring_state() {
 	local d=/sys/kernel/debug/hnic/hnic0 i tx0 tx1 rx0 rx1 th tt rh rt
 	ip netns exec "$NS_CLI" ping -q -c 5 -i 0.05 "$SRV4" >/dev/null
-	for i in $(seq 20); do
-		sleep 0.2
+	for i in $(seq 40); do
+		sleep 0.1
 		tx0=$(hnic_stat "$NS_SRV" hnic0 bus_tx_desc) rx0=$(hnic_stat "$NS_SRV" hnic0 bus_rx_desc)
 		th=$(cat $d/tx_ring_head) tt=$(cat $d/tx_ring_tail)
 		rh=$(cat $d/rx_ring_head) rt=$(cat $d/rx_ring_tail)
@@ -107,12 +110,21 @@ ring_state() {
 }
 tap_check "debugfs ring indices match bus counters, rings drained" ring_state
 
+# traffic_flows TX0: hnic0 carries a transfer (1000 frames more than TX0).
+traffic_flows() {
+	local tx
+	tx=$(hnic_stat "$NS_SRV" hnic0 bus_tx_desc)
+	echo "hnic0 bus_tx_desc $tx (was $1)"
+	[ "$tx" -gt $(($1 + 1000)) ]
+}
+
 # Deleting one end while a transfer runs removes the pair cleanly.
+tx0=$(hnic_stat "$NS_SRV" hnic0 bus_tx_desc)
 ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port 5099 --bytes $((1 << 30)) >/dev/null 2>&1 &
 srv=$!
 ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 5099 --bytes $((1 << 30)) >/dev/null 2>&1 &
 cli=$!
-sleep 2
+wait_until 20 "traffic on hnic0" traffic_flows "$tx0"
 ip -n "$NS_SRV" link del "$TOPO_SRV_DEV"
 deleted=$?
 kill $srv $cli 2>/dev/null
@@ -123,11 +135,12 @@ topo_destroy
 topo_create hnic >/dev/null
 
 # rmmod while a transfer runs: the pair goes away under traffic.
+tx0=$(hnic_stat "$NS_SRV" hnic0 bus_tx_desc)
 ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$SRV4" --port 5100 --bytes $((1 << 30)) >/dev/null 2>&1 &
 srv=$!
 ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 5100 --bytes $((1 << 30)) >/dev/null 2>&1 &
 cli=$!
-sleep 2
+wait_until 20 "traffic on hnic0" traffic_flows "$tx0"
 module_unload
 unloaded=$?
 kill $srv $cli 2>/dev/null

@@ -29,14 +29,19 @@ trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$W"; topo_destroy; module_unloa
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 us() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1000 }'; }
 sysctl_w() { ip netns exec "$NS_SRV" "$HANDOFF_BIN/hsysctl" "$@"; }
-wait_gauge() { # wait_gauge VALUE SECS
-	local i
-	for i in $(seq $(($2 * 10))); do
-		[ "$(handoff_stat offloaded)" = "$1" ] && return 0
-		sleep 0.1
-	done
-	echo "# offloaded is $(handoff_stat offloaded), expected $1"
-	return 1
+# rate_windows N | rate_past T: the client logged N 100 ms windows / a
+# window ending after T (CLOCK_REALTIME ns).
+rate_windows() {
+	local n
+	n=$(grep -c . "$W/rate" 2>/dev/null)
+	echo "${n:-0} windows logged"
+	[ "${n:-0}" -ge "$1" ]
+}
+rate_past() {
+	local last
+	last=$(tail -n 1 "$W/rate" 2>/dev/null | sed -n 's/.* end_ns=\([0-9]*\) .*/\1/p')
+	echo "last window ends at ${last:-none}"
+	[ "${last:-0}" -gt "$1" ]
 }
 
 # lat PORT [--restore]: hlat over LAT_CONNS connections; sets
@@ -85,7 +90,7 @@ all_srv=$!
 ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 5603 --bytes 1 --conns "$ALL_CONNS" \
 	--hold "$W/hold" >/dev/null &
 all_cli=$!
-wait_gauge "$ALL_CONNS" 120 || exit 1
+handoff_wait_offloaded "$ALL_CONNS" 120 || exit 1
 r0=$(handoff_stat restores)
 out=$(sysctl_w restore all)
 r1=$(handoff_stat restores)
@@ -103,7 +108,7 @@ dip_srv=$!
 ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$SRV4" --port 5604 --bytes $((1 << 40)) \
 	--oneway server --rate-log "$W/rate" >/dev/null 2>&1 &
 dip_cli=$!
-for i in $(seq 300); do [ "$(grep -c . "$W/rate" 2>/dev/null)" -ge 20 ] && break; sleep 0.1; done
+wait_until 30 "2 s of the busy transfer" rate_windows 20
 cookie=$(sed -n 's/^hxfer-sock conn=0 cookie=\([0-9]*\) .*/\1/p' "$W/dip.log")
 [ "$(handoff_stat offloaded)" = 1 ] && [ -n "$cookie" ] || { echo "# the busy connection is not offloaded"; exit 1; }
 t0=$(date +%s%N)
@@ -111,7 +116,7 @@ out=$(sysctl_w restore "$cookie")
 t1=$(date +%s%N)
 echo "# busy connection: $out"
 [[ $out == *result=OK* ]] || exit 1
-sleep 2.5
+wait_until 30 "2 s of windows after the restore" rate_past $((t1 + 2500000000))
 kill $dip_srv $dip_cli 2>/dev/null
 wait $dip_srv $dip_cli 2>/dev/null
 # Windows: before = ended in [first + 0.5 s, t0); during = ended in

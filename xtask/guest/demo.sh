@@ -30,8 +30,10 @@ show ip -n srv link set hnic0 up
 show ip -n cli link set hnic1 up
 show ip -n srv -d link show hnic0
 show sh -c 'ps -e -o pid,psr,comm | grep -E "PSR|hnic"'
-sleep 1
+wait_until 10 "hnic1 to reach hnic0" ip netns exec cli ping -c1 -W1 -q 198.18.0.1 >/dev/null
 show ip netns exec cli ping -c 3 198.18.0.1
+
+demo_listening() { ip netns exec srv ss -tlnH "( sport = :$1 )" | grep -q .; }
 
 step "stock Linux TCP across the NIC's rings, firmware and wire: 32 MiB each way"
 NS_SRV=srv NS_CLI=cli
@@ -45,10 +47,10 @@ show ip netns exec srv sysctl -w net.handoff.enabled=1 net.handoff.ports=6000-60
 fw0=$(hnic_stat srv hnic0 fw_offload_rx)
 ip netns exec srv "$HANDOFF_BIN/hxfer" server --addr 198.18.0.1 --port 6000 --bytes $((16 << 20)) --conns 4 >/tmp/demo-srv &
 srv_pid=$!
-sleep 0.5
+wait_until 10 "the server to listen" demo_listening 6000
 ip netns exec cli "$HANDOFF_BIN/hxfer" client --addr 198.18.0.1 --port 6000 --bytes $((16 << 20)) --conns 4 >/tmp/demo-cli &
 cli_pid=$!
-sleep 1
+handoff_wait_offloaded 4 10
 echo "while the transfer runs, ss shows the handoff ULP on the server's sockets:"
 show sh -c "ip netns exec srv ss -tni state established '( sport = :6000 )' | head -8"
 show cat /sys/kernel/debug/hnic/hnic0/fw_live_conns
@@ -68,16 +70,15 @@ step "restore: the same connections move NIC -> host -> NIC while they transfer"
 # went back to the NIC only as their transfers ended.
 ip netns exec srv "$HANDOFF_BIN/hxfer" server --addr 198.18.0.1 --port 6001 --bytes $((2 << 20)) --conns 4 --pace-mbit 1 >/tmp/demo-srv &
 srv_pid=$!
-sleep 0.5
+wait_until 10 "the server to listen" demo_listening 6001
 ip netns exec cli "$HANDOFF_BIN/hxfer" client --addr 198.18.0.1 --port 6001 --bytes $((2 << 20)) --conns 4 --pace-mbit 1 >/tmp/demo-cli &
 cli_pid=$!
-sleep 1
+handoff_wait_offloaded 4 10
 offload_view() { echo "offloaded now: $(handoff_stat offloaded srv); NIC runs $(cat /sys/kernel/debug/hnic/hnic0/fw_live_conns)$*"; }
 for round in 1 2; do
 	offload_view
 	show ip netns exec srv sh -c 'echo all > /proc/sys/net/handoff/restore'
 	offload_view " (the host stack has them)"
-	sleep 0.5
 	show ip netns exec srv sh -c 'echo all > /proc/sys/net/handoff/offload'
 	# `offload` marks them; each is handed off at its socket's next system
 	# call that finds no other call inside native TCP (handoff.rst).

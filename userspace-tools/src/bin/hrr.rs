@@ -4,6 +4,7 @@
 //! hrr server --addr 198.18.0.1 --port 5201 [--size 64]
 //! hrr client --addr 198.18.0.1 --port 5201 --count N [--size 64]
 //! hrr client --addr 198.18.0.1 --port 5201 --short --seconds T [--size 64]
+//! hrr client --addr 198.18.0.1 --port 5201 --short --count N [--size 64]
 //! ```
 //!
 //! The client sends `size`-byte requests and waits for each `size`-byte
@@ -12,8 +13,9 @@
 //! response echoes its request. The server answers one connection and exits.
 //!
 //! `--short`: one connection per transaction (connect, request, response,
-//! close), repeated for T seconds against an echo server that serves many
-//! connections (hecho); prints `hrr connections=N seconds=S rate=R`.
+//! close), repeated for T seconds (or N connections) against an echo server
+//! that serves many connections (hecho); prints `hrr connections=N
+//! seconds=S rate=R`.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -24,7 +26,7 @@ use userspace_tools::sock::{arg, flag};
 
 const USAGE: &str = "usage: hrr server --addr A --port P [--size 64]
        hrr client --addr A --port P --count N [--size 64]
-       hrr client --addr A --port P --short --seconds T [--size 64]
+       hrr client --addr A --port P --short --seconds T|--count N [--size 64]
   request/response over one connection (rate in transactions/s), or with
   --short one connection per transaction against hecho (connections/s)";
 
@@ -41,8 +43,14 @@ fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
     }
 }
 
-/// Connection-per-transaction loop for `secs` seconds.
-fn short_conns(addr: SocketAddr, size: usize, secs: f64) -> Result<(), String> {
+/// When the connection-per-transaction loop stops.
+enum Until {
+    Seconds(f64),
+    Connections(u64),
+}
+
+/// Connection-per-transaction loop, until `until`.
+fn short_conns(addr: SocketAddr, size: usize, until: Until) -> Result<(), String> {
     let mut buf = vec![0u8; size];
     let mut back = vec![0u8; size];
     let start = Instant::now();
@@ -59,7 +67,11 @@ fn short_conns(addr: SocketAddr, size: usize, secs: f64) -> Result<(), String> {
         }
         drop(s);
         n += 1;
-        if start.elapsed().as_secs_f64() >= secs {
+        let done = match until {
+            Until::Seconds(secs) => start.elapsed().as_secs_f64() >= secs,
+            Until::Connections(count) => n >= count,
+        };
+        if done {
             break;
         }
         s = TcpStream::connect(addr).map_err(|e| format!("connection {n}: connect: {e}"))?;
@@ -93,8 +105,15 @@ fn run() -> Result<(), String> {
             }
         }
         Some("client") if flag(&v, "--short") => {
-            let secs: f64 = arg(&v, "--seconds").ok_or("--seconds missing")?.parse().map_err(|e| format!("--seconds: {e}"))?;
-            short_conns(addr, size, secs)
+            let until = match (arg(&v, "--seconds"), arg(&v, "--count")) {
+                (Some(s), None) => Until::Seconds(s.parse().map_err(|e| format!("--seconds: {e}"))?),
+                (None, Some(c)) => match c.parse().map_err(|e| format!("--count: {e}"))? {
+                    0 => return Err("--count: must be > 0".into()),
+                    c => Until::Connections(c),
+                },
+                _ => return Err("--short takes one of --seconds and --count".into()),
+            };
+            short_conns(addr, size, until)
         }
         Some("client") => {
             let count: u64 = arg(&v, "--count").ok_or("--count missing")?.parse().map_err(|e| format!("--count: {e}"))?;

@@ -33,6 +33,8 @@
 //!   EOF is an error). Lines end with `reset=sent` / `reset=seen`.
 //! * `--idle S`: the connection stays idle S seconds before data moves
 //!   (the client sleeps; the server waits for the client's first byte).
+//! * `--idle-until FILE`: the same, until FILE exists instead of for a
+//!   time (a test opens it once it has done what needs an idle connection).
 //! * `--keepalive S`: SO_KEEPALIVE with TCP_KEEPIDLE S, TCP_KEEPINTVL 1,
 //!   TCP_KEEPCNT 5 on every socket (with `--idle` > S, probes must be
 //!   answered or the connection dies).
@@ -89,11 +91,18 @@ const CHUNK: usize = 64 * 1024;
 
 const USAGE: &str = "usage: hxfer server|client --addr A --port P --bytes N [--conns C]
        [--echo] [--half-close client|server] [--rst client|server]
-       [--idle SECS] [--keepalive SECS] [--oneway client|server]
+       [--idle SECS | --idle-until FILE] [--keepalive SECS] [--oneway client|server]
        [--log FILE] [--pace-mbit R] [--gate FILE] [--hold FILE]
        [--rcvbuf BYTES] [--rate-log FILE [--rate-ms MS]] [--info-when FILE]
   SHA-256-verified transfer of N bytes each way per connection; see the
   source header (userspace-tools/src/bin/hxfer.rs) for the options.";
+
+/// How long a connection stays idle before data moves.
+enum Idle {
+    No,
+    Secs(u64),
+    UntilFile(PathBuf),
+}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -114,7 +123,7 @@ struct Args {
     conns: u32,
     echo: bool,
     mode: Mode,
-    idle: u64,
+    idle: Idle,
     keepalive: Option<i32>,
     log: Option<Mutex<File>>,
     pace_mbit: Option<f64>,
@@ -197,7 +206,15 @@ fn parse() -> Result<Args, String> {
     if echo && (server || mode != Mode::Both) {
         return Err("--echo is for a client in the default mode".into());
     }
-    let idle = get("--idle").map(|c| c.parse()).transpose().map_err(|e| format!("--idle: {e}"))?.unwrap_or(0);
+    let idle = match (get("--idle"), get("--idle-until")) {
+        (Some(_), Some(_)) => return Err("--idle and --idle-until exclude each other".into()),
+        (Some(secs), None) => match secs.parse().map_err(|e| format!("--idle: {e}"))? {
+            0 => Idle::No,
+            secs => Idle::Secs(secs),
+        },
+        (None, Some(file)) => Idle::UntilFile(PathBuf::from(file)),
+        (None, None) => Idle::No,
+    };
     let keepalive = get("--keepalive").map(|c| c.parse()).transpose().map_err(|e| format!("--keepalive: {e}"))?;
     let log = get("--log").map(|p| append(&p)).transpose()?;
     let rate_log = get("--rate-log").map(|p| append(&p)).transpose()?;
@@ -404,13 +421,14 @@ fn transfer(s: TcpStream, conn: u32, args: &std::sync::Arc<Args>) -> std::io::Re
     if let Some(idle) = args.keepalive {
         set_keepalive(s.as_raw_fd(), idle, 1, 5)?;
     }
-    if args.idle > 0 {
-        if args.server {
-            // Blocks until the client's first byte: the connection is idle.
+    match (&args.idle, args.server) {
+        (Idle::No, _) => {}
+        // Blocks until the client's first byte: the connection is idle.
+        (_, true) => {
             s.peek(&mut [0u8; 1])?;
-        } else {
-            std::thread::sleep(Duration::from_secs(args.idle));
         }
+        (Idle::Secs(secs), false) => std::thread::sleep(Duration::from_secs(*secs)),
+        (Idle::UntilFile(f), false) => wait_file(f),
     }
     let line = |sent_bytes: u64, sent: &str, got: &Received| {
         format!(
