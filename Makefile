@@ -4,6 +4,8 @@
 #
 #   make demo    build what is needed, boot the VM, show the module at work
 #   make check   every test: cargo tests + all VM selftest suites
+#   make soak    the same tests at stress scale (selftests/soak.conf) plus
+#                firmware fuzzing; SOAK_PART=vm|fuzz|all
 #
 # Variables: VARIANT=default|debug (kernel config), SUITES=a,b (VM suites),
 # TESTS=x.sh,y.sh (programs within them),
@@ -25,7 +27,7 @@ KDIR_FILE := build/kdir-$(VARIANT)
 KBUILD_ARGS = -C $$(cat $(KDIR_FILE)) M=$(CURDIR) LLVM=1 RUSTC=/usr/bin/rustc \
 	HOSTRUSTC=/usr/bin/rustc BINDGEN=$(HOME)/.cargo/bin/bindgen
 
-.PHONY: all deps kernel module tools demo check vm-check cargo-test \
+.PHONY: all deps kernel module tools demo check soak vm-check cargo-test \
 	bench-firmware bench-hnic bench-handoff bench-restore clean
 
 all: module tools
@@ -56,6 +58,10 @@ demo: module tools
 # cargo tests, then every VM suite; ends with "check: N passed, N failed".
 check: module tools
 	@$(XTASK) check
+
+# The stress tier: same programs, soak.conf's scale (Documentation/build.rst).
+soak: module tools
+	@$(XTASK) soak
 
 vm-check: module tools
 	@$(XTASK) vm --mode check

@@ -9,6 +9,8 @@
 # usage: run_selftests.sh SUITE...   (directories under $REPO/selftests)
 # $TESTS, if set, keeps only the test programs it names (space-separated).
 # $TIMEOUT_SCALE multiplies every timeout (the debug kernel is slower).
+# `settings` has the suite's timeout=SECS, as kselftest's, and may give a
+# program its own: timeout.PROGRAM=SECS (sized from its measured time).
 # Each program's result line carries its wall time, "(12.3 s)", before any
 # directive: xtask's timing table (Documentation/build.rst) is read from it.
 
@@ -39,7 +41,8 @@ for t in "${tests[@]}"; do
 	suite=${t%%/*}
 	prog=${t#*/}
 	dir="$REPO/selftests/$suite"
-	timeout=$(sed -n 's/^timeout=//p' "$dir/settings" 2>/dev/null)
+	timeout=$(sed -n "s/^timeout\.$prog=//p" "$dir/settings" 2>/dev/null)
+	[ -n "$timeout" ] || timeout=$(sed -n 's/^timeout=//p' "$dir/settings" 2>/dev/null)
 	timeout=$(( ${timeout:-45} * ${TIMEOUT_SCALE:-1} ))
 	name="selftests: $suite: $prog"
 	echo "# $name"

@@ -6,11 +6,13 @@
 //! cargo run -p xtask -- kernel [--variant default|debug]   # writes build/kdir-<variant>
 //! cargo run -p xtask -- vm --mode check|demo|bench --suites a,b [--timeout S]
 //! cargo run -p xtask -- check [--suites a,b]
+//! cargo run -p xtask -- soak [--suites a,b]                # SOAK_PART=vm|fuzz|all
 //! ```
 //!
 //! Documentation/build.rst explains the pipeline, the cache and the variables.
 
 mod kernel;
+mod soak;
 mod tap;
 mod util;
 mod vm;
@@ -22,7 +24,7 @@ use util::Fail;
 fn usage() -> Fail {
     Fail::new(
         "usage: xtask kernel [--variant V] | vm --mode M [--suites S] [--timeout SECS] | \
-         check [--suites S]",
+         check [--suites S] | soak [--suites S]",
     )
 }
 
@@ -80,6 +82,46 @@ fn run(args: &[String]) -> Result<(), Fail> {
             }
             timing.print_table();
             counts.print_summary("check");
+            counts.into_result()
+        }
+        Some("soak") => {
+            let scale = soak::Scale::load()?;
+            scale.export();
+            let part = std::env::var("SOAK_PART").unwrap_or_else(|_| "all".into());
+            let (vm_part, fuzz_part) = match part.as_str() {
+                "all" => (true, true),
+                "vm" => (true, false),
+                "fuzz" => (false, true),
+                p => return Err(Fail::new(format!("SOAK_PART={p}: not vm, fuzz or all"))),
+            };
+            let suites = if suites.is_empty() { scale.suites.clone() } else { suites };
+            let mut counts = tap::Counts::default();
+            let mut timing = tap::Timing::default();
+            if vm_part {
+                let k = kernel::ensure(&variant)?;
+                let job = vm::Job::new("check", &suites, None)?.scaled(scale.timeout_factor);
+                let (vm_counts, t) = vm::run(&k, &job);
+                timing = t;
+                match vm_counts {
+                    Ok(c) => {
+                        c.print_summary("vm");
+                        counts.add(&c);
+                    }
+                    Err(e) => {
+                        eprintln!("xtask: {e}");
+                        counts.failed += 1;
+                    }
+                }
+            }
+            if fuzz_part {
+                let started = std::time::Instant::now();
+                counts.add(&soak::fuzz(scale.fuzz_runs)?);
+                println!("time: {:>6} s    firmware fuzzing", started.elapsed().as_secs());
+            }
+            if vm_part {
+                timing.print_table();
+            }
+            counts.print_summary("soak");
             counts.into_result()
         }
         _ => Err(usage()),

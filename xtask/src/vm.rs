@@ -25,7 +25,7 @@ const BOOT_ALLOWANCE: Duration = Duration::from_secs(240);
 
 /// How much longer everything takes on the debug kernel (KASAN, lockdep,
 /// kmemleak under TCG): test timeouts are scaled by this.
-fn timeout_scale() -> u64 {
+fn variant_scale() -> u64 {
     if std::env::var("VARIANT").as_deref() == Ok("debug") {
         5
     } else {
@@ -54,6 +54,8 @@ pub struct Job {
     mode: String,
     suites: Vec<String>,
     timeout: Duration,
+    /// Multiplies every program's `settings` timeout in the guest.
+    timeout_scale: u64,
 }
 
 impl Job {
@@ -86,8 +88,18 @@ impl Job {
             "probe" => (Vec::new(), 0),
             _ => return Err(Fail::new(format!("unknown VM mode '{mode}'"))),
         };
-        let timeout = Duration::from_secs(timeout.unwrap_or(budget * timeout_scale())) + BOOT_ALLOWANCE * timeout_scale() as u32;
-        Ok(Job { mode: mode.into(), suites, timeout })
+        let scale = variant_scale();
+        let timeout = Duration::from_secs(timeout.unwrap_or(budget * scale)) + BOOT_ALLOWANCE * scale as u32;
+        Ok(Job { mode: mode.into(), suites, timeout, timeout_scale: scale })
+    }
+
+    /// The same job with every timeout `factor` times longer (the stress
+    /// scale of `make soak` runs the same programs longer).
+    pub fn scaled(mut self, factor: u64) -> Job {
+        let boot = BOOT_ALLOWANCE * self.timeout_scale as u32;
+        self.timeout = (self.timeout - boot) * factor as u32 + boot;
+        self.timeout_scale *= factor;
+        self
     }
 }
 
@@ -104,22 +116,26 @@ fn all_suites() -> Result<Vec<String>, Fail> {
     Ok(v)
 }
 
-/// Worst-case seconds a suite may take: its per-test timeout times its tests.
+/// Worst-case seconds a suite may take: the sum of its programs' timeouts.
 fn suite_budget(suite: &str) -> Result<u64, Fail> {
     let dir = repo_root().join("selftests").join(suite);
     let settings = fs::read_to_string(dir.join("settings")).unwrap_or_default();
-    let per_test = settings
-        .lines()
-        .find_map(|l| l.strip_prefix("timeout="))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(45u64);
     let makefile = fs::read_to_string(dir.join("Makefile"))?;
-    let progs = makefile
+    let progs: Vec<&str> = makefile
         .lines()
         .filter_map(|l| l.split_once(":=").filter(|(k, _)| k.trim() == "TEST_PROGS").map(|(_, v)| v))
-        .map(|v| v.split_whitespace().count() as u64)
-        .sum::<u64>();
-    Ok(per_test * progs.max(1))
+        .flat_map(str::split_whitespace)
+        .collect();
+    Ok(progs.iter().map(|p| program_timeout(&settings, p)).sum::<u64>().max(program_timeout(&settings, "")))
+}
+
+/// A program's timeout in a suite's `settings`: its own
+/// `timeout.PROGRAM=`, else the suite's `timeout=`, else kselftest's 45 s.
+fn program_timeout(settings: &str, program: &str) -> u64 {
+    let value = |key: &str| {
+        settings.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok())
+    };
+    value(&format!("timeout.{program}=")).or_else(|| value("timeout=")).unwrap_or(45)
 }
 
 /// Boots the VM for `job`; returns the test counts it reported and where
@@ -287,7 +303,7 @@ fn accelerator(kernel: &Kernel) -> Result<String, Fail> {
     let verdict = match fs::read_to_string(&verdict_file) {
         Ok(v) => v.trim().to_string(),
         Err(_) => {
-            let probe = Job { mode: "probe".into(), suites: Vec::new(), timeout: Duration::from_secs(60) };
+            let probe = Job { mode: "probe".into(), suites: Vec::new(), timeout: Duration::from_secs(60), timeout_scale: 1 };
             let ok = matches!(boot(kernel, &probe, "kvm"), Ok((dir, None, _)) if dir.join("done").exists());
             let v = if ok { "kvm" } else { "tcg" };
             fs::write(&verdict_file, v)?;
@@ -346,7 +362,7 @@ fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<Stri
             job.suites.join(" "),
             std::env::var("TESTS").unwrap_or_default().replace(',', " "),
             repo.display(),
-            timeout_scale()
+            job.timeout_scale
         ) + &selftest_knobs(std::env::vars()),
     )?;
     let append = format!(
@@ -480,6 +496,14 @@ mod tests {
                         [ 1.0]  ? g+0x1/0x2\n[ 1.0]  ? g+0x1/0x2\n[ 1.0]  ? do_syscall_64+0x4/0x9\n";
         let d = super::oops_digest(overflow);
         assert!(d.contains("trace: ?f < ?g x2 < ?do_syscall_64"), "{d}");
+    }
+
+    #[test]
+    fn program_timeouts_come_from_settings() {
+        let s = "timeout=60\ntimeout.slow.sh=600\n";
+        assert_eq!(super::program_timeout(s, "slow.sh"), 600);
+        assert_eq!(super::program_timeout(s, "fast.sh"), 60);
+        assert_eq!(super::program_timeout("", "x.sh"), 45);
     }
 
     #[test]

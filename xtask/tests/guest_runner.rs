@@ -87,3 +87,16 @@ fn each_result_carries_the_programs_wall_time() {
     assert!((1.2..5.0).contains(&secs), "{line}");
     let _ = fs::remove_dir_all(repo);
 }
+
+#[test]
+fn a_program_can_have_its_own_timeout() {
+    let repo = fake_repo("own-timeout", 30, &[("slow.sh", "sleep 30"), ("fast.sh", "echo 'ok 1 quick'")]);
+    let settings = repo.join("selftests/s/settings");
+    fs::write(&settings, "timeout=30\ntimeout.slow.sh=1\n").unwrap();
+    let started = std::time::Instant::now();
+    let out = run(&repo);
+    assert!(started.elapsed().as_secs() < 20, "the program's own timeout was not applied");
+    assert!(out.contains("not ok 1 selftests: s: slow.sh (T s) # TIMEOUT 1 seconds"), "{out}");
+    assert!(out.contains("ok 2 selftests: s: fast.sh (T s)"), "{out}");
+    let _ = fs::remove_dir_all(repo);
+}
