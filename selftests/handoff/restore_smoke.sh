@@ -66,18 +66,21 @@ oneway() {
 }
 tap_check "oneway server->client across a restore" oneway server 7201
 
+_offloaded_some() { local v; v=$(st offloaded); echo "offloaded = $v"; [ "$v" -gt 0 ]; }
 moves() {
 	local addr=$1 port=$2 r0 h0 i ok=0
 	r0=$(st restores) h0=$(st handoffs)
 	# Paced, so every round finds the transfers running.
 	pair_start "$addr" "$port" $((8 << 20)) 4 --pace-mbit 8
 	# Each round waits for the moves it asked for: all 4 on the host, then
-	# all 4 back on the NIC (handed off again at their next system call).
+	# the first back on the NIC (each goes at its next system call that
+	# finds no other call of its socket inside native TCP: at 8 Mbit/s
+	# some take longer, see handoff.rst, Limitations).
 	for i in 1 2 3; do
 		ctl restore all || echo "# restore all failed"
 		handoff_wait_offloaded 0 10
 		ctl offload all || echo "# offload all failed"
-		handoff_wait_offloaded 4 10
+		wait_until 10 "a connection back on the NIC" _offloaded_some
 	done
 	ctl restore all
 	pair_end 120
