@@ -283,8 +283,9 @@ last_ack() {
 	local rc=$?
 	XCLI=()
 	handoff_snap
-	# The server's close reached the NIC (a ctrl command) before the restore.
-	[ $rc = 0 ] && pid_wait "$XFER_SRV" 30 && wait_until 5 "the close posted to the NIC" counter_ge cmd_ctrl 1 &&
+	# The server's close went through the bypass layer before the restore
+	# (it reaches the NIC on the same ordered command ring).
+	[ $rc = 0 ] && pid_wait "$XFER_SRV" 30 && wait_until 5 "the server's close" counter_ge bypass_close 1 &&
 	hctl_expect OK restore "$(sock_tuple "$d")" && ss_state "$2" last-ack && handoff_wait_offloaded 0 5 ||
 		{ xfer_kill; return 1; }
 	touch "$W/gate$2"
