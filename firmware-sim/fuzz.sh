@@ -8,7 +8,7 @@
 # command, event and snapshot decoders). RUNS libFuzzer executions of each
 # target, one target after the other, from an empty corpus in
 # build/fuzz/<target>/corpus with a fixed seed, so that a run is
-# reproducible (FW_FUZZ_SEED=S picks another seed). Prints
+# reproducible (below; FW_FUZZ_SEED=S picks another seed). Prints
 #   fuzz <target> <runs> execs <secs> s <execs_per_s> exec/s
 # per target and fails if any target crashed, printing the crash file
 # libFuzzer wrote; replay one with
@@ -61,6 +61,15 @@ if ! (cd firmware-sim/fuzz && cargo fuzz build --release --debug-assertions \
 fi
 bindir=$PWD/firmware-sim/fuzz/target/$host/release
 
+# Reproducible: besides the seed, libFuzzer's mutations depend on the
+# values its traced comparisons saw, pointers among them (Rust's slice
+# iterators compare pointers), so on where things are in memory. Hence no
+# address space randomization where setarch can turn it off, and -reload=0
+# (libFuzzer rereads the corpus every second by default, whose allocations
+# move the target's heap at a time that depends on the machine's speed).
+norand=(setarch "$(uname -m)" -R)
+"${norand[@]}" true 2>/dev/null || norand=()
+
 bad=0
 for t in "${targets[@]}"; do
 	name=${t%%:*}
@@ -69,8 +78,9 @@ for t in "${targets[@]}"; do
 	mkdir -p "$dir/corpus" "$dir/artifacts"
 	t0=$(date +%s%N)
 	rc=0
-	"$bindir/$name" "$dir/corpus" -runs="$runs" -seed="$seed" -max_len="${t#*:}" \
-		-timeout=60 -print_final_stats=1 -artifact_prefix="$PWD/$dir/artifacts/" \
+	"${norand[@]}" "$bindir/$name" "$dir/corpus" -runs="$runs" -seed="$seed" \
+		-max_len="${t#*:}" -reload=0 -timeout=60 -print_final_stats=1 \
+		-artifact_prefix="$PWD/$dir/artifacts/" \
 		>"$dir/fuzz.log" 2>&1 || rc=$?
 	t1=$(date +%s%N)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/fuzz.log" | tail -1)
