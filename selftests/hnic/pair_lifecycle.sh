@@ -71,15 +71,10 @@ ip -n "$NS_CLI" link set "$TOPO_CLI_DEV" netns 1 && ip link set "$TOPO_CLI_DEV" 
 	_topo_addr "$NS_CLI" "$TOPO_CLI_DEV" "$CLI4" "$CLI6"
 tap_check "an end moved between namespaces still carries traffic" topo_wait_reachable
 
-# _wakeups_settled: no wakeup with work over one poll interval.
-_wakeups_settled() { unchanged hnic_stat "$NS_SRV" hnic0 fw_wakeups; }
-
 # Idle NICs sleep: over 2 s only housekeeping ticks (10/s) and stray
 # neighbour traffic wake the firmware, and it is busy a tiny fraction.
 idle_firmware_sleeps() {
 	local w0 b0 w1 b1
-	# Settled first: the topology's own pings are answered.
-	wait_until 5 "hnic0's firmware to settle" _wakeups_settled
 	w0=$(hnic_stat "$NS_SRV" hnic0 fw_wakeups) b0=$(hnic_stat "$NS_SRV" hnic0 fw_busy_ns)
 	sleep 2 # measurement window: what an idle NIC does in 2 s
 	w1=$(hnic_stat "$NS_SRV" hnic0 fw_wakeups) b1=$(hnic_stat "$NS_SRV" hnic0 fw_busy_ns)
