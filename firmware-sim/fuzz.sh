@@ -67,6 +67,8 @@ bindir=$PWD/firmware-sim/fuzz/target/$host/release
 # address space randomization where setarch can turn it off, and -reload=0
 # (libFuzzer rereads the corpus every second by default, whose allocations
 # move the target's heap at a time that depends on the machine's speed).
+# Paths and environment still place the heap, so a run repeats exactly only
+# in the same checkout; the crash file is the reproducer to hand on.
 norand=(setarch "$(uname -m)" -R)
 "${norand[@]}" true 2>/dev/null || norand=()
 
@@ -89,7 +91,7 @@ for t in "${targets[@]}"; do
 	if ((rc != 0)); then
 		bad=1
 		echo "fuzz $name: libFuzzer exited $rc (log: $dir/fuzz.log)"
-		grep -A1 -E 'panicked at' "$dir/fuzz.log" | head -2 || true
+		grep -E -A1 'panicked at|^SUMMARY:' "$dir/fuzz.log" | grep -v '^--$' | head -4 || true
 		crash=$(sed -n 's/.*Test unit written to //p' "$dir/fuzz.log" | tail -1)
 		echo "fuzz $name: crash file: ${crash:-none written}"
 	fi

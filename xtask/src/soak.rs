@@ -16,7 +16,7 @@ pub struct Scale {
     pub suites: String,
     /// Every program's timeout is this many times its `make check` one.
     pub timeout_factor: u64,
-    /// Firmware fuzz inputs in all (0: no fuzzing).
+    /// libFuzzer executions per firmware fuzz target (0: no fuzzing).
     pub fuzz_runs: u64,
     /// The selftests' knobs, exported to the guest.
     pub knobs: BTreeMap<String, String>,
@@ -69,7 +69,7 @@ impl Scale {
     }
 }
 
-/// The firmware's seeded mutation fuzzer, `runs` inputs in all.
+/// The firmware's fuzz targets (cargo-fuzz, libFuzzer), `runs` executions each.
 pub fn fuzz(runs: u64) -> Result<Counts, Fail> {
     if runs == 0 {
         return Ok(Counts::default());
@@ -92,12 +92,12 @@ mod tests {
     fn soak_conf_is_read() {
         let s = Scale::parse(
             "# comment\nSOAK_SUITES=handoff,hnic\nSOAK_TIMEOUT_FACTOR=20  # why\n\
-             SOAK_FUZZ_RUNS=100000000\nHANDOFF_RESTORE_CYCLE_MIN=10000\n",
+             SOAK_FUZZ_RUNS=50000000\nHANDOFF_RESTORE_CYCLE_MIN=10000\n",
         )
         .unwrap();
         assert_eq!(s.suites, "handoff,hnic");
         assert_eq!(s.timeout_factor, 20);
-        assert_eq!(s.fuzz_runs, 100_000_000);
+        assert_eq!(s.fuzz_runs, 50_000_000);
         assert_eq!(s.knobs.get("HANDOFF_RESTORE_CYCLE_MIN").map(String::as_str), Some("10000"));
         assert!(Scale::parse("FOO=1\n").is_err());
         assert!(Scale::parse("HANDOFF_X\n").is_err());
