@@ -487,10 +487,28 @@ handoff_wait_offloaded() {
 	wait_until "${2:-70}" "the offloaded gauge to read $1" stat_is offloaded "$1"
 }
 
-# stat_is NAME VALUE [NS]: handoff_stat NAME is VALUE (prints what it is).
+# stat_is NAME VALUE [NS]: handoff_stat NAME is VALUE (prints what it is);
+# stat_ge NAME MIN [NS]: it is at least MIN.
 stat_is() {
 	local v
 	v=$(handoff_stat "$1" "${3:-$NS_SRV}")
 	echo "$1 = $v"
 	[ "$v" = "$2" ]
 }
+stat_ge() {
+	local v
+	v=$(handoff_stat "$1" "${3:-$NS_SRV}")
+	echo "$1 = $v"
+	[ "$v" -ge "$2" ] 2>/dev/null
+}
+
+# wait_listen NS PORT: a TCP listener on PORT in NS within 20 s.
+wait_listen() {
+	wait_until 20 "a listener on port $2 in $1" _listening "$1" "$2"
+}
+_listening() {
+	in_ns "$1" ss -tlnH "( sport = :$2 )" | grep -q . && return 0
+	echo "nothing listens on port $2"
+	return 1
+}
+

@@ -220,15 +220,6 @@ tcp_trouble_delta() {
 			printf " %s+%d", $1, $2 - old[$1] }' "$2" -
 }
 
-# wait_listen NS PORT: a TCP listener on PORT in NS within 20 s.
-wait_listen() {
-	wait_until 20 "a listener on port $2 in $1" _listening "$1" "$2"
-}
-_listening() {
-	in_ns "$1" ss -tlnH "( sport = :$2 )" | grep -q . && return 0
-	echo "nothing listens on port $2"
-	return 1
-}
 
 # handoff_finish: the dmesg check every program ends with.
 handoff_finish() {

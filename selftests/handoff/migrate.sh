@@ -55,13 +55,7 @@ fw_live_wait() {
 
 # restores_reach N SECS: the restores counter reaches N within SECS.
 restores_reach() {
-	wait_until "$2" "restores to reach $1" _restores_ge "$1"
-}
-_restores_ge() {
-	local v
-	v=$(handoff_stat restores)
-	echo "restores = $v"
-	[ "$v" -ge "$1" ]
+	wait_until "$2" "restores to reach $1" stat_ge restores "$1"
 }
 
 # migrate V ADDR PEER PORT: one paced transfer; an unrelated route, then

@@ -127,7 +127,7 @@ storm() {
 		echo "# round $i: link down restored $k connections in $(elapsed_s "$t0") s; $(stat_is offloaded 0 || echo "not all restored")"
 		ip -n "$NS_SRV" link set hnic0 up && topo_wait_reachable || fail=1
 		[ "$(hctl offload all)" = OK ] || { echo "# round $i: offload all failed"; fail=1; }
-		wait_until 30 "a connection back on the NIC" _storm_some_offloaded ||
+		wait_until 30 "a connection back on the NIC" stat_ge offloaded 1 ||
 			echo "# round $i: none back on the NIC yet (refusals: $(handoff_refused_delta))"
 	done
 	touch "$W/storm-hold"
@@ -138,7 +138,6 @@ storm() {
 	[ "$(handoff_delta restore_failures)" = 0 ] &&
 	[ "$(handoff_delta handoffs)" = $(($(handoff_delta restores) + $(handoff_delta nic_released))) ]
 }
-_storm_some_offloaded() { local v; v=$(handoff_stat offloaded); echo "offloaded = $v"; [ "$v" -gt 0 ]; }
 tap_check "restore storm: $STORM_CONNS conns, $STORM_ROUNDS rounds of link down (all restored at once) and offload all, verified" storm
 
 # nic_fail: $LOAD_CONNS connections moving data (client keepalive 1 s so it

@@ -30,13 +30,12 @@ pair_start() {
 	ip netns exec "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes "$bytes" \
 		--conns "$conns" "$@" >"$OUT/srv" 2>&1 &
 	SRV_PID=$!
-	wait_until 20 "a listener on port $port" _smoke_listening "$port"
+	wait_listen "$NS_SRV" "$port"
 	ip netns exec "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes "$bytes" \
 		--conns "$conns" "$@" >"$OUT/cli" 2>&1 &
 	CLI_PID=$!
 	handoff_wait_offloaded "$conns" 10
 }
-_smoke_listening() { ip netns exec "$NS_SRV" ss -tlnH "( sport = :$1 )" | grep .; }
 
 # pair_end SECS: waits for both ends (a stalled client is killed after SECS,
 # with the state that explains it); sets CLI_RC and SRV_RC.
@@ -66,7 +65,6 @@ oneway() {
 }
 tap_check "oneway server->client across a restore" oneway server 7201
 
-_offloaded_some() { local v; v=$(st offloaded); echo "offloaded = $v"; [ "$v" -gt 0 ]; }
 moves() {
 	local addr=$1 port=$2 r0 h0 i ok=0
 	r0=$(st restores) h0=$(st handoffs)
@@ -80,7 +78,7 @@ moves() {
 		ctl restore all || echo "# restore all failed"
 		handoff_wait_offloaded 0 10
 		ctl offload all || echo "# offload all failed"
-		wait_until 10 "a connection back on the NIC" _offloaded_some
+		wait_until 10 "a connection back on the NIC" stat_ge offloaded 1
 	done
 	ctl restore all
 	pair_end 120

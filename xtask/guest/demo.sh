@@ -33,8 +33,6 @@ show sh -c 'ps -e -o pid,psr,comm | grep -E "PSR|hnic"'
 wait_until 10 "hnic1 to reach hnic0" ip netns exec cli ping -c1 -W1 -q 198.18.0.1 >/dev/null
 show ip netns exec cli ping -c 3 198.18.0.1
 
-demo_listening() { ip netns exec srv ss -tlnH "( sport = :$1 )" | grep -q .; }
-
 step "stock Linux TCP across the NIC's rings, firmware and wire: 32 MiB each way"
 NS_SRV=srv NS_CLI=cli
 if xfer_verify 198.18.0.1 5001 $((32 << 20)); then
@@ -47,7 +45,7 @@ show ip netns exec srv sysctl -w net.handoff.enabled=1 net.handoff.ports=6000-60
 fw0=$(hnic_stat srv hnic0 fw_offload_rx)
 ip netns exec srv "$HANDOFF_BIN/hxfer" server --addr 198.18.0.1 --port 6000 --bytes $((16 << 20)) --conns 4 >/tmp/demo-srv &
 srv_pid=$!
-wait_until 10 "the server to listen" demo_listening 6000
+wait_listen srv 6000
 ip netns exec cli "$HANDOFF_BIN/hxfer" client --addr 198.18.0.1 --port 6000 --bytes $((16 << 20)) --conns 4 >/tmp/demo-cli &
 cli_pid=$!
 handoff_wait_offloaded 4 10
@@ -70,7 +68,7 @@ step "restore: the same connections move NIC -> host -> NIC while they transfer"
 # went back to the NIC only as their transfers ended.
 ip netns exec srv "$HANDOFF_BIN/hxfer" server --addr 198.18.0.1 --port 6001 --bytes $((2 << 20)) --conns 4 --pace-mbit 1 >/tmp/demo-srv &
 srv_pid=$!
-wait_until 10 "the server to listen" demo_listening 6001
+wait_listen srv 6001
 ip netns exec cli "$HANDOFF_BIN/hxfer" client --addr 198.18.0.1 --port 6001 --bytes $((2 << 20)) --conns 4 --pace-mbit 1 >/tmp/demo-cli &
 cli_pid=$!
 handoff_wait_offloaded 4 10

@@ -68,18 +68,8 @@ fn run(args: &[String]) -> Result<(), Fail> {
             counts.add(&util::cargo_tests()?);
             let cargo_secs = cargo_started.elapsed().as_secs();
             let k = kernel::ensure(&variant)?;
-            let (vm_counts, mut timing) = vm::run(&k, &vm::Job::new("check", &suites, None)?);
+            let mut timing = vm_suites(&k, &vm::Job::new("check", &suites, None)?, &mut counts);
             timing.cargo_secs = Some(cargo_secs);
-            match vm_counts {
-                Ok(c) => {
-                    c.print_summary("vm");
-                    counts.add(&c);
-                }
-                Err(e) => {
-                    eprintln!("xtask: {e}");
-                    counts.failed += 1;
-                }
-            }
             timing.print_table();
             counts.print_summary("check");
             counts.into_result()
@@ -100,18 +90,7 @@ fn run(args: &[String]) -> Result<(), Fail> {
             if vm_part {
                 let k = kernel::ensure(&variant)?;
                 let job = vm::Job::new("check", &suites, None)?.scaled(scale.timeout_factor);
-                let (vm_counts, t) = vm::run(&k, &job);
-                timing = t;
-                match vm_counts {
-                    Ok(c) => {
-                        c.print_summary("vm");
-                        counts.add(&c);
-                    }
-                    Err(e) => {
-                        eprintln!("xtask: {e}");
-                        counts.failed += 1;
-                    }
-                }
+                timing = vm_suites(&k, &job, &mut counts);
             }
             if fuzz_part {
                 let started = std::time::Instant::now();
@@ -126,6 +105,23 @@ fn run(args: &[String]) -> Result<(), Fail> {
         }
         _ => Err(usage()),
     }
+}
+
+/// Runs a check job's VM suites and adds what they reported to `counts`
+/// (a VM run that failed as a whole counts as one failure).
+fn vm_suites(k: &kernel::Kernel, job: &vm::Job, counts: &mut tap::Counts) -> tap::Timing {
+    let (vm_counts, timing) = vm::run(k, job);
+    match vm_counts {
+        Ok(c) => {
+            c.print_summary("vm");
+            counts.add(&c);
+        }
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            counts.failed += 1;
+        }
+    }
+    timing
 }
 
 fn main() -> ExitCode {
