@@ -12,6 +12,7 @@ use super::lookup::FlowKey;
 use super::memory::NIL;
 use super::seq;
 use super::snapshot::{SnapFlags, Snapshot, TcpState};
+use super::wire::tcp::MAX_WINDOW;
 
 /// Flag bits of [`ConnSlot::flags`].
 pub(super) mod fl {
@@ -521,7 +522,7 @@ impl ConnSlot {
     /// RFC 9293 §3.8.6.2.2 / RFC 1122 §4.2.3.3).
     pub(super) fn window_field(&mut self, space: u32) -> u16 {
         let ws = u32::from(self.rcv_wscale);
-        let space = space.min(65535 << ws);
+        let space = space.min(MAX_WINDOW << ws);
         let cand = self.rcv_nxt.wrapping_add(space);
         let threshold = u32::from(self.mss).min(self.rcv_buf / 2).max(1);
         if seq::gt(cand, self.rcv_adv) && (seq::diff(cand, self.rcv_adv) >= threshold || space == self.rcv_buf) {
@@ -533,7 +534,7 @@ impl ConnSlot {
         // Round up so the scaled window never falls short of the promise,
         // and make the promise what the peer will actually read from the
         // field, so data up to that edge is accepted, not trimmed.
-        let field = ((u64::from(adv) + (1u64 << ws) - 1) >> ws).min(65535);
+        let field = ((u64::from(adv) + (1u64 << ws) - 1) >> ws).min(u64::from(MAX_WINDOW));
         self.rcv_adv = self.rcv_nxt.wrapping_add((field as u32) << ws);
         field as u16
     }

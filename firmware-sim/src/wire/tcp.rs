@@ -28,6 +28,9 @@ const OPT_SACK_PERM: u8 = 4;
 const OPT_SACK: u8 = 5;
 const OPT_TS: u8 = 8;
 
+/// Largest window field, before the peer's window scale is applied.
+pub const MAX_WINDOW: u32 = 65535;
+
 /// Maximum number of SACK blocks a header can carry.
 pub const MAX_SACK_BLOCKS: usize = 4;
 
