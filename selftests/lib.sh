@@ -10,7 +10,6 @@
 
 ksft_pass=0
 ksft_fail=1
-ksft_skip=4
 
 # Tests open thousands of sockets (1024 connections, both ends).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -35,7 +34,6 @@ _tap_took() {
 }
 tap_ok() { _tap_n=$((_tap_n + 1)); _tap_took; echo "ok $_tap_n $* $_tap_time"; }
 tap_fail() { _tap_n=$((_tap_n + 1)); _tap_failed=1; _tap_took; echo "not ok $_tap_n $* $_tap_time"; }
-tap_skip() { _tap_n=$((_tap_n + 1)); _tap_took; echo "ok $_tap_n $1 $_tap_time # SKIP ${2:-}"; }
 
 # Trace lines a failed check prints: the commands it ran last, the one
 # that failed among them (checks are && chains, so mostly the last one).
@@ -167,11 +165,13 @@ tap_exit() {
 	exit $ksft_fail
 }
 
-# skip_unless CMD...: skip the whole program (exit 4) when a tool is missing.
-skip_unless() {
+# require CMD...: the program fails at once when a tool it needs is
+# missing (scripts/deps.sh installs them all; a program that skipped
+# itself would let `make check` pass without testing anything).
+require() {
 	local c
 	for c in "$@"; do
-		command -v "$c" >/dev/null || { echo "# SKIP: $c not found"; exit $ksft_skip; }
+		command -v "$c" >/dev/null || { echo "# missing: $c (scripts/deps.sh installs it)"; exit $ksft_fail; }
 	done
 }
 

@@ -8,7 +8,7 @@
 . ../lib.sh
 
 CYCLES=20
-[ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
+[ -f "$HANDOFF_KO" ] || { echo "# missing: $HANDOFF_KO (make module tools builds it)"; exit $ksft_fail; }
 module_unload
 tap_plan 6
 dmesg_mark

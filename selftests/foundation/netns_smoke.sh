@@ -8,8 +8,8 @@
 . ../lib.sh
 
 BYTES=$((64 * 1024 * 1024))
-[ -x "$HANDOFF_BIN/hxfer" ] || { echo "# SKIP: hxfer not built"; exit $ksft_skip; }
-skip_unless ip ping
+[ -x "$HANDOFF_BIN/hxfer" ] || { echo "# missing: hxfer (make module tools builds it)"; exit $ksft_fail; }
+require ip ping
 tap_plan 3
 trap topo_destroy EXIT
 dmesg_mark

@@ -5,23 +5,23 @@
 # lib.sh's: ns srv ($NS_SRV, hnic0, where the policy hands connections to
 # the NIC) and ns cli ($NS_CLI, hnic1, stock Linux TCP).
 
-# handoff_start TOOL...: skip (exit 4) unless the module and the tools are
-# built; load the module afresh (options: "$HANDOFF_MODPARAMS"); skip when it
-# has no handoff policy yet. Call before tap_plan.
+# handoff_start TOOL...: fail unless the module and the tools are built;
+# load the module afresh (options: "$HANDOFF_MODPARAMS"); fail when it has
+# no handoff policy. Call before tap_plan.
 handoff_start() {
 	local t
-	[ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
+	[ -f "$HANDOFF_KO" ] || { echo "# missing: $HANDOFF_KO (make module tools builds it)"; exit $ksft_fail; }
 	for t in "$@"; do
-		[ -x "$HANDOFF_BIN/$t" ] || { echo "# SKIP: $t not built"; exit $ksft_skip; }
+		[ -x "$HANDOFF_BIN/$t" ] || { echo "# missing: $t (make tools builds it)"; exit $ksft_fail; }
 	done
-	skip_unless ip ethtool ss ping
+	require ip ethtool ss ping
 	module_unload
 	# shellcheck disable=SC2086 # word splitting wanted: module options
 	insmod "$HANDOFF_KO" ${HANDOFF_MODPARAMS:-} || { echo "# insmod failed"; exit $ksft_fail; }
 	if [ ! -e /proc/sys/net/handoff/enabled ]; then
-		echo "# SKIP: tcp_handoff.ko has no net.handoff.enabled (no handoff support yet)"
+		echo "# tcp_handoff.ko has no net.handoff.enabled"
 		module_unload
-		exit $ksft_skip
+		exit $ksft_fail
 	fi
 }
 

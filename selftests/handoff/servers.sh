@@ -11,7 +11,7 @@
 . ./common.sh
 
 handoff_start hxfer hecho
-skip_unless python3 sha256sum
+require python3 sha256sum
 tap_plan 10
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$WORK"; topo_destroy; module_unload' EXIT
@@ -140,8 +140,8 @@ CONF
 	wait_listen "$NS_SRV" 8080 || { sed 's/^/# nginx: /' "$WORK/nginx/out" "$WORK/nginx/error.log"; return 1; }
 }
 if ! command -v nginx >/dev/null; then
-	tap_skip "nginx IPv4" "nginx not installed (scripts/deps.sh installs nginx-light)"
-	tap_skip "nginx IPv6" "nginx not installed (scripts/deps.sh installs nginx-light)"
+	tap_fail "nginx IPv4: nginx not installed (scripts/deps.sh installs nginx-light)"
+	tap_fail "nginx IPv6: nginx not installed (scripts/deps.sh installs nginx-light)"
 elif nginx_start; then
 	tap_check "nginx IPv4 (sendfile): 3 GETs of 3 MiB intact, 3 connections offloaded" \
 		web_case nginx "http://$SRV4:8080/blob.bin" 3

@@ -8,9 +8,9 @@
 
 . ../lib.sh
 
-[ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
-[ -x "$HANDOFF_BIN/hnic-fwcmd" ] || { echo "# SKIP: hnic-fwcmd not built"; exit $ksft_skip; }
-skip_unless ip ethtool
+[ -f "$HANDOFF_KO" ] || { echo "# missing: $HANDOFF_KO (make module tools builds it)"; exit $ksft_fail; }
+[ -x "$HANDOFF_BIN/hnic-fwcmd" ] || { echo "# missing: hnic-fwcmd (make module tools builds it)"; exit $ksft_fail; }
+require ip ethtool
 tap_plan 7
 trap 'topo_destroy; module_unload' EXIT
 dmesg_mark

@@ -7,8 +7,8 @@
 
 . ../lib.sh
 
-[ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
-skip_unless ip ethtool ping
+[ -f "$HANDOFF_KO" ] || { echo "# missing: $HANDOFF_KO (make module tools builds it)"; exit $ksft_fail; }
+require ip ethtool ping
 tap_plan 13
 module_unload
 dmesg_mark

@@ -11,9 +11,9 @@
 # `make check` scale; `make soak` runs 256 MiB and 1000 connections.
 BYTES=${HANDOFF_TRAFFIC_BYTES:-$((64 << 20))}
 CONNS=${HANDOFF_TRAFFIC_CONNS:-256}
-[ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
-[ -x "$HANDOFF_BIN/hxfer" ] || { echo "# SKIP: hxfer not built"; exit $ksft_skip; }
-skip_unless ip ethtool ping python3
+[ -f "$HANDOFF_KO" ] || { echo "# missing: $HANDOFF_KO (make module tools builds it)"; exit $ksft_fail; }
+[ -x "$HANDOFF_BIN/hxfer" ] || { echo "# missing: hxfer (make module tools builds it)"; exit $ksft_fail; }
+require ip ethtool ping python3
 tap_plan 11
 trap 'topo_destroy; module_unload' EXIT
 dmesg_mark

@@ -8,8 +8,8 @@
 
 . ../lib.sh
 
-[ -f "$HANDOFF_KO" ] || { echo "# SKIP: $HANDOFF_KO not built"; exit $ksft_skip; }
-skip_unless ip
+[ -f "$HANDOFF_KO" ] || { echo "# missing: $HANDOFF_KO (make module tools builds it)"; exit $ksft_fail; }
+require ip
 module_unload
 tap_plan 11
 dmesg_mark

@@ -90,19 +90,30 @@ impl Counts {
     }
 }
 
-/// Diagnostic lines kept before each failure in [`failure_digest`].
-const DIGEST_CONTEXT: usize = 16;
+/// Diagnostic lines kept before each failure in [`failures`].
+const DIGEST_CONTEXT: usize = 24;
 
-/// The failures in kselftest runner output, each with the program it
-/// belongs to and the diagnostic lines (`# # ...`) it printed just before.
-///
-/// A CI excerpt keeps only the end of a long run's output, where the
-/// summary is; this digest goes there so a failure says what failed.
-pub fn failure_digest(output: &str) -> Vec<String> {
-    let mut digest = Vec::new();
+/// One failed result in kselftest runner output.
+#[derive(Debug, PartialEq)]
+pub struct Failure {
+    /// The result line, after the program it belongs to: `s: a.sh: not ok 3 z`.
+    pub result: String,
+    /// The diagnostic lines (`# # ...`) the program printed just before it.
+    pub context: Vec<String>,
+}
+
+/// The failures in kselftest runner output, in order: each failing
+/// subtest, and each failing program none of whose subtests failed (a
+/// timeout, a crash).
+pub fn failures(output: &str) -> Vec<Failure> {
+    let mut found = Vec::new();
     let mut program = "";
     let mut context: Vec<&str> = Vec::new();
     let mut program_failed = false;
+    let fail = |program: &str, line: &str, context: &mut Vec<&str>| Failure {
+        result: format!("{program}: {line}"),
+        context: context.drain(..).map(String::from).collect(),
+    };
     for line in output.lines().map(str::trim_end) {
         if let Some(nested) = line.strip_prefix("# ") {
             if let Some(name) = nested.strip_prefix("selftests: ") {
@@ -113,8 +124,7 @@ pub fn failure_digest(output: &str) -> Vec<String> {
             }
             match classify(nested) {
                 Some(Outcome::Fail) => {
-                    digest.push(format!("{program}: {nested}"));
-                    digest.extend(context.drain(..).map(|c| format!("{program}:   {c}")));
+                    found.push(fail(program, nested, &mut context));
                     program_failed = true;
                 }
                 Some(_) => context.clear(),
@@ -128,9 +138,21 @@ pub fn failure_digest(output: &str) -> Vec<String> {
             continue;
         }
         if classify(line) == Some(Outcome::Fail) && !program_failed {
-            digest.push(format!("{program}: {line}"));
-            digest.extend(context.drain(..).map(|c| format!("{program}:   {c}")));
+            found.push(fail(program, line, &mut context));
         }
+    }
+    found
+}
+
+/// What a failed run prints so that the end of its log, all a CI excerpt
+/// keeps, says what failed: every failed result by name, then the
+/// diagnostics of the first (later failures are often its consequences).
+pub fn failure_digest(output: &str) -> Vec<String> {
+    let found = failures(output);
+    let mut digest: Vec<String> = found.iter().map(|f| format!("not ok: {}", f.result)).collect();
+    if let Some(first) = found.first() {
+        digest.push(format!("first failure: {}", first.result));
+        digest.extend(first.context.iter().map(|c| format!("  {c}")));
     }
     digest
 }
@@ -286,8 +308,8 @@ mod tests {
                    # not ok 3 z\n# ok 4 w\nnot ok 1 selftests: s: a.sh # exit=1\n\
                    # selftests: s: b.sh\n# ok 1 v\nok 2 selftests: s: b.sh\n";
         assert_eq!(
-            failure_digest(out),
-            vec!["s: a.sh: not ok 3 z", "s: a.sh:   # saw 3", "s: a.sh:   # wanted 4"]
+            failures(out),
+            vec![Failure { result: "s: a.sh: not ok 3 z".into(), context: vec!["# saw 3".into(), "# wanted 4".into()] }]
         );
     }
 
@@ -296,10 +318,23 @@ mod tests {
         let out = "# selftests: s: t.sh\n# ok 1 a\n# # stuck here\n\
                    not ok 1 selftests: s: t.sh # TIMEOUT 10 seconds\n";
         assert_eq!(
-            failure_digest(out),
-            vec!["s: t.sh: not ok 1 selftests: s: t.sh # TIMEOUT 10 seconds", "s: t.sh:   # stuck here"]
+            failures(out),
+            vec![Failure {
+                result: "s: t.sh: not ok 1 selftests: s: t.sh # TIMEOUT 10 seconds".into(),
+                context: vec!["# stuck here".into()]
+            }]
         );
         assert!(failure_digest("# selftests: s: a.sh\n# ok 1 a\nok 1 selftests: s: a.sh\n").is_empty());
+    }
+
+    #[test]
+    fn digest_lists_every_failure_then_the_first_ones_diagnostics() {
+        let out = "# selftests: s: a.sh\n# # cause\n# not ok 1 x\n# # cascade\n# not ok 2 y\n\
+                   not ok 1 selftests: s: a.sh # exit=1\n";
+        assert_eq!(
+            failure_digest(out),
+            vec!["not ok: s: a.sh: not ok 1 x", "not ok: s: a.sh: not ok 2 y", "first failure: s: a.sh: not ok 1 x", "  # cause"]
+        );
     }
 
     #[test]

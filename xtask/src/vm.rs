@@ -188,7 +188,7 @@ fn outcome_of(job: &Job, dir: &Path, outcome: Option<String>, tap: &str) -> Resu
     let counts = Counts::from_kselftest(tap);
     eprintln!("vm: results in {}", dir.display());
     for line in failure_digest(tap) {
-        println!("vm: failed: {line}");
+        println!("vm: {line}");
     }
     if counts.passed + counts.failed == 0 {
         // A VM job that ran nothing is a broken runner, never a pass.

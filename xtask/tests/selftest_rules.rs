@@ -1,0 +1,113 @@
+//! Rules every script in selftests/ and userspace-tools/bench/ keeps
+//! (Documentation/build.rst, "Test tiers"):
+//!
+//! - Tests and benchmarks wait for a state, never for a time: no fixed
+//!   sleep longer than 100 ms, shell or embedded Python, and no `hxfer
+//!   --idle SECS` (`--idle-until FILE` waits for the test instead). A line
+//!   that measures what happens over an interval says so with the words
+//!   "measurement window".
+//! - No program or subtest skips itself: `make check` builds and installs
+//!   everything they need, so a missing tool or feature is a failure
+//!   (`require` in selftests/lib.sh), never a pass in disguise.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const LONGEST_SLEEP: f64 = 0.1;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn scripts(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            scripts(&p, out);
+        } else if p.extension().is_some_and(|x| x == "sh") {
+            out.push(p);
+        }
+    }
+}
+
+/// The number right after `word` in `line`, if there is one.
+fn number_after(line: &str, word: &str) -> Option<f64> {
+    let rest = &line[line.find(word)? + word.len()..];
+    let n: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    n.parse().ok()
+}
+
+/// What is wrong with one line, if anything.
+fn fixed_wait(line: &str) -> Option<String> {
+    let code = line.trim_start();
+    if code.starts_with('#') || line.contains("measurement window") {
+        return None;
+    }
+    for word in ["sleep ", "time.sleep("] {
+        if let Some(secs) = number_after(line, word).filter(|s| *s > LONGEST_SLEEP) {
+            return Some(format!("a fixed {secs} s sleep"));
+        }
+    }
+    number_after(line, "--idle ").filter(|s| *s > 0.0).map(|s| format!("hxfer --idle {s} (use --idle-until)"))
+}
+
+/// A line that skips a program or a subtest, if it is one.
+fn self_skip(line: &str) -> Option<String> {
+    let code = line.trim_start();
+    if code.starts_with('#') {
+        return None;
+    }
+    ["ksft_skip", "exit 4", "# SKIP", "tap_skip"]
+        .iter()
+        .find(|w| line.contains(*w))
+        .map(|w| format!("skips itself ({w}; fail instead)"))
+}
+
+/// Every line of every script for which `rule` says what is wrong.
+fn violations(rule: fn(&str) -> Option<String>) -> Vec<String> {
+    let root = repo();
+    let mut files = Vec::new();
+    scripts(&root.join("selftests"), &mut files);
+    scripts(&root.join("userspace-tools/bench"), &mut files);
+    assert!(files.len() > 10, "found only {} scripts", files.len());
+    let mut bad = Vec::new();
+    for f in &files {
+        for (i, line) in fs::read_to_string(f).unwrap().lines().enumerate() {
+            if let Some(what) = rule(line) {
+                bad.push(format!("{}:{}: {what}: {}", f.strip_prefix(&root).unwrap().display(), i + 1, line.trim()));
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn line_rules() {
+    assert!(self_skip("\texit $ksft_skip").is_some());
+    assert!(self_skip("\techo \"ok 3 x # SKIP no nginx\"").is_some());
+    assert!(self_skip("\ttap_skip \"nginx\" \"not installed\"").is_some());
+    assert!(self_skip("\texit $ksft_fail").is_none());
+    assert!(self_skip("# programs never exit 4 here").is_none());
+    assert!(fixed_wait("\tsleep 2").is_some());
+    assert!(fixed_wait("\tsleep 0.5 && x").is_some());
+    assert!(fixed_wait("            time.sleep(0.2)").is_some());
+    assert!(fixed_wait("xfer --idle 3 --keepalive 1").is_some());
+    assert!(fixed_wait("\tsleep 0.1").is_none());
+    assert!(fixed_wait("\tsleep 0.05").is_none());
+    assert!(fixed_wait("\tsleep \"$WAIT_POLL\"").is_none());
+    assert!(fixed_wait("# the client sleeps 10 s").is_none());
+    assert!(fixed_wait("sleep 2 # measurement window: idle NIC").is_none());
+    assert!(fixed_wait("xfer --idle-until \"$go\"").is_none());
+}
+
+#[test]
+fn tests_and_benchmarks_wait_for_states() {
+    let bad = violations(fixed_wait);
+    assert!(bad.is_empty(), "fixed waits (use wait_until/stays_true from selftests/lib.sh):\n{}", bad.join("\n"));
+}
+
+#[test]
+fn no_program_skips_itself() {
+    let bad = violations(self_skip);
+    assert!(bad.is_empty(), "self-skips (use require from selftests/lib.sh, or fail):\n{}", bad.join("\n"));
+}
