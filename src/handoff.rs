@@ -206,6 +206,13 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
             stats::inc(net, Stat::Handoffs);
             place.keep();
             bypass::start(c, nic);
+            // Waiters that went to sleep on native TCP's readiness (poll,
+            // select, epoll on a full send buffer or an empty receive
+            // queue) re-evaluate it against the bypass layer's: nothing
+            // else wakes them, since the NIC's acks wake writers only when
+            // free space crosses the threshold, and the ring may be past
+            // it already.
+            bypass::wake_all(c);
             Ok(())
         }
         Err(e) => {

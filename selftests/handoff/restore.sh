@@ -24,7 +24,7 @@ CYCLE_MIN=${HANDOFF_RESTORE_CYCLE_MIN:-256}
 # and slowly enough that 256 of them do not overload a TCG guest (at 0.125
 # Mbit/s each its timers ran seconds late).
 CYCLE_PACE=${HANDOFF_RESTORE_CYCLE_PACE_MBIT:-0.032}
-CYCLE_BYTES=${HANDOFF_RESTORE_CYCLE_BYTES:-$((1 << 20))}
+CYCLE_BYTES=${HANDOFF_RESTORE_CYCLE_BYTES:-$((256 << 10))}
 PACE=${HANDOFF_RESTORE_PACE_MBIT:-8}
 
 handoff_start hxfer hsysctl
