@@ -20,6 +20,8 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# docutils checks Documentation/ (xtask/tests/docs.rs); any install of it will do.
+python3 -c 'import docutils' 2>/dev/null || missing+=(python3-docutils)
 if [ ${#missing[@]} -gt 0 ]; then
 	[ "$(id -u)" = 0 ] || die "missing Debian packages (${missing[*]}): run 'sudo scripts/deps.sh'"
 	echo "deps: installing ${missing[*]}"
