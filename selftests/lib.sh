@@ -224,6 +224,11 @@ TOPO_ID=${TOPO_ID:-$$}
 # remounts /sys, which costs twice as much under TCG: keep it for commands
 # that read /sys/class/net (a device's sysfs view follows the mount).
 in_ns() { nsenter --net="/run/netns/$1" -- "${@:2}"; }
+# bg_in_ns NS CMD...: CMD in the background in NS, its pid in BG_PID.
+# nsenter execs CMD, so BG_PID is CMD's own pid and kill and wait reach
+# it; `in_ns ... &` would give the pid of a subshell, and killing that
+# would leave CMD running (and its connections open) behind the test.
+bg_in_ns() { nsenter --net="/run/netns/$1" -- "${@:2}" & BG_PID=$!; }
 NS_SRV="srv-$TOPO_ID"
 NS_CLI="cli-$TOPO_ID"
 SRV4=198.18.0.1
@@ -289,12 +294,12 @@ xfer_verify() {
 	shift $(($# < 4 ? $# : 4))
 	local out
 	out=$(mktemp -d)
-	in_ns "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" \
-		--bytes "$bytes" --conns "$conns" "$@" >"$out/srv" 2>"$out/srv.err" &
-	local srv_pid=$!
-	in_ns "$NS_CLI" "$HANDOFF_BIN/hxfer" client \
-		--addr "$addr" --port "$port" --bytes "$bytes" --conns "$conns" "$@" >"$out/cli" 2>"$out/cli.err" &
-	local cli_pid=$! cli_rc
+	bg_in_ns "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" \
+		--bytes "$bytes" --conns "$conns" "$@" >"$out/srv" 2>"$out/srv.err"
+	local srv_pid=$BG_PID
+	bg_in_ns "$NS_CLI" "$HANDOFF_BIN/hxfer" client \
+		--addr "$addr" --port "$port" --bytes "$bytes" --conns "$conns" "$@" >"$out/cli" 2>"$out/cli.err"
+	local cli_pid=$BG_PID cli_rc
 	if [ -n "${XFER_TIMEOUT:-}" ] && ! wait_until "$XFER_TIMEOUT" "the hxfer client to finish" pid_gone $cli_pid; then
 		# Stalled: let the suite show both ends while they still exist.
 		echo "# hxfer client still running after ${XFER_TIMEOUT}s"
@@ -329,8 +334,8 @@ bulk_oneway_mbit() {
 	local srv_opt=(--bytes 0) cli_opt=(--bytes "$bytes")
 	[ "${4:-}" = server ] && srv_opt=(--bytes "$bytes" --oneway server) cli_opt=("${srv_opt[@]}")
 	out=$(mktemp)
-	in_ns "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" "${srv_opt[@]}" >/dev/null &
-	srv=$!
+	bg_in_ns "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" "${srv_opt[@]}" >/dev/null
+	srv=$BG_PID
 	t0=$(date +%s%N)
 	if ! in_ns "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" "${cli_opt[@]}" >"$out"; then
 		kill $srv 2>/dev/null

@@ -242,13 +242,13 @@ xfer_bg() {
 	local dir=$1 addr=$2 port=$3 bytes=$4 conns=$5
 	shift 5
 	rm -rf "$dir" && mkdir -p "$dir" || return 1
-	in_ns "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes "$bytes" \
-		--conns "$conns" --log "$dir/srv.log" "${XSRV[@]}" "$@" >"$dir/srv" 2>"$dir/srv.err" &
-	XFER_SRV=$!
+	bg_in_ns "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" --bytes "$bytes" \
+		--conns "$conns" --log "$dir/srv.log" "${XSRV[@]}" "$@" >"$dir/srv" 2>"$dir/srv.err"
+	XFER_SRV=$BG_PID
 	wait_listen "$NS_SRV" "$port" || return 1
-	in_ns "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes "$bytes" \
-		--conns "$conns" --log "$dir/cli.log" "${XCLI[@]}" "$@" >"$dir/cli" 2>"$dir/cli.err" &
-	XFER_CLI=$!
+	bg_in_ns "$NS_CLI" "$HANDOFF_BIN/hxfer" client --addr "$addr" --port "$port" --bytes "$bytes" \
+		--conns "$conns" --log "$dir/cli.log" "${XCLI[@]}" "$@" >"$dir/cli" 2>"$dir/cli.err"
+	XFER_CLI=$BG_PID
 }
 
 # pid_wait PID SECS: wait for PID at most SECS (then kill it); its status.

@@ -278,11 +278,13 @@ tap_check "FIN_WAIT1 IPv6 (FIN behind a closed window): restored in FIN-WAIT-1 w
 # delivers the rest and the FIN: the client's digest matches.
 last_ack() {
 	local d=$W/la$2 b=$((64 << 10))
+	# Before the transfer: the server may be done and closed by the time
+	# xfer_bg returns.
+	handoff_snap
 	XCLI=(--rcvbuf 4096 --gate "$W/gate$2")
 	xfer_bg "$d" "$1" "$2" $b 1 --half-close client
 	local rc=$?
 	XCLI=()
-	handoff_snap
 	# The server's close went through the bypass layer before the restore
 	# (it reaches the NIC on the same ordered command ring).
 	[ $rc = 0 ] && pid_wait "$XFER_SRV" 30 && wait_until 5 "the server's close" counter_ge bypass_close 1 &&

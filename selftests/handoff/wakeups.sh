@@ -44,12 +44,11 @@ rehandoff_while_waiting() {
 	local role=$1 peer=$2 addr=$3 port=$4 d=$W/$1$4 wpid ppid ok=0 now=none prc wrc
 	mkdir -p "$d"
 	handoff_snap
-	nsenter --net="/run/netns/$NS_SRV" -- python3 ./waiter.py "$role" "$addr" "$port" "$BYTES" >"$d/srv" 2>&1 &
-	wpid=$!
+	bg_in_ns "$NS_SRV" python3 ./waiter.py "$role" "$addr" "$port" "$BYTES" >"$d/srv" 2>&1
+	wpid=$BG_PID
 	wait_listen "$NS_SRV" "$port" || { kill $wpid; return 1; }
-	nsenter --net="/run/netns/$NS_CLI" -- python3 ./waiter.py "$peer" "$addr" "$port" "$BYTES" "$d/gate" "$STALL" \
-		>"$d/cli" 2>&1 &
-	ppid=$!
+	bg_in_ns "$NS_CLI" python3 ./waiter.py "$peer" "$addr" "$port" "$BYTES" "$d/gate" "$STALL" >"$d/cli" 2>&1
+	ppid=$BG_PID
 	# Handed off at its first system call, then asleep in select(): the
 	# writer once the peer's window shut, the reader with nothing to read.
 	if handoff_wait_offloaded 1 10 &&

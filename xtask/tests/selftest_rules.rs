@@ -6,6 +6,10 @@
 //!   --idle SECS` (`--idle-until FILE` waits for the test instead). A line
 //!   that measures what happens over an interval says so with the words
 //!   "measurement window".
+//! - A background command in a namespace starts with `bg_in_ns`, whose
+//!   pid is the command's own: `in_ns ... &` gives a subshell's pid, and
+//!   a test that kills it leaves the command running (its connections
+//!   then outlive the test and fail the ones after it).
 //! - No program or subtest skips itself: `make check` builds and installs
 //!   everything they need, so a missing tool or feature is a failure
 //!   (`require` in selftests/lib.sh), never a pass in disguise.
@@ -63,7 +67,37 @@ fn self_skip(line: &str) -> Option<String> {
         .map(|w| format!("skips itself ({w}; fail instead)"))
 }
 
-/// Every line of every script for which `rule` says what is wrong.
+/// A backgrounded `in_ns` call, if the (logical) line is one.
+fn in_ns_backgrounded(line: &str) -> Option<String> {
+    let code = line.trim();
+    (!code.starts_with('#') && code.contains("in_ns ") && code.ends_with('&') && !code.ends_with("&&"))
+        .then(|| "in_ns in the background (use bg_in_ns: $! would be a subshell's)".into())
+}
+
+/// The logical lines of a script (backslash continuations joined), each
+/// with the number of its first physical line.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut cur: Option<(usize, String)> = None;
+    for (i, line) in text.lines().enumerate() {
+        let (n, mut acc) = cur.take().unwrap_or((i + 1, String::new()));
+        match line.strip_suffix('\\') {
+            Some(head) => {
+                acc.push_str(head);
+                acc.push(' ');
+                cur = Some((n, acc));
+            }
+            None => {
+                acc.push_str(line);
+                out.push((n, acc));
+            }
+        }
+    }
+    out.extend(cur);
+    out
+}
+
+/// Every logical line of every script for which `rule` says what is wrong.
 fn violations(rule: fn(&str) -> Option<String>) -> Vec<String> {
     let root = repo();
     let mut files = Vec::new();
@@ -72,9 +106,9 @@ fn violations(rule: fn(&str) -> Option<String>) -> Vec<String> {
     assert!(files.len() > 10, "found only {} scripts", files.len());
     let mut bad = Vec::new();
     for f in &files {
-        for (i, line) in fs::read_to_string(f).unwrap().lines().enumerate() {
-            if let Some(what) = rule(line) {
-                bad.push(format!("{}:{}: {what}: {}", f.strip_prefix(&root).unwrap().display(), i + 1, line.trim()));
+        for (n, line) in logical_lines(&fs::read_to_string(f).unwrap()) {
+            if let Some(what) = rule(&line) {
+                bad.push(format!("{}:{n}: {what}: {}", f.strip_prefix(&root).unwrap().display(), line.trim()));
             }
         }
     }
@@ -83,6 +117,13 @@ fn violations(rule: fn(&str) -> Option<String>) -> Vec<String> {
 
 #[test]
 fn line_rules() {
+    assert!(in_ns_backgrounded("\tin_ns \"$NS_SRV\" hxfer server --port 1 >out &").is_some());
+    assert!(in_ns_backgrounded("\tbg_in_ns \"$NS_SRV\" hxfer server --port 1 >out").is_none());
+    assert!(in_ns_backgrounded("\tin_ns \"$NS_SRV\" true &&").is_none());
+    assert_eq!(
+        logical_lines("a \\\n\tb &\nc\n"),
+        vec![(1, "a  \tb &".to_string()), (3, "c".to_string())]
+    );
     assert!(self_skip("\texit $ksft_skip").is_some());
     assert!(self_skip("\techo \"ok 3 x # SKIP no nginx\"").is_some());
     assert!(self_skip("\ttap_skip \"nginx\" \"not installed\"").is_some());
@@ -104,6 +145,12 @@ fn line_rules() {
 fn tests_and_benchmarks_wait_for_states() {
     let bad = violations(fixed_wait);
     assert!(bad.is_empty(), "fixed waits (use wait_until/stays_true from selftests/lib.sh):\n{}", bad.join("\n"));
+}
+
+#[test]
+fn background_commands_in_namespaces_keep_their_pid() {
+    let bad = violations(in_ns_backgrounded);
+    assert!(bad.is_empty(), "backgrounded in_ns:\n{}", bad.join("\n"));
 }
 
 #[test]
