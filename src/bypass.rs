@@ -38,7 +38,7 @@ use kernel::prelude::*;
 
 use crate::bindings;
 use crate::errno;
-use crate::firmware::msg::{MSG_LEN, MSG_PSH};
+use crate::firmware::msg::{CtrlEvent, ResourceKind, MSG_LEN, MSG_PSH};
 use crate::firmware::{msg, Command, HostEvent, Snapshot};
 use crate::stats::{self, Stat};
 use crate::vnic::{offload, Guard, Nic, Region};
@@ -307,13 +307,14 @@ pub(crate) fn cid_of(c: &Conn, g: &Guard<'_>) -> Option<u32> {
 }
 
 /// The errno an application sees for a firmware refusal code.
-pub(crate) fn refusal_errno(code: u16) -> Error {
-    match code {
-        1 => ENOSPC,     // no connection slot
-        2 => EEXIST,     // duplicate 4-tuple
-        3 => EINVAL,     // snapshot rejected
-        4 => errno::ENOBUFS(),    // reference pool
-        _ => errno::EOPNOTSUPP(), // bad cid, unsupported, shutdown
+pub(crate) fn refusal_errno(r: msg::Refusal) -> Error {
+    use msg::Refusal::*;
+    match r {
+        NoConnSlot => ENOSPC,
+        Duplicate => EEXIST,
+        BadSnapshot => EINVAL,
+        NoRefs => errno::ENOBUFS(),
+        BadCid | Unsupported | Shutdown | Unknown(_) => errno::EOPNOTSUPP(),
     }
 }
 
@@ -803,24 +804,24 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
         HostEvent::Ctrl { ev, arg, cid } => {
             c.stat(Stat::EvtCtrl);
             match ev {
-                1 => {
+                CtrlEvent::PeerFin => {
                     // Peer FIN, after all data before it was delivered.
                     s.peer_fin = true;
                     // SAFETY: see `wake`; sk_shutdown is read locklessly.
                     unsafe { (*c.sk).sk_shutdown |= bindings::RCV_SHUTDOWN as u8 };
                     wake(c, EPOLLIN | bindings::POLLRDHUP);
                 }
-                2 | 3 => {
+                CtrlEvent::PeerRst | CtrlEvent::TimedOut => {
                     // Peer reset / retransmissions gave up: the errno native
                     // TCP reports (ECONNRESET / errno::ETIMEDOUT()).
                     set_sk_err(c, arg as u32);
                     wake(c, EPOLL_ALL);
                 }
-                4 => {
+                CtrlEvent::Freed => {
                     nic.offload.unlink(g, cid, c);
                     released(c, s);
                 }
-                5 => {
+                CtrlEvent::RestoreRequest => {
                     // The NIC is short of memory and this connection has
                     // been idle the longest (Documentation/firmware.rst):
                     // take it back, from process context.
@@ -830,7 +831,7 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                         schedule(c);
                     }
                 }
-                _ => nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv),
+                CtrlEvent::Unknown(_) => nic.ctr.inc(crate::vnic::Ctr::HostEvtUnknownCode),
             }
         }
         HostEvent::Restore { cid, snap, .. } => {
@@ -845,8 +846,8 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                 released(c, s);
             }
         }
-        HostEvent::Resource { kind, num, cid } => {
-            if kind == 2 && num == 0 {
+        HostEvent::Resource { kind, num, cid } => match kind {
+            ResourceKind::Refs if num == 0 => {
                 // A reference we sent was refused: the stream would have a
                 // hole, so the connection cannot continue. Abort it.
                 pr_warn!("NIC out of buffer references, resetting cid {:#x}\n", cid);
@@ -854,7 +855,9 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                 let _ = ctrl(c, s, nic, msg::CtrlCmd::Abort, 0);
                 wake(c, EPOLL_ALL);
             }
-        }
+            ResourceKind::Unknown(_) => nic.ctr.inc(crate::vnic::Ctr::HostEvtUnknownCode),
+            _ => {}
+        },
         HostEvent::Info { snap, .. } => {
             s.info = Some(snap);
             // SAFETY: initialised; a getsockopt may wait on it.

@@ -54,7 +54,8 @@ counters! {
     EvtInfo => "host_evt_info": "info events received (a connection's live state, for TCP_INFO)",
     EvtMalformed => "host_evt_malformed": "event messages that did not decode",
     HostEvtUnknownCid => "host_evt_unknown_cid": "events for a cid no host connection owns",
-    HostEvtBadRecv => "host_evt_bad_recv": "recv/ctrl events that do not fit the connection's posted buffers",
+    HostEvtBadRecv => "host_evt_bad_recv": "recv events that do not fit the connection's posted buffers",
+    HostEvtUnknownCode => "host_evt_unknown_code": "ctrl and resource events with a code this host does not know, skipped",
     HostOrphanHandoff => "host_orphan_handoff": "handoff results that arrived after the host gave up waiting (taken back)",
     HostHandoffWaits => "host_handoff_waits": "handoffs that waited for one of the 64 in flight to finish",
     // firmware

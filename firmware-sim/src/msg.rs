@@ -130,24 +130,52 @@ impl CtrlCmd {
     }
 }
 
+/// A protocol code: a `u16` (or `u8`) on the wire, an enum in the code,
+/// with the values this side does not know kept as `Unknown` so that a
+/// newer peer's event is counted and skipped, never misread.
+macro_rules! protocol_code {
+    ($name:ident: $repr:ty { $($(#[$doc:meta])* $variant:ident = $code:literal,)* }) => {
+        impl $name {
+            /// The wire value.
+            pub fn code(self) -> $repr {
+                match self {
+                    $($name::$variant => $code,)*
+                    $name::Unknown(v) => v,
+                }
+            }
+
+            /// The wire value decoded (`Unknown` for values not listed).
+            pub fn from_code(v: $repr) -> Self {
+                match v {
+                    $($code => $name::$variant,)*
+                    other => $name::Unknown(other),
+                }
+            }
+        }
+    };
+}
+
 /// NIC→OS `ctrl` events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u16)]
 pub enum CtrlEvent {
     /// The peer's FIN arrived (after all data before it was delivered).
-    PeerFin = 1,
+    PeerFin,
     /// The peer reset the connection; arg is an errno (ECONNRESET).
-    PeerRst = 2,
+    PeerRst,
     /// Retransmissions or keepalives gave up; arg is an errno (ETIMEDOUT).
-    TimedOut = 3,
+    TimedOut,
     /// The NIC de-allocated the connection; the cid is free.
-    Freed = 4,
+    Freed,
     /// The NIC asks the host to take this connection back (memory
     /// pressure, the paper's `ch_os_restore`); arg is how long the
     /// connection has been idle, in ms. The connection keeps running on the
     /// NIC; the host answers, if at all, with an ordinary `restore` command.
-    RestoreRequest = 5,
+    RestoreRequest,
+    /// A code this side does not know.
+    Unknown(u16),
 }
+
+protocol_code!(CtrlEvent: u16 { PeerFin = 1, PeerRst = 2, TimedOut = 3, Freed = 4, RestoreRequest = 5, });
 
 /// errno values carried in ctrl events (Linux numbering).
 pub mod errno {
@@ -161,45 +189,56 @@ pub mod errno {
 
 /// NIC resources advertised with `resource` events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u16)]
 pub enum ResourceKind {
     /// Free connection slots.
-    ConnSlots = 1,
+    ConnSlots,
     /// Free (addr, len) references (send refs and posted buffers share a pool).
-    Refs = 2,
+    Refs,
     /// Free receive staging bytes.
-    Staging = 3,
+    Staging,
+    /// A code this side does not know.
+    Unknown(u16),
 }
+
+protocol_code!(ResourceKind: u16 { ConnSlots = 1, Refs = 2, Staging = 3, });
 
 /// Why a handoff or command was refused (`handoff_done.len16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u16)]
 pub enum Refusal {
     /// Connection table full.
-    NoConnSlot = 1,
+    NoConnSlot,
     /// The 4-tuple is already offloaded.
-    Duplicate = 2,
+    Duplicate,
     /// The snapshot failed validation.
-    BadSnapshot = 3,
+    BadSnapshot,
     /// Reference pool exhausted.
-    NoRefs = 4,
+    NoRefs,
     /// The cid does not name a live connection.
-    BadCid = 5,
+    BadCid,
     /// Out-of-band data is not supported.
-    Unsupported = 6,
+    Unsupported,
     /// The connection can no longer send (FIN queued or sent).
-    Shutdown = 7,
+    Shutdown,
+    /// A code this side does not know (0 is success, never a refusal).
+    Unknown(u16),
 }
+
+protocol_code!(Refusal: u16 {
+    NoConnSlot = 1, Duplicate = 2, BadSnapshot = 3, NoRefs = 4, BadCid = 5, Unsupported = 6, Shutdown = 7,
+});
 
 /// Why a connection is handed back with a `restore` event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum RestoreReason {
     /// The host asked (`restore` command).
-    HostRequest = 0,
+    HostRequest,
     /// The connection entered TIME_WAIT (paper §3.3).
-    TimeWait = 1,
+    TimeWait,
+    /// A code this side does not know.
+    Unknown(u8),
 }
+
+protocol_code!(RestoreReason: u8 { HostRequest = 0, TimeWait = 1, });
 
 /// A decoded OS→NIC command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -444,18 +483,18 @@ impl Event<'_> {
             Event::HandoffDone { cookie, result } => {
                 let (cid, code) = match result {
                     Ok(cid) => (cid, 0),
-                    Err(r) => (NO_CID, r as u16),
+                    Err(r) => (NO_CID, r.code()),
                 };
                 header(buf, Kind::HandoffDone, 0, code, cid, cookie)?
             }
             Event::Restore { cid, cookie, reason, snap } => {
-                header(buf, Kind::RestoreEv, reason as u8, 0, cid, cookie)?;
+                header(buf, Kind::RestoreEv, reason.code(), 0, cid, cookie)?;
                 snap.encode(buf.get_mut(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
             }
             Event::Recv { cid, addr, len, flags } => header(buf, Kind::Recv, flags, len, cid, addr)?,
             Event::Ack { cid, len } => header(buf, Kind::Ack, 0, 0, cid, u64::from(len))?,
-            Event::Ctrl { cid, ev, arg } => header(buf, Kind::CtrlEv, 0, ev as u16, cid, arg)?,
-            Event::Resource { cid, kind, num } => header(buf, Kind::Resource, 0, kind as u16, cid, num)?,
+            Event::Ctrl { cid, ev, arg } => header(buf, Kind::CtrlEv, 0, ev.code(), cid, arg)?,
+            Event::Resource { cid, kind, num } => header(buf, Kind::Resource, 0, kind.code(), cid, num)?,
             Event::RecvData { cid, data } => {
                 let len = u16::try_from(data.len()).map_err(|_| MsgError::BadValue)?;
                 let dst = buf.get_mut(MSG_LEN..MSG_LEN + data.len()).ok_or(MsgError::Truncated)?;
@@ -480,7 +519,7 @@ pub enum HostEvent<'a> {
         /// Cookie.
         cookie: u64,
         /// Result.
-        result: Result<u32, u16>,
+        result: Result<u32, Refusal>,
     },
     /// See [`Event::Restore`].
     Restore {
@@ -488,8 +527,8 @@ pub enum HostEvent<'a> {
         cid: u32,
         /// Cookie.
         cookie: u64,
-        /// Reason byte.
-        reason: u8,
+        /// Why the NIC handed it back.
+        reason: RestoreReason,
         /// State.
         snap: Snapshot,
     },
@@ -515,8 +554,8 @@ pub enum HostEvent<'a> {
     Ctrl {
         /// Connection.
         cid: u32,
-        /// Event code.
-        ev: u16,
+        /// Event.
+        ev: CtrlEvent,
         /// Argument.
         arg: u64,
     },
@@ -524,8 +563,8 @@ pub enum HostEvent<'a> {
     Resource {
         /// Connection.
         cid: u32,
-        /// Kind code.
-        kind: u16,
+        /// Resource.
+        kind: ResourceKind,
         /// Count.
         num: u64,
     },
@@ -552,15 +591,18 @@ impl<'a> HostEvent<'a> {
     pub fn decode(buf: &'a [u8]) -> Result<(Self, usize), MsgError> {
         let h = parse_header(buf)?;
         let e = match h.kind {
-            0x81 => HostEvent::HandoffDone { cookie: h.arg, result: if h.len16 == 0 { Ok(h.cid) } else { Err(h.len16) } },
+            0x81 => HostEvent::HandoffDone {
+                cookie: h.arg,
+                result: if h.len16 == 0 { Ok(h.cid) } else { Err(Refusal::from_code(h.len16)) },
+            },
             0x82 => {
                 let snap = Snapshot::decode(buf.get(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
-                return Ok((HostEvent::Restore { cid: h.cid, cookie: h.arg, reason: h.flags, snap }, SNAPSHOT_MSG_LEN));
+                return Ok((HostEvent::Restore { cid: h.cid, cookie: h.arg, reason: RestoreReason::from_code(h.flags), snap }, SNAPSHOT_MSG_LEN));
             }
             0x83 => HostEvent::Recv { cid: h.cid, addr: h.arg, len: h.len16, flags: h.flags },
             0x84 => HostEvent::Ack { cid: h.cid, len: h.arg },
-            0x85 => HostEvent::Ctrl { cid: h.cid, ev: h.len16, arg: h.arg },
-            0x86 => HostEvent::Resource { cid: h.cid, kind: h.len16, num: h.arg },
+            0x85 => HostEvent::Ctrl { cid: h.cid, ev: CtrlEvent::from_code(h.len16), arg: h.arg },
+            0x86 => HostEvent::Resource { cid: h.cid, kind: ResourceKind::from_code(h.len16), num: h.arg },
             0x87 => {
                 let n = usize::from(h.len16);
                 let data = buf.get(MSG_LEN..MSG_LEN + n).ok_or(MsgError::Truncated)?;
@@ -632,6 +674,30 @@ mod tests {
     }
 
     #[test]
+    fn protocol_codes_are_stable_and_unknown_ones_kept() {
+        assert_eq!(
+            [CtrlEvent::PeerFin, CtrlEvent::PeerRst, CtrlEvent::TimedOut, CtrlEvent::Freed, CtrlEvent::RestoreRequest]
+                .map(CtrlEvent::code),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!([ResourceKind::ConnSlots, ResourceKind::Refs, ResourceKind::Staging].map(ResourceKind::code), [1, 2, 3]);
+        assert_eq!(Refusal::NoConnSlot.code(), 1);
+        assert_eq!(Refusal::Shutdown.code(), 7);
+        assert_eq!(RestoreReason::TimeWait.code(), 1);
+        for v in 0..300u16 {
+            assert_eq!(CtrlEvent::from_code(v).code(), v);
+            assert_eq!(Refusal::from_code(v).code(), v);
+        }
+        assert_eq!(CtrlEvent::from_code(0), CtrlEvent::Unknown(0));
+        assert_eq!(Refusal::from_code(8), Refusal::Unknown(8));
+        assert_eq!(RestoreReason::from_code(200), RestoreReason::Unknown(200));
+        // A newer firmware's ctrl event decodes, as Unknown.
+        let mut buf = [0u8; MSG_LEN];
+        Event::Ctrl { cid: 1, ev: CtrlEvent::Unknown(42), arg: 7 }.encode(&mut buf).unwrap();
+        assert_eq!(HostEvent::decode(&buf), Ok((HostEvent::Ctrl { cid: 1, ev: CtrlEvent::Unknown(42), arg: 7 }, MSG_LEN)));
+    }
+
+    #[test]
     fn event_roundtrip_table() {
         let snap = Snapshot { rcv_buf: 100, ..Snapshot::default() };
         let data = [1u8, 2, 3];
@@ -639,25 +705,25 @@ mod tests {
             (Event::HandoffDone { cookie: 1, result: Ok(5) }, HostEvent::HandoffDone { cookie: 1, result: Ok(5) }),
             (
                 Event::HandoffDone { cookie: 2, result: Err(Refusal::NoConnSlot) },
-                HostEvent::HandoffDone { cookie: 2, result: Err(1) },
+                HostEvent::HandoffDone { cookie: 2, result: Err(Refusal::NoConnSlot) },
             ),
             (
                 Event::Restore { cid: 3, cookie: 0, reason: RestoreReason::TimeWait, snap: &snap },
-                HostEvent::Restore { cid: 3, cookie: 0, reason: 1, snap },
+                HostEvent::Restore { cid: 3, cookie: 0, reason: RestoreReason::TimeWait, snap },
             ),
             (Event::Recv { cid: 4, addr: 8, len: 100, flags: MSG_PSH }, HostEvent::Recv { cid: 4, addr: 8, len: 100, flags: 1 }),
             (Event::Ack { cid: 4, len: 1 << 31 }, HostEvent::Ack { cid: 4, len: 1 << 31 }),
             (
                 Event::Ctrl { cid: 4, ev: CtrlEvent::TimedOut, arg: errno::ETIMEDOUT },
-                HostEvent::Ctrl { cid: 4, ev: 3, arg: 110 },
+                HostEvent::Ctrl { cid: 4, ev: CtrlEvent::TimedOut, arg: 110 },
             ),
             (
                 Event::Ctrl { cid: 9, ev: CtrlEvent::RestoreRequest, arg: 1234 },
-                HostEvent::Ctrl { cid: 9, ev: 5, arg: 1234 },
+                HostEvent::Ctrl { cid: 9, ev: CtrlEvent::RestoreRequest, arg: 1234 },
             ),
             (
                 Event::Resource { cid: NO_CID, kind: ResourceKind::Refs, num: 0 },
-                HostEvent::Resource { cid: NO_CID, kind: 2, num: 0 },
+                HostEvent::Resource { cid: NO_CID, kind: ResourceKind::Refs, num: 0 },
             ),
             (Event::RecvData { cid: 6, data: &data }, HostEvent::RecvData { cid: 6, data: &data }),
             (

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use firmware_sim::msg::{Command, CtrlCmd, Refusal, MSG_LEN};
+use firmware_sim::msg::{Command, CtrlCmd, CtrlEvent, Refusal, ResourceKind, RestoreReason, MSG_LEN};
 use firmware_sim::snapshot::TcpState;
 use firmware_sim::wire::tcp::{ACK, FIN, PSH, RST, SYN};
 use firmware_sim::{CmdError, Engine, Verdict};
@@ -133,8 +133,8 @@ fn rst_rfc5961() {
     h.events.clear();
     rx(&mut e, &mut h, T0, &frame_to_nic(false, 5000, 0, RST, 0, &[], b"", PP));
     assert!(e.peek(cid).is_none());
-    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Ctrl { ev: 2, .. })));
-    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Ctrl { ev: 4, .. })));
+    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Ctrl { ev: CtrlEvent::PeerRst, .. })));
+    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Ctrl { ev: CtrlEvent::Freed, .. })));
     assert_eq!(e.live_conns(), 0);
     // Stale cid is refused.
     let r = e.command(T0, &enc(Command::Recvd { cid, len: 1 }), &mut h);
@@ -187,8 +187,8 @@ fn connection_table_full_and_duplicates() {
     assert_eq!(e.live_conns(), n);
     let r = e.command(0, &enc(Command::Handoff { cookie: 99, snap: test_snapshot(false, 9999, false) }), &mut h);
     assert_eq!(r, Err(CmdError::Refused(Refusal::NoConnSlot)));
-    assert!(h.events.contains(&OwnedEvent::HandoffDone { cookie: 99, result: Err(Refusal::NoConnSlot as u16) }));
-    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Resource { kind: 1, num: 0, .. })));
+    assert!(h.events.contains(&OwnedEvent::HandoffDone { cookie: 99, result: Err(Refusal::NoConnSlot) }));
+    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Resource { kind: ResourceKind::ConnSlots, num: 0, .. })));
     assert_eq!(e.counters().refuse_conn_slots, 1);
     // Free one, then the same tuple twice: second is a duplicate.
     let (mut e, mut h, _cid) = engine_with_conn(test_snapshot(false, PP, false));
@@ -214,7 +214,7 @@ fn send_refs_exhausted_is_refused_with_resource_event() {
     }
     assert_eq!(refused, 5);
     assert_eq!(e.counters().refuse_refs, 5);
-    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Resource { kind: 2, num: 0, .. })));
+    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Resource { kind: ResourceKind::Refs, num: 0, .. })));
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn retransmission_gives_up_with_etimedout() {
         }
     }
     assert!(e.peek(cid).is_none());
-    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Ctrl { ev: 3, arg: 110, .. })));
+    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Ctrl { ev: CtrlEvent::TimedOut, arg: 110, .. })));
     // Exponential backoff: each gap about double the previous until the cap.
     assert!(gaps.len() >= 10, "{gaps:?}");
     assert!(gaps[1] >= gaps[0] * 2 - 20 && gaps[2] >= gaps[1] * 2 - 20, "{gaps:?}");
@@ -346,7 +346,7 @@ fn out_of_order_reassembly_and_fin() {
     assert_eq!(s.rcv_nxt, 5000 + 16 + 1);
     assert_eq!(s.state, TcpState::CloseWait);
     assert_eq!(&h.mem[0x4000..0x4010], msg);
-    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Ctrl { ev: 1, .. })));
+    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Ctrl { ev: CtrlEvent::PeerFin, .. })));
     assert!(e.counters().rx_ooo_segs >= 3);
 }
 
@@ -415,7 +415,7 @@ fn handoff_after_close_with_unacked_data_and_fin() {
     h.events.clear();
     rx(&mut e, &mut h, t, &frame_to_nic(false, 5000, 1101, ACK | FIN, 1000, &[], b"", PP));
     assert!(e.peek(cid).is_none());
-    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Restore { reason: 1, snap, .. } if snap.state == TcpState::TimeWait && snap.rcv_nxt == 5001)));
+    assert!(h.events.iter().any(|ev| matches!(ev, OwnedEvent::Restore { reason: RestoreReason::TimeWait, snap, .. } if snap.state == TcpState::TimeWait && snap.rcv_nxt == 5001)));
     let acked: u64 = h.events.iter().map(|ev| if let OwnedEvent::Ack { len, .. } = ev { *len } else { 0 }).sum();
     assert_eq!(acked, 0, "acks were reported before");
 }
@@ -426,12 +426,12 @@ fn resources_are_advertised() {
     e.advertise_resources(&mut h);
     let l = small_layout();
     let want = [
-        (1u16, (l.max_conns - 1) as u64),
-        (2, l.refs as u64),
-        (3, (l.chunks * firmware_sim::memory::CHUNK_BYTES) as u64),
+        (ResourceKind::ConnSlots, (l.max_conns - 1) as u64),
+        (ResourceKind::Refs, l.refs as u64),
+        (ResourceKind::Staging, (l.chunks * firmware_sim::memory::CHUNK_BYTES) as u64),
     ];
     for (kind, num) in want {
-        assert!(h.events.contains(&OwnedEvent::Resource { cid: u32::MAX, kind, num }), "{kind} {num} {:?}", h.events);
+        assert!(h.events.contains(&OwnedEvent::Resource { cid: u32::MAX, kind, num }), "{kind:?} {num} {:?}", h.events);
     }
 }
 

@@ -6,14 +6,14 @@ mod common;
 
 use common::*;
 use firmware_sim::engine::{PRESSURE_INTERVAL_MS, PRESSURE_MIN_IDLE_MS};
-use firmware_sim::msg::{Command, CtrlCmd, CtrlEvent, Refusal};
+use firmware_sim::msg::{Command, CtrlCmd, CtrlEvent, Refusal, RestoreReason};
 use firmware_sim::wire::tcp::{ACK, FIN, RST};
 use firmware_sim::{CmdError, Engine, NicMemoryLayout};
 
 const T0: u64 = 1_000_000;
 const MS: u64 = 1000;
 const PORT0: u16 = 40000;
-const REQ: u16 = CtrlEvent::RestoreRequest as u16;
+const REQ: CtrlEvent = CtrlEvent::RestoreRequest;
 
 struct Rig {
     e: Engine<'static>,
@@ -290,7 +290,7 @@ fn restore_by_the_host_frees_the_slot_and_stops_the_policy() {
     // The host takes it back with an ordinary restore.
     let cid = r.cids[0];
     r.cmd(Command::Restore { cid, cookie: 77 }).unwrap();
-    assert!(r.h.events.iter().any(|ev| matches!(ev, OwnedEvent::Restore { cid: c, cookie: 77, reason: 0, .. } if *c == cid)));
+    assert!(r.h.events.iter().any(|ev| matches!(ev, OwnedEvent::Restore { cid: c, cookie: 77, reason: RestoreReason::HostRequest, .. } if *c == cid)));
     assert_eq!(r.e.live_conns(), 14);
     assert_eq!(r.e.restore_requests_outstanding(), 0);
     assert_eq!(r.e.counters().conns_restored, 1);

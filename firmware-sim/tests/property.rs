@@ -35,7 +35,7 @@ use std::collections::{HashMap, VecDeque};
 
 use common::*;
 use firmware_sim::memory::NicMemoryLayout;
-use firmware_sim::msg::{errno, Command, CtrlCmd, MSG_PSH};
+use firmware_sim::msg::{errno, Command, CtrlCmd, CtrlEvent, MSG_PSH};
 use firmware_sim::snapshot::{SnapFlags, Snapshot, TcpState};
 use firmware_sim::wire::tcp::{self, ACK, FIN, PSH};
 use firmware_sim::wire::checksum;
@@ -914,8 +914,8 @@ impl ReceiveRun {
                     }
                     self.receiver.deliver(&self.peer.stream, &data)
                 }
-                OwnedEvent::Ctrl { ev: 1, .. } => self.receiver.on_peer_fin(&self.peer.stream),
-                OwnedEvent::Ctrl { ev, arg, .. } => self.fail(step, format!("unexpected ctrl event {ev} ({arg})")),
+                OwnedEvent::Ctrl { ev: CtrlEvent::PeerFin, .. } => self.receiver.on_peer_fin(&self.peer.stream),
+                OwnedEvent::Ctrl { ev, arg, .. } => self.fail(step, format!("unexpected ctrl event {ev:?} ({arg})")),
                 OwnedEvent::Restore { snap, .. } => {
                     self.after_restore(step, snap);
                     Ok(())
@@ -1253,7 +1253,7 @@ impl TransmitRun {
                 }
                 OwnedEvent::Restore { snap, .. } => restored = Some(snap),
                 OwnedEvent::Resource { .. } => {}
-                OwnedEvent::Ctrl { ev, arg, .. } => self.fail(step, format!("unexpected ctrl event {ev} ({arg})")),
+                OwnedEvent::Ctrl { ev, arg, .. } => self.fail(step, format!("unexpected ctrl event {ev:?} ({arg})")),
                 other => self.fail(step, format!("unexpected event {other:?}")),
             }
         }
@@ -1892,7 +1892,7 @@ impl Lane {
         if trace() {
             eprintln!("t={} lane {} event {:?}", now / 1000, self.id, match &ev {
                 OwnedEvent::RecvData { data, .. } => format!("recv_data {}", data.len()),
-                OwnedEvent::Restore { reason, snap, .. } => format!("restore (reason {reason}) {:?} rcv_unread {} rcv_buf {} host unread {}", snap.state, snap.rcv_unread, snap.rcv_buf, self.host_receiver.unread),
+                OwnedEvent::Restore { reason, snap, .. } => format!("restore (reason {reason:?}) {:?} rcv_unread {} rcv_buf {} host unread {}", snap.state, snap.rcv_unread, snap.rcv_buf, self.host_receiver.unread),
                 other => format!("{other:?}"),
             });
         }
@@ -1900,9 +1900,9 @@ impl Lane {
             OwnedEvent::Recv { addr, len, .. } => self.host_receiver.on_recv(&self.peer_sender.stream, mem, addr, len)?,
             OwnedEvent::RecvData { data, .. } => self.host_receiver.deliver(&self.peer_sender.stream, &data)?,
             OwnedEvent::Ack { len, .. } => self.host_sender.on_ack(len, self.peer_receiver.ack_delivered, rng, mem)?,
-            OwnedEvent::Ctrl { ev: 1, .. } => self.host_receiver.on_peer_fin(&self.peer_sender.stream)?,
-            OwnedEvent::Ctrl { ev: 2, .. } if self.peer_resetting => {}
-            OwnedEvent::Ctrl { ev: 4, arg, .. } => {
+            OwnedEvent::Ctrl { ev: CtrlEvent::PeerFin, .. } => self.host_receiver.on_peer_fin(&self.peer_sender.stream)?,
+            OwnedEvent::Ctrl { ev: CtrlEvent::PeerRst, .. } if self.peer_resetting => {}
+            OwnedEvent::Ctrl { ev: CtrlEvent::Freed, arg, .. } => {
                 match arg {
                     0 => {
                         self.check_complete()?;
@@ -1915,7 +1915,7 @@ impl Lane {
                 self.finish();
                 return Ok(true);
             }
-            OwnedEvent::Ctrl { ev: 5, .. } => {
+            OwnedEvent::Ctrl { ev: CtrlEvent::RestoreRequest, .. } => {
                 // Memory pressure: the host obliges now and then.
                 if rng.chance(500_000) {
                     self.restore_asked = true;
@@ -1925,7 +1925,7 @@ impl Lane {
                 self.host_sender.check_restore(self.iss, &snap)?;
                 self.host_receiver.after_restore(self.irs, &snap)?;
                 self.cid = None;
-                if reason == RestoreReason::TimeWait as u8 {
+                if reason == RestoreReason::TimeWait {
                     if snap.state != TcpState::TimeWait {
                         return Err(format!("restored for TIME_WAIT in {:?}", snap.state));
                     }
@@ -2203,14 +2203,14 @@ impl MultiRun {
                         }
                         self.lanes[i].on_handoff(cid);
                     }
-                    Err(code) if code == Refusal::NoConnSlot as u16 => {
+                    Err(Refusal::NoConnSlot) => {
                         self.stats.refused_slots += 1;
                         let retry = self.now + 1000 + self.rng.below(20_000);
                         if let Phase::Waiting { at, .. } = &mut self.lanes[i].phase {
                             *at = retry;
                         }
                     }
-                    Err(code) => self.fail_lane(i, format!("handoff refused: {code}")),
+                    Err(code) => self.fail_lane(i, format!("handoff refused: {code:?}")),
                 }
                 return;
             }
@@ -2429,7 +2429,7 @@ fn fin_is_taken_once_when_a_collapsed_retransmit_fills_the_hole_below_it() {
     let (_, ack, _, _, _) = parse_out(h.tx.last().unwrap());
     assert_eq!(ack, 5021);
     assert_eq!(&h.mem[0x4000..0x4014], msg);
-    let fins = h.events.iter().filter(|ev| matches!(ev, OwnedEvent::Ctrl { ev: 1, .. })).count();
+    let fins = h.events.iter().filter(|ev| matches!(ev, OwnedEvent::Ctrl { ev: CtrlEvent::PeerFin, .. })).count();
     assert_eq!(fins, 1);
 }
 
@@ -2561,8 +2561,8 @@ fn data_staged_when_last_ack_completes_still_reaches_the_host() {
                 got.extend_from_slice(data);
                 order.push("data");
             }
-            OwnedEvent::Ctrl { ev: 1, .. } => order.push("fin"),
-            OwnedEvent::Ctrl { ev: 4, arg: 0, .. } => order.push("freed"),
+            OwnedEvent::Ctrl { ev: CtrlEvent::PeerFin, .. } => order.push("fin"),
+            OwnedEvent::Ctrl { ev: CtrlEvent::Freed, arg: 0, .. } => order.push("freed"),
             _ => {}
         }
     }

@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 
 use firmware_sim::memory::{BufRef, ChunkMeta, NicMemoryLayout, WHEEL_SLOTS};
-use firmware_sim::msg::{errno, Command, CtrlCmd, HostEvent, MSG_PSH};
+use firmware_sim::msg::{errno, Command, CtrlCmd, CtrlEvent, HostEvent, Refusal, ResourceKind, RestoreReason, MSG_PSH};
 use firmware_sim::snapshot::{SnapFlags, Snapshot, TcpState};
 use firmware_sim::wire::{checksum, tcp};
 use firmware_sim::{Arena, ConnSlot, DmaError, Engine, Event, HostMemory, LookupEntry, NicPort};
@@ -228,12 +228,12 @@ impl Device for SimDevice {
 /// An event as the host decoded it from the event ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnedEvent {
-    HandoffDone { cookie: u64, result: Result<u32, u16> },
-    Restore { cid: u32, cookie: u64, reason: u8, snap: Snapshot },
+    HandoffDone { cookie: u64, result: Result<u32, Refusal> },
+    Restore { cid: u32, cookie: u64, reason: RestoreReason, snap: Snapshot },
     Recv { cid: u32, addr: u64, len: u16, flags: u8 },
     Ack { cid: u32, len: u64 },
-    Ctrl { cid: u32, ev: u16, arg: u64 },
-    Resource { cid: u32, kind: u16, num: u64 },
+    Ctrl { cid: u32, ev: CtrlEvent, arg: u64 },
+    Resource { cid: u32, kind: ResourceKind, num: u64 },
     RecvData { cid: u32, data: Vec<u8> },
     Info { cid: u32, cookie: u64, snap: Snapshot },
 }
@@ -345,8 +345,8 @@ pub struct Bypass {
     pub freed: bool,
     pub restored: Option<Snapshot>,
     pub cmds: Vec<u8>,
-    pub refusals: Vec<u16>,
-    pub resources: Vec<(u16, u64)>,
+    pub refusals: Vec<Refusal>,
+    pub resources: Vec<(ResourceKind, u64)>,
     /// `info` replies: (cid, cookie, snapshot).
     pub infos: Vec<(u32, u64, Snapshot)>,
 }
@@ -436,17 +436,17 @@ impl Bypass {
                     assert!(self.acked <= self.issued, "acked {} > issued {}", self.acked, self.issued);
                 }
                 OwnedEvent::Ctrl { ev, arg, .. } => match ev {
-                    1 => self.peer_fin = true,
-                    2 => self.peer_rst = true,
-                    3 => {
+                    CtrlEvent::PeerFin => self.peer_fin = true,
+                    CtrlEvent::PeerRst => self.peer_rst = true,
+                    CtrlEvent::TimedOut => {
                         assert_eq!(arg, errno::ETIMEDOUT);
                         self.timed_out = true
                     }
-                    4 => {
+                    CtrlEvent::Freed => {
                         self.freed = true;
                         self.cid = None;
                     }
-                    _ => panic!("unknown ctrl event {ev}"),
+                    _ => panic!("unexpected ctrl event {ev:?}"),
                 },
                 OwnedEvent::Resource { kind, num, .. } => self.resources.push((kind, num)),
                 OwnedEvent::Restore { snap, .. } => {
