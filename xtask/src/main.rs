@@ -94,6 +94,9 @@ fn run(args: &[String]) -> Result<(), Fail> {
             }
             if fuzz_part {
                 let started = std::time::Instant::now();
+                counts.add(&soak::firmware_seeds(scale.firmware_seeds)?);
+                println!("time: {:>6} s    firmware interop soak", started.elapsed().as_secs());
+                let started = std::time::Instant::now();
                 counts.add(&soak::fuzz(scale.fuzz_runs)?);
                 println!("time: {:>6} s    firmware fuzzing", started.elapsed().as_secs());
             }

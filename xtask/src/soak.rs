@@ -18,6 +18,9 @@ pub struct Scale {
     pub timeout_factor: u64,
     /// libFuzzer executions per firmware fuzz target (0: no fuzzing).
     pub fuzz_runs: u64,
+    /// Seeds of the firmware's long interop run against smoltcp (random
+    /// loss, duplication, jitter and rates; 0: none).
+    pub firmware_seeds: u64,
     /// The selftests' knobs, exported to the guest.
     pub knobs: BTreeMap<String, String>,
 }
@@ -28,14 +31,19 @@ impl Scale {
         let text = fs::read_to_string(&path).map_err(|e| Fail::new(format!("{}: {e}", path.display())))?;
         let mut scale = Scale::parse(&text).map_err(|e| Fail::new(format!("{}: {e}", path.display())))?;
         // The environment overrides the file: a part of the soak by hand.
-        if let Some(runs) = std::env::var("SOAK_FUZZ_RUNS").ok().and_then(|r| r.parse().ok()) {
+        let from_env = |name| std::env::var(name).ok().and_then(|v| v.parse().ok());
+        if let Some(runs) = from_env("SOAK_FUZZ_RUNS") {
             scale.fuzz_runs = runs;
+        }
+        if let Some(seeds) = from_env("SOAK_FIRMWARE_SEEDS") {
+            scale.firmware_seeds = seeds;
         }
         Ok(scale)
     }
 
     fn parse(text: &str) -> Result<Scale, String> {
-        let mut scale = Scale { suites: String::new(), timeout_factor: 1, fuzz_runs: 0, knobs: BTreeMap::new() };
+        let mut scale =
+            Scale { suites: String::new(), timeout_factor: 1, fuzz_runs: 0, firmware_seeds: 0, knobs: BTreeMap::new() };
         for (i, line) in text.lines().enumerate() {
             let line = line.split_once('#').map_or(line, |(l, _)| l).trim();
             if line.is_empty() {
@@ -48,6 +56,7 @@ impl Scale {
                 "SOAK_SUITES" => scale.suites = value.to_string(),
                 "SOAK_TIMEOUT_FACTOR" => scale.timeout_factor = number()?.max(1),
                 "SOAK_FUZZ_RUNS" => scale.fuzz_runs = number()?,
+                "SOAK_FIRMWARE_SEEDS" => scale.firmware_seeds = number()?,
                 n if n.starts_with("HANDOFF_") => {
                     scale.knobs.insert(n.to_string(), value.to_string());
                 }
@@ -67,6 +76,17 @@ impl Scale {
             }
         }
     }
+}
+
+/// The firmware's interop soak (`firmware-sim/tests/interop.rs`,
+/// `soak_many_seeds`, ignored by `make check`): `seeds` seeded transfers
+/// against smoltcp over random link conditions.
+pub fn firmware_seeds(seeds: u64) -> Result<Counts, Fail> {
+    if seeds == 0 {
+        return Ok(Counts::default());
+    }
+    let args = ["test", "--release", "-p", "firmware-sim", "--test", "interop", "--", "--ignored"];
+    crate::util::cargo_test_run(&args, &[("FW_SOAK_SEEDS", seeds.to_string())], "firmware interop soak")
 }
 
 /// The firmware's fuzz targets (cargo-fuzz, libFuzzer), `runs` executions each.
@@ -92,12 +112,13 @@ mod tests {
     fn soak_conf_is_read() {
         let s = Scale::parse(
             "# comment\nSOAK_SUITES=handoff,hnic\nSOAK_TIMEOUT_FACTOR=20  # why\n\
-             SOAK_FUZZ_RUNS=50000000\nHANDOFF_RESTORE_CYCLE_MIN=10000\n",
+             SOAK_FUZZ_RUNS=50000000\nSOAK_FIRMWARE_SEEDS=7\nHANDOFF_RESTORE_CYCLE_MIN=10000\n",
         )
         .unwrap();
         assert_eq!(s.suites, "handoff,hnic");
         assert_eq!(s.timeout_factor, 20);
         assert_eq!(s.fuzz_runs, 50_000_000);
+        assert_eq!(s.firmware_seeds, 7);
         assert_eq!(s.knobs.get("HANDOFF_RESTORE_CYCLE_MIN").map(String::as_str), Some("10000"));
         assert!(Scale::parse("FOO=1\n").is_err());
         assert!(Scale::parse("HANDOFF_X\n").is_err());
@@ -107,6 +128,6 @@ mod tests {
     #[test]
     fn the_repository_soak_conf_parses() {
         let s = Scale::load().unwrap();
-        assert!(!s.suites.is_empty() && s.timeout_factor > 1 && s.fuzz_runs > 0 && !s.knobs.is_empty());
+        assert!(!s.suites.is_empty() && s.timeout_factor > 1 && s.fuzz_runs > 0 && s.firmware_seeds > 0 && !s.knobs.is_empty());
     }
 }

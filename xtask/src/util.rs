@@ -95,9 +95,16 @@ pub fn bindgen() -> PathBuf {
 
 /// Runs the workspace's cargo tests, echoing their output, and counts them.
 pub fn cargo_tests() -> Result<Counts, Fail> {
+    cargo_test_run(&["test", "--workspace", "--release"], &[], "cargo test")
+}
+
+/// Runs `cargo ARGS` (a test run) with `envs` added, echoing its output,
+/// and counts its results under `what`.
+pub fn cargo_test_run(args: &[&str], envs: &[(&str, String)], what: &str) -> Result<Counts, Fail> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["test", "--workspace", "--release"])
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(repo_root())
         .stderr(Stdio::inherit())
         .output()?;
@@ -108,6 +115,6 @@ pub fn cargo_tests() -> Result<Counts, Fail> {
         // A build error or crashed test binary prints no per-test result.
         counts.failed += 1;
     }
-    counts.print_summary("cargo test");
+    counts.print_summary(what);
     Ok(counts)
 }
