@@ -110,9 +110,12 @@ tap_check "after the link came back: new connections offloaded and verified" xfe
 # one: after a link flap some are refused for a while, refused_no_device,
 # and stay native). Every connection offloaded at a link down was restored
 # (none failed), every stream arrived intact, and each handoff ended in a
-# restore or a release by the NIC.
+# restore or a release by the NIC. The transfers are paced: their time
+# is at least STORM_BYTES at STORM_PACE, and the wait for them allows for
+# that (at soak scale, 1 MiB at 16/1024 Mbit/s is 9 minutes).
 storm() {
-	local d=$W/storm n=$STORM_CONNS i t0 k fail=0 expect=0
+	local d=$W/storm n=$STORM_CONNS i t0 k fail=0 expect=0 paced
+	paced=$(awk -v b="$STORM_BYTES" -v p="$STORM_PACE" 'BEGIN { printf "%d", b * 8 / (p * 1e6) }')
 	handoff_snap
 	XSRV=(--pace-mbit "$STORM_PACE") XCLI=(--pace-mbit "$STORM_PACE")
 	xfer_bg "$d" "$SRV4" 5460 "$STORM_BYTES" "$n" --hold "$W/storm-hold"
@@ -124,17 +127,20 @@ storm() {
 		expect=$((expect + k))
 		t0=$(date +%s%N)
 		ip -n "$NS_SRV" link set hnic0 down || fail=1
-		echo "# round $i: link down restored $k connections in $(elapsed_s "$t0") s; $(stat_is offloaded 0 || echo "not all restored")"
+		echo "# round $i: link down took $(elapsed_s "$t0") s; $k offloaded just before"
+		stat_is offloaded 0 >/dev/null || { echo "# round $i: not all restored: $(stat_is offloaded 0)"; fail=1; }
 		ip -n "$NS_SRV" link set hnic0 up && topo_wait_reachable || fail=1
 		[ "$(hctl offload all)" = OK ] || { echo "# round $i: offload all failed"; fail=1; }
 		wait_until 30 "a connection back on the NIC" stat_ge offloaded 1 ||
 			echo "# round $i: none back on the NIC yet (refusals: $(handoff_refused_delta))"
 	done
 	touch "$W/storm-hold"
-	xfer_done "$d" "$n" "$STORM_BYTES" "$STORM_BYTES" 600 || fail=1
+	xfer_done "$d" "$n" "$STORM_BYTES" "$STORM_BYTES" $((600 + 2 * paced)) || fail=1
 	handoff_wait_offloaded 0 || fail=1
 	handoff_report restores restore_failures
-	[ $fail = 0 ] && [ "$(handoff_delta restores)" = "$expect" ] &&
+	# Connections handed off between the reading and the down were
+	# restored too: at least the ones counted.
+	[ $fail = 0 ] && [ "$(handoff_delta restores)" -ge "$expect" ] &&
 	[ "$(handoff_delta restore_failures)" = 0 ] &&
 	[ "$(handoff_delta handoffs)" = $(($(handoff_delta restores) + $(handoff_delta nic_released))) ]
 }
