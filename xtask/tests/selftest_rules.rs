@@ -41,10 +41,14 @@ fn number_after(line: &str, word: &str) -> Option<f64> {
     n.parse().ok()
 }
 
+/// The line, trimmed, unless it is a comment: the rules judge code only.
+fn code(line: &str) -> Option<&str> {
+    Some(line.trim()).filter(|c| !c.starts_with('#'))
+}
+
 /// What is wrong with one line, if anything.
 fn fixed_wait(line: &str) -> Option<String> {
-    let code = line.trim_start();
-    if code.starts_with('#') || line.contains("measurement window") {
+    if code(line).is_none() || line.contains("measurement window") {
         return None;
     }
     for word in ["sleep ", "time.sleep("] {
@@ -57,10 +61,7 @@ fn fixed_wait(line: &str) -> Option<String> {
 
 /// A line that skips a program or a subtest, if it is one.
 fn self_skip(line: &str) -> Option<String> {
-    let code = line.trim_start();
-    if code.starts_with('#') {
-        return None;
-    }
+    code(line)?;
     ["ksft_skip", "exit 4", "# SKIP", "tap_skip"]
         .iter()
         .find(|w| line.contains(*w))
@@ -69,8 +70,8 @@ fn self_skip(line: &str) -> Option<String> {
 
 /// A backgrounded `in_ns` call, if the (logical) line is one.
 fn in_ns_backgrounded(line: &str) -> Option<String> {
-    let code = line.trim();
-    (!code.starts_with('#') && code.contains("in_ns ") && code.ends_with('&') && !code.ends_with("&&"))
+    let code = code(line)?;
+    (code.contains("in_ns ") && code.ends_with('&') && !code.ends_with("&&"))
         .then(|| "in_ns in the background (use bg_in_ns: $! would be a subshell's)".into())
 }
 
