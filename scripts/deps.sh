@@ -34,6 +34,15 @@ fi
 [ -x /usr/bin/rustc ] || die "/usr/bin/rustc missing after installing rustc-web"
 [ -f /usr/src/linux-source-6.12.tar.xz ] || die "/usr/src/linux-source-6.12.tar.xz missing: reinstall linux-source-6.12"
 
+# The style gates (xtask/tests/style.rs) need rustup's rustfmt and clippy.
+CARGO_BIN=${CARGO_HOME:-${HOME:-/root}/.cargo}/bin
+for tool in rustfmt:rustfmt cargo-clippy:clippy; do
+	[ -x "$CARGO_BIN/${tool%%:*}" ] && continue
+	echo "deps: adding rustup component ${tool#*:}"
+	"$CARGO_BIN/rustup" component add "${tool#*:}" >/dev/null \
+		|| die "rustup component add ${tool#*:} failed"
+done
+
 BINDGEN=${CARGO_HOME:-${HOME:-/root}/.cargo}/bin/bindgen
 if ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
 	echo "deps: installing bindgen-cli $BINDGEN_VERSION from crates.io"

@@ -31,7 +31,10 @@ const MAX_ACTIVE: c_int = 1024;
 static PROBE: CStatic<bindings::kretprobe> = CStatic::new(unsafe { core::mem::zeroed() });
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
-unsafe extern "C" fn accept_ret(_ri: *mut bindings::kretprobe_instance, regs: *mut bindings::pt_regs) -> c_int {
+unsafe extern "C" fn accept_ret(
+    _ri: *mut bindings::kretprobe_instance,
+    regs: *mut bindings::pt_regs,
+) -> c_int {
     // SAFETY: the kretprobe core passes the registers at the probed
     // function's return.
     let sk = unsafe { bindings::handoff_regs_return_value(regs) } as *mut bindings::sock;
@@ -44,7 +47,9 @@ unsafe extern "C" fn accept_ret(_ri: *mut bindings::kretprobe_instance, regs: *m
     unsafe {
         if u32::from((*sk).sk_protocol) != bindings::IPPROTO_TCP
             || !crate::ulp::is_plain_tcp(sk)
-            || !(*sk.cast::<bindings::inet_connection_sock>()).icsk_ulp_ops.is_null()
+            || !(*sk.cast::<bindings::inet_connection_sock>())
+                .icsk_ulp_ops
+                .is_null()
         {
             return 0;
         }
@@ -52,7 +57,10 @@ unsafe extern "C" fn accept_ret(_ri: *mut bindings::kretprobe_instance, regs: *m
         // completed it is processed (`tcp_child_process` on another CPU),
         // so accept() can return it a moment before it is established.
         let state = u32::from((*sk).__sk_common.skc_state);
-        if state != bindings::TCP_ESTABLISHED && state != bindings::TCP_CLOSE_WAIT && state != bindings::TCP_SYN_RECV {
+        if state != bindings::TCP_ESTABLISHED
+            && state != bindings::TCP_CLOSE_WAIT
+            && state != bindings::TCP_SYN_RECV
+        {
             return 0;
         }
         let net = bindings::handoff_sock_net(sk);
@@ -98,7 +106,11 @@ impl Registration {
                 (*PROBE.get()).nmissed
             };
             if missed > 0 {
-                pr_warn!("accept probe missed {} accepts (more than {} at once)\n", missed, MAX_ACTIVE);
+                pr_warn!(
+                    "accept probe missed {} accepts (more than {} at once)\n",
+                    missed,
+                    MAX_ACTIVE
+                );
             }
         }
     }

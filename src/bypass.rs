@@ -130,7 +130,8 @@ pub(crate) struct Conn {
     /// The protocol and socket operations to go back to.
     pub(crate) base_prot: *mut bindings::proto,
     pub(crate) base_ops: *const bindings::proto_ops,
-    pub(crate) base_backlog_rcv: Option<unsafe extern "C" fn(*mut bindings::sock, *mut bindings::sk_buff) -> c_int>,
+    pub(crate) base_backlog_rcv:
+        Option<unsafe extern "C" fn(*mut bindings::sock, *mut bindings::sk_buff) -> c_int>,
     /// Set at handoff (socket locked), with a device reference; cleared,
     /// and the reference dropped, by `finish` (socket locked) once the NIC
     /// let go. Holders of the socket lock may therefore use it freely.
@@ -266,7 +267,11 @@ impl Conn {
     }
 
     fn ring(&self, region: Region) -> (*mut u8, usize) {
-        let r = if region == Region::Send { &self.snd } else { &self.rcv };
+        let r = if region == Region::Send {
+            &self.snd
+        } else {
+            &self.rcv
+        };
         (r.as_ptr() as *mut u8, r.len())
     }
 }
@@ -340,17 +345,29 @@ fn copy_in_ring(base: *mut u8, cap: usize, pos: u64, data: &[u8]) {
 /// How far ring offset `off` lies past stream position `from` (modulo the
 /// ring of `cap` bytes).
 fn ring_distance(off: usize, from: u64, cap: usize) -> u64 {
-    ring_off(off as u64 + cap as u64 - ring_off(from, cap as u64), cap as u64)
+    ring_off(
+        off as u64 + cap as u64 - ring_off(from, cap as u64),
+        cap as u64,
+    )
 }
 
 /// Firmware DMA read from a ring (`offload::dma_read`): only bytes the NIC
 /// was given by `send` and has not acknowledged back. Anything else would
 /// read space the application may be refilling: wrong bytes on the wire
 /// under a checksum the NIC computes over them.
-pub(crate) fn ring_read(c: &Conn, g: &Guard<'_>, region: Region, off: usize, buf: &mut [u8]) -> Result {
+pub(crate) fn ring_read(
+    c: &Conn,
+    g: &Guard<'_>,
+    region: Region,
+    off: usize,
+    buf: &mut [u8],
+) -> Result {
     let (base, cap) = c.ring(region);
     let s = c.st(g);
-    if region != Region::Send || s.phase != Phase::Offloaded || off.checked_add(buf.len()).map_or(true, |e| e > cap) {
+    if region != Region::Send
+        || s.phase != Phase::Offloaded
+        || off.checked_add(buf.len()).map_or(true, |e| e > cap)
+    {
         return Err(EFAULT);
     }
     // The read must fall inside [head, sent) (modulo the ring).
@@ -365,10 +382,19 @@ pub(crate) fn ring_read(c: &Conn, g: &Guard<'_>, region: Region, off: usize, buf
 
 /// Firmware DMA write into a ring (`offload::dma_write`): only into space
 /// posted and not yet filled.
-pub(crate) fn ring_write(c: &Conn, g: &Guard<'_>, region: Region, off: usize, data: &[u8]) -> Result {
+pub(crate) fn ring_write(
+    c: &Conn,
+    g: &Guard<'_>,
+    region: Region,
+    off: usize,
+    data: &[u8],
+) -> Result {
     let (base, cap) = c.ring(region);
     let s = c.st(g);
-    if region != Region::Recv || s.phase != Phase::Offloaded || off.checked_add(data.len()).map_or(true, |e| e > cap) {
+    if region != Region::Recv
+        || s.phase != Phase::Offloaded
+        || off.checked_add(data.len()).map_or(true, |e| e > cap)
+    {
         return Err(EFAULT);
     }
     // The write must fall inside [tail, posted) (modulo the ring).
@@ -406,7 +432,14 @@ fn locked<R>(c: &Conn, f: impl FnOnce(&mut Shared, Option<&Nic>) -> R) -> R {
 }
 
 fn ctrl(c: &Conn, s: &mut Shared, nic: &Nic, cmd: msg::CtrlCmd, arg: u64) -> Result {
-    encode_and_submit(nic, &Command::Ctrl { cid: s.cid, cmd, arg })?;
+    encode_and_submit(
+        nic,
+        &Command::Ctrl {
+            cid: s.cid,
+            cmd,
+            arg,
+        },
+    )?;
     c.stat(Stat::CmdCtrl);
     Ok(())
 }
@@ -448,7 +481,15 @@ fn push(c: &Conn, s: &mut Shared, nic: &Nic, psh: bool) {
     }
     let rcap = c.rcv.len() as u64;
     if s.rcv_unreported >= (rcap / 8).max(1) || (s.rcv_unreported > 0 && s.rcv_head == s.rcv_tail) {
-        if encode_and_submit(nic, &Command::Recvd { cid, len: s.rcv_unreported as u32 }).is_err() {
+        if encode_and_submit(
+            nic,
+            &Command::Recvd {
+                cid,
+                len: s.rcv_unreported as u32,
+            },
+        )
+        .is_err()
+        {
             return retry_later(c, s);
         }
         c.stat(Stat::CmdRecvd);
@@ -462,7 +503,11 @@ fn push(c: &Conn, s: &mut Shared, nic: &Nic, psh: bool) {
         if n == 0 || (n < POST_CHUNK && n != rcap - off) {
             break;
         }
-        let cmd = Command::Post { cid, addr: offload::host_addr(cid, Region::Recv, off as u32), len: n as u16 };
+        let cmd = Command::Post {
+            cid,
+            addr: offload::host_addr(cid, Region::Recv, off as u32),
+            len: n as u16,
+        };
         if encode_and_submit(nic, &cmd).is_err() {
             return retry_later(c, s);
         }
@@ -526,12 +571,22 @@ const SIOCOUTQ: u32 = 0x5411;
 
 const EPOLLIN: u32 = bindings::POLLIN | bindings::POLLRDNORM;
 const EPOLLOUT: u32 = bindings::POLLOUT | bindings::POLLWRNORM;
-const EPOLL_ALL: u32 = EPOLLIN | EPOLLOUT | bindings::POLLERR | bindings::POLLHUP | bindings::POLLRDHUP;
+const EPOLL_ALL: u32 =
+    EPOLLIN | EPOLLOUT | bindings::POLLERR | bindings::POLLHUP | bindings::POLLRDHUP;
 
 /// The host's view of a connection, for `dump_conns`.
 pub(crate) fn describe(c: &Conn, g: &Guard<'_>) -> HostView {
     let s = c.st(g);
-    HostView([s.snd_head, s.snd_sent, s.snd_tail, s.snd_nrefs as u64, s.rcv_head, s.rcv_tail, s.rcv_posted, s.post_nrefs as u64])
+    HostView([
+        s.snd_head,
+        s.snd_sent,
+        s.snd_tail,
+        s.snd_nrefs as u64,
+        s.rcv_head,
+        s.rcv_tail,
+        s.rcv_posted,
+        s.post_nrefs as u64,
+    ])
 }
 
 /// Ring positions, printed as `snd head/sent/tail refs rcv head/tail/posted refs`.
@@ -540,7 +595,11 @@ pub(crate) struct HostView([u64; 8]);
 impl core::fmt::Display for HostView {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let v = &self.0;
-        write!(f, "snd {}/{}/{} refs {} rcv {}/{}/{} posts {}", v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+        write!(
+            f,
+            "snd {}/{}/{} refs {} rcv {}/{}/{} posts {}",
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+        )
     }
 }
 
@@ -589,7 +648,13 @@ pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
     }
     // SAFETY: the completion was initialised; nothing waits on it now.
     unsafe { bindings::handoff_reinit_completion(c.done.get()) };
-    encode_and_submit(nic, &Command::Restore { cid: s.cid, cookie: c as *const Conn as u64 })
+    encode_and_submit(
+        nic,
+        &Command::Restore {
+            cid: s.cid,
+            cookie: c as *const Conn as u64,
+        },
+    )
 }
 
 /// Asks the NIC for the connection's live state (`info`); its event
@@ -604,7 +669,13 @@ pub(crate) fn begin_info(c: &Conn, nic: &Nic) -> Result {
     // SAFETY: the completion was initialised; nothing waits on it now (the
     // caller holds the socket lock, like every other asker).
     unsafe { bindings::handoff_reinit_completion(c.info_done.get()) };
-    encode_and_submit(nic, &Command::Info { cid: s.cid, cookie: c as *const Conn as u64 })
+    encode_and_submit(
+        nic,
+        &Command::Info {
+            cid: s.cid,
+            cookie: c as *const Conn as u64,
+        },
+    )
 }
 
 /// The state the NIC's `info` event carried, if it arrived.
@@ -648,7 +719,10 @@ pub(crate) unsafe fn live_bytes(c: &Conn) -> ([&[u8]; 2], [&[u8]; 2]) {
         let first = n.min(r.len() - off);
         [&r[off..off + first], &r[..n - first]]
     }
-    (pieces(&c.snd, s.snd_head, s.snd_tail), pieces(&c.rcv, s.rcv_head, s.rcv_tail))
+    (
+        pieces(&c.snd, s.snd_head, s.snd_tail),
+        pieces(&c.rcv, s.rcv_head, s.rcv_tail),
+    )
 }
 
 /// Whether the application shut the sending side (FIN wanted).
@@ -766,14 +840,22 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                 let ok = unsafe {
                     let skb = bindings::handoff_alloc_skb_atomic(data.len() as u32);
                     if !skb.is_null() {
-                        bindings::handoff_skb_put_data(skb, data.as_ptr().cast(), data.len() as u32);
+                        bindings::handoff_skb_put_data(
+                            skb,
+                            data.as_ptr().cast(),
+                            data.len() as u32,
+                        );
                         bindings::handoff_skb_queue_tail(c.overflow.get(), skb);
                     }
                     !skb.is_null()
                 };
                 if !ok {
                     nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv);
-                    pr_warn!("no memory for {} bytes handed back by the NIC (cid {:#x})\n", len, s.cid);
+                    pr_warn!(
+                        "no memory for {} bytes handed back by the NIC (cid {:#x})\n",
+                        len,
+                        s.cid
+                    );
                 }
                 stats::add(c.net, Stat::RxBytes, len);
                 return;
@@ -873,7 +955,11 @@ unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the `work` field of a `Conn`; `schedule` took a
     // socket reference and a record reference, so both are alive until
     // we drop them at the end.
-    let c = unsafe { &*(work as *const u8).sub(core::mem::offset_of!(Conn, work)).cast::<Conn>() };
+    let c = unsafe {
+        &*(work as *const u8)
+            .sub(core::mem::offset_of!(Conn, work))
+            .cast::<Conn>()
+    };
     let sk = c.sk;
     // SAFETY: `sk` is alive (our reference).
     unsafe { bindings::handoff_lock_sock(sk) };
@@ -887,7 +973,9 @@ unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
     if nic_gone {
         // SAFETY: we hold the socket lock and a reference.
         unsafe { crate::handoff::finish(c) };
-    } else if locked(c, |s, nic| core::mem::take(&mut s.nic_asked_restore) && nic.is_some() && s.phase == Phase::Offloaded) {
+    } else if locked(c, |s, nic| {
+        core::mem::take(&mut s.nic_asked_restore) && nic.is_some() && s.phase == Phase::Offloaded
+    }) {
         // SAFETY: we hold the socket lock, which serialises every use of
         // the record's host-side fields (as in `control::apply_one`); an
         // offloaded socket carries our record.
@@ -927,13 +1015,16 @@ fn wait_for(sk: *mut bindings::sock, timeo: &mut c_long, mut cond: impl FnMut() 
         // SAFETY: plain query of the current task.
         if unsafe { bindings::handoff_signal_pending() } {
             // SAFETY: pure function of `timeo`.
-            break Err(Error::from_errno(unsafe { bindings::handoff_sock_intr_errno(*timeo) }));
+            break Err(Error::from_errno(unsafe {
+                bindings::handoff_sock_intr_errno(*timeo)
+            }));
         }
         // SAFETY: the caller holds the socket lock; it is retaken before
         // `cond` runs again. `wait` is queued.
         unsafe {
             bindings::release_sock(sk);
-            *timeo = bindings::wait_woken(&mut wait, bindings::TASK_INTERRUPTIBLE as c_uint, *timeo);
+            *timeo =
+                bindings::wait_woken(&mut wait, bindings::TASK_INTERRUPTIBLE as c_uint, *timeo);
             bindings::handoff_lock_sock(sk);
         }
     };
@@ -1000,7 +1091,8 @@ impl<'a> NativeCall<'a> {
         // SAFETY: plain query of the current task.
         let me = unsafe { bindings::handoff_current() };
         let slot = c.native_tasks.iter().position(|t| {
-            t.compare_exchange(ptr::null_mut(), me, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            t.compare_exchange(ptr::null_mut(), me, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
         });
         NativeCall { c, slot }
     }
@@ -1014,7 +1106,10 @@ impl<'a> NativeCall<'a> {
     pub(crate) fn result(&self, r: c_int) -> c_int {
         let eintr = -(bindings::EINTR as c_int);
         // SAFETY: plain query of the current task.
-        if r == eintr && crate::control::unloading() && !unsafe { bindings::handoff_task_sigpending() } {
+        if r == eintr
+            && crate::control::unloading()
+            && !unsafe { bindings::handoff_task_sigpending() }
+        {
             return -(bindings::ERESTARTNOINTR as c_int);
         }
         r
@@ -1099,7 +1194,11 @@ enum Outcome {
 }
 
 /// `sendmsg`, `write`, `send`, `sendfile`, `splice` to the socket.
-pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut bindings::msghdr, size: usize) -> c_int {
+pub(crate) unsafe extern "C" fn bypass_sendmsg(
+    sk: *mut bindings::sock,
+    m: *mut bindings::msghdr,
+    size: usize,
+) -> c_int {
     // SAFETY: the socket layer calls us with a live socket running our
     // protocol and a message valid for the call.
     let (held, flags) = unsafe { (record(sk), (*m).msg_flags) };
@@ -1120,20 +1219,29 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(sk: *mut bindings::sock, m: *mut 
         Outcome::Done(r) => r,
         // SAFETY: restored: the base protocol owns the socket again; the
         // iterator has advanced past what we took.
-        Outcome::Native(copied) => match unsafe { ((*c.base_prot).sendmsg.expect("tcp sendmsg"))(sk, m, size - copied) } {
-            r if r >= 0 => copied as c_int + r,
-            _ if copied > 0 => copied as c_int,
-            r => native.as_ref().map_or(r, |n| n.result(r)),
-        },
+        Outcome::Native(copied) => {
+            match unsafe { ((*c.base_prot).sendmsg.expect("tcp sendmsg"))(sk, m, size - copied) } {
+                r if r >= 0 => copied as c_int + r,
+                _ if copied > 0 => copied as c_int,
+                r => native.as_ref().map_or(r, |n| n.result(r)),
+            }
+        }
     }
 }
 
 /// # Safety
 ///
 /// `sk` is live and locked, `m` valid for the call.
-unsafe fn send_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghdr, size: usize, flags: u32) -> Outcome {
+unsafe fn send_locked(
+    c: &Conn,
+    sk: *mut bindings::sock,
+    m: *mut bindings::msghdr,
+    size: usize,
+    flags: u32,
+) -> Outcome {
     // SAFETY: by the contract.
-    let mut timeo = unsafe { bindings::handoff_sock_sndtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
+    let mut timeo =
+        unsafe { bindings::handoff_sock_sndtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
     let mut copied = 0usize;
     loop {
         if phase_locked(c) == Phase::Restored {
@@ -1148,14 +1256,20 @@ unsafe fn send_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghd
         // SAFETY: lockless read, as tcp_sendmsg does.
         let shut = unsafe { (*sk).sk_shutdown } & bindings::SEND_SHUTDOWN as u8 != 0;
         let (space, tail, closed) = locked(c, |s, _| {
-            (cap - (s.snd_tail - s.snd_head), s.snd_tail, s.phase != Phase::Offloaded || s.close_pending || s.fin_sent)
+            (
+                cap - (s.snd_tail - s.snd_head),
+                s.snd_tail,
+                s.phase != Phase::Offloaded || s.close_pending || s.fin_sent,
+            )
         });
         if closed || shut {
             if copied > 0 {
                 return Outcome::Done(copied as c_int);
             }
             // SAFETY: EPIPE, plus SIGPIPE unless MSG_NOSIGNAL, as native TCP.
-            return Outcome::Done(unsafe { bindings::sk_stream_error(sk, flags as c_int, -(bindings::EPIPE as c_int)) });
+            return Outcome::Done(unsafe {
+                bindings::sk_stream_error(sk, flags as c_int, -(bindings::EPIPE as c_int))
+            });
         }
         if copied == size {
             return Outcome::Done(copied as c_int);
@@ -1164,7 +1278,9 @@ unsafe fn send_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghd
             let r = wait_for(sk, &mut timeo, || {
                 // SAFETY: lockless read of a live socket's error.
                 let err = unsafe { ptr::read_volatile(&(*sk).sk_err) } != 0;
-                err || locked(c, |s, _| s.snd_tail - s.snd_head < cap || s.phase != Phase::Offloaded)
+                err || locked(c, |s, _| {
+                    s.snd_tail - s.snd_head < cap || s.phase != Phase::Offloaded
+                })
             });
             if let Err(e) = r {
                 return Outcome::Done(ret_len(copied, e));
@@ -1176,7 +1292,13 @@ unsafe fn send_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghd
         // SAFETY: `[tail, head + cap)` of the send ring is ours (the NIC
         // reads only `[head, sent)`) and `off + n` is inside the ring; the
         // iterator is the caller's.
-        let got = unsafe { bindings::handoff_copy_from_iter(c.snd.as_ptr().add(off) as *mut c_void, n, &mut (*m).msg_iter) };
+        let got = unsafe {
+            bindings::handoff_copy_from_iter(
+                c.snd.as_ptr().add(off) as *mut c_void,
+                n,
+                &mut (*m).msg_iter,
+            )
+        };
         if got == 0 {
             return Outcome::Done(ret_len(copied, EFAULT));
         }
@@ -1223,7 +1345,9 @@ pub(crate) unsafe extern "C" fn bypass_recvmsg(
         // Restored while we waited: what is left comes from native TCP.
         Outcome::Native(0) => {
             // SAFETY: as in `bypass_sendmsg`.
-            let r = unsafe { ((*c.base_prot).recvmsg.expect("tcp recvmsg"))(sk, m, len, flags, addr_len) };
+            let r = unsafe {
+                ((*c.base_prot).recvmsg.expect("tcp recvmsg"))(sk, m, len, flags, addr_len)
+            };
             native.as_ref().map_or(r, |n| n.result(r))
         }
         Outcome::Native(copied) => copied as c_int,
@@ -1233,11 +1357,22 @@ pub(crate) unsafe extern "C" fn bypass_recvmsg(
 /// # Safety
 ///
 /// `sk` is live and locked, `m` valid for the call.
-unsafe fn recv_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghdr, len: usize, flags: u32) -> Outcome {
+unsafe fn recv_locked(
+    c: &Conn,
+    sk: *mut bindings::sock,
+    m: *mut bindings::msghdr,
+    len: usize,
+    flags: u32,
+) -> Outcome {
     let peek = flags & bindings::MSG_PEEK != 0;
     // SAFETY: by the contract.
-    let mut timeo = unsafe { bindings::handoff_sock_rcvtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
-    let target = if flags & bindings::MSG_WAITALL != 0 { len } else { len.min(1) };
+    let mut timeo =
+        unsafe { bindings::handoff_sock_rcvtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
+    let target = if flags & bindings::MSG_WAITALL != 0 {
+        len
+    } else {
+        len.min(1)
+    };
     let mut copied = 0usize;
     loop {
         if phase_locked(c) == Phase::Restored {
@@ -1253,14 +1388,24 @@ unsafe fn recv_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghd
             let head = s.rcv_head + skip;
             // SAFETY: `sk` is live (the contract); a byte read.
             let shut_rd = unsafe { (*sk).sk_shutdown } & bindings::RCV_SHUTDOWN as u8 != 0;
-            (s.rcv_tail.saturating_sub(head), head, s.peer_fin || s.phase == Phase::Released || shut_rd)
+            (
+                s.rcv_tail.saturating_sub(head),
+                head,
+                s.peer_fin || s.phase == Phase::Released || shut_rd,
+            )
         });
         if avail > 0 && copied < len {
             let off = ring_off(head, cap) as usize;
             let n = (avail as usize).min(len - copied).min(c.rcv.len() - off);
             // SAFETY: `[head, tail)` of the receive ring is filled and only
             // we consume it (socket lock); `off + n` is inside the ring.
-            let got = unsafe { bindings::handoff_copy_to_iter(c.rcv.as_ptr().add(off).cast(), n, &mut (*m).msg_iter) };
+            let got = unsafe {
+                bindings::handoff_copy_to_iter(
+                    c.rcv.as_ptr().add(off).cast(),
+                    n,
+                    &mut (*m).msg_iter,
+                )
+            };
             if got == 0 {
                 return Outcome::Done(ret_len(copied, EFAULT));
             }
@@ -1291,7 +1436,9 @@ unsafe fn recv_locked(c: &Conn, sk: *mut bindings::sock, m: *mut bindings::msghd
             // SAFETY: as in `bypass_sendmsg`.
             let err = unsafe { ptr::read_volatile(&(*sk).sk_err) } != 0;
             err || locked(c, |s, _| {
-                s.rcv_tail > s.rcv_head + skip || s.peer_fin || matches!(s.phase, Phase::Released | Phase::Restored)
+                s.rcv_tail > s.rcv_head + skip
+                    || s.peer_fin
+                    || matches!(s.phase, Phase::Released | Phase::Restored)
             })
         });
         if let Err(e) = r {
@@ -1314,7 +1461,9 @@ pub(crate) unsafe extern "C" fn bypass_poll(
     // switched back, under the socket lock we take here).
     let _lock = unsafe { SockLock::new(sk) };
     // SAFETY: as above.
-    let Some(held) = (unsafe { conn_of(sk) }).map(Held::new) else { return bindings::POLLERR };
+    let Some(held) = (unsafe { conn_of(sk) }).map(Held::new) else {
+        return bindings::POLLERR;
+    };
     let c: &Conn = &held;
     c.stat(Stat::BypassPoll);
     if phase_locked(c) == Phase::Restored {
@@ -1331,7 +1480,8 @@ pub(crate) unsafe extern "C" fn bypass_poll(
     let mut mask = locked(c, |s, _| {
         let mut mask = 0;
         let gone = s.phase == Phase::Released;
-        let wr_shut = shutdown & bindings::SEND_SHUTDOWN as u8 != 0 || s.fin_sent || s.close_pending;
+        let wr_shut =
+            shutdown & bindings::SEND_SHUTDOWN as u8 != 0 || s.fin_sent || s.close_pending;
         if s.rcv_tail > s.rcv_head || s.peer_fin || rd_shut || gone {
             mask |= EPOLLIN;
         }
@@ -1380,10 +1530,13 @@ pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c
     unsafe { bindings::handoff_lock_sock(sk) };
     // SAFETY: plain flag reads of the locked socket.
     let linger0 = unsafe {
-        bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_LINGER as c_int) && (*sk).sk_lingertime == 0
+        bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_LINGER as c_int)
+            && (*sk).sk_lingertime == 0
     };
     let on_nic = locked(c, |s, nic| {
-        let Some(nic) = nic.filter(|_| s.phase == Phase::Offloaded) else { return false };
+        let Some(nic) = nic.filter(|_| s.phase == Phase::Offloaded) else {
+            return false;
+        };
         if linger0 || s.rcv_tail > s.rcv_head {
             // Native TCP resets a connection closed with unread data or
             // with a zero linger time.
@@ -1447,7 +1600,9 @@ pub(crate) unsafe extern "C" fn bypass_getsockopt(
         unsafe { crate::handoff::show_nic_view(c) };
     }
     // SAFETY: the base protocol's handler with the caller's arguments.
-    unsafe { ((*c.base_prot).getsockopt.expect("tcp getsockopt"))(sk, level, optname, optval, optlen) }
+    unsafe {
+        ((*c.base_prot).getsockopt.expect("tcp getsockopt"))(sk, level, optname, optval, optlen)
+    }
 }
 
 /// TCP-level socket options: applied to the host socket (so getsockopt
@@ -1464,7 +1619,9 @@ pub(crate) unsafe extern "C" fn bypass_setsockopt(
     let c: &Conn = &held;
     c.stat(Stat::BypassSetsockopt);
     // SAFETY: the base protocol's handler with the caller's arguments.
-    let r = unsafe { ((*c.base_prot).setsockopt.expect("tcp setsockopt"))(sk, level, optname, optval, optlen) };
+    let r = unsafe {
+        ((*c.base_prot).setsockopt.expect("tcp setsockopt"))(sk, level, optname, optval, optlen)
+    };
     if r != 0 || level != bindings::SOL_TCP as c_int {
         return r;
     }
@@ -1476,9 +1633,14 @@ pub(crate) unsafe extern "C" fn bypass_setsockopt(
     unsafe { bindings::handoff_tcp_clear_xmit_timers(sk) };
     let cmd = match optname as u32 {
         // SAFETY: reading options of the locked socket.
-        bindings::TCP_NODELAY => Some((msg::CtrlCmd::NoDelay, u64::from(unsafe { (*sk.cast::<bindings::tcp_sock>()).nonagle() } & 1))),
+        bindings::TCP_NODELAY => Some((
+            msg::CtrlCmd::NoDelay,
+            u64::from(unsafe { (*sk.cast::<bindings::tcp_sock>()).nonagle() } & 1),
+        )),
         // SAFETY: as above.
-        bindings::TCP_KEEPIDLE => unsafe { keepalive_arg(sk) }.map(|a| (msg::CtrlCmd::KeepAlive, a)),
+        bindings::TCP_KEEPIDLE => {
+            unsafe { keepalive_arg(sk) }.map(|a| (msg::CtrlCmd::KeepAlive, a))
+        }
         _ => None,
     };
     if let Some((cmd, arg)) = cmd {
@@ -1498,7 +1660,11 @@ pub(crate) unsafe extern "C" fn bypass_keepalive(sk: *mut bindings::sock, valboo
     let held = unsafe { record(sk) };
     let c: &Conn = &held;
     // SAFETY: as above.
-    let arg = if valbool != 0 { unsafe { keepalive_time_ms(sk) } } else { 0 };
+    let arg = if valbool != 0 {
+        unsafe { keepalive_time_ms(sk) }
+    } else {
+        0
+    };
     locked(c, |s, nic| {
         if let (Some(nic), Phase::Offloaded) = (nic, s.phase) {
             let _ = ctrl(c, s, nic, msg::CtrlCmd::KeepAlive, arg);
@@ -1511,7 +1677,11 @@ pub(crate) unsafe extern "C" fn bypass_keepalive(sk: *mut bindings::sock, valboo
 /// `sk` is a live, locked TCP socket.
 unsafe fn keepalive_time_ms(sk: *mut bindings::sock) -> u64 {
     // SAFETY: by the contract.
-    unsafe { u64::from(bindings::jiffies_to_msecs(bindings::handoff_keepalive_time_when(sk.cast()) as _)) }
+    unsafe {
+        u64::from(bindings::jiffies_to_msecs(
+            bindings::handoff_keepalive_time_when(sk.cast()) as _,
+        ))
+    }
 }
 
 /// # Safety
@@ -1519,11 +1689,18 @@ unsafe fn keepalive_time_ms(sk: *mut bindings::sock) -> u64 {
 /// `sk` is a live, locked TCP socket.
 unsafe fn keepalive_arg(sk: *mut bindings::sock) -> Option<u64> {
     // SAFETY: by the contract.
-    unsafe { bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_KEEPOPEN as c_int).then(|| keepalive_time_ms(sk)) }
+    unsafe {
+        bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_KEEPOPEN as c_int)
+            .then(|| keepalive_time_ms(sk))
+    }
 }
 
 /// SIOCINQ / SIOCOUTQ / SIOCOUTQNSD from the bypass rings.
-pub(crate) unsafe extern "C" fn bypass_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
+pub(crate) unsafe extern "C" fn bypass_ioctl(
+    sk: *mut bindings::sock,
+    cmd: c_int,
+    karg: *mut c_int,
+) -> c_int {
     // SAFETY: as in `bypass_sendmsg`.
     let held = unsafe { record(sk) };
     let c: &Conn = &held;
@@ -1550,7 +1727,10 @@ pub(crate) unsafe extern "C" fn bypass_ioctl(sk: *mut bindings::sock, cmd: c_int
 /// Segments that reach the parked host socket while it is owned by a
 /// system call land in its backlog; they are stale by the time it is
 /// released, so they are dropped (the peer retransmits to the NIC).
-pub(crate) unsafe extern "C" fn parked_backlog_rcv(sk: *mut bindings::sock, skb: *mut bindings::sk_buff) -> c_int {
+pub(crate) unsafe extern "C" fn parked_backlog_rcv(
+    sk: *mut bindings::sock,
+    skb: *mut bindings::sk_buff,
+) -> c_int {
     // SAFETY: called by the socket layer with a live socket and an skb we
     // now own.
     unsafe {
@@ -1618,4 +1798,3 @@ pub(crate) fn take_counted(c: &Conn, g: &Guard<'_>) -> bool {
 pub(crate) fn take_final_snap(c: &Conn, g: &Guard<'_>) -> Option<Snapshot> {
     c.st(g).final_snap.take()
 }
-

@@ -63,7 +63,9 @@ pub(crate) fn register(c: &Conn) {
     with(|head| {
         // SAFETY: `c.link` is not on any list yet; the lock is held.
         unsafe { bindings::handoff_list_add_tail(c.link.get(), head) };
-        REGISTRY.count.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        REGISTRY
+            .count
+            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     });
 }
 
@@ -72,7 +74,9 @@ pub(crate) fn unregister(c: &Conn) {
     with(|_| {
         // SAFETY: `c.link` is on the list; the lock is held.
         unsafe { bindings::handoff_list_del_init(c.link.get()) };
-        REGISTRY.count.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
+        REGISTRY
+            .count
+            .fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
     });
 }
 
@@ -81,7 +85,13 @@ pub(crate) fn unregister(c: &Conn) {
 enum Selector {
     All,
     Cookie(u64),
-    Tuple { v6: bool, local: [u8; 16], lport: u16, remote: [u8; 16], rport: u16 },
+    Tuple {
+        v6: bool,
+        local: [u8; 16],
+        lport: u16,
+        remote: [u8; 16],
+        rport: u16,
+    },
 }
 
 fn parse_u64(s: &[u8]) -> Option<u64> {
@@ -117,9 +127,21 @@ fn parse_endpoint(s: &[u8]) -> Option<(bool, [u8; 16], u16)> {
     // most 4 / 16 bytes to `out` and stop at the given length.
     let ok = unsafe {
         if v6 {
-            bindings::in6_pton(addr.as_ptr().cast(), addr.len() as c_int, out.as_mut_ptr(), -1, &mut end)
+            bindings::in6_pton(
+                addr.as_ptr().cast(),
+                addr.len() as c_int,
+                out.as_mut_ptr(),
+                -1,
+                &mut end,
+            )
         } else {
-            bindings::in4_pton(addr.as_ptr().cast(), addr.len() as c_int, out.as_mut_ptr(), -1, &mut end)
+            bindings::in4_pton(
+                addr.as_ptr().cast(),
+                addr.len() as c_int,
+                out.as_mut_ptr(),
+                -1,
+                &mut end,
+            )
         }
     };
     (ok == 1 && end == addr.as_ptr().wrapping_add(addr.len()).cast()).then_some((v6, out, port))
@@ -134,14 +156,24 @@ fn parse(input: &[u8]) -> Result<Selector> {
     if let Some(v) = parse_u64(s) {
         return Ok(Selector::Cookie(v));
     }
-    let mut parts = s.split(|b| b.is_ascii_whitespace()).filter(|p| !p.is_empty());
-    let (Some(l), Some(r), None) = (parts.next(), parts.next(), parts.next()) else { return Err(EINVAL) };
+    let mut parts = s
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|p| !p.is_empty());
+    let (Some(l), Some(r), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(EINVAL);
+    };
     let (lv6, local, lport) = parse_endpoint(l).ok_or(EINVAL)?;
     let (rv6, remote, rport) = parse_endpoint(r).ok_or(EINVAL)?;
     if lv6 != rv6 {
         return Err(EINVAL);
     }
-    Ok(Selector::Tuple { v6: lv6, local, lport, remote, rport })
+    Ok(Selector::Tuple {
+        v6: lv6,
+        local,
+        lport,
+        remote,
+        rport,
+    })
 }
 
 /// # Safety
@@ -154,7 +186,13 @@ unsafe fn matches(sel: &Selector, sk: *mut bindings::sock) -> bool {
         // selector can only name a cookie that was shown. Zero means none.
         // SAFETY: by the contract; skc_cookie is an atomic64_t.
         Selector::Cookie(v) => v != 0 && unsafe { cookie_of(sk) } == v,
-        Selector::Tuple { v6, local, lport, remote, rport } => {
+        Selector::Tuple {
+            v6,
+            local,
+            lport,
+            remote,
+            rport,
+        } => {
             // SAFETY: by the contract; plain-data unions of the socket.
             unsafe {
                 let common = &(*sk).__sk_common;
@@ -168,7 +206,8 @@ unsafe fn matches(sel: &Selector, sk: *mut bindings::sock) -> bool {
                     l == local && r == remote
                 } else {
                     let a = &common.__bindgen_anon_1.__bindgen_anon_1;
-                    a.skc_rcv_saddr.to_ne_bytes() == local[..4] && a.skc_daddr.to_ne_bytes() == remote[..4]
+                    a.skc_rcv_saddr.to_ne_bytes() == local[..4]
+                        && a.skc_daddr.to_ne_bytes() == remote[..4]
                 }
             }
         }
@@ -187,7 +226,10 @@ fn each_record(mut f: impl FnMut(&Conn) -> bool) -> bool {
         unsafe {
             let mut p = (*head).next;
             while p != head {
-                if !f(&*(p as *const u8).sub(core::mem::offset_of!(Conn, link)).cast::<Conn>()) {
+                if !f(&*(p as *const u8)
+                    .sub(core::mem::offset_of!(Conn, link))
+                    .cast::<Conn>())
+                {
                     return false;
                 }
                 p = (*p).next;
@@ -292,7 +334,11 @@ fn apply(net: *mut bindings::net, op: Op, input: &[u8]) -> Result {
             unsafe { pre_quiesce(sk) };
         }
     }
-    let mut result = if matches!(sel, Selector::All) { Ok(()) } else { Err(ENOENT) };
+    let mut result = if matches!(sel, Selector::All) {
+        Ok(())
+    } else {
+        Err(ENOENT)
+    };
     let mut any_ok = false;
     for &sk in socks.iter() {
         // SAFETY: held by `collect`.
@@ -329,7 +375,14 @@ pub(crate) unsafe extern "C" fn proc_control(
         return EPERM.to_errno();
     }
     // SAFETY: by the contract.
-    let (len, pos, net, offload) = unsafe { (*lenp, *ppos, (*ctl).extra1.cast::<bindings::net>(), !(*ctl).extra2.is_null()) };
+    let (len, pos, net, offload) = unsafe {
+        (
+            *lenp,
+            *ppos,
+            (*ctl).extra1.cast::<bindings::net>(),
+            !(*ctl).extra2.is_null(),
+        )
+    };
     if pos != 0 || len == 0 || len > 256 {
         return EINVAL.to_errno();
     }
@@ -390,7 +443,9 @@ unsafe fn cookie_of(sk: *mut bindings::sock) -> u64 {
 /// `net.handoff.offload` hands it to the device its route now uses.
 /// Process context.
 pub(crate) fn route_changed(net: *mut bindings::net) {
-    let Ok(socks) = collect(net, &Selector::All) else { return };
+    let Ok(socks) = collect(net, &Selector::All) else {
+        return;
+    };
     for &sk in socks.iter() {
         // SAFETY: held by `collect`; the record is used under the socket
         // lock, as everywhere.
@@ -445,7 +500,9 @@ pub(crate) fn shutdown() {
     UNLOADING.store(true, core::sync::atomic::Ordering::Release);
     let mut restored = 0u32;
     loop {
-        let Ok(socks) = collect(ptr::null_mut(), &Selector::All) else { break };
+        let Ok(socks) = collect(ptr::null_mut(), &Selector::All) else {
+            break;
+        };
         if socks.is_empty() {
             break;
         }
@@ -477,7 +534,10 @@ pub(crate) fn shutdown() {
         }
     }
     if restored > 0 {
-        pr_info!("{} offloaded connection(s) restored to the host before unload\n", restored);
+        pr_info!(
+            "{} offloaded connection(s) restored to the host before unload\n",
+            restored
+        );
     }
     // A caller that read one of our operation pointers before it was
     // switched back has entered our code by the end of a grace period
@@ -496,11 +556,16 @@ pub(crate) fn shutdown() {
         unsafe { bindings::msleep(10) };
         waited += 1;
         if waited % 500 == 0 {
-            pr_warn!("unload waits for {} system call(s) still in the bypass layer\n",
-                REGISTRY.count.load(core::sync::atomic::Ordering::Relaxed));
+            pr_warn!(
+                "unload waits for {} system call(s) still in the bypass layer\n",
+                REGISTRY.count.load(core::sync::atomic::Ordering::Relaxed)
+            );
         }
     }
     if kicked > 0 {
-        pr_info!("system calls asleep in native TCP on {} socket(s) restarted outside the module\n", kicked);
+        pr_info!(
+            "system calls asleep in native TCP on {} socket(s) restarted outside the module\n",
+            kicked
+        );
     }
 }

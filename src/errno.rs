@@ -20,4 +20,12 @@ macro_rules! errnos {
     };
 }
 
-errnos!(ENOTCONN, EOPNOTSUPP, ENETDOWN, EHOSTUNREACH, ENOBUFS, ETIMEDOUT, EALREADY);
+errnos!(
+    ENOTCONN,
+    EOPNOTSUPP,
+    ENETDOWN,
+    EHOSTUNREACH,
+    ENOBUFS,
+    ETIMEDOUT,
+    EALREADY
+);

@@ -29,8 +29,8 @@ use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::prelude::*;
 
 use crate::bindings;
-use crate::errno;
 use crate::bypass::{self, Conn, Phase};
+use crate::errno;
 use crate::firmware::msg::SNAPSHOT_MSG_LEN;
 use crate::firmware::{Command, SnapFlags, Snapshot, TcpState};
 use crate::policy;
@@ -177,7 +177,10 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     let snap = unsafe { capture(sk, tcp_state, &route, c.rcv.len() as u32, unread) };
     let mut msg = [0u8; SNAPSHOT_MSG_LEN];
     let cookie = c as *const Conn as u64;
-    if (Command::Handoff { cookie, snap }).encode(&mut msg).is_err() {
+    if (Command::Handoff { cookie, snap })
+        .encode(&mut msg)
+        .is_err()
+    {
         // SAFETY: parked above; no NIC knows the connection.
         unsafe { unpark(sk, c) };
         return Err(refuse(net, Stat::RefusedBadSnapshot, EINVAL));
@@ -190,7 +193,8 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     // reference keeps its `Nic` alive until `finish` or the undo below.
     unsafe { bindings::handoff_dev_hold(route.dev) };
     c.dev = route.dev;
-    c.nic.store(nic as *const vnic::Nic as *mut vnic::Nic, Ordering::Release);
+    c.nic
+        .store(nic as *const vnic::Nic as *mut vnic::Nic, Ordering::Release);
     // SAFETY: still unknown to the NIC.
     unsafe { c.st_unshared() }.phase = Phase::HandingOff;
     let r = submit_and_wait(c, nic, &msg);
@@ -272,7 +276,10 @@ fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result {
     // SAFETY: plain conversions; the completion was initialised and is
     // completed by NAPI (`handoff_result`) or `nic_failed`.
     let left = unsafe {
-        bindings::wait_for_completion_timeout(c.done.get(), bindings::__msecs_to_jiffies(HANDOFF_TIMEOUT_MS))
+        bindings::wait_for_completion_timeout(
+            c.done.get(),
+            bindings::__msecs_to_jiffies(HANDOFF_TIMEOUT_MS),
+        )
     };
     let g = nic.offload.lock();
     if left == 0 && nic.offload.remove_pending(&g, me) {
@@ -324,9 +331,18 @@ impl Route<'_> {
             unsafe { bindings::handoff_dst_release(dst) };
             return Err(refuse(net, Stat::RefusedNoDevice, ENODEV));
         };
-        let mut route = Route { dst, dev, nic, local_mac: [0; 6], remote_mac: [0; 6], v6: false };
+        let mut route = Route {
+            dst,
+            dev,
+            nic,
+            local_mac: [0; 6],
+            remote_mac: [0; 6],
+            v6: false,
+        };
         // SAFETY: `dev` is alive (held by the route).
-        let up = unsafe { bindings::handoff_netif_running(dev) && bindings::handoff_netif_carrier_ok(dev) };
+        let up = unsafe {
+            bindings::handoff_netif_running(dev) && bindings::handoff_netif_carrier_ok(dev)
+        };
         if !up {
             return Err(refuse(net, Stat::RefusedDeviceDown, errno::ENETDOWN()));
         }
@@ -341,7 +357,14 @@ impl Route<'_> {
             let daddr: *const core::ffi::c_void = if route.v6 {
                 ptr::addr_of!((*sk).__sk_common.skc_v6_daddr).cast()
             } else {
-                ptr::addr_of!((*sk).__sk_common.__bindgen_anon_1.__bindgen_anon_1.skc_daddr).cast()
+                ptr::addr_of!(
+                    (*sk)
+                        .__sk_common
+                        .__bindgen_anon_1
+                        .__bindgen_anon_1
+                        .skc_daddr
+                )
+                .cast()
             };
             bindings::handoff_dst_neigh_lookup(dst, daddr)
         };
@@ -381,9 +404,21 @@ unsafe fn is_v4_mapped(sk: *mut bindings::sock) -> bool {
 /// `sk` is a live, locked TCP socket.
 unsafe fn queue_lengths(sk: *mut bindings::sock) -> (u32, u32) {
     // SAFETY: by the contract.
-    let (tp, fin_in) = unsafe { (&*tcp(sk), bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_DONE as c_int)) };
+    let (tp, fin_in) = unsafe {
+        (
+            &*tcp(sk),
+            bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_DONE as c_int),
+        )
+    };
     let unread = tp.rcv_nxt.wrapping_sub(tp.copied_seq);
-    (tp.write_seq.wrapping_sub(tp.snd_una), if fin_in { unread.saturating_sub(1) } else { unread })
+    (
+        tp.write_seq.wrapping_sub(tp.snd_una),
+        if fin_in {
+            unread.saturating_sub(1)
+        } else {
+            unread
+        },
+    )
 }
 
 /// Copies `skb`'s payload overlapping `[from, from + out.len())` (sequence
@@ -396,9 +431,17 @@ unsafe fn copy_overlap(skb: *mut bindings::sk_buff, from: u32, out: &mut [u8]) -
     // SAFETY: by the contract.
     let (seq, len) = unsafe { (bindings::handoff_tcp_skb_seq(skb), (*skb).len) };
     let end = seq.wrapping_add(len);
-    let lo = if (seq.wrapping_sub(from) as i32) < 0 { from } else { seq };
+    let lo = if (seq.wrapping_sub(from) as i32) < 0 {
+        from
+    } else {
+        seq
+    };
     let hi_limit = from.wrapping_add(out.len() as u32);
-    let hi = if (end.wrapping_sub(hi_limit) as i32) > 0 { hi_limit } else { end };
+    let hi = if (end.wrapping_sub(hi_limit) as i32) > 0 {
+        hi_limit
+    } else {
+        end
+    };
     let n = hi.wrapping_sub(lo) as i32;
     if n <= 0 {
         return 0;
@@ -407,9 +450,18 @@ unsafe fn copy_overlap(skb: *mut bindings::sk_buff, from: u32, out: &mut [u8]) -
     // SAFETY: `[lo - seq, lo - seq + n)` is inside the skb's payload and
     // `[dst, dst + n)` inside `out` (clamped above).
     let r = unsafe {
-        bindings::skb_copy_bits(skb, lo.wrapping_sub(seq) as c_int, out.as_mut_ptr().add(dst).cast(), n)
+        bindings::skb_copy_bits(
+            skb,
+            lo.wrapping_sub(seq) as c_int,
+            out.as_mut_ptr().add(dst).cast(),
+            n,
+        )
     };
-    if r == 0 { n as usize } else { 0 }
+    if r == 0 {
+        n as usize
+    } else {
+        0
+    }
 }
 
 /// # Safety
@@ -505,12 +557,21 @@ unsafe fn purge_queues(sk: *mut bindings::sock) {
 /// # Safety
 ///
 /// `sk` is a live, locked TCP socket.
-unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, rcv_buf: u32, unread: u32) -> Snapshot {
+unsafe fn capture(
+    sk: *mut bindings::sock,
+    state: TcpState,
+    route: &Route<'_>,
+    rcv_buf: u32,
+    unread: u32,
+) -> Snapshot {
     // SAFETY: by the contract.
     let (tp, icsk) = unsafe { (&*tcp(sk), &*sk.cast::<bindings::inet_connection_sock>()) };
     let inet = &icsk.icsk_inet;
     let common = &inet.sk.__sk_common;
-    let mut snap = Snapshot { state, ..Snapshot::default() };
+    let mut snap = Snapshot {
+        state,
+        ..Snapshot::default()
+    };
     // SAFETY: reading the plain-data unions of a live socket.
     unsafe {
         snap.local_port = common.__bindgen_anon_3.__bindgen_anon_1.skc_num;
@@ -528,7 +589,11 @@ unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, r
     }
     snap.local_mac = route.local_mac;
     snap.remote_mac = route.remote_mac;
-    snap.ttl = if !route.v6 && inet.uc_ttl > 0 { inet.uc_ttl as u8 } else { 64 };
+    snap.ttl = if !route.v6 && inet.uc_ttl > 0 {
+        inet.uc_ttl as u8
+    } else {
+        64
+    };
     snap.tos = if route.v6 { 0 } else { inet.tos };
     let opt = &tp.rx_opt;
     if opt.wscale_ok() != 0 {
@@ -552,7 +617,11 @@ unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, r
     // SAFETY: inline accessors of the locked socket.
     let cwnd = unsafe { bindings::handoff_tcp_snd_cwnd(tp) };
     snap.cwnd = cwnd.saturating_mul(mss);
-    snap.ssthresh = if tp.snd_ssthresh >= 0x7fff_ffff { u32::MAX } else { tp.snd_ssthresh.saturating_mul(mss) };
+    snap.ssthresh = if tp.snd_ssthresh >= 0x7fff_ffff {
+        u32::MAX
+    } else {
+        tp.snd_ssthresh.saturating_mul(mss)
+    };
     snap.rcv_nxt = tp.rcv_nxt;
     snap.rcv_buf = rcv_buf;
     snap.rcv_unread = unread;
@@ -563,14 +632,20 @@ unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, r
     // retransmitted by the peer.)
     let edge = tp.rcv_wup.wrapping_add(tp.rcv_wnd);
     let room = rcv_buf.saturating_sub(unread);
-    snap.rcv_adv = if edge.wrapping_sub(tp.rcv_nxt) as i32 > room as i32 { tp.rcv_nxt.wrapping_add(room) } else { edge };
+    snap.rcv_adv = if edge.wrapping_sub(tp.rcv_nxt) as i32 > room as i32 {
+        tp.rcv_nxt.wrapping_add(room)
+    } else {
+        edge
+    };
     let mut flags = 0u8;
     if opt.tstamp_ok() != 0 {
         flags |= SnapFlags::TIMESTAMPS;
         snap.ts_recent = opt.ts_recent;
         // SAFETY: clock read.
         let now_s = unsafe { bindings::handoff_tcp_seconds() };
-        snap.ts_recent_age_ms = now_s.wrapping_sub(opt.ts_recent_stamp as u32).saturating_mul(1000);
+        snap.ts_recent_age_ms = now_s
+            .wrapping_sub(opt.ts_recent_stamp as u32)
+            .saturating_mul(1000);
         // The NIC continues from the later of the clock now and the last
         // departure time this socket stamped a segment with
         // (`tcp_wstamp_ns`, raised to every segment's time by
@@ -595,8 +670,10 @@ unsafe fn capture(sk: *mut bindings::sock, state: TcpState, route: &Route<'_>, r
         if bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_KEEPOPEN as c_int) {
             flags |= SnapFlags::KEEPALIVE;
         }
-        snap.keep_idle_ms = bindings::jiffies_to_msecs(bindings::handoff_keepalive_time_when(tp) as _);
-        snap.keep_intvl_ms = bindings::jiffies_to_msecs(bindings::handoff_keepalive_intvl_when(tp) as _);
+        snap.keep_idle_ms =
+            bindings::jiffies_to_msecs(bindings::handoff_keepalive_time_when(tp) as _);
+        snap.keep_intvl_ms =
+            bindings::jiffies_to_msecs(bindings::handoff_keepalive_intvl_when(tp) as _);
         snap.keep_cnt = bindings::handoff_keepalive_probes(tp).clamp(1, 255) as u8;
         snap.rto_us = bindings::jiffies_to_usecs(icsk.icsk_rto as _);
     }
@@ -629,21 +706,30 @@ struct ParkFilter(Option<KBox<bindings::sk_filter>>);
 
 impl ParkFilter {
     fn new() -> Result<Self> {
-        let mut insn = [bindings::sock_filter { code: (bindings::BPF_RET | bindings::BPF_K) as u16, jt: 0, jf: 0, k: 0 }];
-        let mut fprog = bindings::sock_fprog_kern { len: 1, filter: insn.as_mut_ptr() };
+        let mut insn = [bindings::sock_filter {
+            code: (bindings::BPF_RET | bindings::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        }];
+        let mut fprog = bindings::sock_fprog_kern {
+            len: 1,
+            filter: insn.as_mut_ptr(),
+        };
         let mut prog: *mut bindings::bpf_prog = ptr::null_mut();
         // SAFETY: `fprog` describes one valid instruction; the kernel copies it.
         kernel::error::to_result(unsafe { bindings::bpf_prog_create(&mut prog, &mut fprog) })?;
         // SAFETY: an all-zero sk_filter is filled in by the publish shim (its
         // refcount) and here (its program).
-        let mut fp: KBox<bindings::sk_filter> = match KBox::new(unsafe { core::mem::zeroed() }, GFP_KERNEL) {
-            Ok(fp) => fp,
-            Err(e) => {
-                // SAFETY: created above, not published.
-                unsafe { bindings::bpf_prog_destroy(prog) };
-                return Err(e.into());
-            }
-        };
+        let mut fp: KBox<bindings::sk_filter> =
+            match KBox::new(unsafe { core::mem::zeroed() }, GFP_KERNEL) {
+                Ok(fp) => fp,
+                Err(e) => {
+                    // SAFETY: created above, not published.
+                    unsafe { bindings::bpf_prog_destroy(prog) };
+                    return Err(e.into());
+                }
+            };
         fp.prog = prog;
         Ok(ParkFilter(Some(fp)))
     }
@@ -759,7 +845,9 @@ pub(crate) unsafe fn route_still_via_nic(c: &Conn) -> bool {
     // SAFETY: by the contract; a TCP socket's af_ops are set for its life.
     unsafe {
         let af = (*sk.cast::<bindings::inet_connection_sock>()).icsk_af_ops;
-        let Some(rebuild) = af.as_ref().and_then(|af| af.rebuild_header) else { return true };
+        let Some(rebuild) = af.as_ref().and_then(|af| af.rebuild_header) else {
+            return true;
+        };
         bindings::handoff_sk_dst_reset(sk);
         if rebuild(sk) != 0 {
             // No route at all any more.
@@ -777,10 +865,19 @@ pub(crate) unsafe fn route_still_via_nic(c: &Conn) -> bool {
 
 /// The NIC's RTT estimate, slow-start threshold and RTO written into the
 /// `tcp_sock` (`mss` > 0: the NIC counts bytes, the host segments).
-fn set_path_state(tp: &mut bindings::tcp_sock, icsk: &mut bindings::inet_connection_sock, snap: &Snapshot, mss: u32) {
+fn set_path_state(
+    tp: &mut bindings::tcp_sock,
+    icsk: &mut bindings::inet_connection_sock,
+    snap: &Snapshot,
+    mss: u32,
+) {
     // `checked_div`: callers pass mss >= 64, but a plain division keeps a
     // panic path that objtool sees falling off the function.
-    tp.snd_ssthresh = if snap.ssthresh == u32::MAX { 0x7fff_ffff } else { snap.ssthresh.checked_div(mss).unwrap_or(2).max(2) };
+    tp.snd_ssthresh = if snap.ssthresh == u32::MAX {
+        0x7fff_ffff
+    } else {
+        snap.ssthresh.checked_div(mss).unwrap_or(2).max(2)
+    };
     if snap.srtt_us > 0 {
         tp.srtt_us = snap.srtt_us << 3;
         tp.mdev_us = snap.rttvar_us << 2;
@@ -814,11 +911,21 @@ pub(crate) unsafe fn show_nic_view(c: &Conn) {
     }
     // SAFETY: initialised completion, completed by the `info` event.
     unsafe {
-        bindings::wait_for_completion_timeout(c.info_done.get(), bindings::__msecs_to_jiffies(INFO_TIMEOUT_MS));
+        bindings::wait_for_completion_timeout(
+            c.info_done.get(),
+            bindings::__msecs_to_jiffies(INFO_TIMEOUT_MS),
+        );
     }
-    let Some(snap) = bypass::end_info(c, nic) else { return };
+    let Some(snap) = bypass::end_info(c, nic) else {
+        return;
+    };
     // SAFETY: by the contract (locked socket).
-    let (tp, icsk) = unsafe { (&mut *tcp(c.sk), &mut *c.sk.cast::<bindings::inet_connection_sock>()) };
+    let (tp, icsk) = unsafe {
+        (
+            &mut *tcp(c.sk),
+            &mut *c.sk.cast::<bindings::inet_connection_sock>(),
+        )
+    };
     let mss = u32::from(snap.mss).max(1);
     set_path_state(tp, icsk, &snap, mss);
     // SAFETY: inline setter on the locked socket.
@@ -847,7 +954,9 @@ const QUIESCE_MS: u32 = 500;
 pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
     let sk = c.sk;
     let net = c.net;
-    let Some(nic) = c.nic() else { return Err(errno::EALREADY()) };
+    let Some(nic) = c.nic() else {
+        return Err(errno::EALREADY());
+    };
     // Let the NIC's flight drain first: with nothing unacknowledged on the
     // NIC, the host continues exactly where the NIC stopped. (Resending an
     // unacknowledged flight would put the peer's ACKs beyond the host's
@@ -864,10 +973,16 @@ pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
     bypass::begin_restore(c, nic)?;
     // SAFETY: initialised completion, completed by the `restore` event.
     unsafe {
-        bindings::wait_for_completion_timeout(c.done.get(), bindings::__msecs_to_jiffies(RESTORE_TIMEOUT_MS));
+        bindings::wait_for_completion_timeout(
+            c.done.get(),
+            bindings::__msecs_to_jiffies(RESTORE_TIMEOUT_MS),
+        );
     }
     let Some(snap) = bypass::end_restore(c, nic) else {
-        pr_warn!("the NIC did not return a connection within {} ms; resetting it\n", RESTORE_TIMEOUT_MS);
+        pr_warn!(
+            "the NIC did not return a connection within {} ms; resetting it\n",
+            RESTORE_TIMEOUT_MS
+        );
         stats::inc(net, Stat::RestoreFailures);
         // SAFETY: socket locked; the connection left the NIC's table.
         unsafe {
@@ -932,14 +1047,23 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
     let unacked = (snd_a.len() + snd_b.len()) as u32;
     let unread = (rcv_a.len() + rcv_b.len()) as u32;
     // SAFETY: by the contract.
-    let (tp, icsk) = unsafe { (&mut *tcp(sk), &mut *sk.cast::<bindings::inet_connection_sock>()) };
+    let (tp, icsk) = unsafe {
+        (
+            &mut *tcp(sk),
+            &mut *sk.cast::<bindings::inet_connection_sock>(),
+        )
+    };
     let mss = tp.mss_cache.max(64);
 
     // Receive side: the bytes the application has not read stay readable.
     tp.rcv_nxt = snap.rcv_nxt;
     tp.rcv_wup = snap.rcv_nxt;
     let adv = snap.rcv_adv.wrapping_sub(snap.rcv_nxt);
-    tp.rcv_wnd = if (adv as i32) > 0 { adv.max(tp.rcv_wnd) } else { tp.rcv_wnd };
+    tp.rcv_wnd = if (adv as i32) > 0 {
+        adv.max(tp.rcv_wnd)
+    } else {
+        tp.rcv_wnd
+    };
     // SAFETY: by the contract (no NIC: the overflow queue is ours).
     let extra = unsafe { queue_bytes(c.overflow.get()) };
     tp.copied_seq = snap.rcv_nxt.wrapping_sub(unread).wrapping_sub(extra);
@@ -980,7 +1104,8 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
         // SAFETY: clock reads.
         unsafe {
             tp.rx_opt.ts_recent = snap.ts_recent;
-            tp.rx_opt.ts_recent_stamp = bindings::handoff_tcp_seconds().wrapping_sub(snap.ts_recent_age_ms / 1000) as c_int;
+            tp.rx_opt.ts_recent_stamp =
+                bindings::handoff_tcp_seconds().wrapping_sub(snap.ts_recent_age_ms / 1000) as c_int;
         }
     }
     // Congestion and RTT state carry over.
@@ -1032,16 +1157,30 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
     unsafe {
         (*sk).sk_shutdown &= !(bindings::SEND_SHUTDOWN as u8);
         if unacked > 0 {
-            let need = (unacked as c_int).saturating_mul(2).saturating_add(64 * 1024);
+            let need = (unacked as c_int)
+                .saturating_mul(2)
+                .saturating_add(64 * 1024);
             if (*sk).sk_sndbuf < need {
                 (*sk).sk_sndbuf = need;
             }
             let mut iov = [
-                bindings::kvec { iov_base: snd_a.as_ptr() as *mut _, iov_len: snd_a.len() },
-                bindings::kvec { iov_base: snd_b.as_ptr() as *mut _, iov_len: snd_b.len() },
+                bindings::kvec {
+                    iov_base: snd_a.as_ptr() as *mut _,
+                    iov_len: snd_a.len(),
+                },
+                bindings::kvec {
+                    iov_base: snd_b.as_ptr() as *mut _,
+                    iov_len: snd_b.len(),
+                },
             ];
             let mut msg: bindings::msghdr = core::mem::zeroed();
-            bindings::iov_iter_kvec(&mut msg.msg_iter, bindings::ITER_SOURCE, iov.as_mut_ptr(), 2, unacked as usize);
+            bindings::iov_iter_kvec(
+                &mut msg.msg_iter,
+                bindings::ITER_SOURCE,
+                iov.as_mut_ptr(),
+                2,
+                unacked as usize,
+            );
             msg.msg_flags = bindings::MSG_DONTWAIT;
             let sent = bindings::tcp_sendmsg_locked(sk, &mut msg, unacked as usize);
             if sent != unacked as c_int {
@@ -1054,7 +1193,10 @@ unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
             (*sk).sk_shutdown |= bindings::SEND_SHUTDOWN as u8;
         }
         if bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_KEEPOPEN as c_int) {
-            bindings::inet_csk_reset_keepalive_timer(sk, bindings::handoff_keepalive_time_when(tp) as _);
+            bindings::inet_csk_reset_keepalive_timer(
+                sk,
+                bindings::handoff_keepalive_time_when(tp) as _,
+            );
         }
     }
     Ok(())
@@ -1121,7 +1263,11 @@ pub(crate) unsafe fn hand_back_buffered(c: &Conn) {
 ///
 /// The caller holds the lock of `sk`, whose `tcp_sock` and
 /// `inet_connection_sock` `tp` and `icsk` are.
-unsafe fn reset_loss_recovery(sk: *mut bindings::sock, tp: &mut bindings::tcp_sock, icsk: &mut bindings::inet_connection_sock) {
+unsafe fn reset_loss_recovery(
+    sk: *mut bindings::sock,
+    tp: &mut bindings::tcp_sock,
+    icsk: &mut bindings::inet_connection_sock,
+) {
     icsk.icsk_backoff = 0;
     icsk.icsk_retransmits = 0;
     icsk.icsk_probes_out = 0;
@@ -1187,11 +1333,15 @@ unsafe fn blocked_in_native(sk: *mut bindings::sock) -> bool {
         let mut p = (*head).next;
         let mut found = false;
         while p != head {
-            let e = (p as *mut u8).sub(core::mem::offset_of!(bindings::wait_queue_entry, entry)).cast::<bindings::wait_queue_entry>();
+            let e = (p as *mut u8)
+                .sub(core::mem::offset_of!(bindings::wait_queue_entry, entry))
+                .cast::<bindings::wait_queue_entry>();
             // Compared by address: these are the kernel's exported functions.
             let f = (*e).func.map_or(0, |f| f as usize);
-            let woken = bindings::woken_wake_function as unsafe extern "C" fn(_, _, _, _) -> _ as usize;
-            let autoremove = bindings::autoremove_wake_function as unsafe extern "C" fn(_, _, _, _) -> _ as usize;
+            let woken =
+                bindings::woken_wake_function as unsafe extern "C" fn(_, _, _, _) -> _ as usize;
+            let autoremove = bindings::autoremove_wake_function
+                as unsafe extern "C" fn(_, _, _, _) -> _ as usize;
             if f == woken || f == autoremove {
                 found = true;
                 break;

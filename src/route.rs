@@ -44,7 +44,12 @@ impl RouteWatch {
         unsafe {
             bindings::handoff_init_work(self.work.get(), Some(route_work));
             (*self.nb.get()).notifier_call = Some(fib_event);
-            let err = bindings::register_fib_notifier(net, self.nb.get(), Some(dump_retry), ptr::null_mut());
+            let err = bindings::register_fib_notifier(
+                net,
+                self.nb.get(),
+                Some(dump_retry),
+                ptr::null_mut(),
+            );
             if err != 0 {
                 pr_warn!("route changes in a namespace will not restore its connections (FIB notifier: error {})\n", err);
                 return;
@@ -70,11 +75,18 @@ impl RouteWatch {
 
 /// A FIB change (or, at registration, an existing entry): check the
 /// namespace's connections soon. Atomic context.
-unsafe extern "C" fn fib_event(nb: *mut bindings::notifier_block, _event: c_ulong, _info: *mut c_void) -> c_int {
+unsafe extern "C" fn fib_event(
+    nb: *mut bindings::notifier_block,
+    _event: c_ulong,
+    _info: *mut c_void,
+) -> c_int {
     // SAFETY: `nb` is the `nb` field of a started `RouteWatch`; its work
     // item was initialised before the notifier was registered.
     unsafe {
-        let watch = nb.cast::<u8>().sub(core::mem::offset_of!(RouteWatch, nb)).cast::<RouteWatch>();
+        let watch = nb
+            .cast::<u8>()
+            .sub(core::mem::offset_of!(RouteWatch, nb))
+            .cast::<RouteWatch>();
         bindings::handoff_schedule_work((*watch).work.get());
     }
     bindings::NOTIFY_DONE as c_int
@@ -88,7 +100,10 @@ unsafe extern "C" fn route_work(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the `work` field of a started `RouteWatch`, which
     // `stop` keeps alive until this has returned (`cancel_work_sync`).
     let net = unsafe {
-        let watch = work.cast::<u8>().sub(core::mem::offset_of!(RouteWatch, work)).cast::<RouteWatch>();
+        let watch = work
+            .cast::<u8>()
+            .sub(core::mem::offset_of!(RouteWatch, work))
+            .cast::<RouteWatch>();
         (*watch).net
     };
     // Routes change under RTNL, and a deletion is announced before the

@@ -131,7 +131,9 @@ pub(crate) fn dec(net: *const bindings::net, s: Stat) {
 pub(crate) fn inc_below(net: *const bindings::net, s: Stat, limit: u64) -> bool {
     of(net)
         .counter(s)
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| (v < limit).then_some(v + 1))
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            (v < limit).then_some(v + 1)
+        })
         .is_ok()
 }
 

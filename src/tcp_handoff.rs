@@ -9,13 +9,13 @@
 mod accept;
 mod bindings;
 mod bypass;
+mod control;
+mod cstatic;
+mod errno;
 /// The NIC firmware (`firmware-sim/`), compiled into the module.
 #[path = "../firmware-sim/src/lib.rs"]
 #[allow(unused_attributes, unused_imports, dead_code, unreachable_pub)]
 mod firmware;
-mod control;
-mod cstatic;
-mod errno;
 mod handoff;
 mod netns;
 mod policy;
@@ -57,7 +57,12 @@ impl kernel::Module for TcpHandoff {
         let ulp = ulp::Registration::new()?;
         let accept = accept::Registration::new()?;
         pr_info!("version {} loaded\n", VERSION);
-        Ok(TcpHandoff { _accept: accept, _ulp: ulp, _hnic: hnic, _pernet: pernet })
+        Ok(TcpHandoff {
+            _accept: accept,
+            _ulp: ulp,
+            _hnic: hnic,
+            _pernet: pernet,
+        })
     }
 }
 

@@ -24,9 +24,9 @@ use kernel::alloc::{flags, KBox};
 use kernel::prelude::*;
 
 use crate::bindings;
-use crate::errno;
 use crate::bypass::{self, Conn, Phase};
 use crate::cstatic::CStatic;
+use crate::errno;
 
 const V4: usize = 0;
 const V6: usize = 1;
@@ -42,8 +42,10 @@ const NO_PROTO: bindings::proto = unsafe { core::mem::zeroed() };
 const NO_OPS: bindings::proto_ops = unsafe { core::mem::zeroed() };
 
 static ULP: CStatic<bindings::tcp_ulp_ops> = CStatic::new(NO_ULP);
-static BYPASS_PROT: [CStatic<bindings::proto>; 2] = [CStatic::new(NO_PROTO), CStatic::new(NO_PROTO)];
-static PENDING_PROT: [CStatic<bindings::proto>; 2] = [CStatic::new(NO_PROTO), CStatic::new(NO_PROTO)];
+static BYPASS_PROT: [CStatic<bindings::proto>; 2] =
+    [CStatic::new(NO_PROTO), CStatic::new(NO_PROTO)];
+static PENDING_PROT: [CStatic<bindings::proto>; 2] =
+    [CStatic::new(NO_PROTO), CStatic::new(NO_PROTO)];
 static BYPASS_OPS: [CStatic<bindings::proto_ops>; 2] = [CStatic::new(NO_OPS), CStatic::new(NO_OPS)];
 /// `BYPASS_OPS[V6]` is built from the first IPv6 socket's ops
 /// (`inet6_stream_ops` is not exported).
@@ -130,7 +132,9 @@ unsafe extern "C" fn bypass_disconnect(_sk: *mut bindings::sock, _flags: c_int) 
 ///
 /// The caller holds the socket lock; `c` was just handed off.
 pub(crate) unsafe fn install_bypass(c: &mut Conn) {
-    let Some(fam) = family_of(c.base_prot) else { return };
+    let Some(fam) = family_of(c.base_prot) else {
+        return;
+    };
     let sk = c.sk;
     // SAFETY: by the contract; the tables are static and complete.
     unsafe {
@@ -169,7 +173,11 @@ pub(crate) unsafe fn install_base(c: &Conn) {
 
 /// A new record for `sk`, boxed at its final address and registered in
 /// its namespace; its one reference is the socket's.
-pub(crate) fn new_record(sk: *mut bindings::sock, phase: Phase, gfp: kernel::alloc::Flags) -> Result<*mut Conn> {
+pub(crate) fn new_record(
+    sk: *mut bindings::sock,
+    phase: Phase,
+    gfp: kernel::alloc::Flags,
+) -> Result<*mut Conn> {
     let c = KBox::new(Conn::new(sk, phase), gfp)?;
     c.init_in_place();
     crate::control::register(&c);
@@ -193,7 +201,6 @@ pub(crate) unsafe fn put_record(c: *mut Conn) {
     }
 }
 
-
 /// Attaches the ULP to an accepted socket in the *pending* state (atomic
 /// context: the accept kretprobe). `false` if it could not.
 ///
@@ -202,7 +209,9 @@ pub(crate) unsafe fn put_record(c: *mut Conn) {
 /// `sk` is a live plain-TCP socket without a ULP, not yet visible to the
 /// application.
 pub(crate) unsafe fn attach_pending(sk: *mut bindings::sock) -> bool {
-    let Ok(c) = new_record(sk, Phase::Pending, flags::GFP_ATOMIC) else { return false };
+    let Ok(c) = new_record(sk, Phase::Pending, flags::GFP_ATOMIC) else {
+        return false;
+    };
     // SAFETY: by the contract; the record and tables are complete.
     unsafe {
         let fam = family_of((*sk).__sk_common.skc_prot).unwrap_or(V4);
@@ -222,7 +231,9 @@ pub(crate) unsafe fn attach_pending(sk: *mut bindings::sock) -> bool {
 ///
 /// The caller holds the socket lock; `c` is the socket's record, restored.
 pub(crate) unsafe fn install_pending(c: &mut Conn) {
-    let Some(fam) = family_of(c.base_prot) else { return };
+    let Some(fam) = family_of(c.base_prot) else {
+        return;
+    };
     // SAFETY: by the contract; no NIC knows the connection.
     unsafe {
         bypass::reset(c, Phase::Pending);
@@ -240,7 +251,9 @@ pub(crate) unsafe fn install_pending(c: &mut Conn) {
 ///
 /// The caller holds the socket lock; `c` is the socket's record, restored.
 pub(crate) unsafe fn install_dormant(c: &Conn) {
-    let Some(fam) = family_of(c.base_prot) else { return };
+    let Some(fam) = family_of(c.base_prot) else {
+        return;
+    };
     // SAFETY: by the contract; the table is static and complete.
     unsafe { bindings::handoff_set_sk_prot(c.sk, PENDING_PROT[fam].get()) };
 }
@@ -333,7 +346,11 @@ unsafe fn offload_locked(sk: *mut bindings::sock) -> *mut bindings::proto {
         let icsk = sk.cast::<bindings::inet_connection_sock>();
         let c = (*icsk).icsk_ulp_data.cast::<Conn>();
         let established = u32::from((*sk).__sk_common.skc_state) != bindings::TCP_SYN_RECV;
-        if established && (*icsk).icsk_ulp_ops == ULP.get() && !c.is_null() && (*c).st_unshared().phase == Phase::Pending {
+        if established
+            && (*icsk).icsk_ulp_ops == ULP.get()
+            && !c.is_null()
+            && (*c).st_unshared().phase == Phase::Pending
+        {
             // Not now (EAGAIN): it stays pending and this call is served
             // natively; a refusal was counted and the socket stays native.
             let _ = offload_or_detach(&mut *c);
@@ -345,11 +362,19 @@ unsafe fn offload_locked(sk: *mut bindings::sock) -> *mut bindings::proto {
 
 /// Counts a call `pending_enter` lets through to base TCP (socket still
 /// locked), so no handoff happens under it once the lock is let go.
-fn native_call<'a>(serve: *const bindings::proto, held: Option<&'a Conn>) -> Option<bypass::NativeCall<'a>> {
-    held.filter(|_| family_of(serve).is_some()).map(bypass::NativeCall::enter)
+fn native_call<'a>(
+    serve: *const bindings::proto,
+    held: Option<&'a Conn>,
+) -> Option<bypass::NativeCall<'a>> {
+    held.filter(|_| family_of(serve).is_some())
+        .map(bypass::NativeCall::enter)
 }
 
-unsafe extern "C" fn pending_sendmsg(sk: *mut bindings::sock, m: *mut bindings::msghdr, len: usize) -> c_int {
+unsafe extern "C" fn pending_sendmsg(
+    sk: *mut bindings::sock,
+    m: *mut bindings::msghdr,
+    len: usize,
+) -> c_int {
     // SAFETY: called by the socket layer on a live socket; `serve` is the
     // bypass or the base protocol.
     unsafe {

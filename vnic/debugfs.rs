@@ -18,7 +18,8 @@ static ROOT: CStatic<*mut bindings::dentry> = CStatic::new(ptr::null_mut());
 
 // SAFETY: an all-zero `file_operations` supports nothing; `init` fills in
 // `open` and `write` before any file uses it.
-static COMMAND_FOPS: CStatic<bindings::file_operations> = CStatic::new(unsafe { core::mem::zeroed() });
+static COMMAND_FOPS: CStatic<bindings::file_operations> =
+    CStatic::new(unsafe { core::mem::zeroed() });
 // SAFETY: as above; `init` fills in `open` and `write`.
 static FAIL_FOPS: CStatic<bindings::file_operations> = CStatic::new(unsafe { core::mem::zeroed() });
 
@@ -34,7 +35,16 @@ unsafe extern "C" fn fail_write(
 ) -> isize {
     // SAFETY: as in `command_write`.
     let nic = unsafe { &*(*file).private_data.cast::<Nic>() };
-    if nic.fail.compare_exchange(0, 1, core::sync::atomic::Ordering::AcqRel, core::sync::atomic::Ordering::Relaxed).is_ok() {
+    if nic
+        .fail
+        .compare_exchange(
+            0,
+            1,
+            core::sync::atomic::Ordering::AcqRel,
+            core::sync::atomic::Ordering::Relaxed,
+        )
+        .is_ok()
+    {
         nic.doorbell();
         super::offload::reset_all(nic, kernel::c_str!("NIC failure injected (debugfs fail)"));
     }
@@ -101,7 +111,10 @@ pub(crate) fn create(dev: *mut bindings::net_device, nic: &Nic) -> *mut bindings
         if kernel::error::from_err_ptr(dir).is_err() {
             // Most likely an hnic of the same name in another namespace.
             let name = kernel::str::CStr::from_char_ptr((*dev).name.as_ptr().cast());
-            kernel::pr_warn!("hnic: no debugfs directory for {} (name taken?); its knobs are unavailable\n", name);
+            kernel::pr_warn!(
+                "hnic: no debugfs directory for {} (name taken?); its knobs are unavailable\n",
+                name
+            );
             return dir;
         }
         let f = &nic.faults;

@@ -189,7 +189,10 @@ unsafe extern "C" fn hnic_start_xmit(
     bindings::netdev_tx_NETDEV_TX_OK
 }
 
-unsafe extern "C" fn hnic_get_stats64(dev: *mut bindings::net_device, s: *mut bindings::rtnl_link_stats64) {
+unsafe extern "C" fn hnic_get_stats64(
+    dev: *mut bindings::net_device,
+    s: *mut bindings::rtnl_link_stats64,
+) {
     // SAFETY: stats are read between init and uninit.
     let nic = unsafe { nic_of(dev) };
     let c = &nic.ctr;
@@ -200,7 +203,8 @@ unsafe extern "C" fn hnic_get_stats64(dev: *mut bindings::net_device, s: *mut bi
         (*s).rx_packets = c.get(Ctr::HostRxPackets);
         (*s).rx_bytes = c.get(Ctr::HostRxBytes);
         (*s).tx_dropped = c.get(Ctr::FwTxLinkDown) + c.get(Ctr::FwTxTooBig);
-        (*s).rx_dropped = c.get(Ctr::FwRxRingFull) + c.get(Ctr::FwRxDevDown) + c.get(Ctr::RxAllocFail);
+        (*s).rx_dropped =
+            c.get(Ctr::FwRxRingFull) + c.get(Ctr::FwRxDevDown) + c.get(Ctr::RxAllocFail);
     }
 }
 
@@ -243,7 +247,10 @@ unsafe extern "C" fn hnic_poll(napi: *mut bindings::napi_struct, budget: c_int) 
         // SAFETY: NAPI poll is the RX ring's single consumer (one NAPI
         // instance, never run concurrently with itself); `napi` and `dev`
         // are ours.
-        let taken = unsafe { nic.rx.pop_with(|frame, d| to_stack(nic, napi, dev, frame, d.flags)) };
+        let taken = unsafe {
+            nic.rx
+                .pop_with(|frame, d| to_stack(nic, napi, dev, frame, d.flags))
+        };
         if taken.is_none() {
             break;
         }
@@ -256,7 +263,9 @@ unsafe extern "C" fn hnic_poll(napi: *mut bindings::napi_struct, budget: c_int) 
         // interrupt (they were disarmed): poll again for it. The fence
         // pairs with the one in `Nic::interrupt`.
         fence(Ordering::SeqCst);
-        if (!nic.rx.is_empty() || !nic.evt.is_empty()) && nic.irq_armed.swap(false, Ordering::SeqCst) {
+        if (!nic.rx.is_empty() || !nic.evt.is_empty())
+            && nic.irq_armed.swap(false, Ordering::SeqCst)
+        {
             // SAFETY: in softirq context, our NAPI.
             unsafe { bindings::handoff_napi_schedule(napi) };
         }
@@ -269,7 +278,13 @@ unsafe extern "C" fn hnic_poll(napi: *mut bindings::napi_struct, budget: c_int) 
 /// # Safety
 ///
 /// Called from `napi`'s poll, `dev` being its device.
-unsafe fn to_stack(nic: &Nic, napi: *mut bindings::napi_struct, dev: *mut bindings::net_device, frame: &[u8], flags: u32) {
+unsafe fn to_stack(
+    nic: &Nic,
+    napi: *mut bindings::napi_struct,
+    dev: *mut bindings::net_device,
+    frame: &[u8],
+    flags: u32,
+) {
     if frame.len() < ETH_HLEN {
         // eth_type_trans needs a whole Ethernet header.
         nic.ctr.inc(Ctr::RxRunt);
@@ -329,7 +344,10 @@ pub(crate) unsafe extern "C" fn hnic_setup(dev: *mut bindings::net_device) {
         (*dev).needs_free_netdev = true;
         (*dev).priv_destructor = Some(hnic_destructor);
         // The firmware reads skbs after xmit returns: no shared skbs.
-        bindings::handoff_netdev_priv_flags_clear(dev, bindings::netdev_priv_flags_IFF_TX_SKB_SHARING as u64);
+        bindings::handoff_netdev_priv_flags_clear(
+            dev,
+            bindings::netdev_priv_flags_IFF_TX_SKB_SHARING as u64,
+        );
         (*dev).features |= features;
         (*dev).hw_features |= features;
         (*dev).max_mtu = MAX_MTU;

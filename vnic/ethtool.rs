@@ -55,7 +55,9 @@ unsafe extern "C" fn get_strings(_dev: *mut bindings::net_device, sset: u32, buf
     if sset != bindings::ethtool_stringset_ETH_SS_STATS {
         return;
     }
-    let fw_tcp = crate::firmware::Counters::NAMES.iter().map(|n| ("fw_tcp_", *n));
+    let fw_tcp = crate::firmware::Counters::NAMES
+        .iter()
+        .map(|n| ("fw_tcp_", *n));
     let names = NAMES.iter().chain(GAUGES).map(|n| ("", *n)).chain(fw_tcp);
     for (i, (prefix, name)) in names.enumerate() {
         let mut at = 0;
@@ -63,7 +65,9 @@ unsafe extern "C" fn get_strings(_dev: *mut bindings::net_device, sset: u32, buf
             let n = part.len().min(ETH_GSTRING_LEN - 1 - at);
             // SAFETY: the core sized `buf` for `get_sset_count` strings of
             // ETH_GSTRING_LEN bytes each (zeroed); `at + n` stays below it.
-            unsafe { core::ptr::copy_nonoverlapping(part.as_ptr(), buf.add(i * ETH_GSTRING_LEN + at), n) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(part.as_ptr(), buf.add(i * ETH_GSTRING_LEN + at), n)
+            };
             at += n;
         }
         // SAFETY: as above; `at` < ETH_GSTRING_LEN.
@@ -79,7 +83,9 @@ unsafe extern "C" fn get_ethtool_stats(
     // SAFETY: ethtool runs under RTNL on a registered hnic device.
     let nic = unsafe { nic_of(dev) };
     // SAFETY: `data` has room for `get_sset_count` values.
-    let out = unsafe { core::slice::from_raw_parts_mut(data, COUNT + GAUGES.len() + nic::FW_TCP_COUNTERS) };
+    let out = unsafe {
+        core::slice::from_raw_parts_mut(data, COUNT + GAUGES.len() + nic::FW_TCP_COUNTERS)
+    };
     let (counters, rest) = out.split_at_mut(COUNT);
     nic.ctr.snapshot(counters);
     let (g, fw_tcp) = rest.split_at_mut(GAUGES.len());
@@ -89,7 +95,10 @@ unsafe extern "C" fn get_ethtool_stats(
     }
 }
 
-unsafe extern "C" fn get_drvinfo(_dev: *mut bindings::net_device, info: *mut bindings::ethtool_drvinfo) {
+unsafe extern "C" fn get_drvinfo(
+    _dev: *mut bindings::net_device,
+    info: *mut bindings::ethtool_drvinfo,
+) {
     fn put(dst: &mut [c_char], s: &[u8]) {
         for (d, c) in dst.iter_mut().zip(s.iter().chain(core::iter::once(&0))) {
             *d = *c as c_char;

@@ -71,11 +71,23 @@ impl NicMemory {
         unsafe {
             fw::Arena {
                 conns: core::slice::from_raw_parts_mut(self.conns.as_mut_ptr(), self.conns.len()),
-                lookup: core::slice::from_raw_parts_mut(self.lookup.as_mut_ptr(), self.lookup.len()),
+                lookup: core::slice::from_raw_parts_mut(
+                    self.lookup.as_mut_ptr(),
+                    self.lookup.len(),
+                ),
                 refs: core::slice::from_raw_parts_mut(self.refs.as_mut_ptr(), self.refs.len()),
-                chunks: core::slice::from_raw_parts_mut(self.chunks.as_mut_ptr(), self.chunks.len()),
-                staging: core::slice::from_raw_parts_mut(self.staging.as_mut_ptr(), self.staging.len()),
-                scratch: core::slice::from_raw_parts_mut(self.scratch.as_mut_ptr(), self.scratch.len()),
+                chunks: core::slice::from_raw_parts_mut(
+                    self.chunks.as_mut_ptr(),
+                    self.chunks.len(),
+                ),
+                staging: core::slice::from_raw_parts_mut(
+                    self.staging.as_mut_ptr(),
+                    self.staging.len(),
+                ),
+                scratch: core::slice::from_raw_parts_mut(
+                    self.scratch.as_mut_ptr(),
+                    self.scratch.len(),
+                ),
                 wheel: core::slice::from_raw_parts_mut(self.wheel.as_mut_ptr(), self.wheel.len()),
             }
         }
@@ -174,7 +186,10 @@ impl Firmware {
         // Events are never dropped for want of room: work that can raise
         // them (commands, received frames) waits while the event ring is
         // nearly full, until NAPI has taken events off.
-        self.engine.set_pressure_slots(nic.pressure_slots.load(core::sync::atomic::Ordering::Relaxed));
+        self.engine.set_pressure_slots(
+            nic.pressure_slots
+                .load(core::sync::atomic::Ordering::Relaxed),
+        );
         let evt_room = nic.evt.free() >= EVT_RESERVE;
         if evt_room {
             self.commands(nic, now);
@@ -185,8 +200,18 @@ impl Firmware {
         let delivered = if evt_room { self.receive(nic, now) } else { 0 };
         if self.engine.live_conns() > 0 && nic.evt.free() >= EVT_RESERVE {
             self.last_poll_ns = now;
-            let Firmware { engine, wire, evt_posted, .. } = self;
-            let mut io = FwIo { nic, wire, now_ns: now, evt_posted };
+            let Firmware {
+                engine,
+                wire,
+                evt_posted,
+                ..
+            } = self;
+            let mut io = FwIo {
+                nic,
+                wire,
+                now_ns: now,
+                evt_posted,
+            };
             engine.poll(now / 1000, &mut io);
         }
         if delivered > 0 || self.evt_posted {
@@ -202,29 +227,52 @@ impl Firmware {
                 p.doorbell();
             }
         }
-        nic.live_conns.store(self.engine.live_conns() as u32, core::sync::atomic::Ordering::Relaxed);
+        nic.live_conns.store(
+            self.engine.live_conns() as u32,
+            core::sync::atomic::Ordering::Relaxed,
+        );
         if nic.fail.load(core::sync::atomic::Ordering::Relaxed) == 1 {
             // Injected failure: the engine loses every connection's state.
             nic.fail.store(2, core::sync::atomic::Ordering::Relaxed);
             self.reset_engine();
         }
-        if nic.dump_conns.swap(0, core::sync::atomic::Ordering::Relaxed) != 0 {
+        if nic
+            .dump_conns
+            .swap(0, core::sync::atomic::Ordering::Relaxed)
+            != 0
+        {
             super::offload::dump(nic, |cid| self.engine.peek(cid));
         }
         let ctr = self.engine.counters();
         for (i, slot) in nic.fw_tcp.iter().enumerate() {
-            slot.store(ctr.get(i).unwrap_or(0), core::sync::atomic::Ordering::Relaxed);
+            slot.store(
+                ctr.get(i).unwrap_or(0),
+                core::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
 
     /// OS -> NIC: executes the command ring's messages.
     fn commands(&mut self, nic: &Nic, now: u64) {
-        let Firmware { engine, wire, evt_posted, .. } = self;
+        let Firmware {
+            engine,
+            wire,
+            evt_posted,
+            ..
+        } = self;
         for _ in 0..BUDGET {
-            let mut io = FwIo { nic, wire, now_ns: now, evt_posted };
+            let mut io = FwIo {
+                nic,
+                wire,
+                now_ns: now,
+                evt_posted,
+            };
             // SAFETY: the firmware thread is the command ring's single
             // consumer.
-            let done = unsafe { nic.cmd.pop_with(|msg, _| engine.command(now / 1000, msg, &mut io)) };
+            let done = unsafe {
+                nic.cmd
+                    .pop_with(|msg, _| engine.command(now / 1000, msg, &mut io))
+            };
             match done {
                 None => break,
                 Some(Ok(_)) => nic.ctr.inc(Ctr::FwCmdOk),
@@ -265,7 +313,9 @@ impl Firmware {
                 }
             }
             // SAFETY: the firmware thread is the TX ring's single consumer.
-            let Some(TxDesc(skb)) = (unsafe { nic.tx.pop() }) else { break };
+            let Some(TxDesc(skb)) = (unsafe { nic.tx.pop() }) else {
+                break;
+            };
             moved += 1;
             let sent = match peer {
                 Some(p) if link_up => self.transmit_one(nic, p, skb, now),
@@ -300,13 +350,20 @@ impl Firmware {
             }
         }
         if let Some(p) = peer {
-            self.wire.release_held(&nic.faults, &p.wire_in, &nic.ctr, now, false);
+            self.wire
+                .release_held(&nic.faults, &p.wire_in, &nic.ctr, now, false);
         }
     }
 
     /// Copies one frame out of host memory onto the wire; `false` if it
     /// could not be sent (counted).
-    fn transmit_one(&mut self, nic: &Nic, peer: &Nic, skb: *mut bindings::sk_buff, now: u64) -> bool {
+    fn transmit_one(
+        &mut self,
+        nic: &Nic,
+        peer: &Nic,
+        skb: *mut bindings::sk_buff,
+        now: u64,
+    ) -> bool {
         // SAFETY: we own `skb` (from the TX ring) until we free it.
         let len = unsafe { (*skb).len } as usize;
         let Some(frame) = self.frame.get_mut(..len) else {
@@ -314,24 +371,30 @@ impl Firmware {
             return false;
         };
         // SAFETY: `frame` has room for `len` bytes, the skb's length.
-        let err = unsafe { bindings::skb_copy_bits(skb, 0, frame.as_mut_ptr().cast(), len as c_int) };
+        let err =
+            unsafe { bindings::skb_copy_bits(skb, 0, frame.as_mut_ptr().cast(), len as c_int) };
         if err != 0 {
             nic.ctr.inc(Ctr::FwTxTooBig);
             return false;
         }
         nic.ctr.add(Ctr::TxDmaBytes, len as u64);
         // SAFETY: reading checksum metadata of an skb we own.
-        let partial = unsafe { bindings::handoff_skb_ip_summed(skb) } == bindings::CHECKSUM_PARTIAL as u8;
+        let partial =
+            unsafe { bindings::handoff_skb_ip_summed(skb) } == bindings::CHECKSUM_PARTIAL as u8;
         if partial {
             // SAFETY: as above.
             let (start, off) = unsafe {
-                (bindings::handoff_skb_checksum_start_offset(skb), bindings::handoff_skb_csum_offset(skb))
+                (
+                    bindings::handoff_skb_checksum_start_offset(skb),
+                    bindings::handoff_skb_csum_offset(skb),
+                )
             };
             if complete_checksum(frame, start as usize, off as usize) {
                 nic.ctr.inc(Ctr::TxCsumPartial);
             }
         }
-        self.wire.send(frame, &nic.faults, &peer.wire_in, &nic.ctr, now);
+        self.wire
+            .send(frame, &nic.faults, &peer.wire_in, &nic.ctr, now);
         true
     }
 
@@ -340,34 +403,46 @@ impl Firmware {
         let running = nic.running();
         let mut delivered = 0;
         let mut taken = 0;
-        let Firmware { engine, wire, evt_posted, .. } = self;
+        let Firmware {
+            engine,
+            wire,
+            evt_posted,
+            ..
+        } = self;
         while taken < BUDGET {
             match Self::wire_head(nic) {
                 Some(d) if d.due_ns <= now => {}
                 _ => break,
             }
             taken += 1;
-            let mut io = FwIo { nic, wire, now_ns: now, evt_posted };
+            let mut io = FwIo {
+                nic,
+                wire,
+                now_ns: now,
+                evt_posted,
+            };
             // SAFETY: the firmware thread is its wire queue's single
             // consumer.
-            let ok = unsafe { nic.wire_in.pop_with(|frame, _| {
-                nic.ctr.inc(Ctr::WireRxFrames);
-                if !running {
-                    nic.ctr.inc(Ctr::FwRxDevDown);
-                    return false;
-                }
-                match engine.receive(now / 1000, frame, &mut io) {
-                    fw::Verdict::PassThrough => deliver(nic, frame),
-                    fw::Verdict::Consumed => {
-                        nic.ctr.inc(Ctr::FwConsumed);
-                        false
+            let ok = unsafe {
+                nic.wire_in.pop_with(|frame, _| {
+                    nic.ctr.inc(Ctr::WireRxFrames);
+                    if !running {
+                        nic.ctr.inc(Ctr::FwRxDevDown);
+                        return false;
                     }
-                    fw::Verdict::Dropped => {
-                        nic.ctr.inc(Ctr::FwDropped);
-                        false
+                    match engine.receive(now / 1000, frame, &mut io) {
+                        fw::Verdict::PassThrough => deliver(nic, frame),
+                        fw::Verdict::Consumed => {
+                            nic.ctr.inc(Ctr::FwConsumed);
+                            false
+                        }
+                        fw::Verdict::Dropped => {
+                            nic.ctr.inc(Ctr::FwDropped);
+                            false
+                        }
                     }
-                }
-            }) };
+                })
+            };
             if ok == Some(true) {
                 delivered += 1;
             }
@@ -386,7 +461,11 @@ impl Firmware {
 
 /// Carrier wanted: both ends up, neither end's `link_down` knob set.
 fn carrier_wanted(nic: &Nic) -> bool {
-    nic.running() && !nic.faults.link_down() && nic.peer().is_some_and(|p| p.running() && !p.faults.link_down())
+    nic.running()
+        && !nic.faults.link_down()
+        && nic
+            .peer()
+            .is_some_and(|p| p.running() && !p.faults.link_down())
 }
 
 fn carrier_ok(nic: &Nic) -> bool {
@@ -424,7 +503,9 @@ fn deliver(nic: &Nic, frame: &[u8]) -> bool {
 /// Completes a CHECKSUM_PARTIAL frame: the stack seeded the field with the
 /// pseudo-header sum; the device sums from `start` to the end.
 fn complete_checksum(frame: &mut [u8], start: usize, off: usize) -> bool {
-    let Some(field) = start.checked_add(off) else { return false };
+    let Some(field) = start.checked_add(off) else {
+        return false;
+    };
     if field + 2 > frame.len() || start > frame.len() {
         return false;
     }
@@ -451,13 +532,21 @@ fn l4_checksum_ok(frame: &[u8]) -> Option<bool> {
             }
             let l4 = ip.payload_slice();
             let proto = ip.protocol();
-            (checksum::pseudo_v4(&ip.src_addr(), &ip.dst_addr(), proto, l4.len() as u16), proto, l4)
+            (
+                checksum::pseudo_v4(&ip.src_addr(), &ip.dst_addr(), proto, l4.len() as u16),
+                proto,
+                l4,
+            )
         }
         0x86dd => {
             let ip = ipv6::Packet::new_checked(eth.payload()).ok()?;
             let l4 = ip.payload_slice();
             let proto = ip.next_header();
-            (checksum::pseudo_v6(&ip.src_addr(), &ip.dst_addr(), proto, l4.len() as u32), proto, l4)
+            (
+                checksum::pseudo_v6(&ip.src_addr(), &ip.dst_addr(), proto, l4.len() as u32),
+                proto,
+                l4,
+            )
         }
         _ => return None,
     };
@@ -495,7 +584,13 @@ impl fw::NicPort for FwIo<'_> {
     fn transmit(&mut self, frame: &[u8]) -> bool {
         match self.nic.peer() {
             Some(p) if !p.wire_in.is_full_for_sender() => {
-                self.wire.send(frame, &self.nic.faults, &p.wire_in, &self.nic.ctr, self.now_ns);
+                self.wire.send(
+                    frame,
+                    &self.nic.faults,
+                    &p.wire_in,
+                    &self.nic.ctr,
+                    self.now_ns,
+                );
                 true
             }
             _ => false,

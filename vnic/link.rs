@@ -30,7 +30,8 @@ static POLICY: CStatic<[bindings::nla_policy; IFLA_HNIC_MAX + 1]> =
 
 // SAFETY: an all-zero `rtnl_link_ops` has every optional callback absent;
 // `register` fills in the rest before the kernel sees it.
-pub(crate) static LINK_OPS: CStatic<bindings::rtnl_link_ops> = CStatic::new(unsafe { core::mem::zeroed() });
+pub(crate) static LINK_OPS: CStatic<bindings::rtnl_link_ops> =
+    CStatic::new(unsafe { core::mem::zeroed() });
 
 /// Registers the `hnic` link kind.
 pub(crate) fn register() -> Result {
@@ -104,7 +105,12 @@ unsafe fn check_end(tb: *mut *mut bindings::nlattr) -> Result {
         }
         for q in [bindings::IFLA_NUM_TX_QUEUES, bindings::IFLA_NUM_RX_QUEUES] {
             let attr = *tb.add(q as usize);
-            if !attr.is_null() && bindings::handoff_nla_data(attr).cast::<u32>().read_unaligned() != 1 {
+            if !attr.is_null()
+                && bindings::handoff_nla_data(attr)
+                    .cast::<u32>()
+                    .read_unaligned()
+                    != 1
+            {
                 return Err(EINVAL);
             }
         }
@@ -131,18 +137,30 @@ unsafe extern "C" fn hnic_newlink(
     from_result(|| {
         let mut peer_tb = [ptr::null_mut::<bindings::nlattr>(); IFLA_MAX + 1];
         // SAFETY: `data`, when present, is the table of our `maxtype`.
-        let nla_peer = if data.is_null() { ptr::null_mut() } else { unsafe { *data.add(IFLA_HNIC_PEER) } };
-        let (ifmp, tbp): (*mut bindings::ifinfomsg, *mut *mut bindings::nlattr) = if nla_peer.is_null() {
-            (ptr::null_mut(), tb)
+        let nla_peer = if data.is_null() {
+            ptr::null_mut()
         } else {
-            // SAFETY: the policy guarantees the attribute holds at least an
-            // ifinfomsg; the parser fills `peer_tb` (IFLA_MAX + 1 entries).
-            unsafe {
-                to_result(bindings::rtnl_nla_parse_ifinfomsg(peer_tb.as_mut_ptr(), nla_peer, extack))?;
-                check_end(peer_tb.as_mut_ptr())?;
-                (bindings::handoff_nla_data(nla_peer).cast(), peer_tb.as_mut_ptr())
-            }
+            unsafe { *data.add(IFLA_HNIC_PEER) }
         };
+        let (ifmp, tbp): (*mut bindings::ifinfomsg, *mut *mut bindings::nlattr) =
+            if nla_peer.is_null() {
+                (ptr::null_mut(), tb)
+            } else {
+                // SAFETY: the policy guarantees the attribute holds at least an
+                // ifinfomsg; the parser fills `peer_tb` (IFLA_MAX + 1 entries).
+                unsafe {
+                    to_result(bindings::rtnl_nla_parse_ifinfomsg(
+                        peer_tb.as_mut_ptr(),
+                        nla_peer,
+                        extack,
+                    ))?;
+                    check_end(peer_tb.as_mut_ptr())?;
+                    (
+                        bindings::handoff_nla_data(nla_peer).cast(),
+                        peer_tb.as_mut_ptr(),
+                    )
+                }
+            };
 
         // Without a peer attribute, `tb` holds this device's name: the peer
         // takes the template instead.
@@ -158,7 +176,9 @@ unsafe extern "C" fn hnic_newlink(
         // here is dropped on every path below.
         let net = from_err_ptr(unsafe { bindings::rtnl_link_get_net(src_net, tbp) })?;
         // SAFETY: creating the peer with our ops in `net`, under RTNL.
-        let peer = unsafe { bindings::rtnl_create_link(net, name.as_ptr(), assign, LINK_OPS.get(), tbp, extack) };
+        let peer = unsafe {
+            bindings::rtnl_create_link(net, name.as_ptr(), assign, LINK_OPS.get(), tbp, extack)
+        };
         let peer = match from_err_ptr(peer) {
             Ok(p) => p,
             Err(e) => {

@@ -43,7 +43,11 @@ static NOTIFIER: crate::cstatic::CStatic<bindings::notifier_block> =
 /// Device events: before an hnic device goes down (`ip link set down`,
 /// deletion, namespace teardown) its offloaded connections are restored to
 /// the host stack, while its firmware and NAPI still run.
-unsafe extern "C" fn netdev_event(_nb: *mut bindings::notifier_block, event: core::ffi::c_ulong, info: *mut core::ffi::c_void) -> core::ffi::c_int {
+unsafe extern "C" fn netdev_event(
+    _nb: *mut bindings::notifier_block,
+    event: core::ffi::c_ulong,
+    info: *mut core::ffi::c_void,
+) -> core::ffi::c_int {
     if event != bindings::netdev_cmd_NETDEV_GOING_DOWN as core::ffi::c_ulong {
         return bindings::NOTIFY_DONE as core::ffi::c_int;
     }
@@ -55,7 +59,11 @@ unsafe extern "C" fn netdev_event(_nb: *mut bindings::notifier_block, event: cor
         if n > 0 {
             // SAFETY: as above; the name is NUL-terminated.
             let name = unsafe { kernel::str::CStr::from_char_ptr((*dev).name.as_ptr().cast()) };
-            pr_info!("{}: going down: {} offloaded connection(s) restored to the host\n", name, n);
+            pr_info!(
+                "{}: going down: {} offloaded connection(s) restored to the host\n",
+                name,
+                n
+            );
         }
     }
     bindings::NOTIFY_DONE as core::ffi::c_int

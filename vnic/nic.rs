@@ -47,7 +47,8 @@ pub(crate) const CMD_SLOT: usize = 256;
 pub(crate) const EVT_RING: u32 = 4096;
 /// An event slot holds the largest event: `recv_data` with one staging
 /// chunk (16-byte header + 2048 bytes), rounded up to a cache line.
-pub(crate) const EVT_SLOT: usize = (crate::firmware::msg::MSG_LEN + crate::firmware::memory::CHUNK_BYTES).next_multiple_of(64);
+pub(crate) const EVT_SLOT: usize =
+    (crate::firmware::msg::MSG_LEN + crate::firmware::memory::CHUNK_BYTES).next_multiple_of(64);
 
 /// RX descriptor flag: the firmware verified the L4 checksum.
 pub(crate) const RX_CSUM_OK: u32 = 1;
@@ -317,7 +318,10 @@ pub(crate) fn firmware_cpu() -> u32 {
     // SAFETY: queries of the CPU masks; `wanted` is range-checked against
     // nr_cpu_ids before it indexes the online mask.
     unsafe {
-        if wanted >= 0 && (wanted as u32) < bindings::handoff_nr_cpu_ids() && bindings::handoff_cpu_online(wanted as u32) {
+        if wanted >= 0
+            && (wanted as u32) < bindings::handoff_nr_cpu_ids()
+            && bindings::handoff_cpu_online(wanted as u32)
+        {
             return wanted as u32;
         }
         bindings::handoff_last_online_cpu()

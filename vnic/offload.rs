@@ -35,8 +35,8 @@ use kernel::prelude::*;
 use super::counters::{Counters, Ctr};
 use super::nic::Nic;
 use crate::bindings;
-use crate::errno;
 use crate::bypass::{self, Conn};
+use crate::errno;
 use crate::firmware::HostEvent;
 
 /// Handoffs that may wait for their `handoff_done` at once, per NIC.
@@ -56,12 +56,20 @@ pub(crate) enum Region {
 
 /// Host address of byte `off` of `cid`'s ring `region`.
 pub(crate) fn host_addr(cid: u32, region: Region, off: u32) -> u64 {
-    let r = if region == Region::Recv { REGION_RECV } else { 0 };
+    let r = if region == Region::Recv {
+        REGION_RECV
+    } else {
+        0
+    };
     (u64::from(cid) << 32) | r | (u64::from(off) & OFFSET_MASK)
 }
 
 fn split_addr(addr: u64) -> (u32, Region, usize) {
-    let region = if addr & REGION_RECV != 0 { Region::Recv } else { Region::Send };
+    let region = if addr & REGION_RECV != 0 {
+        Region::Recv
+    } else {
+        Region::Send
+    };
     ((addr >> 32) as u32, region, (addr & OFFSET_MASK) as usize)
 }
 
@@ -146,7 +154,10 @@ impl Offload {
         ctr.inc(Ctr::HostHandoffWaits);
         // SAFETY: as above; the caller may sleep.
         let r = unsafe {
-            bindings::down_timeout(self.pending_free.get(), bindings::__msecs_to_jiffies(timeout_ms) as i64)
+            bindings::down_timeout(
+                self.pending_free.get(),
+                bindings::__msecs_to_jiffies(timeout_ms) as i64,
+            )
         };
         if r == 0 {
             Ok(())
@@ -263,7 +274,9 @@ impl Offload {
             let g = self.lock();
             self.tables(&g).live as usize
         };
-        let Ok(mut out) = KVec::with_capacity(want, GFP_KERNEL) else { return KVec::new() };
+        let Ok(mut out) = KVec::with_capacity(want, GFP_KERNEL) else {
+            return KVec::new();
+        };
         let g = self.lock();
         for &c in self.tables(&g).by_slot.iter().filter(|c| !c.is_null()) {
             if out.len() == out.capacity() {
@@ -371,7 +384,9 @@ pub(crate) fn reset_all(nic: &Nic, why: &CStr) {
     let mut n = 0u32;
     loop {
         let g = nic.offload.lock();
-        let Some(c) = nic.offload.take_any(&g) else { break };
+        let Some(c) = nic.offload.take_any(&g) else {
+            break;
+        };
         // SAFETY: `c` was in the table (or pending), so alive.
         unsafe { bypass::nic_failed(&*c, &g) };
         n += 1;
@@ -391,7 +406,9 @@ pub(crate) fn dump(nic: &Nic, peek: impl Fn(u32) -> Option<crate::firmware::Snap
     for &c in t.by_slot.iter().filter(|c| !c.is_null()) {
         // SAFETY: in the table, so alive; the guard is held.
         let c = unsafe { &*c };
-        let Some(cid) = bypass::cid_of(c, &g) else { continue };
+        let Some(cid) = bypass::cid_of(c, &g) else {
+            continue;
+        };
         let host = bypass::describe(c, &g);
         match peek(cid) {
             Some(s) => pr_info!(

@@ -38,7 +38,11 @@ struct Indices {
 impl Indices {
     fn new(entries: u32) -> Self {
         debug_assert!(entries.is_power_of_two());
-        Indices { head: AtomicU32::new(0), tail: AtomicU32::new(0), mask: entries - 1 }
+        Indices {
+            head: AtomicU32::new(0),
+            tail: AtomicU32::new(0),
+            mask: entries - 1,
+        }
     }
 
     /// Producer: the position to fill next, if there is room.
@@ -64,7 +68,9 @@ impl Indices {
     }
 
     fn used(&self) -> u32 {
-        self.head.load(Ordering::Acquire).wrapping_sub(self.tail.load(Ordering::Acquire))
+        self.head
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.tail.load(Ordering::Acquire))
     }
 
     /// Addresses of the producer and consumer indices, for read-only
@@ -91,7 +97,10 @@ impl<T: Copy> Ring<T> {
     /// A ring of `entries` (a power of two) slots, all `fill`.
     pub(crate) fn new(entries: u32, fill: T) -> Result<Self> {
         let slots = VVec::from_elem(Cell(UnsafeCell::new(fill)), entries as usize, GFP_KERNEL)?;
-        Ok(Ring { idx: Indices::new(entries), slots })
+        Ok(Ring {
+            idx: Indices::new(entries),
+            slots,
+        })
     }
 
     /// Producer side. Returns `false` when the ring is full.
@@ -101,7 +110,9 @@ impl<T: Copy> Ring<T> {
     /// Only the ring's one producer may call this, never concurrently with
     /// itself.
     pub(crate) unsafe fn push(&self, value: T) -> bool {
-        let Some(head) = self.idx.producer_slot() else { return false };
+        let Some(head) = self.idx.producer_slot() else {
+            return false;
+        };
         let slot = &self.slots[(head & self.idx.mask) as usize];
         // SAFETY: the slot at `head` is not visible to the consumer until
         // `publish`, and only this producer (the function's contract)
@@ -170,10 +181,19 @@ unsafe impl Send for FrameRing {}
 impl FrameRing {
     /// `entries` (a power of two) slots of `slot_bytes` each.
     pub(crate) fn new(entries: u32, slot_bytes: usize) -> Result<Self> {
-        let desc = VVec::from_elem(Cell(UnsafeCell::new(FrameDesc::default())), entries as usize, GFP_KERNEL)?;
+        let desc = VVec::from_elem(
+            Cell(UnsafeCell::new(FrameDesc::default())),
+            entries as usize,
+            GFP_KERNEL,
+        )?;
         let bytes = (entries as usize).checked_mul(slot_bytes).ok_or(EINVAL)?;
         let data = VVec::from_elem(Cell(UnsafeCell::new(0u8)), bytes, GFP_KERNEL)?;
-        Ok(FrameRing { idx: Indices::new(entries), desc, data, slot_bytes })
+        Ok(FrameRing {
+            idx: Indices::new(entries),
+            desc,
+            data,
+            slot_bytes,
+        })
     }
 
     fn slot_ptr(&self, pos: u32) -> *mut u8 {
@@ -194,9 +214,15 @@ impl FrameRing {
         if frame.len() > self.slot_bytes {
             return false;
         }
-        let Some(head) = self.idx.producer_slot() else { return false };
+        let Some(head) = self.idx.producer_slot() else {
+            return false;
+        };
         let dst = self.slot_ptr(head);
-        let desc = FrameDesc { len: frame.len() as u32, flags, due_ns };
+        let desc = FrameDesc {
+            len: frame.len() as u32,
+            flags,
+            due_ns,
+        };
         // SAFETY: the slot at `head` belongs to the producer until published;
         // `frame` fits in it (checked above) and cannot overlap ring memory
         // the consumer reads.
@@ -217,12 +243,20 @@ impl FrameRing {
     /// Only the ring's one producer may call this, never concurrently with
     /// itself.
     pub(crate) unsafe fn push_with(&self, fill: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
-        let Some(head) = self.idx.producer_slot() else { return false };
+        let Some(head) = self.idx.producer_slot() else {
+            return false;
+        };
         // SAFETY: the slot at `head` belongs to the producer (the contract)
         // until published; it is `slot_bytes` long.
         let slot = unsafe { core::slice::from_raw_parts_mut(self.slot_ptr(head), self.slot_bytes) };
-        let Some(len) = fill(slot).filter(|&l| l <= self.slot_bytes) else { return false };
-        let desc = FrameDesc { len: len as u32, flags: 0, due_ns: 0 };
+        let Some(len) = fill(slot).filter(|&l| l <= self.slot_bytes) else {
+            return false;
+        };
+        let desc = FrameDesc {
+            len: len as u32,
+            flags: 0,
+            due_ns: 0,
+        };
         // SAFETY: as above, for the slot's descriptor.
         unsafe { *self.desc[(head & self.idx.mask) as usize].0.get() = desc };
         self.idx.publish(head);

@@ -75,7 +75,13 @@ pub(crate) struct WireSender {
 impl WireSender {
     pub(crate) fn new(seed: u64, max_frame: usize) -> Result<Self> {
         let buf = VVec::from_elem(0u8, max_frame, GFP_KERNEL)?;
-        Ok(WireSender { rng: seed | 1, last_due_ns: 0, held: None, hold_buf: Some(buf), landed: false })
+        Ok(WireSender {
+            rng: seed | 1,
+            last_due_ns: 0,
+            held: None,
+            hold_buf: Some(buf),
+            landed: false,
+        })
     }
 
     /// True with probability `ppm` per million (xorshift64*).
@@ -103,7 +109,14 @@ impl WireSender {
     }
 
     /// Sends `frame` into `dest` (the peer's wire queue) through the knobs.
-    pub(crate) fn send(&mut self, frame: &[u8], faults: &Faults, dest: &FrameRing, ctr: &Counters, now_ns: u64) {
+    pub(crate) fn send(
+        &mut self,
+        frame: &[u8],
+        faults: &Faults,
+        dest: &FrameRing,
+        ctr: &Counters,
+        now_ns: u64,
+    ) {
         if self.chance(faults.loss_ppm.load(Ordering::Relaxed)) {
             ctr.inc(Ctr::WireLoss);
             return;
@@ -113,7 +126,11 @@ impl WireSender {
                 if let Some(dst) = buf.get_mut(..frame.len()) {
                     dst.copy_from_slice(frame);
                     ctr.inc(Ctr::WireReorder);
-                    self.held = Some(Held { buf, len: frame.len(), since_ns: now_ns });
+                    self.held = Some(Held {
+                        buf,
+                        len: frame.len(),
+                        since_ns: now_ns,
+                    });
                     return;
                 }
                 self.hold_buf = Some(buf);
@@ -129,7 +146,14 @@ impl WireSender {
     }
 
     /// Sends a held-back frame once overtaken, or after `HOLD_MAX_NS`.
-    pub(crate) fn release_held(&mut self, faults: &Faults, dest: &FrameRing, ctr: &Counters, now_ns: u64, overtaken: bool) {
+    pub(crate) fn release_held(
+        &mut self,
+        faults: &Faults,
+        dest: &FrameRing,
+        ctr: &Counters,
+        now_ns: u64,
+        overtaken: bool,
+    ) {
         let Some(h) = self.held.as_ref() else { return };
         if !overtaken && now_ns.saturating_sub(h.since_ns) < HOLD_MAX_NS {
             return;
@@ -157,7 +181,14 @@ impl WireSender {
         core::mem::replace(&mut self.landed, false)
     }
 
-    fn put(&mut self, frame: &[u8], faults: &Faults, dest: &FrameRing, ctr: &Counters, now_ns: u64) {
+    fn put(
+        &mut self,
+        frame: &[u8],
+        faults: &Faults,
+        dest: &FrameRing,
+        ctr: &Counters,
+        now_ns: u64,
+    ) {
         let due = self.due(faults, now_ns, frame.len());
         // SAFETY: a `WireSender` belongs to one NIC's firmware thread, the
         // only producer of its peer's wire queue `dest`.

@@ -17,7 +17,9 @@ use std::hint::black_box;
 use firmware_sim::memory::{BufRef, ChunkMeta, WHEEL_SLOTS};
 use firmware_sim::msg::{Command, Event};
 use firmware_sim::snapshot::{SnapFlags, Snapshot, TcpState};
-use firmware_sim::{Arena, ConnSlot, DmaError, Engine, HostMemory, LookupEntry, NicMemoryLayout, NicPort};
+use firmware_sim::{
+    Arena, ConnSlot, DmaError, Engine, HostMemory, LookupEntry, NicMemoryLayout, NicPort,
+};
 
 const MSS: u16 = 1448;
 const SEND_CHUNK: u16 = 16384;
@@ -43,7 +45,13 @@ struct Host {
 
 impl Host {
     fn new(bytes: usize) -> Self {
-        Host { calls: [0; 2], mem: vec![0x5a; bytes], tx: Vec::new(), spare: Vec::new(), events: Vec::new() }
+        Host {
+            calls: [0; 2],
+            mem: vec![0x5a; bytes],
+            tx: Vec::new(),
+            spare: Vec::new(),
+            events: Vec::new(),
+        }
     }
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), DmaError> {
         let a = addr as usize;
@@ -52,7 +60,10 @@ impl Host {
     }
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), DmaError> {
         let a = addr as usize;
-        self.mem.get_mut(a..a + data.len()).ok_or(DmaError)?.copy_from_slice(data);
+        self.mem
+            .get_mut(a..a + data.len())
+            .ok_or(DmaError)?
+            .copy_from_slice(data);
         Ok(())
     }
     fn transmit(&mut self, frame: &[u8]) -> bool {
@@ -64,7 +75,9 @@ impl Host {
     }
     fn event(&mut self, ev: &Event<'_>) {
         match *ev {
-            Event::HandoffDone { result: Ok(cid), .. } => self.events.push(Ev::Done(cid)),
+            Event::HandoffDone {
+                result: Ok(cid), ..
+            } => self.events.push(Ev::Done(cid)),
             Event::Recv { cid, addr, len, .. } => self.events.push(Ev::Recv(cid, addr, len)),
             Event::Ack { cid, len } => self.events.push(Ev::Ack(cid, len)),
             _ => {}
@@ -317,8 +330,20 @@ impl Bench {
         };
         for i in 0..conns {
             let (sa, sb) = snapshots(i, window);
-            push(&mut bench.cmds_a, Command::Handoff { cookie: i as u64, snap: sa });
-            push(&mut bench.cmds_b, Command::Handoff { cookie: i as u64, snap: sb });
+            push(
+                &mut bench.cmds_a,
+                Command::Handoff {
+                    cookie: i as u64,
+                    snap: sa,
+                },
+            );
+            push(
+                &mut bench.cmds_b,
+                Command::Handoff {
+                    cookie: i as u64,
+                    snap: sb,
+                },
+            );
         }
         bench
     }
@@ -342,7 +367,14 @@ impl Bench {
                     // Every connection's buffers alias the same host pages:
                     // the benchmark measures the firmware, not the data.
                     for k in 0..u64::from(posts_per_conn(self.window)) {
-                        push(&mut self.cmds_b, Command::Post { cid, addr: k * u64::from(POST_LEN), len: POST_LEN });
+                        push(
+                            &mut self.cmds_b,
+                            Command::Post {
+                                cid,
+                                addr: k * u64::from(POST_LEN),
+                                len: POST_LEN,
+                            },
+                        );
                     }
                 }
                 Ev::Recv(cid, addr, len) => {
@@ -351,8 +383,21 @@ impl Bench {
                     // A buffer is complete when its last byte was written.
                     if (addr + u64::from(len)) % u64::from(POST_LEN) == 0 {
                         let base = addr + u64::from(len) - u64::from(POST_LEN);
-                        push(&mut self.cmds_b, Command::Post { cid, addr: base, len: POST_LEN });
-                        push(&mut self.cmds_b, Command::Recvd { cid, len: self.unread[s] });
+                        push(
+                            &mut self.cmds_b,
+                            Command::Post {
+                                cid,
+                                addr: base,
+                                len: POST_LEN,
+                            },
+                        );
+                        push(
+                            &mut self.cmds_b,
+                            Command::Recvd {
+                                cid,
+                                len: self.unread[s],
+                            },
+                        );
                         self.unread[s] = 0;
                     }
                 }
@@ -364,7 +409,15 @@ impl Bench {
     fn refill(&mut self, cid: u32) {
         let s = (cid & 0xff_ffff) as usize;
         while self.outstanding[s] + u32::from(SEND_CHUNK) <= 2 * self.window {
-            push(&mut self.cmds_a, Command::Send { cid, addr: self.send_addr, len: SEND_CHUNK, flags: 0 });
+            push(
+                &mut self.cmds_a,
+                Command::Send {
+                    cid,
+                    addr: self.send_addr,
+                    len: SEND_CHUNK,
+                    flags: 0,
+                },
+            );
             self.send_addr = (self.send_addr + u64::from(SEND_CHUNK)) % (1 << 19);
             self.outstanding[s] += u32::from(SEND_CHUNK);
         }
@@ -382,7 +435,12 @@ impl Bench {
         if measured {
             bench_step_a(&mut self.a, self.now, &in_a, &cmds_a, &mut self.ha);
         } else {
-            self.a.step(self.now, in_a.iter().map(|f| f.as_slice()), &cmds_a, &mut self.ha);
+            self.a.step(
+                self.now,
+                in_a.iter().map(|f| f.as_slice()),
+                &cmds_a,
+                &mut self.ha,
+            );
         }
         let mut in_a = in_a;
         Self::recycle(&mut self.hb.0, &mut in_a);
@@ -392,7 +450,12 @@ impl Bench {
         if measured {
             bench_step_b(&mut self.b, self.now, &in_b, &cmds_b, &mut self.hb);
         } else {
-            self.b.step(self.now, in_b.iter().map(|f| f.as_slice()), &cmds_b, &mut self.hb);
+            self.b.step(
+                self.now,
+                in_b.iter().map(|f| f.as_slice()),
+                &cmds_b,
+                &mut self.hb,
+            );
         }
         let mut in_b = in_b;
         Self::recycle(&mut self.ha.0, &mut in_b);

@@ -2,7 +2,10 @@
 use firmware_sim::memory::NicMemoryLayout;
 
 fn main() {
-    let bytes = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(firmware_sim::DEFAULT_MEMORY);
+    let bytes = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(firmware_sim::DEFAULT_MEMORY);
     let l = NicMemoryLayout::for_size(bytes).expect("budget too small");
     println!("conn_slot_bytes {}", NicMemoryLayout::CONN_SLOT_BYTES);
     println!("per_conn_bytes {}", NicMemoryLayout::PER_CONN_BYTES);

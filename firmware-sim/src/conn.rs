@@ -180,7 +180,13 @@ pub struct ConnSlot {
 impl ConnSlot {
     /// A free slot.
     pub const EMPTY: ConnSlot = ConnSlot {
-        key: FlowKey { local_addr: [0; 16], remote_addr: [0; 16], local_port: 0, remote_port: 0, v6: false },
+        key: FlowKey {
+            local_addr: [0; 16],
+            remote_addr: [0; 16],
+            local_port: 0,
+            remote_port: 0,
+            v6: false,
+        },
         tag: 0,
         gen: 0,
         state: TcpState::Closed,
@@ -307,7 +313,10 @@ impl ConnSlot {
         // A FIN sent but not yet acknowledged is, in our model, a FIN queued
         // at the end of the send data: mark it so acks and retransmissions
         // account for it. (In FIN_WAIT2 and TIME_WAIT it is acknowledged.)
-        if matches!(s.state, TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck) {
+        if matches!(
+            s.state,
+            TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
+        ) {
             flags |= fl::FIN_QUEUED;
         }
         if s.state.fin_received() {
@@ -339,7 +348,11 @@ impl ConnSlot {
         let mss = u32::from(s.mss);
         // RFC 5681 §3.1: never below one segment; an unknown (0) cwnd starts
         // at the RFC 6928 initial window.
-        self.cwnd = if s.cwnd == 0 { 10 * mss } else { s.cwnd.max(mss) };
+        self.cwnd = if s.cwnd == 0 {
+            10 * mss
+        } else {
+            s.cwnd.max(mss)
+        };
         self.ssthresh = s.ssthresh.max(2 * mss);
         self.rcv_nxt = s.rcv_nxt;
         self.rcv_buf = s.rcv_buf;
@@ -465,7 +478,9 @@ impl ConnSlot {
     /// look like the ACK of the FIN, and sent the FIN ahead of the data.
     #[inline]
     pub(super) fn fin_seq(&self) -> u32 {
-        self.data_end().wrapping_add(self.reenqueue).wrapping_sub(self.ack_debt)
+        self.data_end()
+            .wrapping_add(self.reenqueue)
+            .wrapping_sub(self.ack_debt)
     }
 
     /// Bytes sent and not yet acknowledged (RFC 5681 FlightSize).
@@ -486,7 +501,8 @@ impl ConnSlot {
             self.rttvar_us = ((u64::from(self.rttvar_us) * 3 + u64::from(delta)) / 4) as u32;
             self.srtt_us = ((u64::from(self.srtt_us) * 7 + u64::from(r)) / 8) as u32;
         }
-        let rto = u64::from(self.srtt_us) + u64::from(CLOCK_G_US.max(self.rttvar_us.saturating_mul(4)));
+        let rto =
+            u64::from(self.srtt_us) + u64::from(CLOCK_G_US.max(self.rttvar_us.saturating_mul(4)));
         self.rto_us = (rto.min(u64::from(RTO_MAX_US)) as u32).max(RTO_MIN_US);
     }
 
@@ -525,7 +541,9 @@ impl ConnSlot {
         let space = space.min(MAX_WINDOW << ws);
         let cand = self.rcv_nxt.wrapping_add(space);
         let threshold = u32::from(self.mss).min(self.rcv_buf / 2).max(1);
-        if seq::gt(cand, self.rcv_adv) && (seq::diff(cand, self.rcv_adv) >= threshold || space == self.rcv_buf) {
+        if seq::gt(cand, self.rcv_adv)
+            && (seq::diff(cand, self.rcv_adv) >= threshold || space == self.rcv_buf)
+        {
             self.rcv_adv = cand;
         } else if seq::lt(self.rcv_adv, self.rcv_nxt) {
             self.rcv_adv = self.rcv_nxt;
@@ -545,7 +563,14 @@ mod tests {
     use super::*;
 
     fn conn() -> ConnSlot {
-        let s = Snapshot { mss: 1000, rcv_buf: 64_000, rcv_nxt: 100, rcv_adv: 100, cwnd: 0, ..Snapshot::default() };
+        let s = Snapshot {
+            mss: 1000,
+            rcv_buf: 64_000,
+            rcv_nxt: 100,
+            rcv_adv: 100,
+            cwnd: 0,
+            ..Snapshot::default()
+        };
         let mut c = ConnSlot::EMPTY;
         c.install(&s, 5);
         c

@@ -162,7 +162,13 @@ mod tests {
 
     #[test]
     fn names_match_values() {
-        let c = Counters { rx_frames: 1, conns_freed: 9, restore_requests: 7, cmd_info: 5, ..Counters::default() };
+        let c = Counters {
+            rx_frames: 1,
+            conns_freed: 9,
+            restore_requests: 7,
+            cmd_info: 5,
+            ..Counters::default()
+        };
         assert_eq!(Counters::NAMES[0], "rx_frames");
         assert_eq!(c.get(0), Some(1));
         // New counters are appended: the order is the `ethtool -S` order.

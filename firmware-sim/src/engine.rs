@@ -17,10 +17,12 @@
 use super::conn::{fl, tm, ConnSlot, DELACK_MS, MAX_RETRIES};
 use super::counters::Counters;
 use super::lookup::{FlowKey, LookupTable};
-use super::memory::{Arena, BufRef, ChunkMeta, LayoutError, NicMemoryLayout, Pool, CHUNK_BYTES, FRAME_MAX, NIL};
+use super::memory::{
+    Arena, BufRef, ChunkMeta, LayoutError, NicMemoryLayout, Pool, CHUNK_BYTES, FRAME_MAX, NIL,
+};
 use super::msg::{
-    errno, Command, CtrlCmd, CtrlEvent, Event, MsgError, Refusal, ResourceKind, RestoreReason, MSG_LEN, MSG_OOB,
-    MSG_PSH, NO_CID,
+    errno, Command, CtrlCmd, CtrlEvent, Event, MsgError, Refusal, ResourceKind, RestoreReason,
+    MSG_LEN, MSG_OOB, MSG_PSH, NO_CID,
 };
 use super::seq;
 use super::snapshot::{Snapshot, TcpState};
@@ -127,7 +129,8 @@ pub const PRESSURE_MIN_IDLE_MS: u32 = 100;
 /// connection table) per this many ms.
 pub const PRESSURE_INTERVAL_MS: u32 = 10;
 /// Largest MSS that fits the frame scratch with any headers.
-const MSS_MAX: u16 = (FRAME_MAX - ethernet::HEADER_LEN - ipv6::HEADER_LEN - tcp::HEADER_LEN - 12) as u16;
+const MSS_MAX: u16 =
+    (FRAME_MAX - ethernet::HEADER_LEN - ipv6::HEADER_LEN - tcp::HEADER_LEN - 12) as u16;
 
 /// Everything except the connection table, so a connection can be borrowed
 /// mutably alongside it.
@@ -171,7 +174,10 @@ pub struct Engine<'a> {
 
 impl core::fmt::Debug for Engine<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Engine").field("layout", &self.layout).field("live", &self.live_conns()).finish()
+        f.debug_struct("Engine")
+            .field("layout", &self.layout)
+            .field("live", &self.live_conns())
+            .finish()
     }
 }
 
@@ -179,21 +185,49 @@ impl<'a> Engine<'a> {
     /// Starts the firmware over `arena`, whose slices must be at least as
     /// long as `layout` says. `seed` keys the lookup hash (use a random
     /// value). `now_us` is the NIC clock.
-    pub fn new(layout: NicMemoryLayout, arena: Arena<'a>, seed: u32, now_us: u64) -> Result<Self, LayoutError> {
+    pub fn new(
+        layout: NicMemoryLayout,
+        arena: Arena<'a>,
+        seed: u32,
+        now_us: u64,
+    ) -> Result<Self, LayoutError> {
         if !arena.fits(&layout) || layout.scratch_bytes < 2 * FRAME_MAX || layout.max_conns == 0 {
             return Err(LayoutError::ArenaTooSmall);
         }
-        let Arena { conns, lookup, refs, chunks, staging, scratch, wheel } = arena;
-        let conns = conns.get_mut(..layout.max_conns).ok_or(LayoutError::ArenaTooSmall)?;
+        let Arena {
+            conns,
+            lookup,
+            refs,
+            chunks,
+            staging,
+            scratch,
+            wheel,
+        } = arena;
+        let conns = conns
+            .get_mut(..layout.max_conns)
+            .ok_or(LayoutError::ArenaTooSmall)?;
         for (i, c) in conns.iter_mut().enumerate() {
             *c = ConnSlot::EMPTY;
-            c.link = if i + 1 < layout.max_conns { (i + 1) as u32 } else { NIL };
+            c.link = if i + 1 < layout.max_conns {
+                (i + 1) as u32
+            } else {
+                NIL
+            };
         }
-        let lookup = LookupTable::new(lookup.get_mut(..layout.lookup_entries).ok_or(LayoutError::ArenaTooSmall)?, seed);
-        let wheel = wheel.get_mut(..layout.wheel_slots).ok_or(LayoutError::ArenaTooSmall)?;
+        let lookup = LookupTable::new(
+            lookup
+                .get_mut(..layout.lookup_entries)
+                .ok_or(LayoutError::ArenaTooSmall)?,
+            seed,
+        );
+        let wheel = wheel
+            .get_mut(..layout.wheel_slots)
+            .ok_or(LayoutError::ArenaTooSmall)?;
         wheel.fill(NIL);
         let (rx, rest) = scratch.split_at_mut(FRAME_MAX);
-        let tx = rest.get_mut(..FRAME_MAX).ok_or(LayoutError::ArenaTooSmall)?;
+        let tx = rest
+            .get_mut(..FRAME_MAX)
+            .ok_or(LayoutError::ArenaTooSmall)?;
         let stage_cap = (layout.chunks / 4).clamp(1, 64) as u16;
         let now_ms = (now_us / 1000) as u32;
         Ok(Engine {
@@ -259,10 +293,20 @@ impl<'a> Engine<'a> {
         let free = [
             (ResourceKind::ConnSlots, u64::from(self.free_conns)),
             (ResourceKind::Refs, u64::from(self.sh.refs.free_count)),
-            (ResourceKind::Staging, u64::from(self.sh.chunks.free_count) * CHUNK_BYTES as u64),
+            (
+                ResourceKind::Staging,
+                u64::from(self.sh.chunks.free_count) * CHUNK_BYTES as u64,
+            ),
         ];
         for (kind, num) in free {
-            self.emit(io, &Event::Resource { cid: NO_CID, kind, num });
+            self.emit(
+                io,
+                &Event::Resource {
+                    cid: NO_CID,
+                    kind,
+                    num,
+                },
+            );
         }
     }
 
@@ -489,21 +533,37 @@ impl<'a> Engine<'a> {
     }
 
     fn receive_inner<I: Io>(&mut self, frame: &[u8], expect: Option<usize>, io: &mut I) -> Verdict {
-        let Ok(eth) = ethernet::Frame::new_checked(frame) else { return self.pass() };
+        let Ok(eth) = ethernet::Frame::new_checked(frame) else {
+            return self.pass();
+        };
         let (key, tcp_bytes, pseudo) = match eth.ethertype() {
             ethernet::ETHERTYPE_IPV4 => match self.ipv4_tcp(eth.payload()) {
                 Ok(x) => x,
                 Err(v) => return v,
             },
             ethernet::ETHERTYPE_IPV6 => {
-                let Ok(ip) = ipv6::Packet::new_checked(eth.payload()) else { return self.pass() };
+                let Ok(ip) = ipv6::Packet::new_checked(eth.payload()) else {
+                    return self.pass();
+                };
                 if ip.next_header() != ipv4::PROTO_TCP {
                     return self.pass();
                 }
                 let t = ip.payload_slice();
-                let mut key = FlowKey { v6: true, local_addr: ip.dst_addr(), remote_addr: ip.src_addr(), ..FlowKey::default() };
-                let Some(idx) = self.find(&mut key, t) else { return self.pass() };
-                let pseudo = checksum::pseudo_v6(&key.remote_addr, &key.local_addr, ipv4::PROTO_TCP, t.len() as u32);
+                let mut key = FlowKey {
+                    v6: true,
+                    local_addr: ip.dst_addr(),
+                    remote_addr: ip.src_addr(),
+                    ..FlowKey::default()
+                };
+                let Some(idx) = self.find(&mut key, t) else {
+                    return self.pass();
+                };
+                let pseudo = checksum::pseudo_v6(
+                    &key.remote_addr,
+                    &key.local_addr,
+                    ipv4::PROTO_TCP,
+                    t.len() as u32,
+                );
                 (idx, t, pseudo)
             }
             _ => return self.pass(),
@@ -515,12 +575,17 @@ impl<'a> Engine<'a> {
         }
         // The fixed TCP header is read through one array view: a single
         // bounds check instead of one per field.
-        let Some(th) = tcp_bytes.get(..tcp::HEADER_LEN).and_then(|t| <&[u8; 20]>::try_from(t).ok()) else {
+        let Some(th) = tcp_bytes
+            .get(..tcp::HEADER_LEN)
+            .and_then(|t| <&[u8; 20]>::try_from(t).ok())
+        else {
             self.sh.ctr.drop_malformed += 1;
             return Verdict::Dropped;
         };
         let hl = usize::from(th[12] >> 4) * 4;
-        let (Some(opt_bytes), Some(payload)) = (tcp_bytes.get(tcp::HEADER_LEN..hl), tcp_bytes.get(hl..)) else {
+        let (Some(opt_bytes), Some(payload)) =
+            (tcp_bytes.get(tcp::HEADER_LEN..hl), tcp_bytes.get(hl..))
+        else {
             self.sh.ctr.drop_malformed += 1;
             return Verdict::Dropped;
         };
@@ -541,7 +606,9 @@ impl<'a> Engine<'a> {
             payload,
         };
         let cid = self.cid_of(idx);
-        let Some(c) = self.conns.get_mut(idx) else { return Verdict::Dropped };
+        let Some(c) = self.conns.get_mut(idx) else {
+            return Verdict::Dropped;
+        };
         self.sh.ctr.rx_segs += 1;
         let after = self.sh.input(c, cid, &seg, io);
         self.mark_dirty(idx);
@@ -556,7 +623,10 @@ impl<'a> Engine<'a> {
     /// The fixed header is read through one 20-byte array view.
     #[inline]
     fn ipv4_tcp<'f>(&mut self, ip: &'f [u8]) -> Result<(usize, &'f [u8], u16), Verdict> {
-        let Some(h) = ip.get(..ipv4::HEADER_LEN).and_then(|h| <&[u8; 20]>::try_from(h).ok()) else {
+        let Some(h) = ip
+            .get(..ipv4::HEADER_LEN)
+            .and_then(|h| <&[u8; 20]>::try_from(h).ok())
+        else {
             return Err(self.pass());
         };
         let hl = usize::from(h[0] & 0x0f) * 4;
@@ -564,17 +634,22 @@ impl<'a> Engine<'a> {
         if h[0] >> 4 != 4 || hl < ipv4::HEADER_LEN || total < hl || h[9] != ipv4::PROTO_TCP {
             return Err(self.pass());
         }
-        let Some(t) = ip.get(hl..total) else { return Err(self.pass()) };
+        let Some(t) = ip.get(hl..total) else {
+            return Err(self.pass());
+        };
         let src = [h[12], h[13], h[14], h[15]];
         let dst = [h[16], h[17], h[18], h[19]];
         let mut key = FlowKey::default();
         key.local_addr[..4].copy_from_slice(&dst);
         key.remote_addr[..4].copy_from_slice(&src);
-        let Some(idx) = self.find(&mut key, t) else { return Err(self.pass()) };
+        let Some(idx) = self.find(&mut key, t) else {
+            return Err(self.pass());
+        };
         let ok = if hl == ipv4::HEADER_LEN {
             checksum::sum20(h) == 0xffff
         } else {
-            ip.get(..hl).is_some_and(|full| checksum::checksum(full) == 0)
+            ip.get(..hl)
+                .is_some_and(|full| checksum::checksum(full) == 0)
         };
         if !ok {
             self.sh.ctr.drop_ip_csum += 1;
@@ -584,7 +659,11 @@ impl<'a> Engine<'a> {
             // A fragment: the host reassembles and may `forward` the result.
             return Err(self.pass());
         }
-        Ok((idx, t, checksum::pseudo_v4(&src, &dst, ipv4::PROTO_TCP, t.len() as u16)))
+        Ok((
+            idx,
+            t,
+            checksum::pseudo_v4(&src, &dst, ipv4::PROTO_TCP, t.len() as u16),
+        ))
     }
 
     fn pass(&mut self) -> Verdict {
@@ -601,7 +680,9 @@ impl<'a> Engine<'a> {
         let tag = key.hash(self.lookup.seed());
         let conns = &*self.conns;
         let k = &*key;
-        self.lookup.find(tag, |s| conns.get(s as usize).is_some_and(|c| c.key == *k)).map(|s| s as usize)
+        self.lookup
+            .find(tag, |s| conns.get(s as usize).is_some_and(|c| c.key == *k))
+            .map(|s| s as usize)
     }
 
     /// Applies a terminal outcome.
@@ -611,7 +692,14 @@ impl<'a> Engine<'a> {
             After::Keep => {}
             After::Reset => {
                 self.flush_events(idx, io);
-                self.emit(io, &Event::Ctrl { cid, ev: CtrlEvent::PeerRst, arg: errno::ECONNRESET });
+                self.emit(
+                    io,
+                    &Event::Ctrl {
+                        cid,
+                        ev: CtrlEvent::PeerRst,
+                        arg: errno::ECONNRESET,
+                    },
+                );
                 self.free_slot(idx, io, errno::ECONNRESET);
             }
             After::Closed => {
@@ -632,7 +720,14 @@ impl<'a> Engine<'a> {
                     self.sh.send_rst(c, io);
                 }
                 self.flush_events(idx, io);
-                self.emit(io, &Event::Ctrl { cid, ev: CtrlEvent::TimedOut, arg: errno::ETIMEDOUT });
+                self.emit(
+                    io,
+                    &Event::Ctrl {
+                        cid,
+                        ev: CtrlEvent::TimedOut,
+                        arg: errno::ETIMEDOUT,
+                    },
+                );
                 self.free_slot(idx, io, errno::ETIMEDOUT);
             }
         }
@@ -652,14 +747,23 @@ impl<'a> Engine<'a> {
         let cid = self.cid_of(idx);
         self.release(idx);
         self.sh.ctr.conns_freed += 1;
-        self.emit(io, &Event::Ctrl { cid, ev: CtrlEvent::Freed, arg: reason });
+        self.emit(
+            io,
+            &Event::Ctrl {
+                cid,
+                ev: CtrlEvent::Freed,
+                arg: reason,
+            },
+        );
     }
 
     /// Returns a slot's pool items, lookup entry and timers; the slot is
     /// free afterwards (its generation bumped so stale cids miss).
     fn release(&mut self, idx: usize) {
         self.unlink_timer(idx);
-        let Some(c) = self.conns.get_mut(idx) else { return };
+        let Some(c) = self.conns.get_mut(idx) else {
+            return;
+        };
         if !c.is_live() {
             return;
         }
@@ -707,7 +811,12 @@ impl<'a> Engine<'a> {
 
     /// Decodes and executes one command from the front of `msg`, returning
     /// its length.
-    pub fn command<I: Io>(&mut self, now_us: u64, msg: &[u8], io: &mut I) -> Result<usize, CmdError> {
+    pub fn command<I: Io>(
+        &mut self,
+        now_us: u64,
+        msg: &[u8],
+        io: &mut I,
+    ) -> Result<usize, CmdError> {
         self.set_time(now_us);
         self.sh.ctr.cmd_total += 1;
         let (cmd, len) = match Command::decode(msg) {
@@ -728,7 +837,14 @@ impl<'a> Engine<'a> {
                 let r = self.handoff(&snap);
                 self.emit(io, &Event::HandoffDone { cookie, result: r });
                 if r == Err(Refusal::NoConnSlot) {
-                    self.emit(io, &Event::Resource { cid: NO_CID, kind: ResourceKind::ConnSlots, num: 0 });
+                    self.emit(
+                        io,
+                        &Event::Resource {
+                            cid: NO_CID,
+                            kind: ResourceKind::ConnSlots,
+                            num: 0,
+                        },
+                    );
                 }
                 r.map(|_| ()).map_err(CmdError::Refused)
             }
@@ -738,14 +854,21 @@ impl<'a> Engine<'a> {
                 self.restore(idx, cookie, RestoreReason::HostRequest, io);
                 Ok(())
             }
-            Command::Send { cid, addr, len, flags } => {
+            Command::Send {
+                cid,
+                addr,
+                len,
+                flags,
+            } => {
                 self.sh.ctr.cmd_send += 1;
                 let idx = self.live(cid)?;
                 if flags & MSG_OOB != 0 {
                     self.sh.ctr.refuse_state += 1;
                     return Err(CmdError::Refused(Refusal::Unsupported));
                 }
-                let Some(c) = self.conns.get_mut(idx) else { return Err(CmdError::Refused(Refusal::BadCid)) };
+                let Some(c) = self.conns.get_mut(idx) else {
+                    return Err(CmdError::Refused(Refusal::BadCid));
+                };
                 // Data a closed connection's handoff announced is taken back
                 // even if the peer acknowledged it (and the FIN) meanwhile.
                 let reenqueue = c.reenqueue >= u32::from(len);
@@ -757,7 +880,14 @@ impl<'a> Engine<'a> {
                 let Some(r) = self.sh.refs.alloc() else {
                     self.sh.ctr.refuse_refs += 1;
                     self.pressure_refused = true;
-                    self.emit(io, &Event::Resource { cid, kind: ResourceKind::Refs, num: 0 });
+                    self.emit(
+                        io,
+                        &Event::Resource {
+                            cid,
+                            kind: ResourceKind::Refs,
+                            num: 0,
+                        },
+                    );
                     return Err(CmdError::Refused(Refusal::NoRefs));
                 };
                 // Counted only now that the send is taken: a send refused
@@ -767,7 +897,19 @@ impl<'a> Engine<'a> {
                 if reenqueue {
                     c.reenqueue -= u32::from(len);
                 }
-                append_ref(&mut self.sh.refs, r, BufRef { addr, len: u32::from(len), next: NIL, used: u32::from(flags), reported: 0 }, &mut c.sref_head, &mut c.sref_tail);
+                append_ref(
+                    &mut self.sh.refs,
+                    r,
+                    BufRef {
+                        addr,
+                        len: u32::from(len),
+                        next: NIL,
+                        used: u32::from(flags),
+                        reported: 0,
+                    },
+                    &mut c.sref_head,
+                    &mut c.sref_tail,
+                );
                 c.snd_queued += u32::from(len);
                 if c.ack_debt > 0 {
                     // These bytes were acknowledged before they were enqueued.
@@ -792,14 +934,35 @@ impl<'a> Engine<'a> {
             Command::Post { cid, addr, len } => {
                 self.sh.ctr.cmd_post += 1;
                 let idx = self.live(cid)?;
-                let Some(c) = self.conns.get_mut(idx) else { return Err(CmdError::Refused(Refusal::BadCid)) };
+                let Some(c) = self.conns.get_mut(idx) else {
+                    return Err(CmdError::Refused(Refusal::BadCid));
+                };
                 let Some(r) = self.sh.refs.alloc() else {
                     self.sh.ctr.refuse_refs += 1;
                     self.pressure_refused = true;
-                    self.emit(io, &Event::Resource { cid, kind: ResourceKind::Refs, num: 0 });
+                    self.emit(
+                        io,
+                        &Event::Resource {
+                            cid,
+                            kind: ResourceKind::Refs,
+                            num: 0,
+                        },
+                    );
                     return Err(CmdError::Refused(Refusal::NoRefs));
                 };
-                append_ref(&mut self.sh.refs, r, BufRef { addr, len: u32::from(len), next: NIL, used: 0, reported: 0 }, &mut c.post_head, &mut c.post_tail);
+                append_ref(
+                    &mut self.sh.refs,
+                    r,
+                    BufRef {
+                        addr,
+                        len: u32::from(len),
+                        next: NIL,
+                        used: 0,
+                        reported: 0,
+                    },
+                    &mut c.post_head,
+                    &mut c.post_tail,
+                );
                 c.post_free = c.post_free.saturating_add(u32::from(len));
                 c.set(fl::WND_UPDATE);
                 self.mark_dirty(idx);
@@ -839,8 +1002,17 @@ impl<'a> Engine<'a> {
                 self.live(cid)?;
                 // A pure read (`peek`): nothing on the connection changes
                 // (no ACK, no delivery, no flags, not marked dirty).
-                let Some(snap) = self.peek(cid) else { return Err(CmdError::Refused(Refusal::BadCid)) };
-                self.emit(io, &Event::Info { cid, cookie, snap: &snap });
+                let Some(snap) = self.peek(cid) else {
+                    return Err(CmdError::Refused(Refusal::BadCid));
+                };
+                self.emit(
+                    io,
+                    &Event::Info {
+                        cid,
+                        cookie,
+                        snap: &snap,
+                    },
+                );
                 Ok(())
             }
         }
@@ -897,7 +1069,11 @@ impl<'a> Engine<'a> {
         if !self.lookup.insert(tag, idx as u32) {
             // Cannot happen with a layout-sized table; undo rather than panic.
             if let Some(c) = self.conns.get_mut(idx) {
-                *c = ConnSlot { gen: c.gen, link: self.free_conn, ..ConnSlot::EMPTY };
+                *c = ConnSlot {
+                    gen: c.gen,
+                    link: self.free_conn,
+                    ..ConnSlot::EMPTY
+                };
             }
             self.free_conn = idx as u32;
             self.free_conns += 1;
@@ -912,7 +1088,9 @@ impl<'a> Engine<'a> {
 
     fn ctrl<I: Io>(&mut self, idx: usize, cmd: CtrlCmd, arg: u64, io: &mut I) {
         let now = self.sh.now_ms;
-        let Some(c) = self.conns.get_mut(idx) else { return };
+        let Some(c) = self.conns.get_mut(idx) else {
+            return;
+        };
         match cmd {
             CtrlCmd::Close => {
                 if !c.has(fl::FIN_QUEUED) {
@@ -951,7 +1129,9 @@ impl<'a> Engine<'a> {
     /// snapshot. The slot is free afterwards.
     fn restore<I: Io>(&mut self, idx: usize, cookie: u64, reason: RestoreReason, io: &mut I) {
         let cid = self.cid_of(idx);
-        let Some(c) = self.conns.get_mut(idx) else { return };
+        let Some(c) = self.conns.get_mut(idx) else {
+            return;
+        };
         let sh = &mut self.sh;
         sh.drain_inq(c, cid, io);
         if c.segs_unacked > 0 || c.has(fl::ACK_NOW) || c.timers & tm::DELACK != 0 {
@@ -960,7 +1140,16 @@ impl<'a> Engine<'a> {
         sh.report(c, cid, io);
         sh.hand_over_staged(c, cid, io);
         let snap = c.export(sh.now_ms);
-        emit(&mut sh.ctr, io, &Event::Restore { cid, cookie, reason, snap: &snap });
+        emit(
+            &mut sh.ctr,
+            io,
+            &Event::Restore {
+                cid,
+                cookie,
+                reason,
+                snap: &snap,
+            },
+        );
         self.sh.ctr.conns_restored += 1;
         self.release(idx);
     }
@@ -998,7 +1187,9 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let cid = self.cid_of(idx);
-            let Some(c) = self.conns.get_mut(idx) else { continue };
+            let Some(c) = self.conns.get_mut(idx) else {
+                continue;
+            };
             let after = self.sh.flush(c, cid, io);
             let tw = c.state == TcpState::TimeWait;
             if after != After::Keep {
@@ -1021,7 +1212,10 @@ impl<'a> Engine<'a> {
             return;
         }
         let now = self.sh.now_ms;
-        if self.pressure_scan_ms.is_some_and(|t| now.wrapping_sub(t) < PRESSURE_INTERVAL_MS) {
+        if self
+            .pressure_scan_ms
+            .is_some_and(|t| now.wrapping_sub(t) < PRESSURE_INTERVAL_MS)
+        {
             return;
         }
         let refused = core::mem::take(&mut self.pressure_refused);
@@ -1034,7 +1228,9 @@ impl<'a> Engine<'a> {
         self.pressure_scan_ms = Some(now);
         let mut best: Option<(usize, u32)> = None;
         for (i, c) in self.conns.iter().enumerate() {
-            if !matches!(c.state, TcpState::Established | TcpState::CloseWait) || c.has(fl::RESTORE_ASKED) {
+            if !matches!(c.state, TcpState::Established | TcpState::CloseWait)
+                || c.has(fl::RESTORE_ASKED)
+            {
                 continue;
             }
             let idle = c.idle_ms(now);
@@ -1044,11 +1240,20 @@ impl<'a> Engine<'a> {
         }
         let Some((idx, idle)) = best else { return };
         let cid = self.cid_of(idx);
-        let Some(c) = self.conns.get_mut(idx) else { return };
+        let Some(c) = self.conns.get_mut(idx) else {
+            return;
+        };
         c.set(fl::RESTORE_ASKED);
         self.pressure_outstanding = self.pressure_outstanding.saturating_add(1);
         self.sh.ctr.restore_requests += 1;
-        self.emit(io, &Event::Ctrl { cid, ev: CtrlEvent::RestoreRequest, arg: u64::from(idle) });
+        self.emit(
+            io,
+            &Event::Ctrl {
+                cid,
+                ev: CtrlEvent::RestoreRequest,
+                arg: u64::from(idle),
+            },
+        );
     }
 
     fn run_timers<I: Io>(&mut self, io: &mut I) {
@@ -1067,7 +1272,9 @@ impl<'a> Engine<'a> {
                 let next = c.tw_next;
                 if seq::le(c.timer_at, now) {
                     let cid = self.cid_of(i as usize);
-                    let Some(c) = self.conns.get_mut(i as usize) else { break };
+                    let Some(c) = self.conns.get_mut(i as usize) else {
+                        break;
+                    };
                     let after = self.sh.on_timer(c, cid, io);
                     self.mark_dirty(i as usize);
                     self.finish(i as usize, after, io);
@@ -1079,7 +1286,9 @@ impl<'a> Engine<'a> {
     }
 
     fn unlink_timer(&mut self, idx: usize) {
-        let Some(c) = self.conns.get_mut(idx) else { return };
+        let Some(c) = self.conns.get_mut(idx) else {
+            return;
+        };
         if c.tw_slot == u16::MAX {
             return;
         }
@@ -1104,9 +1313,16 @@ impl<'a> Engine<'a> {
     fn rearm(&mut self, idx: usize) {
         let now = self.sh.now_ms;
         let slots = self.wheel.len() as u32;
-        let Some(c) = self.conns.get_mut(idx) else { return };
+        let Some(c) = self.conns.get_mut(idx) else {
+            return;
+        };
         let mut best: Option<u32> = None;
-        for (bit, at) in [(tm::RTO, c.rto_at), (tm::DELACK, c.delack_at), (tm::PERSIST, c.persist_at), (tm::KEEP, c.keep_at)] {
+        for (bit, at) in [
+            (tm::RTO, c.rto_at),
+            (tm::DELACK, c.delack_at),
+            (tm::PERSIST, c.persist_at),
+            (tm::KEEP, c.keep_at),
+        ] {
             if c.timers & bit != 0 && best.is_none_or(|b| seq::lt(at, b)) {
                 best = Some(at);
             }
@@ -1117,7 +1333,11 @@ impl<'a> Engine<'a> {
         };
         c.timer_at = t;
         // A deadline at or before the wheel position goes in the next slot.
-        let eff = if seq::le(t, self.wheel_ms) { self.wheel_ms.wrapping_add(1) } else { t };
+        let eff = if seq::le(t, self.wheel_ms) {
+            self.wheel_ms.wrapping_add(1)
+        } else {
+            t
+        };
         let slot = (eff % slots.max(1)) as u16;
         if c.tw_slot == slot {
             return;
@@ -1200,7 +1420,9 @@ fn arm(c: &mut ConnSlot, bit: u8, at: u32) {
 ///   and the edge moved right by the bytes acked.
 fn window_update_due(c: &ConnSlot, seg: &Seg<'_>) -> bool {
     seq::ge(seg.ack, c.snd_una)
-        && (seq::gt(seg.ack, c.snd_una) || seq::lt(c.snd_wl1, seg.seq) || (c.snd_wl1 == seg.seq && seq::le(c.snd_wl2, seg.ack)))
+        && (seq::gt(seg.ack, c.snd_una)
+            || seq::lt(c.snd_wl1, seg.seq)
+            || (c.snd_wl1 == seg.seq && seq::le(c.snd_wl2, seg.ack)))
 }
 
 impl Shared<'_> {
@@ -1243,7 +1465,11 @@ impl Shared<'_> {
             }
         } else {
             // In-order data that fits the window, acking nothing new.
-            let wnd = if seq::lt(c.rcv_adv, c.rcv_nxt) { 0 } else { seq::diff(c.rcv_adv, c.rcv_nxt) };
+            let wnd = if seq::lt(c.rcv_adv, c.rcv_nxt) {
+                0
+            } else {
+                seq::diff(c.rcv_adv, c.rcv_nxt)
+            };
             if seg.ack != c.snd_una || plen > wnd as usize {
                 return false;
             }
@@ -1305,7 +1531,10 @@ impl Shared<'_> {
 
         // PAWS (RFC 7323 §5.3): reject old duplicates by timestamp.
         if let Some((tsval, _)) = ts {
-            if !rst && seq::lt(tsval, c.ts_recent) && now.wrapping_sub(c.ts_recent_ms) < PAWS_IDLE_MS {
+            if !rst
+                && seq::lt(tsval, c.ts_recent)
+                && now.wrapping_sub(c.ts_recent_ms) < PAWS_IDLE_MS
+            {
                 self.ctr.drop_paws += 1;
                 c.set(fl::ACK_NOW);
                 return After::Keep;
@@ -1313,7 +1542,11 @@ impl Shared<'_> {
         }
 
         // Acceptability (RFC 9293 §3.10.7.4, first check).
-        let wnd = if seq::lt(c.rcv_adv, c.rcv_nxt) { 0 } else { seq::diff(c.rcv_adv, c.rcv_nxt) };
+        let wnd = if seq::lt(c.rcv_adv, c.rcv_nxt) {
+            0
+        } else {
+            seq::diff(c.rcv_adv, c.rcv_nxt)
+        };
         let in_wnd = |x: u32| seq::le(c.rcv_nxt, x) && seq::lt(x, c.rcv_nxt.wrapping_add(wnd));
         let acceptable = match (seg_len, wnd) {
             (0, 0) => seg.seq == c.rcv_nxt,
@@ -1396,7 +1629,11 @@ impl Shared<'_> {
             if self.new_ack(c, seg.ack, tsecr, io) == After::Closed {
                 return After::Closed;
             }
-        } else if seg.ack == c.snd_una && seg_len == 0 && c.snd_max != c.snd_una && (!wnd_changed || wnd_grew || seg.opts.sack_count > 0) {
+        } else if seg.ack == c.snd_una
+            && seg_len == 0
+            && c.snd_max != c.snd_una
+            && (!wnd_changed || wnd_grew || seg.opts.sack_count > 0)
+        {
             // A duplicate ACK (RFC 5681 §2), also when it reports SACK
             // blocks (RFC 6675) or only opens the window: receivers that
             // autotune (Linux) grow the window on almost every ACK while a
@@ -1410,14 +1647,23 @@ impl Shared<'_> {
 
         if data_ok
             && seg_len > 0
-            && matches!(c.state, TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2)
+            && matches!(
+                c.state,
+                TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+            )
         {
             self.rx_data(c, cid, seg, fin, io);
         }
         After::Keep
     }
 
-    fn new_ack<I: Io>(&mut self, c: &mut ConnSlot, ack: u32, tsecr: Option<u32>, io: &mut I) -> After {
+    fn new_ack<I: Io>(
+        &mut self,
+        c: &mut ConnSlot,
+        ack: u32,
+        tsecr: Option<u32>,
+        io: &mut I,
+    ) -> After {
         let now = self.now_ms;
         let acked = seq::diff(ack, c.snd_una);
         // RTT sample: timestamps (RFC 7323 §4.1) or one timed segment (Karn).
@@ -1436,7 +1682,11 @@ impl Shared<'_> {
             }
         }
         let fin_acked = c.has(fl::FIN_QUEUED) && c.state.fin_sent() && seq::gt(ack, c.fin_seq());
-        let all_data = if fin_acked { acked.saturating_sub(1) } else { acked };
+        let all_data = if fin_acked {
+            acked.saturating_sub(1)
+        } else {
+            acked
+        };
         let data_acked = all_data.min(c.snd_queued);
         // Acked bytes the host has not re-enqueued yet (just after a
         // handoff): skipped when their refs arrive, reported now.
@@ -1452,7 +1702,11 @@ impl Shared<'_> {
             } else {
                 // Partial ACK: deflate by the amount acked, add back one MSS,
                 // retransmit the next hole (step 4).
-                c.cwnd = c.cwnd.saturating_sub(acked).saturating_add(u32::from(c.mss)).max(u32::from(c.mss));
+                c.cwnd = c
+                    .cwnd
+                    .saturating_sub(acked)
+                    .saturating_add(u32::from(c.mss))
+                    .max(u32::from(c.mss));
                 partial = true;
             }
         } else {
@@ -1523,17 +1777,29 @@ impl Shared<'_> {
     /// (NewReno alone).
     fn sack_retransmit<I: Io>(&mut self, c: &mut ConnSlot, opts: &tcp::TcpOptions, io: &mut I) {
         let blocks = opts.sack.get(..usize::from(opts.sack_count)).unwrap_or(&[]);
-        let valid = |&&(l, r): &&(u32, u32)| seq::lt(l, r) && seq::gt(l, c.snd_una) && seq::le(r, c.snd_max);
+        let valid = |&&(l, r): &&(u32, u32)| {
+            seq::lt(l, r) && seq::gt(l, c.snd_una) && seq::le(r, c.snd_max)
+        };
         let mut next = seq::max(c.rexmit_nxt, c.snd_una);
         // Step over SACKed data at the retransmission point.
         for _ in 0..blocks.len() {
-            match blocks.iter().filter(valid).find(|&&(l, r)| seq::le(l, next) && seq::lt(next, r)) {
+            match blocks
+                .iter()
+                .filter(valid)
+                .find(|&&(l, r)| seq::le(l, next) && seq::lt(next, r))
+            {
                 Some(&(_, r)) => next = r,
                 None => break,
             }
         }
         // The hole ends at the lowest SACKed byte above it.
-        let Some(hole_end) = blocks.iter().filter(valid).map(|&(l, _)| l).filter(|&l| seq::gt(l, next)).min_by_key(|&l| l.wrapping_sub(next)) else {
+        let Some(hole_end) = blocks
+            .iter()
+            .filter(valid)
+            .map(|&(l, _)| l)
+            .filter(|&l| seq::gt(l, next))
+            .min_by_key(|&l| l.wrapping_sub(next))
+        else {
             return;
         };
         let len = seq::diff(hole_end, next).min(u32::from(c.mss));
@@ -1547,9 +1813,14 @@ impl Shared<'_> {
     /// `snd_nxt`.
     fn retransmit_at<I: Io>(&mut self, c: &mut ConnSlot, at: u32, io: &mut I) -> bool {
         let end = c.data_end();
-        let avail = if seq::lt(at, end) { seq::diff(end, at) } else { 0 };
+        let avail = if seq::lt(at, end) {
+            seq::diff(end, at)
+        } else {
+            0
+        };
         let len = avail.min(u32::from(c.mss)).min(seq::diff(c.snd_max, at));
-        let fin = c.has(fl::FIN_QUEUED) && c.state.fin_sent() && at.wrapping_add(len) == c.fin_seq();
+        let fin =
+            c.has(fl::FIN_QUEUED) && c.state.fin_sent() && at.wrapping_add(len) == c.fin_seq();
         if len == 0 && !fin {
             return false;
         }
@@ -1579,7 +1850,11 @@ impl Shared<'_> {
             s = c.rcv_nxt;
         }
         // Trim what lies beyond the advertised window (and then the FIN).
-        let room = if seq::le(s, c.rcv_adv) { seq::diff(c.rcv_adv, s) as usize } else { 0 };
+        let room = if seq::le(s, c.rcv_adv) {
+            seq::diff(c.rcv_adv, s) as usize
+        } else {
+            0
+        };
         if data.len() > room {
             data = data.get(..room).unwrap_or(&[]);
             fin = false;
@@ -1666,7 +1941,10 @@ impl Shared<'_> {
             if let Some(b) = self.refs.get_mut(c.post_head) {
                 let n = data.len() as u32;
                 if n < b.len.saturating_sub(b.used) {
-                    if io.dma_write(b.addr.wrapping_add(u64::from(b.used)), data).is_err() {
+                    if io
+                        .dma_write(b.addr.wrapping_add(u64::from(b.used)), data)
+                        .is_err()
+                    {
                         self.ctr.dma_errors += 1;
                         return 0;
                     }
@@ -1686,7 +1964,13 @@ impl Shared<'_> {
     }
 
     /// DMA into the posted buffers, announcing each buffer as it fills.
-    fn write_posted<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, data: &[u8], io: &mut I) -> usize {
+    fn write_posted<I: Io>(
+        &mut self,
+        c: &mut ConnSlot,
+        cid: u32,
+        data: &[u8],
+        io: &mut I,
+    ) -> usize {
         let mut done = 0;
         while done < data.len() {
             let h = c.post_head;
@@ -1694,7 +1978,10 @@ impl Shared<'_> {
             let room = b.len.saturating_sub(b.used) as usize;
             let n = room.min(data.len() - done);
             let src = data.get(done..done + n).unwrap_or(&[]);
-            if io.dma_write(b.addr.wrapping_add(u64::from(b.used)), src).is_err() {
+            if io
+                .dma_write(b.addr.wrapping_add(u64::from(b.used)), src)
+                .is_err()
+            {
                 self.ctr.dma_errors += 1;
                 break;
             }
@@ -1705,9 +1992,22 @@ impl Shared<'_> {
             c.rcv_unread = c.rcv_unread.saturating_add(n as u32);
             if b.used >= b.len {
                 let (addr, used, rep, next) = (b.addr, b.used, b.reported, b.next);
-                let flags = if done == data.len() && c.has(fl::PSH) { MSG_PSH } else { 0 };
+                let flags = if done == data.len() && c.has(fl::PSH) {
+                    MSG_PSH
+                } else {
+                    0
+                };
                 if used > rep {
-                    emit(&mut self.ctr, io, &Event::Recv { cid, addr: addr.wrapping_add(u64::from(rep)), len: (used - rep) as u16, flags });
+                    emit(
+                        &mut self.ctr,
+                        io,
+                        &Event::Recv {
+                            cid,
+                            addr: addr.wrapping_add(u64::from(rep)),
+                            len: (used - rep) as u16,
+                            flags,
+                        },
+                    );
                 }
                 c.post_head = next;
                 if next == NIL {
@@ -1736,7 +2036,12 @@ impl Shared<'_> {
                 let Some(k) = self.chunks.alloc() else { break };
                 c.chunks_held += 1;
                 if let Some(m) = self.chunks.get_mut(k) {
-                    *m = ChunkMeta { next: NIL, seq: c.rcv_nxt.wrapping_add(done as u32), len: 0, off: 0 };
+                    *m = ChunkMeta {
+                        next: NIL,
+                        seq: c.rcv_nxt.wrapping_add(done as u32),
+                        len: 0,
+                        off: 0,
+                    };
                 }
                 match self.chunks.get_mut(tail) {
                     Some(t) => t.next = k,
@@ -1746,9 +2051,15 @@ impl Shared<'_> {
                 continue;
             }
             let n = room.min(data.len() - done);
-            let Some(m) = self.chunks.get_mut(tail) else { break };
+            let Some(m) = self.chunks.get_mut(tail) else {
+                break;
+            };
             let at = tail as usize * CHUNK_BYTES + usize::from(m.off) + usize::from(m.len);
-            let (Some(dst), Some(src)) = (self.staging.get_mut(at..at + n), data.get(done..done + n)) else { break };
+            let (Some(dst), Some(src)) =
+                (self.staging.get_mut(at..at + n), data.get(done..done + n))
+            else {
+                break;
+            };
             dst.copy_from_slice(src);
             m.len += n as u16;
             done += n;
@@ -1774,7 +2085,9 @@ impl Shared<'_> {
             }
             let end = s.wrapping_add(data.len() as u32);
             let (piece_end, overlap) = match self.chunks.get(cur) {
-                Some(m) if seq::lt(m.seq, end) => (if seq::lt(s, m.seq) { m.seq } else { s }, Some(*m)),
+                Some(m) if seq::lt(m.seq, end) => {
+                    (if seq::lt(s, m.seq) { m.seq } else { s }, Some(*m))
+                }
                 _ => (end, None),
             };
             if seq::lt(s, piece_end) {
@@ -1794,7 +2107,11 @@ impl Shared<'_> {
             if let Some(m) = overlap {
                 // Skip the bytes the existing chunk already holds.
                 let m_end = m.seq.wrapping_add(u32::from(m.len));
-                let skip = if seq::lt(s, m_end) { seq::diff(m_end, s) as usize } else { 0 };
+                let skip = if seq::lt(s, m_end) {
+                    seq::diff(m_end, s) as usize
+                } else {
+                    0
+                };
                 if skip >= data.len() {
                     return;
                 }
@@ -1808,7 +2125,14 @@ impl Shared<'_> {
 
     /// Allocates chunks for `data` at `s` and links them between `prev` and
     /// `cur`; `prev` ends at the last new chunk.
-    fn new_chunks(&mut self, c: &mut ConnSlot, mut s: u32, data: &[u8], prev: &mut u32, cur: u32) -> Option<()> {
+    fn new_chunks(
+        &mut self,
+        c: &mut ConnSlot,
+        mut s: u32,
+        data: &[u8],
+        prev: &mut u32,
+        cur: u32,
+    ) -> Option<()> {
         for piece in data.chunks(CHUNK_BYTES) {
             if c.chunks_held >= self.stage_cap {
                 return None;
@@ -1820,7 +2144,12 @@ impl Shared<'_> {
                 dst.copy_from_slice(piece);
             }
             if let Some(m) = self.chunks.get_mut(k) {
-                *m = ChunkMeta { next: cur, seq: s, len: piece.len() as u16, off: 0 };
+                *m = ChunkMeta {
+                    next: cur,
+                    seq: s,
+                    len: piece.len() as u16,
+                    off: 0,
+                };
             }
             match self.chunks.get_mut(*prev) {
                 Some(p) => p.next = k,
@@ -1850,7 +2179,12 @@ impl Shared<'_> {
             let trim = seq::diff(c.rcv_nxt, m.seq) as u16;
             let len = m.len - trim;
             if let Some(mm) = self.chunks.get_mut(k) {
-                *mm = ChunkMeta { next: NIL, seq: c.rcv_nxt, len, off: m.off + trim };
+                *mm = ChunkMeta {
+                    next: NIL,
+                    seq: c.rcv_nxt,
+                    len,
+                    off: m.off + trim,
+                };
             }
             match self.chunks.get_mut(c.inq_tail) {
                 Some(t) => t.next = k,
@@ -1873,12 +2207,17 @@ impl Shared<'_> {
     fn drain_inq<I: Io>(&mut self, c: &mut ConnSlot, cid: u32, io: &mut I) {
         while c.post_free > 0 {
             let k = c.inq_head;
-            let Some(m) = self.chunks.get(k).copied() else { break };
+            let Some(m) = self.chunks.get(k).copied() else {
+                break;
+            };
             let start = k as usize * CHUNK_BYTES + usize::from(m.off);
             // Move the bytes through the tx scratch so staging and the
             // posted-buffer bookkeeping are not borrowed at once.
             let n = usize::from(m.len).min(self.tx.len());
-            let (Some(src), Some(tmp)) = (self.staging.get(start..start + n), self.tx.get_mut(..n)) else { break };
+            let (Some(src), Some(tmp)) = (self.staging.get(start..start + n), self.tx.get_mut(..n))
+            else {
+                break;
+            };
             tmp.copy_from_slice(src);
             let tmp = core::mem::take(&mut self.tx);
             let w = self.write_posted(c, cid, tmp.get(..n).unwrap_or(&[]), io);
@@ -1910,7 +2249,10 @@ impl Shared<'_> {
         let mut k = c.inq_head;
         while let Some(m) = self.chunks.get(k).copied() {
             let start = k as usize * CHUNK_BYTES + usize::from(m.off);
-            let data = self.staging.get(start..start + usize::from(m.len)).unwrap_or(&[]);
+            let data = self
+                .staging
+                .get(start..start + usize::from(m.len))
+                .unwrap_or(&[]);
             emit(&mut self.ctr, io, &Event::RecvData { cid, data });
             c.rcv_unread = c.rcv_unread.saturating_add(u32::from(m.len));
             c.inq_bytes = c.inq_bytes.saturating_sub(u32::from(m.len));
@@ -1923,7 +2265,15 @@ impl Shared<'_> {
         c.inq_tail = NIL;
         if c.has(fl::FIN_EVENT) {
             c.clear(fl::FIN_EVENT);
-            emit(&mut self.ctr, io, &Event::Ctrl { cid, ev: CtrlEvent::PeerFin, arg: 0 });
+            emit(
+                &mut self.ctr,
+                io,
+                &Event::Ctrl {
+                    cid,
+                    ev: CtrlEvent::PeerFin,
+                    arg: 0,
+                },
+            );
         }
     }
 
@@ -1952,7 +2302,10 @@ impl Shared<'_> {
 
     /// What the host and the NIC can absorb right now.
     fn rcv_space(&self, c: &ConnSlot) -> u32 {
-        let host = c.rcv_buf.saturating_sub(c.rcv_unread).saturating_sub(c.inq_bytes);
+        let host = c
+            .rcv_buf
+            .saturating_sub(c.rcv_unread)
+            .saturating_sub(c.inq_bytes);
         let stage = u32::from(self.stage_cap.saturating_sub(c.chunks_held)) * CHUNK_BYTES as u32;
         host.min(c.post_free.saturating_add(stage))
     }
@@ -1970,9 +2323,15 @@ impl Shared<'_> {
         if c.has(fl::WND_UPDATE) {
             c.clear(fl::WND_UPDATE);
             let space = self.rcv_space(c);
-            let cur = if seq::lt(c.rcv_adv, c.rcv_nxt) { 0 } else { seq::diff(c.rcv_adv, c.rcv_nxt) };
+            let cur = if seq::lt(c.rcv_adv, c.rcv_nxt) {
+                0
+            } else {
+                seq::diff(c.rcv_adv, c.rcv_nxt)
+            };
             let mss = u32::from(c.mss);
-            if space >= cur.saturating_add(2 * mss) || (cur < mss && space >= mss.min(c.rcv_buf / 2)) {
+            if space >= cur.saturating_add(2 * mss)
+                || (cur < mss && space >= mss.min(c.rcv_buf / 2))
+            {
                 c.set(fl::ACK_NOW);
             }
         }
@@ -1986,24 +2345,52 @@ impl Shared<'_> {
         if let Some(b) = self.refs.get_mut(c.post_head) {
             if b.used > b.reported {
                 let flags = if c.has(fl::PSH) { MSG_PSH } else { 0 };
-                let ev = Event::Recv { cid, addr: b.addr.wrapping_add(u64::from(b.reported)), len: (b.used - b.reported) as u16, flags };
+                let ev = Event::Recv {
+                    cid,
+                    addr: b.addr.wrapping_add(u64::from(b.reported)),
+                    len: (b.used - b.reported) as u16,
+                    flags,
+                };
                 b.reported = b.used;
                 c.clear(fl::PSH);
                 emit(&mut self.ctr, io, &ev);
             }
         }
         if c.acked_pending > 0 {
-            emit(&mut self.ctr, io, &Event::Ack { cid, len: c.acked_pending });
+            emit(
+                &mut self.ctr,
+                io,
+                &Event::Ack {
+                    cid,
+                    len: c.acked_pending,
+                },
+            );
             c.acked_pending = 0;
         }
         if c.has(fl::STAGING_FULL) {
             c.clear(fl::STAGING_FULL);
             let free = u64::from(self.chunks.free_count) * CHUNK_BYTES as u64;
-            emit(&mut self.ctr, io, &Event::Resource { cid, kind: ResourceKind::Staging, num: free });
+            emit(
+                &mut self.ctr,
+                io,
+                &Event::Resource {
+                    cid,
+                    kind: ResourceKind::Staging,
+                    num: free,
+                },
+            );
         }
         if c.has(fl::FIN_EVENT) && c.inq_bytes == 0 {
             c.clear(fl::FIN_EVENT);
-            emit(&mut self.ctr, io, &Event::Ctrl { cid, ev: CtrlEvent::PeerFin, arg: 0 });
+            emit(
+                &mut self.ctr,
+                io,
+                &Event::Ctrl {
+                    cid,
+                    ev: CtrlEvent::PeerFin,
+                    arg: 0,
+                },
+            );
         }
     }
 
@@ -2013,12 +2400,17 @@ impl Shared<'_> {
         let mss = u32::from(c.mss);
         loop {
             let end = c.data_end();
-            let avail = if seq::lt(c.snd_nxt, end) { seq::diff(end, c.snd_nxt) } else { 0 };
+            let avail = if seq::lt(c.snd_nxt, end) {
+                seq::diff(end, c.snd_nxt)
+            } else {
+                0
+            };
             let fin_due = c.has(fl::FIN_QUEUED) && c.snd_nxt == c.fin_seq();
             let flight = c.flight();
             let usable = c.snd_wnd.min(c.cwnd).saturating_sub(flight);
             let len = avail.min(mss).min(usable);
-            if len == 0 && !(fin_due && avail == 0 && (usable > 0 || c.snd_wnd == 0 && flight == 0)) {
+            if len == 0 && !(fin_due && avail == 0 && (usable > 0 || c.snd_wnd == 0 && flight == 0))
+            {
                 break;
             }
             if len > 0 && len < mss {
@@ -2027,7 +2419,9 @@ impl Shared<'_> {
                     if len < c.max_snd_wnd / 2 && flight > 0 {
                         break;
                     }
-                } else if !(c.has(fl::NODELAY) || flight == 0 || c.has(fl::FIN_QUEUED)) && c.snd_nxt == c.snd_max {
+                } else if !(c.has(fl::NODELAY) || flight == 0 || c.has(fl::FIN_QUEUED))
+                    && c.snd_nxt == c.snd_max
+                {
                     // Nagle (RFC 896): one small segment in flight at a time.
                     break;
                 }
@@ -2071,7 +2465,8 @@ impl Shared<'_> {
         // Zero window with data waiting and nothing in flight: probe
         // (RFC 9293 §3.8.6.1).
         let end = c.data_end();
-        let waiting = seq::lt(c.snd_nxt, end) || (c.has(fl::FIN_QUEUED) && c.snd_nxt == c.fin_seq());
+        let waiting =
+            seq::lt(c.snd_nxt, end) || (c.has(fl::FIN_QUEUED) && c.snd_nxt == c.fin_seq());
         if waiting && c.snd_wnd == 0 && c.flight() == 0 && c.timers & tm::PERSIST == 0 {
             // Also when an RTO pulled snd_nxt back to a window that closed
             // with data unacked: the retransmission timer would only fire
@@ -2114,8 +2509,19 @@ impl Shared<'_> {
 
     /// Builds and transmits one segment: headers into the tx scratch,
     /// payload DMA'd from the send refs, checksum over the whole segment.
-    fn send_segment<I: Io>(&mut self, c: &mut ConnSlot, seq_no: u32, len: u32, flags: u8, io: &mut I) -> bool {
-        let ip_len = if c.key.v6 { ipv6::HEADER_LEN } else { ipv4::HEADER_LEN };
+    fn send_segment<I: Io>(
+        &mut self,
+        c: &mut ConnSlot,
+        seq_no: u32,
+        len: u32,
+        flags: u8,
+        io: &mut I,
+    ) -> bool {
+        let ip_len = if c.key.v6 {
+            ipv6::HEADER_LEN
+        } else {
+            ipv4::HEADER_LEN
+        };
         let ts = c.has(fl::TS_OK);
         let tcp_len = tcp::HEADER_LEN + if ts { 12 } else { 0 };
         let off_tcp = ethernet::HEADER_LEN + ip_len;
@@ -2137,13 +2543,35 @@ impl Shared<'_> {
                 return false;
             }
         }
-        let window = if flags & tcp::RST != 0 { 0 } else { c.window_field(self.rcv_space_of(c)) };
-        let Some(frame) = self.tx.get_mut(..total) else { return false };
+        let window = if flags & tcp::RST != 0 {
+            0
+        } else {
+            c.window_field(self.rcv_space_of(c))
+        };
+        let Some(frame) = self.tx.get_mut(..total) else {
+            return false;
+        };
         let seg_len = (tcp_len + len) as u16;
-        let tsopt = if ts { Some((c.ts_val(self.now_ms), c.ts_recent)) } else { None };
-        let t = tcp::TcpRepr { src_port: c.key.local_port, dst_port: c.key.remote_port, seq: seq_no, ack: c.rcv_nxt, flags, window, ts: tsopt };
+        let tsopt = if ts {
+            Some((c.ts_val(self.now_ms), c.ts_recent))
+        } else {
+            None
+        };
+        let t = tcp::TcpRepr {
+            src_port: c.key.local_port,
+            dst_port: c.key.remote_port,
+            seq: seq_no,
+            ack: c.rcv_nxt,
+            flags,
+            window,
+            ts: tsopt,
+        };
         let pseudo = if c.key.v6 {
-            let eth = ethernet::EthernetRepr { src: c.local_mac, dst: c.remote_mac, ethertype: ethernet::ETHERTYPE_IPV6 };
+            let eth = ethernet::EthernetRepr {
+                src: c.local_mac,
+                dst: c.remote_mac,
+                ethertype: ethernet::ETHERTYPE_IPV6,
+            };
             let _ = eth.emit(frame);
             let r = ipv6::Ipv6Repr {
                 src: c.key.local_addr,
@@ -2154,11 +2582,19 @@ impl Shared<'_> {
                 traffic_class: c.tos,
             };
             let _ = r.emit(frame.get_mut(ethernet::HEADER_LEN..).unwrap_or(&mut []));
-            checksum::pseudo_v6(&c.key.local_addr, &c.key.remote_addr, ipv4::PROTO_TCP, u32::from(seg_len))
+            checksum::pseudo_v6(
+                &c.key.local_addr,
+                &c.key.remote_addr,
+                ipv4::PROTO_TCP,
+                u32::from(seg_len),
+            )
         } else {
             // IPv4 (the common case): Ethernet and IP headers written as one
             // 34-byte array, the IP checksum from five 32-bit words.
-            let Some(h) = frame.get_mut(..ethernet::HEADER_LEN + ipv4::HEADER_LEN).and_then(|h| <&mut [u8; 34]>::try_from(h).ok()) else {
+            let Some(h) = frame
+                .get_mut(..ethernet::HEADER_LEN + ipv4::HEADER_LEN)
+                .and_then(|h| <&mut [u8; 34]>::try_from(h).ok())
+            else {
                 return false;
             };
             self.ip_id = self.ip_id.wrapping_add(1);
@@ -2169,15 +2605,54 @@ impl Shared<'_> {
             let a = &c.key.local_addr;
             let b = &c.key.remote_addr;
             *h = [
-                d0, d1, d2, d3, d4, d5, m0, m1, m2, m3, m4, m5, 0x08, 0x00, //
-                0x45, c.tos, t0, t1, i0, i1, 0x40, 0, c.ttl, ipv4::PROTO_TCP, 0, 0, //
-                a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3],
+                d0,
+                d1,
+                d2,
+                d3,
+                d4,
+                d5,
+                m0,
+                m1,
+                m2,
+                m3,
+                m4,
+                m5,
+                0x08,
+                0x00, //
+                0x45,
+                c.tos,
+                t0,
+                t1,
+                i0,
+                i1,
+                0x40,
+                0,
+                c.ttl,
+                ipv4::PROTO_TCP,
+                0,
+                0, //
+                a[0],
+                a[1],
+                a[2],
+                a[3],
+                b[0],
+                b[1],
+                b[2],
+                b[3],
             ];
-            if let Some(ip) = h.get_mut(ethernet::HEADER_LEN..).and_then(|x| <&mut [u8; 20]>::try_from(x).ok()) {
+            if let Some(ip) = h
+                .get_mut(ethernet::HEADER_LEN..)
+                .and_then(|x| <&mut [u8; 20]>::try_from(x).ok())
+            {
                 let csum = !checksum::sum20(ip);
                 ip[10..12].copy_from_slice(&csum.to_be_bytes());
             }
-            checksum::pseudo_v4(&[a[0], a[1], a[2], a[3]], &[b[0], b[1], b[2], b[3]], ipv4::PROTO_TCP, seg_len)
+            checksum::pseudo_v4(
+                &[a[0], a[1], a[2], a[3]],
+                &[b[0], b[1], b[2], b[3]],
+                ipv4::PROTO_TCP,
+                seg_len,
+            )
         };
         let seg = frame.get_mut(off_tcp..).unwrap_or(&mut []);
         let _ = t.emit(seg);
@@ -2210,7 +2685,13 @@ impl Shared<'_> {
 
     /// DMA-reads the send data starting at `seq_no` into `buf`, walking the
     /// send refs from the transmit cursor (or the head).
-    fn read_sent<I: Io>(&mut self, c: &mut ConnSlot, seq_no: u32, buf: &mut [u8], io: &mut I) -> bool {
+    fn read_sent<I: Io>(
+        &mut self,
+        c: &mut ConnSlot,
+        seq_no: u32,
+        buf: &mut [u8],
+        io: &mut I,
+    ) -> bool {
         let (mut r, mut rseq) = if c.cur_ref != NIL && seq::le(c.cur_seq, seq_no) {
             (c.cur_ref, c.cur_seq)
         } else {
@@ -2219,7 +2700,9 @@ impl Shared<'_> {
         let mut filled = 0;
         let mut s = seq_no;
         while filled < buf.len() {
-            let Some(b) = self.refs.get(r) else { return false };
+            let Some(b) = self.refs.get(r) else {
+                return false;
+            };
             let rend = rseq.wrapping_add(b.len);
             if seq::le(rend, s) {
                 r = b.next;
@@ -2228,8 +2711,13 @@ impl Shared<'_> {
             }
             let off = seq::diff(s, rseq);
             let n = ((b.len - off) as usize).min(buf.len() - filled);
-            let Some(dst) = buf.get_mut(filled..filled + n) else { return false };
-            if io.dma_read(b.addr.wrapping_add(u64::from(off)), dst).is_err() {
+            let Some(dst) = buf.get_mut(filled..filled + n) else {
+                return false;
+            };
+            if io
+                .dma_read(b.addr.wrapping_add(u64::from(off)), dst)
+                .is_err()
+            {
                 return false;
             }
             self.ctr.dma_read_bytes += n as u64;
@@ -2308,21 +2796,6 @@ impl Shared<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn engine_and_hot_structs_are_small() {
-        // The kernel stack is 16 KiB: nothing the engine builds or returns
-        // by value may be large.
-        assert!(core::mem::size_of::<Engine<'static>>() <= 1024, "{}", core::mem::size_of::<Engine<'static>>());
-        assert!(core::mem::size_of::<Snapshot>() <= 256);
-        assert!(core::mem::size_of::<tcp::TcpOptions>() <= 64);
-        assert!(core::mem::size_of::<Counters>() <= 1024);
-    }
-}
-
 /// Duplicate ACKs that trigger fast retransmit: 3 (RFC 5681), fewer when
 /// so little is in flight that three can never arrive and nothing new is
 /// waiting to go (early retransmit, RFC 5827): otherwise every loss in a
@@ -2335,5 +2808,24 @@ fn dupack_threshold(c: &ConnSlot) -> u8 {
         flight_segs.saturating_sub(1).clamp(1, 3) as u8
     } else {
         3
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_and_hot_structs_are_small() {
+        // The kernel stack is 16 KiB: nothing the engine builds or returns
+        // by value may be large.
+        assert!(
+            core::mem::size_of::<Engine<'static>>() <= 1024,
+            "{}",
+            core::mem::size_of::<Engine<'static>>()
+        );
+        assert!(core::mem::size_of::<Snapshot>() <= 256);
+        assert!(core::mem::size_of::<tcp::TcpOptions>() <= 64);
+        assert!(core::mem::size_of::<Counters>() <= 1024);
     }
 }

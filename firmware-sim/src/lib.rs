@@ -37,5 +37,7 @@ pub use self::counters::Counters;
 pub use self::engine::{CmdError, DmaError, Engine, HostMemory, Io, NicPort, StepStats, Verdict};
 pub use self::lookup::{FlowKey, LookupEntry};
 pub use self::memory::{Arena, BufRef, ChunkMeta, LayoutError, NicMemoryLayout, DEFAULT_MEMORY};
-pub use self::msg::{Command, CtrlCmd, CtrlEvent, Event, HostEvent, MsgError, Refusal, ResourceKind, RestoreReason};
+pub use self::msg::{
+    Command, CtrlCmd, CtrlEvent, Event, HostEvent, MsgError, Refusal, ResourceKind, RestoreReason,
+};
 pub use self::snapshot::{SnapFlags, Snapshot, TcpState};

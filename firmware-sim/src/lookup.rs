@@ -8,7 +8,6 @@
 //! table never degrades. The hash is seeded at init so a remote peer cannot
 //! aim collisions at a table whose seed it does not know.
 
-
 /// Sentinel for "no index".
 pub const NIL: u32 = u32::MAX;
 
@@ -64,7 +63,10 @@ impl FlowKey {
     /// Seeded hash of the key.
     #[inline]
     pub fn hash(&self, seed: u32) -> u32 {
-        let mut h = mix(seed, (u32::from(self.local_port) << 16) | u32::from(self.remote_port));
+        let mut h = mix(
+            seed,
+            (u32::from(self.local_port) << 16) | u32::from(self.remote_port),
+        );
         h = mix(h, word(&self.local_addr, 0));
         h = mix(h, word(&self.remote_addr, 0));
         if self.v6 {
@@ -103,7 +105,11 @@ impl<'a> LookupTable<'a> {
         for e in entries.iter_mut() {
             *e = LookupEntry::default();
         }
-        LookupTable { entries, seed, count: 0 }
+        LookupTable {
+            entries,
+            seed,
+            count: 0,
+        }
     }
 
     /// Hash seed in use.
@@ -156,9 +162,14 @@ impl<'a> LookupTable<'a> {
         }
         let mut i = home(tag, len);
         loop {
-            let Some(e) = self.entries.get_mut(i) else { return false };
+            let Some(e) = self.entries.get_mut(i) else {
+                return false;
+            };
             if e.slot1 == 0 {
-                *e = LookupEntry { tag, slot1: slot + 1 };
+                *e = LookupEntry {
+                    tag,
+                    slot1: slot + 1,
+                };
                 self.count += 1;
                 return true;
             }
@@ -207,7 +218,11 @@ impl<'a> LookupTable<'a> {
             };
             let h = home(e.tag, len);
             // Move e into the hole unless its home lies cyclically in (hole, j].
-            let stays = if hole <= j { hole < h && h <= j } else { hole < h || h <= j };
+            let stays = if hole <= j {
+                hole < h && h <= j
+            } else {
+                hole < h || h <= j
+            };
             if !stays {
                 if let Some(dst) = self.entries.get_mut(hole) {
                     *dst = e;
@@ -231,7 +246,12 @@ mod tests {
     use std::vec::Vec;
 
     fn key(i: u32, v6: bool) -> FlowKey {
-        let mut k = FlowKey { v6, local_port: 80, remote_port: (i % 60000) as u16, ..Default::default() };
+        let mut k = FlowKey {
+            v6,
+            local_port: 80,
+            remote_port: (i % 60000) as u16,
+            ..Default::default()
+        };
         k.local_addr[..4].copy_from_slice(&[198, 18, 0, 1]);
         k.remote_addr[..4].copy_from_slice(&(0xc612_0000 + i / 60000).to_be_bytes());
         if v6 {
@@ -253,7 +273,10 @@ mod tests {
         }
         assert_eq!(t.len(), n as usize);
         for (i, k) in keys.iter().enumerate() {
-            assert_eq!(t.find(k.hash(t.seed()), |s| keys[s as usize] == *k), Some(i as u32));
+            assert_eq!(
+                t.find(k.hash(t.seed()), |s| keys[s as usize] == *k),
+                Some(i as u32)
+            );
         }
         // Remove every third key and check the rest stay reachable.
         for (i, k) in keys.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
@@ -261,7 +284,11 @@ mod tests {
         }
         for (i, k) in keys.iter().enumerate() {
             let want = if i % 3 == 0 { None } else { Some(i as u32) };
-            assert_eq!(t.find(k.hash(t.seed()), |s| keys[s as usize] == *k), want, "key {i}");
+            assert_eq!(
+                t.find(k.hash(t.seed()), |s| keys[s as usize] == *k),
+                want,
+                "key {i}"
+            );
         }
         assert!(!t.remove(keys[0].hash(t.seed()), 0));
     }

@@ -54,7 +54,13 @@ pub struct BufRef {
 
 impl BufRef {
     /// An unused entry.
-    pub const EMPTY: BufRef = BufRef { addr: 0, len: 0, next: NIL, used: 0, reported: 0 };
+    pub const EMPTY: BufRef = BufRef {
+        addr: 0,
+        len: 0,
+        next: NIL,
+        used: 0,
+        reported: 0,
+    };
 }
 
 /// Metadata of one receive staging chunk; its data is
@@ -73,7 +79,12 @@ pub struct ChunkMeta {
 
 impl ChunkMeta {
     /// An unused chunk.
-    pub const EMPTY: ChunkMeta = ChunkMeta { next: NIL, seq: 0, len: 0, off: 0 };
+    pub const EMPTY: ChunkMeta = ChunkMeta {
+        next: NIL,
+        seq: 0,
+        len: 0,
+        off: 0,
+    };
 }
 
 /// Why a layout cannot be made.
@@ -114,7 +125,8 @@ impl NicMemoryLayout {
     pub const CONN_SLOT_BYTES: usize = core::mem::size_of::<ConnSlot>();
     /// Fixed control state per connection: its slot plus its share of the
     /// lookup table.
-    pub const PER_CONN_BYTES: usize = Self::CONN_SLOT_BYTES + 2 * core::mem::size_of::<LookupEntry>();
+    pub const PER_CONN_BYTES: usize =
+        Self::CONN_SLOT_BYTES + 2 * core::mem::size_of::<LookupEntry>();
     /// Bytes of one reference.
     pub const REF_BYTES: usize = core::mem::size_of::<BufRef>();
     /// Bytes of one staging chunk including its metadata.
@@ -255,7 +267,11 @@ impl<'a, T: Linked> Pool<'a, T> {
         for (i, it) in items.iter_mut().enumerate() {
             it.set_next(if i + 1 < n { (i + 1) as u32 } else { NIL });
         }
-        Pool { free: if n > 0 { 0 } else { NIL }, free_count: n as u32, items }
+        Pool {
+            free: if n > 0 { 0 } else { NIL },
+            free_count: n as u32,
+            items,
+        }
     }
 
     /// Takes an item, or `None` if the pool is empty.

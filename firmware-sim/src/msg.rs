@@ -388,7 +388,14 @@ pub enum Event<'a> {
     },
 }
 
-fn header(buf: &mut [u8], kind: Kind, flags: u8, len16: u16, cid: u32, arg: u64) -> Result<(), MsgError> {
+fn header(
+    buf: &mut [u8],
+    kind: Kind,
+    flags: u8,
+    len16: u16,
+    cid: u32,
+    arg: u64,
+) -> Result<(), MsgError> {
     let h = buf.get_mut(..MSG_LEN).ok_or(MsgError::Truncated)?;
     h[0] = kind as u8;
     h[1] = flags;
@@ -434,7 +441,12 @@ impl Command {
                 snap.encode(buf.get_mut(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
             }
             Command::Restore { cid, cookie } => header(buf, Kind::Restore, 0, 0, cid, cookie)?,
-            Command::Send { cid, addr, len, flags } => header(buf, Kind::Send, flags, len, cid, addr)?,
+            Command::Send {
+                cid,
+                addr,
+                len,
+                flags,
+            } => header(buf, Kind::Send, flags, len, cid, addr)?,
             Command::Recvd { cid, len } => header(buf, Kind::Recvd, 0, 0, cid, u64::from(len))?,
             Command::Ctrl { cid, cmd, arg } => header(buf, Kind::Ctrl, 0, cmd as u16, cid, arg)?,
             Command::Forward { cid, addr, len } => header(buf, Kind::Forward, 0, len, cid, addr)?,
@@ -448,19 +460,57 @@ impl Command {
     /// length. Every field is range-checked; nothing here can panic.
     pub fn decode(buf: &[u8]) -> Result<(Self, usize), MsgError> {
         let h = parse_header(buf)?;
-        let nonzero = |l: u16| if l == 0 { Err(MsgError::BadValue) } else { Ok(l) };
+        let nonzero = |l: u16| {
+            if l == 0 {
+                Err(MsgError::BadValue)
+            } else {
+                Ok(l)
+            }
+        };
         let c = match h.kind {
             0x01 => {
                 let snap = Snapshot::decode(buf.get(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
-                return Ok((Command::Handoff { cookie: h.arg, snap }, SNAPSHOT_MSG_LEN));
+                return Ok((
+                    Command::Handoff {
+                        cookie: h.arg,
+                        snap,
+                    },
+                    SNAPSHOT_MSG_LEN,
+                ));
             }
-            0x02 => Command::Restore { cid: h.cid, cookie: h.arg },
-            0x03 => Command::Send { cid: h.cid, addr: h.arg, len: nonzero(h.len16)?, flags: h.flags },
-            0x04 => Command::Recvd { cid: h.cid, len: u32::try_from(h.arg).map_err(|_| MsgError::BadValue)? },
-            0x05 => Command::Ctrl { cid: h.cid, cmd: CtrlCmd::from_u16(h.len16).ok_or(MsgError::BadValue)?, arg: h.arg },
-            0x06 => Command::Forward { cid: h.cid, addr: h.arg, len: nonzero(h.len16)? },
-            0x07 => Command::Post { cid: h.cid, addr: h.arg, len: nonzero(h.len16)? },
-            0x08 => Command::Info { cid: h.cid, cookie: h.arg },
+            0x02 => Command::Restore {
+                cid: h.cid,
+                cookie: h.arg,
+            },
+            0x03 => Command::Send {
+                cid: h.cid,
+                addr: h.arg,
+                len: nonzero(h.len16)?,
+                flags: h.flags,
+            },
+            0x04 => Command::Recvd {
+                cid: h.cid,
+                len: u32::try_from(h.arg).map_err(|_| MsgError::BadValue)?,
+            },
+            0x05 => Command::Ctrl {
+                cid: h.cid,
+                cmd: CtrlCmd::from_u16(h.len16).ok_or(MsgError::BadValue)?,
+                arg: h.arg,
+            },
+            0x06 => Command::Forward {
+                cid: h.cid,
+                addr: h.arg,
+                len: nonzero(h.len16)?,
+            },
+            0x07 => Command::Post {
+                cid: h.cid,
+                addr: h.arg,
+                len: nonzero(h.len16)?,
+            },
+            0x08 => Command::Info {
+                cid: h.cid,
+                cookie: h.arg,
+            },
             _ => return Err(MsgError::UnknownKind),
         };
         Ok((c, MSG_LEN))
@@ -487,17 +537,31 @@ impl Event<'_> {
                 };
                 header(buf, Kind::HandoffDone, 0, code, cid, cookie)?
             }
-            Event::Restore { cid, cookie, reason, snap } => {
+            Event::Restore {
+                cid,
+                cookie,
+                reason,
+                snap,
+            } => {
                 header(buf, Kind::RestoreEv, reason.code(), 0, cid, cookie)?;
                 snap.encode(buf.get_mut(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
             }
-            Event::Recv { cid, addr, len, flags } => header(buf, Kind::Recv, flags, len, cid, addr)?,
+            Event::Recv {
+                cid,
+                addr,
+                len,
+                flags,
+            } => header(buf, Kind::Recv, flags, len, cid, addr)?,
             Event::Ack { cid, len } => header(buf, Kind::Ack, 0, 0, cid, u64::from(len))?,
             Event::Ctrl { cid, ev, arg } => header(buf, Kind::CtrlEv, 0, ev.code(), cid, arg)?,
-            Event::Resource { cid, kind, num } => header(buf, Kind::Resource, 0, kind.code(), cid, num)?,
+            Event::Resource { cid, kind, num } => {
+                header(buf, Kind::Resource, 0, kind.code(), cid, num)?
+            }
             Event::RecvData { cid, data } => {
                 let len = u16::try_from(data.len()).map_err(|_| MsgError::BadValue)?;
-                let dst = buf.get_mut(MSG_LEN..MSG_LEN + data.len()).ok_or(MsgError::Truncated)?;
+                let dst = buf
+                    .get_mut(MSG_LEN..MSG_LEN + data.len())
+                    .ok_or(MsgError::Truncated)?;
                 dst.copy_from_slice(data);
                 header(buf, Kind::RecvData, 0, len, cid, 0)?
             }
@@ -593,16 +657,44 @@ impl<'a> HostEvent<'a> {
         let e = match h.kind {
             0x81 => HostEvent::HandoffDone {
                 cookie: h.arg,
-                result: if h.len16 == 0 { Ok(h.cid) } else { Err(Refusal::from_code(h.len16)) },
+                result: if h.len16 == 0 {
+                    Ok(h.cid)
+                } else {
+                    Err(Refusal::from_code(h.len16))
+                },
             },
             0x82 => {
                 let snap = Snapshot::decode(buf.get(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
-                return Ok((HostEvent::Restore { cid: h.cid, cookie: h.arg, reason: RestoreReason::from_code(h.flags), snap }, SNAPSHOT_MSG_LEN));
+                return Ok((
+                    HostEvent::Restore {
+                        cid: h.cid,
+                        cookie: h.arg,
+                        reason: RestoreReason::from_code(h.flags),
+                        snap,
+                    },
+                    SNAPSHOT_MSG_LEN,
+                ));
             }
-            0x83 => HostEvent::Recv { cid: h.cid, addr: h.arg, len: h.len16, flags: h.flags },
-            0x84 => HostEvent::Ack { cid: h.cid, len: h.arg },
-            0x85 => HostEvent::Ctrl { cid: h.cid, ev: CtrlEvent::from_code(h.len16), arg: h.arg },
-            0x86 => HostEvent::Resource { cid: h.cid, kind: ResourceKind::from_code(h.len16), num: h.arg },
+            0x83 => HostEvent::Recv {
+                cid: h.cid,
+                addr: h.arg,
+                len: h.len16,
+                flags: h.flags,
+            },
+            0x84 => HostEvent::Ack {
+                cid: h.cid,
+                len: h.arg,
+            },
+            0x85 => HostEvent::Ctrl {
+                cid: h.cid,
+                ev: CtrlEvent::from_code(h.len16),
+                arg: h.arg,
+            },
+            0x86 => HostEvent::Resource {
+                cid: h.cid,
+                kind: ResourceKind::from_code(h.len16),
+                num: h.arg,
+            },
             0x87 => {
                 let n = usize::from(h.len16);
                 let data = buf.get(MSG_LEN..MSG_LEN + n).ok_or(MsgError::Truncated)?;
@@ -610,7 +702,14 @@ impl<'a> HostEvent<'a> {
             }
             0x88 => {
                 let snap = Snapshot::decode(buf.get(MSG_LEN..).ok_or(MsgError::Truncated)?)?;
-                return Ok((HostEvent::Info { cid: h.cid, cookie: h.arg, snap }, SNAPSHOT_MSG_LEN));
+                return Ok((
+                    HostEvent::Info {
+                        cid: h.cid,
+                        cookie: h.arg,
+                        snap,
+                    },
+                    SNAPSHOT_MSG_LEN,
+                ));
             }
             _ => return Err(MsgError::UnknownKind),
         };
@@ -625,15 +724,49 @@ mod tests {
     #[test]
     fn command_roundtrip_table() {
         let cmds = [
-            Command::Handoff { cookie: 0xdead_beef, snap: Snapshot { mss: 1460, rcv_buf: 1 << 20, ..Snapshot::default() } },
+            Command::Handoff {
+                cookie: 0xdead_beef,
+                snap: Snapshot {
+                    mss: 1460,
+                    rcv_buf: 1 << 20,
+                    ..Snapshot::default()
+                },
+            },
             Command::Restore { cid: 7, cookie: 9 },
-            Command::Send { cid: 1, addr: 0x1000, len: 4096, flags: MSG_PSH },
-            Command::Recvd { cid: 2, len: u32::MAX },
-            Command::Ctrl { cid: 3, cmd: CtrlCmd::Close, arg: 0 },
-            Command::Ctrl { cid: 3, cmd: CtrlCmd::KeepAlive, arg: 1000 },
-            Command::Forward { cid: 4, addr: 0xffff_ffff_ffff, len: 1514 },
-            Command::Post { cid: 5, addr: 42, len: 65535 },
-            Command::Info { cid: 6, cookie: 0xfeed_face_cafe },
+            Command::Send {
+                cid: 1,
+                addr: 0x1000,
+                len: 4096,
+                flags: MSG_PSH,
+            },
+            Command::Recvd {
+                cid: 2,
+                len: u32::MAX,
+            },
+            Command::Ctrl {
+                cid: 3,
+                cmd: CtrlCmd::Close,
+                arg: 0,
+            },
+            Command::Ctrl {
+                cid: 3,
+                cmd: CtrlCmd::KeepAlive,
+                arg: 1000,
+            },
+            Command::Forward {
+                cid: 4,
+                addr: 0xffff_ffff_ffff,
+                len: 1514,
+            },
+            Command::Post {
+                cid: 5,
+                addr: 42,
+                len: 65535,
+            },
+            Command::Info {
+                cid: 6,
+                cookie: 0xfeed_face_cafe,
+            },
         ];
         for c in cmds {
             let mut buf = [0u8; SNAPSHOT_MSG_LEN];
@@ -641,7 +774,10 @@ mod tests {
             assert_eq!(n, c.encoded_len());
             assert_eq!(Command::decode(&buf[..n]), Ok((c, n)));
             for short in 0..n {
-                assert_eq!(Command::decode(&buf[..short]).err(), Some(MsgError::Truncated));
+                assert_eq!(
+                    Command::decode(&buf[..short]).err(),
+                    Some(MsgError::Truncated)
+                );
             }
         }
         assert_eq!(MSG_LEN, 16);
@@ -676,11 +812,25 @@ mod tests {
     #[test]
     fn protocol_codes_are_stable_and_unknown_ones_kept() {
         assert_eq!(
-            [CtrlEvent::PeerFin, CtrlEvent::PeerRst, CtrlEvent::TimedOut, CtrlEvent::Freed, CtrlEvent::RestoreRequest]
-                .map(CtrlEvent::code),
+            [
+                CtrlEvent::PeerFin,
+                CtrlEvent::PeerRst,
+                CtrlEvent::TimedOut,
+                CtrlEvent::Freed,
+                CtrlEvent::RestoreRequest
+            ]
+            .map(CtrlEvent::code),
             [1, 2, 3, 4, 5]
         );
-        assert_eq!([ResourceKind::ConnSlots, ResourceKind::Refs, ResourceKind::Staging].map(ResourceKind::code), [1, 2, 3]);
+        assert_eq!(
+            [
+                ResourceKind::ConnSlots,
+                ResourceKind::Refs,
+                ResourceKind::Staging
+            ]
+            .map(ResourceKind::code),
+            [1, 2, 3]
+        );
         assert_eq!(Refusal::NoConnSlot.code(), 1);
         assert_eq!(Refusal::Shutdown.code(), 7);
         assert_eq!(RestoreReason::TimeWait.code(), 1);
@@ -693,42 +843,149 @@ mod tests {
         assert_eq!(RestoreReason::from_code(200), RestoreReason::Unknown(200));
         // A newer firmware's ctrl event decodes, as Unknown.
         let mut buf = [0u8; MSG_LEN];
-        Event::Ctrl { cid: 1, ev: CtrlEvent::Unknown(42), arg: 7 }.encode(&mut buf).unwrap();
-        assert_eq!(HostEvent::decode(&buf), Ok((HostEvent::Ctrl { cid: 1, ev: CtrlEvent::Unknown(42), arg: 7 }, MSG_LEN)));
+        Event::Ctrl {
+            cid: 1,
+            ev: CtrlEvent::Unknown(42),
+            arg: 7,
+        }
+        .encode(&mut buf)
+        .unwrap();
+        assert_eq!(
+            HostEvent::decode(&buf),
+            Ok((
+                HostEvent::Ctrl {
+                    cid: 1,
+                    ev: CtrlEvent::Unknown(42),
+                    arg: 7
+                },
+                MSG_LEN
+            ))
+        );
     }
 
     #[test]
     fn event_roundtrip_table() {
-        let snap = Snapshot { rcv_buf: 100, ..Snapshot::default() };
+        let snap = Snapshot {
+            rcv_buf: 100,
+            ..Snapshot::default()
+        };
         let data = [1u8, 2, 3];
         let evs = [
-            (Event::HandoffDone { cookie: 1, result: Ok(5) }, HostEvent::HandoffDone { cookie: 1, result: Ok(5) }),
             (
-                Event::HandoffDone { cookie: 2, result: Err(Refusal::NoConnSlot) },
-                HostEvent::HandoffDone { cookie: 2, result: Err(Refusal::NoConnSlot) },
+                Event::HandoffDone {
+                    cookie: 1,
+                    result: Ok(5),
+                },
+                HostEvent::HandoffDone {
+                    cookie: 1,
+                    result: Ok(5),
+                },
             ),
             (
-                Event::Restore { cid: 3, cookie: 0, reason: RestoreReason::TimeWait, snap: &snap },
-                HostEvent::Restore { cid: 3, cookie: 0, reason: RestoreReason::TimeWait, snap },
-            ),
-            (Event::Recv { cid: 4, addr: 8, len: 100, flags: MSG_PSH }, HostEvent::Recv { cid: 4, addr: 8, len: 100, flags: 1 }),
-            (Event::Ack { cid: 4, len: 1 << 31 }, HostEvent::Ack { cid: 4, len: 1 << 31 }),
-            (
-                Event::Ctrl { cid: 4, ev: CtrlEvent::TimedOut, arg: errno::ETIMEDOUT },
-                HostEvent::Ctrl { cid: 4, ev: CtrlEvent::TimedOut, arg: 110 },
-            ),
-            (
-                Event::Ctrl { cid: 9, ev: CtrlEvent::RestoreRequest, arg: 1234 },
-                HostEvent::Ctrl { cid: 9, ev: CtrlEvent::RestoreRequest, arg: 1234 },
+                Event::HandoffDone {
+                    cookie: 2,
+                    result: Err(Refusal::NoConnSlot),
+                },
+                HostEvent::HandoffDone {
+                    cookie: 2,
+                    result: Err(Refusal::NoConnSlot),
+                },
             ),
             (
-                Event::Resource { cid: NO_CID, kind: ResourceKind::Refs, num: 0 },
-                HostEvent::Resource { cid: NO_CID, kind: ResourceKind::Refs, num: 0 },
+                Event::Restore {
+                    cid: 3,
+                    cookie: 0,
+                    reason: RestoreReason::TimeWait,
+                    snap: &snap,
+                },
+                HostEvent::Restore {
+                    cid: 3,
+                    cookie: 0,
+                    reason: RestoreReason::TimeWait,
+                    snap,
+                },
             ),
-            (Event::RecvData { cid: 6, data: &data }, HostEvent::RecvData { cid: 6, data: &data }),
             (
-                Event::Info { cid: 7, cookie: 0xfeed_face_cafe, snap: &snap },
-                HostEvent::Info { cid: 7, cookie: 0xfeed_face_cafe, snap },
+                Event::Recv {
+                    cid: 4,
+                    addr: 8,
+                    len: 100,
+                    flags: MSG_PSH,
+                },
+                HostEvent::Recv {
+                    cid: 4,
+                    addr: 8,
+                    len: 100,
+                    flags: 1,
+                },
+            ),
+            (
+                Event::Ack {
+                    cid: 4,
+                    len: 1 << 31,
+                },
+                HostEvent::Ack {
+                    cid: 4,
+                    len: 1 << 31,
+                },
+            ),
+            (
+                Event::Ctrl {
+                    cid: 4,
+                    ev: CtrlEvent::TimedOut,
+                    arg: errno::ETIMEDOUT,
+                },
+                HostEvent::Ctrl {
+                    cid: 4,
+                    ev: CtrlEvent::TimedOut,
+                    arg: 110,
+                },
+            ),
+            (
+                Event::Ctrl {
+                    cid: 9,
+                    ev: CtrlEvent::RestoreRequest,
+                    arg: 1234,
+                },
+                HostEvent::Ctrl {
+                    cid: 9,
+                    ev: CtrlEvent::RestoreRequest,
+                    arg: 1234,
+                },
+            ),
+            (
+                Event::Resource {
+                    cid: NO_CID,
+                    kind: ResourceKind::Refs,
+                    num: 0,
+                },
+                HostEvent::Resource {
+                    cid: NO_CID,
+                    kind: ResourceKind::Refs,
+                    num: 0,
+                },
+            ),
+            (
+                Event::RecvData {
+                    cid: 6,
+                    data: &data,
+                },
+                HostEvent::RecvData {
+                    cid: 6,
+                    data: &data,
+                },
+            ),
+            (
+                Event::Info {
+                    cid: 7,
+                    cookie: 0xfeed_face_cafe,
+                    snap: &snap,
+                },
+                HostEvent::Info {
+                    cid: 7,
+                    cookie: 0xfeed_face_cafe,
+                    snap,
+                },
             ),
         ];
         for (ev, want) in evs {
@@ -738,7 +995,11 @@ mod tests {
             assert_eq!(HostEvent::decode(&buf[..n]), Ok((want, n)));
             assert!(ev.encode(&mut buf[..n - 1]).is_err());
             for short in 0..n {
-                assert_eq!(HostEvent::decode(&buf[..short]).err(), Some(MsgError::Truncated), "{ev:?} cut to {short}");
+                assert_eq!(
+                    HostEvent::decode(&buf[..short]).err(),
+                    Some(MsgError::Truncated),
+                    "{ev:?} cut to {short}"
+                );
             }
         }
     }
@@ -749,23 +1010,48 @@ mod tests {
         assert_eq!(Kind::InfoEv as u8, 0x88);
         // The command is a bare header: kind, flags 0, len16 0, cid, cookie.
         let mut buf = [0u8; SNAPSHOT_MSG_LEN];
-        let c = Command::Info { cid: 0x0102_0304, cookie: 0x1122_3344_5566_7788 };
+        let c = Command::Info {
+            cid: 0x0102_0304,
+            cookie: 0x1122_3344_5566_7788,
+        };
         assert_eq!(c.encoded_len(), MSG_LEN);
         assert_eq!(c.encode(&mut buf), Ok(MSG_LEN));
-        assert_eq!(buf[..MSG_LEN], [0x08, 0, 0, 0, 4, 3, 2, 1, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]);
+        assert_eq!(
+            buf[..MSG_LEN],
+            [0x08, 0, 0, 0, 4, 3, 2, 1, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]
+        );
         // The event is encoded exactly like a host-requested `restore`
         // (flags 0) except for the kind byte.
-        let snap = Snapshot { rcv_buf: 100, srtt_us: 12_345, cwnd: 14_600, ..Snapshot::default() };
+        let snap = Snapshot {
+            rcv_buf: 100,
+            srtt_us: 12_345,
+            cwnd: 14_600,
+            ..Snapshot::default()
+        };
         let mut info = [0u8; SNAPSHOT_MSG_LEN];
         let mut restore = [0u8; SNAPSHOT_MSG_LEN];
-        let ev = Event::Info { cid: 9, cookie: 77, snap: &snap };
+        let ev = Event::Info {
+            cid: 9,
+            cookie: 77,
+            snap: &snap,
+        };
         assert_eq!(ev.encoded_len(), SNAPSHOT_MSG_LEN);
         assert_eq!(ev.encode(&mut info), Ok(SNAPSHOT_MSG_LEN));
-        Event::Restore { cid: 9, cookie: 77, reason: RestoreReason::HostRequest, snap: &snap }.encode(&mut restore).unwrap();
+        Event::Restore {
+            cid: 9,
+            cookie: 77,
+            reason: RestoreReason::HostRequest,
+            snap: &snap,
+        }
+        .encode(&mut restore)
+        .unwrap();
         assert_eq!(info[0], 0x88);
         assert_eq!(info[1..], restore[1..]);
         // Not accepted in the other direction.
         assert_eq!(Command::decode(&info).err(), Some(MsgError::UnknownKind));
-        assert_eq!(HostEvent::decode(&buf[..MSG_LEN]).err(), Some(MsgError::UnknownKind));
+        assert_eq!(
+            HostEvent::decode(&buf[..MSG_LEN]).err(),
+            Some(MsgError::UnknownKind)
+        );
     }
 }

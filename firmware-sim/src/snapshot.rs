@@ -96,12 +96,22 @@ impl TcpState {
 
     /// True once we have sent our FIN.
     pub fn fin_sent(self) -> bool {
-        matches!(self, TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait)
+        matches!(
+            self,
+            TcpState::FinWait1
+                | TcpState::FinWait2
+                | TcpState::Closing
+                | TcpState::LastAck
+                | TcpState::TimeWait
+        )
     }
 
     /// True once the peer's FIN has been received.
     pub fn fin_received(self) -> bool {
-        matches!(self, TcpState::CloseWait | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait)
+        matches!(
+            self,
+            TcpState::CloseWait | TcpState::Closing | TcpState::LastAck | TcpState::TimeWait
+        )
     }
 }
 
@@ -446,7 +456,8 @@ impl Snapshot {
             6 => true,
             _ => false,
         };
-        let seq_ok = super::seq::le(self.snd_una, self.snd_nxt) && super::seq::le(self.snd_nxt, self.snd_max);
+        let seq_ok = super::seq::le(self.snd_una, self.snd_nxt)
+            && super::seq::le(self.snd_nxt, self.snd_max);
         // A right edge further ahead than the largest window TCP can
         // advertise cannot come from a real socket, and past 2^31 it would
         // read as behind rcv_nxt in sequence space.
@@ -501,7 +512,10 @@ mod tests {
         let mut buf = [0u8; SNAPSHOT_LEN];
         s.encode(&mut buf).unwrap();
         assert_eq!(Snapshot::decode(&buf).unwrap(), s);
-        assert_eq!(Snapshot::decode(&buf[..SNAPSHOT_LEN - 1]), Err(MsgError::Truncated));
+        assert_eq!(
+            Snapshot::decode(&buf[..SNAPSHOT_LEN - 1]),
+            Err(MsgError::Truncated)
+        );
     }
 
     #[test]

@@ -16,9 +16,25 @@ use proptest::prelude::*;
 #[derive(Debug, Clone)]
 enum Op {
     Raw(Vec<u8>),
-    Seg { v6: bool, seq_off: i32, ack_off: i32, flags: u8, wnd: u16, opts: Vec<u8>, len: u16, flip: Option<(u16, u8)>, cut: Option<u16> },
+    Seg {
+        v6: bool,
+        seq_off: i32,
+        ack_off: i32,
+        flags: u8,
+        wnd: u16,
+        opts: Vec<u8>,
+        len: u16,
+        flip: Option<(u16, u8)>,
+        cut: Option<u16>,
+    },
     RawCmd(Vec<u8>),
-    Cmd { which: u8, cid_sel: u8, addr: u64, len: u16, arg: u64 },
+    Cmd {
+        which: u8,
+        cid_sel: u8,
+        addr: u64,
+        len: u16,
+        arg: u64,
+    },
     Tick(u32),
 }
 
@@ -29,17 +45,50 @@ fn op() -> impl Strategy<Value = Op> {
             any::<bool>(),
             prop_oneof![-70_000i32..70_000, any::<i32>()],
             prop_oneof![-70_000i32..70_000, any::<i32>()],
-            prop_oneof![Just(ACK), Just(ACK | PSH), Just(ACK | FIN), Just(RST), Just(SYN), Just(ACK | RST), any::<u8>()],
+            prop_oneof![
+                Just(ACK),
+                Just(ACK | PSH),
+                Just(ACK | FIN),
+                Just(RST),
+                Just(SYN),
+                Just(ACK | RST),
+                any::<u8>()
+            ],
             any::<u16>(),
-            proptest::collection::vec(any::<u8>(), 0..3).prop_flat_map(|v| proptest::collection::vec(any::<u8>(), v.len() * 4)),
+            proptest::collection::vec(any::<u8>(), 0..3)
+                .prop_flat_map(|v| proptest::collection::vec(any::<u8>(), v.len() * 4)),
             0u16..3000,
             proptest::option::of((any::<u16>(), any::<u8>())),
             proptest::option::of(any::<u16>()),
         )
-            .prop_map(|(v6, seq_off, ack_off, flags, wnd, opts, len, flip, cut)| Op::Seg { v6, seq_off, ack_off, flags, wnd, opts, len, flip, cut }),
+            .prop_map(
+                |(v6, seq_off, ack_off, flags, wnd, opts, len, flip, cut)| Op::Seg {
+                    v6,
+                    seq_off,
+                    ack_off,
+                    flags,
+                    wnd,
+                    opts,
+                    len,
+                    flip,
+                    cut
+                }
+            ),
         proptest::collection::vec(any::<u8>(), 0..200).prop_map(Op::RawCmd),
-        (0u8..9, any::<u8>(), prop_oneof![0u64..0x20_0000, any::<u64>()], any::<u16>(), prop_oneof![0u64..5000, any::<u64>()])
-            .prop_map(|(which, cid_sel, addr, len, arg)| Op::Cmd { which, cid_sel, addr, len, arg }),
+        (
+            0u8..9,
+            any::<u8>(),
+            prop_oneof![0u64..0x20_0000, any::<u64>()],
+            any::<u16>(),
+            prop_oneof![0u64..5000, any::<u64>()]
+        )
+            .prop_map(|(which, cid_sel, addr, len, arg)| Op::Cmd {
+                which,
+                cid_sel,
+                addr,
+                len,
+                arg
+            }),
         prop_oneof![0u32..1000, 0u32..2_000_000].prop_map(Op::Tick),
     ]
 }
@@ -47,20 +96,34 @@ fn op() -> impl Strategy<Value = Op> {
 const PORTS: [u16; 2] = [40000, 40001];
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let mut e = leak_engine(firmware_sim::NicMemoryLayout::with_counts(4, 64, 16).unwrap(), 3, 1_000_000);
+    let mut e = leak_engine(
+        firmware_sim::NicMemoryLayout::with_counts(4, 64, 16).unwrap(),
+        3,
+        1_000_000,
+    );
     let mut h = Host::new(0x20_0000);
     let mut cids = Vec::new();
     for (i, v6) in [false, true].into_iter().enumerate() {
         let mut snap = test_snapshot(v6, PORTS[i], i == 0);
         // SACK on, so random option bytes reach the SACK recovery path.
         snap.flags.0 |= firmware_sim::SnapFlags::SACK;
-        e.execute(Command::Handoff { cookie: i as u64, snap }, &mut h).unwrap();
+        e.execute(
+            Command::Handoff {
+                cookie: i as u64,
+                snap,
+            },
+            &mut h,
+        )
+        .unwrap();
     }
     // The memory-pressure policy runs too (restore requests, the audit
     // checks their accounting): free 2 of 4 is under this watermark.
     e.set_pressure_slots(3);
     for ev in h.events.drain(..) {
-        if let OwnedEvent::HandoffDone { result: Ok(cid), .. } = ev {
+        if let OwnedEvent::HandoffDone {
+            result: Ok(cid), ..
+        } = ev
+        {
             cids.push(cid);
         }
     }
@@ -70,14 +133,33 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Raw(f) => {
                 e.receive(now, &f, &mut h);
             }
-            Op::Seg { v6, seq_off, ack_off, flags, wnd, opts, len, flip, cut } => {
+            Op::Seg {
+                v6,
+                seq_off,
+                ack_off,
+                flags,
+                wnd,
+                opts,
+                len,
+                flip,
+                cut,
+            } => {
                 let port = PORTS[usize::from(v6)];
                 let (rcv, snd) = match e.peek(cids[usize::from(v6)]) {
                     Some(s) => (s.rcv_nxt, s.snd_una),
                     None => (5000, 1000),
                 };
                 let payload = vec![0x5a; usize::from(len)];
-                let mut f = frame_to_nic(v6, rcv.wrapping_add(seq_off as u32), snd.wrapping_add(ack_off as u32), flags, wnd, &opts, &payload, port);
+                let mut f = frame_to_nic(
+                    v6,
+                    rcv.wrapping_add(seq_off as u32),
+                    snd.wrapping_add(ack_off as u32),
+                    flags,
+                    wnd,
+                    &opts,
+                    &payload,
+                    port,
+                );
                 if let Some((i, x)) = flip {
                     let n = f.len();
                     f[usize::from(i) % n] ^= x;
@@ -90,38 +172,84 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::RawCmd(m) => {
                 e.step(now, std::iter::empty(), &m, &mut h);
             }
-            Op::Cmd { which, cid_sel, addr, len, arg } => {
+            Op::Cmd {
+                which,
+                cid_sel,
+                addr,
+                len,
+                arg,
+            } => {
                 let cid = match cid_sel % 4 {
                     0 | 1 => cids[usize::from(cid_sel % 2)],
                     2 => u32::from(cid_sel) << 24,
                     _ => arg as u32,
                 };
                 let cmd = match which {
-                    0 => Command::Send { cid, addr, len: len.max(1), flags: (arg & 3) as u8 },
-                    1 => Command::Recvd { cid, len: arg as u32 },
-                    2 => Command::Post { cid, addr, len: len.max(1) },
-                    3 => Command::Ctrl { cid, cmd: [CtrlCmd::Close, CtrlCmd::NoDelay, CtrlCmd::KeepAlive, CtrlCmd::Abort][(arg % 4) as usize], arg },
-                    4 => Command::Forward { cid, addr, len: len.max(1) },
+                    0 => Command::Send {
+                        cid,
+                        addr,
+                        len: len.max(1),
+                        flags: (arg & 3) as u8,
+                    },
+                    1 => Command::Recvd {
+                        cid,
+                        len: arg as u32,
+                    },
+                    2 => Command::Post {
+                        cid,
+                        addr,
+                        len: len.max(1),
+                    },
+                    3 => Command::Ctrl {
+                        cid,
+                        cmd: [
+                            CtrlCmd::Close,
+                            CtrlCmd::NoDelay,
+                            CtrlCmd::KeepAlive,
+                            CtrlCmd::Abort,
+                        ][(arg % 4) as usize],
+                        arg,
+                    },
+                    4 => Command::Forward {
+                        cid,
+                        addr,
+                        len: len.max(1),
+                    },
                     5 => Command::Restore { cid, cookie: arg },
-                    6 => Command::Handoff { cookie: arg, snap: test_snapshot(arg % 2 == 0, len, arg % 3 == 0) },
+                    6 => Command::Handoff {
+                        cookie: arg,
+                        snap: test_snapshot(arg % 2 == 0, len, arg % 3 == 0),
+                    },
                     7 => Command::Info { cid, cookie: arg },
                     _ => Command::Recvd { cid, len: 0 },
                 };
                 // `info` is a pure read: on a live cid exactly one event,
                 // carrying what `peek` sees, and nothing changes; on any
                 // other cid a refusal and no event.
-                let peeked = if let Command::Info { cid, .. } = cmd { Some(e.peek(cid)) } else { None };
+                let peeked = if let Command::Info { cid, .. } = cmd {
+                    Some(e.peek(cid))
+                } else {
+                    None
+                };
                 let r = e.execute(cmd, &mut h);
                 if let (Some(want), Command::Info { cid, cookie }) = (peeked, cmd) {
                     match want {
                         Some(snap) => {
                             prop_assert_eq!(r, Ok(()));
-                            prop_assert_eq!(&h.events, &vec![OwnedEvent::Info { cid, cookie, snap }]);
+                            prop_assert_eq!(
+                                &h.events,
+                                &vec![OwnedEvent::Info { cid, cookie, snap }]
+                            );
                             prop_assert_eq!(e.peek(cid), Some(snap));
                             prop_assert!(h.tx.is_empty());
                         }
                         None => {
-                            prop_assert_eq!(r, Err(firmware_sim::CmdError::Refused(firmware_sim::msg::Refusal::BadCid)));
+                            prop_assert_eq!(
+                                r,
+                                Err(firmware_sim::CmdError::Refused(
+                                    firmware_sim::msg::Refusal::BadCid
+                                ))
+                            );
                             prop_assert!(h.events.is_empty());
                         }
                     }
@@ -153,7 +281,10 @@ proptest! {
 
 /// Reads a count from the environment (for long local runs).
 fn env_or(name: &str, default: u32) -> u32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A seeded hand-rolled fuzzer for volume: mutated copies of real segments.
@@ -175,11 +306,25 @@ fn seeded_mutation_fuzz() {
                 wnd: rng.next_u64() as u16,
                 opts: rng.bytes(opts_n),
                 len: rng.below(2000) as u16,
-                flip: if rng.below(4) == 0 { Some((rng.next_u64() as u16, rng.next_u64() as u8)) } else { None },
-                cut: if rng.below(8) == 0 { Some(rng.next_u64() as u16) } else { None },
+                flip: if rng.below(4) == 0 {
+                    Some((rng.next_u64() as u16, rng.next_u64() as u8))
+                } else {
+                    None
+                },
+                cut: if rng.below(8) == 0 {
+                    Some(rng.next_u64() as u16)
+                } else {
+                    None
+                },
             });
             if rng.below(4) == 0 {
-                ops.push(Op::Cmd { which: rng.below(9) as u8, cid_sel: rng.next_u64() as u8, addr: rng.below(0x20_0000), len: rng.next_u64() as u16, arg: rng.below(5000) });
+                ops.push(Op::Cmd {
+                    which: rng.below(9) as u8,
+                    cid_sel: rng.next_u64() as u8,
+                    addr: rng.below(0x20_0000),
+                    len: rng.next_u64() as u16,
+                    arg: rng.below(5000),
+                });
             }
             if rng.below(3) == 0 {
                 ops.push(Op::Tick(rng.below(300_000) as u32));

@@ -15,14 +15,30 @@ const MB: usize = 1 << 20;
 
 fn nic_to_peer(loss_pct: u32, v6: bool, len: usize, seed: u64) {
     let data = Rng::new(seed).bytes(len);
-    let mut w = World::new(WorldCfg { v6, link: LinkCfg::lossy(loss_pct), seed, to_peer: data.clone(), ..Default::default() });
-    let ok = w.run_until(120_000_000, |w| w.peer_rx.len() == len && w.app.acked == len);
+    let mut w = World::new(WorldCfg {
+        v6,
+        link: LinkCfg::lossy(loss_pct),
+        seed,
+        to_peer: data.clone(),
+        ..Default::default()
+    });
+    let ok = w.run_until(120_000_000, |w| {
+        w.peer_rx.len() == len && w.app.acked == len
+    });
     let c = w.engine.counters();
-    assert!(ok, "transfer stalled: peer got {} of {len}, acked {} ({c:?})", w.peer_rx.len(), w.app.acked);
+    assert!(
+        ok,
+        "transfer stalled: peer got {} of {len}, acked {} ({c:?})",
+        w.peer_rx.len(),
+        w.app.acked
+    );
     assert_eq!(sha(&w.peer_rx), sha(&data));
     if loss_pct > 0 {
         assert!(c.retransmits > 0, "{c:?}");
-        eprintln!("loss {loss_pct}%: retransmits {} rto {} fast {} sack_rexmit {} sack_blocks {}", c.retransmits, c.rto_fired, c.fast_retransmits, c.sack_retransmits, c.sack_blocks);
+        eprintln!(
+            "loss {loss_pct}%: retransmits {} rto {} fast {} sack_rexmit {} sack_blocks {}",
+            c.retransmits, c.rto_fired, c.fast_retransmits, c.sack_retransmits, c.sack_blocks
+        );
         // smoltcp reports SACK blocks; at high loss recovery acts on them.
         assert!(c.sack_blocks > 0, "{c:?}");
         if loss_pct >= 10 {
@@ -31,14 +47,30 @@ fn nic_to_peer(loss_pct: u32, v6: bool, len: usize, seed: u64) {
     }
     assert_eq!(c.drop_tcp_csum + c.drop_ip_csum, 0);
     // Ack events are coalesced: far fewer than segments sent.
-    assert!(c.ev_ack < c.tx_segs / 2 + 10, "{} ack events for {} segments", c.ev_ack, c.tx_segs);
+    assert!(
+        c.ev_ack < c.tx_segs / 2 + 10,
+        "{} ack events for {} segments",
+        c.ev_ack,
+        c.tx_segs
+    );
 }
 
 fn peer_to_nic(loss_pct: u32, v6: bool, len: usize, seed: u64) {
     let data = Rng::new(seed ^ 0xabc).bytes(len);
-    let mut w = World::new(WorldCfg { v6, link: LinkCfg::lossy(loss_pct), seed, to_nic: data.clone(), ..Default::default() });
+    let mut w = World::new(WorldCfg {
+        v6,
+        link: LinkCfg::lossy(loss_pct),
+        seed,
+        to_nic: data.clone(),
+        ..Default::default()
+    });
     let ok = w.run_until(120_000_000, |w| w.app.received.len() == len);
-    assert!(ok, "transfer stalled: host got {} of {len} ({:?})", w.app.received.len(), w.engine.counters());
+    assert!(
+        ok,
+        "transfer stalled: host got {} of {len} ({:?})",
+        w.app.received.len(),
+        w.engine.counters()
+    );
     assert_eq!(sha(&w.app.received), sha(&data));
     let c = w.engine.counters();
     if loss_pct > 0 {
@@ -88,8 +120,17 @@ fn bulk_ipv6_both_ways_lossy() {
 fn bulk_across_sequence_wrap() {
     // Start 100 kB below 2^32 so both directions wrap (SACK off: smoltcp bug).
     let data = Rng::new(21).bytes(MB / 2);
-    let mut w = World::new(WorldCfg { link: LinkCfg::lossy(2), seed: 21, to_peer: data.clone(), sack: false, iss: 0u32.wrapping_sub(100_000), ..Default::default() });
-    let ok = w.run_until(120_000_000, |w| w.peer_rx.len() == data.len() && w.app.acked == data.len());
+    let mut w = World::new(WorldCfg {
+        link: LinkCfg::lossy(2),
+        seed: 21,
+        to_peer: data.clone(),
+        sack: false,
+        iss: 0u32.wrapping_sub(100_000),
+        ..Default::default()
+    });
+    let ok = w.run_until(120_000_000, |w| {
+        w.peer_rx.len() == data.len() && w.app.acked == data.len()
+    });
     assert!(ok, "{:?}", w.engine.counters());
     assert_eq!(sha(&w.peer_rx), sha(&data));
 }
@@ -97,8 +138,17 @@ fn bulk_across_sequence_wrap() {
 #[test]
 fn bulk_without_timestamps() {
     let data = Rng::new(11).bytes(MB / 2);
-    let mut w = World::new(WorldCfg { link: LinkCfg::lossy(3), seed: 11, to_peer: data.clone(), to_nic: data.clone(), timestamps: false, ..Default::default() });
-    let ok = w.run_until(120_000_000, |w| w.peer_rx.len() == data.len() && w.app.received.len() == data.len());
+    let mut w = World::new(WorldCfg {
+        link: LinkCfg::lossy(3),
+        seed: 11,
+        to_peer: data.clone(),
+        to_nic: data.clone(),
+        timestamps: false,
+        ..Default::default()
+    });
+    let ok = w.run_until(120_000_000, |w| {
+        w.peer_rx.len() == data.len() && w.app.received.len() == data.len()
+    });
     assert!(ok, "{:?}", w.engine.counters());
     assert_eq!(sha(&w.peer_rx), sha(&data));
     assert_eq!(sha(&w.app.received), sha(&data));
@@ -107,9 +157,22 @@ fn bulk_without_timestamps() {
 #[test]
 fn reorder_and_duplication() {
     let data = Rng::new(12).bytes(MB / 2);
-    let link = LinkCfg { jitter_us: 3000, dup_ppm: 20_000, loss_ppm: 10_000, ..LinkCfg::default() };
-    let mut w = World::new(WorldCfg { link, seed: 12, to_peer: data.clone(), to_nic: data.clone(), ..Default::default() });
-    let ok = w.run_until(120_000_000, |w| w.peer_rx.len() == data.len() && w.app.received.len() == data.len());
+    let link = LinkCfg {
+        jitter_us: 3000,
+        dup_ppm: 20_000,
+        loss_ppm: 10_000,
+        ..LinkCfg::default()
+    };
+    let mut w = World::new(WorldCfg {
+        link,
+        seed: 12,
+        to_peer: data.clone(),
+        to_nic: data.clone(),
+        ..Default::default()
+    });
+    let ok = w.run_until(120_000_000, |w| {
+        w.peer_rx.len() == data.len() && w.app.received.len() == data.len()
+    });
     assert!(ok, "{:?}", w.engine.counters());
     assert_eq!(sha(&w.peer_rx), sha(&data));
     assert_eq!(sha(&w.app.received), sha(&data));
@@ -118,15 +181,30 @@ fn reorder_and_duplication() {
 #[test]
 fn migrate_mid_transfer_to_fresh_engine() {
     let data = Rng::new(13).bytes(MB);
-    let mut w = World::new(WorldCfg { link: LinkCfg::lossy(1), seed: 13, to_peer: data.clone(), to_nic: data.clone(), ..Default::default() });
+    let mut w = World::new(WorldCfg {
+        link: LinkCfg::lossy(1),
+        seed: 13,
+        to_peer: data.clone(),
+        to_nic: data.clone(),
+        ..Default::default()
+    });
     // Move the connection three times while data flows both ways.
     for round in 0..3 {
         let target = (round + 1) * data.len() / 4;
-        assert!(w.run_until(60_000_000, |w| w.peer_rx.len() >= target && w.app.received.len() >= target));
+        assert!(w.run_until(60_000_000, |w| w.peer_rx.len() >= target
+            && w.app.received.len() >= target));
         w.migrate();
     }
-    let ok = w.run_until(120_000_000, |w| w.peer_rx.len() == data.len() && w.app.received.len() == data.len());
-    assert!(ok, "peer {} host {} {:?}", w.peer_rx.len(), w.app.received.len(), w.engine.counters());
+    let ok = w.run_until(120_000_000, |w| {
+        w.peer_rx.len() == data.len() && w.app.received.len() == data.len()
+    });
+    assert!(
+        ok,
+        "peer {} host {} {:?}",
+        w.peer_rx.len(),
+        w.app.received.len(),
+        w.engine.counters()
+    );
     assert_eq!(sha(&w.peer_rx), sha(&data));
     assert_eq!(sha(&w.app.received), sha(&data));
 }
@@ -134,13 +212,22 @@ fn migrate_mid_transfer_to_fresh_engine() {
 #[test]
 fn peer_zero_window_then_recovery() {
     let data = Rng::new(14).bytes(MB / 2);
-    let mut w = World::new(WorldCfg { seed: 14, to_peer: data.clone(), peer_rx_buf: 16 * 1024, ..Default::default() });
+    let mut w = World::new(WorldCfg {
+        seed: 14,
+        to_peer: data.clone(),
+        peer_rx_buf: 16 * 1024,
+        ..Default::default()
+    });
     w.peer_reads = false;
     // The peer's 16 KiB buffer fills and its window closes.
     w.run_until(3_000_000, |_| false);
     let snap = w.engine.peek(w.cid()).unwrap();
     assert_eq!(snap.snd_wnd, 0, "peer window should be closed");
-    assert!(w.engine.counters().persist_probes > 0, "{:?}", w.engine.counters());
+    assert!(
+        w.engine.counters().persist_probes > 0,
+        "{:?}",
+        w.engine.counters()
+    );
     w.peer_reads = true;
     let ok = w.run_until(60_000_000, |w| w.peer_rx.len() == data.len());
     assert!(ok, "{:?}", w.engine.counters());
@@ -150,11 +237,17 @@ fn peer_zero_window_then_recovery() {
 #[test]
 fn nic_active_close_hands_back_time_wait() {
     let data = Rng::new(15).bytes(100_000);
-    let mut w = World::new(WorldCfg { seed: 15, to_peer: data.clone(), ..Default::default() });
+    let mut w = World::new(WorldCfg {
+        seed: 15,
+        to_peer: data.clone(),
+        ..Default::default()
+    });
     w.app.close_when_sent = true;
     w.app.pump();
     assert!(w.run_until(10_000_000, |w| w.peer_rx.len() == data.len()
-        && w.engine.peek(w.cid()).is_some_and(|s| s.state == TcpState::FinWait2)));
+        && w.engine
+            .peek(w.cid())
+            .is_some_and(|s| s.state == TcpState::FinWait2)));
     assert_eq!(w.peer.sock().state(), State::CloseWait);
     w.peer.sock().close();
     assert!(w.run_until(10_000_000, |w| w.app.restored.is_some()));
@@ -169,37 +262,72 @@ fn nic_active_close_hands_back_time_wait() {
 #[test]
 fn peer_closes_first_last_ack() {
     let data = Rng::new(16).bytes(200_000);
-    let mut w = World::new(WorldCfg { seed: 16, link: LinkCfg::lossy(2), to_nic: data.clone(), ..Default::default() });
+    let mut w = World::new(WorldCfg {
+        seed: 16,
+        link: LinkCfg::lossy(2),
+        to_nic: data.clone(),
+        ..Default::default()
+    });
     w.peer_close_when_sent = true;
     assert!(w.run_until(30_000_000, |w| w.app.peer_fin));
-    assert_eq!(sha(&w.app.received), sha(&data), "all data precedes the FIN event");
+    assert_eq!(
+        sha(&w.app.received),
+        sha(&data),
+        "all data precedes the FIN event"
+    );
     assert_eq!(w.engine.peek(w.cid()).unwrap().state, TcpState::CloseWait);
     // The application replies and closes.
     w.app.to_send = b"bye".to_vec();
     w.app.load(&mut w.host);
     w.app.close_when_sent = true;
     w.app.pump();
-    assert!(w.run_until(30_000_000, |w| w.app.freed), "{:?}", w.engine.counters());
+    assert!(
+        w.run_until(30_000_000, |w| w.app.freed),
+        "{:?}",
+        w.engine.counters()
+    );
     assert_eq!(w.engine.live_conns(), 0);
     assert_eq!(w.peer_rx, b"bye");
 }
 
 #[test]
 fn simultaneous_close() {
-    let mut w = World::new(WorldCfg { seed: 17, link: LinkCfg { delay_us: 5000, ..LinkCfg::default() }, ..Default::default() });
+    let mut w = World::new(WorldCfg {
+        seed: 17,
+        link: LinkCfg {
+            delay_us: 5000,
+            ..LinkCfg::default()
+        },
+        ..Default::default()
+    });
     let cid = w.cid();
     w.peer.sock().close();
-    w.app.push(Command::Ctrl { cid, cmd: CtrlCmd::Close, arg: 0 });
+    w.app.push(Command::Ctrl {
+        cid,
+        cmd: CtrlCmd::Close,
+        arg: 0,
+    });
     w.tick();
-    assert!(w.run_until(10_000_000, |w| w.app.restored.is_some()), "{:?}", w.engine.counters());
+    assert!(
+        w.run_until(10_000_000, |w| w.app.restored.is_some()),
+        "{:?}",
+        w.engine.counters()
+    );
     assert_eq!(w.app.restored.unwrap().state, TcpState::TimeWait);
-    assert!(w.run_until(5_000_000, |w| matches!(w.peer.sock().state(), State::TimeWait | State::Closed)));
+    assert!(w.run_until(5_000_000, |w| matches!(
+        w.peer.sock().state(),
+        State::TimeWait | State::Closed
+    )));
 }
 
 #[test]
 fn peer_reset_is_reported() {
     let data = Rng::new(18).bytes(MB);
-    let mut w = World::new(WorldCfg { seed: 18, to_peer: data, ..Default::default() });
+    let mut w = World::new(WorldCfg {
+        seed: 18,
+        to_peer: data,
+        ..Default::default()
+    });
     w.run_until(20_000, |_| false);
     w.peer.sock().abort();
     assert!(w.run_until(5_000_000, |w| w.app.freed));
@@ -211,10 +339,18 @@ fn peer_reset_is_reported() {
 #[test]
 fn nic_abort_resets_peer() {
     let data = Rng::new(19).bytes(MB);
-    let mut w = World::new(WorldCfg { seed: 19, to_nic: data, ..Default::default() });
+    let mut w = World::new(WorldCfg {
+        seed: 19,
+        to_nic: data,
+        ..Default::default()
+    });
     w.run_until(20_000, |_| false);
     let cid = w.cid();
-    w.app.push(Command::Ctrl { cid, cmd: CtrlCmd::Abort, arg: 0 });
+    w.app.push(Command::Ctrl {
+        cid,
+        cmd: CtrlCmd::Abort,
+        arg: 0,
+    });
     assert!(w.run_until(5_000_000, |w| w.peer.sock().state() == State::Closed));
     assert!(w.app.freed);
     assert_eq!(w.engine.counters().tx_rsts, 1);
@@ -222,7 +358,10 @@ fn nic_abort_resets_peer() {
 
 #[test]
 fn frames_for_other_connections_pass_through() {
-    let mut w = World::new(WorldCfg { seed: 20, ..Default::default() });
+    let mut w = World::new(WorldCfg {
+        seed: 20,
+        ..Default::default()
+    });
     // Same addresses, different port: not offloaded.
     let f = tcp_frame(false, 1, 2, 0x10, 100, &[], b"x", 40001);
     // Build it as if from the peer by swapping MACs/IPs: easiest is to feed
@@ -239,7 +378,10 @@ fn frames_for_other_connections_pass_through() {
 #[test]
 #[ignore]
 fn soak_many_seeds() {
-    let seeds: u64 = std::env::var("FW_SOAK_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let seeds: u64 = std::env::var("FW_SOAK_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
     for seed in 100..100 + seeds {
         let mut rng = Rng::new(seed);
         let link = LinkCfg {
@@ -264,11 +406,23 @@ fn soak_many_seeds() {
         if seed % 2 == 0 {
             // Move the connection to a fresh engine a third of the way in.
             let third = len / 3;
-            assert!(w.run_until(600_000_000, |w| w.peer_rx.len() >= third || w.app.received.len() >= third), "seed {seed}");
+            assert!(
+                w.run_until(600_000_000, |w| w.peer_rx.len() >= third
+                    || w.app.received.len() >= third),
+                "seed {seed}"
+            );
             w.migrate();
         }
-        let ok = w.run_until(600_000_000, |w| w.peer_rx.len() == len && w.app.received.len() == len);
-        assert!(ok, "seed {seed} {link:?}: peer {} host {} of {len} {:?}", w.peer_rx.len(), w.app.received.len(), w.engine.counters());
+        let ok = w.run_until(600_000_000, |w| {
+            w.peer_rx.len() == len && w.app.received.len() == len
+        });
+        assert!(
+            ok,
+            "seed {seed} {link:?}: peer {} host {} of {len} {:?}",
+            w.peer_rx.len(),
+            w.app.received.len(),
+            w.engine.counters()
+        );
         assert_eq!(sha(&w.peer_rx), sha(&data), "seed {seed}");
         assert_eq!(sha(&w.app.received), sha(&data), "seed {seed}");
         // Close from one side, then the other once it has seen the FIN; the
@@ -284,15 +438,36 @@ fn soak_many_seeds() {
         w.to_nic.cfg.dup_ppm = 0;
         if seed % 3 == 1 {
             w.peer.sock().close();
-            assert!(w.run_until(600_000_000, |w| w.app.peer_fin), "seed {seed}: peer FIN not seen");
-            w.app.push(firmware_sim::msg::Command::Ctrl { cid, cmd: CtrlCmd::Close, arg: 0 });
+            assert!(
+                w.run_until(600_000_000, |w| w.app.peer_fin),
+                "seed {seed}: peer FIN not seen"
+            );
+            w.app.push(firmware_sim::msg::Command::Ctrl {
+                cid,
+                cmd: CtrlCmd::Close,
+                arg: 0,
+            });
         } else {
-            w.app.push(firmware_sim::msg::Command::Ctrl { cid, cmd: CtrlCmd::Close, arg: 0 });
-            assert!(w.run_until(600_000_000, |w| !w.peer.sock().may_recv()), "seed {seed}: NIC FIN not seen");
+            w.app.push(firmware_sim::msg::Command::Ctrl {
+                cid,
+                cmd: CtrlCmd::Close,
+                arg: 0,
+            });
+            assert!(
+                w.run_until(600_000_000, |w| !w.peer.sock().may_recv()),
+                "seed {seed}: NIC FIN not seen"
+            );
             w.peer.sock().close();
         }
-        let closed = w.run_until(600_000_000, |w| w.app.restored.is_some() || w.app.freed || w.app.timed_out);
-        assert!(closed, "seed {seed}: close stuck {:?} {:?}", w.engine.peek(cid), w.peer.sock().state());
+        let closed = w.run_until(600_000_000, |w| {
+            w.app.restored.is_some() || w.app.freed || w.app.timed_out
+        });
+        assert!(
+            closed,
+            "seed {seed}: close stuck {:?} {:?}",
+            w.engine.peek(cid),
+            w.peer.sock().state()
+        );
         assert_eq!(w.engine.live_conns(), 0, "seed {seed}");
     }
 }

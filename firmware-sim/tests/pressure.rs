@@ -31,9 +31,19 @@ impl Rig {
         let mut cids = Vec::new();
         for i in 0..n {
             let snap = test_snapshot(false, PORT0 + i as u16, false);
-            e.command(T0, &enc(Command::Handoff { cookie: i as u64, snap }), &mut h).unwrap();
+            e.command(
+                T0,
+                &enc(Command::Handoff {
+                    cookie: i as u64,
+                    snap,
+                }),
+                &mut h,
+            )
+            .unwrap();
             match h.events.pop() {
-                Some(OwnedEvent::HandoffDone { result: Ok(cid), .. }) => {
+                Some(OwnedEvent::HandoffDone {
+                    result: Ok(cid), ..
+                }) => {
                     assert_eq!(cid & 0xff_ffff, i as u32, "slot i");
                     cids.push(cid);
                 }
@@ -43,7 +53,12 @@ impl Rig {
         e.poll(T0, &mut h);
         h.events.clear();
         h.tx.clear();
-        Rig { e, h, cids, now: T0 }
+        Rig {
+            e,
+            h,
+            cids,
+            now: T0,
+        }
     }
 
     fn small(n: usize) -> Self {
@@ -53,7 +68,16 @@ impl Rig {
     /// A pure ACK from the peer of connection `i` at the current time.
     fn touch(&mut self, i: usize) {
         let s = self.e.peek(self.cids[i]).unwrap();
-        let f = frame_to_nic(false, s.rcv_nxt, s.snd_una, ACK, 65535, &[], b"", PORT0 + i as u16);
+        let f = frame_to_nic(
+            false,
+            s.rcv_nxt,
+            s.snd_una,
+            ACK,
+            65535,
+            &[],
+            b"",
+            PORT0 + i as u16,
+        );
         self.e.receive(self.now, &f, &mut self.h);
         self.e.poll(self.now, &mut self.h);
     }
@@ -66,7 +90,11 @@ impl Rig {
         for _ in 0..ms {
             self.now += MS;
             self.e.poll(self.now, &mut self.h);
-            out.extend(take_requests(&mut self.h).into_iter().map(|(cid, arg)| ((self.now - start) / MS, cid, arg)));
+            out.extend(
+                take_requests(&mut self.h)
+                    .into_iter()
+                    .map(|(cid, arg)| ((self.now - start) / MS, cid, arg)),
+            );
             self.e.audit().unwrap();
         }
         out
@@ -109,9 +137,16 @@ fn policy_is_off_by_default() {
     let mut r = Rig::new(NicMemoryLayout::with_counts(4, 2, 4).unwrap(), 4);
     r.advance(500);
     let snap = test_snapshot(false, 9999, false);
-    assert_eq!(r.cmd(Command::Handoff { cookie: 9, snap }), Err(CmdError::Refused(Refusal::NoConnSlot)));
+    assert_eq!(
+        r.cmd(Command::Handoff { cookie: 9, snap }),
+        Err(CmdError::Refused(Refusal::NoConnSlot))
+    );
     for _ in 0..3 {
-        let _ = r.cmd(Command::Post { cid: r.cids[0], addr: 0x1000, len: 100 });
+        let _ = r.cmd(Command::Post {
+            cid: r.cids[0],
+            addr: 0x1000,
+            len: 100,
+        });
     }
     assert_eq!(r.e.counters().refuse_refs, 1);
     r.advance(500);
@@ -142,8 +177,16 @@ fn idle_longest_first_one_per_interval_until_watermark() {
         reqs,
         vec![
             (1, r.cids[9], idle0),
-            (1 + u64::from(PRESSURE_INTERVAL_MS), r.cids[8], idle0 - 1 + u64::from(PRESSURE_INTERVAL_MS)),
-            (1 + 2 * u64::from(PRESSURE_INTERVAL_MS), r.cids[7], idle0 - 2 + 2 * u64::from(PRESSURE_INTERVAL_MS)),
+            (
+                1 + u64::from(PRESSURE_INTERVAL_MS),
+                r.cids[8],
+                idle0 - 1 + u64::from(PRESSURE_INTERVAL_MS)
+            ),
+            (
+                1 + 2 * u64::from(PRESSURE_INTERVAL_MS),
+                r.cids[7],
+                idle0 - 2 + 2 * u64::from(PRESSURE_INTERVAL_MS)
+            ),
         ]
     );
     assert_eq!(r.e.restore_requests_outstanding(), 3);
@@ -154,7 +197,10 @@ fn idle_longest_first_one_per_interval_until_watermark() {
     // One slot more on the watermark: one request more, to the next idlest.
     r.e.set_pressure_slots(10);
     let reqs = r.run(100);
-    assert_eq!(reqs.iter().map(|q| q.1).collect::<Vec<_>>(), vec![r.cids[6]]);
+    assert_eq!(
+        reqs.iter().map(|q| q.1).collect::<Vec<_>>(),
+        vec![r.cids[6]]
+    );
     assert_eq!(r.e.restore_requests_outstanding(), 4);
     assert_eq!(r.e.live_conns(), 10);
 }
@@ -180,7 +226,13 @@ fn recently_active_connections_are_not_asked() {
     // Connection 1 transmits data at T0 + 100 ms (nothing is acknowledged
     // afterwards: the peer is silent); connection 2 hears from the peer at
     // T0 + 130 ms.
-    r.cmd(Command::Send { cid: r.cids[1], addr: 0, len: 200, flags: 0 }).unwrap();
+    r.cmd(Command::Send {
+        cid: r.cids[1],
+        addr: 0,
+        len: 200,
+        flags: 0,
+    })
+    .unwrap();
     r.e.poll(r.now, &mut r.h);
     assert_eq!(r.h.tx.len(), 1, "data went out");
     r.advance(30);
@@ -202,7 +254,12 @@ fn recently_active_connections_are_not_asked() {
 fn only_established_and_close_wait_are_asked() {
     let mut r = Rig::small(3);
     // Connection 0: the host closed it (FIN sent, FIN_WAIT1).
-    r.cmd(Command::Ctrl { cid: r.cids[0], cmd: CtrlCmd::Close, arg: 0 }).unwrap();
+    r.cmd(Command::Ctrl {
+        cid: r.cids[0],
+        cmd: CtrlCmd::Close,
+        arg: 0,
+    })
+    .unwrap();
     r.e.poll(r.now, &mut r.h);
     // Connection 1: the peer closed it (CLOSE_WAIT).
     let f = frame_to_nic(false, 5000, 1000, ACK | FIN, 65535, &[], b"", PORT0 + 1);
@@ -222,10 +279,16 @@ fn no_conn_slot_refusal_asks_even_with_enough_outstanding() {
     r.e.set_pressure_slots(1);
     // Free 0 < 1: one request, then free + outstanding = 1 stops it.
     let reqs = r.run(50);
-    assert_eq!(reqs.iter().map(|q| q.1).collect::<Vec<_>>(), vec![r.cids[0]]);
+    assert_eq!(
+        reqs.iter().map(|q| q.1).collect::<Vec<_>>(),
+        vec![r.cids[0]]
+    );
     // A handoff refused for lack of a slot asks once more, at the next poll...
     let snap = test_snapshot(false, 9999, false);
-    assert_eq!(r.cmd(Command::Handoff { cookie: 9, snap }), Err(CmdError::Refused(Refusal::NoConnSlot)));
+    assert_eq!(
+        r.cmd(Command::Handoff { cookie: 9, snap }),
+        Err(CmdError::Refused(Refusal::NoConnSlot))
+    );
     assert_eq!(r.poll_now(), vec![(r.cids[1], 250)]);
     // ...and only once per refusal.
     r.advance(50);
@@ -236,7 +299,10 @@ fn no_conn_slot_refusal_asks_even_with_enough_outstanding() {
         assert!(r.cmd(Command::Handoff { cookie, snap }).is_err());
     }
     let reqs = r.run(50);
-    assert_eq!(reqs.iter().map(|q| q.1).collect::<Vec<_>>(), vec![r.cids[2]]);
+    assert_eq!(
+        reqs.iter().map(|q| q.1).collect::<Vec<_>>(),
+        vec![r.cids[2]]
+    );
     assert_eq!(r.e.counters().restore_requests, 3);
     // A refusal with the policy off is forgotten, not acted on later.
     r.e.set_pressure_slots(0);
@@ -256,7 +322,9 @@ fn no_refs_refusal_asks_even_above_the_watermark() {
     let snap = test_snapshot(false, PORT0 + 2, false);
     r.cmd(Command::Handoff { cookie: 2, snap }).unwrap();
     match r.h.events.pop() {
-        Some(OwnedEvent::HandoffDone { result: Ok(cid), .. }) => r.cids.push(cid),
+        Some(OwnedEvent::HandoffDone {
+            result: Ok(cid), ..
+        }) => r.cids.push(cid),
         other => panic!("{other:?}"),
     }
     r.e.set_pressure_slots(2);
@@ -264,7 +332,13 @@ fn no_refs_refusal_asks_even_above_the_watermark() {
     // The host posts on connection 2 until the reference pool runs dry.
     let mut refused = 0;
     for i in 0..10u64 {
-        if r.cmd(Command::Post { cid: r.cids[2], addr: 0x1000 + i * 0x100, len: 0x100 }).is_err() {
+        if r.cmd(Command::Post {
+            cid: r.cids[2],
+            addr: 0x1000 + i * 0x100,
+            len: 0x100,
+        })
+        .is_err()
+        {
             refused += 1;
         }
     }
@@ -272,9 +346,18 @@ fn no_refs_refusal_asks_even_above_the_watermark() {
     assert_eq!(r.poll_now(), vec![(r.cids[0], 180)]);
     // A refusal 3 ms after that request waits for the interval to pass.
     r.advance(3);
-    assert!(r.cmd(Command::Post { cid: r.cids[2], addr: 0x9000, len: 0x100 }).is_err());
+    assert!(r
+        .cmd(Command::Post {
+            cid: r.cids[2],
+            addr: 0x9000,
+            len: 0x100
+        })
+        .is_err());
     let reqs = r.run(50);
-    assert_eq!(reqs, vec![(u64::from(PRESSURE_INTERVAL_MS) - 3, r.cids[1], 190)]);
+    assert_eq!(
+        reqs,
+        vec![(u64::from(PRESSURE_INTERVAL_MS) - 3, r.cids[1], 190)]
+    );
     assert_eq!(r.e.counters().refuse_refs, 3);
     assert_eq!(r.e.restore_requests_outstanding(), 2);
 }
@@ -286,7 +369,10 @@ fn restore_by_the_host_frees_the_slot_and_stops_the_policy() {
     r.advance(200);
     r.e.set_pressure_slots(2);
     let reqs = r.run(30);
-    assert_eq!(reqs.iter().map(|q| q.1).collect::<Vec<_>>(), vec![r.cids[0]]);
+    assert_eq!(
+        reqs.iter().map(|q| q.1).collect::<Vec<_>>(),
+        vec![r.cids[0]]
+    );
     // The host takes it back with an ordinary restore.
     let cid = r.cids[0];
     r.cmd(Command::Restore { cid, cookie: 77 }).unwrap();
@@ -300,7 +386,10 @@ fn restore_by_the_host_frees_the_slot_and_stops_the_policy() {
     // outstanding either.
     r.e.set_pressure_slots(3);
     let reqs = r.run(30);
-    assert_eq!(reqs.iter().map(|q| q.1).collect::<Vec<_>>(), vec![r.cids[1]]);
+    assert_eq!(
+        reqs.iter().map(|q| q.1).collect::<Vec<_>>(),
+        vec![r.cids[1]]
+    );
     let f = frame_to_nic(false, 5000, 0, RST, 0, &[], b"", PORT0 + 1);
     r.e.receive(r.now, &f, &mut r.h);
     assert_eq!(r.e.restore_requests_outstanding(), 0);
@@ -327,7 +416,12 @@ fn ignored_request_is_not_repeated() {
     // Every refusal asks once more, never a connection asked before.
     for k in 0..5 {
         let snap = test_snapshot(false, 9999, false);
-        assert!(r.cmd(Command::Handoff { cookie: 100 + k, snap }).is_err());
+        assert!(r
+            .cmd(Command::Handoff {
+                cookie: 100 + k,
+                snap
+            })
+            .is_err());
         let reqs = r.run(20);
         assert_eq!(reqs.len(), 1, "{reqs:?}");
         asked.push(reqs[0].1);
@@ -336,7 +430,12 @@ fn ignored_request_is_not_repeated() {
     assert_eq!(r.e.restore_requests_outstanding(), 8);
     assert_eq!(r.e.counters().restore_requests, 8);
     // The asked connections still work: data in, posted, acknowledged.
-    r.cmd(Command::Post { cid: r.cids[0], addr: 0x4000, len: 4096 }).unwrap();
+    r.cmd(Command::Post {
+        cid: r.cids[0],
+        addr: 0x4000,
+        len: 4096,
+    })
+    .unwrap();
     let f = frame_to_nic(false, 5000, 1000, ACK, 65535, &[], b"still here", PORT0);
     r.e.receive(r.now, &f, &mut r.h);
     r.e.poll(r.now, &mut r.h);
@@ -353,17 +452,30 @@ fn reused_slot_starts_unasked() {
     r.e.set_pressure_slots(16);
     assert_eq!(r.run(1), vec![(1, r.cids[0], 201)]);
     let old = r.cids[0];
-    r.cmd(Command::Restore { cid: old, cookie: 1 }).unwrap();
+    r.cmd(Command::Restore {
+        cid: old,
+        cookie: 1,
+    })
+    .unwrap();
     assert_eq!(r.e.restore_requests_outstanding(), 0);
     // The same tuple comes back into the same slot with a new cid.
     let snap = test_snapshot(false, PORT0, false);
     r.cmd(Command::Handoff { cookie: 5, snap }).unwrap();
     let new = match r.h.events.pop() {
-        Some(OwnedEvent::HandoffDone { result: Ok(cid), .. }) => cid,
+        Some(OwnedEvent::HandoffDone {
+            result: Ok(cid), ..
+        }) => cid,
         other => panic!("{other:?}"),
     };
     assert_eq!(new & 0xff_ffff, old & 0xff_ffff);
     assert_ne!(new, old);
     let reqs = r.run(200);
-    assert_eq!(reqs, vec![(u64::from(PRESSURE_MIN_IDLE_MS), new, u64::from(PRESSURE_MIN_IDLE_MS))]);
+    assert_eq!(
+        reqs,
+        vec![(
+            u64::from(PRESSURE_MIN_IDLE_MS),
+            new,
+            u64::from(PRESSURE_MIN_IDLE_MS)
+        )]
+    );
 }

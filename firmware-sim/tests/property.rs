@@ -37,9 +37,11 @@ use common::*;
 use firmware_sim::memory::NicMemoryLayout;
 use firmware_sim::msg::{errno, Command, CtrlCmd, CtrlEvent, MSG_PSH};
 use firmware_sim::snapshot::{SnapFlags, Snapshot, TcpState};
-use firmware_sim::wire::tcp::{self, ACK, FIN, PSH};
 use firmware_sim::wire::checksum;
-use firmware_sim::{seq, Arena, BufRef, ChunkMeta, CmdError, ConnSlot, Engine, LookupEntry, Refusal, RestoreReason};
+use firmware_sim::wire::tcp::{self, ACK, FIN, PSH};
+use firmware_sim::{
+    seq, Arena, BufRef, ChunkMeta, CmdError, ConnSlot, Engine, LookupEntry, Refusal, RestoreReason,
+};
 
 const PEER_PORT: u16 = 40000;
 const T0: u64 = 1_000_000;
@@ -51,7 +53,10 @@ fn trace() -> bool {
 }
 
 fn env_count(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 fn seeds() -> u64 {
@@ -142,17 +147,28 @@ fn handoff(e: &mut Engine<'_>, h: &mut Host, now: u64, snap: Snapshot) -> u32 {
     handoff_with_cookie(e, h, now, snap, 9)
 }
 
-fn handoff_with_cookie(e: &mut Engine<'_>, h: &mut Host, now: u64, snap: Snapshot, cookie: u64) -> u32 {
-    e.command(now, &enc(Command::Handoff { cookie, snap }), h).expect("handoff accepted");
+fn handoff_with_cookie(
+    e: &mut Engine<'_>,
+    h: &mut Host,
+    now: u64,
+    snap: Snapshot,
+    cookie: u64,
+) -> u32 {
+    e.command(now, &enc(Command::Handoff { cookie, snap }), h)
+        .expect("handoff accepted");
     let cid = h
         .events
         .iter()
         .find_map(|ev| match ev {
-            OwnedEvent::HandoffDone { cookie: c, result: Ok(cid) } if *c == cookie => Some(*cid),
+            OwnedEvent::HandoffDone {
+                cookie: c,
+                result: Ok(cid),
+            } if *c == cookie => Some(*cid),
             _ => None,
         })
         .expect("handoff_done");
-    h.events.retain(|ev| !matches!(ev, OwnedEvent::HandoffDone { .. }));
+    h.events
+        .retain(|ev| !matches!(ev, OwnedEvent::HandoffDone { .. }));
     cid
 }
 
@@ -180,10 +196,16 @@ fn decode_engine_frame(v6: bool, f: &[u8]) -> OutSeg {
         let ihl = usize::from(f[14] & 0xf) * 4;
         let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
         let seg = &f[14 + ihl..14 + total];
-        (seg, checksum::pseudo_v4(&ENGINE_V4, &PEER_V4, 6, seg.len() as u16))
+        (
+            seg,
+            checksum::pseudo_v4(&ENGINE_V4, &PEER_V4, 6, seg.len() as u16),
+        )
     };
     let t = tcp::Packet::new_checked(seg).expect("engine frame parses");
-    assert!(t.verify_checksum(pseudo), "engine frame with a bad TCP checksum");
+    assert!(
+        t.verify_checksum(pseudo),
+        "engine frame with a bad TCP checksum"
+    );
     OutSeg {
         dst_port: t.dst_port(),
         seq: t.seq(),
@@ -230,7 +252,6 @@ fn offset(s: u32, base: u32) -> u64 {
     u64::from(s.wrapping_sub(base))
 }
 
-
 /// Whether a frame the engine sent is IPv6 (by its ethertype).
 fn engine_frame_is_v6(f: &[u8]) -> bool {
     u16::from_be_bytes([f[12], f[13]]) == 0x86dd
@@ -251,7 +272,11 @@ struct PeerClock {
 
 impl PeerClock {
     fn new(on: bool) -> Self {
-        PeerClock { on, tsval: 100, echo: 0 }
+        PeerClock {
+            on,
+            tsval: 100,
+            echo: 0,
+        }
     }
 
     /// TSval of a new segment: the clock never goes backwards.
@@ -298,7 +323,16 @@ struct PeerSender {
 
 impl PeerSender {
     fn new(stream: Vec<u8>, irs: u32, mss: u64, right: u64) -> Self {
-        PeerSender { stream, irs, mss, acked: 0, right, engine_ack: 0, sent_end: 0, history: Vec::new() }
+        PeerSender {
+            stream,
+            irs,
+            mss,
+            acked: 0,
+            right,
+            engine_ack: 0,
+            sent_end: 0,
+            history: Vec::new(),
+        }
     }
 
     fn total(&self) -> u64 {
@@ -329,7 +363,11 @@ impl PeerSender {
         } else {
             let right = self.right.max(acked);
             let start = match rng.below(100) {
-                0..=49 => acked.saturating_sub(if rng.chance(300_000) { rng.below(mss) } else { 0 }),
+                0..=49 => acked.saturating_sub(if rng.chance(300_000) {
+                    rng.below(mss)
+                } else {
+                    0
+                }),
                 50..=84 => acked + rng.below(right - acked + 1),
                 85..=92 => acked.saturating_sub(rng.below(8000)),
                 _ => right + rng.below(20_000),
@@ -362,10 +400,16 @@ impl PeerSender {
     /// never beyond what the peer sent.
     fn check_engine_ack(&mut self, ack: u64) -> Result<(), String> {
         if ack > self.sent_end {
-            return Err(format!("engine acks offset {ack}, the peer sent only up to {} (FIN counted)", self.sent_end));
+            return Err(format!(
+                "engine acks offset {ack}, the peer sent only up to {} (FIN counted)",
+                self.sent_end
+            ));
         }
         if ack < self.engine_ack {
-            return Err(format!("engine ack went back from {} to {ack}", self.engine_ack));
+            return Err(format!(
+                "engine ack went back from {} to {ack}",
+                self.engine_ack
+            ));
         }
         self.engine_ack = ack;
         Ok(())
@@ -415,12 +459,25 @@ struct HostReceiver {
 
 impl HostReceiver {
     fn new(ring_base: u64, ring_bytes: u64) -> Self {
-        HostReceiver { ring_base, ring_bytes, posted: VecDeque::new(), next_buf: ring_base, delivered: 0, unread: 0, engine_unread: 0, unread_slack: 0, peer_fin: false }
+        HostReceiver {
+            ring_base,
+            ring_bytes,
+            posted: VecDeque::new(),
+            next_buf: ring_base,
+            delivered: 0,
+            unread: 0,
+            engine_unread: 0,
+            unread_slack: 0,
+            peer_fin: false,
+        }
     }
 
     /// Bytes posted and not yet reported filled.
     fn posted_bytes(&self) -> u64 {
-        self.posted.iter().map(|&(_, len, filled)| u64::from(len - filled)).sum()
+        self.posted
+            .iter()
+            .map(|&(_, len, filled)| u64::from(len - filled))
+            .sum()
     }
 
     /// A new receive buffer of random length from the ring, filled with
@@ -439,7 +496,10 @@ impl HostReceiver {
         self.next_buf += u64::from(len) + rng.below(64);
         // The ring must never hand out memory that is still posted.
         for &(a, l, _) in &self.posted {
-            assert!(addr + u64::from(len) <= a || a + u64::from(l) <= addr, "test bug: receive ring lapped a posted buffer");
+            assert!(
+                addr + u64::from(len) <= a || a + u64::from(l) <= addr,
+                "test bug: receive ring lapped a posted buffer"
+            );
         }
         // Poison the buffer so stale memory can never pass for data.
         let poison = rng.bytes(len as usize);
@@ -459,7 +519,11 @@ impl HostReceiver {
         if self.unread == 0 || !rng.chance(200_000) {
             return None;
         }
-        let len = if rng.chance(500_000) { self.unread } else { 1 + rng.below(u64::from(self.unread)) as u32 };
+        let len = if rng.chance(500_000) {
+            self.unread
+        } else {
+            1 + rng.below(u64::from(self.unread)) as u32
+        };
         self.unread -= len;
         self.engine_unread = self.engine_unread.saturating_sub(len);
         if trace() {
@@ -470,9 +534,13 @@ impl HostReceiver {
 
     /// A `recv` event: `len` bytes at `addr` continue the front buffer.
     fn on_recv(&mut self, stream: &[u8], mem: &[u8], addr: u64, len: u16) -> Result<(), String> {
-        let Some(&(baddr, blen, filled)) = self.posted.front() else { return Err("recv without a posted buffer".into()) };
+        let Some(&(baddr, blen, filled)) = self.posted.front() else {
+            return Err("recv without a posted buffer".into());
+        };
         if addr != baddr + u64::from(filled) || filled + u32::from(len) > blen {
-            return Err(format!("recv {addr:#x}+{len} does not continue buffer {baddr:#x}+{filled}/{blen}"));
+            return Err(format!(
+                "recv {addr:#x}+{len} does not continue buffer {baddr:#x}+{filled}/{blen}"
+            ));
         }
         let a = addr as usize;
         self.deliver(stream, &mem[a..a + usize::from(len)])?;
@@ -489,17 +557,33 @@ impl HostReceiver {
     fn deliver(&mut self, stream: &[u8], data: &[u8]) -> Result<(), String> {
         let end = self.delivered + data.len();
         if end > stream.len() {
-            return Err(format!("{end} bytes delivered, the stream has {}", stream.len()));
+            return Err(format!(
+                "{end} bytes delivered, the stream has {}",
+                stream.len()
+            ));
         }
         if data != &stream[self.delivered..end] {
-            let i = data.iter().zip(&stream[self.delivered..end]).position(|(a, b)| a != b).unwrap();
-            return Err(format!("delivered byte {} is wrong (event of {} bytes at stream offset {})", self.delivered + i, data.len(), self.delivered));
+            let i = data
+                .iter()
+                .zip(&stream[self.delivered..end])
+                .position(|(a, b)| a != b)
+                .unwrap();
+            return Err(format!(
+                "delivered byte {} is wrong (event of {} bytes at stream offset {})",
+                self.delivered + i,
+                data.len(),
+                self.delivered
+            ));
         }
         self.delivered = end;
         self.unread += data.len() as u32;
         self.engine_unread += data.len() as u32;
         if trace() {
-            eprintln!("host got {} bytes, delivered {end}, unread {}", data.len(), self.unread);
+            eprintln!(
+                "host got {} bytes, delivered {end}, unread {}",
+                data.len(),
+                self.unread
+            );
         }
         Ok(())
     }
@@ -507,7 +591,11 @@ impl HostReceiver {
     /// The peer's FIN comes after all of its data.
     fn on_peer_fin(&mut self, stream: &[u8]) -> Result<(), String> {
         if self.delivered != stream.len() {
-            return Err(format!("peer FIN reported with only {} of {} bytes delivered", self.delivered, stream.len()));
+            return Err(format!(
+                "peer FIN reported with only {} of {} bytes delivered",
+                self.delivered,
+                stream.len()
+            ));
         }
         self.peer_fin = true;
         Ok(())
@@ -516,11 +604,18 @@ impl HostReceiver {
     /// A restored snapshot must describe exactly what the host holds; the
     /// engine forgot every posted buffer, the host takes them back.
     fn after_restore(&mut self, irs: u32, snap: &Snapshot) -> Result<(), String> {
-        let want = irs.wrapping_add(self.delivered as u32).wrapping_add(u32::from(self.peer_fin));
+        let want = irs
+            .wrapping_add(self.delivered as u32)
+            .wrapping_add(u32::from(self.peer_fin));
         if snap.rcv_nxt != want {
-            return Err(format!("restored rcv_nxt {:#x}, host has up to {want:#x}", snap.rcv_nxt));
+            return Err(format!(
+                "restored rcv_nxt {:#x}, host has up to {want:#x}",
+                snap.rcv_nxt
+            ));
         }
-        if snap.rcv_unread > self.engine_unread || snap.rcv_unread + self.unread_slack < self.engine_unread {
+        if snap.rcv_unread > self.engine_unread
+            || snap.rcv_unread + self.unread_slack < self.engine_unread
+        {
             return Err(format!(
                 "restored rcv_unread {}, the engine was told of {} (less at most {}; host holds {})",
                 snap.rcv_unread, self.engine_unread, self.unread_slack, self.unread
@@ -630,7 +725,11 @@ impl PeerReceiver {
     fn next_ack(&mut self, rng: &mut Rng, now: u64, total: u64) -> (u64, u16, u64) {
         let cum = self.got.contiguous();
         let full = cum + u64::from(self.fin_got && cum == total);
-        let ack = if rng.chance(700_000) { full } else { self.ack + rng.below(full - self.ack + 1) };
+        let ack = if rng.chance(700_000) {
+            full
+        } else {
+            self.ack + rng.below(full - self.ack + 1)
+        };
         self.ack = ack;
         if rng.chance(30_000) {
             self.wnd = match rng.below(4) {
@@ -644,7 +743,11 @@ impl PeerReceiver {
         if rng.chance(3_000) {
             self.zero_window_until = now + rng.below(1_500_000);
         }
-        let wnd = if now < self.zero_window_until { 0 } else { self.wnd };
+        let wnd = if now < self.zero_window_until {
+            0
+        } else {
+            self.wnd
+        };
         let field = (wnd >> self.snd_wscale).min(65535) as u16;
         self.window_update_owed = field == 0;
         let right = ack + (u64::from(field) << self.snd_wscale);
@@ -676,7 +779,15 @@ impl PeerReceiver {
                 blocks.push((l, r));
             }
         }
-        blocks.iter().map(|&(l, r)| (self.iss.wrapping_add(l as u32), self.iss.wrapping_add(r as u32))).collect()
+        blocks
+            .iter()
+            .map(|&(l, r)| {
+                (
+                    self.iss.wrapping_add(l as u32),
+                    self.iss.wrapping_add(r as u32),
+                )
+            })
+            .collect()
     }
 
     /// The engine was given an ACK of `ack` with right edge `right`.
@@ -734,7 +845,11 @@ impl HostSender {
     /// Maybe one more piece of the stream, placed in host memory: the
     /// `send` arguments (addr, len, flags).
     fn next_send(&mut self, rng: &mut Rng, mem: &mut [u8]) -> Option<(u64, u16, u8)> {
-        if !(self.issued < self.total() && self.issued - self.acked < self.max_outstanding && self.sends.len() - self.poison_idx < 400 && rng.chance(600_000)) {
+        if !(self.issued < self.total()
+            && self.issued - self.acked < self.max_outstanding
+            && self.sends.len() - self.poison_idx < 400
+            && rng.chance(600_000))
+        {
             return None;
         }
         let n = match rng.below(20) {
@@ -754,7 +869,11 @@ impl HostSender {
         self.addr_before_last = self.next_addr;
         self.next_addr = addr + n;
         let last = self.issued + n == self.total();
-        let flags = if last || rng.chance(100_000) { MSG_PSH } else { 0 };
+        let flags = if last || rng.chance(100_000) {
+            MSG_PSH
+        } else {
+            0
+        };
         self.sends.push((self.issued, n, addr));
         self.issued += n;
         Some((addr, n as u16, flags))
@@ -779,11 +898,20 @@ impl HostSender {
 
     /// An `ack` event: never more than the peer acknowledged
     /// (`peer_acked`, an offset), and the bytes are junk from now on.
-    fn on_ack(&mut self, len: u64, peer_acked: u64, rng: &mut Rng, mem: &mut [u8]) -> Result<(), String> {
+    fn on_ack(
+        &mut self,
+        len: u64,
+        peer_acked: u64,
+        rng: &mut Rng,
+        mem: &mut [u8],
+    ) -> Result<(), String> {
         self.acked += len;
         let peer_acked_data = peer_acked.min(self.total());
         if self.acked > peer_acked_data {
-            return Err(format!("ack events total {}, the peer acknowledged only {peer_acked_data}", self.acked));
+            return Err(format!(
+                "ack events total {}, the peer acknowledged only {peer_acked_data}",
+                self.acked
+            ));
         }
         self.poison_acked(rng, mem);
         Ok(())
@@ -809,11 +937,22 @@ impl HostSender {
     /// stream's bytes there, only what the host gave and the peer's window
     /// allowed (`max_right`), FIN only after the last byte of a closed
     /// stream.
-    fn check_segment(&self, off: u64, payload: &[u8], fin: bool, max_right: u64, peer_acked: u64) -> Result<(), String> {
+    fn check_segment(
+        &self,
+        off: u64,
+        payload: &[u8],
+        fin: bool,
+        max_right: u64,
+        peer_acked: u64,
+    ) -> Result<(), String> {
         let len = payload.len() as u64;
         if len > 0 {
             if off + len > self.issued {
-                return Err(format!("segment [{off}, {}) beyond the {} bytes the host gave", off + len, self.issued));
+                return Err(format!(
+                    "segment [{off}, {}) beyond the {} bytes the host gave",
+                    off + len,
+                    self.issued
+                ));
             }
             let want = &self.stream[off as usize..(off + len) as usize];
             if payload != want {
@@ -821,11 +960,18 @@ impl HostSender {
                 return Err(format!("segment [{off}, {}) carries a wrong byte at stream offset {} (host acked {}, peer acked {peer_acked})", off + len, off + i, self.acked));
             }
             if off + len > max_right {
-                return Err(format!("segment [{off}, {}) beyond the right edge {max_right} the peer ever offered", off + len));
+                return Err(format!(
+                    "segment [{off}, {}) beyond the right edge {max_right} the peer ever offered",
+                    off + len
+                ));
             }
         }
         if fin && !(self.close_issued && off + len == self.total()) {
-            return Err(format!("FIN at offset {} (closed: {})", off + len, self.close_issued));
+            return Err(format!(
+                "FIN at offset {} (closed: {})",
+                off + len,
+                self.close_issued
+            ));
         }
         Ok(())
     }
@@ -835,10 +981,17 @@ impl HostSender {
         let una = offset(snap.snd_una, iss);
         let fin_acked = una > self.total();
         if una.min(self.total()) != self.acked {
-            return Err(format!("restored snd_una at {una}, host was told {} acked", self.acked));
+            return Err(format!(
+                "restored snd_una at {una}, host was told {} acked",
+                self.acked
+            ));
         }
         if !fin_acked && u64::from(snap.snd_queued) != self.issued - self.acked {
-            return Err(format!("restored snd_queued {}, host has {} unacked", snap.snd_queued, self.issued - self.acked));
+            return Err(format!(
+                "restored snd_queued {}, host has {} unacked",
+                snap.snd_queued,
+                self.issued - self.acked
+            ));
         }
         Ok(())
     }
@@ -892,7 +1045,10 @@ struct ReceiveRun {
 
 impl ReceiveRun {
     fn fail(&self, step: u64, msg: impl std::fmt::Display) -> ! {
-        panic!("receive property, seed {} (v6={}, ts={}), step {step}: {msg}", self.seed, self.v6, self.ts)
+        panic!(
+            "receive property, seed {} (v6={}, ts={}), step {step}: {msg}",
+            self.seed, self.v6, self.ts
+        )
     }
 
     /// Applies the engine's events; checks every delivered byte.
@@ -906,7 +1062,8 @@ impl ReceiveRun {
                     if cid != self.cid {
                         self.fail(step, format!("recv for cid {cid:#x}, want {:#x}", self.cid));
                     }
-                    self.receiver.on_recv(&self.peer.stream, &self.host.mem, addr, len)
+                    self.receiver
+                        .on_recv(&self.peer.stream, &self.host.mem, addr, len)
                 }
                 OwnedEvent::RecvData { cid, data } => {
                     if cid != self.cid {
@@ -914,8 +1071,13 @@ impl ReceiveRun {
                     }
                     self.receiver.deliver(&self.peer.stream, &data)
                 }
-                OwnedEvent::Ctrl { ev: CtrlEvent::PeerFin, .. } => self.receiver.on_peer_fin(&self.peer.stream),
-                OwnedEvent::Ctrl { ev, arg, .. } => self.fail(step, format!("unexpected ctrl event {ev:?} ({arg})")),
+                OwnedEvent::Ctrl {
+                    ev: CtrlEvent::PeerFin,
+                    ..
+                } => self.receiver.on_peer_fin(&self.peer.stream),
+                OwnedEvent::Ctrl { ev, arg, .. } => {
+                    self.fail(step, format!("unexpected ctrl event {ev:?} ({arg})"))
+                }
                 OwnedEvent::Restore { snap, .. } => {
                     self.after_restore(step, snap);
                     Ok(())
@@ -939,9 +1101,16 @@ impl ReceiveRun {
             self.fail(step, msg);
         }
         self.restores += 1;
-        let want_state = if self.receiver.peer_fin { TcpState::CloseWait } else { TcpState::Established };
+        let want_state = if self.receiver.peer_fin {
+            TcpState::CloseWait
+        } else {
+            TcpState::Established
+        };
         if snap.state != want_state {
-            self.fail(step, format!("restored state {:?}, want {want_state:?}", snap.state));
+            self.fail(
+                step,
+                format!("restored state {:?}, want {want_state:?}", snap.state),
+            );
         }
         self.cid = u32::MAX;
         self.pending_handoff = Some(snap);
@@ -970,7 +1139,13 @@ impl Neighbour {
 
     fn new(e: &mut Engine<'_>, h: &mut Host, v6: bool) -> Self {
         let cid = handoff_with_cookie(e, h, T0, Self::snapshot(v6), 10);
-        Neighbour { v6, cid, cids: vec![cid], in_order: 0, restore_asked: false }
+        Neighbour {
+            v6,
+            cid,
+            cids: vec![cid],
+            in_order: 0,
+            restore_asked: false,
+        }
     }
 
     fn owns(&self, ev: &OwnedEvent) -> bool {
@@ -999,10 +1174,22 @@ impl Neighbour {
             } else {
                 base.wrapping_add(self.in_order + 1 + rng.below(60_000) as u32)
             };
-            frames.push(frame_to_nic(self.v6, seq, 1000, ACK, 65535, &[], &junk, NEIGHBOUR_PORT));
+            frames.push(frame_to_nic(
+                self.v6,
+                seq,
+                1000,
+                ACK,
+                65535,
+                &[],
+                &junk,
+                NEIGHBOUR_PORT,
+            ));
         }
         if rng.chance(3000) {
-            cmds.extend(enc(Command::Restore { cid: self.cid, cookie: 11 }));
+            cmds.extend(enc(Command::Restore {
+                cid: self.cid,
+                cookie: 11,
+            }));
             self.restore_asked = true;
         }
     }
@@ -1038,15 +1225,31 @@ fn receive_property(seed: u64) -> [u64; 8] {
     // Staging runs out either at the per-connection cap or, as with many
     // connections, because the shared pool is empty.
     let tiny_pool = rng.chance(300_000);
-    let layout = if tiny_pool { NicMemoryLayout::with_counts(4, 1024, [8usize, 16, 32][rng.below(3) as usize]).unwrap() } else { small_layout() };
+    let layout = if tiny_pool {
+        NicMemoryLayout::with_counts(4, 1024, [8usize, 16, 32][rng.below(3) as usize]).unwrap()
+    } else {
+        small_layout()
+    };
     let mut nic = NicMemory::new(layout);
     let mut e = nic.engine(seed as u32, T0);
-    e.set_stage_cap(if tiny_pool { 64 } else { [1u16, 2, 4, 8, 64][rng.below(5) as usize] });
+    e.set_stage_cap(if tiny_pool {
+        64
+    } else {
+        [1u16, 2, 4, 8, 64][rng.below(5) as usize]
+    });
     let mut host = Host::new((RX_RING_BASE + RX_RING_BYTES + 0x1_0000) as usize);
     let cid = handoff(&mut e, &mut host, T0, snap);
-    let neighbour = if rng.chance(400_000) { Some(Neighbour::new(&mut e, &mut host, v6)) } else { None };
+    let neighbour = if rng.chance(400_000) {
+        Some(Neighbour::new(&mut e, &mut host, v6))
+    } else {
+        None
+    };
     let peer_mss = [536u64, 1000, 1448, 1460][rng.below(4) as usize];
-    let restores_left = if rng.chance(250_000) { 1 + rng.below(3) as u32 } else { 0 };
+    let restores_left = if rng.chance(250_000) {
+        1 + rng.below(3) as u32
+    } else {
+        0
+    };
     let mut run = ReceiveRun {
         seed,
         v6,
@@ -1072,7 +1275,13 @@ fn receive_property(seed: u64) -> [u64; 8] {
         step += 1;
         if step > max_steps {
             let snap = e.peek(run.cid);
-            run.fail(step, format!("no progress: {} of {total} bytes delivered, fin {}, engine {snap:?}", run.receiver.delivered, run.receiver.peer_fin));
+            run.fail(
+                step,
+                format!(
+                    "no progress: {} of {total} bytes delivered, fin {}, engine {snap:?}",
+                    run.receiver.delivered, run.receiver.peer_fin
+                ),
+            );
         }
         run.now += run.rng.below(3000);
         let now = run.now;
@@ -1085,7 +1294,11 @@ fn receive_property(seed: u64) -> [u64; 8] {
         let host_active = run.paused_until <= step;
         if host_active && run.receiver.posted.len() < MAX_POSTED && run.rng.chance(300_000) {
             let (addr, len) = run.receiver.new_buffer(&mut run.rng, &mut run.host.mem);
-            cmds.extend(enc(Command::Post { cid: run.cid, addr, len: len as u16 }));
+            cmds.extend(enc(Command::Post {
+                cid: run.cid,
+                addr,
+                len: len as u16,
+            }));
             run.receiver.posted.push_back((addr, len, 0));
             if trace() {
                 eprintln!("host posts {len}");
@@ -1099,7 +1312,10 @@ fn receive_property(seed: u64) -> [u64; 8] {
         let restore_now = run.restores_left > 0 && run.rng.chance(1500);
         if restore_now {
             run.restores_left -= 1;
-            cmds.extend(enc(Command::Restore { cid: run.cid, cookie: 77 }));
+            cmds.extend(enc(Command::Restore {
+                cid: run.cid,
+                cookie: 77,
+            }));
         }
 
         // Peer side: a few segments per step.
@@ -1112,7 +1328,12 @@ fn receive_property(seed: u64) -> [u64; 8] {
         if let Some(n) = run.neighbour.as_mut() {
             n.traffic(&mut run.rng, &mut frames, &mut cmds);
         }
-        e.step(now, frames.iter().map(|f| f.as_slice()), &cmds, &mut run.host);
+        e.step(
+            now,
+            frames.iter().map(|f| f.as_slice()),
+            &cmds,
+            &mut run.host,
+        );
         if let Some(n) = run.neighbour.as_mut() {
             n.after_step(&mut e, &mut run.host, now);
         }
@@ -1135,7 +1356,16 @@ fn receive_property(seed: u64) -> [u64; 8] {
     }
     assert_eq!(run.receiver.delivered, total);
     let c = e.counters();
-    [u64::from(run.restores), c.drop_no_staging, c.drop_ooo_no_staging, c.rx_ooo_segs, c.drop_out_of_window, c.drop_paws, c.rx_dup_segs, step]
+    [
+        u64::from(run.restores),
+        c.drop_no_staging,
+        c.drop_ooo_no_staging,
+        c.rx_ooo_segs,
+        c.drop_out_of_window,
+        c.drop_paws,
+        c.rx_dup_segs,
+        step,
+    ]
 }
 
 impl ReceiveRun {
@@ -1144,7 +1374,11 @@ impl ReceiveRun {
     fn peer_segment(&mut self) -> Option<Vec<u8>> {
         let (start, len, fin, replay) = self.peer.pick(&mut self.rng)?;
         // Timestamps never go backwards except for a late (reordered) copy.
-        let tsval = if replay { self.clock.for_copy(&mut self.rng) } else { self.clock.tick(&mut self.rng) };
+        let tsval = if replay {
+            self.clock.for_copy(&mut self.rng)
+        } else {
+            self.clock.tick(&mut self.rng)
+        };
         let opts = peer_options(self.clock.option(tsval), &[]);
         let mut flags = ACK;
         if fin {
@@ -1156,7 +1390,16 @@ impl ReceiveRun {
         if trace() {
             eprintln!("peer seg off {start} len {len} fin {fin} replay {replay} tsval {tsval}");
         }
-        Some(frame_to_nic(self.v6, self.peer.seq(start), 1000, flags, 65535, &opts, self.peer.payload(start, len), PEER_PORT))
+        Some(frame_to_nic(
+            self.v6,
+            self.peer.seq(start),
+            1000,
+            flags,
+            65535,
+            &opts,
+            self.peer.payload(start, len),
+            PEER_PORT,
+        ))
     }
 
     /// The peer reads the engine's ACKs: they set its ack point and window.
@@ -1166,17 +1409,27 @@ impl ReceiveRun {
             if s.dst_port == NEIGHBOUR_PORT {
                 continue;
             }
-            if !s.payload.is_empty() || s.flags & (FIN | tcp::RST | tcp::SYN) != 0 || s.flags & ACK == 0 {
-                self.fail(step, format!("unexpected segment from a connection with nothing to send: {s:?}"));
+            if !s.payload.is_empty()
+                || s.flags & (FIN | tcp::RST | tcp::SYN) != 0
+                || s.flags & ACK == 0
+            {
+                self.fail(
+                    step,
+                    format!("unexpected segment from a connection with nothing to send: {s:?}"),
+                );
             }
             let ack = offset(s.ack, self.peer.irs);
             if trace() {
-                eprintln!("engine ack off {ack} wnd {} ", u64::from(s.window) << self.rcv_wscale);
+                eprintln!(
+                    "engine ack off {ack} wnd {} ",
+                    u64::from(s.window) << self.rcv_wscale
+                );
             }
             if let Err(msg) = self.peer.check_engine_ack(ack) {
                 self.fail(step, msg);
             }
-            self.peer.on_engine_ack(ack, u64::from(s.window) << self.rcv_wscale);
+            self.peer
+                .on_engine_ack(ack, u64::from(s.window) << self.rcv_wscale);
             if let Some(t) = s.tsval {
                 self.clock.echo = t;
             }
@@ -1188,7 +1441,12 @@ impl ReceiveRun {
 
 #[test]
 fn receive_delivers_exactly_the_stream() {
-    run_seeds("receive", seeds(), receive_property, "restores, staging drops, ooo drops, ooo segs, out of window, paws, dups, steps");
+    run_seeds(
+        "receive",
+        seeds(),
+        receive_property,
+        "restores, staging drops, ooo drops, ooo segs, out of window, paws, dups, steps",
+    );
 }
 
 // ----------------------------------------------------------------------
@@ -1226,16 +1484,30 @@ struct TransmitRun {
 
 impl TransmitRun {
     fn fail(&self, step: u64, msg: impl std::fmt::Display) -> ! {
-        panic!("transmit property, seed {} (v6={}, ts={}, sack={}), step {step}: {msg}", self.seed, self.v6, self.ts, self.sack)
+        panic!(
+            "transmit property, seed {} (v6={}, ts={}, sack={}), step {step}: {msg}",
+            self.seed, self.v6, self.ts, self.sack
+        )
     }
 
     /// The host hands the engine more of the stream.
     fn pump(&mut self, cmds: &mut Vec<u8>) {
-        while let Some((addr, len, flags)) = self.sender.next_send(&mut self.rng, &mut self.host.mem) {
-            cmds.extend(enc(Command::Send { cid: self.cid, addr, len, flags }));
+        while let Some((addr, len, flags)) =
+            self.sender.next_send(&mut self.rng, &mut self.host.mem)
+        {
+            cmds.extend(enc(Command::Send {
+                cid: self.cid,
+                addr,
+                len,
+                flags,
+            }));
         }
         if self.sender.close_due() {
-            cmds.extend(enc(Command::Ctrl { cid: self.cid, cmd: CtrlCmd::Close, arg: 0 }));
+            cmds.extend(enc(Command::Ctrl {
+                cid: self.cid,
+                cmd: CtrlCmd::Close,
+                arg: 0,
+            }));
         }
     }
 
@@ -1247,13 +1519,20 @@ impl TransmitRun {
                     if cid != self.cid {
                         self.fail(step, "ack for another cid");
                     }
-                    if let Err(msg) = self.sender.on_ack(len, self.peer.ack_delivered, &mut self.rng, &mut self.host.mem) {
+                    if let Err(msg) = self.sender.on_ack(
+                        len,
+                        self.peer.ack_delivered,
+                        &mut self.rng,
+                        &mut self.host.mem,
+                    ) {
                         self.fail(step, msg);
                     }
                 }
                 OwnedEvent::Restore { snap, .. } => restored = Some(snap),
                 OwnedEvent::Resource { .. } => {}
-                OwnedEvent::Ctrl { ev, arg, .. } => self.fail(step, format!("unexpected ctrl event {ev:?} ({arg})")),
+                OwnedEvent::Ctrl { ev, arg, .. } => {
+                    self.fail(step, format!("unexpected ctrl event {ev:?} ({arg})"))
+                }
                 other => self.fail(step, format!("unexpected event {other:?}")),
             }
         }
@@ -1268,7 +1547,10 @@ impl TransmitRun {
                 self.fail(step, format!("unexpected flags {:#x}", s.flags));
             }
             if s.ack != PEER_SEQ {
-                self.fail(step, format!("engine acks {} of a peer that sent nothing", s.ack));
+                self.fail(
+                    step,
+                    format!("engine acks {} of a peer that sent nothing", s.ack),
+                );
             }
             if let Some(t) = s.tsval {
                 self.clock.echo = t;
@@ -1276,9 +1558,20 @@ impl TransmitRun {
             let off = offset(s.seq, self.iss);
             let len = s.payload.len() as u64;
             if trace() {
-                eprintln!("t={} engine seg off {} len {len} flags {:#x}", self.now / 1000, off as i64, s.flags);
+                eprintln!(
+                    "t={} engine seg off {} len {len} flags {:#x}",
+                    self.now / 1000,
+                    off as i64,
+                    s.flags
+                );
             }
-            if let Err(msg) = self.sender.check_segment(off, &s.payload, s.flags & FIN != 0, self.peer.max_right_delivered, self.peer.ack_delivered) {
+            if let Err(msg) = self.sender.check_segment(
+                off,
+                &s.payload,
+                s.flags & FIN != 0,
+                self.peer.max_right_delivered,
+                self.peer.ack_delivered,
+            ) {
                 self.fail(step, msg);
             }
             if len > 0 {
@@ -1317,14 +1610,30 @@ impl TransmitRun {
 
     /// One ACK from the peer (see `PeerReceiver::next_ack`).
     fn peer_send_ack(&mut self) {
-        let (ack, field, right) = self.peer.next_ack(&mut self.rng, self.now, self.sender.total());
+        let (ack, field, right) = self
+            .peer
+            .next_ack(&mut self.rng, self.now, self.sender.total());
         let sack = self.peer.sack_blocks(&mut self.rng, ack);
         let tsval = self.clock.tick(&mut self.rng);
         let opts = peer_options(self.clock.option(tsval), &sack);
-        let frame = frame_to_nic(self.v6, PEER_SEQ, self.iss.wrapping_add(ack as u32), ACK, field, &opts, &[], PEER_PORT);
+        let frame = frame_to_nic(
+            self.v6,
+            PEER_SEQ,
+            self.iss.wrapping_add(ack as u32),
+            ACK,
+            field,
+            &opts,
+            &[],
+            PEER_PORT,
+        );
         if trace() {
             let got = &self.peer.got.0;
-            eprintln!("t={} peer ack {ack} wnd {} sack {sack:?} (holds {:?})", self.now / 1000, u64::from(field) << self.snd_wscale, &got[..got.len().min(4)]);
+            eprintln!(
+                "t={} peer ack {ack} wnd {} sack {sack:?} (holds {:?})",
+                self.now / 1000,
+                u64::from(field) << self.snd_wscale,
+                &got[..got.len().min(4)]
+            );
         }
         if self.rng.chance(self.ack_loss_ppm) {
             return;
@@ -1375,11 +1684,19 @@ fn transmit_property(seed: u64) -> [u64; 8] {
     let cid = handoff(&mut e, &mut host, T0, snap);
     let mut setup = Vec::new();
     if rng.chance(300_000) {
-        setup.extend(enc(Command::Ctrl { cid, cmd: CtrlCmd::NoDelay, arg: 1 }));
+        setup.extend(enc(Command::Ctrl {
+            cid,
+            cmd: CtrlCmd::NoDelay,
+            arg: 1,
+        }));
     }
     let max_outstanding = [4096u64, 32 * 1024, 256 * 1024, 1 << 20][rng.below(4) as usize];
     let close = rng.chance(500_000);
-    let restores_left = if rng.chance(200_000) { 1 + rng.below(2) as u32 } else { 0 };
+    let restores_left = if rng.chance(200_000) {
+        1 + rng.below(2) as u32
+    } else {
+        0
+    };
     let loss_ppm = [0u32, 10_000, 50_000, 100_000, 200_000][rng.below(5) as usize];
     let reorder_ppm = [0u32, 20_000, 100_000][rng.below(3) as usize];
     let ack_loss_ppm = [0u32, 20_000, 100_000][rng.below(3) as usize];
@@ -1395,7 +1712,14 @@ fn transmit_property(seed: u64) -> [u64; 8] {
         cid,
         sender: HostSender::new(stream, 0x1000, max_outstanding, close),
         restores_left,
-        peer: PeerReceiver::new(sack, ts, iss, snd_wscale, initial_wnd, u64::from(snap.snd_wnd)),
+        peer: PeerReceiver::new(
+            sack,
+            ts,
+            iss,
+            snd_wscale,
+            initial_wnd,
+            u64::from(snap.snd_wnd),
+        ),
         clock: PeerClock::new(ts),
         loss_ppm,
         reorder_ppm,
@@ -1412,16 +1736,31 @@ fn transmit_property(seed: u64) -> [u64; 8] {
     let deadline = T0 + 3_600_000_000;
     loop {
         let done_data = run.sender.acked == run.sender.total();
-        let fin_done = !run.sender.close || e.peek(run.cid).is_some_and(|p| p.state == TcpState::FinWait2);
+        let fin_done = !run.sender.close
+            || e.peek(run.cid)
+                .is_some_and(|p| p.state == TcpState::FinWait2);
         if done_data && fin_done {
             break;
         }
         step += 1;
         if run.now > deadline {
-            run.fail(step, format!("no progress: host acked {} of {}, peer holds {}, engine {:?}", run.sender.acked, run.sender.total(), run.peer.got.contiguous(), e.peek(run.cid)));
+            run.fail(
+                step,
+                format!(
+                    "no progress: host acked {} of {}, peer holds {}, engine {:?}",
+                    run.sender.acked,
+                    run.sender.total(),
+                    run.peer.got.contiguous(),
+                    e.peek(run.cid)
+                ),
+            );
         }
         // Idle periods (waiting for an RTO) pass in bigger steps.
-        run.now += if run.to_peer.is_empty() && run.to_engine.is_empty() { 5000 + run.rng.below(20_000) } else { 200 + run.rng.below(1500) };
+        run.now += if run.to_peer.is_empty() && run.to_engine.is_empty() {
+            5000 + run.rng.below(20_000)
+        } else {
+            200 + run.rng.below(1500)
+        };
         let now = run.now;
 
         for (frame, ack, right) in run.to_engine.take_due(now) {
@@ -1429,7 +1768,11 @@ fn transmit_property(seed: u64) -> [u64; 8] {
             e.receive(now, &frame, &mut run.host);
             if trace() {
                 let p = e.peek(run.cid);
-                eprintln!("t={} engine got ack {ack} (right {right}): {:?}", now / 1000, p.map(|p| (p.state, offset(p.snd_una, iss), p.snd_queued, p.flags)));
+                eprintln!(
+                    "t={} engine got ack {ack} (right {right}): {:?}",
+                    now / 1000,
+                    p.map(|p| (p.state, offset(p.snd_una, iss), p.snd_queued, p.flags))
+                );
             }
         }
         let mut cmds = std::mem::take(&mut setup);
@@ -1437,7 +1780,10 @@ fn transmit_property(seed: u64) -> [u64; 8] {
         let restore_now = run.restores_left > 0 && run.rng.chance(2000);
         if restore_now {
             run.restores_left -= 1;
-            cmds.extend(enc(Command::Restore { cid: run.cid, cookie: 78 }));
+            cmds.extend(enc(Command::Restore {
+                cid: run.cid,
+                cookie: 78,
+            }));
         }
         e.step(now, std::iter::empty(), &cmds, &mut run.host);
         if let Some(snap) = run.on_events(step) {
@@ -1457,7 +1803,16 @@ fn transmit_property(seed: u64) -> [u64; 8] {
         }
         if trace() {
             if let Some(p) = e.peek(run.cid) {
-                let st = (p.state, offset(p.snd_una, iss), offset(p.snd_nxt, iss), offset(p.snd_max, iss), p.snd_wnd, p.cwnd, p.rxt_shift, p.snd_queued);
+                let st = (
+                    p.state,
+                    offset(p.snd_una, iss),
+                    offset(p.snd_nxt, iss),
+                    offset(p.snd_max, iss),
+                    p.snd_wnd,
+                    p.cwnd,
+                    p.rxt_shift,
+                    p.snd_queued,
+                );
                 if Some(st) != last_state {
                     eprintln!("t={} engine {:?} una {} nxt {} max {} wnd {} cwnd {} rxt_shift {} queued {}", now / 1000, st.0, st.1, st.2, st.3, st.4, st.5, st.6, st.7);
                     last_state = Some(st);
@@ -1466,7 +1821,16 @@ fn transmit_property(seed: u64) -> [u64; 8] {
         }
     }
     let c = e.counters();
-    [run.segments_checked, run.retransmitted_bytes, c.fast_retransmits, c.sack_retransmits, c.rto_fired, c.persist_probes, restores, step]
+    [
+        run.segments_checked,
+        run.retransmitted_bytes,
+        c.fast_retransmits,
+        c.sack_retransmits,
+        c.rto_fired,
+        c.persist_probes,
+        restores,
+        step,
+    ]
 }
 
 impl TransmitRun {
@@ -1489,7 +1853,12 @@ impl TransmitRun {
         }
         let mut cmds = Vec::new();
         for (addr, len) in self.sender.unacked_pieces() {
-            cmds.extend(enc(Command::Send { cid: self.cid, addr, len, flags: 0 }));
+            cmds.extend(enc(Command::Send {
+                cid: self.cid,
+                addr,
+                len,
+                flags: 0,
+            }));
         }
         // A closed connection's snapshot carries the FIN (queued or sent)
         // itself: the host only brings back the data.
@@ -1502,7 +1871,12 @@ impl TransmitRun {
 
 #[test]
 fn transmit_sends_exactly_the_stream() {
-    run_seeds("transmit", seeds(), transmit_property, "segments, rexmit bytes, fast rexmits, sack rexmits, rtos, persist probes, restores, steps");
+    run_seeds(
+        "transmit",
+        seeds(),
+        transmit_property,
+        "segments, rexmit bytes, fast rexmits, sack rexmits, rtos, persist probes, restores, steps",
+    );
 }
 
 // ----------------------------------------------------------------------
@@ -1548,7 +1922,10 @@ enum Ending {
 enum Phase {
     /// Not on the engine: to be handed off at `at` (the first time, or
     /// again after a migration).
-    Waiting { snap: Snapshot, at: u64 },
+    Waiting {
+        snap: Snapshot,
+        at: u64,
+    },
     Running,
     /// Over: nothing of it is on the engine any more.
     Done,
@@ -1694,7 +2071,14 @@ impl Lane {
             iss,
             snd_wscale,
             host_sender: HostSender::new(tx_stream, base + LANE_RX_RING, max_outstanding, close),
-            peer_receiver: PeerReceiver::new(sack, ts, iss, snd_wscale, initial_wnd, u64::from(snap.snd_wnd)),
+            peer_receiver: PeerReceiver::new(
+                sack,
+                ts,
+                iss,
+                snd_wscale,
+                initial_wnd,
+                u64::from(snap.snd_wnd),
+            ),
             clock: PeerClock::new(ts),
             to_engine: DueQueue::new(),
             to_peer: DueQueue::new(),
@@ -1704,7 +2088,11 @@ impl Lane {
             end_at: now + rng.below(3_000_000),
             abort_on_refusal: rng.chance(150_000),
             posted_cap,
-            migrations_left: if rng.chance(300_000) { 1 + rng.below(2) as u32 } else { 0 },
+            migrations_left: if rng.chance(300_000) {
+                1 + rng.below(2) as u32
+            } else {
+                0
+            },
             restore_asked: false,
             taking_back: false,
             paused_until: 0,
@@ -1751,51 +2139,98 @@ impl Lane {
     /// A reference was refused: the host tries again later, or aborts the
     /// connection as the real bypass layer does (a send it cannot place
     /// would leave a hole in the stream).
-    fn on_refused_ref(&mut self, e: &mut Engine<'_>, host: &mut Host, now: u64, cid: u32, stats: &mut MultiStats) -> Result<(), String> {
+    fn on_refused_ref(
+        &mut self,
+        e: &mut Engine<'_>,
+        host: &mut Host,
+        now: u64,
+        cid: u32,
+        stats: &mut MultiStats,
+    ) -> Result<(), String> {
         stats.refused_refs += 1;
         if self.abort_on_refusal {
             self.aborted = true;
-            e.command(now, &enc(Command::Ctrl { cid, cmd: CtrlCmd::Abort, arg: 0 }), host).map_err(|err| format!("abort refused: {err:?}"))?;
+            e.command(
+                now,
+                &enc(Command::Ctrl {
+                    cid,
+                    cmd: CtrlCmd::Abort,
+                    arg: 0,
+                }),
+                host,
+            )
+            .map_err(|err| format!("abort refused: {err:?}"))?;
         }
         Ok(())
     }
 
     /// One turn of the host: one command (or none), executed at once.
-    fn host_turn(&mut self, rng: &mut Rng, e: &mut Engine<'_>, host: &mut Host, now: u64, stats: &mut MultiStats) -> Result<(), String> {
+    fn host_turn(
+        &mut self,
+        rng: &mut Rng,
+        e: &mut Engine<'_>,
+        host: &mut Host,
+        now: u64,
+        stats: &mut MultiStats,
+    ) -> Result<(), String> {
         let cid = match self.phase {
             Phase::Done => return Ok(()),
             Phase::Waiting { snap, at } => {
                 if now >= at {
                     // The outcome comes as a handoff_done event.
-                    let _ = e.command(now, &enc(Command::Handoff { cookie: self.cookie(), snap }), host);
+                    let _ = e.command(
+                        now,
+                        &enc(Command::Handoff {
+                            cookie: self.cookie(),
+                            snap,
+                        }),
+                        host,
+                    );
                 }
                 return Ok(());
             }
             Phase::Running => self.cid.expect("a running connection has a cid"),
         };
         let mut run = |c: Command| e.command(now, &enc(c), host);
-        let refused_ref = |r: &Result<usize, CmdError>| matches!(r, Err(CmdError::Refused(Refusal::NoRefs)));
+        let refused_ref =
+            |r: &Result<usize, CmdError>| matches!(r, Err(CmdError::Refused(Refusal::NoRefs)));
         // Unacknowledged data goes back first after a handoff, in order
         // (and before the host restores or ends the connection: a snapshot
         // does not count what is still to come).
         if let Some(&(addr, len)) = self.requeue.front() {
-            let r = run(Command::Send { cid, addr, len, flags: 0 });
+            let r = run(Command::Send {
+                cid,
+                addr,
+                len,
+                flags: 0,
+            });
             if r.is_ok() {
                 self.requeue.pop_front();
             } else if refused_ref(&r) {
                 return self.on_refused_ref(e, host, now, cid, stats);
             } else {
-                return Err(format!("re-enqueue of {len} bytes at {addr:#x} refused: {r:?}"));
+                return Err(format!(
+                    "re-enqueue of {len} bytes at {addr:#x} refused: {r:?}"
+                ));
             }
             return Ok(());
         }
         if now >= self.end_at && matches!(self.ending, Ending::HostAbort | Ending::HostTakesBack) {
             if self.ending == Ending::HostAbort {
                 self.aborted = true;
-                run(Command::Ctrl { cid, cmd: CtrlCmd::Abort, arg: 0 }).map_err(|err| format!("abort refused: {err:?}"))?;
+                run(Command::Ctrl {
+                    cid,
+                    cmd: CtrlCmd::Abort,
+                    arg: 0,
+                })
+                .map_err(|err| format!("abort refused: {err:?}"))?;
             } else {
                 self.taking_back = true;
-                run(Command::Restore { cid, cookie: self.cookie() }).map_err(|err| format!("restore refused: {err:?}"))?;
+                run(Command::Restore {
+                    cid,
+                    cookie: self.cookie(),
+                })
+                .map_err(|err| format!("restore refused: {err:?}"))?;
             }
             return Ok(());
         }
@@ -1806,7 +2241,11 @@ impl Lane {
             }
             self.restore_asked = false;
             stats.migrations += 1;
-            run(Command::Restore { cid, cookie: self.cookie() }).map_err(|err| format!("restore refused: {err:?}"))?;
+            run(Command::Restore {
+                cid,
+                cookie: self.cookie(),
+            })
+            .map_err(|err| format!("restore refused: {err:?}"))?;
             return Ok(());
         }
         if self.paused_until <= now && rng.chance(3000) {
@@ -1816,11 +2255,23 @@ impl Lane {
         match rng.below(10) {
             0..=2 => {
                 let r = &self.host_receiver;
-                if !(active && r.delivered < self.peer_sender.stream.len() && r.posted.len() < self.posted_cap && r.posted_bytes() < LANE_MAX_POSTED_BYTES) {
+                if !(active
+                    && r.delivered < self.peer_sender.stream.len()
+                    && r.posted.len() < self.posted_cap
+                    && r.posted_bytes() < LANE_MAX_POSTED_BYTES)
+                {
                     return Ok(());
                 }
                 let (addr, len) = self.host_receiver.new_buffer(rng, &mut host.mem);
-                let r = e.command(now, &enc(Command::Post { cid, addr, len: len as u16 }), host);
+                let r = e.command(
+                    now,
+                    &enc(Command::Post {
+                        cid,
+                        addr,
+                        len: len as u16,
+                    }),
+                    host,
+                );
                 if r.is_ok() {
                     self.host_receiver.posted.push_back((addr, len, 0));
                 } else if refused_ref(&r) {
@@ -1835,12 +2286,22 @@ impl Lane {
                     if trace() {
                         eprintln!("t={} lane {} host read {len}", now / 1000, self.id);
                     }
-                    e.command(now, &enc(Command::Recvd { cid, len }), host).map_err(|err| format!("recvd refused: {err:?}"))?;
+                    e.command(now, &enc(Command::Recvd { cid, len }), host)
+                        .map_err(|err| format!("recvd refused: {err:?}"))?;
                 }
             }
             _ => {
                 if let Some((addr, len, flags)) = self.host_sender.next_send(rng, &mut host.mem) {
-                    let r = e.command(now, &enc(Command::Send { cid, addr, len, flags }), host);
+                    let r = e.command(
+                        now,
+                        &enc(Command::Send {
+                            cid,
+                            addr,
+                            len,
+                            flags,
+                        }),
+                        host,
+                    );
                     if refused_ref(&r) {
                         self.host_sender.unsend();
                         return self.on_refused_ref(e, host, now, cid, stats);
@@ -1848,7 +2309,16 @@ impl Lane {
                         return Err(format!("send of {len} bytes refused: {r:?}"));
                     }
                 } else if self.host_sender.close_due() {
-                    e.command(now, &enc(Command::Ctrl { cid, cmd: CtrlCmd::Close, arg: 0 }), host).map_err(|err| format!("close refused: {err:?}"))?;
+                    e.command(
+                        now,
+                        &enc(Command::Ctrl {
+                            cid,
+                            cmd: CtrlCmd::Close,
+                            arg: 0,
+                        }),
+                        host,
+                    )
+                    .map_err(|err| format!("close refused: {err:?}"))?;
                 }
             }
         }
@@ -1874,35 +2344,83 @@ impl Lane {
     fn check_complete(&self) -> Result<(), String> {
         let r = &self.host_receiver;
         if !(r.peer_fin && r.delivered == self.peer_sender.stream.len()) {
-            return Err(format!("closed with {} of {} bytes received (peer FIN reported: {})", r.delivered, self.peer_sender.stream.len(), r.peer_fin));
+            return Err(format!(
+                "closed with {} of {} bytes received (peer FIN reported: {})",
+                r.delivered,
+                self.peer_sender.stream.len(),
+                r.peer_fin
+            ));
         }
         let s = &self.host_sender;
         if s.acked != s.total() || !s.close_issued {
-            return Err(format!("closed with {} of {} bytes acked (host closed: {})", s.acked, s.total(), s.close_issued));
+            return Err(format!(
+                "closed with {} of {} bytes acked (host closed: {})",
+                s.acked,
+                s.total(),
+                s.close_issued
+            ));
         }
         let p = &self.peer_receiver;
         if p.got.contiguous() != s.total() || !p.fin_got {
-            return Err(format!("closed with the peer holding {} of {} bytes (FIN: {})", p.got.contiguous(), s.total(), p.fin_got));
+            return Err(format!(
+                "closed with the peer holding {} of {} bytes (FIN: {})",
+                p.got.contiguous(),
+                s.total(),
+                p.fin_got
+            ));
         }
         Ok(())
     }
 
     /// An event for this connection's cid. Returns whether the cid is gone.
-    fn on_event(&mut self, ev: OwnedEvent, rng: &mut Rng, mem: &mut [u8], now: u64, stats: &mut MultiStats) -> Result<bool, String> {
+    fn on_event(
+        &mut self,
+        ev: OwnedEvent,
+        rng: &mut Rng,
+        mem: &mut [u8],
+        now: u64,
+        stats: &mut MultiStats,
+    ) -> Result<bool, String> {
         if trace() {
-            eprintln!("t={} lane {} event {:?}", now / 1000, self.id, match &ev {
-                OwnedEvent::RecvData { data, .. } => format!("recv_data {}", data.len()),
-                OwnedEvent::Restore { reason, snap, .. } => format!("restore (reason {reason:?}) {:?} rcv_unread {} rcv_buf {} host unread {}", snap.state, snap.rcv_unread, snap.rcv_buf, self.host_receiver.unread),
-                other => format!("{other:?}"),
-            });
+            eprintln!(
+                "t={} lane {} event {:?}",
+                now / 1000,
+                self.id,
+                match &ev {
+                    OwnedEvent::RecvData { data, .. } => format!("recv_data {}", data.len()),
+                    OwnedEvent::Restore { reason, snap, .. } => format!(
+                        "restore (reason {reason:?}) {:?} rcv_unread {} rcv_buf {} host unread {}",
+                        snap.state, snap.rcv_unread, snap.rcv_buf, self.host_receiver.unread
+                    ),
+                    other => format!("{other:?}"),
+                }
+            );
         }
         match ev {
-            OwnedEvent::Recv { addr, len, .. } => self.host_receiver.on_recv(&self.peer_sender.stream, mem, addr, len)?,
-            OwnedEvent::RecvData { data, .. } => self.host_receiver.deliver(&self.peer_sender.stream, &data)?,
-            OwnedEvent::Ack { len, .. } => self.host_sender.on_ack(len, self.peer_receiver.ack_delivered, rng, mem)?,
-            OwnedEvent::Ctrl { ev: CtrlEvent::PeerFin, .. } => self.host_receiver.on_peer_fin(&self.peer_sender.stream)?,
-            OwnedEvent::Ctrl { ev: CtrlEvent::PeerRst, .. } if self.peer_resetting => {}
-            OwnedEvent::Ctrl { ev: CtrlEvent::Freed, arg, .. } => {
+            OwnedEvent::Recv { addr, len, .. } => {
+                self.host_receiver
+                    .on_recv(&self.peer_sender.stream, mem, addr, len)?
+            }
+            OwnedEvent::RecvData { data, .. } => self
+                .host_receiver
+                .deliver(&self.peer_sender.stream, &data)?,
+            OwnedEvent::Ack { len, .. } => {
+                self.host_sender
+                    .on_ack(len, self.peer_receiver.ack_delivered, rng, mem)?
+            }
+            OwnedEvent::Ctrl {
+                ev: CtrlEvent::PeerFin,
+                ..
+            } => self.host_receiver.on_peer_fin(&self.peer_sender.stream)?,
+            OwnedEvent::Ctrl {
+                ev: CtrlEvent::PeerRst,
+                ..
+            } if self.peer_resetting => {}
+            OwnedEvent::Ctrl {
+                ev: CtrlEvent::Freed,
+                arg,
+                ..
+            } => {
                 match arg {
                     0 => {
                         self.check_complete()?;
@@ -1915,7 +2433,10 @@ impl Lane {
                 self.finish();
                 return Ok(true);
             }
-            OwnedEvent::Ctrl { ev: CtrlEvent::RestoreRequest, .. } => {
+            OwnedEvent::Ctrl {
+                ev: CtrlEvent::RestoreRequest,
+                ..
+            } => {
                 // Memory pressure: the host obliges now and then.
                 if rng.chance(500_000) {
                     self.restore_asked = true;
@@ -1936,7 +2457,10 @@ impl Lane {
                     stats.taken_back += 1;
                     self.finish();
                 } else {
-                    self.phase = Phase::Waiting { snap, at: now + rng.below(50_000) };
+                    self.phase = Phase::Waiting {
+                        snap,
+                        at: now + rng.below(50_000),
+                    };
                 }
                 return Ok(true);
             }
@@ -1949,7 +2473,15 @@ impl Lane {
     /// put on the wire.
     fn on_engine_segment(&mut self, s: OutSeg, rng: &mut Rng, now: u64) -> Result<(), String> {
         if trace() {
-            eprintln!("t={} lane {} engine seg off {} len {} flags {:#x} ack off {}", now / 1000, self.id, offset(s.seq, self.iss) as i64, s.payload.len(), s.flags, offset(s.ack, self.irs));
+            eprintln!(
+                "t={} lane {} engine seg off {} len {} flags {:#x} ack off {}",
+                now / 1000,
+                self.id,
+                offset(s.seq, self.iss) as i64,
+                s.payload.len(),
+                s.flags,
+                offset(s.ack, self.irs)
+            );
         }
         if s.flags & tcp::SYN != 0 {
             return Err(format!("SYN from the engine: {s:?}"));
@@ -1965,7 +2497,13 @@ impl Lane {
             self.peer_sender.check_engine_ack(offset(s.ack, self.irs))?;
             let off = offset(s.seq, self.iss);
             let r = &self.peer_receiver;
-            self.host_sender.check_segment(off, &s.payload, s.flags & FIN != 0, r.max_right_delivered, r.ack_delivered)?;
+            self.host_sender.check_segment(
+                off,
+                &s.payload,
+                s.flags & FIN != 0,
+                r.max_right_delivered,
+                r.ack_delivered,
+            )?;
         }
         if rng.chance(self.loss_ppm) {
             return Ok(());
@@ -1999,7 +2537,8 @@ impl Lane {
                 // answers with an ACK (answered with RST at it, below).
                 let at = self.peer_sender.seq(self.peer_sender.acked);
                 self.peer_rst(rng, now, at);
-                let probe = frame_to_nic(self.v6, at.wrapping_sub(1), 0, ACK, 0, &[], &[], self.port);
+                let probe =
+                    frame_to_nic(self.v6, at.wrapping_sub(1), 0, ACK, 0, &[], &[], self.port);
                 self.put_on_wire(rng, now, probe, 0, 0);
             }
             return;
@@ -2023,7 +2562,10 @@ impl Lane {
             self.peer_got_rst = true;
             return;
         }
-        self.peer_sender.on_engine_ack(offset(s.ack, self.irs), u64::from(s.window) << self.rcv_wscale);
+        self.peer_sender.on_engine_ack(
+            offset(s.ack, self.irs),
+            u64::from(s.window) << self.rcv_wscale,
+        );
         if self.peer_resetting {
             // A closed end answers with RST at the segment's ACK (RFC 9293
             // §3.10.7.1), which is exactly what the engine expects.
@@ -2039,7 +2581,12 @@ impl Lane {
         // Data and FIN are answered (now and then not: delayed ACK), and so
         // are window and keepalive probes (below what the peer holds); pure
         // ACKs are not.
-        let probe = len == 0 && seq::lt(s.seq, self.iss.wrapping_add(self.peer_receiver.got.contiguous() as u32));
+        let probe = len == 0
+            && seq::lt(
+                s.seq,
+                self.iss
+                    .wrapping_add(self.peer_receiver.got.contiguous() as u32),
+            );
         if len > 0 || fin || probe {
             if len == 0 || rng.chance(900_000) {
                 self.peer_send(rng, now, None);
@@ -2053,7 +2600,9 @@ impl Lane {
     /// A segment of the peer, with data or a pure ACK, put on the wire.
     /// Either way it carries the peer's ack, window and SACK blocks.
     fn peer_send(&mut self, rng: &mut Rng, now: u64, data: Option<(u64, u64, bool, bool)>) {
-        let (ack, field, right) = self.peer_receiver.next_ack(rng, now, self.host_sender.total());
+        let (ack, field, right) = self
+            .peer_receiver
+            .next_ack(rng, now, self.host_sender.total());
         let sack = self.peer_receiver.sack_blocks(rng, ack);
         let tsval = match data {
             Some((_, _, _, true)) => self.clock.for_copy(rng),
@@ -2071,19 +2620,47 @@ impl Lane {
                 if rng.chance(300_000) {
                     flags |= PSH;
                 }
-                frame_to_nic(self.v6, p.seq(start), ack_seq, flags, field, &opts, p.payload(start, len), self.port)
+                frame_to_nic(
+                    self.v6,
+                    p.seq(start),
+                    ack_seq,
+                    flags,
+                    field,
+                    &opts,
+                    p.payload(start, len),
+                    self.port,
+                )
             }
-            None => frame_to_nic(self.v6, p.seq(p.snd_nxt()), ack_seq, ACK, field, &opts, &[], self.port),
+            None => frame_to_nic(
+                self.v6,
+                p.seq(p.snd_nxt()),
+                ack_seq,
+                ACK,
+                field,
+                &opts,
+                &[],
+                self.port,
+            ),
         };
         if trace() {
-            eprintln!("t={} lane {} peer sends {data:?} ack {ack} wnd {} sack {sack:?}", now / 1000, self.id, u64::from(field) << self.snd_wscale);
+            eprintln!(
+                "t={} lane {} peer sends {data:?} ack {ack} wnd {} sack {sack:?}",
+                now / 1000,
+                self.id,
+                u64::from(field) << self.snd_wscale
+            );
         }
         self.put_on_wire(rng, now, frame, ack, right);
     }
 
     fn peer_rst(&mut self, rng: &mut Rng, now: u64, at: u32) {
         if trace() {
-            eprintln!("t={} lane {} peer RST at off {}", now / 1000, self.id, offset(at, self.irs));
+            eprintln!(
+                "t={} lane {} peer RST at off {}",
+                now / 1000,
+                self.id,
+                offset(at, self.irs)
+            );
         }
         let frame = frame_to_nic(self.v6, at, 0, tcp::RST, 0, &[], &[], self.port);
         self.put_on_wire(rng, now, frame, 0, 0);
@@ -2179,7 +2756,9 @@ impl MultiRun {
             let s = decode_engine_frame(v6, &f);
             // Frames of connections that are over (a last ACK, the RST of
             // an abort) have no one left to check them against.
-            let Some(&i) = self.lane_of_port.get(&s.dst_port) else { continue };
+            let Some(&i) = self.lane_of_port.get(&s.dst_port) else {
+                continue;
+            };
             if self.lanes[i].v6 != v6 {
                 self.fail_lane(i, "frame of the wrong IP version");
             }
@@ -2194,12 +2773,17 @@ impl MultiRun {
             OwnedEvent::HandoffDone { cookie, result } => {
                 let i = cookie.wrapping_sub(MULTI_COOKIE_BASE) as usize;
                 if i >= self.lanes.len() || !matches!(self.lanes[i].phase, Phase::Waiting { .. }) {
-                    self.fail(format!("handoff_done for cookie {cookie:#x}, which no waiting connection has"));
+                    self.fail(format!(
+                        "handoff_done for cookie {cookie:#x}, which no waiting connection has"
+                    ));
                 }
                 match result {
                     Ok(cid) => {
                         if let Some(other) = self.lane_of_cid.insert(cid, i) {
-                            self.fail_lane(i, format!("handed cid {cid:#x}, which connection {other} still has"));
+                            self.fail_lane(
+                                i,
+                                format!("handed cid {cid:#x}, which connection {other} still has"),
+                            );
                         }
                         self.lanes[i].on_handoff(cid);
                     }
@@ -2222,9 +2806,19 @@ impl MultiRun {
             | OwnedEvent::Restore { cid, .. }
             | OwnedEvent::Info { cid, .. } => cid,
         };
-        let Some(&i) = self.lane_of_cid.get(&cid) else { self.fail(format!("event for cid {cid:#x}, which no connection has: {ev:?}")) };
+        let Some(&i) = self.lane_of_cid.get(&cid) else {
+            self.fail(format!(
+                "event for cid {cid:#x}, which no connection has: {ev:?}"
+            ))
+        };
         let lane = &mut self.lanes[i];
-        match lane.on_event(ev, &mut self.rng, &mut self.host.mem, self.now, &mut self.stats) {
+        match lane.on_event(
+            ev,
+            &mut self.rng,
+            &mut self.host.mem,
+            self.now,
+            &mut self.stats,
+        ) {
             Ok(false) => {}
             Ok(true) => {
                 self.lane_of_cid.remove(&cid);
@@ -2244,12 +2838,29 @@ impl MultiRun {
     fn stale_command(&mut self, e: &mut Engine<'_>) {
         let cid = self.stale_cids[self.rng.below(self.stale_cids.len() as u64) as usize];
         let cmd = match self.rng.below(7) {
-            0 => Command::Send { cid, addr: 0, len: 1000, flags: 0 },
-            1 => Command::Post { cid, addr: 0, len: 1000 },
+            0 => Command::Send {
+                cid,
+                addr: 0,
+                len: 1000,
+                flags: 0,
+            },
+            1 => Command::Post {
+                cid,
+                addr: 0,
+                len: 1000,
+            },
             2 => Command::Recvd { cid, len: 1000 },
             3 => Command::Restore { cid, cookie: 1 },
-            4 => Command::Ctrl { cid, cmd: CtrlCmd::Abort, arg: 0 },
-            5 => Command::Ctrl { cid, cmd: CtrlCmd::Close, arg: 0 },
+            4 => Command::Ctrl {
+                cid,
+                cmd: CtrlCmd::Abort,
+                arg: 0,
+            },
+            5 => Command::Ctrl {
+                cid,
+                cmd: CtrlCmd::Close,
+                arg: 0,
+            },
             _ => Command::Info { cid, cookie: 1 },
         };
         let r = e.command(self.now, &enc(cmd), &mut self.host);
@@ -2266,12 +2877,23 @@ impl MultiRun {
                 break;
             }
             self.step += 1;
-            if let Some(i) = self.lanes.iter().position(|l| !l.is_done() && self.now > l.started + LANE_DEADLINE_US) {
+            if let Some(i) = self
+                .lanes
+                .iter()
+                .position(|l| !l.is_done() && self.now > l.started + LANE_DEADLINE_US)
+            {
                 let engine = self.lanes[i].cid.and_then(|cid| e.peek(cid));
                 self.fail_lane(i, format!("no progress; engine {engine:?}"));
             }
-            let quiet = self.lanes.iter().all(|l| l.to_engine.is_empty() && l.to_peer.is_empty());
-            self.now += if quiet { 2000 + self.rng.below(20_000) } else { 100 + self.rng.below(1500) };
+            let quiet = self
+                .lanes
+                .iter()
+                .all(|l| l.to_engine.is_empty() && l.to_peer.is_empty());
+            self.now += if quiet {
+                2000 + self.rng.below(20_000)
+            } else {
+                100 + self.rng.below(1500)
+            };
             let now = self.now;
 
             // Everything due at the engine this round -- each peer's frames
@@ -2281,7 +2903,12 @@ impl MultiRun {
                 if lane.is_done() {
                     continue;
                 }
-                let frames: VecDeque<Action> = lane.to_engine.take_due(now).into_iter().map(Action::Frame).collect();
+                let frames: VecDeque<Action> = lane
+                    .to_engine
+                    .take_due(now)
+                    .into_iter()
+                    .map(Action::Frame)
+                    .collect();
                 if !frames.is_empty() {
                     sources.push((i, frames));
                 }
@@ -2306,7 +2933,13 @@ impl MultiRun {
                         e.receive(now, &frame, &mut self.host);
                     }
                     Action::HostTurn => {
-                        if let Err(msg) = self.lanes[i].host_turn(&mut self.rng, e, &mut self.host, now, &mut self.stats) {
+                        if let Err(msg) = self.lanes[i].host_turn(
+                            &mut self.rng,
+                            e,
+                            &mut self.host,
+                            now,
+                            &mut self.stats,
+                        ) {
                             self.fail_lane(i, msg);
                         }
                     }
@@ -2336,8 +2969,18 @@ impl MultiRun {
         if let Err(err) = e.audit() {
             self.fail(format!("audit at the end: {err}"));
         }
-        if e.live_conns() != 0 || e.free_refs() as usize != self.layout.refs || e.free_chunks() as usize != self.layout.chunks {
-            self.fail(format!("at the end: {} connections live, {} of {} refs and {} of {} chunks free", e.live_conns(), e.free_refs(), self.layout.refs, e.free_chunks(), self.layout.chunks));
+        if e.live_conns() != 0
+            || e.free_refs() as usize != self.layout.refs
+            || e.free_chunks() as usize != self.layout.chunks
+        {
+            self.fail(format!(
+                "at the end: {} connections live, {} of {} refs and {} of {} chunks free",
+                e.live_conns(),
+                e.free_refs(),
+                self.layout.refs,
+                e.free_chunks(),
+                self.layout.chunks
+            ));
         }
     }
 }
@@ -2393,7 +3036,22 @@ fn multi_property(seed: u64) -> [u64; 14] {
     };
     run.run(&mut e);
     let (s, c) = (&run.stats, e.counters());
-    [s.lanes, s.time_wait, s.last_ack, s.aborted, s.peer_reset, s.taken_back, s.migrations, s.refused_refs, s.refused_slots, c.drop_no_staging, c.drop_ooo_no_staging, c.restore_requests, s.stale_commands, run.step]
+    [
+        s.lanes,
+        s.time_wait,
+        s.last_ack,
+        s.aborted,
+        s.peer_reset,
+        s.taken_back,
+        s.migrations,
+        s.refused_refs,
+        s.refused_slots,
+        c.drop_no_staging,
+        c.drop_ooo_no_staging,
+        c.restore_requests,
+        s.stale_commands,
+        run.step,
+    ]
 }
 
 #[test]
@@ -2418,10 +3076,36 @@ fn many_connections_share_the_engine_without_mixing_bytes() {
 #[test]
 fn fin_is_taken_once_when_a_collapsed_retransmit_fills_the_hole_below_it() {
     let (mut e, mut h, cid) = engine_with_conn(test_snapshot(false, PEER_PORT, false));
-    e.command(T0, &enc(Command::Post { cid, addr: 0x4000, len: 4096 }), &mut h).unwrap();
+    e.command(
+        T0,
+        &enc(Command::Post {
+            cid,
+            addr: 0x4000,
+            len: 4096,
+        }),
+        &mut h,
+    )
+    .unwrap();
     let msg = b"0123456789ABCDEFGHIJ";
-    e.receive(T0, &frame_to_nic(false, 5010, 1000, ACK | FIN, 1000, &[], &msg[10..], PEER_PORT), &mut h);
-    e.receive(T0, &frame_to_nic(false, 5000, 1000, ACK | FIN, 1000, &[], msg, PEER_PORT), &mut h);
+    e.receive(
+        T0,
+        &frame_to_nic(
+            false,
+            5010,
+            1000,
+            ACK | FIN,
+            1000,
+            &[],
+            &msg[10..],
+            PEER_PORT,
+        ),
+        &mut h,
+    );
+    e.receive(
+        T0,
+        &frame_to_nic(false, 5000, 1000, ACK | FIN, 1000, &[], msg, PEER_PORT),
+        &mut h,
+    );
     e.poll(T0, &mut h);
     let snap = e.peek(cid).unwrap();
     assert_eq!(snap.rcv_nxt, 5000 + 20 + 1, "20 bytes and one FIN");
@@ -2429,7 +3113,19 @@ fn fin_is_taken_once_when_a_collapsed_retransmit_fills_the_hole_below_it() {
     let (_, ack, _, _, _) = parse_out(h.tx.last().unwrap());
     assert_eq!(ack, 5021);
     assert_eq!(&h.mem[0x4000..0x4014], msg);
-    let fins = h.events.iter().filter(|ev| matches!(ev, OwnedEvent::Ctrl { ev: CtrlEvent::PeerFin, .. })).count();
+    let fins = h
+        .events
+        .iter()
+        .filter(|ev| {
+            matches!(
+                ev,
+                OwnedEvent::Ctrl {
+                    ev: CtrlEvent::PeerFin,
+                    ..
+                }
+            )
+        })
+        .count();
     assert_eq!(fins, 1);
 }
 
@@ -2443,26 +3139,56 @@ fn window_closed_with_data_in_flight_is_probed_not_timed_out() {
     for (i, b) in h.mem[..2000].iter_mut().enumerate() {
         *b = i as u8;
     }
-    e.command(T0, &enc(Command::Send { cid, addr: 0, len: 2000, flags: 0 }), &mut h).unwrap();
+    e.command(
+        T0,
+        &enc(Command::Send {
+            cid,
+            addr: 0,
+            len: 2000,
+            flags: 0,
+        }),
+        &mut h,
+    )
+    .unwrap();
     e.poll(T0, &mut h);
     assert_eq!(h.tx.len(), 2, "two 1000-byte segments from seq 1000");
     h.tx.clear();
     // Half of the second segment acknowledged, window closed.
-    e.receive(T0 + 1000, &frame_to_nic(false, PEER_SEQ, 2500, ACK, 0, &[], b"", PEER_PORT), &mut h);
+    e.receive(
+        T0 + 1000,
+        &frame_to_nic(false, PEER_SEQ, 2500, ACK, 0, &[], b"", PEER_PORT),
+        &mut h,
+    );
     e.poll(T0 + 1000, &mut h);
     // The reopening update is lost. Within a few seconds a probe must go out.
     let mut t = T0 + 1000;
-    while !h.tx.iter().any(|f| parse_out(f).4 == 0 && parse_out(f).0 == 2499) {
+    while !h
+        .tx
+        .iter()
+        .any(|f| parse_out(f).4 == 0 && parse_out(f).0 == 2499)
+    {
         t += 10_000;
-        assert!(t < T0 + 10_000_000, "no window probe; sent {:?}", h.tx.iter().map(|f| parse_out(f)).collect::<Vec<_>>());
+        assert!(
+            t < T0 + 10_000_000,
+            "no window probe; sent {:?}",
+            h.tx.iter().map(|f| parse_out(f)).collect::<Vec<_>>()
+        );
         e.poll(t, &mut h);
     }
     // The peer answers the probe with its open window: the rest is resent
     // with the right bytes.
     h.tx.clear();
-    e.receive(t, &frame_to_nic(false, PEER_SEQ, 2500, ACK, 65535, &[], b"", PEER_PORT), &mut h);
+    e.receive(
+        t,
+        &frame_to_nic(false, PEER_SEQ, 2500, ACK, 65535, &[], b"", PEER_PORT),
+        &mut h,
+    );
     e.poll(t, &mut h);
-    let data: Vec<_> = h.tx.iter().map(|f| parse_out(f)).filter(|p| p.4 > 0).collect();
+    let data: Vec<_> =
+        h.tx.iter()
+            .map(|f| parse_out(f))
+            .filter(|p| p.4 > 0)
+            .collect();
     assert_eq!(data.first().map(|p| (p.0, p.4)), Some((2500, 500)));
     let f = h.tx.iter().find(|f| parse_out(f).4 > 0).unwrap();
     assert_eq!(&f[f.len() - 500..], &h.mem[1500..2000]);
@@ -2486,7 +3212,11 @@ fn fin_stays_behind_data_the_host_has_not_re_enqueued_yet() {
     let no_early_fin = |h: &Host| {
         for f in &h.tx {
             let (s, _, flags, _, n) = parse_out(f);
-            assert!(flags & FIN == 0 || s + n as u32 == 1100, "FIN at {} ahead of the data", s + n as u32);
+            assert!(
+                flags & FIN == 0 || s + n as u32 == 1100,
+                "FIN at {} ahead of the data",
+                s + n as u32
+            );
         }
     };
 
@@ -2495,10 +3225,27 @@ fn fin_stays_behind_data_the_host_has_not_re_enqueued_yet() {
     for (i, b) in h.mem[..100].iter_mut().enumerate() {
         *b = i as u8;
     }
-    e.receive(T0, &frame_to_nic(false, PEER_SEQ, 1050, ACK, 65535, &[], b"", PEER_PORT), &mut h);
-    e.command(T0, &enc(Command::Send { cid, addr: 0, len: 100, flags: 0 }), &mut h).expect("re-enqueue accepted");
+    e.receive(
+        T0,
+        &frame_to_nic(false, PEER_SEQ, 1050, ACK, 65535, &[], b"", PEER_PORT),
+        &mut h,
+    );
+    e.command(
+        T0,
+        &enc(Command::Send {
+            cid,
+            addr: 0,
+            len: 100,
+            flags: 0,
+        }),
+        &mut h,
+    )
+    .expect("re-enqueue accepted");
     let snap = e.peek(cid).unwrap();
-    assert_eq!((snap.state, snap.snd_una, snap.snd_queued), (TcpState::FinWait1, 1050, 50));
+    assert_eq!(
+        (snap.state, snap.snd_una, snap.snd_queued),
+        (TcpState::FinWait1, 1050, 50)
+    );
     // The rest goes out again with the right bytes and the FIN behind it.
     let mut t = T0;
     while h.tx.is_empty() {
@@ -2511,7 +3258,11 @@ fn fin_stays_behind_data_the_host_has_not_re_enqueued_yet() {
 
     // A duplicate ACK before the data is back: no bare FIN at snd_una.
     let (mut e, mut h, _) = engine_with_conn(closed);
-    e.receive(T0, &frame_to_nic(false, PEER_SEQ, 1000, ACK, 65535, &[], b"", PEER_PORT), &mut h);
+    e.receive(
+        T0,
+        &frame_to_nic(false, PEER_SEQ, 1000, ACK, 65535, &[], b"", PEER_PORT),
+        &mut h,
+    );
     no_early_fin(&h);
 
     // FIN queued but not sent yet: the handoff's output must not send it.
@@ -2523,16 +3274,44 @@ fn fin_stays_behind_data_the_host_has_not_re_enqueued_yet() {
     let cid = handoff(&mut e, &mut h, T0, queued);
     e.poll(T0 + 1000, &mut h);
     no_early_fin(&h);
-    assert_eq!(e.peek(cid).unwrap().snd_max, 1000, "nothing sent before the data is back");
+    assert_eq!(
+        e.peek(cid).unwrap().snd_max,
+        1000,
+        "nothing sent before the data is back"
+    );
 
     // The peer acknowledged everything, FIN included, before the data came
     // back: the re-enqueued data is still taken (and skipped), not refused.
     let (mut e, mut h, cid) = engine_with_conn(closed);
-    e.receive(T0, &frame_to_nic(false, PEER_SEQ, 1101, ACK, 65535, &[], b"", PEER_PORT), &mut h);
+    e.receive(
+        T0,
+        &frame_to_nic(false, PEER_SEQ, 1101, ACK, 65535, &[], b"", PEER_PORT),
+        &mut h,
+    );
     assert_eq!(e.peek(cid).unwrap().state, TcpState::FinWait2);
-    e.command(T0, &enc(Command::Send { cid, addr: 0, len: 100, flags: 0 }), &mut h).expect("re-enqueue accepted");
+    e.command(
+        T0,
+        &enc(Command::Send {
+            cid,
+            addr: 0,
+            len: 100,
+            flags: 0,
+        }),
+        &mut h,
+    )
+    .expect("re-enqueue accepted");
     e.poll(T0, &mut h);
-    let acked: u64 = h.events.iter().map(|ev| if let OwnedEvent::Ack { len, .. } = ev { *len } else { 0 }).sum();
+    let acked: u64 = h
+        .events
+        .iter()
+        .map(|ev| {
+            if let OwnedEvent::Ack { len, .. } = ev {
+                *len
+            } else {
+                0
+            }
+        })
+        .sum();
     assert_eq!(acked, 100);
     e.audit().unwrap();
 }
@@ -2546,11 +3325,28 @@ fn fin_stays_behind_data_the_host_has_not_re_enqueued_yet() {
 fn data_staged_when_last_ack_completes_still_reaches_the_host() {
     let (mut e, mut h, cid) = engine_with_conn(test_snapshot(false, PEER_PORT, false));
     let msg: Vec<u8> = (0..100u8).collect();
-    e.receive(T0, &frame_to_nic(false, 5000, 1000, ACK | FIN, 1000, &[], &msg, PEER_PORT), &mut h);
-    e.command(T0, &enc(Command::Ctrl { cid, cmd: CtrlCmd::Close, arg: 0 }), &mut h).unwrap();
+    e.receive(
+        T0,
+        &frame_to_nic(false, 5000, 1000, ACK | FIN, 1000, &[], &msg, PEER_PORT),
+        &mut h,
+    );
+    e.command(
+        T0,
+        &enc(Command::Ctrl {
+            cid,
+            cmd: CtrlCmd::Close,
+            arg: 0,
+        }),
+        &mut h,
+    )
+    .unwrap();
     e.poll(T0, &mut h);
     assert_eq!(e.peek(cid).unwrap().state, TcpState::LastAck);
-    e.receive(T0 + 1000, &frame_to_nic(false, 5101, 1001, ACK, 1000, &[], &[], PEER_PORT), &mut h);
+    e.receive(
+        T0 + 1000,
+        &frame_to_nic(false, 5101, 1001, ACK, 1000, &[], &[], PEER_PORT),
+        &mut h,
+    );
     e.poll(T0 + 1000, &mut h);
     assert!(e.peek(cid).is_none(), "freed once our FIN is acknowledged");
     let mut got = Vec::new();
@@ -2561,8 +3357,15 @@ fn data_staged_when_last_ack_completes_still_reaches_the_host() {
                 got.extend_from_slice(data);
                 order.push("data");
             }
-            OwnedEvent::Ctrl { ev: CtrlEvent::PeerFin, .. } => order.push("fin"),
-            OwnedEvent::Ctrl { ev: CtrlEvent::Freed, arg: 0, .. } => order.push("freed"),
+            OwnedEvent::Ctrl {
+                ev: CtrlEvent::PeerFin,
+                ..
+            } => order.push("fin"),
+            OwnedEvent::Ctrl {
+                ev: CtrlEvent::Freed,
+                arg: 0,
+                ..
+            } => order.push("freed"),
             _ => {}
         }
     }
@@ -2590,12 +3393,37 @@ fn re_enqueue_refused_for_want_of_a_reference_can_be_retried() {
     closed.snd_max = 1101;
     closed.snd_queued = 100;
     let a = handoff_with_cookie(&mut e, &mut h, T0, closed, 1);
-    let b = handoff_with_cookie(&mut e, &mut h, T0, test_snapshot(false, PEER_PORT + 1, false), 2);
-    e.command(T0, &enc(Command::Post { cid: b, addr: 0x8000, len: 1000 }), &mut h).unwrap();
-    let requeue = enc(Command::Send { cid: a, addr: 0, len: 100, flags: 0 });
-    assert_eq!(e.command(T0, &requeue, &mut h), Err(CmdError::Refused(Refusal::NoRefs)));
-    e.command(T0, &enc(Command::Restore { cid: b, cookie: 3 }), &mut h).unwrap();
-    e.command(T0, &requeue, &mut h).expect("re-enqueue taken once a reference is free");
+    let b = handoff_with_cookie(
+        &mut e,
+        &mut h,
+        T0,
+        test_snapshot(false, PEER_PORT + 1, false),
+        2,
+    );
+    e.command(
+        T0,
+        &enc(Command::Post {
+            cid: b,
+            addr: 0x8000,
+            len: 1000,
+        }),
+        &mut h,
+    )
+    .unwrap();
+    let requeue = enc(Command::Send {
+        cid: a,
+        addr: 0,
+        len: 100,
+        flags: 0,
+    });
+    assert_eq!(
+        e.command(T0, &requeue, &mut h),
+        Err(CmdError::Refused(Refusal::NoRefs))
+    );
+    e.command(T0, &enc(Command::Restore { cid: b, cookie: 3 }), &mut h)
+        .unwrap();
+    e.command(T0, &requeue, &mut h)
+        .expect("re-enqueue taken once a reference is free");
     assert_eq!(e.peek(a).unwrap().snd_queued, 100);
     // The data goes out again with the right bytes and the FIN behind it.
     h.tx.clear();
@@ -2623,13 +3451,28 @@ fn re_enqueue_refused_for_want_of_a_reference_can_be_retried() {
 ///     counted from the newer SND.UNA.
 #[test]
 fn send_window_edge_never_passes_what_the_peer_offered() {
-    let sent_beyond = |h: &Host, edge: u32| h.tx.iter().map(|f| parse_out(f)).filter(|p| p.4 > 0 && seq::gt(p.0 + p.4 as u32, edge)).count();
+    let sent_beyond = |h: &Host, edge: u32| {
+        h.tx.iter()
+            .map(|f| parse_out(f))
+            .filter(|p| p.4 > 0 && seq::gt(p.0 + p.4 as u32, edge))
+            .count()
+    };
     let with_window = |wnd: u32| {
         let mut snap = test_snapshot(false, PEER_PORT, false);
         snap.snd_wnd = wnd;
         snap.max_snd_wnd = wnd;
         let (mut e, mut h, cid) = engine_with_conn(snap);
-        e.command(T0, &enc(Command::Send { cid, addr: 0, len: 8000, flags: 0 }), &mut h).unwrap();
+        e.command(
+            T0,
+            &enc(Command::Send {
+                cid,
+                addr: 0,
+                len: 8000,
+                flags: 0,
+            }),
+            &mut h,
+        )
+        .unwrap();
         e.poll(T0, &mut h);
         (e, h)
     };
@@ -2640,20 +3483,50 @@ fn send_window_edge_never_passes_what_the_peer_offered() {
     // keeps the edge at 3000 (window 1000).
     let (mut e, mut h) = with_window(2000);
     assert_eq!(sent_beyond(&h, 3000), 0);
-    e.receive(T0, &frame_to_nic(false, 5000, 1000, ACK, 2000, &[], &data[..200], PEER_PORT), &mut h);
-    e.receive(T0, &frame_to_nic(false, 5200, 1000, ACK, 2000, &[], &data[..100], PEER_PORT), &mut h);
-    e.receive(T0 + 1000, &frame_to_nic(false, 5100, 2000, ACK, 1000, &[], &data, PEER_PORT), &mut h);
+    e.receive(
+        T0,
+        &frame_to_nic(false, 5000, 1000, ACK, 2000, &[], &data[..200], PEER_PORT),
+        &mut h,
+    );
+    e.receive(
+        T0,
+        &frame_to_nic(false, 5200, 1000, ACK, 2000, &[], &data[..100], PEER_PORT),
+        &mut h,
+    );
+    e.receive(
+        T0 + 1000,
+        &frame_to_nic(false, 5100, 2000, ACK, 1000, &[], &data, PEER_PORT),
+        &mut h,
+    );
     e.poll(T0 + 1000, &mut h);
-    assert_eq!(sent_beyond(&h, 3000), 0, "sent past the edge 3000: {:?}", h.tx.iter().map(|f| parse_out(f)).collect::<Vec<_>>());
+    assert_eq!(
+        sent_beyond(&h, 3000),
+        0,
+        "sent past the edge 3000: {:?}",
+        h.tx.iter().map(|f| parse_out(f)).collect::<Vec<_>>()
+    );
 
     // (b) Edge 4000 offered; 1000..4000 in flight. The peer sent data at
     // 5100 acking 2000 (window 2000), then retransmitted 5000 acking 3000
     // (window 1000): both say edge 4000. The retransmission arrives first.
     let (mut e, mut h) = with_window(3000);
     assert_eq!(sent_beyond(&h, 4000), 0);
-    e.receive(T0, &frame_to_nic(false, 5000, 3000, ACK, 1000, &[], &data[..100], PEER_PORT), &mut h);
-    e.receive(T0, &frame_to_nic(false, 5100, 2000, ACK, 2000, &[], &data[..100], PEER_PORT), &mut h);
+    e.receive(
+        T0,
+        &frame_to_nic(false, 5000, 3000, ACK, 1000, &[], &data[..100], PEER_PORT),
+        &mut h,
+    );
+    e.receive(
+        T0,
+        &frame_to_nic(false, 5100, 2000, ACK, 2000, &[], &data[..100], PEER_PORT),
+        &mut h,
+    );
     e.poll(T0 + 1000, &mut h);
-    assert_eq!(sent_beyond(&h, 4000), 0, "sent past the edge 4000: {:?}", h.tx.iter().map(|f| parse_out(f)).collect::<Vec<_>>());
+    assert_eq!(
+        sent_beyond(&h, 4000),
+        0,
+        "sent past the edge 4000: {:?}",
+        h.tx.iter().map(|f| parse_out(f)).collect::<Vec<_>>()
+    );
     e.audit().unwrap();
 }

@@ -22,7 +22,11 @@ impl Pattern {
         let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Pattern { state: (z ^ (z >> 31)) | 1, spare: [0; 8], spare_len: 0 }
+        Pattern {
+            state: (z ^ (z >> 31)) | 1,
+            spare: [0; 8],
+            spare_len: 0,
+        }
     }
 
     fn next_word(&mut self) -> [u8; 8] {
@@ -70,7 +74,16 @@ const ID_BYTES: usize = 8;
 impl StreamCheck {
     /// A check for a stream made by one of the seeds in `candidates`.
     pub fn new(candidates: Vec<u64>) -> Self {
-        StreamCheck { candidates, head: Vec::new(), stream: None, unknown: false, pos: 0, first_bad: None, bad_bytes: 0, expected: Vec::new() }
+        StreamCheck {
+            candidates,
+            head: Vec::new(),
+            stream: None,
+            unknown: false,
+            pos: 0,
+            first_bad: None,
+            bad_bytes: 0,
+            expected: Vec::new(),
+        }
     }
 
     /// The seed whose stream starts with `prefix`.
@@ -103,7 +116,9 @@ impl StreamCheck {
             self.stream = Some((seed, p));
             self.pos = ID_BYTES as u64;
         }
-        let Some((_, p)) = self.stream.as_mut() else { return };
+        let Some((_, p)) = self.stream.as_mut() else {
+            return;
+        };
         self.expected.resize(data.len(), 0);
         p.fill(&mut self.expected);
         for (i, (got, want)) in data.iter().zip(&self.expected).enumerate() {
@@ -120,7 +135,10 @@ impl StreamCheck {
     pub fn verdict(&self) -> String {
         match (&self.stream, self.first_bad) {
             (Some((seed, _)), None) => format!("ok seed={seed}"),
-            (Some((seed, _)), Some(at)) => format!("bad seed={seed} first_bad={at} bad_bytes={}", self.bad_bytes),
+            (Some((seed, _)), Some(at)) => format!(
+                "bad seed={seed} first_bad={at} bad_bytes={}",
+                self.bad_bytes
+            ),
             (None, _) if self.head.is_empty() => "empty".into(),
             (None, _) if !self.unknown && self.identify(&self.head).is_some() => "ok".into(),
             (None, _) => "unknown".into(),
@@ -152,7 +170,13 @@ mod tests {
             let (mut a, mut b) = (vec![0u8; 64], vec![0u8; 64]);
             Pattern::new(conn << 1).fill(&mut a);
             Pattern::new((conn << 1) | 1).fill(&mut b);
-            assert_ne!(a, b, "seeds {} and {} give the same stream", conn << 1, (conn << 1) | 1);
+            assert_ne!(
+                a,
+                b,
+                "seeds {} and {} give the same stream",
+                conn << 1,
+                (conn << 1) | 1
+            );
         }
     }
 
@@ -163,7 +187,11 @@ mod tests {
         Pattern::new(2).fill(&mut b);
         assert_ne!(a, b);
         let distinct: std::collections::HashSet<u8> = a.iter().copied().collect();
-        assert!(distinct.len() > 100, "pattern is not varied: {} distinct bytes", distinct.len());
+        assert!(
+            distinct.len() > 100,
+            "pattern is not varied: {} distinct bytes",
+            distinct.len()
+        );
     }
 
     fn stream(seed: u64, n: usize) -> Vec<u8> {

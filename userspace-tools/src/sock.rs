@@ -68,7 +68,13 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 pub fn setsockopt<T>(fd: RawFd, level: i32, name: i32, value: &T) -> io::Result<()> {
     // SAFETY: `value` points to a live `T` of the length passed.
     check(unsafe {
-        libc::setsockopt(fd, level, name, (value as *const T).cast(), std::mem::size_of::<T>() as libc::socklen_t)
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
     })
 }
 
@@ -76,13 +82,27 @@ pub fn setsockopt<T>(fd: RawFd, level: i32, name: i32, value: &T) -> io::Result<
 pub fn set_ulp(fd: RawFd, name: &str) -> io::Result<()> {
     // SAFETY: the buffer is `name`'s bytes, of the length passed.
     check(unsafe {
-        libc::setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_ULP, name.as_ptr().cast(), name.len() as libc::socklen_t)
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_ULP,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
     })
 }
 
 /// `SO_LINGER` on with a zero timeout: `close(2)` then sends a RST.
 pub fn set_linger_zero(fd: RawFd) -> io::Result<()> {
-    setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &libc::linger { l_onoff: 1, l_linger: 0 })
+    setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        &libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    )
 }
 
 /// `SO_KEEPALIVE` with probes after `idle` seconds, every `intvl` seconds,
@@ -107,7 +127,15 @@ pub fn cookie(fd: RawFd) -> io::Result<u64> {
     let mut v: u64 = 0;
     let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
     // SAFETY: SO_COOKIE writes one u64 into the buffer of the length passed.
-    check(unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_COOKIE, (&mut v as *mut u64).cast(), &mut len) })?;
+    check(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_COOKIE,
+            (&mut v as *mut u64).cast(),
+            &mut len,
+        )
+    })?;
     Ok(v)
 }
 
@@ -118,7 +146,15 @@ pub fn tcp_info(fd: RawFd) -> io::Result<libc::tcp_info> {
     let mut v: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
     // SAFETY: TCP_INFO writes at most `len` bytes into the buffer.
-    check(unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, (&mut v as *mut libc::tcp_info).cast(), &mut len) })?;
+    check(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut v as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    })?;
     Ok(v)
 }
 
@@ -176,7 +212,11 @@ pub fn outq(fd: RawFd) -> io::Result<i32> {
 
 /// A new socket of `addr`'s family.
 pub fn socket(addr: &SocketAddr, ty: i32) -> io::Result<RawFd> {
-    let family = if addr.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };
+    let family = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
     // SAFETY: plain syscall.
     let fd = unsafe { libc::socket(family, ty | libc::SOCK_CLOEXEC, 0) };
     check(fd)?;
@@ -192,7 +232,9 @@ pub fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) 
             let sin = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
                 sin_zero: [0; 8],
             };
             // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
@@ -204,7 +246,9 @@ pub fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) 
                 sin6_family: libc::AF_INET6 as libc::sa_family_t,
                 sin6_port: a.port().to_be(),
                 sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
                 sin6_scope_id: a.scope_id(),
             };
             // SAFETY: as above, for sockaddr_in6.
@@ -217,7 +261,10 @@ pub fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) 
 
 /// One `connect(2)` attempt on a fresh TCP socket, after `setup` has set
 /// options on it (e.g. `SO_RCVBUF`, which must precede the handshake).
-pub fn connect_with(addr: SocketAddr, setup: &dyn Fn(RawFd) -> io::Result<()>) -> io::Result<TcpStream> {
+pub fn connect_with(
+    addr: SocketAddr,
+    setup: &dyn Fn(RawFd) -> io::Result<()>,
+) -> io::Result<TcpStream> {
     let fd = socket(&addr, libc::SOCK_STREAM)?;
     // SAFETY: `fd` is a fresh socket we own; the stream closes it on drop.
     let stream = unsafe { TcpStream::from_raw_fd(fd) };
@@ -229,7 +276,10 @@ pub fn connect_with(addr: SocketAddr, setup: &dyn Fn(RawFd) -> io::Result<()>) -
 }
 
 /// Connects, retrying for up to 10 s while the server is not listening yet.
-pub fn connect_retry(addr: SocketAddr, setup: &dyn Fn(RawFd) -> io::Result<()>) -> io::Result<TcpStream> {
+pub fn connect_retry(
+    addr: SocketAddr,
+    setup: &dyn Fn(RawFd) -> io::Result<()>,
+) -> io::Result<TcpStream> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match connect_with(addr, setup) {
@@ -260,7 +310,9 @@ pub fn abort(s: TcpStream) -> io::Result<()> {
 
 /// Value of `--name` in `v`.
 pub fn arg(v: &[String], name: &str) -> Option<String> {
-    v.iter().position(|a| a == name).and_then(|i| v.get(i + 1).cloned())
+    v.iter()
+        .position(|a| a == name)
+        .and_then(|i| v.get(i + 1).cloned())
 }
 
 /// Parsed value of `--name`, or `default` when absent.
@@ -268,7 +320,9 @@ pub fn arg_or<T: std::str::FromStr>(v: &[String], name: &str, default: T) -> Res
 where
     T::Err: std::fmt::Display,
 {
-    arg(v, name).map_or(Ok(default), |s| s.parse().map_err(|e| format!("{name}: {e}")))
+    arg(v, name).map_or(Ok(default), |s| {
+        s.parse().map_err(|e| format!("{name}: {e}"))
+    })
 }
 
 /// True when the flag `--name` is present.
@@ -291,11 +345,17 @@ mod tests {
     fn connect_with_sets_options_before_connect() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let s = connect_with(addr, &|fd| setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &4096i32)).unwrap();
+        let s = connect_with(addr, &|fd| {
+            setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &4096i32)
+        })
+        .unwrap();
         let (_peer, _) = l.accept().unwrap();
         assert_eq!(s.peer_addr().unwrap(), addr);
         assert_eq!(inq(s.as_raw_fd()).unwrap(), 0);
-        assert_ne!(cookie(s.as_raw_fd()).unwrap(), cookie(_peer.as_raw_fd()).unwrap());
+        assert_ne!(
+            cookie(s.as_raw_fd()).unwrap(),
+            cookie(_peer.as_raw_fd()).unwrap()
+        );
         assert_eq!(outq(s.as_raw_fd()).unwrap(), 0);
     }
 }

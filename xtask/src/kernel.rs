@@ -9,7 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{self, bindgen, cache_dir, output_line, repo_root, run_status, Fail, KERNEL_RUSTC};
+use crate::util::{
+    self, bindgen, cache_dir, output_line, repo_root, run_status, Fail, KERNEL_RUSTC,
+};
 
 /// Debian's kernel source package the guest kernel is built from.
 const SOURCE_PACKAGE: &str = "linux-source-6.12";
@@ -36,7 +38,11 @@ fn fragments(variant: &str) -> Result<Vec<PathBuf>, Fail> {
     match variant {
         "default" => {}
         "debug" => list.push(dir.join("debug.config")),
-        other => return Err(Fail::new(format!("unknown VARIANT '{other}' (default or debug)"))),
+        other => {
+            return Err(Fail::new(format!(
+                "unknown VARIANT '{other}' (default or debug)"
+            )))
+        }
     }
     Ok(list)
 }
@@ -57,11 +63,23 @@ fn key_material(variant: &str, frags: &[PathBuf]) -> Result<String, Fail> {
     let mut m = format!("{RECIPE}\nvariant={variant}\nsource={SOURCE_PACKAGE} {version}\n");
     for f in frags {
         let text = fs::read_to_string(f).map_err(|e| Fail::new(format!("{}: {e}", f.display())))?;
-        m.push_str(&format!("fragment {}:\n{text}\n", f.file_name().unwrap_or_default().to_string_lossy()));
+        m.push_str(&format!(
+            "fragment {}:\n{text}\n",
+            f.file_name().unwrap_or_default().to_string_lossy()
+        ));
     }
-    m.push_str(&format!("rustc={}\n", output_line(KERNEL_RUSTC, &["--version"])?));
-    m.push_str(&format!("bindgen={}\n", output_line(&bindgen().to_string_lossy(), &["--version"])?));
-    m.push_str(&format!("clang={}\n", output_line("clang", &["--version"])?));
+    m.push_str(&format!(
+        "rustc={}\n",
+        output_line(KERNEL_RUSTC, &["--version"])?
+    ));
+    m.push_str(&format!(
+        "bindgen={}\n",
+        output_line(&bindgen().to_string_lossy(), &["--version"])?
+    ));
+    m.push_str(&format!(
+        "clang={}\n",
+        output_line("clang", &["--version"])?
+    ));
     Ok(m)
 }
 
@@ -70,35 +88,58 @@ fn key_material(variant: &str, frags: &[PathBuf]) -> Result<String, Fail> {
 /// `KDIR=/path/to/O-tree` bypasses the cache and uses a kernel you built.
 pub fn ensure(variant: &str) -> Result<Kernel, Fail> {
     if let Some(kdir) = std::env::var_os("KDIR").filter(|k| !k.is_empty()) {
-        let kernel = Kernel { build_dir: PathBuf::from(kdir) };
+        let kernel = Kernel {
+            build_dir: PathBuf::from(kdir),
+        };
         if !kernel.bzimage().exists() || !kernel.build_dir.join("Module.symvers").exists() {
-            return Err(Fail::new(format!("KDIR={} is not a built kernel tree", kernel.build_dir.display())));
+            return Err(Fail::new(format!(
+                "KDIR={} is not a built kernel tree",
+                kernel.build_dir.display()
+            )));
         }
         return Ok(kernel);
     }
     let frags = fragments(variant)?;
     let material = key_material(variant, &frags)?;
     let key = util::sha256_hex(material.as_bytes())?;
-    let version = output_line("dpkg-query", &["-W", "-f=${source:Upstream-Version}", SOURCE_PACKAGE])?;
+    let version = output_line(
+        "dpkg-query",
+        &["-W", "-f=${source:Upstream-Version}", SOURCE_PACKAGE],
+    )?;
     let root = cache_dir().join("kernel");
-    fs::create_dir_all(&root)
-        .map_err(|e| Fail::new(format!("cannot create {}: {e} (run as root or set TCP_HANDOFF_CACHE)", root.display())))?;
+    fs::create_dir_all(&root).map_err(|e| {
+        Fail::new(format!(
+            "cannot create {}: {e} (run as root or set TCP_HANDOFF_CACHE)",
+            root.display()
+        ))
+    })?;
     let entry = root.join(format!("linux-{version}-{variant}-{}", &key[..16]));
-    let kernel = Kernel { build_dir: entry.join("build") };
+    let kernel = Kernel {
+        build_dir: entry.join("build"),
+    };
     let stamp = entry.join("complete");
 
     // One builder at a time per entry; others wait and then reuse its
     // result. Different entries (variants, configs) build side by side.
-    let lock = fs::File::create(root.join(format!("{}.lock", entry.file_name().unwrap_or_default().to_string_lossy())))?;
+    let lock = fs::File::create(root.join(format!(
+        "{}.lock",
+        entry.file_name().unwrap_or_default().to_string_lossy()
+    )))?;
     lock.lock()?;
     if stamp.exists() && kernel.bzimage().exists() {
         return Ok(kernel);
     }
     if entry.exists() {
-        eprintln!("kernel: {} is incomplete (interrupted build?); rebuilding it", entry.display());
+        eprintln!(
+            "kernel: {} is incomplete (interrupted build?); rebuilding it",
+            entry.display()
+        );
         fs::remove_dir_all(&entry)?;
     }
-    eprintln!("kernel: building {SOURCE_PACKAGE} ({variant}) into {}", entry.display());
+    eprintln!(
+        "kernel: building {SOURCE_PACKAGE} ({variant}) into {}",
+        entry.display()
+    );
     let started = std::time::Instant::now();
     build(&entry, &frags)?;
     fs::write(&stamp, &material)?;
@@ -112,19 +153,37 @@ fn build(entry: &Path, frags: &[PathBuf]) -> Result<(), Fail> {
     fs::create_dir_all(&src)?;
     fs::create_dir_all(&out)?;
     run_status(
-        Command::new("tar").args(["xf", SOURCE_TARBALL, "--strip-components=1", "-C"]).arg(&src),
+        Command::new("tar")
+            .args(["xf", SOURCE_TARBALL, "--strip-components=1", "-C"])
+            .arg(&src),
         "unpacking the kernel source",
     )?;
-    let jobs = std::thread::available_parallelism().map(|n| n.get() + 1).unwrap_or(3);
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get() + 1)
+        .unwrap_or(3);
     let make = |targets: &[&str]| -> Command {
         let mut c = Command::new("make");
-        c.current_dir(&src).arg(format!("O={}", out.display())).args(make_args()).args(targets);
+        c.current_dir(&src)
+            .arg(format!("O={}", out.display()))
+            .args(make_args())
+            .args(targets);
         c
     };
-    run_status(make(&["-s", "tinyconfig"]).stdout(std::process::Stdio::null()), "make tinyconfig")?;
+    run_status(
+        make(&["-s", "tinyconfig"]).stdout(std::process::Stdio::null()),
+        "make tinyconfig",
+    )?;
     let mut merge = Command::new("scripts/kconfig/merge_config.sh");
-    merge.current_dir(&src).args(["-m", "-O"]).arg(&out).arg(out.join(".config")).args(frags);
-    run_status(merge.stdout(std::process::Stdio::null()), "merging config fragments")?;
+    merge
+        .current_dir(&src)
+        .args(["-m", "-O"])
+        .arg(&out)
+        .arg(out.join(".config"))
+        .args(frags);
+    run_status(
+        merge.stdout(std::process::Stdio::null()),
+        "merging config fragments",
+    )?;
     run_status(&mut make(&["-s", "olddefconfig"]), "make olddefconfig")?;
     verify_config(&out.join(".config"), frags)?;
     run_status(&mut make(&[&format!("-j{jobs}"), "all"]), "kernel build")?;
@@ -147,6 +206,9 @@ fn verify_config(config: &Path, frags: &[PathBuf]) -> Result<(), Fail> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(Fail::new(format!("kernel config lost {} (unmet dependencies?)", missing.join(", "))))
+        Err(Fail::new(format!(
+            "kernel config lost {} (unmet dependencies?)",
+            missing.join(", ")
+        )))
     }
 }

@@ -30,7 +30,9 @@ fn usage() -> Fail {
 
 /// Value of `--name value` in `args`, if present.
 fn opt(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn run(args: &[String]) -> Result<(), Fail> {
@@ -51,7 +53,9 @@ fn run(args: &[String]) -> Result<(), Fail> {
         }
         Some("vm") => {
             let mode = opt(args, "--mode").unwrap_or_else(|| "check".into());
-            let timeout = opt(args, "--timeout").map(|t| t.parse().map_err(|_| usage())).transpose()?;
+            let timeout = opt(args, "--timeout")
+                .map(|t| t.parse().map_err(|_| usage()))
+                .transpose()?;
             let k = kernel::ensure(&variant)?;
             let (counts, timing) = vm::run(&k, &vm::Job::new(&mode, &suites, timeout)?);
             if mode == "check" {
@@ -84,7 +88,11 @@ fn run(args: &[String]) -> Result<(), Fail> {
                 "fuzz" => (false, true),
                 p => return Err(Fail::new(format!("SOAK_PART={p}: not vm, fuzz or all"))),
             };
-            let suites = if suites.is_empty() { scale.suites.clone() } else { suites };
+            let suites = if suites.is_empty() {
+                scale.suites.clone()
+            } else {
+                suites
+            };
             let mut counts = tap::Counts::default();
             let mut timing = tap::Timing::default();
             if vm_part {
@@ -95,10 +103,16 @@ fn run(args: &[String]) -> Result<(), Fail> {
             if fuzz_part {
                 let started = std::time::Instant::now();
                 counts.add(&soak::firmware_seeds(scale.firmware_seeds)?);
-                println!("time: {:>6} s    firmware interop soak", started.elapsed().as_secs());
+                println!(
+                    "time: {:>6} s    firmware interop soak",
+                    started.elapsed().as_secs()
+                );
                 let started = std::time::Instant::now();
                 counts.add(&soak::fuzz(scale.fuzz_runs)?);
-                println!("time: {:>6} s    firmware fuzzing", started.elapsed().as_secs());
+                println!(
+                    "time: {:>6} s    firmware fuzzing",
+                    started.elapsed().as_secs()
+                );
             }
             if vm_part {
                 timing.print_table();

@@ -28,8 +28,10 @@ pub struct Scale {
 impl Scale {
     pub fn load() -> Result<Scale, Fail> {
         let path = repo_root().join("selftests/soak.conf");
-        let text = fs::read_to_string(&path).map_err(|e| Fail::new(format!("{}: {e}", path.display())))?;
-        let mut scale = Scale::parse(&text).map_err(|e| Fail::new(format!("{}: {e}", path.display())))?;
+        let text =
+            fs::read_to_string(&path).map_err(|e| Fail::new(format!("{}: {e}", path.display())))?;
+        let mut scale =
+            Scale::parse(&text).map_err(|e| Fail::new(format!("{}: {e}", path.display())))?;
         // The environment overrides the file: a part of the soak by hand.
         let from_env = |name| std::env::var(name).ok().and_then(|v| v.parse().ok());
         if let Some(runs) = from_env("SOAK_FUZZ_RUNS") {
@@ -42,16 +44,27 @@ impl Scale {
     }
 
     fn parse(text: &str) -> Result<Scale, String> {
-        let mut scale =
-            Scale { suites: String::new(), timeout_factor: 1, fuzz_runs: 0, firmware_seeds: 0, knobs: BTreeMap::new() };
+        let mut scale = Scale {
+            suites: String::new(),
+            timeout_factor: 1,
+            fuzz_runs: 0,
+            firmware_seeds: 0,
+            knobs: BTreeMap::new(),
+        };
         for (i, line) in text.lines().enumerate() {
             let line = line.split_once('#').map_or(line, |(l, _)| l).trim();
             if line.is_empty() {
                 continue;
             }
-            let (name, value) = line.split_once('=').ok_or(format!("line {}: not NAME=value", i + 1))?;
+            let (name, value) = line
+                .split_once('=')
+                .ok_or(format!("line {}: not NAME=value", i + 1))?;
             let (name, value) = (name.trim(), value.trim());
-            let number = || value.parse::<u64>().map_err(|e| format!("line {}: {name}: {e}", i + 1));
+            let number = || {
+                value
+                    .parse::<u64>()
+                    .map_err(|e| format!("line {}: {name}: {e}", i + 1))
+            };
             match name {
                 "SOAK_SUITES" => scale.suites = value.to_string(),
                 "SOAK_TIMEOUT_FACTOR" => scale.timeout_factor = number()?.max(1),
@@ -85,8 +98,21 @@ pub fn firmware_seeds(seeds: u64) -> Result<Counts, Fail> {
     if seeds == 0 {
         return Ok(Counts::default());
     }
-    let args = ["test", "--release", "-p", "firmware-sim", "--test", "interop", "--", "--ignored"];
-    crate::util::cargo_test_run(&args, &[("FW_SOAK_SEEDS", seeds.to_string())], "firmware interop soak")
+    let args = [
+        "test",
+        "--release",
+        "-p",
+        "firmware-sim",
+        "--test",
+        "interop",
+        "--",
+        "--ignored",
+    ];
+    crate::util::cargo_test_run(
+        &args,
+        &[("FW_SOAK_SEEDS", seeds.to_string())],
+        "firmware interop soak",
+    )
 }
 
 /// The firmware's fuzz targets (cargo-fuzz, libFuzzer), `runs` executions each.
@@ -95,11 +121,20 @@ pub fn fuzz(runs: u64) -> Result<Counts, Fail> {
         return Ok(Counts::default());
     }
     let script = repo_root().join("firmware-sim/fuzz.sh");
-    match run_status(Command::new(&script).arg(runs.to_string()), "firmware fuzzing") {
-        Ok(()) => Ok(Counts { passed: 1, ..Counts::default() }),
+    match run_status(
+        Command::new(&script).arg(runs.to_string()),
+        "firmware fuzzing",
+    ) {
+        Ok(()) => Ok(Counts {
+            passed: 1,
+            ..Counts::default()
+        }),
         Err(e) => {
             eprintln!("xtask: {e}");
-            Ok(Counts { failed: 1, ..Counts::default() })
+            Ok(Counts {
+                failed: 1,
+                ..Counts::default()
+            })
         }
     }
 }
@@ -119,7 +154,10 @@ mod tests {
         assert_eq!(s.timeout_factor, 20);
         assert_eq!(s.fuzz_runs, 50_000_000);
         assert_eq!(s.firmware_seeds, 7);
-        assert_eq!(s.knobs.get("HANDOFF_RESTORE_CYCLE_MIN").map(String::as_str), Some("10000"));
+        assert_eq!(
+            s.knobs.get("HANDOFF_RESTORE_CYCLE_MIN").map(String::as_str),
+            Some("10000")
+        );
         assert!(Scale::parse("FOO=1\n").is_err());
         assert!(Scale::parse("HANDOFF_X\n").is_err());
         assert!(Scale::parse("SOAK_FUZZ_RUNS=lots\n").is_err());
@@ -128,6 +166,12 @@ mod tests {
     #[test]
     fn the_repository_soak_conf_parses() {
         let s = Scale::load().unwrap();
-        assert!(!s.suites.is_empty() && s.timeout_factor > 1 && s.fuzz_runs > 0 && s.firmware_seeds > 0 && !s.knobs.is_empty());
+        assert!(
+            !s.suites.is_empty()
+                && s.timeout_factor > 1
+                && s.fuzz_runs > 0
+                && s.firmware_seeds > 0
+                && !s.knobs.is_empty()
+        );
     }
 }

@@ -23,7 +23,9 @@ impl Counts {
         for line in output.lines().filter(|l| l.starts_with("test result:")) {
             for part in line.split([';', '.']) {
                 let mut words = part.split_whitespace().rev();
-                let (Some(kind), Some(num)) = (words.next(), words.next()) else { continue };
+                let (Some(kind), Some(num)) = (words.next(), words.next()) else {
+                    continue;
+                };
                 let Ok(n) = num.parse::<u32>() else { continue };
                 match kind {
                     "passed" => c.passed += n,
@@ -76,7 +78,10 @@ impl Counts {
 
     /// Prints the summary line CI and people read.
     pub fn print_summary(&self, what: &str) {
-        println!("{what}: {} passed, {} failed, {} skipped", self.passed, self.failed, self.skipped);
+        println!(
+            "{what}: {} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        );
     }
 
     pub fn into_result(self) -> Result<(), Fail> {
@@ -149,7 +154,10 @@ pub fn failures(output: &str) -> Vec<Failure> {
 /// diagnostics of the first (later failures are often its consequences).
 pub fn failure_digest(output: &str) -> Vec<String> {
     let found = failures(output);
-    let mut digest: Vec<String> = found.iter().map(|f| format!("not ok: {}", f.result)).collect();
+    let mut digest: Vec<String> = found
+        .iter()
+        .map(|f| format!("not ok: {}", f.result))
+        .collect();
     if let Some(first) = found.first() {
         digest.push(format!("first failure: {}", first.result));
         digest.extend(first.context.iter().map(|c| format!("  {c}")));
@@ -181,7 +189,10 @@ const SLOWEST_SHOWN: usize = 10;
 impl Timing {
     /// The program times in kselftest runner output (top-level result lines).
     pub fn programs_from_kselftest(output: &str) -> Vec<ProgramTime> {
-        output.lines().filter_map(|l| program_time(l.trim_end())).collect()
+        output
+            .lines()
+            .filter_map(|l| program_time(l.trim_end()))
+            .collect()
     }
 
     /// The table `make check` ends with: the slowest programs, each suite's
@@ -190,9 +201,16 @@ impl Timing {
         let mut out = Vec::new();
         let mut slowest: Vec<&ProgramTime> = self.programs.iter().collect();
         slowest.sort_by(|a, b| b.secs.total_cmp(&a.secs));
-        out.push(format!("time: slowest programs ({} of {}):", slowest.len().min(SLOWEST_SHOWN), slowest.len()));
+        out.push(format!(
+            "time: slowest programs ({} of {}):",
+            slowest.len().min(SLOWEST_SHOWN),
+            slowest.len()
+        ));
         for p in slowest.iter().take(SLOWEST_SHOWN) {
-            out.push(format!("time: {:>8.1} s  {}: {}", p.secs, p.suite, p.program));
+            out.push(format!(
+                "time: {:>8.1} s  {}: {}",
+                p.secs, p.suite, p.program
+            ));
         }
         let mut suites: Vec<(&str, f64, usize)> = Vec::new();
         for p in &self.programs {
@@ -233,7 +251,11 @@ fn program_time(line: &str) -> Option<ProgramTime> {
     let (name, secs) = rest.rsplit_once(" (")?;
     let secs = secs.strip_suffix(" s)")?.parse().ok()?;
     let (suite, program) = name.split_once(": ")?;
-    Some(ProgramTime { suite: suite.into(), program: program.into(), secs })
+    Some(ProgramTime {
+        suite: suite.into(),
+        program: program.into(),
+        secs,
+    })
 }
 
 #[derive(Debug, PartialEq)]
@@ -253,7 +275,9 @@ fn classify(line: &str) -> Option<Outcome> {
         return None;
     };
     rest.split_whitespace().next()?.parse::<u32>().ok()?;
-    let directive = rest.split_once('#').map(|(_, d)| d.trim().to_ascii_uppercase());
+    let directive = rest
+        .split_once('#')
+        .map(|(_, d)| d.trim().to_ascii_uppercase());
     Some(match (ok, directive) {
         (_, Some(d)) if d.starts_with("SKIP") => Outcome::Skip,
         (true, _) => Outcome::Pass,
@@ -266,7 +290,11 @@ mod tests {
     use super::*;
 
     fn counts(passed: u32, failed: u32, skipped: u32) -> Counts {
-        Counts { passed, failed, skipped }
+        Counts {
+            passed,
+            failed,
+            skipped,
+        }
     }
 
     #[test]
@@ -309,7 +337,10 @@ mod tests {
                    # selftests: s: b.sh\n# ok 1 v\nok 2 selftests: s: b.sh\n";
         assert_eq!(
             failures(out),
-            vec![Failure { result: "s: a.sh: not ok 3 z".into(), context: vec!["# saw 3".into(), "# wanted 4".into()] }]
+            vec![Failure {
+                result: "s: a.sh: not ok 3 z".into(),
+                context: vec!["# saw 3".into(), "# wanted 4".into()]
+            }]
         );
     }
 
@@ -324,7 +355,9 @@ mod tests {
                 context: vec!["# stuck here".into()]
             }]
         );
-        assert!(failure_digest("# selftests: s: a.sh\n# ok 1 a\nok 1 selftests: s: a.sh\n").is_empty());
+        assert!(
+            failure_digest("# selftests: s: a.sh\n# ok 1 a\nok 1 selftests: s: a.sh\n").is_empty()
+        );
     }
 
     #[test]
@@ -333,7 +366,12 @@ mod tests {
                    not ok 1 selftests: s: a.sh # exit=1\n";
         assert_eq!(
             failure_digest(out),
-            vec!["not ok: s: a.sh: not ok 1 x", "not ok: s: a.sh: not ok 2 y", "first failure: s: a.sh: not ok 1 x", "  # cause"]
+            vec![
+                "not ok: s: a.sh: not ok 1 x",
+                "not ok: s: a.sh: not ok 2 y",
+                "first failure: s: a.sh: not ok 1 x",
+                "  # cause"
+            ]
         );
     }
 
@@ -343,18 +381,44 @@ mod tests {
                    ok 2 selftests: a: y.sh (3.0 s) # SKIP\n\
                    not ok 3 selftests: b: z.sh (900.1 s) # TIMEOUT 900 seconds\n\
                    ok 4 selftests: b: old.sh\n";
-        let t = Timing { programs: Timing::programs_from_kselftest(out), guest_secs: Some(1000), cargo_secs: Some(60) };
-        let names: Vec<(&str, &str, f64)> =
-            t.programs.iter().map(|p| (p.suite.as_str(), p.program.as_str(), p.secs)).collect();
-        assert_eq!(names, vec![("a", "x.sh", 12.5), ("a", "y.sh", 3.0), ("b", "z.sh", 900.1)]);
+        let t = Timing {
+            programs: Timing::programs_from_kselftest(out),
+            guest_secs: Some(1000),
+            cargo_secs: Some(60),
+        };
+        let names: Vec<(&str, &str, f64)> = t
+            .programs
+            .iter()
+            .map(|p| (p.suite.as_str(), p.program.as_str(), p.secs))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("a", "x.sh", 12.5),
+                ("a", "y.sh", 3.0),
+                ("b", "z.sh", 900.1)
+            ]
+        );
         let table = t.table();
         assert_eq!(table[0], "time: slowest programs (3 of 3):");
         assert_eq!(table[1], "time:    900.1 s  b: z.sh");
         assert_eq!(table[3], "time:      3.0 s  a: y.sh");
-        assert!(table.contains(&"time:     15.5 s  suite a (2 programs)".to_string()), "{table:?}");
-        assert!(table.contains(&"time:    900.1 s  suite b (1 programs)".to_string()), "{table:?}");
-        assert!(table.contains(&"time:    915.6 s  all VM programs".to_string()), "{table:?}");
-        assert!(table.contains(&"time:   1000 s    guest, boot to power-off".to_string()), "{table:?}");
+        assert!(
+            table.contains(&"time:     15.5 s  suite a (2 programs)".to_string()),
+            "{table:?}"
+        );
+        assert!(
+            table.contains(&"time:    900.1 s  suite b (1 programs)".to_string()),
+            "{table:?}"
+        );
+        assert!(
+            table.contains(&"time:    915.6 s  all VM programs".to_string()),
+            "{table:?}"
+        );
+        assert!(
+            table.contains(&"time:   1000 s    guest, boot to power-off".to_string()),
+            "{table:?}"
+        );
         assert_eq!(table.last().unwrap(), "time:     60 s    cargo tests");
     }
 

@@ -61,9 +61,16 @@ pub fn output_line(program: &str, args: &[&str]) -> Result<String, Fail> {
         .output()
         .map_err(|e| Fail::new(format!("cannot run {program}: {e} (run scripts/deps.sh)")))?;
     if !out.status.success() {
-        return Err(Fail::new(format!("{program} {args:?} failed (run scripts/deps.sh)")));
+        return Err(Fail::new(format!(
+            "{program} {args:?} failed (run scripts/deps.sh)"
+        )));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").trim().to_string())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string())
 }
 
 /// Hex SHA-256 of `data`, via coreutils' sha256sum (keeps xtask dependency-free).
@@ -89,7 +96,9 @@ pub const KERNEL_RUSTC: &str = "/usr/bin/rustc";
 pub fn bindgen() -> PathBuf {
     let home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo")
+        });
     home.join("bin/bindgen")
 }
 

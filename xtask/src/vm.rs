@@ -72,15 +72,24 @@ impl Job {
                     suites.split(',').map(str::to_string).collect()
                 };
                 if let Some(bad) = suites.iter().find(|s| !all.contains(s)) {
-                    return Err(Fail::new(format!("unknown suite '{bad}' (have: {})", all.join(", "))));
+                    return Err(Fail::new(format!(
+                        "unknown suite '{bad}' (have: {})",
+                        all.join(", ")
+                    )));
                 }
-                let budget = suites.iter().map(|s| suite_budget(s)).sum::<Result<u64, Fail>>()?;
+                let budget = suites
+                    .iter()
+                    .map(|s| suite_budget(s))
+                    .sum::<Result<u64, Fail>>()?;
                 (suites, budget)
             }
             "bench" => {
                 let script = repo_root().join(format!("userspace-tools/bench/{suites}.sh"));
                 if suites.is_empty() || !script.exists() {
-                    return Err(Fail::new(format!("no benchmark '{suites}' ({} missing)", script.display())));
+                    return Err(Fail::new(format!(
+                        "no benchmark '{suites}' ({} missing)",
+                        script.display()
+                    )));
                 }
                 (vec![suites.to_string()], 1800)
             }
@@ -89,8 +98,14 @@ impl Job {
             _ => return Err(Fail::new(format!("unknown VM mode '{mode}'"))),
         };
         let scale = variant_scale();
-        let timeout = Duration::from_secs(timeout.unwrap_or(budget * scale)) + BOOT_ALLOWANCE * scale as u32;
-        Ok(Job { mode: mode.into(), suites, timeout, timeout_scale: scale })
+        let timeout =
+            Duration::from_secs(timeout.unwrap_or(budget * scale)) + BOOT_ALLOWANCE * scale as u32;
+        Ok(Job {
+            mode: mode.into(),
+            suites,
+            timeout,
+            timeout_scale: scale,
+        })
     }
 
     /// The same job with every timeout `factor` times longer (the stress
@@ -123,19 +138,32 @@ fn suite_budget(suite: &str) -> Result<u64, Fail> {
     let makefile = fs::read_to_string(dir.join("Makefile"))?;
     let progs: Vec<&str> = makefile
         .lines()
-        .filter_map(|l| l.split_once(":=").filter(|(k, _)| k.trim() == "TEST_PROGS").map(|(_, v)| v))
+        .filter_map(|l| {
+            l.split_once(":=")
+                .filter(|(k, _)| k.trim() == "TEST_PROGS")
+                .map(|(_, v)| v)
+        })
         .flat_map(str::split_whitespace)
         .collect();
-    Ok(progs.iter().map(|p| program_timeout(&settings, p)).sum::<u64>().max(program_timeout(&settings, "")))
+    Ok(progs
+        .iter()
+        .map(|p| program_timeout(&settings, p))
+        .sum::<u64>()
+        .max(program_timeout(&settings, "")))
 }
 
 /// A program's timeout in a suite's `settings`: its own
 /// `timeout.PROGRAM=`, else the suite's `timeout=`, else kselftest's 45 s.
 fn program_timeout(settings: &str, program: &str) -> u64 {
     let value = |key: &str| {
-        settings.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().parse().ok())
+        settings
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
     };
-    value(&format!("timeout.{program}=")).or_else(|| value("timeout=")).unwrap_or(45)
+    value(&format!("timeout.{program}="))
+        .or_else(|| value("timeout="))
+        .unwrap_or(45)
 }
 
 /// Boots the VM for `job`; returns the test counts it reported and where
@@ -169,21 +197,33 @@ fn outcome_of(job: &Job, dir: &Path, outcome: Option<String>, tap: &str) -> Resu
         return Err(trouble_report(&console, &why));
     }
     if let Some(line) = trouble {
-        return Err(trouble_report(&console, &format!("kernel reported: {line}")));
+        return Err(trouble_report(
+            &console,
+            &format!("kernel reported: {line}"),
+        ));
     }
     if job.mode == "demo" {
-        return Ok(Counts { passed: 1, ..Counts::default() });
+        return Ok(Counts {
+            passed: 1,
+            ..Counts::default()
+        });
     }
     if job.mode == "bench" {
         let out = fs::read_to_string(dir.join("bench.txt")).unwrap_or_default();
         let figures: Vec<&str> = out.lines().filter(|l| l.starts_with("bench ")).collect();
         if figures.is_empty() || !dir.join("bench.ok").exists() {
-            return Err(trouble_report(&console, "the benchmark failed or printed no figures"));
+            return Err(trouble_report(
+                &console,
+                "the benchmark failed or printed no figures",
+            ));
         }
         for f in &figures {
             println!("{f}");
         }
-        return Ok(Counts { passed: 1, ..Counts::default() });
+        return Ok(Counts {
+            passed: 1,
+            ..Counts::default()
+        });
     }
     let counts = Counts::from_kselftest(tap);
     eprintln!("vm: results in {}", dir.display());
@@ -225,15 +265,24 @@ fn trouble_report(console: &Path, what: &str) -> Fail {
 fn oops_digest(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.iter().position(|l| {
-        KERNEL_TROUBLE.iter().any(|p| l.contains(p)) && !l.contains("Call Trace:") && !l.contains("Kernel panic")
+        KERNEL_TROUBLE.iter().any(|p| l.contains(p))
+            && !l.contains("Call Trace:")
+            && !l.contains("Kernel panic")
     });
     let Some(start) = start else {
         return "--- no kernel report found in the console log ---".to_string();
     };
-    let mut out = vec![format!("--- first kernel report ---\n{}", strip_time(lines[start]))];
+    let mut out = vec![format!(
+        "--- first kernel report ---\n{}",
+        strip_time(lines[start])
+    )];
     let (mut frames, mut guessed) = (Vec::new(), Vec::new());
     for l in lines[start + 1..].iter().map(|l| strip_time(l)) {
-        if l.starts_with("RIP:") || l.contains("BUG:") || l.contains("stack guard") || l.contains("overflow") {
+        if l.starts_with("RIP:")
+            || l.contains("BUG:")
+            || l.contains("stack guard")
+            || l.contains("overflow")
+        {
             out.push(l.to_string());
         } else if let Some(frame) = trace_frame(l) {
             frames.push(frame);
@@ -292,7 +341,10 @@ fn accelerator(kernel: &Kernel) -> Result<String, Fail> {
     if std::env::var("HANDOFF_ACCEL").as_deref() == Ok("tcg") {
         return Ok("tcg".into());
     }
-    let usable = fs::OpenOptions::new().read(true).write(true).open("/dev/kvm");
+    let usable = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm");
     if let Err(e) = usable {
         eprintln!("vm: /dev/kvm unusable ({e}); using TCG");
         return Ok("tcg".into());
@@ -303,7 +355,12 @@ fn accelerator(kernel: &Kernel) -> Result<String, Fail> {
     let verdict = match fs::read_to_string(&verdict_file) {
         Ok(v) => v.trim().to_string(),
         Err(_) => {
-            let probe = Job { mode: "probe".into(), suites: Vec::new(), timeout: Duration::from_secs(60), timeout_scale: 1 };
+            let probe = Job {
+                mode: "probe".into(),
+                suites: Vec::new(),
+                timeout: Duration::from_secs(60),
+                timeout_scale: 1,
+            };
             let ok = matches!(boot(kernel, &probe, "kvm"), Ok((dir, None, _)) if dir.join("done").exists());
             let v = if ok { "kvm" } else { "tcg" };
             fs::write(&verdict_file, v)?;
@@ -311,7 +368,10 @@ fn accelerator(kernel: &Kernel) -> Result<String, Fail> {
         }
     };
     if verdict != "kvm" {
-        eprintln!("vm: KVM did not boot a guest here (probe cached in {}); using TCG", verdict_file.display());
+        eprintln!(
+            "vm: KVM did not boot a guest here (probe cached in {}); using TCG",
+            verdict_file.display()
+        );
     }
     Ok(verdict)
 }
@@ -338,7 +398,8 @@ fn run_dir(mode: &str) -> Result<PathBuf, Fail> {
 fn selftest_knobs(vars: impl Iterator<Item = (String, String)>) -> String {
     let mut knobs: Vec<(String, String)> = vars
         .filter(|(name, _)| {
-            name.starts_with("HANDOFF_") && name != "HANDOFF_ACCEL"
+            name.starts_with("HANDOFF_")
+                && name != "HANDOFF_ACCEL"
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         })
         .collect();
@@ -372,25 +433,50 @@ fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<Stri
         repo.join("xtask/guest/init.sh").display()
     );
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-machine", "q35", "-accel", accel, "-cpu", "max", "-nodefaults", "-no-reboot"])
-        .args(["-smp", &VCPUS.to_string(), "-m", &MEMORY_MIB.to_string()])
-        .args(["-display", "none", "-serial", "stdio", "-nic", "none"])
-        .arg("-kernel")
-        .arg(kernel.bzimage())
-        .args(["-append", &append])
-        .args(["-fsdev", "local,id=root,path=/,security_model=none,readonly=on"])
-        .args(["-device", "virtio-9p-pci,fsdev=root,mount_tag=/dev/root"])
-        .arg("-fsdev")
-        .arg(format!("local,id=results,path={},security_model=none", dir.display()))
-        .args(["-device", "virtio-9p-pci,fsdev=results,mount_tag=results"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "-machine",
+        "q35",
+        "-accel",
+        accel,
+        "-cpu",
+        "max",
+        "-nodefaults",
+        "-no-reboot",
+    ])
+    .args(["-smp", &VCPUS.to_string(), "-m", &MEMORY_MIB.to_string()])
+    .args(["-display", "none", "-serial", "stdio", "-nic", "none"])
+    .arg("-kernel")
+    .arg(kernel.bzimage())
+    .args(["-append", &append])
+    .args([
+        "-fsdev",
+        "local,id=root,path=/,security_model=none,readonly=on",
+    ])
+    .args(["-device", "virtio-9p-pci,fsdev=root,mount_tag=/dev/root"])
+    .arg("-fsdev")
+    .arg(format!(
+        "local,id=results,path={},security_model=none",
+        dir.display()
+    ))
+    .args(["-device", "virtio-9p-pci,fsdev=results,mount_tag=results"])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     if job.mode != "probe" {
-        eprintln!("vm: booting {} vCPUs ({accel}), job '{}' [{}], log {}", VCPUS, job.mode, job.suites.join(","), dir.display());
+        eprintln!(
+            "vm: booting {} vCPUs ({accel}), job '{}' [{}], log {}",
+            VCPUS,
+            job.mode,
+            job.suites.join(","),
+            dir.display()
+        );
     }
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| Fail::new(format!("cannot start qemu-system-x86_64: {e} (run scripts/deps.sh)")))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        Fail::new(format!(
+            "cannot start qemu-system-x86_64: {e} (run scripts/deps.sh)"
+        ))
+    })?;
     let outcome = pump_console(&mut child, &dir, job, started)?;
     let guest_secs = started.elapsed().as_secs();
     if job.mode != "probe" {
@@ -401,7 +487,12 @@ fn boot(kernel: &Kernel, job: &Job, accel: &str) -> Result<(PathBuf, Option<Stri
 
 /// Copies the serial console to console.log (and the terminal) until the
 /// guest powers off or the job's timeout expires.
-fn pump_console(child: &mut Child, dir: &Path, job: &Job, started: Instant) -> Result<Option<String>, Fail> {
+fn pump_console(
+    child: &mut Child,
+    dir: &Path,
+    job: &Job,
+    started: Instant,
+) -> Result<Option<String>, Fail> {
     let mut log = fs::File::create(dir.join("console.log"))?;
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel::<String>();
@@ -424,7 +515,10 @@ fn pump_console(child: &mut Child, dir: &Path, job: &Job, started: Instant) -> R
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
-                outcome = Some(format!("the guest hung: no power-off within {} s", job.timeout.as_secs()));
+                outcome = Some(format!(
+                    "the guest hung: no power-off within {} s",
+                    job.timeout.as_secs()
+                ));
                 break;
             }
         }

@@ -20,14 +20,22 @@ sys.exit(bad)
 
 #[test]
 fn documentation_builds_without_warnings() {
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("Documentation");
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("Documentation");
     let mut files: Vec<_> = std::fs::read_dir(&docs)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "rst"))
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "found only {} .rst files in {}", files.len(), docs.display());
+    assert!(
+        files.len() >= 5,
+        "found only {} .rst files in {}",
+        files.len(),
+        docs.display()
+    );
     let out = Command::new("python3")
         .arg("-c")
         .arg(CHECK)

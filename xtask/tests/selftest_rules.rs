@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 const LONGEST_SLEEP: f64 = 0.1;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn scripts(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -37,7 +40,10 @@ fn scripts(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The number right after `word` in `line`, if there is one.
 fn number_after(line: &str, word: &str) -> Option<f64> {
     let rest = &line[line.find(word)? + word.len()..];
-    let n: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let n: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
     n.parse().ok()
 }
 
@@ -56,7 +62,9 @@ fn fixed_wait(line: &str) -> Option<String> {
             return Some(format!("a fixed {secs} s sleep"));
         }
     }
-    number_after(line, "--idle ").filter(|s| *s > 0.0).map(|s| format!("hxfer --idle {s} (use --idle-until)"))
+    number_after(line, "--idle ")
+        .filter(|s| *s > 0.0)
+        .map(|s| format!("hxfer --idle {s} (use --idle-until)"))
 }
 
 /// A line that skips a program or a subtest, if it is one.
@@ -109,7 +117,11 @@ fn violations(rule: fn(&str) -> Option<String>) -> Vec<String> {
     for f in &files {
         for (n, line) in logical_lines(&fs::read_to_string(f).unwrap()) {
             if let Some(what) = rule(&line) {
-                bad.push(format!("{}:{n}: {what}: {}", f.strip_prefix(&root).unwrap().display(), line.trim()));
+                bad.push(format!(
+                    "{}:{n}: {what}: {}",
+                    f.strip_prefix(&root).unwrap().display(),
+                    line.trim()
+                ));
             }
         }
     }
@@ -145,7 +157,11 @@ fn line_rules() {
 #[test]
 fn tests_and_benchmarks_wait_for_states() {
     let bad = violations(fixed_wait);
-    assert!(bad.is_empty(), "fixed waits (use wait_until/stays_true from selftests/lib.sh):\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "fixed waits (use wait_until/stays_true from selftests/lib.sh):\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -157,5 +173,9 @@ fn background_commands_in_namespaces_keep_their_pid() {
 #[test]
 fn no_program_skips_itself() {
     let bad = violations(self_skip);
-    assert!(bad.is_empty(), "self-skips (use require from selftests/lib.sh, or fail):\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "self-skips (use require from selftests/lib.sh, or fail):\n{}",
+        bad.join("\n")
+    );
 }

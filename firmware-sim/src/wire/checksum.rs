@@ -25,7 +25,18 @@ pub fn add(partial: u16, data: &[u8]) -> u16 {
     let mut blocks = data.chunks_exact(32);
     for b in &mut blocks {
         if let Ok(b) = <&[u8; 32]>::try_from(b) {
-            let w = |i: usize| u128::from(u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]));
+            let w = |i: usize| {
+                u128::from(u64::from_le_bytes([
+                    b[i],
+                    b[i + 1],
+                    b[i + 2],
+                    b[i + 3],
+                    b[i + 4],
+                    b[i + 5],
+                    b[i + 6],
+                    b[i + 7],
+                ]))
+            };
             acc += w(0) + w(8) + w(16) + w(24);
         }
     }
@@ -43,7 +54,10 @@ pub fn add(partial: u16, data: &[u8]) -> u16 {
         t.copy_from_slice(rest);
     }
     acc += u128::from(u64::from_le_bytes(tail));
-    let folded = (acc as u64 & 0xffff_ffff) + (acc as u64 >> 32) + ((acc >> 64) as u64 & 0xffff_ffff) + ((acc >> 96) as u64);
+    let folded = (acc as u64 & 0xffff_ffff)
+        + (acc as u64 >> 32)
+        + ((acc >> 64) as u64 & 0xffff_ffff)
+        + ((acc >> 96) as u64);
     let le = fold(folded);
     combine(partial, le.swap_bytes())
 }

@@ -70,12 +70,19 @@ pub struct EthernetRepr {
 impl EthernetRepr {
     /// Parses the header of a checked frame.
     pub fn parse<T: AsRef<[u8]>>(f: &Frame<T>) -> Self {
-        EthernetRepr { src: f.src_addr(), dst: f.dst_addr(), ethertype: f.ethertype() }
+        EthernetRepr {
+            src: f.src_addr(),
+            dst: f.dst_addr(),
+            ethertype: f.ethertype(),
+        }
     }
 
     /// Writes the header into the first [`HEADER_LEN`] bytes of `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), WireError> {
-        let h: &mut [u8; HEADER_LEN] = buf.get_mut(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(WireError::Truncated)?;
+        let h: &mut [u8; HEADER_LEN] = buf
+            .get_mut(..HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(WireError::Truncated)?;
         let [d0, d1, d2, d3, d4, d5] = self.dst;
         let [s0, s1, s2, s3, s4, s5] = self.src;
         let [t0, t1] = self.ethertype.to_be_bytes();
@@ -90,7 +97,11 @@ mod tests {
 
     #[test]
     fn roundtrip() {
-        let r = EthernetRepr { src: [2, 0, 0, 0, 0, 1], dst: [2, 0, 0, 0, 0, 2], ethertype: ETHERTYPE_IPV6 };
+        let r = EthernetRepr {
+            src: [2, 0, 0, 0, 0, 1],
+            dst: [2, 0, 0, 0, 0, 2],
+            ethertype: ETHERTYPE_IPV6,
+        };
         let mut buf = [0u8; 20];
         r.emit(&mut buf).unwrap();
         let f = Frame::new_checked(&buf[..]).unwrap();
@@ -101,8 +112,17 @@ mod tests {
     #[test]
     fn truncated() {
         for len in 0..HEADER_LEN {
-            assert_eq!(Frame::new_checked(&[0u8; 14][..len]).err(), Some(WireError::Truncated));
+            assert_eq!(
+                Frame::new_checked(&[0u8; 14][..len]).err(),
+                Some(WireError::Truncated)
+            );
         }
-        assert!(EthernetRepr { src: [0; 6], dst: [0; 6], ethertype: 0 }.emit(&mut [0u8; 13]).is_err());
+        assert!(EthernetRepr {
+            src: [0; 6],
+            dst: [0; 6],
+            ethertype: 0
+        }
+        .emit(&mut [0u8; 13])
+        .is_err());
     }
 }

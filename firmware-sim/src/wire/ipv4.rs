@@ -96,7 +96,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The payload, bounded by the total length (Ethernet padding excluded).
     pub fn payload(&self) -> &[u8] {
-        self.b().get(self.header_len()..self.total_len()).unwrap_or(&[])
+        self.b()
+            .get(self.header_len()..self.total_len())
+            .unwrap_or(&[])
     }
 }
 
@@ -146,13 +148,40 @@ impl Ipv4Repr {
 
     /// Writes a 20-byte header (DF set, no options) with its checksum.
     pub fn emit(&self, buf: &mut [u8], ident: u16) -> Result<(), WireError> {
-        let total = self.payload_len.checked_add(HEADER_LEN as u16).ok_or(WireError::Malformed)?;
-        let h: &mut [u8; 20] = buf.get_mut(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(WireError::Truncated)?;
+        let total = self
+            .payload_len
+            .checked_add(HEADER_LEN as u16)
+            .ok_or(WireError::Malformed)?;
+        let h: &mut [u8; 20] = buf
+            .get_mut(..HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(WireError::Truncated)?;
         let [t0, t1] = total.to_be_bytes();
         let [i0, i1] = ident.to_be_bytes();
         let [s0, s1, s2, s3] = self.src;
         let [d0, d1, d2, d3] = self.dst;
-        *h = [0x45, self.tos, t0, t1, i0, i1, 0x40, 0, self.ttl, self.protocol, 0, 0, s0, s1, s2, s3, d0, d1, d2, d3];
+        *h = [
+            0x45,
+            self.tos,
+            t0,
+            t1,
+            i0,
+            i1,
+            0x40,
+            0,
+            self.ttl,
+            self.protocol,
+            0,
+            0,
+            s0,
+            s1,
+            s2,
+            s3,
+            d0,
+            d1,
+            d2,
+            d3,
+        ];
         let c = !checksum::sum20(h);
         h[10..12].copy_from_slice(&c.to_be_bytes());
         Ok(())
@@ -164,7 +193,14 @@ mod tests {
     use super::*;
 
     fn sample() -> Ipv4Repr {
-        Ipv4Repr { src: [198, 18, 0, 1], dst: [198, 18, 0, 2], protocol: PROTO_TCP, payload_len: 4, ttl: 64, tos: 0x10 }
+        Ipv4Repr {
+            src: [198, 18, 0, 1],
+            dst: [198, 18, 0, 2],
+            protocol: PROTO_TCP,
+            payload_len: 4,
+            ttl: 64,
+            tos: 0x10,
+        }
     }
 
     #[test]
@@ -196,8 +232,14 @@ mod tests {
         }
         let mut b = buf;
         b[8] ^= 1;
-        assert_eq!(Ipv4Repr::parse(&Packet::new_checked(&b[..]).unwrap()), Err(WireError::BadChecksum));
-        assert_eq!(Packet::new_checked(&buf[..19]).err(), Some(WireError::Truncated));
+        assert_eq!(
+            Ipv4Repr::parse(&Packet::new_checked(&b[..]).unwrap()),
+            Err(WireError::BadChecksum)
+        );
+        assert_eq!(
+            Packet::new_checked(&buf[..19]).err(),
+            Some(WireError::Truncated)
+        );
     }
 
     #[test]
@@ -209,6 +251,9 @@ mod tests {
         buf[11] = 0;
         let c = checksum::checksum(&buf[..20]);
         buf[10..12].copy_from_slice(&c.to_be_bytes());
-        assert_eq!(Ipv4Repr::parse(&Packet::new_checked(&buf[..]).unwrap()), Err(WireError::Unsupported));
+        assert_eq!(
+            Ipv4Repr::parse(&Packet::new_checked(&buf[..]).unwrap()),
+            Err(WireError::Unsupported)
+        );
     }
 }

@@ -66,7 +66,9 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The payload, bounded by the payload length field.
     pub fn payload(&self) -> &[u8] {
-        self.b().get(HEADER_LEN..HEADER_LEN + self.payload_len()).unwrap_or(&[])
+        self.b()
+            .get(HEADER_LEN..HEADER_LEN + self.payload_len())
+            .unwrap_or(&[])
     }
 }
 
@@ -82,7 +84,8 @@ impl<'a> Packet<&'a [u8]> {
     /// The payload, borrowed for the buffer's lifetime rather than the view's.
     pub fn payload_slice(&self) -> &'a [u8] {
         let b: &'a [u8] = self.buffer;
-        b.get(HEADER_LEN..HEADER_LEN + self.payload_len()).unwrap_or(&[])
+        b.get(HEADER_LEN..HEADER_LEN + self.payload_len())
+            .unwrap_or(&[])
     }
 }
 
@@ -142,14 +145,27 @@ mod tests {
         src[0] = 0x20;
         src[1] = 0x01;
         src[15] = 1;
-        let r = Ipv6Repr { src, dst: [0xfe; 16], next_header: 6, payload_len: 3, hop_limit: 64, traffic_class: 0xb8 };
+        let r = Ipv6Repr {
+            src,
+            dst: [0xfe; 16],
+            next_header: 6,
+            payload_len: 3,
+            hop_limit: 64,
+            traffic_class: 0xb8,
+        };
         let mut buf = [0u8; 43];
         r.emit(&mut buf).unwrap();
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(Ipv6Repr::parse(&p), r);
         assert_eq!(p.payload().len(), 3);
-        assert_eq!(Packet::new_checked(&buf[..42]).err(), Some(WireError::Truncated));
+        assert_eq!(
+            Packet::new_checked(&buf[..42]).err(),
+            Some(WireError::Truncated)
+        );
         buf[0] = 0x40;
-        assert_eq!(Packet::new_checked(&buf[..]).err(), Some(WireError::Malformed));
+        assert_eq!(
+            Packet::new_checked(&buf[..]).err(),
+            Some(WireError::Malformed)
+        );
     }
 }

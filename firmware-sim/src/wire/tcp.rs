@@ -131,9 +131,14 @@ impl TcpOptions {
         let mut o = TcpOptions::default();
         // Fast path: the layout every timestamp-using stack sends on
         // established connections (RFC 7323 Appendix A).
-        if let Some(&[1, 1, 8, 10, a0, a1, a2, a3, b0, b1, b2, b3]) = opts.get(..12).and_then(|s| <&[u8; 12]>::try_from(s).ok()) {
+        if let Some(&[1, 1, 8, 10, a0, a1, a2, a3, b0, b1, b2, b3]) =
+            opts.get(..12).and_then(|s| <&[u8; 12]>::try_from(s).ok())
+        {
             if opts.len() == 12 {
-                o.ts = Some((u32::from_be_bytes([a0, a1, a2, a3]), u32::from_be_bytes([b0, b1, b2, b3])));
+                o.ts = Some((
+                    u32::from_be_bytes([a0, a1, a2, a3]),
+                    u32::from_be_bytes([b0, b1, b2, b3]),
+                ));
                 return o;
             }
         }
@@ -167,7 +172,11 @@ impl TcpOptions {
                         i += 8;
                     }
                 }
-                (OPT_MSS, _) | (OPT_WSCALE, _) | (OPT_SACK_PERM, _) | (OPT_TS, _) | (OPT_SACK, _) => {
+                (OPT_MSS, _)
+                | (OPT_WSCALE, _)
+                | (OPT_SACK_PERM, _)
+                | (OPT_TS, _)
+                | (OPT_SACK, _) => {
                     // Known kind with the wrong length: RFC 9293 §3.2 says
                     // to treat it as malformed.
                     o.malformed = true;
@@ -210,15 +219,42 @@ impl TcpRepr {
     /// Writes the header (checksum zero) into the front of `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), WireError> {
         let hl = self.header_len();
-        let h: &mut [u8; HEADER_LEN] = buf.get_mut(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(WireError::Truncated)?;
+        let h: &mut [u8; HEADER_LEN] = buf
+            .get_mut(..HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(WireError::Truncated)?;
         let [p0, p1] = self.src_port.to_be_bytes();
         let [q0, q1] = self.dst_port.to_be_bytes();
         let [s0, s1, s2, s3] = self.seq.to_be_bytes();
         let [a0, a1, a2, a3] = self.ack.to_be_bytes();
         let [w0, w1] = self.window.to_be_bytes();
-        *h = [p0, p1, q0, q1, s0, s1, s2, s3, a0, a1, a2, a3, ((hl / 4) as u8) << 4, self.flags, w0, w1, 0, 0, 0, 0];
+        *h = [
+            p0,
+            p1,
+            q0,
+            q1,
+            s0,
+            s1,
+            s2,
+            s3,
+            a0,
+            a1,
+            a2,
+            a3,
+            ((hl / 4) as u8) << 4,
+            self.flags,
+            w0,
+            w1,
+            0,
+            0,
+            0,
+            0,
+        ];
         if let Some((val, ecr)) = self.ts {
-            let o: &mut [u8; 12] = buf.get_mut(HEADER_LEN..HEADER_LEN + 12).and_then(|o| o.try_into().ok()).ok_or(WireError::Truncated)?;
+            let o: &mut [u8; 12] = buf
+                .get_mut(HEADER_LEN..HEADER_LEN + 12)
+                .and_then(|o| o.try_into().ok())
+                .ok_or(WireError::Truncated)?;
             let [v0, v1, v2, v3] = val.to_be_bytes();
             let [e0, e1, e2, e3] = ecr.to_be_bytes();
             *o = [OPT_NOP, OPT_NOP, OPT_TS, 10, v0, v1, v2, v3, e0, e1, e2, e3];
@@ -243,7 +279,15 @@ mod tests {
 
     #[test]
     fn emit_parse_roundtrip() {
-        let r = TcpRepr { src_port: 80, dst_port: 40000, seq: 0xffff_fff0, ack: 5, flags: ACK | PSH, window: 1000, ts: Some((1, 2)) };
+        let r = TcpRepr {
+            src_port: 80,
+            dst_port: 40000,
+            seq: 0xffff_fff0,
+            ack: 5,
+            flags: ACK | PSH,
+            window: 1000,
+            ts: Some((1, 2)),
+        };
         let mut buf = [0u8; 35];
         r.emit(&mut buf).unwrap();
         buf[32..].copy_from_slice(b"abc");
@@ -251,20 +295,34 @@ mod tests {
         fill_checksum(&mut buf, pseudo);
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert!(p.verify_checksum(pseudo));
-        assert_eq!((p.src_port(), p.dst_port(), p.seq(), p.ack()), (80, 40000, 0xffff_fff0, 5));
-        assert_eq!((p.flags(), p.window(), p.payload()), (ACK | PSH, 1000, &b"abc"[..]));
+        assert_eq!(
+            (p.src_port(), p.dst_port(), p.seq(), p.ack()),
+            (80, 40000, 0xffff_fff0, 5)
+        );
+        assert_eq!(
+            (p.flags(), p.window(), p.payload()),
+            (ACK | PSH, 1000, &b"abc"[..])
+        );
         assert_eq!(TcpOptions::parse(p.options()).ts, Some((1, 2)));
         buf[34] ^= 0x40;
-        assert!(!Packet::new_checked(&buf[..]).unwrap().verify_checksum(pseudo));
+        assert!(!Packet::new_checked(&buf[..])
+            .unwrap()
+            .verify_checksum(pseudo));
     }
 
     #[test]
     fn header_length_checks() {
         let mut buf = [0u8; 24];
         buf[12] = 0x40;
-        assert_eq!(Packet::new_checked(&buf[..]).err(), Some(WireError::Malformed));
+        assert_eq!(
+            Packet::new_checked(&buf[..]).err(),
+            Some(WireError::Malformed)
+        );
         buf[12] = 0x70;
-        assert_eq!(Packet::new_checked(&buf[..]).err(), Some(WireError::Truncated));
+        assert_eq!(
+            Packet::new_checked(&buf[..]).err(),
+            Some(WireError::Truncated)
+        );
         buf[12] = 0x50;
         assert!(Packet::new_checked(&buf[..]).is_ok());
     }
@@ -274,19 +332,75 @@ mod tests {
         let ts = [1u8, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9];
         let cases: &[(&[u8], TcpOptions)] = &[
             (&[], TcpOptions::default()),
-            (&[2, 4, 0x05, 0xb4, 3, 3, 7, 4, 2], TcpOptions { mss: Some(1460), wscale: Some(7), sack_perm: true, ..Default::default() }),
-            (&ts, TcpOptions { ts: Some((7, 9)), ..Default::default() }),
+            (
+                &[2, 4, 0x05, 0xb4, 3, 3, 7, 4, 2],
+                TcpOptions {
+                    mss: Some(1460),
+                    wscale: Some(7),
+                    sack_perm: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                &ts,
+                TcpOptions {
+                    ts: Some((7, 9)),
+                    ..Default::default()
+                },
+            ),
             // EOL stops parsing even if garbage follows.
             (&[0, 2, 4, 5, 0xb4], TcpOptions::default()),
             // Zero length, length 1, overlong, wrong length for a known kind.
-            (&[99, 0], TcpOptions { malformed: true, ..Default::default() }),
-            (&[99, 1], TcpOptions { malformed: true, ..Default::default() }),
-            (&[2, 40, 0, 0], TcpOptions { malformed: true, ..Default::default() }),
-            (&[2, 3, 0, 1, 1, 1, 1], TcpOptions { malformed: true, ..Default::default() }),
-            (&[8, 6, 0, 0, 0, 0], TcpOptions { malformed: true, ..Default::default() }),
-            (&[2], TcpOptions { malformed: true, ..Default::default() }),
+            (
+                &[99, 0],
+                TcpOptions {
+                    malformed: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                &[99, 1],
+                TcpOptions {
+                    malformed: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                &[2, 40, 0, 0],
+                TcpOptions {
+                    malformed: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                &[2, 3, 0, 1, 1, 1, 1],
+                TcpOptions {
+                    malformed: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                &[8, 6, 0, 0, 0, 0],
+                TcpOptions {
+                    malformed: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                &[2],
+                TcpOptions {
+                    malformed: true,
+                    ..Default::default()
+                },
+            ),
             // Unknown option skipped by its length.
-            (&[30, 4, 0, 0, 4, 2], TcpOptions { sack_perm: true, ..Default::default() }),
+            (
+                &[30, 4, 0, 0, 4, 2],
+                TcpOptions {
+                    sack_perm: true,
+                    ..Default::default()
+                },
+            ),
         ];
         for (bytes, want) in cases {
             assert_eq!(TcpOptions::parse(bytes), *want, "{bytes:?}");

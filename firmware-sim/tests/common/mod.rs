@@ -9,7 +9,9 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 
 use firmware_sim::memory::{BufRef, ChunkMeta, NicMemoryLayout, WHEEL_SLOTS};
-use firmware_sim::msg::{errno, Command, CtrlCmd, CtrlEvent, HostEvent, Refusal, ResourceKind, RestoreReason, MSG_PSH};
+use firmware_sim::msg::{
+    errno, Command, CtrlCmd, CtrlEvent, HostEvent, Refusal, ResourceKind, RestoreReason, MSG_PSH,
+};
 use firmware_sim::snapshot::{SnapFlags, Snapshot, TcpState};
 use firmware_sim::wire::{checksum, tcp};
 use firmware_sim::{Arena, ConnSlot, DmaError, Engine, Event, HostMemory, LookupEntry, NicPort};
@@ -82,13 +84,22 @@ pub struct LinkCfg {
 
 impl Default for LinkCfg {
     fn default() -> Self {
-        LinkCfg { delay_us: 1000, jitter_us: 0, loss_ppm: 0, dup_ppm: 0, rate_bps: 100_000_000 }
+        LinkCfg {
+            delay_us: 1000,
+            jitter_us: 0,
+            loss_ppm: 0,
+            dup_ppm: 0,
+            rate_bps: 100_000_000,
+        }
     }
 }
 
 impl LinkCfg {
     pub fn lossy(loss_pct: u32) -> Self {
-        LinkCfg { loss_ppm: loss_pct * 10_000, ..Self::default() }
+        LinkCfg {
+            loss_ppm: loss_pct * 10_000,
+            ..Self::default()
+        }
     }
 }
 
@@ -102,7 +113,10 @@ pub struct DueQueue<T> {
 
 impl<T> DueQueue<T> {
     pub fn new() -> Self {
-        DueQueue { frames: Vec::new(), sent: 0 }
+        DueQueue {
+            frames: Vec::new(),
+            sent: 0,
+        }
     }
 
     pub fn push(&mut self, due: u64, frame: T) {
@@ -158,7 +172,10 @@ pub struct Link {
 
 impl Link {
     pub fn new(cfg: LinkCfg) -> Self {
-        Link { cfg, ..Default::default() }
+        Link {
+            cfg,
+            ..Default::default()
+        }
     }
     pub fn send(&mut self, now: u64, frame: Vec<u8>, rng: &mut Rng) {
         self.sent += 1;
@@ -228,14 +245,45 @@ impl Device for SimDevice {
 /// An event as the host decoded it from the event ring.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnedEvent {
-    HandoffDone { cookie: u64, result: Result<u32, Refusal> },
-    Restore { cid: u32, cookie: u64, reason: RestoreReason, snap: Snapshot },
-    Recv { cid: u32, addr: u64, len: u16, flags: u8 },
-    Ack { cid: u32, len: u64 },
-    Ctrl { cid: u32, ev: CtrlEvent, arg: u64 },
-    Resource { cid: u32, kind: ResourceKind, num: u64 },
-    RecvData { cid: u32, data: Vec<u8> },
-    Info { cid: u32, cookie: u64, snap: Snapshot },
+    HandoffDone {
+        cookie: u64,
+        result: Result<u32, Refusal>,
+    },
+    Restore {
+        cid: u32,
+        cookie: u64,
+        reason: RestoreReason,
+        snap: Snapshot,
+    },
+    Recv {
+        cid: u32,
+        addr: u64,
+        len: u16,
+        flags: u8,
+    },
+    Ack {
+        cid: u32,
+        len: u64,
+    },
+    Ctrl {
+        cid: u32,
+        ev: CtrlEvent,
+        arg: u64,
+    },
+    Resource {
+        cid: u32,
+        kind: ResourceKind,
+        num: u64,
+    },
+    RecvData {
+        cid: u32,
+        data: Vec<u8>,
+    },
+    Info {
+        cid: u32,
+        cookie: u64,
+        snap: Snapshot,
+    },
 }
 
 /// Host memory plus the NIC's ports as seen from the host. Events go
@@ -250,20 +298,32 @@ pub struct Host {
 
 impl Host {
     pub fn new(mem_bytes: usize) -> Self {
-        Host { mem: vec![0; mem_bytes], tx: Vec::new(), events: Vec::new(), passed: Vec::new(), tx_full: false }
+        Host {
+            mem: vec![0; mem_bytes],
+            tx: Vec::new(),
+            events: Vec::new(),
+            passed: Vec::new(),
+            tx_full: false,
+        }
     }
 }
 
 impl HostMemory for Host {
     fn dma_read(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), DmaError> {
         let a = usize::try_from(addr).map_err(|_| DmaError)?;
-        let src = self.mem.get(a..a.checked_add(buf.len()).ok_or(DmaError)?).ok_or(DmaError)?;
+        let src = self
+            .mem
+            .get(a..a.checked_add(buf.len()).ok_or(DmaError)?)
+            .ok_or(DmaError)?;
         buf.copy_from_slice(src);
         Ok(())
     }
     fn dma_write(&mut self, addr: u64, data: &[u8]) -> Result<(), DmaError> {
         let a = usize::try_from(addr).map_err(|_| DmaError)?;
-        let dst = self.mem.get_mut(a..a.checked_add(data.len()).ok_or(DmaError)?).ok_or(DmaError)?;
+        let dst = self
+            .mem
+            .get_mut(a..a.checked_add(data.len()).ok_or(DmaError)?)
+            .ok_or(DmaError)?;
         dst.copy_from_slice(data);
         Ok(())
     }
@@ -287,12 +347,35 @@ impl NicPort for Host {
         assert_eq!(m, n);
         self.events.push(match he {
             HostEvent::HandoffDone { cookie, result } => OwnedEvent::HandoffDone { cookie, result },
-            HostEvent::Restore { cid, cookie, reason, snap } => OwnedEvent::Restore { cid, cookie, reason, snap },
-            HostEvent::Recv { cid, addr, len, flags } => OwnedEvent::Recv { cid, addr, len, flags },
+            HostEvent::Restore {
+                cid,
+                cookie,
+                reason,
+                snap,
+            } => OwnedEvent::Restore {
+                cid,
+                cookie,
+                reason,
+                snap,
+            },
+            HostEvent::Recv {
+                cid,
+                addr,
+                len,
+                flags,
+            } => OwnedEvent::Recv {
+                cid,
+                addr,
+                len,
+                flags,
+            },
             HostEvent::Ack { cid, len } => OwnedEvent::Ack { cid, len },
             HostEvent::Ctrl { cid, ev, arg } => OwnedEvent::Ctrl { cid, ev, arg },
             HostEvent::Resource { cid, kind, num } => OwnedEvent::Resource { cid, kind, num },
-            HostEvent::RecvData { cid, data } => OwnedEvent::RecvData { cid, data: data.to_vec() },
+            HostEvent::RecvData { cid, data } => OwnedEvent::RecvData {
+                cid,
+                data: data.to_vec(),
+            },
             HostEvent::Info { cid, cookie, snap } => OwnedEvent::Info { cid, cookie, snap },
         });
     }
@@ -353,7 +436,12 @@ pub struct Bypass {
 
 impl Bypass {
     pub fn new(data: Vec<u8>) -> Self {
-        Bypass { to_send: data, max_outstanding: 256 * 1024, consume: true, ..Default::default() }
+        Bypass {
+            to_send: data,
+            max_outstanding: 256 * 1024,
+            consume: true,
+            ..Default::default()
+        }
     }
 
     pub fn push(&mut self, c: Command) {
@@ -375,7 +463,11 @@ impl Bypass {
         self.posted.clear();
         for i in 0..RECV_BUFS {
             let addr = RECV_BASE + i * u64::from(RECV_BUF);
-            self.push(Command::Post { cid, addr, len: RECV_BUF as u16 });
+            self.push(Command::Post {
+                cid,
+                addr,
+                len: RECV_BUF as u16,
+            });
             self.posted.push_back((addr, RECV_BUF, 0));
         }
         self.issued = self.acked;
@@ -388,13 +480,26 @@ impl Bypass {
         let Some(cid) = self.cid else { return };
         while self.issued < self.to_send.len() && self.issued - self.acked < self.max_outstanding {
             let n = (self.to_send.len() - self.issued).min(4096 - (self.issued % 4096));
-            let flags = if self.issued + n == self.to_send.len() { MSG_PSH } else { 0 };
-            self.push(Command::Send { cid, addr: SEND_BASE + self.issued as u64, len: n as u16, flags });
+            let flags = if self.issued + n == self.to_send.len() {
+                MSG_PSH
+            } else {
+                0
+            };
+            self.push(Command::Send {
+                cid,
+                addr: SEND_BASE + self.issued as u64,
+                len: n as u16,
+                flags,
+            });
             self.issued += n;
         }
         if self.close_when_sent && self.issued == self.to_send.len() && !self.close_issued {
             self.close_issued = true;
-            self.push(Command::Ctrl { cid, cmd: CtrlCmd::Close, arg: 0 });
+            self.push(Command::Ctrl {
+                cid,
+                cmd: CtrlCmd::Close,
+                arg: 0,
+            });
         }
     }
 
@@ -409,12 +514,20 @@ impl Bypass {
                 },
                 OwnedEvent::Recv { cid, addr, len, .. } => {
                     assert_eq!(Some(cid), self.cid);
-                    let (baddr, blen, filled) = self.posted.front_mut().expect("recv without a posted buffer");
-                    assert_eq!(addr, *baddr + u64::from(*filled), "recv must fill posted buffers in order");
+                    let (baddr, blen, filled) = self
+                        .posted
+                        .front_mut()
+                        .expect("recv without a posted buffer");
+                    assert_eq!(
+                        addr,
+                        *baddr + u64::from(*filled),
+                        "recv must fill posted buffers in order"
+                    );
                     *filled += u32::from(len);
                     assert!(*filled <= *blen);
                     let a = addr as usize;
-                    self.received.extend_from_slice(&host.mem[a..a + usize::from(len)]);
+                    self.received
+                        .extend_from_slice(&host.mem[a..a + usize::from(len)]);
                     let full = *filled == *blen;
                     let baddr = *baddr;
                     if full {
@@ -423,7 +536,11 @@ impl Bypass {
                     self.unconsumed += u64::from(len);
                     if full {
                         // The application has the data; recycle the buffer.
-                        self.push(Command::Post { cid, addr: baddr, len: RECV_BUF as u16 });
+                        self.push(Command::Post {
+                            cid,
+                            addr: baddr,
+                            len: RECV_BUF as u16,
+                        });
                         self.posted.push_back((baddr, RECV_BUF, 0));
                     }
                 }
@@ -433,7 +550,12 @@ impl Bypass {
                 }
                 OwnedEvent::Ack { len, .. } => {
                     self.acked += len as usize;
-                    assert!(self.acked <= self.issued, "acked {} > issued {}", self.acked, self.issued);
+                    assert!(
+                        self.acked <= self.issued,
+                        "acked {} > issued {}",
+                        self.acked,
+                        self.issued
+                    );
                 }
                 OwnedEvent::Ctrl { ev, arg, .. } => match ev {
                     CtrlEvent::PeerFin => self.peer_fin = true,
@@ -459,7 +581,10 @@ impl Bypass {
         }
         if self.consume && self.unconsumed > 0 {
             if let Some(cid) = self.cid {
-                self.push(Command::Recvd { cid, len: self.unconsumed as u32 });
+                self.push(Command::Recvd {
+                    cid,
+                    len: self.unconsumed as u32,
+                });
                 self.unconsumed = 0;
             }
         }
@@ -484,18 +609,35 @@ impl Peer {
         let mut iface = Interface::new(cfg, &mut dev, Instant::from_micros(0));
         iface.update_ip_addrs(|a| {
             if v6 {
-                a.push(IpCidr::new(IpAddress::from(std::net::Ipv6Addr::from(PEER_V6)), 64)).unwrap();
+                a.push(IpCidr::new(
+                    IpAddress::from(std::net::Ipv6Addr::from(PEER_V6)),
+                    64,
+                ))
+                .unwrap();
             } else {
-                a.push(IpCidr::new(IpAddress::from(std::net::Ipv4Addr::from(PEER_V4)), 24)).unwrap();
+                a.push(IpCidr::new(
+                    IpAddress::from(std::net::Ipv4Addr::from(PEER_V4)),
+                    24,
+                ))
+                .unwrap();
             }
         });
-        let mut sock = stcp::Socket::new(stcp::SocketBuffer::new(vec![0; rx_buf]), stcp::SocketBuffer::new(vec![0; tx_buf]));
+        let mut sock = stcp::Socket::new(
+            stcp::SocketBuffer::new(vec![0; rx_buf]),
+            stcp::SocketBuffer::new(vec![0; tx_buf]),
+        );
         if timestamps {
             sock.set_tsval_generator(Some(smoltcp_tsval));
         }
         let mut sockets = SocketSet::new(vec![]);
         let handle = sockets.add(sock);
-        Peer { iface, dev, sockets, handle, v6 }
+        Peer {
+            iface,
+            dev,
+            sockets,
+            handle,
+            v6,
+        }
     }
 
     pub fn sock(&mut self) -> &mut stcp::Socket<'static> {
@@ -504,7 +646,11 @@ impl Peer {
 
     pub fn poll(&mut self, now_us: u64) {
         SIM_MS.with(|c| c.set((now_us / 1000) as u32));
-        self.iface.poll(Instant::from_micros(now_us as i64), &mut self.dev, &mut self.sockets);
+        self.iface.poll(
+            Instant::from_micros(now_us as i64),
+            &mut self.dev,
+            &mut self.sockets,
+        );
     }
 }
 
@@ -531,7 +677,14 @@ fn arp(op: u16, tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
 
 fn neighbor_advert(dst: [u8; 16], solicited: bool) -> Vec<u8> {
     let mut icmp = vec![136u8, 0, 0, 0];
-    icmp.extend_from_slice(&(if solicited { 0x6000_0000u32 } else { 0x2000_0000u32 }).to_be_bytes());
+    icmp.extend_from_slice(
+        &(if solicited {
+            0x6000_0000u32
+        } else {
+            0x2000_0000u32
+        })
+        .to_be_bytes(),
+    );
     icmp.extend_from_slice(&ENGINE_V6);
     icmp.extend_from_slice(&[2, 1]);
     icmp.extend_from_slice(&ENGINE_MAC);
@@ -569,7 +722,12 @@ pub fn neighbor_reply(frame: &[u8]) -> Option<Vec<u8>> {
         spa.copy_from_slice(&frame[28..32]);
         return Some(arp(2, sha, spa));
     }
-    if et == 0x86dd && frame.len() >= 14 + 40 + 24 && frame[20] == 58 && frame[54] == 135 && frame[62..78] == ENGINE_V6 {
+    if et == 0x86dd
+        && frame.len() >= 14 + 40 + 24
+        && frame[20] == 58
+        && frame[54] == 135
+        && frame[62..78] == ENGINE_V6
+    {
         let mut src = [0u8; 16];
         src.copy_from_slice(&frame[22..38]);
         return Some(neighbor_advert(src, true));
@@ -597,7 +755,16 @@ fn tcp_of(frame: &[u8]) -> &[u8] {
 
 /// Builds a TCP frame from the engine's side with raw option bytes (the
 /// handshake needs SYN options, which the firmware never emits).
-pub fn tcp_frame(v6: bool, seq: u32, ack: u32, flags: u8, window: u16, opts: &[u8], payload: &[u8], peer_port: u16) -> Vec<u8> {
+pub fn tcp_frame(
+    v6: bool,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    opts: &[u8],
+    payload: &[u8],
+    peer_port: u16,
+) -> Vec<u8> {
     let hl = 20 + opts.len();
     assert!(hl.is_multiple_of(4));
     let mut t = vec![0u8; hl];
@@ -623,7 +790,14 @@ pub fn tcp_frame(v6: bool, seq: u32, ack: u32, flags: u8, window: u16, opts: &[u
     } else {
         let ps = checksum::pseudo_v4(&ENGINE_V4, &PEER_V4, 6, t.len() as u16);
         tcp::fill_checksum(&mut t, ps);
-        let r = firmware_sim::wire::ipv4::Ipv4Repr { src: ENGINE_V4, dst: PEER_V4, protocol: 6, payload_len: t.len() as u16, ttl: 64, tos: 0 };
+        let r = firmware_sim::wire::ipv4::Ipv4Repr {
+            src: ENGINE_V4,
+            dst: PEER_V4,
+            protocol: 6,
+            payload_len: t.len() as u16,
+            ttl: 64,
+            tos: 0,
+        };
         let mut ip = vec![0u8; 20];
         r.emit(&mut ip, 1).unwrap();
         ip.extend_from_slice(&t);
@@ -639,7 +813,13 @@ pub const RCV_BUF: u32 = 1 << 20;
 /// Lets smoltcp connect to the "host" (played by this function, as the OS
 /// would in a real accept), then returns the ESTABLISHED snapshot to hand off.
 /// `ts_now` is the host's TSval clock at handoff time.
-pub fn passive_open(peer: &mut Peer, now_us: u64, peer_port: u16, iss: u32, sack: bool) -> Snapshot {
+pub fn passive_open(
+    peer: &mut Peer,
+    now_us: u64,
+    peer_port: u16,
+    iss: u32,
+    sack: bool,
+) -> Snapshot {
     let v6 = peer.v6;
     let remote: IpAddress = if v6 {
         IpAddress::from(std::net::Ipv6Addr::from(ENGINE_V6))
@@ -650,9 +830,17 @@ pub fn passive_open(peer: &mut Peer, now_us: u64, peer_port: u16, iss: u32, sack
     peer.poll(now_us);
     peer.dev.tx.clear();
     let cx = peer.iface.context();
-    peer.sockets.get_mut::<stcp::Socket>(peer.handle).connect(cx, (remote, ENGINE_PORT), peer_port).unwrap();
+    peer.sockets
+        .get_mut::<stcp::Socket>(peer.handle)
+        .connect(cx, (remote, ENGINE_PORT), peer_port)
+        .unwrap();
     peer.poll(now_us);
-    let syn = peer.dev.tx.drain(..).find(|f| is_tcp(f)).expect("SYN from smoltcp");
+    let syn = peer
+        .dev
+        .tx
+        .drain(..)
+        .find(|f| is_tcp(f))
+        .expect("SYN from smoltcp");
     let t = tcp::Packet::new_checked(tcp_of(&syn)).unwrap();
     assert_eq!(t.flags() & (tcp::SYN | tcp::ACK), tcp::SYN);
     let o = tcp::TcpOptions::parse(t.options());
@@ -679,9 +867,23 @@ pub fn passive_open(peer: &mut Peer, now_us: u64, peer_port: u16, iss: u32, sack
     while opts.len() % 4 != 0 {
         opts.push(1);
     }
-    peer.dev.rx.push_back(tcp_frame(v6, iss, irs.wrapping_add(1), tcp::SYN | tcp::ACK, 65535, &opts, &[], peer_port));
+    peer.dev.rx.push_back(tcp_frame(
+        v6,
+        iss,
+        irs.wrapping_add(1),
+        tcp::SYN | tcp::ACK,
+        65535,
+        &opts,
+        &[],
+        peer_port,
+    ));
     peer.poll(now_us);
-    let ack = peer.dev.tx.drain(..).find(|f| is_tcp(f)).expect("ACK from smoltcp");
+    let ack = peer
+        .dev
+        .tx
+        .drain(..)
+        .find(|f| is_tcp(f))
+        .expect("ACK from smoltcp");
     let a = tcp::Packet::new_checked(tcp_of(&ack)).unwrap();
     assert_eq!(a.ack(), iss.wrapping_add(1));
     assert_eq!(peer.sock().state(), stcp::State::Established);
@@ -784,7 +986,17 @@ pub struct WorldCfg {
 
 impl Default for WorldCfg {
     fn default() -> Self {
-        WorldCfg { v6: false, link: LinkCfg::default(), seed: 1, to_peer: Vec::new(), to_nic: Vec::new(), peer_rx_buf: 256 * 1024, timestamps: true, sack: true, iss: 0x1000_0000 }
+        WorldCfg {
+            v6: false,
+            link: LinkCfg::default(),
+            seed: 1,
+            to_peer: Vec::new(),
+            to_nic: Vec::new(),
+            peer_rx_buf: 256 * 1024,
+            timestamps: true,
+            sack: true,
+            iss: 0x1000_0000,
+        }
     }
 }
 
@@ -868,7 +1080,12 @@ impl World {
         // NIC side.
         let frames = self.to_nic.take_due(now);
         let cmds = std::mem::take(&mut self.app.cmds);
-        self.engine.step(now, frames.iter().map(|f| f.as_slice()), &cmds, &mut self.host);
+        self.engine.step(
+            now,
+            frames.iter().map(|f| f.as_slice()),
+            &cmds,
+            &mut self.host,
+        );
         for f in std::mem::take(&mut self.host.tx) {
             self.to_peer.send(now, f, &mut self.rng);
         }
@@ -916,7 +1133,16 @@ pub fn sha(data: &[u8]) -> Vec<u8> {
 }
 
 /// Builds a frame from the peer to the engine (the reverse of `tcp_frame`).
-pub fn frame_to_nic(v6: bool, seq: u32, ack: u32, flags: u8, window: u16, opts: &[u8], payload: &[u8], peer_port: u16) -> Vec<u8> {
+pub fn frame_to_nic(
+    v6: bool,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    opts: &[u8],
+    payload: &[u8],
+    peer_port: u16,
+) -> Vec<u8> {
     let hl = 20 + opts.len();
     let mut t = vec![0u8; hl];
     t[0..2].copy_from_slice(&peer_port.to_be_bytes());
@@ -942,7 +1168,14 @@ pub fn frame_to_nic(v6: bool, seq: u32, ack: u32, flags: u8, window: u16, opts: 
     } else {
         let ps = checksum::pseudo_v4(&PEER_V4, &ENGINE_V4, 6, t.len() as u16);
         tcp::fill_checksum(&mut t, ps);
-        let r = firmware_sim::wire::ipv4::Ipv4Repr { src: PEER_V4, dst: ENGINE_V4, protocol: 6, payload_len: t.len() as u16, ttl: 64, tos: 0 };
+        let r = firmware_sim::wire::ipv4::Ipv4Repr {
+            src: PEER_V4,
+            dst: ENGINE_V4,
+            protocol: 6,
+            payload_len: t.len() as u16,
+            ttl: 64,
+            tos: 0,
+        };
         let mut ip = vec![0u8; 20];
         r.emit(&mut ip, 9).unwrap();
         f.extend_from_slice(&[0x08, 0x00]);
@@ -997,10 +1230,15 @@ pub fn engine_with_conn(snap: Snapshot) -> (Engine<'static>, Host, u32) {
     let mut e = leak_engine(small_layout(), 1, 1_000_000);
     let mut h = Host::new(1 << 20);
     let mut cmd = vec![0u8; firmware_sim::msg::SNAPSHOT_MSG_LEN];
-    Command::Handoff { cookie: 3, snap }.encode(&mut cmd).unwrap();
+    Command::Handoff { cookie: 3, snap }
+        .encode(&mut cmd)
+        .unwrap();
     e.step(1_000_000, std::iter::empty(), &cmd, &mut h);
     let cid = match h.events.remove(0) {
-        OwnedEvent::HandoffDone { result: Ok(cid), cookie: 3 } => cid,
+        OwnedEvent::HandoffDone {
+            result: Ok(cid),
+            cookie: 3,
+        } => cid,
         other => panic!("{other:?}"),
     };
     h.events.clear();

@@ -61,7 +61,11 @@ struct Server {
 impl Server {
     fn ctl(&self, op: i32, fd: RawFd, out: bool) -> std::io::Result<()> {
         let mut ev = libc::epoll_event {
-            events: (if out { libc::EPOLLOUT } else { libc::EPOLLIN | libc::EPOLLRDHUP }) as u32
+            events: (if out {
+                libc::EPOLLOUT
+            } else {
+                libc::EPOLLIN | libc::EPOLLRDHUP
+            }) as u32
                 | if self.edge { libc::EPOLLET as u32 } else { 0 },
             u64: fd as u64,
         };
@@ -85,7 +89,10 @@ impl Server {
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         if !c.want_out {
                             c.want_out = true;
-                            if self.ctl(libc::EPOLL_CTL_MOD, c.s.as_raw_fd(), true).is_err() {
+                            if self
+                                .ctl(libc::EPOLL_CTL_MOD, c.s.as_raw_fd(), true)
+                                .is_err()
+                            {
                                 return Step::Failed;
                             }
                         }
@@ -97,7 +104,10 @@ impl Server {
             }
             if c.want_out {
                 c.want_out = false;
-                if self.ctl(libc::EPOLL_CTL_MOD, c.s.as_raw_fd(), false).is_err() {
+                if self
+                    .ctl(libc::EPOLL_CTL_MOD, c.s.as_raw_fd(), false)
+                    .is_err()
+                {
                     return Step::Failed;
                 }
             }
@@ -124,28 +134,49 @@ fn run() -> Result<(), String> {
         println!("{USAGE}");
         return Ok(());
     }
-    let port: u16 = arg(&v, "--port").ok_or("--port missing")?.parse().map_err(|e| format!("--port: {e}"))?;
+    let port: u16 = arg(&v, "--port")
+        .ok_or("--port missing")?
+        .parse()
+        .map_err(|e| format!("--port: {e}"))?;
     let default = if flag(&v, "--v6") { "::" } else { "0.0.0.0" };
-    let ip: IpAddr = arg_or(&v, "--addr", default.to_string())?.parse().map_err(|e| format!("--addr: {e}"))?;
+    let ip: IpAddr = arg_or(&v, "--addr", default.to_string())?
+        .parse()
+        .map_err(|e| format!("--addr: {e}"))?;
     let limit: u64 = arg_or(&v, "--conns", 0)?;
     let edge = flag(&v, "--edge");
 
     // SAFETY: the handler only stores to an atomic.
     unsafe {
-        libc::signal(libc::SIGTERM, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
-        libc::signal(libc::SIGINT, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        libc::signal(
+            libc::SIGTERM,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    let listener = TcpListener::bind(SocketAddr::new(ip, port)).map_err(|e| format!("bind: {e}"))?;
+    let listener =
+        TcpListener::bind(SocketAddr::new(ip, port)).map_err(|e| format!("bind: {e}"))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     // SAFETY: plain syscall.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
     if ep < 0 {
-        return Err(format!("epoll_create1: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "epoll_create1: {}",
+            std::io::Error::last_os_error()
+        ));
     }
-    let mut srv = Server { ep, edge, buf: vec![0u8; BUF], bytes: 0 };
+    let mut srv = Server {
+        ep,
+        edge,
+        buf: vec![0u8; BUF],
+        bytes: 0,
+    };
     let lfd = listener.as_raw_fd();
-    srv.ctl(libc::EPOLL_CTL_ADD, lfd, false).map_err(|e| format!("epoll_ctl: {e}"))?;
+    srv.ctl(libc::EPOLL_CTL_ADD, lfd, false)
+        .map_err(|e| format!("epoll_ctl: {e}"))?;
 
     let mut conns: HashMap<RawFd, Conn> = HashMap::new();
     let (mut closed, mut resets) = (0u64, 0u64);
@@ -174,7 +205,11 @@ fn run() -> Result<(), String> {
                             if srv.ctl(libc::EPOLL_CTL_ADD, cfd, false).is_err() {
                                 continue;
                             }
-                            let mut c = Conn { s, pending: Vec::new(), want_out: false };
+                            let mut c = Conn {
+                                s,
+                                pending: Vec::new(),
+                                want_out: false,
+                            };
                             // Data may have arrived before registration.
                             match srv.service(&mut c) {
                                 Step::Open => {
@@ -195,7 +230,9 @@ fn run() -> Result<(), String> {
                 }
                 continue;
             }
-            let Some(mut c) = conns.remove(&fd) else { continue };
+            let Some(mut c) = conns.remove(&fd) else {
+                continue;
+            };
             match srv.service(&mut c) {
                 Step::Open => {
                     conns.insert(fd, c);

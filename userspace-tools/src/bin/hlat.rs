@@ -41,7 +41,8 @@ use std::time::Instant;
 
 use userspace_tools::sock::{arg, arg_or, connect_retry, cookie, flag, no_setup, result_name};
 
-const USAGE: &str = "usage: hlat server --addr A --port P --conns C [--restore] [--dir DIR] [--verbose]
+const USAGE: &str =
+    "usage: hlat server --addr A --port P --conns C [--restore] [--dir DIR] [--verbose]
        hlat client --addr A --port P --conns C
   times accept(), the first send() (the handoff under the policy) and, with
   --restore, a write of the socket cookie to DIR/restore then DIR/offload
@@ -66,11 +67,18 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, u128) {
 
 /// Waits (up to 10 s) until `l` has a connection to accept.
 fn wait_readable(l: &TcpListener) -> std::io::Result<()> {
-    let mut p = libc::pollfd { fd: l.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd: l.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd.
     match unsafe { libc::poll(&mut p, 1, 10_000) } {
         1 => Ok(()),
-        0 => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no connection within 10 s")),
+        0 => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no connection within 10 s",
+        )),
         _ => Err(std::io::Error::last_os_error()),
     }
 }
@@ -79,7 +87,13 @@ fn wait_readable(l: &TcpListener) -> std::io::Result<()> {
 fn sysctl_write(f: &mut std::fs::File, value: &str) -> (String, u128) {
     let line = format!("{value}\n");
     let (r, ns) = timed(|| f.write(line.as_bytes()));
-    let r = r.and_then(|n| if n == line.len() { Ok(()) } else { Err(std::io::Error::other("short write")) });
+    let r = r.and_then(|n| {
+        if n == line.len() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("short write"))
+        }
+    });
     (result_name(&r), ns)
 }
 
@@ -91,7 +105,13 @@ fn open_w(dir: &std::path::Path, name: &str) -> std::io::Result<std::fs::File> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))
 }
 
-fn server(addr: SocketAddr, conns: u32, restore: bool, dir: PathBuf, verbose: bool) -> std::io::Result<bool> {
+fn server(
+    addr: SocketAddr,
+    conns: u32,
+    restore: bool,
+    dir: PathBuf,
+    verbose: bool,
+) -> std::io::Result<bool> {
     let l = TcpListener::bind(addr)?;
     let (mut acc, mut first, mut rest, mut off) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut all_ok = true;
@@ -138,7 +158,10 @@ fn server(addr: SocketAddr, conns: u32, restore: bool, dir: PathBuf, verbose: bo
     }
     for (name, mut v) in measures {
         let (med, p99, min, max) = stats(&mut v);
-        println!("hlat stat={name} n={} median_ns={med} p99_ns={p99} min_ns={min} max_ns={max}", v.len());
+        println!(
+            "hlat stat={name} n={} median_ns={med} p99_ns={p99} min_ns={min} max_ns={max}",
+            v.len()
+        );
     }
     Ok(all_ok)
 }
@@ -169,8 +192,14 @@ fn main() -> ExitCode {
             Some("client") => false,
             _ => return Err("first argument must be 'server' or 'client'".into()),
         };
-        let ip: IpAddr = arg(&v, "--addr").ok_or("--addr missing")?.parse().map_err(|e| format!("--addr: {e}"))?;
-        let port: u16 = arg(&v, "--port").ok_or("--port missing")?.parse().map_err(|e| format!("--port: {e}"))?;
+        let ip: IpAddr = arg(&v, "--addr")
+            .ok_or("--addr missing")?
+            .parse()
+            .map_err(|e| format!("--addr: {e}"))?;
+        let port: u16 = arg(&v, "--port")
+            .ok_or("--port missing")?
+            .parse()
+            .map_err(|e| format!("--port: {e}"))?;
         let conns = arg_or(&v, "--conns", 1)?;
         Ok((is_server, SocketAddr::new(ip, port), conns))
     })();
@@ -183,7 +212,13 @@ fn main() -> ExitCode {
     };
     let r = if is_server {
         let dir = PathBuf::from(arg(&v, "--dir").unwrap_or_else(|| "/proc/sys/net/handoff".into()));
-        server(addr, conns, flag(&v, "--restore"), dir, flag(&v, "--verbose"))
+        server(
+            addr,
+            conns,
+            flag(&v, "--restore"),
+            dir,
+            flag(&v, "--verbose"),
+        )
     } else {
         client(addr, conns).map(|()| true)
     };

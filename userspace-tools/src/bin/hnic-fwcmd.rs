@@ -17,7 +17,9 @@ use std::process::ExitCode;
 use firmware_sim::{Command, Snapshot};
 
 fn arg(v: &[String], name: &str) -> Option<String> {
-    v.iter().position(|a| a == name).and_then(|i| v.get(i + 1).cloned())
+    v.iter()
+        .position(|a| a == name)
+        .and_then(|i| v.get(i + 1).cloned())
 }
 
 fn addr16(ip: IpAddr) -> [u8; 16] {
@@ -61,10 +63,15 @@ fn run() -> Result<(), String> {
     let v: Vec<String> = std::env::args().skip(1).collect();
     let to = arg(&v, "--to").ok_or("--to missing")?;
     let num = |name: &str| -> Result<Option<u64>, String> {
-        arg(&v, name).map(|s| s.parse::<u64>().map_err(|e| format!("{name}: {e}"))).transpose()
+        arg(&v, name)
+            .map(|s| s.parse::<u64>().map_err(|e| format!("{name}: {e}")))
+            .transpose()
     };
     let sock = |name: &str| -> Result<SocketAddr, String> {
-        arg(&v, name).ok_or(format!("{name} missing"))?.parse().map_err(|e| format!("{name}: {e}"))
+        arg(&v, name)
+            .ok_or(format!("{name} missing"))?
+            .parse()
+            .map_err(|e| format!("{name}: {e}"))
     };
     let cmd = match v.first().map(String::as_str) {
         Some("handoff") => Command::Handoff {
@@ -75,7 +82,9 @@ fn run() -> Result<(), String> {
             cid: num("--cid")?.ok_or("--cid missing")? as u32,
             cookie: num("--cookie")?.unwrap_or(0),
         },
-        Some("garbage") => return std::fs::write(&to, [0xeeu8; 16]).map_err(|e| format!("{to}: {e}")),
+        Some("garbage") => {
+            return std::fs::write(&to, [0xeeu8; 16]).map_err(|e| format!("{to}: {e}"))
+        }
         _ => return Err("usage: hnic-fwcmd handoff|restore|garbage ... --to FILE".into()),
     };
     let mut buf = vec![0u8; cmd.encoded_len()];

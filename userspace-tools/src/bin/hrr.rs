@@ -35,7 +35,10 @@ fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match TcpStream::connect(addr) {
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused && Instant::now() < deadline => {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ConnectionRefused
+                    && Instant::now() < deadline =>
+            {
                 std::thread::sleep(Duration::from_millis(50))
             }
             other => return other.map_err(|e| format!("connect: {e}")),
@@ -60,10 +63,14 @@ fn short_conns(addr: SocketAddr, size: usize, until: Until) -> Result<(), String
     loop {
         s.set_nodelay(true).map_err(|e| e.to_string())?;
         buf[..8.min(size)].copy_from_slice(&n.to_le_bytes()[..8.min(size)]);
-        s.write_all(&buf).map_err(|e| format!("connection {n}: {e}"))?;
-        s.read_exact(&mut back).map_err(|e| format!("connection {n}: {e}"))?;
+        s.write_all(&buf)
+            .map_err(|e| format!("connection {n}: {e}"))?;
+        s.read_exact(&mut back)
+            .map_err(|e| format!("connection {n}: {e}"))?;
         if back != buf {
-            return Err(format!("connection {n}: response does not echo its request"));
+            return Err(format!(
+                "connection {n}: response does not echo its request"
+            ));
         }
         drop(s);
         n += 1;
@@ -77,7 +84,10 @@ fn short_conns(addr: SocketAddr, size: usize, until: Until) -> Result<(), String
         s = TcpStream::connect(addr).map_err(|e| format!("connection {n}: connect: {e}"))?;
     }
     let el = start.elapsed().as_secs_f64();
-    println!("hrr connections={n} seconds={el:.3} rate={:.1}", n as f64 / el);
+    println!(
+        "hrr connections={n} seconds={el:.3} rate={:.1}",
+        n as f64 / el
+    );
     Ok(())
 }
 
@@ -87,14 +97,25 @@ fn run() -> Result<(), String> {
         println!("{USAGE}");
         return Ok(());
     }
-    let ip: IpAddr = arg(&v, "--addr").ok_or("--addr missing")?.parse().map_err(|e| format!("--addr: {e}"))?;
-    let port: u16 = arg(&v, "--port").ok_or("--port missing")?.parse().map_err(|e| format!("--port: {e}"))?;
-    let size: usize = arg(&v, "--size").map_or(Ok(64), |s| s.parse()).map_err(|e| format!("--size: {e}"))?;
+    let ip: IpAddr = arg(&v, "--addr")
+        .ok_or("--addr missing")?
+        .parse()
+        .map_err(|e| format!("--addr: {e}"))?;
+    let port: u16 = arg(&v, "--port")
+        .ok_or("--port missing")?
+        .parse()
+        .map_err(|e| format!("--port: {e}"))?;
+    let size: usize = arg(&v, "--size")
+        .map_or(Ok(64), |s| s.parse())
+        .map_err(|e| format!("--size: {e}"))?;
     let addr = SocketAddr::new(ip, port);
     let mut buf = vec![0u8; size];
     match v.first().map(String::as_str) {
         Some("server") => {
-            let (mut s, _) = TcpListener::bind(addr).map_err(|e| e.to_string())?.accept().map_err(|e| e.to_string())?;
+            let (mut s, _) = TcpListener::bind(addr)
+                .map_err(|e| e.to_string())?
+                .accept()
+                .map_err(|e| e.to_string())?;
             s.set_nodelay(true).map_err(|e| e.to_string())?;
             loop {
                 match s.read_exact(&mut buf) {
@@ -106,7 +127,9 @@ fn run() -> Result<(), String> {
         }
         Some("client") if flag(&v, "--short") => {
             let until = match (arg(&v, "--seconds"), arg(&v, "--count")) {
-                (Some(s), None) => Until::Seconds(s.parse().map_err(|e| format!("--seconds: {e}"))?),
+                (Some(s), None) => {
+                    Until::Seconds(s.parse().map_err(|e| format!("--seconds: {e}"))?)
+                }
                 (None, Some(c)) => match c.parse().map_err(|e| format!("--count: {e}"))? {
                     0 => return Err("--count: must be > 0".into()),
                     c => Until::Connections(c),
@@ -116,7 +139,10 @@ fn run() -> Result<(), String> {
             short_conns(addr, size, until)
         }
         Some("client") => {
-            let count: u64 = arg(&v, "--count").ok_or("--count missing")?.parse().map_err(|e| format!("--count: {e}"))?;
+            let count: u64 = arg(&v, "--count")
+                .ok_or("--count missing")?
+                .parse()
+                .map_err(|e| format!("--count: {e}"))?;
             let mut s = connect(addr)?;
             s.set_nodelay(true).map_err(|e| e.to_string())?;
             let mut back = vec![0u8; size];
@@ -130,7 +156,10 @@ fn run() -> Result<(), String> {
                 }
             }
             let secs = start.elapsed().as_secs_f64();
-            println!("hrr transactions={count} seconds={secs:.3} rate={:.1}", count as f64 / secs);
+            println!(
+                "hrr transactions={count} seconds={secs:.3} rate={:.1}",
+                count as f64 / secs
+            );
             Ok(())
         }
         _ => Err("first argument must be 'server' or 'client'".into()),

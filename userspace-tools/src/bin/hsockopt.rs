@@ -87,7 +87,10 @@ fn accept_timeout(l: &TcpListener) -> std::io::Result<TcpStream> {
 }
 
 fn probe(mode: &str, v: &[String]) -> Result<bool, String> {
-    let ip: IpAddr = arg(v, "--addr").ok_or("--addr missing")?.parse().map_err(|e| format!("--addr: {e}"))?;
+    let ip: IpAddr = arg(v, "--addr")
+        .ok_or("--addr missing")?
+        .parse()
+        .map_err(|e| format!("--addr: {e}"))?;
     let port: u16 = arg_or(v, "--port", 0)?;
     let ulp = arg_or(v, "--ulp", "handoff".to_string())?;
     let addr = SocketAddr::new(ip, port);
@@ -125,13 +128,17 @@ fn probe(mode: &str, v: &[String]) -> Result<bool, String> {
         }
         "closed" => {
             // A port nobody listens on (bound, then released): connect is refused.
-            let free = TcpListener::bind(SocketAddr::new(ip, port)).map_err(|e| format!("bind: {e}"))?.local_addr().unwrap();
+            let free = TcpListener::bind(SocketAddr::new(ip, port))
+                .map_err(|e| format!("bind: {e}"))?
+                .local_addr()
+                .unwrap();
             let fd = socket(&addr, libc::SOCK_STREAM).map_err(|e| format!("socket: {e}"))?;
             // SAFETY: `fd` is a fresh socket we own.
             let s = unsafe { TcpStream::from_raw_fd(fd) };
             let (ss, len) = userspace_tools::sock::sockaddr(&free);
             // SAFETY: valid address.
-            let rc = unsafe { libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len) };
+            let rc =
+                unsafe { libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len) };
             if rc == 0 {
                 return Err("connect to a closed port succeeded".into());
             }
@@ -141,7 +148,9 @@ fn probe(mode: &str, v: &[String]) -> Result<bool, String> {
                 let l = TcpListener::bind(SocketAddr::new(ip, 0))?;
                 let (ss, len) = userspace_tools::sock::sockaddr(&l.local_addr()?);
                 // SAFETY: valid address.
-                if unsafe { libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len) } < 0 {
+                if unsafe { libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len) }
+                    < 0
+                {
                     return Err(std::io::Error::last_os_error());
                 }
                 let peer = accept_timeout(&l)?;
@@ -176,7 +185,13 @@ fn probe(mode: &str, v: &[String]) -> Result<bool, String> {
 
 /// Sends bytes `from..bytes` of the pattern stream `seed` after `already`
 /// was sent; `hash` has the digest of the first `from` bytes.
-fn send_rest(mut s: &TcpStream, mut p: Pattern, mut hash: Sha256, from: u64, bytes: u64) -> std::io::Result<String> {
+fn send_rest(
+    mut s: &TcpStream,
+    mut p: Pattern,
+    mut hash: Sha256,
+    from: u64,
+    bytes: u64,
+) -> std::io::Result<String> {
     let mut buf = vec![0u8; CHUNK];
     let mut left = bytes - from;
     while left > 0 {
@@ -205,12 +220,22 @@ fn recv_all(mut s: &TcpStream) -> std::io::Result<(u64, String)> {
 }
 
 /// The rest of the exchange after the opt-in, both directions at once.
-fn finish(s: TcpStream, p: Pattern, hash: Sha256, from: u64, bytes: u64) -> std::io::Result<String> {
+fn finish(
+    s: TcpStream,
+    p: Pattern,
+    hash: Sha256,
+    from: u64,
+    bytes: u64,
+) -> std::io::Result<String> {
     let tx = s.try_clone()?;
     let sender = std::thread::spawn(move || send_rest(&tx, p, hash, from, bytes));
     let (got, got_sha) = recv_all(&s)?;
-    let sent = sender.join().map_err(|_| std::io::Error::other("sender panicked"))??;
-    Ok(format!("hxfer conn=0 sent={bytes} sent_sha256={sent} recv={got} recv_sha256={got_sha}"))
+    let sent = sender
+        .join()
+        .map_err(|_| std::io::Error::other("sender panicked"))??;
+    Ok(format!(
+        "hxfer conn=0 sent={bytes} sent_sha256={sent} recv={got} recv_sha256={got_sha}"
+    ))
 }
 
 fn wait_file(path: &str) -> Result<(), String> {
@@ -225,9 +250,18 @@ fn wait_file(path: &str) -> Result<(), String> {
 }
 
 fn established(server: bool, v: &[String]) -> Result<bool, String> {
-    let ip: IpAddr = arg(v, "--addr").ok_or("--addr missing")?.parse().map_err(|e| format!("--addr: {e}"))?;
-    let port: u16 = arg(v, "--port").ok_or("--port missing")?.parse().map_err(|e| format!("--port: {e}"))?;
-    let bytes: u64 = arg(v, "--bytes").ok_or("--bytes missing")?.parse().map_err(|e| format!("--bytes: {e}"))?;
+    let ip: IpAddr = arg(v, "--addr")
+        .ok_or("--addr missing")?
+        .parse()
+        .map_err(|e| format!("--addr: {e}"))?;
+    let port: u16 = arg(v, "--port")
+        .ok_or("--port missing")?
+        .parse()
+        .map_err(|e| format!("--port: {e}"))?;
+    let bytes: u64 = arg(v, "--bytes")
+        .ok_or("--bytes missing")?
+        .parse()
+        .map_err(|e| format!("--bytes: {e}"))?;
     let pre_send: u64 = arg_or(v, "--pre-send", 0u64)?.min(bytes);
     let sync = arg(v, "--sync");
     let addr = SocketAddr::new(ip, port);
@@ -241,7 +275,13 @@ fn established(server: bool, v: &[String]) -> Result<bool, String> {
 
     if !server {
         let rcvbuf: i32 = arg_or(v, "--rcvbuf", 0)?;
-        let setup = move |fd: i32| if rcvbuf > 0 { setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &rcvbuf) } else { Ok(()) };
+        let setup = move |fd: i32| {
+            if rcvbuf > 0 {
+                setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &rcvbuf)
+            } else {
+                Ok(())
+            }
+        };
         let s = connect_retry(addr, &setup).map_err(io("connect"))?;
         let mut left = pre_send;
         while left > 0 {
@@ -298,7 +338,10 @@ fn established(server: bool, v: &[String]) -> Result<bool, String> {
     s.set_nonblocking(false).map_err(io("blocking"))?;
     let (iq, oq) = (inq(fd).unwrap_or(-1), outq(fd).unwrap_or(-1));
     let r = set_ulp(fd, "handoff");
-    let mut info = format!("hsockopt mode=server ulp={} inq={iq} outq={oq} queued={queued}", result_name(&r));
+    let mut info = format!(
+        "hsockopt mode=server ulp={} inq={iq} outq={oq} queued={queued}",
+        result_name(&r)
+    );
     if flag(v, "--twice") {
         info += &format!(" ulp2={}", result_name(&set_ulp(fd, "handoff")));
     }

@@ -45,7 +45,10 @@ fn write_once(path: &PathBuf, value: &str, barrier: &Barrier) -> (String, u128) 
         if n == line.len() {
             Ok(())
         } else {
-            Err(std::io::Error::other(format!("short write: {n} of {} bytes", line.len())))
+            Err(std::io::Error::other(format!(
+                "short write: {n} of {} bytes",
+                line.len()
+            )))
         }
     });
     let ns = t0.elapsed().as_nanos();
@@ -69,7 +72,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let path = PathBuf::from(arg(&v, "--dir").unwrap_or_else(|| "/proc/sys/net/handoff".into())).join(name);
+    let path = PathBuf::from(arg(&v, "--dir").unwrap_or_else(|| "/proc/sys/net/handoff".into()))
+        .join(name);
     let barrier = Arc::new(Barrier::new(k));
     let workers: Vec<_> = (0..k)
         .map(|_| {

@@ -78,13 +78,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use userspace_tools::pattern::{Pattern, StreamCheck};
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use userspace_tools::pattern::{Pattern, StreamCheck};
 use userspace_tools::sock::{
-    abort, arg, connect_retry, cookie, flag, hex, io_errno_name, no_setup, set_keepalive, setsockopt, wait_file,
+    abort, arg, connect_retry, cookie, flag, hex, io_errno_name, no_setup, set_keepalive,
+    setsockopt, wait_file,
 };
 
 const CHUNK: usize = 64 * 1024;
@@ -159,7 +160,11 @@ impl Args {
     /// the reader as ECONNRESET and on the writer after it as EPIPE, so
     /// both are logged.
     fn failure(&self, conn: u32, direction: &str, e: &std::io::Error) {
-        self.log(format!("hxfer-error conn={conn} {direction} error={} at_ns={}", io_errno_name(e), now_ns()));
+        self.log(format!(
+            "hxfer-error conn={conn} {direction} error={} at_ns={}",
+            io_errno_name(e),
+            now_ns()
+        ));
     }
     /// `hxfer-info`: the socket's TCP_INFO once every expected byte is in.
     fn info(&self, conn: u32, fd: std::os::fd::RawFd) {
@@ -191,10 +196,23 @@ fn parse() -> Result<Args, String> {
         Some("client") => false,
         _ => return Err("first argument must be 'server' or 'client'".into()),
     };
-    let ip: IpAddr = get("--addr").ok_or("--addr missing")?.parse().map_err(|e| format!("--addr: {e}"))?;
-    let port: u16 = get("--port").ok_or("--port missing")?.parse().map_err(|e| format!("--port: {e}"))?;
-    let bytes = get("--bytes").ok_or("--bytes missing")?.parse().map_err(|e| format!("--bytes: {e}"))?;
-    let conns = get("--conns").map(|c| c.parse()).transpose().map_err(|e| format!("--conns: {e}"))?.unwrap_or(1);
+    let ip: IpAddr = get("--addr")
+        .ok_or("--addr missing")?
+        .parse()
+        .map_err(|e| format!("--addr: {e}"))?;
+    let port: u16 = get("--port")
+        .ok_or("--port missing")?
+        .parse()
+        .map_err(|e| format!("--port: {e}"))?;
+    let bytes = get("--bytes")
+        .ok_or("--bytes missing")?
+        .parse()
+        .map_err(|e| format!("--bytes: {e}"))?;
+    let conns = get("--conns")
+        .map(|c| c.parse())
+        .transpose()
+        .map_err(|e| format!("--conns: {e}"))?
+        .unwrap_or(1);
     let mode = match (get("--half-close"), get("--rst"), get("--oneway")) {
         (Some(s), None, None) => Mode::HalfClose(side(&s, "--half-close")?),
         (None, Some(s), None) => Mode::Rst(side(&s, "--rst")?),
@@ -215,18 +233,31 @@ fn parse() -> Result<Args, String> {
         (None, Some(file)) => Idle::UntilFile(PathBuf::from(file)),
         (None, None) => Idle::No,
     };
-    let keepalive = get("--keepalive").map(|c| c.parse()).transpose().map_err(|e| format!("--keepalive: {e}"))?;
+    let keepalive = get("--keepalive")
+        .map(|c| c.parse())
+        .transpose()
+        .map_err(|e| format!("--keepalive: {e}"))?;
     let log = get("--log").map(|p| append(&p)).transpose()?;
     let rate_log = get("--rate-log").map(|p| append(&p)).transpose()?;
-    let pace_mbit = get("--pace-mbit").map(|c| c.parse()).transpose().map_err(|e| format!("--pace-mbit: {e}"))?;
+    let pace_mbit = get("--pace-mbit")
+        .map(|c| c.parse())
+        .transpose()
+        .map_err(|e| format!("--pace-mbit: {e}"))?;
     if pace_mbit.is_some_and(|r: f64| r <= 0.0) {
         return Err("--pace-mbit: must be > 0".into());
     }
-    let rcvbuf = get("--rcvbuf").map(|c| c.parse()).transpose().map_err(|e| format!("--rcvbuf: {e}"))?;
+    let rcvbuf = get("--rcvbuf")
+        .map(|c| c.parse())
+        .transpose()
+        .map_err(|e| format!("--rcvbuf: {e}"))?;
     if rcvbuf.is_some() && server {
         return Err("--rcvbuf is for the client (it must precede the handshake)".into());
     }
-    let rate_ms = get("--rate-ms").map(|c| c.parse()).transpose().map_err(|e| format!("--rate-ms: {e}"))?.unwrap_or(100);
+    let rate_ms = get("--rate-ms")
+        .map(|c| c.parse())
+        .transpose()
+        .map_err(|e| format!("--rate-ms: {e}"))?
+        .unwrap_or(100);
     if rate_ms == 0 {
         return Err("--rate-ms: must be > 0".into());
     }
@@ -258,11 +289,20 @@ fn seed(server_sends: bool, conn: u32) -> u64 {
 /// Sends `bytes` of the pattern for `seed` (paced, `--pace-mbit`); with
 /// `fin`, waits for `--hold` then shuts down the write side. Returns the
 /// digest.
-fn send_pattern(mut s: &TcpStream, bytes: u64, seed: u64, fin: bool, conn: u32, a: &Args) -> std::io::Result<String> {
+fn send_pattern(
+    mut s: &TcpStream,
+    bytes: u64,
+    seed: u64,
+    fin: bool,
+    conn: u32,
+    a: &Args,
+) -> std::io::Result<String> {
     let mut pattern = Pattern::new(seed);
     let mut hash = Sha256::new();
     // Paced: chunks of at most 10 ms worth, so the rate is smooth.
-    let chunk = a.pace_mbit.map_or(CHUNK, |r| ((r * 1e6 / 8.0 / 100.0) as usize).clamp(1024, CHUNK));
+    let chunk = a.pace_mbit.map_or(CHUNK, |r| {
+        ((r * 1e6 / 8.0 / 100.0) as usize).clamp(1024, CHUNK)
+    });
     let mut buf = vec![0u8; chunk];
     let mut left = bytes;
     let start = Instant::now();
@@ -291,7 +331,9 @@ fn send_pattern(mut s: &TcpStream, bytes: u64, seed: u64, fin: bool, conn: u32, 
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// `--rate-log`: bytes received per window, windows aligned on the first
@@ -313,7 +355,10 @@ impl RateLog<'_> {
     fn flush_until(&mut self, now: u128) {
         let mut lines = String::new();
         while now >= self.end {
-            lines += &format!("hxfer-rate conn={} end_ns={} bytes={}\n", self.conn, self.end, self.bytes);
+            lines += &format!(
+                "hxfer-rate conn={} end_ns={} bytes={}\n",
+                self.conn, self.end, self.bytes
+            );
             self.bytes = 0;
             self.end += self.step;
         }
@@ -332,22 +377,42 @@ struct Received {
 }
 
 fn done(bytes: u64, hash: Sha256, check: &StreamCheck) -> Received {
-    Received { bytes, sha: hex(&hash.finalize()), check: check.verdict() }
+    Received {
+        bytes,
+        sha: hex(&hash.finalize()),
+        check: check.verdict(),
+    }
 }
 
 /// Reads `limit` bytes (None: until EOF). Waits for `--gate` first; logs
 /// `received` once `expect` bytes are in.
-fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &Args) -> std::io::Result<Received> {
+fn recv_hash(
+    mut s: &TcpStream,
+    limit: Option<u64>,
+    expect: u64,
+    conn: u32,
+    a: &Args,
+) -> std::io::Result<Received> {
     if let Some(g) = &a.gate {
         wait_file(g);
     }
     let mut hash = Sha256::new();
     // Any connection's stream, either direction (echo sends ours back).
-    let mut check = StreamCheck::new((0..a.conns).flat_map(|j| [seed(false, j), seed(true, j)]).collect());
+    let mut check = StreamCheck::new(
+        (0..a.conns)
+            .flat_map(|j| [seed(false, j), seed(true, j)])
+            .collect(),
+    );
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
     let step = u128::from(a.rate_ms) * 1_000_000;
-    let mut rate = a.rate_log.as_ref().map(|out| RateLog { out, conn, step, end: now_ns() + step, bytes: 0 });
+    let mut rate = a.rate_log.as_ref().map(|out| RateLog {
+        out,
+        conn,
+        step,
+        end: now_ns() + step,
+        bytes: 0,
+    });
     if expect == 0 {
         a.event(conn, "received");
     }
@@ -366,7 +431,10 @@ fn recv_hash(mut s: &TcpStream, limit: Option<u64>, expect: u64, conn: u32, a: &
                 r.flush_until(end);
             }
             if limit.is_some() {
-                return Err(std::io::Error::new(ErrorKind::UnexpectedEof, format!("EOF after {total} bytes")));
+                return Err(std::io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    format!("EOF after {total} bytes"),
+                ));
             }
             a.event(conn, "eof");
             return Ok(done(total, hash, &check));
@@ -396,7 +464,9 @@ fn both_ways<R>(
     if let Err(e) = &got {
         a.failure(conn, "receive", e);
     }
-    let sent = sender.join().map_err(|_| std::io::Error::other("sender panicked"))?;
+    let sent = sender
+        .join()
+        .map_err(|_| std::io::Error::other("sender panicked"))?;
     if let Err(e) = &sent {
         a.failure(conn, "send", e);
     }
@@ -407,7 +477,10 @@ fn transfer(s: TcpStream, conn: u32, args: &std::sync::Arc<Args>) -> std::io::Re
     let (bytes, sd) = (args.bytes, seed(args.server, conn));
     if args.log.is_some() {
         let (l, r) = (s.local_addr()?, s.peer_addr()?);
-        args.log(format!("hxfer-sock conn={conn} cookie={} local={l} remote={r}", cookie(s.as_raw_fd())?));
+        args.log(format!(
+            "hxfer-sock conn={conn} cookie={} local={l} remote={r}",
+            cookie(s.as_raw_fd())?
+        ));
     }
     if let (Some(f), Some(_)) = (&args.info_when, &args.log) {
         let (f, a, fd) = (f.clone(), args.clone(), s.as_raw_fd());
@@ -438,8 +511,9 @@ fn transfer(s: TcpStream, conn: u32, args: &std::sync::Arc<Args>) -> std::io::Re
     };
     match args.mode {
         Mode::Both => {
-            let (sent, got) =
-                both_ways(&s, (bytes, sd, true, conn), args, || recv_hash(&s, None, bytes, conn, args))?;
+            let (sent, got) = both_ways(&s, (bytes, sd, true, conn), args, || {
+                recv_hash(&s, None, bytes, conn, args)
+            })?;
             if args.echo && (got.bytes != bytes || got.sha != sent) {
                 return Err(std::io::Error::other(format!(
                     "conn {conn}: echo differs: sent {bytes} bytes {sent}, got back {} bytes {} ({})",
@@ -471,8 +545,9 @@ fn transfer(s: TcpStream, conn: u32, args: &std::sync::Arc<Args>) -> std::io::Re
             }
         }
         Mode::Rst(resetter_is_server) => {
-            let (sent, got) =
-                both_ways(&s, (bytes, sd, false, conn), args, || recv_hash(&s, Some(bytes), bytes, conn, args))?;
+            let (sent, got) = both_ways(&s, (bytes, sd, false, conn), args, || {
+                recv_hash(&s, Some(bytes), bytes, conn, args)
+            })?;
             if resetter_is_server == args.server {
                 let mut ack = [0u8; 1];
                 (&s).read_exact(&mut ack)?;
@@ -484,9 +559,16 @@ fn transfer(s: TcpStream, conn: u32, args: &std::sync::Arc<Args>) -> std::io::Re
                     Err(e) if e.kind() == ErrorKind::ConnectionReset => {
                         Ok(format!("{} reset=seen", line(bytes, &sent, &got)))
                     }
-                    Ok(0) => Err(std::io::Error::other(format!("conn {conn}: FIN where a RST was expected"))),
-                    Ok(_) => Err(std::io::Error::other(format!("conn {conn}: data where a RST was expected"))),
-                    Err(e) => Err(std::io::Error::new(e.kind(), format!("conn {conn}: {e} where a RST was expected"))),
+                    Ok(0) => Err(std::io::Error::other(format!(
+                        "conn {conn}: FIN where a RST was expected"
+                    ))),
+                    Ok(_) => Err(std::io::Error::other(format!(
+                        "conn {conn}: data where a RST was expected"
+                    ))),
+                    Err(e) => Err(std::io::Error::new(
+                        e.kind(),
+                        format!("conn {conn}: {e} where a RST was expected"),
+                    )),
                 }
             }
         }
@@ -521,7 +603,11 @@ fn run(args: Args) -> std::io::Result<()> {
     for _ in 0..args.conns {
         streams.push(connect_retry(args.addr, &setup)?);
     }
-    let workers = streams.into_iter().enumerate().map(|(conn, s)| spawn(s, conn as u32, &args)).collect();
+    let workers = streams
+        .into_iter()
+        .enumerate()
+        .map(|(conn, s)| spawn(s, conn as u32, &args))
+        .collect();
     report(workers)
 }
 
@@ -529,7 +615,9 @@ fn run(args: Args) -> std::io::Result<()> {
 fn report(workers: Vec<Worker>) -> std::io::Result<()> {
     let mut failed = None;
     for w in workers {
-        let (conn, res) = w.join().map_err(|_| std::io::Error::other("worker panicked"))?;
+        let (conn, res) = w
+            .join()
+            .map_err(|_| std::io::Error::other("worker panicked"))?;
         match res {
             Ok(line) => println!("{line}"),
             Err(e) => {
