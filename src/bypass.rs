@@ -40,6 +40,7 @@ use crate::bindings;
 use crate::errno;
 use crate::firmware::msg::{CtrlEvent, ResourceKind, MSG_LEN, MSG_PSH};
 use crate::firmware::{msg, Command, HostEvent, Snapshot};
+use crate::handoff::Refused;
 use crate::stats::{self, Stat};
 use crate::vnic::{offload, Guard, Nic, Region};
 
@@ -56,31 +57,245 @@ const POST_CHUNK: u64 = 32 * 1024;
 pub(crate) const SEND_REFS: usize = 4;
 pub(crate) const POST_REFS: usize = 4;
 
-/// Where a connection is in its life with the NIC.
+/// Where a connection is in its life with the NIC, with what each phase
+/// needs. Every change goes through [`enter`], which checks the move and
+/// does what every move must do.
+///
+/// ```text
+///            +---------+  handoff   +------------+ done  +-----------+
+///  accept -> | Pending | ---------> | HandingOff | ----> | Offloaded |
+///            +---------+            +------------+       +-----------+
+///               ^    ^   refused / timed out |              |  NIC let go
+///    `offload`  |    +-----------------------+              v  (freed, handed
+///            +----------+   buffered data to native    +----------+ back,
+///            | Restored | <--------------------------- | Released | failed,
+///            +----------+   (`restore`, `finish`)      +----------+ restored)
+///               |  `offload all` at once: -> HandingOff
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Phase {
-    /// Marked by the accept policy; handed off at the first system call.
+    /// Marked by the accept policy or by `offload`; handed off at the
+    /// first system call (or at once by `offload all`).
     Pending,
-    /// `handoff` sent, waiting for `handoff_done`.
-    HandingOff,
-    /// Running on the NIC.
-    Offloaded,
-    /// The NIC let go of it (closed, reset, failed, TIME_WAIT handed back);
-    /// the host socket is closed or in TIME_WAIT, buffered data still
-    /// readable.
-    Released,
-    /// Taken back by the host (restore): native TCP runs it again; the ULP
-    /// stays attached, dormant, so it can be handed off again.
+    /// `handoff` sent; `outcome` is the NIC's answer once it arrived: the
+    /// connection's `cid`, or the refusal as an errno. The connection
+    /// holds a place in the `offloaded` gauge from here.
+    HandingOff {
+        outcome: Option<Result<u32, Refused>>,
+    },
+    /// Running on the NIC as `cid`.
+    Offloaded { cid: u32, leaving: Leaving },
+    /// The NIC let go of it; the host socket is being finished (closed,
+    /// TIME_WAIT) or taken back, buffered data still readable. `snap` is
+    /// the state the NIC handed back, if it did.
+    Released {
+        why: Release,
+        snap: Option<Snapshot>,
+    },
+    /// Taken back by the host: native TCP runs it again; the ULP stays
+    /// attached, dormant, so it can be handed off again.
     Restored,
+}
+
+/// Whether, and how, an offloaded connection is on its way back.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Leaving {
+    /// It stays.
+    No,
+    /// The NIC asked for it back (memory pressure); its work item
+    /// restores it.
+    NicAsked,
+    /// A batch restore is letting the NIC's flight drain (`quiesce`): no
+    /// new data goes to the NIC.
+    Draining,
+    /// The host asked for it back: a restore is under way and waits on
+    /// `done`.
+    Restoring,
+}
+
+/// Why the NIC let go of a connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Release {
+    /// It closed on the NIC (`freed`), or the NIC handed it back unasked
+    /// (TIME_WAIT).
+    Closed,
+    /// The NIC stopped without notice: the state is lost, the connection
+    /// is reset (paper §3.4).
+    Failed,
+    /// The host asked for it (restore): the restore takes it from here.
+    Returned,
+    /// A restore gave up waiting for it and withdrew it from the NIC.
+    Abandoned,
+}
+
+impl Phase {
+    /// The NIC's id of the connection, once the NIC accepted it.
+    fn cid(&self) -> Option<u32> {
+        match *self {
+            Phase::HandingOff {
+                outcome: Some(Ok(cid)),
+            }
+            | Phase::Offloaded { cid, .. } => Some(cid),
+            _ => None,
+        }
+    }
+
+    /// On the NIC (or on its way there): counted in the `offloaded` gauge.
+    fn on_nic(&self) -> bool {
+        matches!(self, Phase::HandingOff { .. } | Phase::Offloaded { .. })
+    }
+
+    /// Offloaded, and no restore under way.
+    fn on_nic_for_good(&self) -> bool {
+        matches!(
+            self,
+            Phase::Offloaded {
+                leaving: Leaving::No | Leaving::NicAsked | Leaving::Draining,
+                ..
+            }
+        )
+    }
+
+    /// Offloaded and taking new data (no restore under way or coming).
+    fn takes_data(&self) -> bool {
+        matches!(
+            self,
+            Phase::Offloaded {
+                leaving: Leaving::No | Leaving::NicAsked,
+                ..
+            }
+        )
+    }
+
+    /// Offloaded, whatever comes next.
+    pub(crate) fn is_offloaded(&self) -> bool {
+        matches!(self, Phase::Offloaded { .. })
+    }
+
+    /// Released by the NIC, not yet given to native TCP.
+    pub(crate) fn is_released(&self) -> bool {
+        matches!(self, Phase::Released { .. })
+    }
+
+    /// Whether `self -> next` is a move the life of a connection allows.
+    fn may_become(&self, next: &Phase) -> bool {
+        use Leaving::*;
+        use Phase::*;
+        match (*self, *next) {
+            (Pending | Restored, HandingOff { outcome: None }) => true,
+            // The NIC's answer arrives (no move of its own, but the same door).
+            (HandingOff { outcome: None }, HandingOff { outcome: Some(_) }) => true,
+            (HandingOff { .. }, Pending | Released { .. }) => true,
+            (
+                HandingOff {
+                    outcome: Some(Ok(a)),
+                },
+                Offloaded { cid, leaving: No },
+            ) => a == cid,
+            (
+                Offloaded {
+                    cid: a,
+                    leaving: from,
+                },
+                Offloaded { cid, leaving: to },
+            ) => {
+                a == cid
+                    && matches!(
+                        (from, to),
+                        (No, NicAsked | Draining)
+                            | (NicAsked, No | Draining)
+                            | (No | NicAsked | Draining, Restoring)
+                    )
+            }
+            (Offloaded { .. }, Released { .. }) => true,
+            (Released { .. }, Restored) => true,
+            (Restored, Pending) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The one door for phase changes. It refuses a move the connection's life
+/// does not allow (a bug: warned about, with both phases), and on every
+/// move it keeps the `offloaded` gauge (a place taken at admission is
+/// given back when the connection leaves the NIC), bumps the move's
+/// counters and applies the readiness contract (Documentation/handoff.rst,
+/// "Readiness across phases"): every waiter that may be asleep on the old
+/// phase's readiness is woken to re-evaluate it against the new one.
+///
+/// The caller holds the NIC lock while a NIC knows the connection, or is
+/// its only user (socket locked, no NIC knows it).
+fn enter(c: &Conn, s: &mut Shared, next: Phase) {
+    let from = s.phase;
+    if !from.may_become(&next) {
+        crate::sys::warn(format_args!(
+            "connection phase {:?} -> {:?} refused\n",
+            from, next
+        ));
+        return;
+    }
+    s.phase = next;
+    if from.on_nic() && !next.on_nic() {
+        stats::dec(c.net, Stat::Offloaded);
+    }
+    match next {
+        Phase::Offloaded {
+            leaving: Leaving::No,
+            ..
+        } if !from.is_offloaded() => {
+            c.stat(Stat::Handoffs);
+            // Waiters asleep on native TCP's readiness (poll, select,
+            // epoll, a blocking call on a full send buffer or an empty
+            // receive queue) re-evaluate it against the bypass layer's.
+            wake_all(c);
+        }
+        Phase::Offloaded {
+            leaving: Leaving::NicAsked,
+            ..
+        } => schedule(c),
+        Phase::Released { why, .. } => {
+            match why {
+                Release::Closed => {
+                    c.stat(Stat::NicReleased);
+                    wake(c, EPOLLIN | EPOLLOUT | bindings::POLLHUP);
+                    schedule(c);
+                }
+                Release::Failed => {
+                    set_sk_err(c, bindings::ECONNRESET);
+                    c.stat(Stat::NicResets);
+                    wake(c, EPOLL_ALL);
+                    schedule(c);
+                }
+                Release::Returned | Release::Abandoned => {}
+            }
+            if matches!(
+                from,
+                Phase::Offloaded {
+                    leaving: Leaving::Restoring,
+                    ..
+                }
+            ) {
+                // The restore waiting for it takes it from here.
+                // SAFETY: initialised in `init_in_place`; the restore
+                // thread waits on it.
+                unsafe { bindings::complete(c.done.get()) };
+            }
+        }
+        Phase::HandingOff { outcome: Some(_) } => {
+            // SAFETY: initialised; the handoff thread waits on it.
+            unsafe { bindings::complete(c.done.get()) };
+        }
+        // System calls asleep in the bypass layer continue natively.
+        Phase::Restored => wake_all(c),
+        _ => {}
+    }
 }
 
 /// State shared by system calls, NAPI and the firmware's DMA; guarded by
 /// the NIC's offload lock.
 pub(crate) struct Shared {
-    pub(crate) phase: Phase,
-    pub(crate) cid: u32,
-    /// `handoff_done`: `Some(Ok(cid))` or the refusal as an errno.
-    result: Option<Result<u32>>,
+    /// Changed only through [`enter`].
+    phase: Phase,
     snd_head: u64,
     snd_sent: u64,
     snd_tail: u64,
@@ -100,25 +315,38 @@ pub(crate) struct Shared {
     fin_sent: bool,
     /// A command could not be posted (ring full): retry from process context.
     need_push: bool,
-    /// Final state handed back by the NIC (TIME_WAIT).
-    final_snap: Option<Snapshot>,
-    /// Counted in the `offloaded` gauge.
-    counted: bool,
-    /// The host asked for the connection back (`restore` in flight).
-    restoring: bool,
-    /// A batch restore is letting the NIC's flight drain (`quiesce`).
-    quiescing: bool,
-    /// The NIC asked the host to take the connection back (memory
-    /// pressure); the connection's work item restores it.
-    nic_asked_restore: bool,
     /// The NIC's live view, from its `info` event.
     info: Option<Snapshot>,
 }
 
 impl Shared {
-    /// Offloaded, and no restore under way.
-    fn on_nic_for_good(&self) -> bool {
-        self.phase == Phase::Offloaded && !self.restoring
+    /// Empty rings, in `phase`.
+    fn fresh(phase: Phase) -> Self {
+        Shared {
+            phase,
+            snd_head: 0,
+            snd_sent: 0,
+            snd_tail: 0,
+            snd_refs: [0; SEND_REFS],
+            snd_nrefs: 0,
+            rcv_head: 0,
+            rcv_tail: 0,
+            rcv_posted: 0,
+            post_refs: [0; POST_REFS],
+            post_nrefs: 0,
+            rcv_unreported: 0,
+            peer_fin: false,
+            close_pending: false,
+            fin_sent: false,
+            need_push: false,
+            info: None,
+        }
+    }
+
+    /// The NIC's id of the connection (`u32::MAX`, which no NIC hands out,
+    /// before it has one).
+    fn cid(&self) -> u32 {
+        self.phase.cid().unwrap_or(u32::MAX)
     }
 }
 
@@ -189,32 +417,7 @@ impl Conn {
             info_done: UnsafeCell::new(unsafe { core::mem::zeroed() }),
             // SAFETY: as above.
             work: UnsafeCell::new(unsafe { core::mem::zeroed() }),
-            shared: UnsafeCell::new(Shared {
-                phase,
-                cid: u32::MAX,
-                result: None,
-                snd_head: 0,
-                snd_sent: 0,
-                snd_tail: 0,
-                snd_refs: [0; SEND_REFS],
-                snd_nrefs: 0,
-                rcv_head: 0,
-                rcv_tail: 0,
-                rcv_posted: 0,
-                post_refs: [0; POST_REFS],
-                post_nrefs: 0,
-                rcv_unreported: 0,
-                peer_fin: false,
-                close_pending: false,
-                fin_sent: false,
-                need_push: false,
-                final_snap: None,
-                counted: false,
-                restoring: false,
-                quiescing: false,
-                nic_asked_restore: false,
-                info: None,
-            }),
+            shared: UnsafeCell::new(Shared::fresh(phase)),
             refs: AtomicU32::new(1),
             // SAFETY: an all-zero list_head is overwritten by the registry
             // (`control::register`) before use.
@@ -307,20 +510,7 @@ pub(crate) unsafe fn record_ptr(sk: *mut bindings::sock) -> Option<*mut Conn> {
 
 /// `cid` of a connection in a NIC table.
 pub(crate) fn cid_of(c: &Conn, g: &Guard<'_>) -> Option<u32> {
-    let s = c.st(g);
-    matches!(s.phase, Phase::Offloaded | Phase::HandingOff).then_some(s.cid)
-}
-
-/// The errno an application sees for a firmware refusal code.
-pub(crate) fn refusal_errno(r: msg::Refusal) -> Error {
-    use msg::Refusal::*;
-    match r {
-        NoConnSlot => ENOSPC,
-        Duplicate => EEXIST,
-        BadSnapshot => EINVAL,
-        NoRefs => errno::ENOBUFS(),
-        BadCid | Unsupported | Shutdown | Unknown(_) => errno::EOPNOTSUPP(),
-    }
+    c.st(g).phase.cid()
 }
 
 /// Offset of stream position `pos` in a ring of `cap` bytes. Rings are
@@ -365,7 +555,7 @@ pub(crate) fn ring_read(
     let (base, cap) = c.ring(region);
     let s = c.st(g);
     if region != Region::Send
-        || s.phase != Phase::Offloaded
+        || !s.phase.is_offloaded()
         || off.checked_add(buf.len()).map_or(true, |e| e > cap)
     {
         return Err(EFAULT);
@@ -392,7 +582,7 @@ pub(crate) fn ring_write(
     let (base, cap) = c.ring(region);
     let s = c.st(g);
     if region != Region::Recv
-        || s.phase != Phase::Offloaded
+        || !s.phase.is_offloaded()
         || off.checked_add(data.len()).map_or(true, |e| e > cap)
     {
         return Err(EFAULT);
@@ -435,7 +625,7 @@ fn ctrl(c: &Conn, s: &mut Shared, nic: &Nic, cmd: msg::CtrlCmd, arg: u64) -> Res
     encode_and_submit(
         nic,
         &Command::Ctrl {
-            cid: s.cid,
+            cid: s.cid(),
             cmd,
             arg,
         },
@@ -449,10 +639,10 @@ fn ctrl(c: &Conn, s: &mut Shared, nic: &Nic, cmd: msg::CtrlCmd, arg: u64) -> Res
 /// went. Stops at the first full command ring (`need_push`, retried from
 /// process context).
 fn push(c: &Conn, s: &mut Shared, nic: &Nic, psh: bool) {
-    if !s.on_nic_for_good() || s.quiescing {
+    if !s.phase.takes_data() {
         return;
     }
-    let cid = s.cid;
+    let cid = s.cid();
     let cap = c.snd.len() as u64;
     while s.snd_nrefs < SEND_REFS && s.snd_sent < s.snd_tail {
         let off = ring_off(s.snd_sent, cap);
@@ -538,7 +728,19 @@ fn pop_refs(refs: &mut [u64], n: &mut usize, upto: u64) {
 fn wake(c: &Conn, mask: u32) {
     // SAFETY: `sk` is alive while its record is (the record is freed when
     // the socket is destroyed).
-    unsafe { bindings::handoff_sk_wake(c.sk, mask) };
+    unsafe { crate::sys::sk_wake(c.sk, mask) };
+}
+
+/// Whether a writer may write: a quarter of the send ring free (the
+/// bypass layer's `sk_stream_is_writeable`).
+fn writable(c: &Conn, s: &Shared) -> bool {
+    let cap = c.snd.len() as u64;
+    cap - (s.snd_tail - s.snd_head) >= cap / 4
+}
+
+fn nospace(c: &Conn) -> crate::sys::NoSpace {
+    // SAFETY: `sk` is alive while its record is (see `wake`).
+    unsafe { crate::sys::NoSpace::of(c.sk) }
 }
 
 /// Wakes every waiter of the socket (its connection changed hands).
@@ -614,11 +816,17 @@ pub(crate) fn phase_locked(c: &Conn) -> Phase {
 pub(crate) fn begin_quiesce(c: &Conn, nic: &Nic) -> Result {
     let g = nic.offload.lock();
     let s = c.st(&g);
-    if !s.on_nic_for_good() {
-        return Err(errno::EALREADY());
+    match s.phase {
+        Phase::Offloaded { cid, .. } if s.phase.on_nic_for_good() => {
+            let next = Phase::Offloaded {
+                cid,
+                leaving: Leaving::Restoring,
+            };
+            enter(c, s, next);
+            Ok(())
+        }
+        _ => Err(errno::EALREADY()),
     }
-    s.restoring = true;
-    Ok(())
 }
 
 /// Starts draining the NIC's flight ahead of a restore of many
@@ -626,8 +834,16 @@ pub(crate) fn begin_quiesce(c: &Conn, nic: &Nic) -> Result {
 pub(crate) fn pre_quiesce(c: &Conn, nic: &Nic) {
     let g = nic.offload.lock();
     let s = c.st(&g);
-    if s.phase == Phase::Offloaded {
-        s.quiescing = true;
+    if let Phase::Offloaded {
+        cid,
+        leaving: Leaving::No | Leaving::NicAsked,
+    } = s.phase
+    {
+        let next = Phase::Offloaded {
+            cid,
+            leaving: Leaving::Draining,
+        };
+        enter(c, s, next);
     }
 }
 
@@ -636,14 +852,14 @@ pub(crate) fn pre_quiesce(c: &Conn, nic: &Nic) {
 pub(crate) fn quiesced(c: &Conn, nic: &Nic) -> bool {
     let g = nic.offload.lock();
     let s = c.st(&g);
-    s.phase != Phase::Offloaded || s.snd_head >= s.snd_sent
+    !s.phase.is_offloaded() || s.snd_head >= s.snd_sent
 }
 
 /// Asks the NIC for the connection back (after `begin_quiesce`).
 pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
     let g = nic.offload.lock();
     let s = c.st(&g);
-    if s.phase != Phase::Offloaded {
+    if !s.phase.is_offloaded() {
         return Err(errno::EALREADY());
     }
     // SAFETY: the completion was initialised; nothing waits on it now.
@@ -651,7 +867,7 @@ pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
     encode_and_submit(
         nic,
         &Command::Restore {
-            cid: s.cid,
+            cid: s.cid(),
             cookie: c as *const Conn as u64,
         },
     )
@@ -662,7 +878,7 @@ pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
 pub(crate) fn begin_info(c: &Conn, nic: &Nic) -> Result {
     let g = nic.offload.lock();
     let s = c.st(&g);
-    if !s.on_nic_for_good() {
+    if !s.phase.on_nic_for_good() {
         return Err(errno::EALREADY());
     }
     s.info = None;
@@ -672,7 +888,7 @@ pub(crate) fn begin_info(c: &Conn, nic: &Nic) -> Result {
     encode_and_submit(
         nic,
         &Command::Info {
-            cid: s.cid,
+            cid: s.cid(),
             cookie: c as *const Conn as u64,
         },
     )
@@ -690,13 +906,19 @@ pub(crate) fn end_info(c: &Conn, nic: &Nic) -> Option<Snapshot> {
 pub(crate) fn end_restore(c: &Conn, nic: &Nic) -> Option<Snapshot> {
     let g = nic.offload.lock();
     let s = c.st(&g);
-    let snap = s.final_snap;
-    if snap.is_none() {
-        nic.offload.unlink(&g, s.cid, c);
-        let _ = ctrl(c, s, nic, msg::CtrlCmd::Abort, 0);
-        s.phase = Phase::Released;
+    match s.phase {
+        Phase::Released { snap, .. } => snap,
+        _ => {
+            nic.offload.unlink(&g, s.cid(), c);
+            let _ = ctrl(c, s, nic, msg::CtrlCmd::Abort, 0);
+            let next = Phase::Released {
+                why: Release::Abandoned,
+                snap: None,
+            };
+            enter(c, s, next);
+            None
+        }
     }
-    snap
 }
 
 /// Ring contents the host must take back at restore: `(send, recv)` as
@@ -746,67 +968,75 @@ pub(crate) unsafe fn mark_native(c: &Conn) {
     // SAFETY: by the contract.
     let s = unsafe { c.st_unshared() };
     s.rcv_head = s.rcv_tail;
-    s.phase = Phase::Restored;
+    enter(c, s, Phase::Restored);
 }
 
-/// Resets the record for a new handoff (after a restore).
+/// Empties the record's rings and moves it to `next` (after a restore:
+/// `Restored`, then `Pending` for the next handoff).
 ///
 /// # Safety
 ///
 /// As for [`live_bytes`].
-pub(crate) unsafe fn reset(c: &mut Conn, phase: Phase) {
+pub(crate) unsafe fn reset(c: &mut Conn, next: Phase) {
     c.snd = VVec::new();
     c.rcv = VVec::new();
     // SAFETY: by the contract.
     let s = unsafe { c.st_unshared() };
-    *s = Conn::new(c.sk, phase).shared.into_inner();
+    *s = Shared::fresh(s.phase);
+    enter(c, s, next);
 }
 
 /// The handoff's outcome arrived (NAPI).
-pub(crate) fn handoff_result(c: &Conn, g: &Guard<'_>, r: Result<u32>) {
+pub(crate) fn handoff_result(c: &Conn, g: &Guard<'_>, r: Result<u32, Refused>) {
     let s = c.st(g);
-    if let Ok(cid) = r {
-        s.cid = cid;
-        s.phase = Phase::Offloaded;
-    }
-    s.result = Some(r);
-    // SAFETY: the completion was initialised; the handoff thread waits on it.
-    unsafe { bindings::complete(c.done.get()) };
+    enter(c, s, Phase::HandingOff { outcome: Some(r) });
 }
 
-/// The handoff result, once `handoff_done` arrived.
-pub(crate) fn take_result(c: &Conn, g: &Guard<'_>) -> Option<Result<u32>> {
-    c.st(g).result.take()
+/// The handoff's outcome, once it arrived: `Ok` if the NIC took the
+/// connection (even if it let go of it since).
+pub(crate) fn take_result(c: &Conn, g: &Guard<'_>) -> Option<Result<(), Refused>> {
+    match c.st(g).phase {
+        Phase::HandingOff {
+            outcome: Some(Err(e)),
+        } => Some(Err(e)),
+        Phase::HandingOff {
+            outcome: Some(Ok(_)),
+        }
+        | Phase::Released { .. } => Some(Ok(())),
+        _ => None,
+    }
 }
 
 /// The NIC stopped without notice (device deleted, firmware failure): the
 /// state is lost, the connection is reset (paper §3.4).
 pub(crate) fn nic_failed(c: &Conn, g: &Guard<'_>) {
     let s = c.st(g);
-    if s.phase == Phase::HandingOff {
-        s.result = Some(Err(errno::ENETDOWN()));
-        // SAFETY: as in `handoff_result`.
-        unsafe { bindings::complete(c.done.get()) };
-        return;
-    }
-    s.phase = Phase::Released;
-    set_sk_err(c, bindings::ECONNRESET);
-    c.stat(Stat::NicResets);
-    wake(c, EPOLL_ALL);
-    schedule(c);
+    let next = match s.phase {
+        Phase::HandingOff { outcome: None } => Phase::HandingOff {
+            outcome: Some(Err(Refused::DeviceDown)),
+        },
+        Phase::HandingOff {
+            outcome: Some(Ok(_)),
+        }
+        | Phase::Offloaded { .. } => Phase::Released {
+            why: Release::Failed,
+            snap: None,
+        },
+        _ => return,
+    };
+    enter(c, s, next);
 }
 
-fn released(c: &Conn, s: &mut Shared) {
-    s.phase = Phase::Released;
-    if s.restoring {
-        // A restore waits: it finds no state and finishes the socket.
-        // SAFETY: initialised; the restore thread waits on it.
-        unsafe { bindings::complete(c.done.get()) };
-        return;
-    }
-    c.stat(Stat::NicReleased);
-    wake(c, EPOLLIN | EPOLLOUT | bindings::POLLHUP);
-    schedule(c);
+/// The NIC let go of the connection (`freed`, or `restore` with its state).
+fn released(c: &Conn, s: &mut Shared, snap: Option<Snapshot>) {
+    let why = match s.phase {
+        Phase::Offloaded {
+            leaving: Leaving::Restoring,
+            ..
+        } => Release::Returned,
+        _ => Release::Closed,
+    };
+    enter(c, s, Phase::Released { why, snap });
 }
 
 /// Applies one NIC event to its connection (NAPI, lock held).
@@ -816,12 +1046,13 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
         HostEvent::Recv { addr, len, .. } => {
             c.stat(Stat::EvtRecv);
             let cap = c.rcv.len() as u64;
-            let expect = offload::host_addr(s.cid, Region::Recv, ring_off(s.rcv_tail, cap) as u32);
+            let expect =
+                offload::host_addr(s.cid(), Region::Recv, ring_off(s.rcv_tail, cap) as u32);
             let len = u64::from(len);
             if addr != expect || s.rcv_tail + len > s.rcv_posted {
                 nic.ctr.inc(crate::vnic::Ctr::HostEvtBadRecv);
                 pr_warn!("recv event outside the posted buffers (cid {:#x} addr {:#x} len {}; expected {:#x}, ring head {} tail {} posted {})\n",
-                    s.cid, addr, len, expect, s.rcv_head, s.rcv_tail, s.rcv_posted);
+                    s.cid(), addr, len, expect, s.rcv_head, s.rcv_tail, s.rcv_posted);
                 return;
             }
             s.rcv_tail += len;
@@ -854,7 +1085,7 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                     pr_warn!(
                         "no memory for {} bytes handed back by the NIC (cid {:#x})\n",
                         len,
-                        s.cid
+                        s.cid()
                     );
                 }
                 stats::add(c.net, Stat::RxBytes, len);
@@ -871,15 +1102,16 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
         }
         HostEvent::Ack { len, .. } => {
             c.stat(Stat::EvtAck);
-            let cap = c.snd.len() as u64;
-            let was_low = cap - (s.snd_tail - s.snd_head) < cap / 4;
             // Bytes acknowledged before their `send` arrived are skipped by
             // the NIC when it does; the host still sends them in order.
             s.snd_head = (s.snd_head + len).min(s.snd_tail);
             pop_refs(&mut s.snd_refs, &mut s.snd_nrefs, s.snd_head);
             stats::add(c.net, Stat::TxBytes, len);
             push(c, s, nic, true);
-            if was_low && cap - (s.snd_tail - s.snd_head) >= cap / 4 {
+            // As `sk_stream_write_space`: a writer that found no room (it
+            // set SOCK_NOSPACE, natively or here) is woken once a quarter
+            // of the ring is free, whenever it went to sleep.
+            if writable(c, s) && nospace(c).take() {
                 wake(c, EPOLLOUT);
             }
         }
@@ -901,16 +1133,23 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                 }
                 CtrlEvent::Freed => {
                     nic.offload.unlink(g, cid, c);
-                    released(c, s);
+                    released(c, s, None);
                 }
                 CtrlEvent::RestoreRequest => {
                     // The NIC is short of memory and this connection has
                     // been idle the longest (Documentation/firmware.rst):
                     // take it back, from process context.
                     c.stat(Stat::NicRestoreRequests);
-                    if s.on_nic_for_good() && !s.nic_asked_restore {
-                        s.nic_asked_restore = true;
-                        schedule(c);
+                    if let Phase::Offloaded {
+                        cid,
+                        leaving: Leaving::No,
+                    } = s.phase
+                    {
+                        let next = Phase::Offloaded {
+                            cid,
+                            leaving: Leaving::NicAsked,
+                        };
+                        enter(c, s, next);
                     }
                 }
                 CtrlEvent::Unknown(_) => nic.ctr.inc(crate::vnic::Ctr::HostEvtUnknownCode),
@@ -918,15 +1157,7 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
         }
         HostEvent::Restore { cid, snap, .. } => {
             nic.offload.unlink(g, cid, c);
-            s.final_snap = Some(snap);
-            if s.restoring {
-                // The host asked: its restore thread takes it from here.
-                s.phase = Phase::Released;
-                // SAFETY: initialised; the restore thread waits on it.
-                unsafe { bindings::complete(c.done.get()) };
-            } else {
-                released(c, s);
-            }
+            released(c, s, Some(snap));
         }
         HostEvent::Resource { kind, num, cid } => match kind {
             ResourceKind::Refs if num == 0 => {
@@ -968,13 +1199,20 @@ unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
         if let (true, Some(nic)) = (s.need_push, nic) {
             push(c, s, nic, true);
         }
-        s.phase == Phase::Released && nic.is_some()
+        s.phase.is_released() && nic.is_some()
     });
     if nic_gone {
         // SAFETY: we hold the socket lock and a reference.
         unsafe { crate::handoff::finish(c) };
     } else if locked(c, |s, nic| {
-        core::mem::take(&mut s.nic_asked_restore) && nic.is_some() && s.phase == Phase::Offloaded
+        nic.is_some()
+            && matches!(
+                s.phase,
+                Phase::Offloaded {
+                    leaving: Leaving::NicAsked,
+                    ..
+                }
+            )
     }) {
         // SAFETY: we hold the socket lock, which serialises every use of
         // the record's host-side fields (as in `control::apply_one`); an
@@ -1259,7 +1497,7 @@ unsafe fn send_locked(
             (
                 cap - (s.snd_tail - s.snd_head),
                 s.snd_tail,
-                s.phase != Phase::Offloaded || s.close_pending || s.fin_sent,
+                !s.phase.is_offloaded() || s.close_pending || s.fin_sent,
             )
         });
         if closed || shut {
@@ -1275,11 +1513,14 @@ unsafe fn send_locked(
             return Outcome::Done(copied as c_int);
         }
         if space == 0 {
+            // Before the wait looks at the ring: an ack after that look
+            // sees the mark and wakes us.
+            nospace(c).set();
             let r = wait_for(sk, &mut timeo, || {
                 // SAFETY: lockless read of a live socket's error.
                 let err = unsafe { ptr::read_volatile(&(*sk).sk_err) } != 0;
                 err || locked(c, |s, _| {
-                    s.snd_tail - s.snd_head < cap || s.phase != Phase::Offloaded
+                    s.snd_tail - s.snd_head < cap || !s.phase.is_offloaded()
                 })
             });
             if let Err(e) = r {
@@ -1391,7 +1632,7 @@ unsafe fn recv_locked(
             (
                 s.rcv_tail.saturating_sub(head),
                 head,
-                s.peer_fin || s.phase == Phase::Released || shut_rd,
+                s.peer_fin || s.phase.is_released() || shut_rd,
             )
         });
         if avail > 0 && copied < len {
@@ -1438,7 +1679,7 @@ unsafe fn recv_locked(
             err || locked(c, |s, _| {
                 s.rcv_tail > s.rcv_head + skip
                     || s.peer_fin
-                    || matches!(s.phase, Phase::Released | Phase::Restored)
+                    || matches!(s.phase, Phase::Released { .. } | Phase::Restored)
             })
         });
         if let Err(e) = r {
@@ -1476,10 +1717,9 @@ pub(crate) unsafe extern "C" fn bypass_poll(
     // SAFETY: reads of the locked socket.
     let (shutdown, err) = unsafe { ((*sk).sk_shutdown, ptr::read_volatile(&(*sk).sk_err)) };
     let rd_shut = shutdown & bindings::RCV_SHUTDOWN as u8 != 0;
-    let cap = c.snd.len() as u64;
     let mut mask = locked(c, |s, _| {
         let mut mask = 0;
-        let gone = s.phase == Phase::Released;
+        let gone = s.phase.is_released();
         let wr_shut =
             shutdown & bindings::SEND_SHUTDOWN as u8 != 0 || s.fin_sent || s.close_pending;
         if s.rcv_tail > s.rcv_head || s.peer_fin || rd_shut || gone {
@@ -1488,8 +1728,15 @@ pub(crate) unsafe extern "C" fn bypass_poll(
         if s.peer_fin || rd_shut {
             mask |= bindings::POLLRDHUP;
         }
-        if wr_shut || gone || cap - (s.snd_tail - s.snd_head) >= cap / 4 {
+        if wr_shut || gone || writable(c, s) {
             mask |= EPOLLOUT;
+        } else {
+            // As `tcp_poll`: mark the writer, then look again, so an ack
+            // in between either sees the mark or is seen here.
+            nospace(c).set();
+            if writable(c, s) {
+                mask |= EPOLLOUT;
+            }
         }
         if (s.peer_fin && wr_shut) || gone {
             mask |= bindings::POLLHUP;
@@ -1534,7 +1781,7 @@ pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c
             && (*sk).sk_lingertime == 0
     };
     let on_nic = locked(c, |s, nic| {
-        let Some(nic) = nic.filter(|_| s.phase == Phase::Offloaded) else {
+        let Some(nic) = nic.filter(|_| s.phase.is_offloaded()) else {
             return false;
         };
         if linger0 || s.rcv_tail > s.rcv_head {
@@ -1552,7 +1799,7 @@ pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c
         // it now: native close must see the connection's final state
         // (closed, or TIME_WAIT), not the stale one of the handoff, from
         // which it would send a FIN with old sequence numbers.
-        if locked(c, |s, nic| s.phase == Phase::Released && nic.is_some()) {
+        if locked(c, |s, nic| s.phase.is_released() && nic.is_some()) {
             // SAFETY: locked above, and `held` keeps the record; the
             // application has not closed the socket, so `finish` does not
             // destroy it.
@@ -1645,7 +1892,7 @@ pub(crate) unsafe extern "C" fn bypass_setsockopt(
     };
     if let Some((cmd, arg)) = cmd {
         locked(c, |s, nic| {
-            if let (Some(nic), Phase::Offloaded) = (nic, s.phase) {
+            if let (Some(nic), true) = (nic, s.phase.is_offloaded()) {
                 let _ = ctrl(c, s, nic, cmd, arg);
             }
         });
@@ -1666,7 +1913,7 @@ pub(crate) unsafe extern "C" fn bypass_keepalive(sk: *mut bindings::sock, valboo
         0
     };
     locked(c, |s, nic| {
-        if let (Some(nic), Phase::Offloaded) = (nic, s.phase) {
+        if let (Some(nic), true) = (nic, s.phase.is_offloaded()) {
             let _ = ctrl(c, s, nic, msg::CtrlCmd::KeepAlive, arg);
         }
     });
@@ -1777,24 +2024,59 @@ pub(crate) unsafe fn set_initial(c: &Conn, queued: u64, unread: u64) {
     s.rcv_posted = unread;
 }
 
-/// After `handoff_done`: hand the NIC the queued data, receive space and a
-/// window update (which also carries the ACK the host may have delayed).
+/// After `handoff_done`, with the bypass operations installed: the
+/// connection enters `Offloaded` (waking every waiter to re-evaluate its
+/// readiness), and the NIC gets the queued data, receive space and a window
+/// update (which also carries the ACK the host may have delayed). Nothing
+/// to do if the NIC let go of it meanwhile (its work item finishes it).
 pub(crate) fn start(c: &Conn, nic: &Nic) {
     let g = nic.offload.lock();
     let s = c.st(&g);
-    s.counted = true;
+    let Phase::HandingOff {
+        outcome: Some(Ok(cid)),
+    } = s.phase
+    else {
+        return;
+    };
+    let next = Phase::Offloaded {
+        cid,
+        leaving: Leaving::No,
+    };
+    enter(c, s, next);
     push(c, s, nic, true);
-    if encode_and_submit(nic, &Command::Recvd { cid: s.cid, len: 0 }).is_ok() {
+    if encode_and_submit(nic, &Command::Recvd { cid, len: 0 }).is_ok() {
         c.stat(Stat::CmdRecvd);
     }
 }
 
-/// Whether the `offloaded` gauge counts this connection; clears it.
-pub(crate) fn take_counted(c: &Conn, g: &Guard<'_>) -> bool {
-    core::mem::replace(&mut c.st(g).counted, false)
+/// The state the NIC handed back with the connection, if it did.
+pub(crate) fn final_snap(c: &Conn, g: &Guard<'_>) -> Option<Snapshot> {
+    match c.st(g).phase {
+        Phase::Released { snap, .. } => snap,
+        _ => None,
+    }
 }
 
-/// The snapshot the NIC handed back, if any.
-pub(crate) fn take_final_snap(c: &Conn, g: &Guard<'_>) -> Option<Snapshot> {
-    c.st(g).final_snap.take()
+/// Enters `HandingOff`: the connection's place in the `offloaded` gauge,
+/// taken at admission, is given back by [`enter`] when it leaves the NIC.
+///
+/// # Safety
+///
+/// As for [`Conn::st_unshared`].
+pub(crate) unsafe fn begin_handoff(c: &Conn) {
+    // SAFETY: by the contract.
+    let s = unsafe { c.st_unshared() };
+    enter(c, s, Phase::HandingOff { outcome: None });
+}
+
+/// The handoff did not happen (refused, timed out, device gone): the
+/// connection stays native, `Pending` for the next try.
+///
+/// # Safety
+///
+/// As for [`Conn::st_unshared`] (the NIC does not run the connection).
+pub(crate) unsafe fn handoff_failed(c: &Conn) {
+    // SAFETY: by the contract.
+    let s = unsafe { c.st_unshared() };
+    enter(c, s, Phase::Pending);
 }

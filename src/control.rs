@@ -306,7 +306,7 @@ unsafe fn apply_one(op: Op, sk: *mut bindings::sock) -> Result {
             unsafe {
                 let c = &mut *c;
                 match (op, c.nic().is_some(), bypass::phase_locked(c)) {
-                    (Op::Restore, true, Phase::Offloaded) => crate::handoff::restore(c),
+                    (Op::Restore, true, Phase::Offloaded { .. }) => crate::handoff::restore(c),
                     (Op::Restore, _, _) => Err(errno::EALREADY()),
                     (Op::Offload, false, Phase::Restored) => {
                         crate::ulp::install_pending(c);
@@ -454,7 +454,7 @@ pub(crate) fn route_changed(net: *mut bindings::net) {
             if let Some(c) = bypass::record_ptr(sk) {
                 let c = &mut *c;
                 if c.nic().is_some()
-                    && bypass::phase_locked(c) == Phase::Offloaded
+                    && bypass::phase_locked(c).is_offloaded()
                     && !crate::handoff::route_still_via_nic(c)
                 {
                     let cookie = cookie_of(sk);
@@ -517,7 +517,7 @@ pub(crate) fn shutdown() {
                 if let Some(c) = bypass::record_ptr(sk) {
                     detached = true;
                     let c = &mut *c;
-                    if c.nic().is_some() && bypass::phase_locked(c) == Phase::Offloaded {
+                    if c.nic().is_some() && bypass::phase_locked(c).is_offloaded() {
                         if crate::handoff::restore(c).is_ok() {
                             restored += 1;
                         }

@@ -31,7 +31,7 @@ use kernel::prelude::*;
 use crate::bindings;
 use crate::bypass::{self, Conn, Phase};
 use crate::errno;
-use crate::firmware::msg::SNAPSHOT_MSG_LEN;
+use crate::firmware::msg::{self, SNAPSHOT_MSG_LEN};
 use crate::firmware::{Command, SnapFlags, Snapshot, TcpState};
 use crate::policy;
 use crate::stats::{self, Stat};
@@ -44,9 +44,68 @@ const HANDOFF_TIMEOUT_MS: u32 = 1000;
 /// firmware drains it every poll) before it gives up as timed out.
 const CMD_RING_FULL_RETRIES: u32 = 100;
 
-/// Why a handoff did not happen: the counter it bumps and the errno an
-/// explicit `setsockopt(TCP_ULP)` returns.
-fn refuse(net: *mut bindings::net, s: Stat, e: Error) -> Error {
+/// Why a handoff did not happen.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Refused {
+    /// Not established (or no longer).
+    NotEstablished,
+    /// In a state handoff does not carry (repair mode, microsecond
+    /// timestamps, urgent data).
+    Unusual,
+    /// A socket filter is attached (the parked socket needs the slot).
+    Filter,
+    /// `net.handoff.max_conns` reached.
+    MaxConns,
+    /// The host could not allocate what the handoff needs.
+    NoMemory,
+    /// The snapshot does not encode.
+    BadSnapshot,
+    /// The route does not leave through an hnic device.
+    NoDevice,
+    /// The device is down, or went away during the handoff.
+    DeviceDown,
+    /// No resolved neighbour for the next hop.
+    NoNeighbour,
+    /// The NIC did not answer in time (or its command ring stayed full).
+    TimedOut,
+    /// The NIC answered for a handoff it does not know.
+    BadAnswer,
+    /// The NIC refused.
+    Nic(msg::Refusal),
+}
+
+impl Refused {
+    /// The one table of refusals: the errno an explicit
+    /// `setsockopt(TCP_ULP)` returns and the counter bumped
+    /// (`/proc/net/handoff_stat`, Documentation/handoff.rst).
+    fn errno_and_counter(self) -> (Error, Stat) {
+        use msg::Refusal as Nic;
+        match self {
+            Refused::NotEstablished => (errno::ENOTCONN(), Stat::RefusedState),
+            Refused::Unusual => (errno::EOPNOTSUPP(), Stat::RefusedState),
+            Refused::Filter => (EBUSY, Stat::RefusedFilter),
+            Refused::MaxConns => (ENOSPC, Stat::RefusedMaxConns),
+            Refused::NoMemory => (ENOMEM, Stat::RefusedNoMemory),
+            Refused::BadSnapshot => (EINVAL, Stat::RefusedBadSnapshot),
+            Refused::NoDevice => (ENODEV, Stat::RefusedNoDevice),
+            Refused::DeviceDown => (errno::ENETDOWN(), Stat::RefusedDeviceDown),
+            Refused::NoNeighbour => (errno::EHOSTUNREACH(), Stat::RefusedNoNeighbour),
+            Refused::TimedOut => (errno::ETIMEDOUT(), Stat::RefusedTimeout),
+            Refused::BadAnswer => (EIO, Stat::RefusedState),
+            Refused::Nic(Nic::NoConnSlot) => (ENOSPC, Stat::RefusedNoConnSlot),
+            Refused::Nic(Nic::Duplicate) => (EEXIST, Stat::RefusedDuplicate),
+            Refused::Nic(Nic::BadSnapshot) => (EINVAL, Stat::RefusedBadSnapshot),
+            Refused::Nic(Nic::NoRefs) => (errno::ENOBUFS(), Stat::RefusedNoRefs),
+            Refused::Nic(Nic::BadCid | Nic::Unsupported | Nic::Shutdown | Nic::Unknown(_)) => {
+                (errno::EOPNOTSUPP(), Stat::RefusedState)
+            }
+        }
+    }
+}
+
+/// Counts a refusal; the errno it means.
+fn refuse(net: *mut bindings::net, r: Refused) -> Error {
+    let (e, s) = r.errno_and_counter();
     stats::inc(net, s);
     e
 }
@@ -70,8 +129,8 @@ impl Place {
         stats::inc_below(net, Stat::Offloaded, limit).then(|| Place { net, kept: false })
     }
 
-    /// The handoff succeeded: the connection keeps its place until the NIC
-    /// lets go of it (`finish`, `restore`).
+    /// The connection is handed off: its place is the phase's from here,
+    /// given back when it leaves the NIC (`bypass::enter`).
     fn keep(mut self) {
         self.kept = true;
     }
@@ -112,7 +171,7 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     let family = unsafe { (*sk).__sk_common.skc_family };
     // SAFETY: as above.
     if unsafe { movable_state(sk) }.is_none() {
-        return Err(refuse(net, Stat::RefusedState, errno::ENOTCONN()));
+        return Err(refuse(net, Refused::NotEstablished));
     }
     // SAFETY: as above.
     let odd = unsafe {
@@ -120,14 +179,14 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
         tp.repair() != 0 || tp.tcp_usec_ts() != 0 || tp.urg_data != 0
     };
     if odd {
-        return Err(refuse(net, Stat::RefusedState, errno::EOPNOTSUPP()));
+        return Err(refuse(net, Refused::Unusual));
     }
     // SAFETY: as above.
     if !unsafe { (*sk).sk_filter }.is_null() {
-        return Err(refuse(net, Stat::RefusedFilter, EBUSY));
+        return Err(refuse(net, Refused::Filter));
     }
     let Some(place) = Place::take(net) else {
-        return Err(refuse(net, Stat::RefusedMaxConns, ENOSPC));
+        return Err(refuse(net, Refused::MaxConns));
     };
     // SAFETY: as above.
     let route = unsafe { Route::of(sk, family) }?;
@@ -139,14 +198,14 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     // the peer would resend them only after its RTO). Everything that may
     // sleep comes before the socket is parked, so flush after it and park
     // with nothing slow in between.
-    let filter = ParkFilter::new().map_err(|e| refuse(net, Stat::RefusedNoMemory, e))?;
+    let filter = ParkFilter::new().map_err(|_| refuse(net, Refused::NoMemory))?;
     let mut rounds = 0;
     let (tcp_state, queued, unread) = loop {
         // SAFETY: as above.
         unsafe { bindings::handoff_sk_flush_backlog(sk) };
         // SAFETY: as above.
         let Some(tcp_state) = (unsafe { movable_state(sk) }) else {
-            return Err(refuse(net, Stat::RefusedState, errno::ENOTCONN()));
+            return Err(refuse(net, Refused::NotEstablished));
         };
         // SAFETY: as above.
         let (queued, unread) = unsafe { queue_lengths(sk) };
@@ -159,7 +218,7 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
             return Err(EAGAIN);
         }
         if bypass::alloc_rings(c, queued as usize, unread as usize).is_err() {
-            return Err(refuse(net, Stat::RefusedNoMemory, ENOMEM));
+            return Err(refuse(net, Refused::NoMemory));
         }
     };
 
@@ -183,7 +242,7 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     {
         // SAFETY: parked above; no NIC knows the connection.
         unsafe { unpark(sk, c) };
-        return Err(refuse(net, Stat::RefusedBadSnapshot, EINVAL));
+        return Err(refuse(net, Refused::BadSnapshot));
     }
     // SAFETY: no NIC knows the connection yet.
     unsafe { bypass::set_initial(c, u64::from(queued), u64::from(unread)) };
@@ -195,8 +254,10 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     c.dev = route.dev;
     c.nic
         .store(nic as *const vnic::Nic as *mut vnic::Nic, Ordering::Release);
+    // The place in the gauge is the phase's from here (`bypass::enter`).
+    place.keep();
     // SAFETY: still unknown to the NIC.
-    unsafe { c.st_unshared() }.phase = Phase::HandingOff;
+    unsafe { bypass::begin_handoff(c) };
     let r = submit_and_wait(c, nic, &msg);
     drop(route);
     match r {
@@ -207,16 +268,8 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
                 bindings::handoff_tcp_clear_xmit_timers(sk);
                 crate::ulp::install_bypass(c);
             }
-            stats::inc(net, Stat::Handoffs);
-            place.keep();
+            // Offloaded from here; waiters re-evaluate their readiness.
             bypass::start(c, nic);
-            // Waiters that went to sleep on native TCP's readiness (poll,
-            // select, epoll on a full send buffer or an empty receive
-            // queue) re-evaluate it against the bypass layer's: nothing
-            // else wakes them, since the NIC's acks wake writers only when
-            // free space crosses the threshold, and the ring may be past
-            // it already.
-            bypass::wake_all(c);
             Ok(())
         }
         Err(e) => {
@@ -225,27 +278,18 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
             unsafe {
                 unpark(sk, c);
                 c.nic.store(ptr::null_mut(), Ordering::Release);
-                c.st_unshared().phase = Phase::Pending;
+                bypass::handoff_failed(c);
                 bindings::handoff_dev_put(c.dev);
             }
             c.dev = ptr::null_mut();
             c.snd = kernel::alloc::VVec::new();
             c.rcv = kernel::alloc::VVec::new();
-            let s = match e {
-                e if e == ENOSPC => Stat::RefusedNoConnSlot,
-                e if e == EEXIST => Stat::RefusedDuplicate,
-                e if e == EINVAL => Stat::RefusedBadSnapshot,
-                e if e == errno::ENOBUFS() => Stat::RefusedNoRefs,
-                e if e == errno::ENETDOWN() => Stat::RefusedDeviceDown,
-                e if e == errno::ETIMEDOUT() => Stat::RefusedTimeout,
-                _ => Stat::RefusedState,
-            };
-            Err(refuse(net, s, e))
+            Err(refuse(net, e))
         }
     }
 }
 
-fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result {
+fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result<(), Refused> {
     let me = c as *const Conn as *mut Conn;
     // SAFETY: the completion was initialised; nothing waits on it now.
     unsafe { bindings::handoff_reinit_completion(c.done.get()) };
@@ -253,22 +297,30 @@ fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result {
     loop {
         // A burst of handoffs waits for the ones in flight rather than
         // being refused (it would stay on the host for good).
-        nic.offload.reserve_pending(&nic.ctr, HANDOFF_TIMEOUT_MS)?;
+        nic.offload
+            .reserve_pending(&nic.ctr, HANDOFF_TIMEOUT_MS)
+            .map_err(|_| Refused::TimedOut)?;
         let g = nic.offload.lock();
-        nic.offload.add_pending(&g, me)?;
+        nic.offload.add_pending(&g, me).map_err(|e| {
+            if e == ENOSPC {
+                Refused::Nic(msg::Refusal::NoConnSlot)
+            } else {
+                Refused::DeviceDown
+            }
+        })?;
         match nic.submit(msg) {
             Ok(()) => break,
             Err(e) => {
                 nic.offload.remove_pending(&g, me);
                 if e != EBUSY {
-                    return Err(e);
+                    return Err(Refused::BadSnapshot);
                 }
             }
         }
         drop(g);
         ring_full += 1;
         if ring_full > CMD_RING_FULL_RETRIES {
-            return Err(errno::ETIMEDOUT());
+            return Err(Refused::TimedOut);
         }
         // SAFETY: process context (the socket lock may sleep too).
         unsafe { bindings::msleep(10) };
@@ -285,14 +337,10 @@ fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result {
     if left == 0 && nic.offload.remove_pending(&g, me) {
         // Withdrawn before the NIC answered; a late `handoff_done` finds no
         // one waiting and takes the connection back from the NIC.
-        return Err(errno::ETIMEDOUT());
+        return Err(Refused::TimedOut);
     }
-    match bypass::take_result(c, &g) {
-        Some(Ok(_)) => Ok(()),
-        Some(Err(e)) => Err(e),
-        // Completed between the timeout and the lock: a result is set.
-        None => Err(errno::ETIMEDOUT()),
-    }
+    // `None`: completed between the timeout and the lock; a result is set.
+    bypass::take_result(c, &g).unwrap_or(Err(Refused::TimedOut))
 }
 
 /// The route of a socket, if it leaves through an hnic device.
@@ -322,14 +370,14 @@ impl Route<'_> {
         // SAFETY: as above; a non-null dst comes with a reference.
         let dst = unsafe { bindings::handoff_sk_dst_get(sk) };
         if dst.is_null() {
-            return Err(refuse(net, Stat::RefusedNoDevice, ENODEV));
+            return Err(refuse(net, Refused::NoDevice));
         }
         // SAFETY: `dst` is referenced; its device lives at least as long.
         let dev = unsafe { bindings::handoff_dst_dev(dst) };
         let Some(nic) = (!dev.is_null()).then(|| vnic::nic_of_dev(dev)).flatten() else {
             // SAFETY: the reference taken above.
             unsafe { bindings::handoff_dst_release(dst) };
-            return Err(refuse(net, Stat::RefusedNoDevice, ENODEV));
+            return Err(refuse(net, Refused::NoDevice));
         };
         let mut route = Route {
             dst,
@@ -344,7 +392,7 @@ impl Route<'_> {
             bindings::handoff_netif_running(dev) && bindings::handoff_netif_carrier_ok(dev)
         };
         if !up {
-            return Err(refuse(net, Stat::RefusedDeviceDown, errno::ENETDOWN()));
+            return Err(refuse(net, Refused::DeviceDown));
         }
         // SAFETY: an Ethernet device's address is ETH_ALEN bytes.
         unsafe { ptr::copy_nonoverlapping((*dev).dev_addr, route.local_mac.as_mut_ptr(), 6) };
@@ -369,7 +417,7 @@ impl Route<'_> {
             bindings::handoff_dst_neigh_lookup(dst, daddr)
         };
         if n.is_null() {
-            return Err(refuse(net, Stat::RefusedNoNeighbour, errno::EHOSTUNREACH()));
+            return Err(refuse(net, Refused::NoNeighbour));
         }
         // SAFETY: `n` is referenced until released below.
         let valid = unsafe { u32::from((*n).nud_state) & bindings::NUD_VALID != 0 };
@@ -380,7 +428,7 @@ impl Route<'_> {
         // SAFETY: the reference from the lookup.
         unsafe { bindings::handoff_neigh_release(n) };
         if !valid {
-            return Err(refuse(net, Stat::RefusedNoNeighbour, errno::EHOSTUNREACH()));
+            return Err(refuse(net, Refused::NoNeighbour));
         }
         Ok(route)
     }
@@ -786,13 +834,10 @@ unsafe fn unpark(sk: *mut bindings::sock, c: &Conn) {
 pub(crate) unsafe fn finish(c: &Conn) {
     let sk = c.sk;
     let Some(nic) = c.nic() else { return };
-    let (counted, snap) = {
+    let snap = {
         let g = nic.offload.lock();
-        (bypass::take_counted(c, &g), bypass::take_final_snap(c, &g))
+        bypass::final_snap(c, &g)
     };
-    if counted {
-        stats::dec(c.net, Stat::Offloaded);
-    }
     // No event or DMA reaches the connection any more (it left the NIC's
     // table before the work was scheduled): drop the NIC.
     c.nic.store(ptr::null_mut(), Ordering::Release);
@@ -906,7 +951,7 @@ const INFO_TIMEOUT_MS: u32 = 100;
 /// The caller holds the socket lock of `c.sk`.
 pub(crate) unsafe fn show_nic_view(c: &Conn) {
     let Some(nic) = c.nic() else { return };
-    if bypass::phase_locked(c) != Phase::Offloaded || bypass::begin_info(c, nic).is_err() {
+    if !bypass::phase_locked(c).is_offloaded() || bypass::begin_info(c, nic).is_err() {
         return;
     }
     // SAFETY: initialised completion, completed by the `info` event.
@@ -970,7 +1015,15 @@ pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
         // SAFETY: process context; events arrive through NAPI meanwhile.
         unsafe { bindings::msleep(1) };
     }
-    bypass::begin_restore(c, nic)?;
+    if let Err(e) = bypass::begin_restore(c, nic) {
+        if bypass::phase_locked(c).is_released() {
+            // The NIC let go of it while its flight drained: finish it as
+            // the NIC left it.
+            // SAFETY: socket locked; the connection left the NIC's table.
+            unsafe { finish(c) };
+        }
+        return Err(e);
+    }
     // SAFETY: initialised completion, completed by the `restore` event.
     unsafe {
         bindings::wait_for_completion_timeout(
@@ -997,13 +1050,6 @@ pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
         unsafe { finish(c) };
         return Ok(());
     }
-    let counted = {
-        let g = nic.offload.lock();
-        bypass::take_counted(c, &g)
-    };
-    if counted {
-        stats::dec(net, Stat::Offloaded);
-    }
     c.nic.store(ptr::null_mut(), Ordering::Release);
     // SAFETY: the reference taken at handoff; nothing uses the NIC now.
     unsafe { bindings::handoff_dev_put(c.dev) };
@@ -1022,8 +1068,6 @@ pub(crate) unsafe fn restore(c: &mut Conn) -> Result {
         Ok(()) => stats::inc(net, Stat::Restores),
         Err(_) => stats::inc(net, Stat::RestoreFailures),
     }
-    // System calls asleep in the bypass layer continue natively.
-    bypass::wake_all(c);
     r
 }
 
@@ -1237,7 +1281,7 @@ unsafe fn queue_received(sk: *mut bindings::sock, mut seq: u32, pieces: [&[u8]; 
 ///
 /// The caller holds the socket lock of `c.sk`; no NIC knows `c`.
 pub(crate) unsafe fn hand_back_buffered(c: &Conn) {
-    if c.nic().is_none() && bypass::phase_locked(c) == Phase::Released {
+    if c.nic().is_none() && bypass::phase_locked(c).is_released() {
         // SAFETY: by the contract.
         unsafe { give_to_native(c, None) };
     }

@@ -258,3 +258,18 @@ bool handoff_cpu_online(unsigned int cpu)
 {
 	return cpu_online(cpu);
 }
+
+void handoff_warn_on(void)
+{
+	WARN_ON(1);
+}
+
+void handoff_set_bit(long nr, unsigned long *addr)
+{
+	set_bit(nr, addr);
+}
+
+bool handoff_test_and_clear_bit(long nr, unsigned long *addr)
+{
+	return test_and_clear_bit(nr, addr);
+}

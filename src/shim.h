@@ -73,6 +73,10 @@ unsigned int handoff_last_online_cpu(void);
 bool handoff_cpu_online(unsigned int cpu);
 void handoff_rcu_read_lock(void);
 void handoff_rcu_read_unlock(void);
+
+void handoff_warn_on(void);
+void handoff_set_bit(long nr, unsigned long *addr);
+bool handoff_test_and_clear_bit(long nr, unsigned long *addr);
 bool handoff_is_valid_ether_addr(const u8 *addr);
 int handoff_nla_len(const struct nlattr *nla);
 

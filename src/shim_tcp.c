@@ -30,11 +30,6 @@ void handoff_lock_sock(struct sock *sk)
 	lock_sock(sk);
 }
 
-bool handoff_sock_owned_by_user(const struct sock *sk)
-{
-	return sock_owned_by_user_nocheck(sk);
-}
-
 void handoff_sock_hold(struct sock *sk)
 {
 	sock_hold(sk);
@@ -118,17 +113,24 @@ struct wait_queue_head *handoff_sk_sleep(struct sock *sk)
 }
 
 /* sock_def_readable() with the poll mask as a parameter. */
-void handoff_sk_wake(struct sock *sk, __poll_t mask)
+struct socket_wq *handoff_sk_wq_rcu(struct sock *sk)
 {
-	struct socket_wq *wq;
+	return rcu_dereference(sk->sk_wq);
+}
 
-	rcu_read_lock();
-	wq = rcu_dereference(sk->sk_wq);
-	if (skwq_has_sleeper(wq))
-		wake_up_interruptible_sync_poll(&wq->wait, mask);
-	sk_wake_async_rcu(sk, (mask & EPOLLOUT) ? SOCK_WAKE_SPACE : SOCK_WAKE_WAITD,
-			  (mask & EPOLLOUT) ? POLL_OUT : POLL_IN);
-	rcu_read_unlock();
+bool handoff_skwq_has_sleeper(struct socket_wq *wq)
+{
+	return skwq_has_sleeper(wq);
+}
+
+void handoff_wake_up_interruptible_sync_poll(struct socket_wq *wq, __poll_t mask)
+{
+	wake_up_interruptible_sync_poll(&wq->wait, mask);
+}
+
+void handoff_sk_wake_async_rcu(struct sock *sk, int how, int band)
+{
+	sk_wake_async_rcu(sk, how, band);
 }
 
 /* DEFINE_WAIT_FUNC(wq_entry, woken_wake_function) for an entry that lives
@@ -155,16 +157,6 @@ void handoff_set_sock_ops(struct socket *sock, const struct proto_ops *ops)
 u32 handoff_tcp_skb_seq(const struct sk_buff *skb)
 {
 	return TCP_SKB_CB(skb)->seq;
-}
-
-u32 handoff_tcp_skb_end_seq(const struct sk_buff *skb)
-{
-	return TCP_SKB_CB(skb)->end_seq;
-}
-
-u8 handoff_tcp_skb_flags(const struct sk_buff *skb)
-{
-	return TCP_SKB_CB(skb)->tcp_flags;
 }
 
 struct sk_buff *handoff_tcp_rtx_queue_head(const struct sock *sk)
@@ -329,11 +321,6 @@ unsigned long handoff_regs_return_value(struct pt_regs *regs)
 	return regs_return_value(regs);
 }
 
-bool handoff_try_module_get(struct module *module)
-{
-	return try_module_get(module);
-}
-
 void handoff_init_completion(struct completion *x)
 {
 	init_completion(x);
@@ -357,16 +344,6 @@ size_t handoff_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i)
 size_t handoff_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i)
 {
 	return copy_to_iter(addr, bytes, i);
-}
-
-size_t handoff_iov_iter_count(const struct iov_iter *i)
-{
-	return iov_iter_count(i);
-}
-
-void handoff_iov_iter_revert(struct iov_iter *i, size_t bytes)
-{
-	iov_iter_revert(i, bytes);
 }
 
 void handoff_tcp_snd_cwnd_set(struct tcp_sock *tp, u32 val)

@@ -11,6 +11,7 @@
 
 struct sock;
 struct socket;
+struct socket_wq;
 struct sk_buff;
 struct sk_buff_head;
 struct tcp_sock;
@@ -33,7 +34,6 @@ struct list_head;
 
 struct net *handoff_sock_net(const struct sock *sk);
 void handoff_lock_sock(struct sock *sk);
-bool handoff_sock_owned_by_user(const struct sock *sk);
 void handoff_sock_hold(struct sock *sk);
 void handoff_sock_put(struct sock *sk);
 void handoff_sock_orphan(struct sock *sk);
@@ -50,14 +50,15 @@ void handoff_set_notify_signal_flag(struct task_struct *task);
 void handoff_wake_up_interruptible_all(struct wait_queue_head *wq);
 void handoff_sock_poll_wait(struct file *filp, struct socket *sock, struct poll_table_struct *p);
 struct wait_queue_head *handoff_sk_sleep(struct sock *sk);
-void handoff_sk_wake(struct sock *sk, __poll_t mask);
+struct socket_wq *handoff_sk_wq_rcu(struct sock *sk);
+bool handoff_skwq_has_sleeper(struct socket_wq *wq);
+void handoff_wake_up_interruptible_sync_poll(struct socket_wq *wq, __poll_t mask);
+void handoff_sk_wake_async_rcu(struct sock *sk, int how, int band);
 void handoff_init_wait_woken(struct wait_queue_entry *wq_entry);
 void handoff_set_sk_prot(struct sock *sk, struct proto *prot);
 void handoff_set_sock_ops(struct socket *sock, const struct proto_ops *ops);
 
 u32 handoff_tcp_skb_seq(const struct sk_buff *skb);
-u32 handoff_tcp_skb_end_seq(const struct sk_buff *skb);
-u8 handoff_tcp_skb_flags(const struct sk_buff *skb);
 struct sk_buff *handoff_tcp_rtx_queue_head(const struct sock *sk);
 struct sk_buff *handoff_skb_rb_next(struct sk_buff *skb);
 struct rb_node;
@@ -93,7 +94,6 @@ void handoff_dev_put(struct net_device *dev);
 void handoff_sk_filter_publish(struct sock *sk, struct sk_filter *fp);
 unsigned long handoff_regs_return_value(struct pt_regs *regs);
 struct module;
-bool handoff_try_module_get(struct module *module);
 
 void handoff_init_completion(struct completion *x);
 void handoff_init_work(struct work_struct *work, void (*fn)(struct work_struct *));
@@ -101,8 +101,6 @@ bool handoff_schedule_work(struct work_struct *work);
 
 size_t handoff_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i);
 size_t handoff_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i);
-size_t handoff_iov_iter_count(const struct iov_iter *i);
-void handoff_iov_iter_revert(struct iov_iter *i, size_t bytes);
 
 struct kvec;
 void handoff_tcp_snd_cwnd_set(struct tcp_sock *tp, u32 val);

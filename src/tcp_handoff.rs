@@ -21,6 +21,7 @@ mod netns;
 mod policy;
 mod route;
 mod stats;
+mod sys;
 mod sysctl;
 mod text;
 mod ulp;

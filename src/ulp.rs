@@ -349,7 +349,7 @@ unsafe fn offload_locked(sk: *mut bindings::sock) -> *mut bindings::proto {
         if established
             && (*icsk).icsk_ulp_ops == ULP.get()
             && !c.is_null()
-            && (*c).st_unshared().phase == Phase::Pending
+            && bypass::phase_locked(&*c) == Phase::Pending
         {
             // Not now (EAGAIN): it stays pending and this call is served
             // natively; a refusal was counted and the socket stays native.

@@ -38,6 +38,7 @@ use crate::bindings;
 use crate::bypass::{self, Conn};
 use crate::errno;
 use crate::firmware::HostEvent;
+use crate::handoff::Refused;
 
 /// Handoffs that may wait for their `handoff_done` at once, per NIC.
 const PENDING: usize = 64;
@@ -353,13 +354,13 @@ pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
                         nic.ctr.inc(Ctr::HostEvtUnknownCid);
                         // SAFETY: `conn` was pending, so its handoff thread
                         // still waits for it and keeps it alive.
-                        unsafe { bypass::handoff_result(&*conn, &g, Err(EIO)) };
+                        unsafe { bypass::handoff_result(&*conn, &g, Err(Refused::BadAnswer)) };
                         return;
                     }
                 }
             }
             // SAFETY: as above.
-            unsafe { bypass::handoff_result(&*conn, &g, result.map_err(bypass::refusal_errno)) };
+            unsafe { bypass::handoff_result(&*conn, &g, result.map_err(Refused::Nic)) };
             return;
         }
         HostEvent::Restore { cid, .. }
