@@ -73,7 +73,7 @@ pub(crate) fn table(policy: &Policy, net: *mut bindings::net) -> [bindings::ctl_
             extra2: bound(&MAX_CONNS),
             ..Default::default()
         },
-        // Write-only actions on connections (control.rs); `extra1` names
+        // Write-only actions on connections (`control/`); `extra1` names
         // the namespace, a non-null `extra2` selects "offload".
         bindings::ctl_table {
             procname: c"restore".as_ptr(),

@@ -9,6 +9,7 @@
 mod accept;
 mod bindings;
 mod bypass;
+mod conn;
 mod control;
 mod cstatic;
 mod errno;
@@ -52,7 +53,7 @@ struct TcpHandoff {
 
 impl kernel::Module for TcpHandoff {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        control::init();
+        conn::registry::init();
         let pernet = netns::PernetRegistration::new()?;
         let hnic = vnic::Registration::new()?;
         let ulp = ulp::Registration::new()?;

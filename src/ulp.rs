@@ -11,7 +11,7 @@
 //! - the accept policy (`accept.rs`): the socket gets the *pending*
 //!   protocol, and is handed off by its first system call
 //!   ([`pending_enter`]); a refusal leaves it native, without the ULP.
-//! - after a handoff, the *bypass* protocol (`bypass.rs`).
+//! - after a handoff, the *bypass* protocol (`bypass/`).
 //!
 //! `release` (socket destruction) frees the record and puts the base
 //! protocol back.
@@ -24,7 +24,9 @@ use kernel::alloc::{flags, KBox};
 use kernel::prelude::*;
 
 use crate::bindings;
-use crate::bypass::{self, Conn, Phase};
+use crate::bypass;
+use crate::conn::Conn;
+use crate::conn::Phase;
 use crate::cstatic::CStatic;
 use crate::errno;
 
@@ -179,8 +181,8 @@ pub(crate) fn new_record(
     gfp: kernel::alloc::Flags,
 ) -> Result<*mut Conn> {
     let c = KBox::new(Conn::new(sk, phase), gfp)?;
-    c.init_in_place();
-    crate::control::register(&c);
+    c.init_in_place(crate::handoff::events::conn_work);
+    crate::conn::registry::register(&c);
     Ok(KBox::into_raw(c))
 }
 
@@ -194,7 +196,7 @@ pub(crate) unsafe fn put_record(c: *mut Conn) {
     // is gone.
     unsafe {
         if (*c).refs.fetch_sub(1, core::sync::atomic::Ordering::AcqRel) == 1 {
-            crate::control::unregister(&*c);
+            crate::conn::registry::unregister(&*c);
             bindings::handoff_skb_queue_purge((*c).overflow.get());
             drop(KBox::from_raw(c));
         }
@@ -236,7 +238,7 @@ pub(crate) unsafe fn install_pending(c: &mut Conn) {
     };
     // SAFETY: by the contract; no NIC knows the connection.
     unsafe {
-        bypass::reset(c, Phase::Pending);
+        crate::conn::phase::reset(c, Phase::Pending);
         bindings::handoff_set_sk_prot(c.sk, PENDING_PROT[fam].get());
     }
 }
@@ -349,7 +351,7 @@ unsafe fn offload_locked(sk: *mut bindings::sock) -> *mut bindings::proto {
         if established
             && (*icsk).icsk_ulp_ops == ULP.get()
             && !c.is_null()
-            && bypass::phase_locked(&*c) == Phase::Pending
+            && crate::conn::phase::phase_locked(&*c) == Phase::Pending
         {
             // Not now (EAGAIN): it stays pending and this call is served
             // natively; a refusal was counted and the socket stays native.
@@ -365,9 +367,9 @@ unsafe fn offload_locked(sk: *mut bindings::sock) -> *mut bindings::proto {
 fn native_call<'a>(
     serve: *const bindings::proto,
     held: Option<&'a Conn>,
-) -> Option<bypass::NativeCall<'a>> {
+) -> Option<crate::conn::NativeCall<'a>> {
     held.filter(|_| family_of(serve).is_some())
-        .map(bypass::NativeCall::enter)
+        .map(crate::conn::NativeCall::enter)
 }
 
 unsafe extern "C" fn pending_sendmsg(
@@ -378,7 +380,7 @@ unsafe extern "C" fn pending_sendmsg(
     // SAFETY: called by the socket layer on a live socket; `serve` is the
     // bypass or the base protocol.
     unsafe {
-        let held = bypass::conn_of(sk).map(bypass::Held::new);
+        let held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
         let serve = pending_enter(sk);
         if family_of(serve).is_some() {
             // Native TCP, without letting go of the lock: a handoff cannot
@@ -403,7 +405,7 @@ unsafe extern "C" fn pending_recvmsg(
 ) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let held = bypass::conn_of(sk).map(bypass::Held::new);
+        let held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
         let serve = pending_enter(sk);
         let native = native_call(serve, held.as_deref());
         bindings::release_sock(sk);
@@ -415,7 +417,7 @@ unsafe extern "C" fn pending_recvmsg(
 unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let held = bypass::conn_of(sk).map(bypass::Held::new);
+        let held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
         let serve = pending_enter(sk);
         let _native = native_call(serve, held.as_deref());
         bindings::release_sock(sk);
@@ -432,7 +434,7 @@ unsafe extern "C" fn pending_shutdown(sk: *mut bindings::sock, how: c_int) {
     // SAFETY: called by the socket layer on a live, locked socket; `serve`
     // is the bypass or the base protocol, both with a shutdown handler.
     unsafe {
-        let _held = bypass::conn_of(sk).map(bypass::Held::new);
+        let _held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
         let serve = offload_locked(sk);
         ((*serve).shutdown.expect("shutdown"))(sk, how)
     }
@@ -442,9 +444,9 @@ unsafe extern "C" fn pending_close(sk: *mut bindings::sock, timeout: c_long) {
     // SAFETY: called by the socket layer on a live socket never handed
     // off, or restored (no NIC knows it).
     unsafe {
-        let _held = bypass::conn_of(sk).map(bypass::Held::new);
+        let _held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
         bindings::handoff_lock_sock(sk);
-        let base = bypass::conn_of(sk).map(|c| c.base_prot);
+        let base = crate::conn::conn_of(sk).map(|c| c.base_prot);
         detach(sk);
         bindings::release_sock(sk);
         let base = base.unwrap_or((*sk).__sk_common.skc_prot);
@@ -496,7 +498,7 @@ unsafe extern "C" fn ulp_release(sk: *mut bindings::sock) {
             pr_err!("socket destroyed while offloaded; aborting its NIC connection\n");
             let g = nic.offload.lock();
             nic.offload.remove_pending(&g, c);
-            if let Some(cid) = bypass::cid_of(&*c, &g) {
+            if let Some(cid) = crate::conn::cid_of(&*c, &g) {
                 nic.offload.unlink(&g, cid, c);
             }
             drop(g);

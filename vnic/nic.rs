@@ -115,7 +115,7 @@ impl Nic {
     pub(crate) fn new(dev: *mut bindings::net_device, nic_mem: usize) -> Result<KBox<Nic>> {
         let fw = Firmware::new(nic_mem, dev as usize as u64)?;
         let layout = crate::firmware::NicMemoryLayout::for_size(nic_mem).map_err(|_| EINVAL)?;
-        let per_conn = (crate::bypass::SEND_REFS + crate::bypass::POST_REFS) as usize;
+        let per_conn = (crate::conn::SEND_REFS + crate::conn::POST_REFS) as usize;
         let capacity = layout.max_conns.min(layout.refs / per_conn) as u32;
         // SAFETY: `init` runs below, once the NIC is at its final address.
         let offload = unsafe { Offload::new(layout.max_conns, capacity) }?;
@@ -150,6 +150,13 @@ impl Nic {
         unsafe { bindings::handoff_cmd_lock_init(nic.cmd_lock.get()) };
         nic.offload.init();
         Ok(nic)
+    }
+
+    /// Encodes `cmd` and posts it ([`Nic::submit`]).
+    pub(crate) fn submit_cmd(&self, cmd: &crate::firmware::Command) -> Result {
+        let mut buf = [0u8; crate::firmware::msg::MSG_LEN];
+        let n = cmd.encode(&mut buf).map_err(|_| EINVAL)?;
+        self.submit(&buf[..n])
     }
 
     /// Posts one command message (OS -> NIC) and rings the doorbell.

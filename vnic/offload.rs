@@ -2,7 +2,7 @@
 
 //! The host side of the offload bus of one NIC: which host connection each
 //! cid belongs to, the host memory the firmware may "DMA" into, and the
-//! delivery of NIC -> OS events to the bypass layer (`src/bypass.rs`).
+//! delivery of NIC -> OS events to the connections (`src/handoff/events.rs`).
 //!
 //! # Host addresses
 //!
@@ -23,7 +23,7 @@
 //!
 //! One spinlock per NIC (`lock`, taken with BH disabled) protects the table,
 //! the pending handoffs and every connection's shared state
-//! ([`crate::bypass::Shared`]). NAPI (events), the firmware thread (DMA) and
+//! ([`crate::conn::Shared`]). NAPI (events), the firmware thread (DMA) and
 //! system calls (index updates, never user copies) take it briefly.
 
 use core::cell::UnsafeCell;
@@ -35,7 +35,7 @@ use kernel::prelude::*;
 use super::counters::{Counters, Ctr};
 use super::nic::Nic;
 use crate::bindings;
-use crate::bypass::{self, Conn};
+use crate::conn::Conn;
 use crate::errno;
 use crate::firmware::HostEvent;
 use crate::handoff::Refused;
@@ -243,7 +243,7 @@ impl Offload {
         let c = *self.tables(g).by_slot.get((cid & CID_SLOT_MASK) as usize)?;
         // SAFETY: entries are live connections (removed from the table
         // before they are freed, under this lock).
-        (!c.is_null() && unsafe { bypass::cid_of(&*c, g) } == Some(cid)).then_some(c)
+        (!c.is_null() && unsafe { crate::conn::cid_of(&*c, g) } == Some(cid)).then_some(c)
     }
 
     /// Marks the NIC closed and returns its connections one at a time so
@@ -301,7 +301,7 @@ pub(crate) fn dma_read(nic: &Nic, addr: u64, buf: &mut [u8]) -> Result {
     let r = nic.offload.conn(&g, cid).ok_or(EFAULT).and_then(|c| {
         // SAFETY: `c` is in the table, so alive; the guard serialises us
         // with anything that could free its rings.
-        unsafe { bypass::ring_read(&*c, &g, region, off, buf) }
+        unsafe { crate::conn::rings::ring_read(&*c, &g, region, off, buf) }
     });
     drop(g);
     count_dma(nic, r, Ctr::BusDmaRead, buf.len())
@@ -313,7 +313,7 @@ pub(crate) fn dma_write(nic: &Nic, addr: u64, data: &[u8]) -> Result {
     let g = nic.offload.lock();
     let r = nic.offload.conn(&g, cid).ok_or(EFAULT).and_then(|c| {
         // SAFETY: as in `dma_read`.
-        unsafe { bypass::ring_write(&*c, &g, region, off, data) }
+        unsafe { crate::conn::rings::ring_write(&*c, &g, region, off, data) }
     });
     drop(g);
     count_dma(nic, r, Ctr::BusDmaWrite, data.len())
@@ -339,7 +339,7 @@ pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
                 drop(g);
                 if let Ok(cid) = result {
                     nic.ctr.inc(Ctr::HostOrphanHandoff);
-                    let _ = bypass::submit_restore(nic, cid);
+                    let _ = nic.submit_cmd(&crate::firmware::Command::Restore { cid, cookie: 0 });
                 }
                 return;
             }
@@ -354,13 +354,15 @@ pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
                         nic.ctr.inc(Ctr::HostEvtUnknownCid);
                         // SAFETY: `conn` was pending, so its handoff thread
                         // still waits for it and keeps it alive.
-                        unsafe { bypass::handoff_result(&*conn, &g, Err(Refused::BadAnswer)) };
+                        unsafe {
+                            crate::conn::phase::handoff_result(&*conn, &g, Err(Refused::BadAnswer))
+                        };
                         return;
                     }
                 }
             }
             // SAFETY: as above.
-            unsafe { bypass::handoff_result(&*conn, &g, result.map_err(Refused::Nic)) };
+            unsafe { crate::conn::phase::handoff_result(&*conn, &g, result.map_err(Refused::Nic)) };
             return;
         }
         HostEvent::Restore { cid, .. }
@@ -373,7 +375,7 @@ pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
     };
     match nic.offload.conn(&g, cid) {
         // SAFETY: in the table, so alive; the guard is held.
-        Some(c) => unsafe { bypass::on_event(nic, &*c, &g, ev) },
+        Some(c) => unsafe { crate::handoff::events::on_event(nic, &*c, &g, ev) },
         None if matches!(ev, HostEvent::Resource { .. }) => {}
         None => nic.ctr.inc(Ctr::HostEvtUnknownCid),
     }
@@ -389,7 +391,7 @@ pub(crate) fn reset_all(nic: &Nic, why: &CStr) {
             break;
         };
         // SAFETY: `c` was in the table (or pending), so alive.
-        unsafe { bypass::nic_failed(&*c, &g) };
+        unsafe { crate::conn::phase::nic_failed(&*c, &g) };
         n += 1;
     }
     if n > 0 {
@@ -407,10 +409,10 @@ pub(crate) fn dump(nic: &Nic, peek: impl Fn(u32) -> Option<crate::firmware::Snap
     for &c in t.by_slot.iter().filter(|c| !c.is_null()) {
         // SAFETY: in the table, so alive; the guard is held.
         let c = unsafe { &*c };
-        let Some(cid) = bypass::cid_of(c, &g) else {
+        let Some(cid) = crate::conn::cid_of(c, &g) else {
             continue;
         };
-        let host = bypass::describe(c, &g);
+        let host = crate::conn::rings::describe(c, &g);
         match peek(cid) {
             Some(s) => pr_info!(
                 "hnic: cid {:#x} {:?} una {} nxt {} max {} wnd {} cwnd {} rxt {} rto_us {} queued {} rcv_nxt {} adv {} unread {} | host {}\n",

@@ -1,0 +1,700 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The bypass layer (paper §3.1): the protocol operations of a socket whose
+//! connection runs on the NIC.
+//!
+//! An offloaded socket keeps its user data in the two host rings of its
+//! record (`conn/rings.rs`); each system call turns into commands on the
+//! NIC's command ring (`commands.rs`), and each event from the NIC
+//! (`handoff/events.rs`) moves the ring positions and wakes the socket's
+//! waiters. The host `tcp_sock` stays parked: hashed (so `ss` lists it and
+//! its port stays owned), timers stopped, and every segment that still
+//! reaches it dropped (`handoff/capture.rs`).
+
+use core::ffi::{c_int, c_long, c_uint, c_void};
+use core::ptr;
+
+use kernel::prelude::*;
+
+use crate::bindings;
+use crate::conn::phase::*;
+use crate::conn::rings::*;
+use crate::conn::*;
+use crate::errno;
+use crate::firmware::{msg, Command, Snapshot};
+use crate::stats::{self, Stat};
+use crate::vnic::Nic;
+
+mod commands;
+pub(crate) use commands::*;
+
+/// `SIOCINQ` and `SIOCOUTQ` are `FIONREAD` and `TIOCOUTQ` (asm-generic
+/// ioctls, macros bindgen does not see).
+const SIOCINQ: u32 = 0x541b;
+const SIOCOUTQ: u32 = 0x5411;
+
+/// Waits on the socket until `cond` holds, with the socket lock released
+/// while sleeping (the shape of `sk_wait_event`).
+fn wait_for(sk: *mut bindings::sock, timeo: &mut c_long, mut cond: impl FnMut() -> bool) -> Result {
+    // SAFETY: an all-zero entry is overwritten by the init call below.
+    let mut wait: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
+    // SAFETY: `wait` lives on this stack frame until it is removed below;
+    // `sk` is locked by the caller and alive.
+    unsafe {
+        bindings::handoff_init_wait_woken(&mut wait);
+        bindings::add_wait_queue(bindings::handoff_sk_sleep(sk), &mut wait);
+    }
+    let r = loop {
+        if cond() {
+            break Ok(());
+        }
+        if *timeo == 0 {
+            break Err(EAGAIN);
+        }
+        // SAFETY: plain query of the current task.
+        if unsafe { bindings::handoff_signal_pending() } {
+            // SAFETY: pure function of `timeo`.
+            break Err(Error::from_errno(unsafe {
+                bindings::handoff_sock_intr_errno(*timeo)
+            }));
+        }
+        // SAFETY: the caller holds the socket lock; it is retaken before
+        // `cond` runs again. `wait` is queued.
+        unsafe {
+            bindings::release_sock(sk);
+            *timeo =
+                bindings::wait_woken(&mut wait, bindings::TASK_INTERRUPTIBLE as c_uint, *timeo);
+            bindings::handoff_lock_sock(sk);
+        }
+    };
+    // SAFETY: queued above.
+    unsafe { bindings::remove_wait_queue(bindings::handoff_sk_sleep(sk), &mut wait) };
+    r
+}
+
+/// The record of a socket running our protocol.
+///
+/// # Safety
+///
+/// `sk` is a live socket whose `sk_prot` is one of ours.
+unsafe fn record(sk: *mut bindings::sock) -> Held {
+    // SAFETY: our protocols are only installed on sockets carrying our ULP
+    // record, and removed before the record is freed.
+    Held::new(unsafe { conn_of(sk) }.expect("bypass protocol on a socket without record"))
+}
+
+/// Asks the NIC for the connection's live state (`info`); its event
+/// completes `info_done`.
+pub(crate) fn begin_info(c: &Conn, nic: &Nic) -> Result {
+    let g = nic.offload.lock();
+    let s = c.st(&g);
+    if !s.phase().on_nic_for_good() {
+        return Err(errno::EALREADY());
+    }
+    s.info = None;
+    // SAFETY: the completion was initialised; nothing waits on it now (the
+    // caller holds the socket lock, like every other asker).
+    unsafe { bindings::handoff_reinit_completion(c.info_done.get()) };
+    nic.submit_cmd(&Command::Info {
+        cid: s.cid(),
+        cookie: c as *const Conn as u64,
+    })
+}
+
+/// The state the NIC's `info` event carried, if it arrived.
+pub(crate) fn end_info(c: &Conn, nic: &Nic) -> Option<Snapshot> {
+    let g = nic.offload.lock();
+    c.st(&g).info.take()
+}
+
+/// Socket lock held for the life of the value.
+struct SockLock(*mut bindings::sock);
+
+impl SockLock {
+    /// # Safety
+    ///
+    /// `sk` is live for the life of the value.
+    unsafe fn new(sk: *mut bindings::sock) -> Self {
+        // SAFETY: by the contract.
+        unsafe { bindings::handoff_lock_sock(sk) };
+        SockLock(sk)
+    }
+}
+
+impl Drop for SockLock {
+    fn drop(&mut self) {
+        // SAFETY: taken in `new`.
+        unsafe { bindings::release_sock(self.0) };
+    }
+}
+
+fn ret_len(copied: usize, e: Error) -> c_int {
+    if copied > 0 {
+        copied as c_int
+    } else {
+        e.to_errno()
+    }
+}
+
+/// How a bypass call ends: a result, or "the connection was restored
+/// meanwhile: continue natively" (after `copied` bytes).
+enum Outcome {
+    Done(c_int),
+    Native(usize),
+}
+
+/// `sendmsg`, `write`, `send`, `sendfile`, `splice` to the socket.
+pub(crate) unsafe extern "C" fn bypass_sendmsg(
+    sk: *mut bindings::sock,
+    m: *mut bindings::msghdr,
+    size: usize,
+) -> c_int {
+    // SAFETY: the socket layer calls us with a live socket running our
+    // protocol and a message valid for the call.
+    let (held, flags) = unsafe { (record(sk), (*m).msg_flags) };
+    let c: &Conn = &held;
+    c.stat(Stat::BypassSendmsg);
+    if flags & bindings::MSG_OOB != 0 {
+        return errno::EOPNOTSUPP().to_errno();
+    }
+    let (outcome, native) = {
+        // SAFETY: live socket.
+        let _lock = unsafe { SockLock::new(sk) };
+        // SAFETY: `sk` is live, `m` valid (see above).
+        let outcome = unsafe { send_locked(c, sk, m, size, flags) };
+        let native = matches!(outcome, Outcome::Native(_)).then(|| NativeCall::enter(c));
+        (outcome, native)
+    };
+    match outcome {
+        Outcome::Done(r) => r,
+        // SAFETY: restored: the base protocol owns the socket again; the
+        // iterator has advanced past what we took.
+        Outcome::Native(copied) => {
+            match unsafe { ((*c.base_prot).sendmsg.expect("tcp sendmsg"))(sk, m, size - copied) } {
+                r if r >= 0 => copied as c_int + r,
+                _ if copied > 0 => copied as c_int,
+                r => native.as_ref().map_or(r, |n| n.result(r)),
+            }
+        }
+    }
+}
+
+/// # Safety
+///
+/// `sk` is live and locked, `m` valid for the call.
+unsafe fn send_locked(
+    c: &Conn,
+    sk: *mut bindings::sock,
+    m: *mut bindings::msghdr,
+    size: usize,
+    flags: u32,
+) -> Outcome {
+    // SAFETY: by the contract.
+    let mut timeo =
+        unsafe { bindings::handoff_sock_sndtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
+    let mut copied = 0usize;
+    loop {
+        if phase_locked(c) == Phase::Restored {
+            return Outcome::Native(copied);
+        }
+        let cap = c.snd.len() as u64;
+        // SAFETY: `sk` is locked.
+        let err = unsafe { bindings::handoff_sock_error(sk) };
+        if err != 0 {
+            return Outcome::Done(if copied > 0 { copied as c_int } else { err });
+        }
+        // SAFETY: lockless read, as tcp_sendmsg does.
+        let shut = unsafe { (*sk).sk_shutdown } & bindings::SEND_SHUTDOWN as u8 != 0;
+        let (space, tail, closed) = locked(c, |s, _| {
+            (
+                cap - (s.snd_tail - s.snd_head),
+                s.snd_tail,
+                !s.phase().is_offloaded() || s.close_pending || s.fin_sent,
+            )
+        });
+        if closed || shut {
+            if copied > 0 {
+                return Outcome::Done(copied as c_int);
+            }
+            // SAFETY: EPIPE, plus SIGPIPE unless MSG_NOSIGNAL, as native TCP.
+            return Outcome::Done(unsafe {
+                bindings::sk_stream_error(sk, flags as c_int, -(bindings::EPIPE as c_int))
+            });
+        }
+        if copied == size {
+            return Outcome::Done(copied as c_int);
+        }
+        if space == 0 {
+            // Before the wait looks at the ring: an ack after that look
+            // sees the mark and wakes us.
+            nospace(c).set();
+            let r = wait_for(sk, &mut timeo, || {
+                // SAFETY: lockless read of a live socket's error.
+                let err = unsafe { ptr::read_volatile(&(*sk).sk_err) } != 0;
+                err || locked(c, |s, _| {
+                    s.snd_tail - s.snd_head < cap || !s.phase().is_offloaded()
+                })
+            });
+            if let Err(e) = r {
+                return Outcome::Done(ret_len(copied, e));
+            }
+            continue;
+        }
+        let off = ring_off(tail, cap) as usize;
+        let n = (size - copied).min(space as usize).min(c.snd.len() - off);
+        // SAFETY: `[tail, head + cap)` of the send ring is ours (the NIC
+        // reads only `[head, sent)`) and `off + n` is inside the ring; the
+        // iterator is the caller's.
+        let got = unsafe {
+            bindings::handoff_copy_from_iter(
+                c.snd.as_ptr().add(off) as *mut c_void,
+                n,
+                &mut (*m).msg_iter,
+            )
+        };
+        if got == 0 {
+            return Outcome::Done(ret_len(copied, EFAULT));
+        }
+        copied += got;
+        let more = flags & bindings::MSG_MORE != 0;
+        locked(c, |s, nic| {
+            s.snd_tail += got as u64;
+            if let Some(nic) = nic {
+                push(c, s, nic, copied == size && !more);
+            }
+        });
+    }
+}
+
+/// `recvmsg`, `read`, `recv` (MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT, SO_RCVTIMEO).
+pub(crate) unsafe extern "C" fn bypass_recvmsg(
+    sk: *mut bindings::sock,
+    m: *mut bindings::msghdr,
+    len: usize,
+    flags: c_int,
+    addr_len: *mut c_int,
+) -> c_int {
+    // SAFETY: as in `bypass_sendmsg`.
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
+    c.stat(Stat::BypassRecvmsg);
+    let uflags = flags as u32;
+    if uflags & bindings::MSG_OOB != 0 {
+        return EINVAL.to_errno();
+    }
+    if uflags & bindings::MSG_ERRQUEUE != 0 {
+        return EAGAIN.to_errno();
+    }
+    let (outcome, native) = {
+        // SAFETY: live socket.
+        let _lock = unsafe { SockLock::new(sk) };
+        // SAFETY: as in `bypass_sendmsg`.
+        let outcome = unsafe { recv_locked(c, sk, m, len, uflags) };
+        let native = matches!(outcome, Outcome::Native(0)).then(|| NativeCall::enter(c));
+        (outcome, native)
+    };
+    match outcome {
+        Outcome::Done(r) => r,
+        // Restored while we waited: what is left comes from native TCP.
+        Outcome::Native(0) => {
+            // SAFETY: as in `bypass_sendmsg`.
+            let r = unsafe {
+                ((*c.base_prot).recvmsg.expect("tcp recvmsg"))(sk, m, len, flags, addr_len)
+            };
+            native.as_ref().map_or(r, |n| n.result(r))
+        }
+        Outcome::Native(copied) => copied as c_int,
+    }
+}
+
+/// # Safety
+///
+/// `sk` is live and locked, `m` valid for the call.
+unsafe fn recv_locked(
+    c: &Conn,
+    sk: *mut bindings::sock,
+    m: *mut bindings::msghdr,
+    len: usize,
+    flags: u32,
+) -> Outcome {
+    let peek = flags & bindings::MSG_PEEK != 0;
+    // SAFETY: by the contract.
+    let mut timeo =
+        unsafe { bindings::handoff_sock_rcvtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
+    let target = if flags & bindings::MSG_WAITALL != 0 {
+        len
+    } else {
+        len.min(1)
+    };
+    let mut copied = 0usize;
+    loop {
+        if phase_locked(c) == Phase::Restored {
+            return Outcome::Native(copied);
+        }
+        let cap = c.rcv.len() as u64;
+        let skip = if peek { copied as u64 } else { 0 };
+        // The end of the stream is read in the same snapshot as the data:
+        // NAPI delivers the last bytes and then the peer's FIN (which sets
+        // RCV_SHUTDOWN) under this lock, so a FIN seen after an empty
+        // `avail` read outside it may have bytes in front of it.
+        let (avail, head, done) = locked(c, |s, _| {
+            let head = s.rcv_head + skip;
+            // SAFETY: `sk` is live (the contract); a byte read.
+            let shut_rd = unsafe { (*sk).sk_shutdown } & bindings::RCV_SHUTDOWN as u8 != 0;
+            (
+                s.rcv_tail.saturating_sub(head),
+                head,
+                s.peer_fin || s.phase().is_released() || shut_rd,
+            )
+        });
+        if avail > 0 && copied < len {
+            let off = ring_off(head, cap) as usize;
+            let n = (avail as usize).min(len - copied).min(c.rcv.len() - off);
+            // SAFETY: `[head, tail)` of the receive ring is filled and only
+            // we consume it (socket lock); `off + n` is inside the ring.
+            let got = unsafe {
+                bindings::handoff_copy_to_iter(
+                    c.rcv.as_ptr().add(off).cast(),
+                    n,
+                    &mut (*m).msg_iter,
+                )
+            };
+            if got == 0 {
+                return Outcome::Done(ret_len(copied, EFAULT));
+            }
+            copied += got;
+            if !peek {
+                locked(c, |s, nic| {
+                    s.rcv_head += got as u64;
+                    s.rcv_unreported += got as u64;
+                    if let Some(nic) = nic {
+                        push(c, s, nic, false);
+                    }
+                });
+            }
+            continue;
+        }
+        if copied >= target {
+            return Outcome::Done(copied as c_int);
+        }
+        // SAFETY: `sk` is locked.
+        let err = unsafe { bindings::handoff_sock_error(sk) };
+        if err != 0 {
+            return Outcome::Done(if copied > 0 { copied as c_int } else { err });
+        }
+        if done {
+            return Outcome::Done(copied as c_int);
+        }
+        let r = wait_for(sk, &mut timeo, || {
+            // SAFETY: as in `bypass_sendmsg`.
+            let err = unsafe { ptr::read_volatile(&(*sk).sk_err) } != 0;
+            err || locked(c, |s, _| {
+                s.rcv_tail > s.rcv_head + skip
+                    || s.peer_fin
+                    || matches!(s.phase(), Phase::Released { .. } | Phase::Restored)
+            })
+        });
+        if let Err(e) = r {
+            return Outcome::Done(ret_len(copied, e));
+        }
+    }
+}
+
+/// poll/select/epoll readiness, computed as `tcp_poll` does.
+pub(crate) unsafe extern "C" fn bypass_poll(
+    file: *mut bindings::file,
+    sock: *mut bindings::socket,
+    wait: *mut bindings::poll_table_struct,
+) -> c_uint {
+    // SAFETY: the socket layer calls us with a live socket.
+    let sk = unsafe { (*sock).sk };
+    // SAFETY: arguments from the socket layer.
+    unsafe { bindings::handoff_sock_poll_wait(file, sock, wait) };
+    // SAFETY: live socket (our ops imply our record until they are
+    // switched back, under the socket lock we take here).
+    let _lock = unsafe { SockLock::new(sk) };
+    // SAFETY: as above.
+    let Some(held) = (unsafe { conn_of(sk) }).map(Held::new) else {
+        return bindings::POLLERR;
+    };
+    let c: &Conn = &held;
+    c.stat(Stat::BypassPoll);
+    if phase_locked(c) == Phase::Restored {
+        // Restored since the caller looked up our ops: ask native TCP.
+        drop(_lock);
+        // SAFETY: arguments from the socket layer; the socket runs native
+        // TCP again.
+        return unsafe { bindings::tcp_poll(file, sock, wait) };
+    }
+    // SAFETY: reads of the locked socket.
+    let (shutdown, err) = unsafe { ((*sk).sk_shutdown, ptr::read_volatile(&(*sk).sk_err)) };
+    let rd_shut = shutdown & bindings::RCV_SHUTDOWN as u8 != 0;
+    let mut mask = locked(c, |s, _| {
+        let mut mask = 0;
+        let gone = s.phase().is_released();
+        let wr_shut =
+            shutdown & bindings::SEND_SHUTDOWN as u8 != 0 || s.fin_sent || s.close_pending;
+        if s.rcv_tail > s.rcv_head || s.peer_fin || rd_shut || gone {
+            mask |= EPOLLIN;
+        }
+        if s.peer_fin || rd_shut {
+            mask |= bindings::POLLRDHUP;
+        }
+        if wr_shut || gone || writable(c, s) {
+            mask |= EPOLLOUT;
+        } else {
+            // As `tcp_poll`: mark the writer, then look again, so an ack
+            // in between either sees the mark or is seen here.
+            nospace(c).set();
+            if writable(c, s) {
+                mask |= EPOLLOUT;
+            }
+        }
+        if (s.peer_fin && wr_shut) || gone {
+            mask |= bindings::POLLHUP;
+        }
+        mask
+    });
+    if err != 0 {
+        mask |= bindings::POLLERR;
+    }
+    mask
+}
+
+/// `shutdown(2)`: `inet_shutdown` already set `sk_shutdown` and holds the
+/// socket lock.
+pub(crate) unsafe extern "C" fn bypass_shutdown(sk: *mut bindings::sock, how: c_int) {
+    // SAFETY: as in `bypass_sendmsg`.
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
+    c.stat(Stat::BypassShutdown);
+    if how & bindings::SEND_SHUTDOWN as c_int != 0 {
+        locked(c, |s, nic| {
+            if let (Some(nic), false) = (nic, s.fin_sent) {
+                s.close_pending = true;
+                push(c, s, nic, true);
+            }
+        });
+    }
+    wake(c, EPOLLIN | EPOLLOUT);
+}
+
+/// `close(2)` of the last file reference.
+pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c_long) {
+    // SAFETY: as in `bypass_sendmsg`.
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
+    c.stat(Stat::BypassClose);
+    // SAFETY: live socket.
+    unsafe { bindings::handoff_lock_sock(sk) };
+    // SAFETY: plain flag reads of the locked socket.
+    let linger0 = unsafe {
+        bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_LINGER as c_int)
+            && (*sk).sk_lingertime == 0
+    };
+    let on_nic = locked(c, |s, nic| {
+        let Some(nic) = nic.filter(|_| s.phase().is_offloaded()) else {
+            return false;
+        };
+        if linger0 || s.rcv_tail > s.rcv_head {
+            // Native TCP resets a connection closed with unread data or
+            // with a zero linger time.
+            let _ = ctrl(c, s, nic, msg::CtrlCmd::Abort, 0);
+        } else if !s.fin_sent {
+            s.close_pending = true;
+            push(c, s, nic, true);
+        }
+        true
+    });
+    if !on_nic {
+        // The NIC already let go. If the cleanup work has not run yet, run
+        // it now: native close must see the connection's final state
+        // (closed, or TIME_WAIT), not the stale one of the handoff, from
+        // which it would send a FIN with old sequence numbers.
+        if locked(c, |s, nic| s.phase().is_released() && nic.is_some()) {
+            // SAFETY: locked above, and `held` keeps the record; the
+            // application has not closed the socket, so `finish` does not
+            // destroy it.
+            unsafe { crate::handoff::finish(c) };
+        }
+        // The host socket is closed (or in TIME_WAIT); native close tears
+        // it down.
+        // SAFETY: locked above; the base close takes the lock itself.
+        unsafe {
+            crate::ulp::install_base(c);
+            let base = c.base_prot;
+            bindings::release_sock(sk);
+            ((*base).close.expect("tcp close"))(sk, timeout);
+        }
+        return;
+    }
+    // The NIC finishes the connection; `finish` destroys the orphan then.
+    // SAFETY: locked socket; orphaning is what tcp_close does at this point
+    // (inet_csk_destroy_sock undoes the orphan count).
+    unsafe {
+        (*sk).sk_shutdown = bindings::SHUTDOWN_MASK as u8;
+        bindings::handoff_sock_orphan(sk);
+        bindings::handoff_orphan_count_inc(sk);
+        bindings::release_sock(sk);
+    }
+}
+
+/// Socket options are read from the host socket; `TCP_INFO` first brings
+/// the fields it reports up to the NIC's live view
+/// (`handoff::show_nic_view`).
+pub(crate) unsafe extern "C" fn bypass_getsockopt(
+    sk: *mut bindings::sock,
+    level: c_int,
+    optname: c_int,
+    optval: *mut core::ffi::c_char,
+    optlen: *mut c_int,
+) -> c_int {
+    // SAFETY: as in `bypass_sendmsg`.
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
+    if level == bindings::SOL_TCP as c_int && optname == bindings::TCP_INFO as c_int {
+        // SAFETY: live socket; `tcp_get_info` below takes the lock itself.
+        let _lock = unsafe { SockLock::new(sk) };
+        // SAFETY: locked socket, `c` its record.
+        unsafe { crate::handoff::show_nic_view(c) };
+    }
+    // SAFETY: the base protocol's handler with the caller's arguments.
+    unsafe {
+        ((*c.base_prot).getsockopt.expect("tcp getsockopt"))(sk, level, optname, optval, optlen)
+    }
+}
+
+/// TCP-level socket options: applied to the host socket (so getsockopt
+/// reads them back) and forwarded to the NIC where it implements them.
+pub(crate) unsafe extern "C" fn bypass_setsockopt(
+    sk: *mut bindings::sock,
+    level: c_int,
+    optname: c_int,
+    optval: bindings::sockptr_t,
+    optlen: c_uint,
+) -> c_int {
+    // SAFETY: as in `bypass_sendmsg`.
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
+    c.stat(Stat::BypassSetsockopt);
+    // SAFETY: the base protocol's handler with the caller's arguments.
+    let r = unsafe {
+        ((*c.base_prot).setsockopt.expect("tcp setsockopt"))(sk, level, optname, optval, optlen)
+    };
+    if r != 0 || level != bindings::SOL_TCP as c_int {
+        return r;
+    }
+    // SAFETY: live socket.
+    let _lock = unsafe { SockLock::new(sk) };
+    // The base handler may have armed host timers (keepalive): the parked
+    // socket must run none.
+    // SAFETY: locked socket.
+    unsafe { bindings::handoff_tcp_clear_xmit_timers(sk) };
+    let cmd = match optname as u32 {
+        // SAFETY: reading options of the locked socket.
+        bindings::TCP_NODELAY => Some((
+            msg::CtrlCmd::NoDelay,
+            u64::from(unsafe { (*sk.cast::<bindings::tcp_sock>()).nonagle() } & 1),
+        )),
+        // SAFETY: as above.
+        bindings::TCP_KEEPIDLE => {
+            unsafe { keepalive_arg(sk) }.map(|a| (msg::CtrlCmd::KeepAlive, a))
+        }
+        _ => None,
+    };
+    if let Some((cmd, arg)) = cmd {
+        locked(c, |s, nic| {
+            if let (Some(nic), true) = (nic, s.phase().is_offloaded()) {
+                let _ = ctrl(c, s, nic, cmd, arg);
+            }
+        });
+    }
+    0
+}
+
+/// `SO_KEEPALIVE` (sock_setsockopt calls it, socket locked, before it sets
+/// the flag). The host's keepalive timer must not run: the NIC keeps alive.
+pub(crate) unsafe extern "C" fn bypass_keepalive(sk: *mut bindings::sock, valbool: c_int) {
+    // SAFETY: as in `bypass_sendmsg`.
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
+    // SAFETY: as above.
+    let arg = if valbool != 0 {
+        unsafe { keepalive_time_ms(sk) }
+    } else {
+        0
+    };
+    locked(c, |s, nic| {
+        if let (Some(nic), true) = (nic, s.phase().is_offloaded()) {
+            let _ = ctrl(c, s, nic, msg::CtrlCmd::KeepAlive, arg);
+        }
+    });
+}
+
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket.
+unsafe fn keepalive_time_ms(sk: *mut bindings::sock) -> u64 {
+    // SAFETY: by the contract.
+    unsafe {
+        u64::from(bindings::jiffies_to_msecs(
+            bindings::handoff_keepalive_time_when(sk.cast()) as _,
+        ))
+    }
+}
+
+/// # Safety
+///
+/// `sk` is a live, locked TCP socket.
+unsafe fn keepalive_arg(sk: *mut bindings::sock) -> Option<u64> {
+    // SAFETY: by the contract.
+    unsafe {
+        bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_KEEPOPEN as c_int)
+            .then(|| keepalive_time_ms(sk))
+    }
+}
+
+/// SIOCINQ / SIOCOUTQ / SIOCOUTQNSD from the bypass rings.
+pub(crate) unsafe extern "C" fn bypass_ioctl(
+    sk: *mut bindings::sock,
+    cmd: c_int,
+    karg: *mut c_int,
+) -> c_int {
+    // SAFETY: as in `bypass_sendmsg`.
+    let held = unsafe { record(sk) };
+    let c: &Conn = &held;
+    c.stat(Stat::BypassIoctl);
+    let v = {
+        // SAFETY: live socket.
+        let _lock = unsafe { SockLock::new(sk) };
+        locked(c, |s, _| match cmd as u32 {
+            SIOCINQ => Some(s.rcv_tail - s.rcv_head),
+            SIOCOUTQ => Some(s.snd_tail - s.snd_head),
+            bindings::SIOCOUTQNSD => Some(s.snd_tail - s.snd_sent),
+            _ => None,
+        })
+    };
+    match v {
+        // SAFETY: `karg` is the kernel copy sk_ioctl provides.
+        Some(v) => unsafe { *karg = v.min(c_int::MAX as u64) as c_int },
+        // SAFETY: anything else is the base protocol's.
+        None => return unsafe { ((*c.base_prot).ioctl.expect("tcp ioctl"))(sk, cmd, karg) },
+    }
+    0
+}
+
+/// Segments that reach the parked host socket while it is owned by a
+/// system call land in its backlog; they are stale by the time it is
+/// released, so they are dropped (the peer retransmits to the NIC).
+pub(crate) unsafe extern "C" fn parked_backlog_rcv(
+    sk: *mut bindings::sock,
+    skb: *mut bindings::sk_buff,
+) -> c_int {
+    // SAFETY: called by the socket layer with a live socket and an skb we
+    // now own.
+    unsafe {
+        stats::inc(bindings::handoff_sock_net(sk), Stat::RacingSegmentsDropped);
+        bindings::handoff_dev_kfree_skb_any(skb);
+    }
+    0
+}
