@@ -11,8 +11,7 @@
 //! its port stays owned), timers stopped, and every segment that still
 //! reaches it dropped (`handoff/capture.rs`).
 
-use core::ffi::{c_int, c_long, c_uint, c_void};
-use core::ptr;
+use core::ffi::{c_int, c_long, c_uint};
 
 use kernel::prelude::*;
 
@@ -23,6 +22,7 @@ use crate::conn::*;
 use crate::errno;
 use crate::firmware::{msg, Command, Snapshot};
 use crate::stats::{self, Stat};
+use crate::sys::{Msg, Sock, SockGuard};
 use crate::vnic::Nic;
 
 mod commands;
@@ -32,45 +32,6 @@ pub(crate) use commands::*;
 /// ioctls, macros bindgen does not see).
 const SIOCINQ: u32 = 0x541b;
 const SIOCOUTQ: u32 = 0x5411;
-
-/// Waits on the socket until `cond` holds, with the socket lock released
-/// while sleeping (the shape of `sk_wait_event`).
-fn wait_for(sk: *mut bindings::sock, timeo: &mut c_long, mut cond: impl FnMut() -> bool) -> Result {
-    // SAFETY: an all-zero entry is overwritten by the init call below.
-    let mut wait: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
-    // SAFETY: `wait` lives on this stack frame until it is removed below;
-    // `sk` is locked by the caller and alive.
-    unsafe {
-        bindings::handoff_init_wait_woken(&mut wait);
-        bindings::add_wait_queue(bindings::handoff_sk_sleep(sk), &mut wait);
-    }
-    let r = loop {
-        if cond() {
-            break Ok(());
-        }
-        if *timeo == 0 {
-            break Err(EAGAIN);
-        }
-        // SAFETY: plain query of the current task.
-        if unsafe { bindings::handoff_signal_pending() } {
-            // SAFETY: pure function of `timeo`.
-            break Err(Error::from_errno(unsafe {
-                bindings::handoff_sock_intr_errno(*timeo)
-            }));
-        }
-        // SAFETY: the caller holds the socket lock; it is retaken before
-        // `cond` runs again. `wait` is queued.
-        unsafe {
-            bindings::release_sock(sk);
-            *timeo =
-                bindings::wait_woken(&mut wait, bindings::TASK_INTERRUPTIBLE as c_uint, *timeo);
-            bindings::handoff_lock_sock(sk);
-        }
-    };
-    // SAFETY: queued above.
-    unsafe { bindings::remove_wait_queue(bindings::handoff_sk_sleep(sk), &mut wait) };
-    r
-}
 
 /// The record of a socket running our protocol.
 ///
@@ -107,27 +68,6 @@ pub(crate) fn end_info(c: &Conn, nic: &Nic) -> Option<Snapshot> {
     c.st(&g).info.take()
 }
 
-/// Socket lock held for the life of the value.
-struct SockLock(*mut bindings::sock);
-
-impl SockLock {
-    /// # Safety
-    ///
-    /// `sk` is live for the life of the value.
-    unsafe fn new(sk: *mut bindings::sock) -> Self {
-        // SAFETY: by the contract.
-        unsafe { bindings::handoff_lock_sock(sk) };
-        SockLock(sk)
-    }
-}
-
-impl Drop for SockLock {
-    fn drop(&mut self) {
-        // SAFETY: taken in `new`.
-        unsafe { bindings::release_sock(self.0) };
-    }
-}
-
 fn ret_len(copied: usize, e: Error) -> c_int {
     if copied > 0 {
         copied as c_int
@@ -150,18 +90,17 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(
     size: usize,
 ) -> c_int {
     // SAFETY: the socket layer calls us with a live socket running our
-    // protocol and a message valid for the call.
-    let (held, flags) = unsafe { (record(sk), (*m).msg_flags) };
+    // protocol and the call's message.
+    let (held, mut msg) = unsafe { (record(sk), Msg::from_raw(m)) };
     let c: &Conn = &held;
     c.stat(Stat::BypassSendmsg);
+    let flags = msg.flags();
     if flags & bindings::MSG_OOB != 0 {
         return errno::EOPNOTSUPP().to_errno();
     }
     let (outcome, native) = {
-        // SAFETY: live socket.
-        let _lock = unsafe { SockLock::new(sk) };
-        // SAFETY: `sk` is live, `m` valid (see above).
-        let outcome = unsafe { send_locked(c, sk, m, size, flags) };
+        let mut sock = c.sock().lock();
+        let outcome = send_locked(c, &mut sock, &mut msg, size, flags);
         let native = matches!(outcome, Outcome::Native(_)).then(|| NativeCall::enter(c));
         (outcome, native)
     };
@@ -179,32 +118,25 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(
     }
 }
 
-/// # Safety
-///
-/// `sk` is live and locked, `m` valid for the call.
-unsafe fn send_locked(
+fn send_locked(
     c: &Conn,
-    sk: *mut bindings::sock,
-    m: *mut bindings::msghdr,
+    sock: &mut SockGuard<'_>,
+    msg: &mut Msg,
     size: usize,
     flags: u32,
 ) -> Outcome {
-    // SAFETY: by the contract.
-    let mut timeo =
-        unsafe { bindings::handoff_sock_sndtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
+    let mut timeo = sock.sndtimeo(flags & bindings::MSG_DONTWAIT != 0);
     let mut copied = 0usize;
     loop {
         if phase_locked(c) == Phase::Restored {
             return Outcome::Native(copied);
         }
         let cap = c.snd.len() as u64;
-        // SAFETY: `sk` is locked.
-        let err = unsafe { bindings::handoff_sock_error(sk) };
+        let err = sock.take_error();
         if err != 0 {
             return Outcome::Done(if copied > 0 { copied as c_int } else { err });
         }
-        // SAFETY: lockless read, as tcp_sendmsg does.
-        let shut = unsafe { (*sk).sk_shutdown } & bindings::SEND_SHUTDOWN as u8 != 0;
+        let shut = sock.shutdown().wr();
         let (space, tail, closed) = locked(c, |s, _| {
             (
                 cap - (s.snd_tail - s.snd_head),
@@ -216,10 +148,7 @@ unsafe fn send_locked(
             if copied > 0 {
                 return Outcome::Done(copied as c_int);
             }
-            // SAFETY: EPIPE, plus SIGPIPE unless MSG_NOSIGNAL, as native TCP.
-            return Outcome::Done(unsafe {
-                bindings::sk_stream_error(sk, flags as c_int, -(bindings::EPIPE as c_int))
-            });
+            return Outcome::Done(sock.epipe(flags));
         }
         if copied == size {
             return Outcome::Done(copied as c_int);
@@ -228,12 +157,12 @@ unsafe fn send_locked(
             // Before the wait looks at the ring: an ack after that look
             // sees the mark and wakes us.
             nospace(c).set();
-            let r = wait_for(sk, &mut timeo, || {
-                // SAFETY: lockless read of a live socket's error.
-                let err = unsafe { ptr::read_volatile(&(*sk).sk_err) } != 0;
-                err || locked(c, |s, _| {
-                    s.snd_tail - s.snd_head < cap || !s.phase().is_offloaded()
-                })
+            let sk = c.sock();
+            let r = sock.wait(&mut timeo, || {
+                sk.has_error()
+                    || locked(c, |s, _| {
+                        s.snd_tail - s.snd_head < cap || !s.phase().is_offloaded()
+                    })
             });
             if let Err(e) = r {
                 return Outcome::Done(ret_len(copied, e));
@@ -243,15 +172,9 @@ unsafe fn send_locked(
         let off = ring_off(tail, cap) as usize;
         let n = (size - copied).min(space as usize).min(c.snd.len() - off);
         // SAFETY: `[tail, head + cap)` of the send ring is ours (the NIC
-        // reads only `[head, sent)`) and `off + n` is inside the ring; the
-        // iterator is the caller's.
-        let got = unsafe {
-            bindings::handoff_copy_from_iter(
-                c.snd.as_ptr().add(off) as *mut c_void,
-                n,
-                &mut (*m).msg_iter,
-            )
-        };
+        // reads only `[head, sent)`, and the socket lock keeps other calls
+        // out) and `off + n` is inside the ring.
+        let got = unsafe { msg.copy_from_user(c.snd.as_ptr().add(off) as *mut u8, n) };
         if got == 0 {
             return Outcome::Done(ret_len(copied, EFAULT));
         }
@@ -286,10 +209,10 @@ pub(crate) unsafe extern "C" fn bypass_recvmsg(
         return EAGAIN.to_errno();
     }
     let (outcome, native) = {
-        // SAFETY: live socket.
-        let _lock = unsafe { SockLock::new(sk) };
-        // SAFETY: as in `bypass_sendmsg`.
-        let outcome = unsafe { recv_locked(c, sk, m, len, uflags) };
+        // SAFETY: the call's message.
+        let mut msg = unsafe { Msg::from_raw(m) };
+        let mut sock = c.sock().lock();
+        let outcome = recv_locked(c, &mut sock, &mut msg, len, uflags);
         let native = matches!(outcome, Outcome::Native(0)).then(|| NativeCall::enter(c));
         (outcome, native)
     };
@@ -307,20 +230,15 @@ pub(crate) unsafe extern "C" fn bypass_recvmsg(
     }
 }
 
-/// # Safety
-///
-/// `sk` is live and locked, `m` valid for the call.
-unsafe fn recv_locked(
+fn recv_locked(
     c: &Conn,
-    sk: *mut bindings::sock,
-    m: *mut bindings::msghdr,
+    sock: &mut SockGuard<'_>,
+    msg: &mut Msg,
     len: usize,
     flags: u32,
 ) -> Outcome {
     let peek = flags & bindings::MSG_PEEK != 0;
-    // SAFETY: by the contract.
-    let mut timeo =
-        unsafe { bindings::handoff_sock_rcvtimeo(sk, flags & bindings::MSG_DONTWAIT != 0) };
+    let mut timeo = sock.rcvtimeo(flags & bindings::MSG_DONTWAIT != 0);
     let target = if flags & bindings::MSG_WAITALL != 0 {
         len
     } else {
@@ -339,8 +257,7 @@ unsafe fn recv_locked(
         // `avail` read outside it may have bytes in front of it.
         let (avail, head, done) = locked(c, |s, _| {
             let head = s.rcv_head + skip;
-            // SAFETY: `sk` is live (the contract); a byte read.
-            let shut_rd = unsafe { (*sk).sk_shutdown } & bindings::RCV_SHUTDOWN as u8 != 0;
+            let shut_rd = sock.shutdown().rd();
             (
                 s.rcv_tail.saturating_sub(head),
                 head,
@@ -352,13 +269,7 @@ unsafe fn recv_locked(
             let n = (avail as usize).min(len - copied).min(c.rcv.len() - off);
             // SAFETY: `[head, tail)` of the receive ring is filled and only
             // we consume it (socket lock); `off + n` is inside the ring.
-            let got = unsafe {
-                bindings::handoff_copy_to_iter(
-                    c.rcv.as_ptr().add(off).cast(),
-                    n,
-                    &mut (*m).msg_iter,
-                )
-            };
+            let got = unsafe { msg.copy_to_user(c.rcv.as_ptr().add(off), n) };
             if got == 0 {
                 return Outcome::Done(ret_len(copied, EFAULT));
             }
@@ -377,22 +288,21 @@ unsafe fn recv_locked(
         if copied >= target {
             return Outcome::Done(copied as c_int);
         }
-        // SAFETY: `sk` is locked.
-        let err = unsafe { bindings::handoff_sock_error(sk) };
+        let err = sock.take_error();
         if err != 0 {
             return Outcome::Done(if copied > 0 { copied as c_int } else { err });
         }
         if done {
             return Outcome::Done(copied as c_int);
         }
-        let r = wait_for(sk, &mut timeo, || {
-            // SAFETY: as in `bypass_sendmsg`.
-            let err = unsafe { ptr::read_volatile(&(*sk).sk_err) } != 0;
-            err || locked(c, |s, _| {
-                s.rcv_tail > s.rcv_head + skip
-                    || s.peer_fin
-                    || matches!(s.phase(), Phase::Released { .. } | Phase::Restored)
-            })
+        let sk = c.sock();
+        let r = sock.wait(&mut timeo, || {
+            sk.has_error()
+                || locked(c, |s, _| {
+                    s.rcv_tail > s.rcv_head + skip
+                        || s.peer_fin
+                        || matches!(s.phase(), Phase::Released { .. } | Phase::Restored)
+                })
         });
         if let Err(e) = r {
             return Outcome::Done(ret_len(copied, e));
@@ -410,10 +320,12 @@ pub(crate) unsafe extern "C" fn bypass_poll(
     let sk = unsafe { (*sock).sk };
     // SAFETY: arguments from the socket layer.
     unsafe { bindings::handoff_sock_poll_wait(file, sock, wait) };
-    // SAFETY: live socket (our ops imply our record until they are
-    // switched back, under the socket lock we take here).
-    let _lock = unsafe { SockLock::new(sk) };
-    // SAFETY: as above.
+    // SAFETY: live socket (the caller's file holds it).
+    let sko = unsafe { Sock::from_raw(sk) };
+    // Our ops imply our record until they are switched back, under the
+    // socket lock taken here.
+    let lock = sko.lock();
+    // SAFETY: live socket, locked.
     let Some(held) = (unsafe { conn_of(sk) }).map(Held::new) else {
         return bindings::POLLERR;
     };
@@ -421,19 +333,17 @@ pub(crate) unsafe extern "C" fn bypass_poll(
     c.stat(Stat::BypassPoll);
     if phase_locked(c) == Phase::Restored {
         // Restored since the caller looked up our ops: ask native TCP.
-        drop(_lock);
+        drop(lock);
         // SAFETY: arguments from the socket layer; the socket runs native
         // TCP again.
         return unsafe { bindings::tcp_poll(file, sock, wait) };
     }
-    // SAFETY: reads of the locked socket.
-    let (shutdown, err) = unsafe { ((*sk).sk_shutdown, ptr::read_volatile(&(*sk).sk_err)) };
-    let rd_shut = shutdown & bindings::RCV_SHUTDOWN as u8 != 0;
+    let (shutdown, err) = (sko.shutdown(), sko.has_error());
+    let rd_shut = shutdown.rd();
     let mut mask = locked(c, |s, _| {
         let mut mask = 0;
         let gone = s.phase().is_released();
-        let wr_shut =
-            shutdown & bindings::SEND_SHUTDOWN as u8 != 0 || s.fin_sent || s.close_pending;
+        let wr_shut = shutdown.wr() || s.fin_sent || s.close_pending;
         if s.rcv_tail > s.rcv_head || s.peer_fin || rd_shut || gone {
             mask |= EPOLLIN;
         }
@@ -455,7 +365,7 @@ pub(crate) unsafe extern "C" fn bypass_poll(
         }
         mask
     });
-    if err != 0 {
+    if err {
         mask |= bindings::POLLERR;
     }
     mask
@@ -485,13 +395,8 @@ pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c
     let held = unsafe { record(sk) };
     let c: &Conn = &held;
     c.stat(Stat::BypassClose);
-    // SAFETY: live socket.
-    unsafe { bindings::handoff_lock_sock(sk) };
-    // SAFETY: plain flag reads of the locked socket.
-    let linger0 = unsafe {
-        bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_LINGER as c_int)
-            && (*sk).sk_lingertime == 0
-    };
+    let sock = c.sock().lock();
+    let linger0 = sock.linger_zero();
     let on_nic = locked(c, |s, nic| {
         let Some(nic) = nic.filter(|_| s.phase().is_offloaded()) else {
             return false;
@@ -519,24 +424,17 @@ pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c
         }
         // The host socket is closed (or in TIME_WAIT); native close tears
         // it down.
-        // SAFETY: locked above; the base close takes the lock itself.
-        unsafe {
-            crate::ulp::install_base(c);
-            let base = c.base_prot;
-            bindings::release_sock(sk);
-            ((*base).close.expect("tcp close"))(sk, timeout);
-        }
+        // SAFETY: locked above.
+        unsafe { crate::ulp::install_base(c) };
+        let base = c.base_prot;
+        // The base close takes the lock itself.
+        drop(sock);
+        // SAFETY: the base protocol's close, with the caller's arguments.
+        unsafe { ((*base).close.expect("tcp close"))(sk, timeout) };
         return;
     }
     // The NIC finishes the connection; `finish` destroys the orphan then.
-    // SAFETY: locked socket; orphaning is what tcp_close does at this point
-    // (inet_csk_destroy_sock undoes the orphan count).
-    unsafe {
-        (*sk).sk_shutdown = bindings::SHUTDOWN_MASK as u8;
-        bindings::handoff_sock_orphan(sk);
-        bindings::handoff_orphan_count_inc(sk);
-        bindings::release_sock(sk);
-    }
+    sock.orphan();
 }
 
 /// Socket options are read from the host socket; `TCP_INFO` first brings
@@ -553,8 +451,8 @@ pub(crate) unsafe extern "C" fn bypass_getsockopt(
     let held = unsafe { record(sk) };
     let c: &Conn = &held;
     if level == bindings::SOL_TCP as c_int && optname == bindings::TCP_INFO as c_int {
-        // SAFETY: live socket; `tcp_get_info` below takes the lock itself.
-        let _lock = unsafe { SockLock::new(sk) };
+        // `tcp_get_info` below takes the lock itself.
+        let _lock = c.sock().lock();
         // SAFETY: locked socket, `c` its record.
         unsafe { crate::handoff::show_nic_view(c) };
     }
@@ -584,22 +482,13 @@ pub(crate) unsafe extern "C" fn bypass_setsockopt(
     if r != 0 || level != bindings::SOL_TCP as c_int {
         return r;
     }
-    // SAFETY: live socket.
-    let _lock = unsafe { SockLock::new(sk) };
+    let sock = c.sock().lock();
     // The base handler may have armed host timers (keepalive): the parked
     // socket must run none.
-    // SAFETY: locked socket.
-    unsafe { bindings::handoff_tcp_clear_xmit_timers(sk) };
+    sock.clear_xmit_timers();
     let cmd = match optname as u32 {
-        // SAFETY: reading options of the locked socket.
-        bindings::TCP_NODELAY => Some((
-            msg::CtrlCmd::NoDelay,
-            u64::from(unsafe { (*sk.cast::<bindings::tcp_sock>()).nonagle() } & 1),
-        )),
-        // SAFETY: as above.
-        bindings::TCP_KEEPIDLE => {
-            unsafe { keepalive_arg(sk) }.map(|a| (msg::CtrlCmd::KeepAlive, a))
-        }
+        bindings::TCP_NODELAY => Some((msg::CtrlCmd::NoDelay, u64::from(sock.nodelay()))),
+        bindings::TCP_KEEPIDLE => sock.keepalive_ms().map(|a| (msg::CtrlCmd::KeepAlive, a)),
         _ => None,
     };
     if let Some((cmd, arg)) = cmd {
@@ -618,9 +507,10 @@ pub(crate) unsafe extern "C" fn bypass_keepalive(sk: *mut bindings::sock, valboo
     // SAFETY: as in `bypass_sendmsg`.
     let held = unsafe { record(sk) };
     let c: &Conn = &held;
-    // SAFETY: as above.
+    // SAFETY: `sock_setsockopt` holds the socket lock around this call.
+    let sock = unsafe { SockGuard::already_locked(c.sock()) };
     let arg = if valbool != 0 {
-        unsafe { keepalive_time_ms(sk) }
+        sock.keepalive_time_ms()
     } else {
         0
     };
@@ -629,29 +519,6 @@ pub(crate) unsafe extern "C" fn bypass_keepalive(sk: *mut bindings::sock, valboo
             let _ = ctrl(c, s, nic, msg::CtrlCmd::KeepAlive, arg);
         }
     });
-}
-
-/// # Safety
-///
-/// `sk` is a live, locked TCP socket.
-unsafe fn keepalive_time_ms(sk: *mut bindings::sock) -> u64 {
-    // SAFETY: by the contract.
-    unsafe {
-        u64::from(bindings::jiffies_to_msecs(
-            bindings::handoff_keepalive_time_when(sk.cast()) as _,
-        ))
-    }
-}
-
-/// # Safety
-///
-/// `sk` is a live, locked TCP socket.
-unsafe fn keepalive_arg(sk: *mut bindings::sock) -> Option<u64> {
-    // SAFETY: by the contract.
-    unsafe {
-        bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_KEEPOPEN as c_int)
-            .then(|| keepalive_time_ms(sk))
-    }
 }
 
 /// SIOCINQ / SIOCOUTQ / SIOCOUTQNSD from the bypass rings.
@@ -665,8 +532,7 @@ pub(crate) unsafe extern "C" fn bypass_ioctl(
     let c: &Conn = &held;
     c.stat(Stat::BypassIoctl);
     let v = {
-        // SAFETY: live socket.
-        let _lock = unsafe { SockLock::new(sk) };
+        let _lock = c.sock().lock();
         locked(c, |s, _| match cmd as u32 {
             SIOCINQ => Some(s.rcv_tail - s.rcv_head),
             SIOCOUTQ => Some(s.snd_tail - s.snd_head),
@@ -693,7 +559,7 @@ pub(crate) unsafe extern "C" fn parked_backlog_rcv(
     // SAFETY: called by the socket layer with a live socket and an skb we
     // now own.
     unsafe {
-        stats::inc(bindings::handoff_sock_net(sk), Stat::RacingSegmentsDropped);
+        stats::inc(Sock::from_raw(sk).net(), Stat::RacingSegmentsDropped);
         bindings::handoff_dev_kfree_skb_any(skb);
     }
     0

@@ -21,6 +21,7 @@ use kernel::alloc::VVec;
 use crate::bindings;
 use crate::firmware::Snapshot;
 use crate::stats::{self, Stat};
+use crate::sys::Sock;
 use crate::vnic::{Guard, Nic, Region};
 
 pub(crate) mod phase;
@@ -190,6 +191,14 @@ impl Conn {
         }
     }
 
+    /// The record's socket.
+    pub(crate) fn sock(&self) -> &Sock {
+        // SAFETY: the record is the socket's ULP data, freed only when the
+        // socket is destroyed: the socket outlives every borrow of the
+        // record.
+        unsafe { Sock::from_raw(self.sk) }
+    }
+
     /// The NIC, for holders of the socket lock (see the field).
     pub(crate) fn nic(&self) -> Option<&Nic> {
         let p = self.nic.load(Ordering::Acquire);
@@ -281,14 +290,11 @@ pub(crate) fn locked<R>(c: &Conn, f: impl FnOnce(&mut Shared, Option<&Nic>) -> R
 }
 
 pub(crate) fn wake(c: &Conn, mask: u32) {
-    // SAFETY: `sk` is alive while its record is (the record is freed when
-    // the socket is destroyed).
-    unsafe { crate::sys::sk_wake(c.sk, mask) };
+    c.sock().wake(mask);
 }
 
 pub(crate) fn nospace(c: &Conn) -> crate::sys::NoSpace {
-    // SAFETY: `sk` is alive while its record is (see `wake`).
-    unsafe { crate::sys::NoSpace::of(c.sk) }
+    c.sock().nospace()
 }
 
 /// Wakes every waiter of the socket (its connection changed hands).
@@ -297,8 +303,7 @@ pub(crate) fn wake_all(c: &Conn) {
 }
 
 pub(crate) fn set_sk_err(c: &Conn, errno: u32) {
-    // SAFETY: see `wake`; the socket layer reads sk_err locklessly.
-    unsafe { ptr::write_volatile(&mut (*c.sk).sk_err, errno as c_int) };
+    c.sock().set_error(errno);
 }
 
 pub(crate) fn schedule(c: &Conn) {

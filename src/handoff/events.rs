@@ -97,8 +97,7 @@ pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
                 CtrlEvent::PeerFin => {
                     // Peer FIN, after all data before it was delivered.
                     s.peer_fin = true;
-                    // SAFETY: see `wake`; sk_shutdown is read locklessly.
-                    unsafe { (*c.sk).sk_shutdown |= bindings::RCV_SHUTDOWN as u8 };
+                    c.sock().shut_rd();
                     wake(c, EPOLLIN | bindings::POLLRDHUP);
                 }
                 CtrlEvent::PeerRst | CtrlEvent::TimedOut => {

@@ -16,6 +16,9 @@ use kernel::prelude::*;
 
 use crate::bindings;
 
+mod sock;
+pub(crate) use sock::{Msg, Sock, SockGuard};
+
 /// Reports a broken invariant: the message, then the kernel's `WARN_ON`
 /// (a `WARNING:` line with a backtrace, which fails every test run).
 pub(crate) fn warn(msg: fmt::Arguments<'_>) {
