@@ -169,6 +169,13 @@ void handoff_cmd_lock_init(spinlock_t *lock)
 	spin_lock_init(lock);
 }
 
+/* A connection record's lock, taken inside its NIC's offload lock: its own
+ * lockdep class, as for the command-ring lock above. */
+void handoff_conn_lock_init(spinlock_t *lock)
+{
+	spin_lock_init(lock);
+}
+
 void handoff_sema_init(struct semaphore *sem, int val)
 {
 	sema_init(sem, val);

@@ -55,6 +55,7 @@ u16 handoff_skb_csum_offset(const struct sk_buff *skb);
 struct spinlock;
 void handoff_spin_lock_init(struct spinlock *lock);
 void handoff_cmd_lock_init(struct spinlock *lock);
+void handoff_conn_lock_init(struct spinlock *lock);
 void handoff_spin_lock_bh(struct spinlock *lock);
 struct semaphore;
 void handoff_sema_init(struct semaphore *sem, int val);

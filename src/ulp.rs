@@ -498,7 +498,7 @@ unsafe extern "C" fn ulp_release(sk: *mut bindings::sock) {
             pr_err!("socket destroyed while offloaded; aborting its NIC connection\n");
             let g = nic.offload.lock();
             nic.offload.remove_pending(&g, c);
-            if let Some(cid) = crate::conn::cid_of(&*c, &g) {
+            if let Some(cid) = crate::conn::cid_of(&*c) {
                 nic.offload.unlink(&g, cid, c);
             }
             drop(g);

@@ -243,7 +243,7 @@ impl Offload {
         let c = *self.tables(g).by_slot.get((cid & CID_SLOT_MASK) as usize)?;
         // SAFETY: entries are live connections (removed from the table
         // before they are freed, under this lock).
-        (!c.is_null() && unsafe { crate::conn::cid_of(&*c, g) } == Some(cid)).then_some(c)
+        (!c.is_null() && unsafe { crate::conn::cid_of(&*c) } == Some(cid)).then_some(c)
     }
 
     /// Marks the NIC closed and returns its connections one at a time so
@@ -301,7 +301,7 @@ pub(crate) fn dma_read(nic: &Nic, addr: u64, buf: &mut [u8]) -> Result {
     let r = nic.offload.conn(&g, cid).ok_or(EFAULT).and_then(|c| {
         // SAFETY: `c` is in the table, so alive; the guard serialises us
         // with anything that could free its rings.
-        unsafe { crate::conn::rings::ring_read(&*c, &g, region, off, buf) }
+        unsafe { crate::conn::rings::ring_read(&*c, region, off, buf) }
     });
     drop(g);
     count_dma(nic, r, Ctr::BusDmaRead, buf.len())
@@ -313,7 +313,7 @@ pub(crate) fn dma_write(nic: &Nic, addr: u64, data: &[u8]) -> Result {
     let g = nic.offload.lock();
     let r = nic.offload.conn(&g, cid).ok_or(EFAULT).and_then(|c| {
         // SAFETY: as in `dma_read`.
-        unsafe { crate::conn::rings::ring_write(&*c, &g, region, off, data) }
+        unsafe { crate::conn::rings::ring_write(&*c, region, off, data) }
     });
     drop(g);
     count_dma(nic, r, Ctr::BusDmaWrite, data.len())
@@ -355,14 +355,14 @@ pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
                         // SAFETY: `conn` was pending, so its handoff thread
                         // still waits for it and keeps it alive.
                         unsafe {
-                            crate::conn::phase::handoff_result(&*conn, &g, Err(Refused::BadAnswer))
+                            crate::conn::phase::handoff_result(&*conn, Err(Refused::BadAnswer))
                         };
                         return;
                     }
                 }
             }
             // SAFETY: as above.
-            unsafe { crate::conn::phase::handoff_result(&*conn, &g, result.map_err(Refused::Nic)) };
+            unsafe { crate::conn::phase::handoff_result(&*conn, result.map_err(Refused::Nic)) };
             return;
         }
         HostEvent::Restore { cid, .. }
@@ -391,7 +391,7 @@ pub(crate) fn reset_all(nic: &Nic, why: &CStr) {
             break;
         };
         // SAFETY: `c` was in the table (or pending), so alive.
-        unsafe { crate::conn::phase::nic_failed(&*c, &g) };
+        unsafe { crate::conn::phase::nic_failed(&*c) };
         n += 1;
     }
     if n > 0 {
@@ -409,10 +409,10 @@ pub(crate) fn dump(nic: &Nic, peek: impl Fn(u32) -> Option<crate::firmware::Snap
     for &c in t.by_slot.iter().filter(|c| !c.is_null()) {
         // SAFETY: in the table, so alive; the guard is held.
         let c = unsafe { &*c };
-        let Some(cid) = crate::conn::cid_of(c, &g) else {
+        let Some(cid) = crate::conn::cid_of(c) else {
             continue;
         };
-        let host = crate::conn::rings::describe(c, &g);
+        let host = crate::conn::rings::describe(c);
         match peek(cid) {
             Some(s) => pr_info!(
                 "hnic: cid {:#x} {:?} una {} nxt {} max {} wnd {} cwnd {} rxt {} rto_us {} queued {} rcv_nxt {} adv {} unread {} | host {}\n",

@@ -47,8 +47,8 @@ unsafe fn record(sk: *mut bindings::sock) -> Held {
 /// Asks the NIC for the connection's live state (`info`); its event
 /// completes `info_done`.
 pub(crate) fn begin_info(c: &Conn, nic: &Nic) -> Result {
-    let g = nic.offload.lock();
-    let s = c.st(&g);
+    let mut guard = c.lock();
+    let s = &mut *guard;
     if !s.phase().on_nic_for_good() {
         return Err(errno::EALREADY());
     }
@@ -63,9 +63,8 @@ pub(crate) fn begin_info(c: &Conn, nic: &Nic) -> Result {
 }
 
 /// The state the NIC's `info` event carried, if it arrived.
-pub(crate) fn end_info(c: &Conn, nic: &Nic) -> Option<Snapshot> {
-    let g = nic.offload.lock();
-    c.st(&g).info.take()
+pub(crate) fn end_info(c: &Conn) -> Option<Snapshot> {
+    c.lock().info.take()
 }
 
 fn ret_len(copied: usize, e: Error) -> c_int {

@@ -6,10 +6,12 @@
 //! ([`phase`]: the one door for every change) and its host rings
 //! ([`rings`]).
 //!
-//! Shared state is protected by the NIC's offload lock; user copies happen
-//! outside it, on ring regions no one else touches at the time (the NIC
-//! only reads `[head, sent)` of the send ring and only writes
-//! `[tail, posted)` of the receive ring).
+//! Shared state has its own lock (`Conn::lock`, a BH spinlock whose guard
+//! hands out `&mut Shared`), which nests inside the NIC's table lock: NAPI
+//! and the firmware's DMA find a connection under the table lock, then
+//! take its own. User copies happen outside it, on ring regions no one
+//! else touches at the time (the NIC only reads `[head, sent)` of the send
+//! ring and only writes `[tail, posted)` of the receive ring).
 
 use core::cell::UnsafeCell;
 use core::ffi::c_int;
@@ -21,8 +23,8 @@ use kernel::alloc::VVec;
 use crate::bindings;
 use crate::firmware::Snapshot;
 use crate::stats::{self, Stat};
-use crate::sys::Sock;
-use crate::vnic::{Guard, Nic, Region};
+use crate::sys::{BhGuard, BhSpinLock, Sock};
+use crate::vnic::{Nic, Region};
 
 pub(crate) mod phase;
 pub(crate) mod registry;
@@ -41,7 +43,7 @@ pub(crate) const SEND_REFS: usize = 4;
 pub(crate) const POST_REFS: usize = 4;
 
 /// State shared by system calls, NAPI and the firmware's DMA; guarded by
-/// the NIC's offload lock.
+/// the record's lock ([`Conn::lock`]).
 pub(crate) struct Shared {
     /// Changed only through [`phase::enter`].
     pub(in crate::conn) phase: Phase,
@@ -122,14 +124,18 @@ pub(crate) struct Conn {
     pub(crate) snd: VVec<u8>,
     pub(crate) rcv: VVec<u8>,
     /// Bytes the NIC handed back at a restore (`recv_data`) that did not
-    /// fit in the receive ring: in order after it, as skbs (shared state,
-    /// under the NIC lock; drained by `handoff::install`).
+    /// fit in the receive ring: in order after it, as skbs (filled by NAPI
+    /// under the NIC's table lock; drained by `handoff::install` once no
+    /// NIC knows the connection).
     pub(crate) overflow: UnsafeCell<bindings::sk_buff_head>,
     pub(crate) done: UnsafeCell<bindings::completion>,
     /// Completed by the NIC's `info` event (`getsockopt(TCP_INFO)`).
     pub(crate) info_done: UnsafeCell<bindings::completion>,
     pub(crate) work: UnsafeCell<bindings::work_struct>,
-    shared: UnsafeCell<Shared>,
+    /// The state system calls, NAPI and the firmware's DMA share. Its lock
+    /// nests inside the NIC's table lock (`vnic/offload.rs`), never the
+    /// other way round.
+    shared: BhSpinLock<Shared>,
     /// References to the record: the socket's (dropped by the ULP's
     /// release) and one per scheduled work item.
     pub(crate) refs: AtomicU32,
@@ -171,7 +177,7 @@ impl Conn {
             info_done: UnsafeCell::new(unsafe { core::mem::zeroed() }),
             // SAFETY: as above.
             work: UnsafeCell::new(unsafe { core::mem::zeroed() }),
-            shared: UnsafeCell::new(Shared::fresh(phase)),
+            shared: BhSpinLock::new(Shared::fresh(phase)),
             refs: AtomicU32::new(1),
             // SAFETY: an all-zero list_head is overwritten by the registry
             // (`conn::registry::register`) before use.
@@ -184,6 +190,7 @@ impl Conn {
         // SAFETY: called once, right after the record is boxed, before any
         // other thread can see it.
         unsafe {
+            self.shared.init(bindings::handoff_conn_lock_init);
             bindings::handoff_init_completion(self.done.get());
             bindings::handoff_init_completion(self.info_done.get());
             bindings::handoff_init_work(self.work.get(), Some(work));
@@ -208,23 +215,9 @@ impl Conn {
         (!p.is_null()).then(|| unsafe { &*p })
     }
 
-    /// The shared state.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) fn st<'g>(&'g self, _g: &'g Guard<'_>) -> &'g mut Shared {
-        // SAFETY: the guard proves this connection's NIC lock is held.
-        unsafe { &mut *self.shared.get() }
-    }
-
-    /// The shared state before the connection is visible to any NIC.
-    ///
-    /// # Safety
-    ///
-    /// No NIC may know the connection (before `add_pending`, or after the
-    /// NIC let go and no event can arrive any more).
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn st_unshared(&self) -> &mut Shared {
-        // SAFETY: by the contract nothing else accesses it.
-        unsafe { &mut *self.shared.get() }
+    /// Locks the shared state.
+    pub(crate) fn lock(&self) -> BhGuard<'_, Shared> {
+        self.shared.lock()
     }
 
     pub(crate) fn stat(&self, s: Stat) {
@@ -271,22 +264,15 @@ pub(crate) unsafe fn record_ptr(sk: *mut bindings::sock) -> Option<*mut Conn> {
 }
 
 /// `cid` of a connection in a NIC table.
-pub(crate) fn cid_of(c: &Conn, g: &Guard<'_>) -> Option<u32> {
-    c.st(g).phase.cid()
+pub(crate) fn cid_of(c: &Conn) -> Option<u32> {
+    c.lock().phase.cid()
 }
 
-/// Runs `f` on the shared state: under the NIC lock while a NIC holds the
-/// connection, directly once it let go (no event or DMA reaches it then).
-/// Callers hold the socket lock, which orders them with `finish`.
+/// Runs `f` on the locked shared state, with the connection's NIC if it
+/// has one. Callers hold the socket lock, which orders them with `finish`
+/// (which drops the NIC).
 pub(crate) fn locked<R>(c: &Conn, f: impl FnOnce(&mut Shared, Option<&Nic>) -> R) -> R {
-    match c.nic() {
-        Some(nic) => {
-            let g = nic.offload.lock();
-            f(c.st(&g), Some(nic))
-        }
-        // SAFETY: no NIC knows the connection any more (see above).
-        None => f(unsafe { c.st_unshared() }, None),
-    }
+    f(&mut c.lock(), c.nic())
 }
 
 pub(crate) fn wake(c: &Conn, mask: u32) {

@@ -11,7 +11,7 @@ use crate::errno;
 use crate::firmware::{msg, Command, Snapshot};
 use crate::handoff::Refused;
 use crate::stats::{self, Stat};
-use crate::vnic::{Guard, Nic};
+use crate::vnic::Nic;
 
 use super::*;
 
@@ -181,8 +181,7 @@ impl Phase {
 /// "Readiness across phases"): every waiter that may be asleep on the old
 /// phase's readiness is woken to re-evaluate it against the new one.
 ///
-/// The caller holds the NIC lock while a NIC knows the connection, or is
-/// its only user (socket locked, no NIC knows it).
+/// `s` is `c`'s state, borrowed from its lock's guard ([`Conn::lock`]).
 pub(crate) fn enter(c: &Conn, s: &mut Shared, next: Phase) {
     let from = s.phase;
     if !from.may_become(&next) {
@@ -257,9 +256,9 @@ pub(crate) fn phase_locked(c: &Conn) -> Phase {
 /// Stops handing the NIC new data, so its flight can drain before it is
 /// asked for the connection back. `EALREADY` if the connection is not (or
 /// no longer) running there.
-pub(crate) fn begin_quiesce(c: &Conn, nic: &Nic) -> Result {
-    let g = nic.offload.lock();
-    let s = c.st(&g);
+pub(crate) fn begin_quiesce(c: &Conn) -> Result {
+    let mut guard = c.lock();
+    let s = &mut *guard;
     match s.phase {
         Phase::Offloaded { cid, .. } if s.phase.on_nic_for_good() => {
             let next = Phase::Offloaded {
@@ -275,9 +274,9 @@ pub(crate) fn begin_quiesce(c: &Conn, nic: &Nic) -> Result {
 
 /// Starts draining the NIC's flight ahead of a restore of many
 /// connections (so they drain together, not one after the other).
-pub(crate) fn pre_quiesce(c: &Conn, nic: &Nic) {
-    let g = nic.offload.lock();
-    let s = c.st(&g);
+pub(crate) fn pre_quiesce(c: &Conn) {
+    let mut guard = c.lock();
+    let s = &mut *guard;
     if let Phase::Offloaded {
         cid,
         leaving: Leaving::No | Leaving::NicAsked,
@@ -293,16 +292,16 @@ pub(crate) fn pre_quiesce(c: &Conn, nic: &Nic) {
 
 /// Whether every byte the NIC was given has been acknowledged (or the
 /// connection left the NIC meanwhile).
-pub(crate) fn quiesced(c: &Conn, nic: &Nic) -> bool {
-    let g = nic.offload.lock();
-    let s = c.st(&g);
+pub(crate) fn quiesced(c: &Conn) -> bool {
+    let mut guard = c.lock();
+    let s = &mut *guard;
     !s.phase.is_offloaded() || s.snd_head >= s.snd_sent
 }
 
 /// Asks the NIC for the connection back (after `begin_quiesce`).
 pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
-    let g = nic.offload.lock();
-    let s = c.st(&g);
+    let mut guard = c.lock();
+    let s = &mut *guard;
     if !s.phase.is_offloaded() {
         return Err(errno::EALREADY());
     }
@@ -318,8 +317,11 @@ pub(crate) fn begin_restore(c: &Conn, nic: &Nic) -> Result {
 /// not yet; the caller then gives up: the entry is withdrawn so a late
 /// event finds nobody). The state stays recorded for `finish`.
 pub(crate) fn end_restore(c: &Conn, nic: &Nic) -> Option<Snapshot> {
+    // The table lock first (the record's nests inside it): leaving the
+    // table and the phase change are one step for the NIC's events.
     let g = nic.offload.lock();
-    let s = c.st(&g);
+    let mut guard = c.lock();
+    let s = &mut *guard;
     match s.phase {
         Phase::Released { snap, .. } => snap,
         _ => {
@@ -344,13 +346,10 @@ pub(crate) fn end_restore(c: &Conn, nic: &Nic) -> Option<Snapshot> {
 
 /// The connection's buffered bytes went to native TCP: the bypass layer
 /// holds nothing more, and a system call still in it continues natively.
-///
-/// # Safety
-///
-/// As for [`live_bytes`].
-pub(crate) unsafe fn mark_native(c: &Conn) {
-    // SAFETY: by the contract.
-    let s = unsafe { c.st_unshared() };
+/// (No NIC knows the connection any more.)
+pub(crate) fn mark_native(c: &Conn) {
+    let mut guard = c.lock();
+    let s = &mut *guard;
     s.rcv_head = s.rcv_tail;
     enter(c, s, Phase::Restored);
 }
@@ -364,22 +363,23 @@ pub(crate) unsafe fn mark_native(c: &Conn) {
 pub(crate) unsafe fn reset(c: &mut Conn, next: Phase) {
     c.snd = VVec::new();
     c.rcv = VVec::new();
-    // SAFETY: by the contract.
-    let s = unsafe { c.st_unshared() };
+    let mut guard = c.lock();
+    let s = &mut *guard;
     *s = Shared::fresh(s.phase);
     enter(c, s, next);
 }
 
 /// The handoff's outcome arrived (NAPI).
-pub(crate) fn handoff_result(c: &Conn, g: &Guard<'_>, r: Result<u32, Refused>) {
-    let s = c.st(g);
+pub(crate) fn handoff_result(c: &Conn, r: Result<u32, Refused>) {
+    let mut guard = c.lock();
+    let s = &mut *guard;
     enter(c, s, Phase::HandingOff { outcome: Some(r) });
 }
 
 /// The handoff's outcome, once it arrived: `Ok` if the NIC took the
 /// connection (even if it let go of it since).
-pub(crate) fn take_result(c: &Conn, g: &Guard<'_>) -> Option<Result<(), Refused>> {
-    match c.st(g).phase {
+pub(crate) fn take_result(c: &Conn) -> Option<Result<(), Refused>> {
+    match c.lock().phase {
         Phase::HandingOff {
             outcome: Some(Err(e)),
         } => Some(Err(e)),
@@ -393,8 +393,9 @@ pub(crate) fn take_result(c: &Conn, g: &Guard<'_>) -> Option<Result<(), Refused>
 
 /// The NIC stopped without notice (device deleted, firmware failure): the
 /// state is lost, the connection is reset (paper §3.4).
-pub(crate) fn nic_failed(c: &Conn, g: &Guard<'_>) {
-    let s = c.st(g);
+pub(crate) fn nic_failed(c: &Conn) {
+    let mut guard = c.lock();
+    let s = &mut *guard;
     let next = match s.phase {
         Phase::HandingOff { outcome: None } => Phase::HandingOff {
             outcome: Some(Err(Refused::DeviceDown)),
@@ -424,8 +425,8 @@ pub(crate) fn released(c: &Conn, s: &mut Shared, snap: Option<Snapshot>) {
 }
 
 /// The state the NIC handed back with the connection, if it did.
-pub(crate) fn final_snap(c: &Conn, g: &Guard<'_>) -> Option<Snapshot> {
-    match c.st(g).phase {
+pub(crate) fn final_snap(c: &Conn) -> Option<Snapshot> {
+    match c.lock().phase {
         Phase::Released { snap, .. } => snap,
         _ => None,
     }
@@ -433,24 +434,17 @@ pub(crate) fn final_snap(c: &Conn, g: &Guard<'_>) -> Option<Snapshot> {
 
 /// Enters `HandingOff`: the connection's place in the `offloaded` gauge,
 /// taken at admission, is given back by [`enter`] when it leaves the NIC.
-///
-/// # Safety
-///
-/// As for [`Conn::st_unshared`].
-pub(crate) unsafe fn begin_handoff(c: &Conn) {
-    // SAFETY: by the contract.
-    let s = unsafe { c.st_unshared() };
+pub(crate) fn begin_handoff(c: &Conn) {
+    let mut guard = c.lock();
+    let s = &mut *guard;
     enter(c, s, Phase::HandingOff { outcome: None });
 }
 
 /// The handoff did not happen (refused, timed out, device gone): the
-/// connection stays native, `Pending` for the next try.
-///
-/// # Safety
-///
-/// As for [`Conn::st_unshared`] (the NIC does not run the connection).
-pub(crate) unsafe fn handoff_failed(c: &Conn) {
-    // SAFETY: by the contract.
-    let s = unsafe { c.st_unshared() };
+/// connection stays native, `Pending` for the next try (the NIC does not
+/// run it).
+pub(crate) fn handoff_failed(c: &Conn) {
+    let mut guard = c.lock();
+    let s = &mut *guard;
     enter(c, s, Phase::Pending);
 }

@@ -18,7 +18,7 @@ use core::ptr;
 use kernel::alloc::{flags::GFP_KERNEL, VVec};
 use kernel::prelude::*;
 
-use crate::vnic::{Guard, Region};
+use crate::vnic::Region;
 
 use super::*;
 
@@ -54,15 +54,10 @@ pub(crate) fn ring_distance(off: usize, from: u64, cap: usize) -> u64 {
 /// was given by `send` and has not acknowledged back. Anything else would
 /// read space the application may be refilling: wrong bytes on the wire
 /// under a checksum the NIC computes over them.
-pub(crate) fn ring_read(
-    c: &Conn,
-    g: &Guard<'_>,
-    region: Region,
-    off: usize,
-    buf: &mut [u8],
-) -> Result {
+pub(crate) fn ring_read(c: &Conn, region: Region, off: usize, buf: &mut [u8]) -> Result {
     let (base, cap) = c.ring(region);
-    let s = c.st(g);
+    let mut guard = c.lock();
+    let s = &mut *guard;
     if region != Region::Send
         || !s.phase.is_offloaded()
         || off.checked_add(buf.len()).map_or(true, |e| e > cap)
@@ -81,15 +76,10 @@ pub(crate) fn ring_read(
 
 /// Firmware DMA write into a ring (`offload::dma_write`): only into space
 /// posted and not yet filled.
-pub(crate) fn ring_write(
-    c: &Conn,
-    g: &Guard<'_>,
-    region: Region,
-    off: usize,
-    data: &[u8],
-) -> Result {
+pub(crate) fn ring_write(c: &Conn, region: Region, off: usize, data: &[u8]) -> Result {
     let (base, cap) = c.ring(region);
-    let s = c.st(g);
+    let mut guard = c.lock();
+    let s = &mut *guard;
     if region != Region::Recv
         || !s.phase.is_offloaded()
         || off.checked_add(data.len()).map_or(true, |e| e > cap)
@@ -113,8 +103,9 @@ pub(crate) fn writable(c: &Conn, s: &Shared) -> bool {
 }
 
 /// The host's view of a connection, for `dump_conns`.
-pub(crate) fn describe(c: &Conn, g: &Guard<'_>) -> HostView {
-    let s = c.st(g);
+pub(crate) fn describe(c: &Conn) -> HostView {
+    let mut guard = c.lock();
+    let s = &mut *guard;
     HostView([
         s.snd_head,
         s.snd_sent,
@@ -149,8 +140,8 @@ impl core::fmt::Display for HostView {
 /// No NIC knows the connection any more, and the caller holds the socket
 /// lock (so no system call touches the rings).
 pub(crate) unsafe fn live_bytes(c: &Conn) -> ([&[u8]; 2], [&[u8]; 2]) {
-    // SAFETY: by the contract.
-    let s = unsafe { c.st_unshared() };
+    let mut guard = c.lock();
+    let s = &mut *guard;
     pub(crate) fn pieces(r: &[u8], head: u64, tail: u64) -> [&[u8]; 2] {
         let cap = r.len() as u64;
         if cap == 0 || tail <= head {
@@ -168,13 +159,8 @@ pub(crate) unsafe fn live_bytes(c: &Conn) -> ([&[u8]; 2], [&[u8]; 2]) {
 }
 
 /// Whether the application shut the sending side (FIN wanted).
-///
-/// # Safety
-///
-/// As for [`live_bytes`].
-pub(crate) unsafe fn fin_wanted(c: &Conn) -> bool {
-    // SAFETY: by the contract.
-    let s = unsafe { c.st_unshared() };
+pub(crate) fn fin_wanted(c: &Conn) -> bool {
+    let s = c.lock();
     s.close_pending || s.fin_sent
 }
 
@@ -203,13 +189,8 @@ pub(crate) fn alloc_rings(c: &mut Conn, queued: usize, unread: usize) -> Result 
 }
 
 /// Sets the ring positions after the rings were filled at handoff.
-///
-/// # Safety
-///
-/// As for [`Conn::st_unshared`].
-pub(crate) unsafe fn set_initial(c: &Conn, queued: u64, unread: u64) {
-    // SAFETY: by the contract.
-    let s = unsafe { c.st_unshared() };
+pub(crate) fn set_initial(c: &Conn, queued: u64, unread: u64) {
+    let mut s = c.lock();
     s.snd_tail = queued;
     s.rcv_tail = unread;
     s.rcv_posted = unread;

@@ -111,9 +111,7 @@ unsafe fn pre_quiesce(sk: *mut bindings::sock) {
     unsafe {
         bindings::handoff_lock_sock(sk);
         if let Some(c) = crate::conn::conn_of(sk) {
-            if let Some(nic) = c.nic() {
-                crate::conn::phase::pre_quiesce(c, nic);
-            }
+            crate::conn::phase::pre_quiesce(c);
         }
         bindings::release_sock(sk);
     }

@@ -17,7 +17,8 @@ use crate::vnic::{offload, Guard, Nic, Region};
 
 /// Applies one NIC event to its connection (NAPI, lock held).
 pub(crate) fn on_event(nic: &Nic, c: &Conn, g: &Guard<'_>, ev: &HostEvent<'_>) {
-    let s = c.st(g);
+    let mut guard = c.lock();
+    let s = &mut *guard;
     match *ev {
         HostEvent::Recv { addr, len, .. } => {
             c.stat(Stat::EvtRecv);
@@ -215,8 +216,8 @@ pub(crate) unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
 /// update (which also carries the ACK the host may have delayed). Nothing
 /// to do if the NIC let go of it meanwhile (its work item finishes it).
 pub(crate) fn start(c: &Conn, nic: &Nic) {
-    let g = nic.offload.lock();
-    let s = c.st(&g);
+    let mut guard = c.lock();
+    let s = &mut *guard;
     let Phase::HandingOff {
         outcome: Some(Ok(cid)),
     } = s.phase()

@@ -251,8 +251,7 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
         unsafe { unpark(sk, c) };
         return Err(refuse(net, Refused::BadSnapshot));
     }
-    // SAFETY: no NIC knows the connection yet.
-    unsafe { crate::conn::rings::set_initial(c, u64::from(queued), u64::from(unread)) };
+    crate::conn::rings::set_initial(c, u64::from(queued), u64::from(unread));
 
     // Hand off.
     // SAFETY: `route.dev` is the live device of the route we hold; the
@@ -261,10 +260,9 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     c.dev = route.dev;
     c.nic
         .store(nic as *const vnic::Nic as *mut vnic::Nic, Ordering::Release);
-    // The place in the gauge is the phase's from here (`crate::conn::phase::enter`).
+    // The place in the gauge is the phase's from here (`conn::phase::enter`).
     place.keep();
-    // SAFETY: still unknown to the NIC.
-    unsafe { crate::conn::phase::begin_handoff(c) };
+    crate::conn::phase::begin_handoff(c);
     let r = submit_and_wait(c, nic, &msg);
     drop(route);
     match r {
@@ -347,7 +345,7 @@ fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result<(), Refused>
         return Err(Refused::TimedOut);
     }
     // `None`: completed between the timeout and the lock; a result is set.
-    crate::conn::phase::take_result(c, &g).unwrap_or(Err(Refused::TimedOut))
+    crate::conn::phase::take_result(c).unwrap_or(Err(Refused::TimedOut))
 }
 
 /// The route of a socket, if it leaves through an hnic device.

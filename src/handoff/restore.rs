@@ -30,11 +30,10 @@ use crate::stats::{self, Stat};
 /// The caller holds the socket lock of `c.sk` and a socket reference.
 pub(crate) unsafe fn finish(c: &Conn) {
     let sk = c.sk;
-    let Some(nic) = c.nic() else { return };
-    let snap = {
-        let g = nic.offload.lock();
-        crate::conn::phase::final_snap(c, &g)
-    };
+    if c.nic().is_none() {
+        return;
+    }
+    let snap = crate::conn::phase::final_snap(c);
     // No event or DMA reaches the connection any more (it left the NIC's
     // table before the work was scheduled): drop the NIC.
     c.nic.store(ptr::null_mut(), Ordering::Release);
@@ -158,7 +157,7 @@ pub(crate) unsafe fn show_nic_view(c: &Conn) {
             bindings::__msecs_to_jiffies(INFO_TIMEOUT_MS),
         );
     }
-    let Some(snap) = bypass::end_info(c, nic) else {
+    let Some(snap) = bypass::end_info(c) else {
         return;
     };
     // SAFETY: by the contract (locked socket).
@@ -226,8 +225,8 @@ pub(crate) unsafe fn restore(c: &mut Conn, drain: DrainBy) -> Result {
     // unacknowledged flight would put the peer's ACKs beyond the host's
     // rewound snd_nxt, where tcp_ack() ignores them.) A flight that does
     // not drain in time (loss, a stalled peer) is resent.
-    crate::conn::phase::begin_quiesce(c, nic)?;
-    while !crate::conn::phase::quiesced(c, nic) && !drain.passed() {
+    crate::conn::phase::begin_quiesce(c)?;
+    while !crate::conn::phase::quiesced(c) && !drain.passed() {
         // SAFETY: process context; events arrive through NAPI meanwhile.
         unsafe { bindings::msleep(1) };
     }

@@ -16,7 +16,9 @@ use kernel::prelude::*;
 
 use crate::bindings;
 
+mod lock;
 mod sock;
+pub(crate) use lock::{BhGuard, BhSpinLock};
 pub(crate) use sock::{Msg, Sock, SockGuard};
 
 /// Reports a broken invariant: the message, then the kernel's `WARN_ON`
