@@ -305,14 +305,23 @@ void handoff_dev_put(struct net_device *dev)
 	dev_put(dev);
 }
 
-/* The publishing half of the kernel's static __sk_attach_prog(): take the
- * reference, charge the socket's option memory the way sk_filter_uncharge()
- * (called by sk_detach_filter() and on destruction) will discharge it, and
- * publish. The caller checked that no filter is attached. */
-void handoff_sk_filter_publish(struct sock *sk, struct sk_filter *fp)
+void handoff_refcount_set(refcount_t *r, int n)
 {
-	refcount_set(&fp->refcnt, 1);
-	atomic_add(bpf_prog_size(fp->prog->len), &sk->sk_omem_alloc);
+	refcount_set(r, n);
+}
+
+unsigned int handoff_bpf_prog_size(u32 proglen)
+{
+	return bpf_prog_size(proglen);
+}
+
+void handoff_atomic_add(int i, atomic_t *v)
+{
+	atomic_add(i, v);
+}
+
+void handoff_rcu_assign_sk_filter(struct sock *sk, struct sk_filter *fp)
+{
 	rcu_assign_pointer(sk->sk_filter, fp);
 }
 

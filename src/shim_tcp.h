@@ -91,7 +91,10 @@ void handoff_neigh_release(struct neighbour *n);
 void handoff_dev_hold(struct net_device *dev);
 void handoff_dev_put(struct net_device *dev);
 
-void handoff_sk_filter_publish(struct sock *sk, struct sk_filter *fp);
+void handoff_refcount_set(refcount_t *r, int n);
+unsigned int handoff_bpf_prog_size(u32 proglen);
+void handoff_atomic_add(int i, atomic_t *v);
+void handoff_rcu_assign_sk_filter(struct sock *sk, struct sk_filter *fp);
 unsigned long handoff_regs_return_value(struct pt_regs *regs);
 struct module;
 

@@ -385,9 +385,17 @@ impl Drop for ParkFilter {
 /// `sk` is a live, locked TCP socket without a filter.
 pub(crate) unsafe fn park(sk: *mut bindings::sock, c: &mut Conn, filter: ParkFilter) {
     let fp = filter.into_raw();
-    // SAFETY: by the contract; `fp` is a complete, unpublished filter.
+    // The publishing half of the kernel's (static) `__sk_attach_prog`: the
+    // socket's reference, the option memory `sk_filter_uncharge` gives back
+    // when the filter comes off (`unpark`, or the socket's destruction),
+    // then the pointer.
+    // SAFETY: by the contract; `fp` is a complete filter nobody else sees
+    // yet, with its program.
     unsafe {
-        bindings::handoff_sk_filter_publish(sk, fp);
+        bindings::handoff_refcount_set(&mut (*fp).refcnt, 1);
+        let size = bindings::handoff_bpf_prog_size((*(*fp).prog).len) as i32;
+        bindings::handoff_atomic_add(size, &mut (*sk).sk_omem_alloc);
+        bindings::handoff_rcu_assign_sk_filter(sk, fp);
         c.base_backlog_rcv = (*sk).sk_backlog_rcv;
         (*sk).sk_backlog_rcv = Some(bypass::parked_backlog_rcv);
     }
