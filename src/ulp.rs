@@ -186,23 +186,6 @@ pub(crate) fn new_record(
     Ok(KBox::into_raw(c))
 }
 
-/// Drops a reference to a record; the last one unregisters and frees it.
-///
-/// # Safety
-///
-/// `c` came from [`new_record`]; the caller owns one of its references.
-pub(crate) unsafe fn put_record(c: *mut Conn) {
-    // SAFETY: by the contract the record is alive until this reference
-    // is gone.
-    unsafe {
-        if (*c).refs.fetch_sub(1, core::sync::atomic::Ordering::AcqRel) == 1 {
-            crate::conn::registry::unregister(&*c);
-            bindings::handoff_skb_queue_purge((*c).overflow.get());
-            drop(KBox::from_raw(c));
-        }
-    }
-}
-
 /// Attaches the ULP to an accepted socket in the *pending* state (atomic
 /// context: the accept kretprobe). `false` if it could not.
 ///
@@ -277,7 +260,7 @@ pub(crate) unsafe fn detach(sk: *mut bindings::sock) {
         install_base(&*c);
         (*icsk).icsk_ulp_ops = ptr::null();
         (*icsk).icsk_ulp_data = ptr::null_mut();
-        put_record(c);
+        crate::conn::put_record(c);
     }
 }
 
@@ -380,7 +363,7 @@ unsafe extern "C" fn pending_sendmsg(
     // SAFETY: called by the socket layer on a live socket; `serve` is the
     // bypass or the base protocol.
     unsafe {
-        let held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
+        let held = conn_of(sk).map(crate::conn::Held::new);
         let serve = pending_enter(sk);
         if family_of(serve).is_some() {
             // Native TCP, without letting go of the lock: a handoff cannot
@@ -405,7 +388,7 @@ unsafe extern "C" fn pending_recvmsg(
 ) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
+        let held = conn_of(sk).map(crate::conn::Held::new);
         let serve = pending_enter(sk);
         let native = native_call(serve, held.as_deref());
         bindings::release_sock(sk);
@@ -417,7 +400,7 @@ unsafe extern "C" fn pending_recvmsg(
 unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
+        let held = conn_of(sk).map(crate::conn::Held::new);
         let serve = pending_enter(sk);
         let _native = native_call(serve, held.as_deref());
         bindings::release_sock(sk);
@@ -434,7 +417,7 @@ unsafe extern "C" fn pending_shutdown(sk: *mut bindings::sock, how: c_int) {
     // SAFETY: called by the socket layer on a live, locked socket; `serve`
     // is the bypass or the base protocol, both with a shutdown handler.
     unsafe {
-        let _held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
+        let _held = conn_of(sk).map(crate::conn::Held::new);
         let serve = offload_locked(sk);
         ((*serve).shutdown.expect("shutdown"))(sk, how)
     }
@@ -444,9 +427,9 @@ unsafe extern "C" fn pending_close(sk: *mut bindings::sock, timeout: c_long) {
     // SAFETY: called by the socket layer on a live socket never handed
     // off, or restored (no NIC knows it).
     unsafe {
-        let _held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
+        let _held = conn_of(sk).map(crate::conn::Held::new);
         bindings::handoff_lock_sock(sk);
-        let base = crate::conn::conn_of(sk).map(|c| c.base_prot);
+        let base = conn_of(sk).map(|c| c.base_prot);
         detach(sk);
         bindings::release_sock(sk);
         let base = base.unwrap_or((*sk).__sk_common.skc_prot);
@@ -474,7 +457,7 @@ unsafe extern "C" fn ulp_init(sk: *mut bindings::sock) -> c_int {
             Ok(()) => 0,
             Err(e) => {
                 (*icsk).icsk_ulp_data = ptr::null_mut();
-                put_record(c);
+                crate::conn::put_record(c);
                 e.to_errno()
             }
         }
@@ -505,7 +488,7 @@ unsafe extern "C" fn ulp_release(sk: *mut bindings::sock) {
             bindings::handoff_dev_put((*c).dev);
         }
         install_base(&*c);
-        put_record(c);
+        crate::conn::put_record(c);
     }
 }
 
@@ -559,5 +542,34 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The record of `sk`, if it carries our ULP.
+///
+/// # Safety
+///
+/// `sk` is a live TCP socket whose ULP, if ours, has a record.
+pub(crate) unsafe fn conn_of<'a>(sk: *mut bindings::sock) -> Option<&'a Conn> {
+    // SAFETY: by the contract; the record lives until the socket is
+    // destroyed.
+    unsafe { record_ptr(sk).map(|c| &*c) }
+}
+
+/// The record of `sk` as a raw pointer (for callers that need it mutably:
+/// the socket lock makes them its only user).
+///
+/// # Safety
+///
+/// As for [`conn_of`].
+pub(crate) unsafe fn record_ptr(sk: *mut bindings::sock) -> Option<*mut Conn> {
+    let icsk = sk.cast::<bindings::inet_connection_sock>();
+    // SAFETY: as in `conn_of`.
+    unsafe {
+        if (*icsk).icsk_ulp_ops != ops() {
+            return None;
+        }
+        let c = (*icsk).icsk_ulp_data.cast::<Conn>();
+        (!c.is_null()).then_some(c)
     }
 }

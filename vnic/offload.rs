@@ -35,10 +35,10 @@ use kernel::prelude::*;
 use super::counters::{Counters, Ctr};
 use super::nic::Nic;
 use crate::bindings;
+use crate::conn::refused::Refused;
 use crate::conn::Conn;
 use crate::errno;
 use crate::firmware::HostEvent;
-use crate::handoff::Refused;
 
 /// Handoffs that may wait for their `handoff_done` at once, per NIC.
 const PENDING: usize = 64;

@@ -16,17 +16,14 @@ use core::ffi::{c_int, c_long, c_uint};
 use kernel::prelude::*;
 
 use crate::bindings;
+use crate::conn::commands::*;
 use crate::conn::phase::*;
 use crate::conn::rings::*;
 use crate::conn::*;
 use crate::errno;
-use crate::firmware::{msg, Command, Snapshot};
-use crate::stats::{self, Stat};
+use crate::firmware::msg;
+use crate::stats::Stat;
 use crate::sys::{Msg, Sock, SockGuard};
-use crate::vnic::Nic;
-
-mod commands;
-pub(crate) use commands::*;
 
 /// `SIOCINQ` and `SIOCOUTQ` are `FIONREAD` and `TIOCOUTQ` (asm-generic
 /// ioctls, macros bindgen does not see).
@@ -41,30 +38,9 @@ const SIOCOUTQ: u32 = 0x5411;
 unsafe fn record(sk: *mut bindings::sock) -> Held {
     // SAFETY: our protocols are only installed on sockets carrying our ULP
     // record, and removed before the record is freed.
-    Held::new(unsafe { conn_of(sk) }.expect("bypass protocol on a socket without record"))
-}
-
-/// Asks the NIC for the connection's live state (`info`); its event
-/// completes `info_done`.
-pub(crate) fn begin_info(c: &Conn, nic: &Nic) -> Result {
-    let mut guard = c.lock();
-    let s = &mut *guard;
-    if !s.phase().on_nic_for_good() {
-        return Err(errno::EALREADY());
-    }
-    s.info = None;
-    // SAFETY: the completion was initialised; nothing waits on it now (the
-    // caller holds the socket lock, like every other asker).
-    unsafe { bindings::handoff_reinit_completion(c.info_done.get()) };
-    nic.submit_cmd(&Command::Info {
-        cid: s.cid(),
-        cookie: c as *const Conn as u64,
-    })
-}
-
-/// The state the NIC's `info` event carried, if it arrived.
-pub(crate) fn end_info(c: &Conn) -> Option<Snapshot> {
-    c.lock().info.take()
+    Held::new(
+        unsafe { crate::ulp::conn_of(sk) }.expect("bypass protocol on a socket without record"),
+    )
 }
 
 fn ret_len(copied: usize, e: Error) -> c_int {
@@ -325,7 +301,7 @@ pub(crate) unsafe extern "C" fn bypass_poll(
     // socket lock taken here.
     let lock = sko.lock();
     // SAFETY: live socket, locked.
-    let Some(held) = (unsafe { conn_of(sk) }).map(Held::new) else {
+    let Some(held) = (unsafe { crate::ulp::conn_of(sk) }).map(Held::new) else {
         return bindings::POLLERR;
     };
     let c: &Conn = &held;
@@ -544,22 +520,6 @@ pub(crate) unsafe extern "C" fn bypass_ioctl(
         Some(v) => unsafe { *karg = v.min(c_int::MAX as u64) as c_int },
         // SAFETY: anything else is the base protocol's.
         None => return unsafe { ((*c.base_prot).ioctl.expect("tcp ioctl"))(sk, cmd, karg) },
-    }
-    0
-}
-
-/// Segments that reach the parked host socket while it is owned by a
-/// system call land in its backlog; they are stale by the time it is
-/// released, so they are dropped (the peer retransmits to the NIC).
-pub(crate) unsafe extern "C" fn parked_backlog_rcv(
-    sk: *mut bindings::sock,
-    skb: *mut bindings::sk_buff,
-) -> c_int {
-    // SAFETY: called by the socket layer with a live socket and an skb we
-    // now own.
-    unsafe {
-        stats::inc(Sock::from_raw(sk).net(), Stat::RacingSegmentsDropped);
-        bindings::handoff_dev_kfree_skb_any(skb);
     }
     0
 }

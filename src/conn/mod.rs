@@ -18,7 +18,7 @@ use core::ffi::c_int;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
-use kernel::alloc::VVec;
+use kernel::alloc::{KBox, VVec};
 
 use crate::bindings;
 use crate::firmware::Snapshot;
@@ -26,7 +26,9 @@ use crate::stats::{self, Stat};
 use crate::sys::{BhGuard, BhSpinLock, Sock};
 use crate::vnic::{Nic, Region};
 
+pub(crate) mod commands;
 pub(crate) mod phase;
+pub(crate) mod refused;
 pub(crate) mod registry;
 pub(crate) mod rings;
 
@@ -234,35 +236,6 @@ impl Conn {
     }
 }
 
-/// The record of `sk`, if it carries our ULP.
-///
-/// # Safety
-///
-/// `sk` is a live TCP socket whose ULP, if ours, has a record.
-pub(crate) unsafe fn conn_of<'a>(sk: *mut bindings::sock) -> Option<&'a Conn> {
-    // SAFETY: by the contract; the record lives until the socket is
-    // destroyed.
-    unsafe { record_ptr(sk).map(|c| &*c) }
-}
-
-/// The record of `sk` as a raw pointer (for callers that need it mutably:
-/// the socket lock makes them its only user).
-///
-/// # Safety
-///
-/// As for [`conn_of`].
-pub(crate) unsafe fn record_ptr(sk: *mut bindings::sock) -> Option<*mut Conn> {
-    let icsk = sk.cast::<bindings::inet_connection_sock>();
-    // SAFETY: as in `conn_of`.
-    unsafe {
-        if (*icsk).icsk_ulp_ops != crate::ulp::ops() {
-            return None;
-        }
-        let c = (*icsk).icsk_ulp_data.cast::<Conn>();
-        (!c.is_null()).then_some(c)
-    }
-}
-
 /// `cid` of a connection in a NIC table.
 pub(crate) fn cid_of(c: &Conn) -> Option<u32> {
     c.lock().phase.cid()
@@ -334,7 +307,7 @@ impl core::ops::Deref for Held {
 impl Drop for Held {
     fn drop(&mut self) {
         // SAFETY: the reference taken in `new`.
-        unsafe { crate::ulp::put_record(self.0 as *mut Conn) };
+        unsafe { put_record(self.0 as *mut Conn) };
     }
 }
 
@@ -372,10 +345,7 @@ impl<'a> NativeCall<'a> {
     pub(crate) fn result(&self, r: c_int) -> c_int {
         let eintr = -(bindings::EINTR as c_int);
         // SAFETY: plain query of the current task.
-        if r == eintr
-            && crate::control::unloading()
-            && !unsafe { bindings::handoff_task_sigpending() }
-        {
+        if r == eintr && registry::unloading() && !unsafe { bindings::handoff_task_sigpending() } {
             return -(bindings::ERESTARTNOINTR as c_int);
         }
         r
@@ -421,4 +391,21 @@ pub(crate) unsafe fn kick_native_calls(c: &Conn) -> bool {
         unsafe { bindings::handoff_wake_up_interruptible_all(bindings::handoff_sk_sleep(c.sk)) };
     }
     kicked
+}
+
+/// Drops a reference to a record; the last one unregisters and frees it.
+///
+/// # Safety
+///
+/// `c` came from `ulp::new_record`; the caller owns one of its references.
+pub(crate) unsafe fn put_record(c: *mut Conn) {
+    // SAFETY: by the contract the record is alive until this reference
+    // is gone.
+    unsafe {
+        if (*c).refs.fetch_sub(1, core::sync::atomic::Ordering::AcqRel) == 1 {
+            crate::conn::registry::unregister(&*c);
+            bindings::handoff_skb_queue_purge((*c).overflow.get());
+            drop(KBox::from_raw(c));
+        }
+    }
 }

@@ -6,10 +6,10 @@
 use kernel::alloc::VVec;
 use kernel::prelude::*;
 
+use super::refused::Refused;
 use crate::bindings;
 use crate::errno;
 use crate::firmware::{msg, Command, Snapshot};
-use crate::handoff::Refused;
 use crate::stats::{self, Stat};
 use crate::vnic::Nic;
 

@@ -96,3 +96,16 @@ pub(crate) fn each_record(mut f: impl FnMut(&Conn) -> bool) -> bool {
 pub(crate) fn count() -> usize {
     REGISTRY.count.load(core::sync::atomic::Ordering::Acquire)
 }
+
+/// Set once module unload has started (`control::unload::shutdown`).
+static UNLOADING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether module unload has started.
+pub(crate) fn unloading() -> bool {
+    UNLOADING.load(core::sync::atomic::Ordering::Acquire)
+}
+
+/// Module unload has started: records being made from here are refused.
+pub(crate) fn start_unloading() {
+    UNLOADING.store(true, core::sync::atomic::Ordering::Release);
+}

@@ -21,15 +21,6 @@ use super::*;
 #[cfg(CONFIG_PREEMPT_RCU)]
 compile_error!("tcp_handoff's module unload needs non-preemptible RCU (src/control/unload.rs)");
 
-/// Set once module unload has started (`shutdown`).
-pub(crate) static UNLOADING: core::sync::atomic::AtomicBool =
-    core::sync::atomic::AtomicBool::new(false);
-
-/// Whether module unload has started.
-pub(crate) fn unloading() -> bool {
-    UNLOADING.load(core::sync::atomic::Ordering::Acquire)
-}
-
 /// Interrupts every system call still asleep in native TCP from inside our
 /// code (`crate::conn::kick_native_calls`); returns how many records had one.
 pub(crate) fn kick_native_calls() -> usize {
@@ -48,7 +39,7 @@ pub(crate) fn kick_native_calls() -> usize {
 /// loses the ULP, and no system call is left in our code when this
 /// returns. The accept probe and the ULP are already unregistered.
 pub(crate) fn shutdown() {
-    UNLOADING.store(true, core::sync::atomic::Ordering::Release);
+    crate::conn::registry::start_unloading();
     let mut restored = 0u32;
     loop {
         let Ok(socks) = collect(ptr::null_mut(), &Selector::All) else {
@@ -70,7 +61,7 @@ pub(crate) fn shutdown() {
             // SAFETY: held by `collect`.
             unsafe {
                 bindings::handoff_lock_sock(sk);
-                if let Some(c) = crate::conn::record_ptr(sk) {
+                if let Some(c) = crate::ulp::record_ptr(sk) {
                     detached = true;
                     let c = &mut *c;
                     if c.nic().is_some() && crate::conn::phase::phase_locked(c).is_offloaded() {

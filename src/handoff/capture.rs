@@ -11,7 +11,6 @@ use kernel::prelude::*;
 
 use super::*;
 use crate::bindings;
-use crate::bypass;
 use crate::conn::Conn;
 use crate::firmware::{SnapFlags, Snapshot, TcpState};
 
@@ -397,7 +396,7 @@ pub(crate) unsafe fn park(sk: *mut bindings::sock, c: &mut Conn, filter: ParkFil
         bindings::handoff_atomic_add(size, &mut (*sk).sk_omem_alloc);
         bindings::handoff_rcu_assign_sk_filter(sk, fp);
         c.base_backlog_rcv = (*sk).sk_backlog_rcv;
-        (*sk).sk_backlog_rcv = Some(bypass::parked_backlog_rcv);
+        (*sk).sk_backlog_rcv = Some(parked_backlog_rcv);
     }
 }
 
@@ -434,4 +433,23 @@ pub(crate) unsafe fn queue_bytes(q: *mut bindings::sk_buff_head) -> u32 {
         }
     }
     n
+}
+
+/// Segments that reach the parked host socket while it is owned by a
+/// system call land in its backlog; they are stale by the time it is
+/// released, so they are dropped (the peer retransmits to the NIC).
+pub(crate) unsafe extern "C" fn parked_backlog_rcv(
+    sk: *mut bindings::sock,
+    skb: *mut bindings::sk_buff,
+) -> c_int {
+    // SAFETY: called by the socket layer with a live socket and an skb we
+    // now own.
+    unsafe {
+        stats::inc(
+            crate::sys::Sock::from_raw(sk).net(),
+            Stat::RacingSegmentsDropped,
+        );
+        bindings::handoff_dev_kfree_skb_any(skb);
+    }
+    0
 }

@@ -6,7 +6,7 @@
 use kernel::prelude::*;
 
 use crate::bindings;
-use crate::bypass::*;
+use crate::conn::commands::*;
 use crate::conn::phase::*;
 use crate::conn::rings::*;
 use crate::conn::*;
@@ -193,7 +193,7 @@ pub(crate) unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
         // SAFETY: we hold the socket lock, which serialises every use of
         // the record's host-side fields (as in `control::apply_one`); an
         // offloaded socket carries our record.
-        if let Some(cm) = unsafe { record_ptr(sk) } {
+        if let Some(cm) = unsafe { crate::ulp::record_ptr(sk) } {
             // SAFETY: as above.
             if let Err(e) =
                 unsafe { crate::handoff::restore(&mut *cm, crate::handoff::DrainBy::from_now()) }
@@ -205,7 +205,7 @@ pub(crate) unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
     // SAFETY: lock and references taken above (the record's last use).
     unsafe {
         bindings::release_sock(sk);
-        crate::ulp::put_record(c as *const Conn as *mut Conn);
+        crate::conn::put_record(c as *const Conn as *mut Conn);
         bindings::handoff_sock_put(sk);
     }
 }

@@ -21,6 +21,8 @@
 //!    socket to the bypass operations, give the NIC the queued data and
 //!    receive space. On refusal: undo 3, the socket continues natively.
 
+pub(crate) use crate::conn::refused::Refused;
+
 pub(crate) mod capture;
 pub(crate) mod events;
 pub(crate) mod restore;
@@ -32,7 +34,6 @@ use kernel::prelude::*;
 
 use crate::bindings;
 use crate::conn::Conn;
-use crate::errno;
 use crate::firmware::msg::{self, SNAPSHOT_MSG_LEN};
 use crate::firmware::Command;
 use crate::policy;
@@ -50,65 +51,6 @@ const HANDOFF_TIMEOUT_MS: u32 = 1000;
 /// How often, 10 ms apart, a handoff retries a full command ring (the
 /// firmware drains it every poll) before it gives up as timed out.
 const CMD_RING_FULL_RETRIES: u32 = 100;
-
-/// Why a handoff did not happen.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Refused {
-    /// Not established (or no longer).
-    NotEstablished,
-    /// In a state handoff does not carry (repair mode, microsecond
-    /// timestamps, urgent data).
-    Unusual,
-    /// A socket filter is attached (the parked socket needs the slot).
-    Filter,
-    /// `net.handoff.max_conns` reached.
-    MaxConns,
-    /// The host could not allocate what the handoff needs.
-    NoMemory,
-    /// The snapshot does not encode.
-    BadSnapshot,
-    /// The route does not leave through an hnic device.
-    NoDevice,
-    /// The device is down, or went away during the handoff.
-    DeviceDown,
-    /// No resolved neighbour for the next hop.
-    NoNeighbour,
-    /// The NIC did not answer in time (or its command ring stayed full).
-    TimedOut,
-    /// The NIC answered for a handoff it does not know.
-    BadAnswer,
-    /// The NIC refused.
-    Nic(msg::Refusal),
-}
-
-impl Refused {
-    /// The one table of refusals: the errno an explicit
-    /// `setsockopt(TCP_ULP)` returns and the counter bumped
-    /// (`/proc/net/handoff_stat`, Documentation/handoff.rst).
-    fn errno_and_counter(self) -> (Error, Stat) {
-        use msg::Refusal as Nic;
-        match self {
-            Refused::NotEstablished => (errno::ENOTCONN(), Stat::RefusedState),
-            Refused::Unusual => (errno::EOPNOTSUPP(), Stat::RefusedState),
-            Refused::Filter => (EBUSY, Stat::RefusedFilter),
-            Refused::MaxConns => (ENOSPC, Stat::RefusedMaxConns),
-            Refused::NoMemory => (ENOMEM, Stat::RefusedNoMemory),
-            Refused::BadSnapshot => (EINVAL, Stat::RefusedBadSnapshot),
-            Refused::NoDevice => (ENODEV, Stat::RefusedNoDevice),
-            Refused::DeviceDown => (errno::ENETDOWN(), Stat::RefusedDeviceDown),
-            Refused::NoNeighbour => (errno::EHOSTUNREACH(), Stat::RefusedNoNeighbour),
-            Refused::TimedOut => (errno::ETIMEDOUT(), Stat::RefusedTimeout),
-            Refused::BadAnswer => (EIO, Stat::RefusedState),
-            Refused::Nic(Nic::NoConnSlot) => (ENOSPC, Stat::RefusedNoConnSlot),
-            Refused::Nic(Nic::Duplicate) => (EEXIST, Stat::RefusedDuplicate),
-            Refused::Nic(Nic::BadSnapshot) => (EINVAL, Stat::RefusedBadSnapshot),
-            Refused::Nic(Nic::NoRefs) => (errno::ENOBUFS(), Stat::RefusedNoRefs),
-            Refused::Nic(Nic::BadCid | Nic::Unsupported | Nic::Shutdown | Nic::Unknown(_)) => {
-                (errno::EOPNOTSUPP(), Stat::RefusedState)
-            }
-        }
-    }
-}
 
 /// Counts a refusal; the errno it means.
 fn refuse(net: *mut bindings::net, r: Refused) -> Error {

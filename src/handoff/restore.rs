@@ -13,7 +13,6 @@ use kernel::prelude::*;
 use super::capture::*;
 use super::*;
 use crate::bindings;
-use crate::bypass;
 use crate::conn::Conn;
 use crate::conn::Phase;
 use crate::errno;
@@ -147,7 +146,7 @@ pub(crate) const INFO_TIMEOUT_MS: u32 = 100;
 /// The caller holds the socket lock of `c.sk`.
 pub(crate) unsafe fn show_nic_view(c: &Conn) {
     let Some(nic) = c.nic() else { return };
-    if !crate::conn::phase::phase_locked(c).is_offloaded() || bypass::begin_info(c, nic).is_err() {
+    if !crate::conn::phase::phase_locked(c).is_offloaded() || begin_info(c, nic).is_err() {
         return;
     }
     // SAFETY: initialised completion, completed by the `info` event.
@@ -157,7 +156,7 @@ pub(crate) unsafe fn show_nic_view(c: &Conn) {
             bindings::__msecs_to_jiffies(INFO_TIMEOUT_MS),
         );
     }
-    let Some(snap) = bypass::end_info(c) else {
+    let Some(snap) = end_info(c) else {
         return;
     };
     // SAFETY: by the contract (locked socket).
@@ -604,4 +603,27 @@ pub(crate) unsafe fn give_to_native(c: &Conn, rcv_nxt: Option<u32>) {
         crate::conn::phase::mark_native(c);
         crate::ulp::install_base(c);
     }
+}
+
+/// Asks the NIC for the connection's live state (`info`); its event
+/// completes `info_done`.
+pub(crate) fn begin_info(c: &Conn, nic: &vnic::Nic) -> Result {
+    let mut guard = c.lock();
+    let s = &mut *guard;
+    if !s.phase().on_nic_for_good() {
+        return Err(errno::EALREADY());
+    }
+    s.info = None;
+    // SAFETY: the completion was initialised; nothing waits on it now (the
+    // caller holds the socket lock, like every other asker).
+    unsafe { bindings::handoff_reinit_completion(c.info_done.get()) };
+    nic.submit_cmd(&Command::Info {
+        cid: s.cid(),
+        cookie: c as *const Conn as u64,
+    })
+}
+
+/// The state the NIC's `info` event carried, if it arrived.
+pub(crate) fn end_info(c: &Conn) -> Option<Snapshot> {
+    c.lock().info.take()
 }

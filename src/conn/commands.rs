@@ -6,8 +6,8 @@
 
 use kernel::prelude::*;
 
-use crate::conn::rings::*;
-use crate::conn::*;
+use super::rings::*;
+use super::*;
 use crate::firmware::msg::MSG_PSH;
 use crate::firmware::{msg, Command};
 use crate::stats::Stat;
