@@ -18,7 +18,10 @@ fn v6(s: &str) -> [u8; 16] {
     s.parse::<std::net::Ipv6Addr>().unwrap().octets()
 }
 
-fn tuple(s: &str) -> Option<([u8; 16], u16, [u8; 16], u16, bool)> {
+/// A tuple selector as (local, local port, remote, remote port, IPv6).
+type Tuple = ([u8; 16], u16, [u8; 16], u16, bool);
+
+fn tuple(s: &str) -> Option<Tuple> {
     match parse(s.as_bytes())? {
         Selector::Tuple {
             v6,
