@@ -5,7 +5,7 @@
 //!
 //! An offloaded socket keeps its user data in the two host rings of its
 //! record (`conn/rings.rs`); each system call turns into commands on the
-//! NIC's command ring (`commands.rs`), and each event from the NIC
+//! NIC's command ring (`conn/commands.rs`), and each event from the NIC
 //! (`handoff/events.rs`) moves the ring positions and wakes the socket's
 //! waiters. The host `tcp_sock` stays parked: hashed (so `ss` lists it and
 //! its port stays owned), timers stopped, and every segment that still
