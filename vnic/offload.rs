@@ -21,10 +21,11 @@
 //!
 //! # Locking
 //!
-//! One spinlock per NIC (`lock`, taken with BH disabled) protects the table,
-//! the pending handoffs and every connection's shared state
-//! ([`crate::conn::Shared`]). NAPI (events), the firmware thread (DMA) and
-//! system calls (index updates, never user copies) take it briefly.
+//! One spinlock per NIC (`lock`, taken with BH disabled) protects the table
+//! and the pending handoffs. NAPI (events), the firmware thread (DMA) and
+//! system calls take it briefly. A connection's own state has its own lock
+//! ([`crate::conn::Conn::lock`]), taken inside this one when an event or a
+//! DMA reaches the connection, never around it.
 
 use core::cell::UnsafeCell;
 use core::ptr;
