@@ -178,7 +178,7 @@ impl Phase {
 /// move it keeps the `offloaded` gauge (a place taken at admission is
 /// given back when the connection leaves the NIC), bumps the move's
 /// counters and applies the readiness contract (Documentation/handoff.rst,
-/// "Readiness across phases"): every waiter that may be asleep on the old
+/// "Phases and readiness"): every waiter that may be asleep on the old
 /// phase's readiness is woken to re-evaluate it against the new one.
 ///
 /// `s` is `c`'s state, borrowed from its lock's guard ([`Conn::lock`]).
