@@ -480,9 +480,9 @@ unsafe extern "C" fn ulp_release(sk: *mut bindings::sock) {
             // never leave the NIC pointing at freed memory if it does.
             pr_err!("socket destroyed while offloaded; aborting its NIC connection\n");
             let g = nic.offload.lock();
-            nic.offload.remove_pending(&g, c);
+            nic.offload.remove_pending(&g, &*c);
             if let Some(cid) = crate::conn::cid_of(&*c) {
-                nic.offload.unlink(&g, cid, c);
+                nic.offload.unlink(&g, cid, &*c);
             }
             drop(g);
             bindings::handoff_dev_put((*c).dev);

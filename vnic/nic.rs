@@ -115,7 +115,7 @@ impl Nic {
     pub(crate) fn new(dev: *mut bindings::net_device, nic_mem: usize) -> Result<KBox<Nic>> {
         let fw = Firmware::new(nic_mem, dev as usize as u64)?;
         let layout = crate::firmware::NicMemoryLayout::for_size(nic_mem).map_err(|_| EINVAL)?;
-        let per_conn = (crate::conn::SEND_REFS + crate::conn::POST_REFS) as usize;
+        let per_conn = super::offload::SEND_REFS + super::offload::POST_REFS;
         let capacity = layout.max_conns.min(layout.refs / per_conn) as u32;
         // SAFETY: `init` runs below, once the NIC is at its final address.
         let offload = unsafe { Offload::new(layout.max_conns, capacity) }?;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The host side of the offload bus of one NIC: which host connection each
-//! cid belongs to, the host memory the firmware may "DMA" into, and the
-//! delivery of NIC -> OS events to the connections (`src/handoff/events.rs`).
+//! The host side of the offload bus of one NIC: which host connection
+//! ([`Endpoint`]) each cid belongs to, the host memory the firmware may
+//! "DMA" into, and the delivery of NIC -> OS events to the connections.
+//! The OS side is seen only through [`Endpoint`] (implemented in
+//! `src/handoff/events.rs`).
 //!
 //! # Host addresses
 //!
@@ -23,9 +25,8 @@
 //!
 //! One spinlock per NIC (`lock`, taken with BH disabled) protects the table
 //! and the pending handoffs. NAPI (events), the firmware thread (DMA) and
-//! system calls take it briefly. A connection's own state has its own lock
-//! ([`crate::conn::Conn::lock`]), taken inside this one when an event or a
-//! DMA reaches the connection, never around it.
+//! system calls take it briefly. An [`Endpoint`]'s own locks are taken
+//! inside this one when an event or a DMA reaches it, never around it.
 
 use core::cell::UnsafeCell;
 use core::ptr;
@@ -36,10 +37,61 @@ use kernel::prelude::*;
 use super::counters::{Counters, Ctr};
 use super::nic::Nic;
 use crate::bindings;
-use crate::conn::refused::Refused;
-use crate::conn::Conn;
 use crate::errno;
+use crate::firmware::msg::Refusal;
 use crate::firmware::HostEvent;
+
+/// NIC references one connection may hold at once: `send`s in flight and
+/// posted receive buffers. Admission is sized by their sum.
+pub(crate) const SEND_REFS: usize = 4;
+pub(crate) const POST_REFS: usize = 4;
+
+/// A host connection as the bus sees it. The OS side implements it
+/// (`src/handoff/events.rs`, for its connection record); the driver names
+/// nothing else of the OS side.
+///
+/// Every method but `hold_socket` is called with the NIC's table lock held
+/// (`g` where a method needs it), so the implementation's own locks nest
+/// inside it.
+pub(crate) trait Endpoint: Sync {
+    /// The cid the NIC gave the connection, once it did.
+    fn cid(&self) -> Option<u32>;
+    /// The NIC's answer to the connection's `handoff`.
+    fn handoff_done(&self, answer: Answer);
+    /// A firmware read of the connection's host memory: allowed only
+    /// inside what the host handed the NIC (`EFAULT` otherwise).
+    fn dma_read(&self, region: Region, off: usize, buf: &mut [u8]) -> Result;
+    /// A firmware write into the connection's host memory: allowed only
+    /// into space the host posted (`EFAULT` otherwise).
+    fn dma_write(&self, region: Region, off: usize, data: &[u8]) -> Result;
+    /// An event for the connection (NAPI).
+    fn event(&self, nic: &Nic, g: &Guard<'_>, ev: &HostEvent<'_>);
+    /// The NIC stopped without notice: the connection's state is lost.
+    fn nic_failed(&self);
+    /// The host's view of the connection, for `dump_conns`.
+    fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
+    /// The connection's socket, with a reference the caller drops.
+    fn hold_socket(&self) -> *mut bindings::sock;
+}
+
+/// The NIC's answer to a `handoff`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Answer {
+    /// Running as this cid.
+    Accepted(u32),
+    Refused(Refusal),
+    /// A cid the table cannot take (its slot is in use): the NIC is
+    /// confused about its own table.
+    Garbled,
+}
+
+/// An entry of the table.
+type Entry = Option<ptr::NonNull<dyn Endpoint>>;
+
+/// `e` is the endpoint `p` points at.
+fn same(e: Entry, p: &dyn Endpoint) -> bool {
+    e.is_some_and(|e| ptr::addr_eq(e.as_ptr(), p))
+}
 
 /// Handoffs that may wait for their `handoff_done` at once, per NIC.
 const PENDING: usize = 64;
@@ -77,9 +129,9 @@ fn split_addr(addr: u64) -> (u32, Region, usize) {
 
 struct Tables {
     /// Offloaded connections by cid slot.
-    by_slot: VVec<*mut Conn>,
+    by_slot: VVec<Entry>,
     /// Connections whose `handoff` command awaits its `handoff_done`.
-    pending: [*mut Conn; PENDING],
+    pending: [Entry; PENDING],
     /// Connections in `by_slot`.
     live: u32,
     /// The device is going away (or its firmware failed): no new handoffs.
@@ -126,8 +178,8 @@ impl Offload {
             // `sema_init` on it in place.
             pending_free: UnsafeCell::new(unsafe { core::mem::zeroed() }),
             tables: UnsafeCell::new(Tables {
-                by_slot: VVec::from_elem(ptr::null_mut(), slots, GFP_KERNEL)?,
-                pending: [ptr::null_mut(); PENDING],
+                by_slot: VVec::from_elem(None, slots, GFP_KERNEL)?,
+                pending: [None; PENDING],
                 live: 0,
                 closed: false,
             }),
@@ -192,20 +244,25 @@ impl Offload {
     /// the caller reserved with `reserve_pending`. `errno::ENETDOWN()` if
     /// the device is closing, `ENOSPC` if the NIC is at capacity; the
     /// reservation is given back on error.
-    pub(crate) fn add_pending(&self, g: &Guard<'_>, conn: *mut Conn) -> Result {
+    ///
+    /// The endpoint stays alive until it leaves the table (`remove_pending`,
+    /// `unlink`, `take_any`, or its `handoff_done`).
+    pub(crate) fn add_pending(&self, g: &Guard<'_>, conn: &(dyn Endpoint + 'static)) -> Result {
         let t = self.tables(g);
-        let in_flight = t.pending.iter().filter(|p| !p.is_null()).count() as u32;
+        let in_flight = t.pending.iter().filter(|p| p.is_some()).count() as u32;
         let slot = if t.closed {
             Err(errno::ENETDOWN())
         } else if t.live + in_flight >= self.capacity {
             Err(ENOSPC)
         } else {
             // The reservation guarantees a free entry.
-            t.pending.iter_mut().find(|p| p.is_null()).ok_or(EBUSY)
+            t.pending.iter_mut().find(|p| p.is_none()).ok_or(EBUSY)
         };
         match slot {
             Ok(slot) => {
-                *slot = conn;
+                // The caller keeps the endpoint alive while it is in the
+                // table (see above).
+                *slot = Some(ptr::NonNull::from(conn));
                 Ok(())
             }
             Err(e) => {
@@ -217,11 +274,11 @@ impl Offload {
 
     /// Forgets a pending handoff (timed out or failed to submit). True if it
     /// was still pending.
-    pub(crate) fn remove_pending(&self, g: &Guard<'_>, conn: *mut Conn) -> bool {
+    pub(crate) fn remove_pending(&self, g: &Guard<'_>, conn: &dyn Endpoint) -> bool {
         let t = self.tables(g);
-        match t.pending.iter_mut().find(|p| **p == conn) {
+        match t.pending.iter_mut().find(|p| same(**p, conn)) {
             Some(p) => {
-                *p = ptr::null_mut();
+                *p = None;
                 self.release_pending();
                 true
             }
@@ -230,41 +287,43 @@ impl Offload {
     }
 
     /// Removes `cid`'s table entry if it is `conn`.
-    pub(crate) fn unlink(&self, g: &Guard<'_>, cid: u32, conn: *const Conn) {
+    pub(crate) fn unlink(&self, g: &Guard<'_>, cid: u32, conn: &dyn Endpoint) {
         let t = self.tables(g);
         if let Some(e) = t.by_slot.get_mut((cid & CID_SLOT_MASK) as usize) {
-            if ptr::eq(*e, conn) {
-                *e = ptr::null_mut();
+            if same(*e, conn) {
+                *e = None;
                 t.live -= 1;
             }
         }
     }
 
-    fn conn(&self, g: &Guard<'_>, cid: u32) -> Option<*mut Conn> {
-        let c = *self.tables(g).by_slot.get((cid & CID_SLOT_MASK) as usize)?;
-        // SAFETY: entries are live connections (removed from the table
-        // before they are freed, under this lock).
-        (!c.is_null() && unsafe { crate::conn::cid_of(&*c) } == Some(cid)).then_some(c)
+    /// The endpoint `cid` names, for as long as the guard is held.
+    fn conn<'g>(&self, g: &'g Guard<'_>, cid: u32) -> Option<&'g dyn Endpoint> {
+        let e = (*self.tables(g).by_slot.get((cid & CID_SLOT_MASK) as usize)?)?;
+        // SAFETY: entries are live endpoints (they leave the table before
+        // they are freed, under this lock, which `g` holds).
+        let e = unsafe { e.as_ref() };
+        (e.cid() == Some(cid)).then_some(e)
     }
 
     /// Marks the NIC closed and returns its connections one at a time so
     /// the caller can reset them (device teardown, firmware failure).
-    pub(crate) fn take_any(&self, g: &Guard<'_>) -> Option<*mut Conn> {
+    pub(crate) fn take_any<'g>(&self, g: &'g Guard<'_>) -> Option<&'g dyn Endpoint> {
         let t = self.tables(g);
         t.closed = true;
-        for p in t.pending.iter_mut() {
-            if !p.is_null() {
-                self.release_pending();
-                return Some(core::mem::replace(p, ptr::null_mut()));
-            }
-        }
-        for e in t.by_slot.iter_mut() {
-            if !e.is_null() {
-                t.live -= 1;
-                return Some(core::mem::replace(e, ptr::null_mut()));
-            }
-        }
-        None
+        let taken = if let Some(p) = t.pending.iter_mut().find(|p| p.is_some()) {
+            self.release_pending();
+            p.take()
+        } else if let Some(e) = t.by_slot.iter_mut().find(|e| e.is_some()) {
+            t.live -= 1;
+            e.take()
+        } else {
+            None
+        };
+        // SAFETY: it was in the table, so it is alive; its owner (the
+        // handoff thread, or the socket's reference the NIC holds) keeps it
+        // alive until it learns it left, which happens under this lock.
+        taken.map(|e| unsafe { &*e.as_ptr() })
     }
 }
 
@@ -280,16 +339,13 @@ impl Offload {
             return KVec::new();
         };
         let g = self.lock();
-        for &c in self.tables(&g).by_slot.iter().filter(|c| !c.is_null()) {
+        for c in self.tables(&g).by_slot.iter().flatten() {
             if out.len() == out.capacity() {
                 break;
             }
-            // SAFETY: in the table, so alive, and so is its socket (the
-            // NIC holds a reference); the guard is held.
-            unsafe {
-                bindings::handoff_sock_hold((*c).sk);
-                let _ = out.push((*c).sk, kernel::alloc::flags::GFP_ATOMIC);
-            }
+            // SAFETY: in the table, so alive; the guard is held.
+            let sk = unsafe { c.as_ref() }.hold_socket();
+            let _ = out.push(sk, kernel::alloc::flags::GFP_ATOMIC);
         }
         out
     }
@@ -299,11 +355,11 @@ impl Offload {
 pub(crate) fn dma_read(nic: &Nic, addr: u64, buf: &mut [u8]) -> Result {
     let (cid, region, off) = split_addr(addr);
     let g = nic.offload.lock();
-    let r = nic.offload.conn(&g, cid).ok_or(EFAULT).and_then(|c| {
-        // SAFETY: `c` is in the table, so alive; the guard serialises us
-        // with anything that could free its rings.
-        unsafe { crate::conn::rings::ring_read(&*c, region, off, buf) }
-    });
+    let r = nic
+        .offload
+        .conn(&g, cid)
+        .ok_or(EFAULT)
+        .and_then(|c| c.dma_read(region, off, buf));
     drop(g);
     count_dma(nic, r, Ctr::BusDmaRead, buf.len())
 }
@@ -312,10 +368,11 @@ pub(crate) fn dma_read(nic: &Nic, addr: u64, buf: &mut [u8]) -> Result {
 pub(crate) fn dma_write(nic: &Nic, addr: u64, data: &[u8]) -> Result {
     let (cid, region, off) = split_addr(addr);
     let g = nic.offload.lock();
-    let r = nic.offload.conn(&g, cid).ok_or(EFAULT).and_then(|c| {
-        // SAFETY: as in `dma_read`.
-        unsafe { crate::conn::rings::ring_write(&*c, region, off, data) }
-    });
+    let r = nic
+        .offload
+        .conn(&g, cid)
+        .ok_or(EFAULT)
+        .and_then(|c| c.dma_write(region, off, data));
     drop(g);
     count_dma(nic, r, Ctr::BusDmaWrite, data.len())
 }
@@ -333,8 +390,12 @@ pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
     let g = nic.offload.lock();
     let cid = match *ev {
         HostEvent::HandoffDone { cookie, result } => {
-            let conn = cookie as usize as *mut Conn;
-            if !nic.offload.remove_pending(&g, conn) {
+            let t = nic.offload.tables(&g);
+            let waiting = t
+                .pending
+                .iter_mut()
+                .find(|p| p.is_some_and(|p| p.as_ptr() as *const () as usize as u64 == cookie));
+            let Some(conn) = waiting.and_then(|p| p.take()) else {
                 // Nobody waits for it any more (timed out): take the
                 // connection back from the NIC, nobody will use it.
                 drop(g);
@@ -343,27 +404,26 @@ pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
                     let _ = nic.submit_cmd(&crate::firmware::Command::Restore { cid, cookie: 0 });
                 }
                 return;
-            }
-            if let Ok(cid) = result {
-                let t = nic.offload.tables(&g);
-                match t.by_slot.get_mut((cid & CID_SLOT_MASK) as usize) {
-                    Some(e) if e.is_null() => {
-                        *e = conn;
+            };
+            nic.offload.release_pending();
+            // SAFETY: it was pending, so its handoff thread still waits for
+            // it and keeps it alive.
+            let c = unsafe { conn.as_ref() };
+            let answer = match result {
+                Ok(cid) => match t.by_slot.get_mut((cid & CID_SLOT_MASK) as usize) {
+                    Some(e) if e.is_none() => {
+                        *e = Some(conn);
                         t.live += 1;
+                        Answer::Accepted(cid)
                     }
                     _ => {
                         nic.ctr.inc(Ctr::HostEvtUnknownCid);
-                        // SAFETY: `conn` was pending, so its handoff thread
-                        // still waits for it and keeps it alive.
-                        unsafe {
-                            crate::conn::phase::handoff_result(&*conn, Err(Refused::BadAnswer))
-                        };
-                        return;
+                        Answer::Garbled
                     }
-                }
-            }
-            // SAFETY: as above.
-            unsafe { crate::conn::phase::handoff_result(&*conn, result.map_err(Refused::Nic)) };
+                },
+                Err(r) => Answer::Refused(r),
+            };
+            c.handoff_done(answer);
             return;
         }
         HostEvent::Restore { cid, .. }
@@ -375,8 +435,7 @@ pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
         HostEvent::Resource { cid, .. } => cid,
     };
     match nic.offload.conn(&g, cid) {
-        // SAFETY: in the table, so alive; the guard is held.
-        Some(c) => unsafe { crate::handoff::events::on_event(nic, &*c, &g, ev) },
+        Some(c) => c.event(nic, &g, ev),
         None if matches!(ev, HostEvent::Resource { .. }) => {}
         None => nic.ctr.inc(Ctr::HostEvtUnknownCid),
     }
@@ -391,8 +450,7 @@ pub(crate) fn reset_all(nic: &Nic, why: &CStr) {
         let Some(c) = nic.offload.take_any(&g) else {
             break;
         };
-        // SAFETY: `c` was in the table (or pending), so alive.
-        unsafe { crate::conn::phase::nic_failed(&*c) };
+        c.nic_failed();
         n += 1;
     }
     if n > 0 {
@@ -407,13 +465,13 @@ pub(crate) fn reset_all(nic: &Nic, why: &CStr) {
 pub(crate) fn dump(nic: &Nic, peek: impl Fn(u32) -> Option<crate::firmware::Snapshot>) {
     let g = nic.offload.lock();
     let t = nic.offload.tables(&g);
-    for &c in t.by_slot.iter().filter(|c| !c.is_null()) {
+    for c in t.by_slot.iter().flatten() {
         // SAFETY: in the table, so alive; the guard is held.
-        let c = unsafe { &*c };
-        let Some(cid) = crate::conn::cid_of(c) else {
+        let c = unsafe { c.as_ref() };
+        let Some(cid) = c.cid() else {
             continue;
         };
-        let host = crate::conn::rings::describe(c);
+        let host = Described(c);
         match peek(cid) {
             Some(s) => pr_info!(
                 "hnic: cid {:#x} {:?} una {} nxt {} max {} wnd {} cwnd {} rxt {} rto_us {} queued {} rcv_nxt {} adv {} unread {} | host {}\n",
@@ -422,5 +480,14 @@ pub(crate) fn dump(nic: &Nic, peek: impl Fn(u32) -> Option<crate::firmware::Snap
             ),
             None => pr_info!("hnic: cid {:#x} unknown to the firmware | host {}\n", cid, host),
         }
+    }
+}
+
+/// An endpoint's `describe`, as a `Display`.
+struct Described<'a>(&'a dyn Endpoint);
+
+impl core::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.describe(f)
     }
 }

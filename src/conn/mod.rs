@@ -39,10 +39,7 @@ pub(crate) use phase::Phase;
 pub(crate) const SEND_RING: usize = 128 * 1024;
 pub(crate) const RECV_RING: usize = 128 * 1024;
 
-/// NIC references one connection may hold at once: `send`s in flight and
-/// posted receive buffers. `vnic` sizes admission with their sum.
-pub(crate) const SEND_REFS: usize = 4;
-pub(crate) const POST_REFS: usize = 4;
+pub(crate) use crate::vnic::offload::{POST_REFS, SEND_REFS};
 
 /// State shared by system calls, NAPI and the firmware's DMA; guarded by
 /// the record's lock ([`Conn::lock`]).
@@ -152,6 +149,16 @@ pub(crate) struct Conn {
     /// Entry in the namespace's registry of records (`conn/registry.rs`).
     pub(crate) link: UnsafeCell<bindings::list_head>,
 }
+
+// SAFETY: system calls, NAPI, the firmware thread and work items all reach
+// a record. What they share is synchronised: `shared` by its own lock, the
+// counters atomically, `overflow` under the NIC's table lock (and owned by
+// the socket-lock holder once no NIC knows the connection), the
+// completions and the work item by the kernel's own locking, `link` by the
+// registry's lock. The raw pointers (`sk`, `net`, `base_prot`, `base_ops`,
+// `dev`) and the rings are written only under the socket lock while no NIC
+// knows the connection, and read by others only while it does.
+unsafe impl Sync for Conn {}
 
 impl Conn {
     /// A fresh connection record for `sk` (not yet on any NIC).

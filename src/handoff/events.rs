@@ -8,6 +8,7 @@ use kernel::prelude::*;
 use crate::bindings;
 use crate::conn::commands::*;
 use crate::conn::phase::*;
+use crate::conn::refused::Refused;
 use crate::conn::rings::*;
 use crate::conn::*;
 use crate::firmware::msg::{CtrlEvent, ResourceKind};
@@ -232,5 +233,49 @@ pub(crate) fn start(c: &Conn, nic: &Nic) {
     push(c, s, nic, true);
     if nic.submit_cmd(&Command::Recvd { cid, len: 0 }).is_ok() {
         c.stat(Stat::CmdRecvd);
+    }
+}
+
+/// The connection record on the NIC's bus (`vnic/offload.rs`).
+impl crate::vnic::offload::Endpoint for Conn {
+    fn cid(&self) -> Option<u32> {
+        cid_of(self)
+    }
+
+    fn handoff_done(&self, answer: crate::vnic::offload::Answer) {
+        use crate::vnic::offload::Answer;
+        let r = match answer {
+            Answer::Accepted(cid) => Ok(cid),
+            Answer::Refused(r) => Err(Refused::Nic(r)),
+            Answer::Garbled => Err(Refused::BadAnswer),
+        };
+        handoff_result(self, r);
+    }
+
+    fn dma_read(&self, region: Region, off: usize, buf: &mut [u8]) -> Result {
+        ring_read(self, region, off, buf)
+    }
+
+    fn dma_write(&self, region: Region, off: usize, data: &[u8]) -> Result {
+        ring_write(self, region, off, data)
+    }
+
+    fn event(&self, nic: &Nic, g: &Guard<'_>, ev: &HostEvent<'_>) {
+        on_event(nic, self, g, ev);
+    }
+
+    fn nic_failed(&self) {
+        nic_failed(self);
+    }
+
+    fn describe(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&describe(self), f)
+    }
+
+    fn hold_socket(&self) -> *mut bindings::sock {
+        // SAFETY: the record's socket is alive while the record is (see
+        // `Conn::sock`); the reference is the caller's to drop.
+        unsafe { bindings::handoff_sock_hold(self.sk) };
+        self.sk
     }
 }

@@ -237,7 +237,6 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
 }
 
 fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result<(), Refused> {
-    let me = c as *const Conn as *mut Conn;
     // SAFETY: the completion was initialised; nothing waits on it now.
     unsafe { bindings::handoff_reinit_completion(c.done.get()) };
     let mut ring_full = 0;
@@ -248,7 +247,7 @@ fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result<(), Refused>
             .reserve_pending(&nic.ctr, HANDOFF_TIMEOUT_MS)
             .map_err(|_| Refused::TimedOut)?;
         let g = nic.offload.lock();
-        nic.offload.add_pending(&g, me).map_err(|e| {
+        nic.offload.add_pending(&g, c).map_err(|e| {
             if e == ENOSPC {
                 Refused::Nic(msg::Refusal::NoConnSlot)
             } else {
@@ -258,7 +257,7 @@ fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result<(), Refused>
         match nic.submit(msg) {
             Ok(()) => break,
             Err(e) => {
-                nic.offload.remove_pending(&g, me);
+                nic.offload.remove_pending(&g, c);
                 if e != EBUSY {
                     return Err(Refused::BadSnapshot);
                 }
@@ -281,7 +280,7 @@ fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result<(), Refused>
         )
     };
     let g = nic.offload.lock();
-    if left == 0 && nic.offload.remove_pending(&g, me) {
+    if left == 0 && nic.offload.remove_pending(&g, c) {
         // Withdrawn before the NIC answered; a late `handoff_done` finds no
         // one waiting and takes the connection back from the NIC.
         return Err(Refused::TimedOut);
