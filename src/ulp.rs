@@ -133,7 +133,7 @@ unsafe extern "C" fn bypass_disconnect(_sk: *mut bindings::sock, _flags: c_int) 
 /// # Safety
 ///
 /// The caller holds the socket lock; `c` was just handed off.
-pub(crate) unsafe fn install_bypass(c: &mut Conn) {
+unsafe fn install_bypass(c: &mut Conn) {
     let Some(fam) = family_of(c.base_prot) else {
         return;
     };
@@ -157,22 +157,6 @@ pub(crate) unsafe fn install_bypass(c: &mut Conn) {
     }
 }
 
-/// Puts the base operations back.
-///
-/// # Safety
-///
-/// The caller holds the socket lock (or the socket is being destroyed).
-pub(crate) unsafe fn install_base(c: &Conn) {
-    // SAFETY: by the contract.
-    unsafe {
-        bindings::handoff_set_sk_prot(c.sk, c.base_prot);
-        let sock = (*c.sk).sk_socket;
-        if !sock.is_null() && !c.base_ops.is_null() {
-            bindings::handoff_set_sock_ops(sock, c.base_ops);
-        }
-    }
-}
-
 /// A new record for `sk`, boxed at its final address and registered in
 /// its namespace; its one reference is the socket's.
 pub(crate) fn new_record(
@@ -180,7 +164,13 @@ pub(crate) fn new_record(
     phase: Phase,
     gfp: kernel::alloc::Flags,
 ) -> Result<*mut Conn> {
-    let c = KBox::new(Conn::new(sk, phase), gfp)?;
+    let mut c = KBox::new(Conn::new(sk, phase), gfp)?;
+    // A restored socket runs native TCP through the pending table: its
+    // calls decide under the socket lock (`pending_enter`) whether the
+    // connection is on a NIC, so none can slip into native TCP on a socket
+    // a concurrent re-handoff just parked (base `tcp_sendmsg` would queue
+    // the data there, where nothing sends it).
+    c.dormant_prot = family_of(c.base_prot).map_or(ptr::null_mut(), |f| PENDING_PROT[f].get());
     c.init_in_place(crate::handoff::events::conn_work);
     crate::conn::registry::register(&c);
     Ok(KBox::into_raw(c))
@@ -226,23 +216,6 @@ pub(crate) unsafe fn install_pending(c: &mut Conn) {
     }
 }
 
-/// A restored socket runs native TCP through the pending table: its calls
-/// decide under the socket lock (`pending_enter`) whether the connection
-/// is on a NIC, so none can slip into native TCP on a socket a concurrent
-/// re-handoff just parked (base `tcp_sendmsg` would queue the data there,
-/// where nothing sends it).
-///
-/// # Safety
-///
-/// The caller holds the socket lock; `c` is the socket's record, restored.
-pub(crate) unsafe fn install_dormant(c: &Conn) {
-    let Some(fam) = family_of(c.base_prot) else {
-        return;
-    };
-    // SAFETY: by the contract; the table is static and complete.
-    unsafe { bindings::handoff_set_sk_prot(c.sk, PENDING_PROT[fam].get()) };
-}
-
 /// Removes the ULP from a socket that stays on the host (refused, or
 /// closed before its handoff).
 ///
@@ -257,7 +230,7 @@ pub(crate) unsafe fn detach(sk: *mut bindings::sock) {
         if c.is_null() {
             return;
         }
-        install_base(&*c);
+        (*c).install_base();
         (*icsk).icsk_ulp_ops = ptr::null();
         (*icsk).icsk_ulp_data = ptr::null_mut();
         crate::conn::put_record(c);
@@ -282,7 +255,23 @@ pub(crate) unsafe fn offload_or_detach(c: &mut Conn) -> Result {
             unsafe { detach(sk) };
             Err(e)
         }
-        Ok(()) => Ok(()),
+        // SAFETY: by the contract; just handed off.
+        Ok(()) => Ok(unsafe { handed_off(c) }),
+    }
+}
+
+/// `handoff::offload` succeeded: the socket switches to the bypass
+/// operations, then the connection enters `Offloaded` (which wakes every
+/// waiter to re-evaluate its readiness against them).
+///
+/// # Safety
+///
+/// The caller holds the socket lock; `c` is its record, just handed off.
+unsafe fn handed_off(c: &mut Conn) {
+    // SAFETY: by the contract.
+    unsafe { install_bypass(c) };
+    if let Some(nic) = c.nic() {
+        crate::handoff::events::start(c, nic);
     }
 }
 
@@ -454,7 +443,10 @@ unsafe extern "C" fn ulp_init(sk: *mut bindings::sock) -> c_int {
         let icsk = sk.cast::<bindings::inet_connection_sock>();
         (*icsk).icsk_ulp_data = c.cast();
         match crate::handoff::offload(&mut *c) {
-            Ok(()) => 0,
+            Ok(()) => {
+                handed_off(&mut *c);
+                0
+            }
             Err(e) => {
                 (*icsk).icsk_ulp_data = ptr::null_mut();
                 crate::conn::put_record(c);
@@ -487,7 +479,7 @@ unsafe extern "C" fn ulp_release(sk: *mut bindings::sock) {
             drop(g);
             bindings::handoff_dev_put((*c).dev);
         }
-        install_base(&*c);
+        (*c).install_base();
         crate::conn::put_record(c);
     }
 }

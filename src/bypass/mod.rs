@@ -400,7 +400,7 @@ pub(crate) unsafe extern "C" fn bypass_close(sk: *mut bindings::sock, timeout: c
         // The host socket is closed (or in TIME_WAIT); native close tears
         // it down.
         // SAFETY: locked above.
-        unsafe { crate::ulp::install_base(c) };
+        unsafe { c.install_base() };
         let base = c.base_prot;
         // The base close takes the lock itself.
         drop(sock);

@@ -113,6 +113,9 @@ pub(crate) struct Conn {
     /// The protocol and socket operations to go back to.
     pub(crate) base_prot: *mut bindings::proto,
     pub(crate) base_ops: *const bindings::proto_ops,
+    /// The table a restored socket runs (the ULP's pending table for its
+    /// family), chosen when the record is made.
+    pub(crate) dormant_prot: *mut bindings::proto,
     pub(crate) base_backlog_rcv:
         Option<unsafe extern "C" fn(*mut bindings::sock, *mut bindings::sk_buff) -> c_int>,
     /// Set at handoff (socket locked), with a device reference; cleared,
@@ -170,6 +173,7 @@ impl Conn {
             // SAFETY: as above; sk_prot is set for every live socket.
             base_prot: unsafe { (*sk).__sk_common.skc_prot },
             base_ops: ptr::null(),
+            dormant_prot: ptr::null_mut(),
             base_backlog_rcv: None,
             native_calls: AtomicU32::new(0),
             native_tasks: [const { AtomicPtr::new(ptr::null_mut()) }; NATIVE_TASK_SLOTS],
@@ -222,6 +226,35 @@ impl Conn {
         // the `Nic` alive; it is dropped only by `finish`, which runs under
         // the socket lock our callers hold.
         (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Puts the base operations back.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the socket lock (or the socket is being destroyed).
+    pub(crate) unsafe fn install_base(&self) {
+        // SAFETY: by the contract; `base_prot` and `base_ops` are the
+        // socket's own tables, saved when ours were installed.
+        unsafe {
+            bindings::handoff_set_sk_prot(self.sk, self.base_prot);
+            let sock = (*self.sk).sk_socket;
+            if !sock.is_null() && !self.base_ops.is_null() {
+                bindings::handoff_set_sock_ops(sock, self.base_ops);
+            }
+        }
+    }
+
+    /// Puts the dormant table on a restored socket ([`Conn::dormant_prot`]).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the socket lock; the connection is restored.
+    pub(crate) unsafe fn install_dormant(&self) {
+        if !self.dormant_prot.is_null() {
+            // SAFETY: by the contract; the table is static and complete.
+            unsafe { bindings::handoff_set_sk_prot(self.sk, self.dormant_prot) };
+        }
     }
 
     /// Locks the shared state.

@@ -17,9 +17,11 @@
 //!    `tcp_sock` (the peer retransmits it to the NIC); segments already in
 //!    the backlog are dropped too (`parked_backlog_rcv`).
 //! 4. `handoff` command; wait for `handoff_done` (bounded).
-//! 5. On success: purge the host queues, stop the host timers, switch the
-//!    socket to the bypass operations, give the NIC the queued data and
-//!    receive space. On refusal: undo 3, the socket continues natively.
+//! 5. On success: purge the host queues and stop the host timers; the ULP
+//!    then switches the socket to the bypass operations and the connection
+//!    enters `Offloaded`, giving the NIC the queued data and receive space
+//!    (`ulp::handed_off`). On refusal: undo 3, the socket continues
+//!    natively.
 
 pub(crate) use crate::conn::refused::Refused;
 
@@ -213,10 +215,9 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
             unsafe {
                 purge_queues(sk);
                 bindings::handoff_tcp_clear_xmit_timers(sk);
-                crate::ulp::install_bypass(c);
             }
-            // Offloaded from here; waiters re-evaluate their readiness.
-            crate::handoff::events::start(c, nic);
+            // The caller switches the socket to the bypass operations and
+            // starts the connection (`ulp::handed_off`).
             Ok(())
         }
         Err(e) => {

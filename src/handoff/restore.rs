@@ -271,11 +271,11 @@ pub(crate) unsafe fn restore(c: &mut Conn, drain: DrainBy) -> Result {
     // SAFETY: socket locked; no NIC knows the connection; the socket goes
     // back to the native operations before native code runs on it.
     let r = unsafe {
-        crate::ulp::install_base(c);
+        c.install_base();
         let r = install(c, &snap);
         unpark(sk, c);
         crate::conn::phase::reset(c, Phase::Restored);
-        crate::ulp::install_dormant(c);
+        c.install_dormant();
         r
     };
     match r {
@@ -601,7 +601,7 @@ pub(crate) unsafe fn give_to_native(c: &Conn, rcv_nxt: Option<u32>) {
         let _ = queue_received(c.sk, tp.copied_seq, rcv);
         append_overflow(c, end.wrapping_sub(extra));
         crate::conn::phase::mark_native(c);
-        crate::ulp::install_base(c);
+        c.install_base();
     }
 }
 
