@@ -55,7 +55,7 @@ impl kernel::Module for TcpHandoff {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         conn::registry::init();
         let pernet = netns::PernetRegistration::new()?;
-        let hnic = vnic::Registration::new()?;
+        let hnic = vnic::Registration::new(control::restore_device)?;
         let ulp = ulp::Registration::new()?;
         let accept = accept::Registration::new()?;
         pr_info!("version {} loaded\n", VERSION);

@@ -57,11 +57,6 @@ static V6_OPS_BUILT: core::sync::atomic::AtomicBool = core::sync::atomic::Atomic
 // before any use.
 static V6_OPS_LOCK: CStatic<bindings::spinlock_t> = CStatic::new(unsafe { core::mem::zeroed() });
 
-/// Our ULP's ops (what `icsk_ulp_ops` points to on our sockets).
-pub(crate) fn ops() -> *const bindings::tcp_ulp_ops {
-    ULP.get()
-}
-
 fn family_of(base: *const bindings::proto) -> Option<usize> {
     if ptr::eq(base, ptr::addr_of!(bindings::tcp_prot)) {
         Some(V4)
@@ -352,7 +347,7 @@ unsafe extern "C" fn pending_sendmsg(
     // SAFETY: called by the socket layer on a live socket; `serve` is the
     // bypass or the base protocol.
     unsafe {
-        let held = conn_of(sk).map(crate::conn::Held::new);
+        let held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
         let serve = pending_enter(sk);
         if family_of(serve).is_some() {
             // Native TCP, without letting go of the lock: a handoff cannot
@@ -377,7 +372,7 @@ unsafe extern "C" fn pending_recvmsg(
 ) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let held = conn_of(sk).map(crate::conn::Held::new);
+        let held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
         let serve = pending_enter(sk);
         let native = native_call(serve, held.as_deref());
         bindings::release_sock(sk);
@@ -389,7 +384,7 @@ unsafe extern "C" fn pending_recvmsg(
 unsafe extern "C" fn pending_ioctl(sk: *mut bindings::sock, cmd: c_int, karg: *mut c_int) -> c_int {
     // SAFETY: as in `pending_sendmsg`.
     unsafe {
-        let held = conn_of(sk).map(crate::conn::Held::new);
+        let held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
         let serve = pending_enter(sk);
         let _native = native_call(serve, held.as_deref());
         bindings::release_sock(sk);
@@ -406,7 +401,7 @@ unsafe extern "C" fn pending_shutdown(sk: *mut bindings::sock, how: c_int) {
     // SAFETY: called by the socket layer on a live, locked socket; `serve`
     // is the bypass or the base protocol, both with a shutdown handler.
     unsafe {
-        let _held = conn_of(sk).map(crate::conn::Held::new);
+        let _held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
         let serve = offload_locked(sk);
         ((*serve).shutdown.expect("shutdown"))(sk, how)
     }
@@ -416,9 +411,9 @@ unsafe extern "C" fn pending_close(sk: *mut bindings::sock, timeout: c_long) {
     // SAFETY: called by the socket layer on a live socket never handed
     // off, or restored (no NIC knows it).
     unsafe {
-        let _held = conn_of(sk).map(crate::conn::Held::new);
+        let _held = crate::conn::conn_of(sk).map(crate::conn::Held::new);
         bindings::handoff_lock_sock(sk);
-        let base = conn_of(sk).map(|c| c.base_prot);
+        let base = crate::conn::conn_of(sk).map(|c| c.base_prot);
         detach(sk);
         bindings::release_sock(sk);
         let base = base.unwrap_or((*sk).__sk_common.skc_prot);
@@ -510,6 +505,7 @@ impl Registration {
             u.owner = ptr::null_mut();
             u.init = Some(ulp_init);
             u.release = Some(ulp_release);
+            crate::conn::set_ulp_ops(ULP.get());
             kernel::error::to_result(bindings::tcp_register_ulp(ULP.get()))?;
         }
         REGISTERED.store(true, Ordering::Release);
@@ -534,34 +530,5 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// The record of `sk`, if it carries our ULP.
-///
-/// # Safety
-///
-/// `sk` is a live TCP socket whose ULP, if ours, has a record.
-pub(crate) unsafe fn conn_of<'a>(sk: *mut bindings::sock) -> Option<&'a Conn> {
-    // SAFETY: by the contract; the record lives until the socket is
-    // destroyed.
-    unsafe { record_ptr(sk).map(|c| &*c) }
-}
-
-/// The record of `sk` as a raw pointer (for callers that need it mutably:
-/// the socket lock makes them its only user).
-///
-/// # Safety
-///
-/// As for [`conn_of`].
-pub(crate) unsafe fn record_ptr(sk: *mut bindings::sock) -> Option<*mut Conn> {
-    let icsk = sk.cast::<bindings::inet_connection_sock>();
-    // SAFETY: as in `conn_of`.
-    unsafe {
-        if (*icsk).icsk_ulp_ops != ops() {
-            return None;
-        }
-        let c = (*icsk).icsk_ulp_data.cast::<Conn>();
-        (!c.is_null()).then_some(c)
     }
 }

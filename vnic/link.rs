@@ -241,9 +241,9 @@ unsafe extern "C" fn hnic_dellink(dev: *mut bindings::net_device, head: *mut bin
     // Connections come back to the host while both firmwares still run
     // (the device going down restores them too, but by then it is late:
     // the firmwares stop below).
-    crate::control::restore_device(nic);
+    super::device_down(nic);
     if let Some(p) = nic.peer() {
-        crate::control::restore_device(p);
+        super::device_down(p);
     }
     let peer = nic.peer.swap(ptr::null_mut(), Ordering::AcqRel);
     // SAFETY: a non-null peer is alive: it is only freed after being

@@ -55,7 +55,7 @@ unsafe extern "C" fn netdev_event(
     // held, so the device stays registered during the call.
     let dev = unsafe { bindings::handoff_netdev_notifier_info_to_dev(info) };
     if let Some(nic) = nic_of_dev(dev) {
-        let n = crate::control::restore_device(nic);
+        let n = device_down(nic);
         if n > 0 {
             // SAFETY: as above; the name is NUL-terminated.
             let name = unsafe { kernel::str::CStr::from_char_ptr((*dev).name.as_ptr().cast()) };
@@ -69,11 +69,29 @@ unsafe extern "C" fn netdev_event(
     bindings::NOTIFY_DONE as core::ffi::c_int
 }
 
+/// What the OS side does when a device goes down or away: it restores every
+/// connection on the NIC and says how many. Set by `Registration::new`,
+/// before any device exists; read only afterwards.
+static ON_DEVICE_DOWN: crate::cstatic::CStatic<Option<fn(&Nic) -> u32>> =
+    crate::cstatic::CStatic::new(None);
+
+/// Tells the OS side that `nic`'s device goes down or away, while its
+/// firmware and NAPI still run.
+pub(crate) fn device_down(nic: &Nic) -> u32 {
+    // SAFETY: written once in module init, before any device exists (see
+    // the static); only read since.
+    unsafe { *ON_DEVICE_DOWN.get() }.map_or(0, |f| f(nic))
+}
+
 /// The registered `hnic` link kind; unregistering deletes all pairs.
 pub(crate) struct Registration(());
 
 impl Registration {
-    pub(crate) fn new() -> Result<Self> {
+    /// Registers the driver; `on_device_down` is the OS side's upcall for a
+    /// device going down or away ([`device_down`]).
+    pub(crate) fn new(on_device_down: fn(&Nic) -> u32) -> Result<Self> {
+        // SAFETY: module init, single-threaded; no device exists yet.
+        unsafe { *ON_DEVICE_DOWN.get() = Some(on_device_down) };
         debugfs::init();
         if let Err(e) = link::register() {
             debugfs::exit();

@@ -39,7 +39,7 @@ unsafe fn record(sk: *mut bindings::sock) -> Held {
     // SAFETY: our protocols are only installed on sockets carrying our ULP
     // record, and removed before the record is freed.
     Held::new(
-        unsafe { crate::ulp::conn_of(sk) }.expect("bypass protocol on a socket without record"),
+        unsafe { crate::conn::conn_of(sk) }.expect("bypass protocol on a socket without record"),
     )
 }
 
@@ -301,7 +301,7 @@ pub(crate) unsafe extern "C" fn bypass_poll(
     // socket lock taken here.
     let lock = sko.lock();
     // SAFETY: live socket, locked.
-    let Some(held) = (unsafe { crate::ulp::conn_of(sk) }).map(Held::new) else {
+    let Some(held) = (unsafe { crate::conn::conn_of(sk) }).map(Held::new) else {
         return bindings::POLLERR;
     };
     let c: &Conn = &held;

@@ -276,6 +276,45 @@ impl Conn {
     }
 }
 
+/// The ULP's operations: what `icsk_ulp_ops` points to on a socket that
+/// carries a record. Set once, before the ULP is registered.
+static ULP_OPS: AtomicPtr<bindings::tcp_ulp_ops> = AtomicPtr::new(ptr::null_mut());
+
+/// Records the ULP's operations (`ulp::Registration`, before any socket
+/// can carry them).
+pub(crate) fn set_ulp_ops(ops: *const bindings::tcp_ulp_ops) {
+    ULP_OPS.store(ops.cast_mut(), Ordering::Release);
+}
+
+/// The record of `sk`, if it carries our ULP.
+///
+/// # Safety
+///
+/// `sk` is a live TCP socket whose ULP, if ours, has a record.
+pub(crate) unsafe fn conn_of<'a>(sk: *mut bindings::sock) -> Option<&'a Conn> {
+    // SAFETY: by the contract; the record lives until the socket is
+    // destroyed.
+    unsafe { record_ptr(sk).map(|c| &*c) }
+}
+
+/// The record of `sk` as a raw pointer (for callers that need it mutably:
+/// the socket lock makes them its only user).
+///
+/// # Safety
+///
+/// As for [`conn_of`].
+pub(crate) unsafe fn record_ptr(sk: *mut bindings::sock) -> Option<*mut Conn> {
+    let icsk = sk.cast::<bindings::inet_connection_sock>();
+    // SAFETY: as in `conn_of`.
+    unsafe {
+        if (*icsk).icsk_ulp_ops != ULP_OPS.load(Ordering::Acquire) {
+            return None;
+        }
+        let c = (*icsk).icsk_ulp_data.cast::<Conn>();
+        (!c.is_null()).then_some(c)
+    }
+}
+
 /// `cid` of a connection in a NIC table.
 pub(crate) fn cid_of(c: &Conn) -> Option<u32> {
     c.lock().phase.cid()

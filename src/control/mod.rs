@@ -110,7 +110,7 @@ unsafe fn pre_quiesce(sk: *mut bindings::sock) {
     // SAFETY: by the contract.
     unsafe {
         bindings::handoff_lock_sock(sk);
-        if let Some(c) = crate::ulp::conn_of(sk) {
+        if let Some(c) = crate::conn::conn_of(sk) {
             crate::conn::phase::pre_quiesce(c);
         }
         bindings::release_sock(sk);
@@ -126,7 +126,7 @@ unsafe fn apply_one(op: Op, sk: *mut bindings::sock, drain: DrainBy) -> Result {
     // SAFETY: by the contract.
     unsafe { bindings::handoff_lock_sock(sk) };
     // SAFETY: locked; our ULP's record if the ULP is still ours.
-    let r = match unsafe { crate::ulp::record_ptr(sk) } {
+    let r = match unsafe { crate::conn::record_ptr(sk) } {
         None => Err(ENOENT),
         Some(c) => {
             // SAFETY: the record is ours and the socket is locked.

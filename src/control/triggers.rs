@@ -56,7 +56,7 @@ pub(crate) fn route_changed(net: *mut bindings::net) {
         // lock, as everywhere.
         unsafe {
             bindings::handoff_lock_sock(sk);
-            if let Some(c) = crate::ulp::record_ptr(sk) {
+            if let Some(c) = crate::conn::record_ptr(sk) {
                 let c = &mut *c;
                 if c.nic().is_some()
                     && crate::conn::phase::phase_locked(c).is_offloaded()

@@ -61,7 +61,7 @@ pub(crate) fn shutdown() {
             // SAFETY: held by `collect`.
             unsafe {
                 bindings::handoff_lock_sock(sk);
-                if let Some(c) = crate::ulp::record_ptr(sk) {
+                if let Some(c) = crate::conn::record_ptr(sk) {
                     detached = true;
                     let c = &mut *c;
                     if c.nic().is_some() && crate::conn::phase::phase_locked(c).is_offloaded() {

@@ -194,7 +194,7 @@ pub(crate) unsafe extern "C" fn conn_work(work: *mut bindings::work_struct) {
         // SAFETY: we hold the socket lock, which serialises every use of
         // the record's host-side fields (as in `control::apply_one`); an
         // offloaded socket carries our record.
-        if let Some(cm) = unsafe { crate::ulp::record_ptr(sk) } {
+        if let Some(cm) = unsafe { crate::conn::record_ptr(sk) } {
             // SAFETY: as above.
             if let Err(e) =
                 unsafe { crate::handoff::restore(&mut *cm, crate::handoff::DrainBy::from_now()) }
