@@ -616,8 +616,7 @@ impl fw::NicPort for FwIo<'_> {
 }
 
 fn now_ns() -> u64 {
-    // SAFETY: reads the monotonic clock.
-    unsafe { bindings::handoff_ktime_get_ns() }
+    crate::sys::time::ktime_ns()
 }
 
 /// The firmware thread.

@@ -100,8 +100,7 @@ pub(crate) fn shutdown() {
     let mut kicked = 0usize;
     while crate::conn::registry::count() > 0 {
         kicked = kicked.max(kick_native_calls());
-        // SAFETY: sleeping is fine in module exit.
-        unsafe { bindings::msleep(10) };
+        crate::sys::time::msleep(10);
         waited += 1;
         if waited % 500 == 0 {
             pr_warn!(

@@ -269,8 +269,7 @@ pub(crate) unsafe fn capture(
     if opt.tstamp_ok() != 0 {
         flags |= SnapFlags::TIMESTAMPS;
         snap.ts_recent = opt.ts_recent;
-        // SAFETY: clock read.
-        let now_s = unsafe { bindings::handoff_tcp_seconds() };
+        let now_s = crate::sys::time::tcp_seconds();
         snap.ts_recent_age_ms = now_s
             .wrapping_sub(opt.ts_recent_stamp as u32)
             .saturating_mul(1000);
@@ -282,8 +281,7 @@ pub(crate) unsafe fn capture(
         // and a TSval below one the peer has seen is dropped by its PAWS
         // check. (Not the cached `tcp_mstamp` alone: seconds old on an idle
         // connection.)
-        // SAFETY: clock read.
-        let now_ns = unsafe { bindings::handoff_tcp_clock_ns() };
+        let now_ns = crate::sys::time::tcp_clock_ns();
         let sent_ns = now_ns.max(tp.tcp_wstamp_ns).max(tp.tcp_clock_cache);
         snap.ts_val = ns_to_ts(sent_ns).wrapping_add(tp.tsoffset);
     }

@@ -269,8 +269,7 @@ fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result<(), Refused>
         if ring_full > CMD_RING_FULL_RETRIES {
             return Err(Refused::TimedOut);
         }
-        // SAFETY: process context (the socket lock may sleep too).
-        unsafe { bindings::msleep(10) };
+        crate::sys::time::msleep(10);
     }
     // SAFETY: plain conversions; the completion was initialised and is
     // completed by NAPI (`handoff_result`) or `nic_failed`.

@@ -60,7 +60,7 @@ pub(crate) unsafe fn finish(c: &Conn) {
                 tp.snd_una = s.snd_una;
                 tp.write_seq = s.snd_nxt;
                 tp.rx_opt.ts_recent = s.ts_recent;
-                tp.rx_opt.ts_recent_stamp = bindings::handoff_tcp_seconds() as c_int;
+                tp.rx_opt.ts_recent_stamp = crate::sys::time::tcp_seconds() as c_int;
                 bindings::tcp_time_wait(sk, bindings::TCP_TIME_WAIT as c_int, 0);
             }
         }
@@ -192,13 +192,11 @@ pub(crate) struct DrainBy(u64);
 impl DrainBy {
     /// `QUIESCE_MS` from now.
     pub(crate) fn from_now() -> Self {
-        // SAFETY: reads the monotonic clock; any context.
-        DrainBy(unsafe { bindings::handoff_ktime_get_ns() } + QUIESCE_MS * 1_000_000)
+        DrainBy(crate::sys::time::ktime_ns() + QUIESCE_MS * 1_000_000)
     }
 
     fn passed(self) -> bool {
-        // SAFETY: as above.
-        let now = unsafe { bindings::handoff_ktime_get_ns() };
+        let now = crate::sys::time::ktime_ns();
         now >= self.0
     }
 }
@@ -226,8 +224,7 @@ pub(crate) unsafe fn restore(c: &mut Conn, drain: DrainBy) -> Result {
     // not drain in time (loss, a stalled peer) is resent.
     crate::conn::phase::begin_quiesce(c)?;
     while !crate::conn::phase::quiesced(c) && !drain.passed() {
-        // SAFETY: process context; events arrive through NAPI meanwhile.
-        unsafe { bindings::msleep(1) };
+        crate::sys::time::msleep(1);
     }
     if let Err(e) = crate::conn::phase::begin_restore(c, nic) {
         if crate::conn::phase::phase_locked(c).is_released() {
@@ -357,18 +354,14 @@ pub(crate) unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
         // (`tcp_cleanup_rbuf` after a read) does not carry a TSval from
         // before the handoff, and one sent from a CPU whose `local_clock`
         // lags this one's stays at or above the NIC's last TSval.
-        // SAFETY: clock read.
-        let now_ns = unsafe { bindings::handoff_tcp_clock_ns() };
+        let now_ns = crate::sys::time::tcp_clock_ns();
         tp.tcp_clock_cache = now_ns;
         tp.tcp_mstamp = now_ns / 1000;
         tp.tcp_wstamp_ns = tp.tcp_wstamp_ns.max(now_ns);
         tp.tsoffset = snap.ts_val.wrapping_sub(ns_to_ts(now_ns));
-        // SAFETY: clock reads.
-        unsafe {
-            tp.rx_opt.ts_recent = snap.ts_recent;
-            tp.rx_opt.ts_recent_stamp =
-                bindings::handoff_tcp_seconds().wrapping_sub(snap.ts_recent_age_ms / 1000) as c_int;
-        }
+        tp.rx_opt.ts_recent = snap.ts_recent;
+        tp.rx_opt.ts_recent_stamp =
+            crate::sys::time::tcp_seconds().wrapping_sub(snap.ts_recent_age_ms / 1000) as c_int;
     }
     // Congestion and RTT state carry over.
     // The bytes the NIC had in flight go out again at once: until the
@@ -383,8 +376,7 @@ pub(crate) unsafe fn install(c: &Conn, snap: &Snapshot) -> Result {
     // The connection was busy on the NIC, not idle: without this the host's
     // idea of the last send (from before the handoff) would make its first
     // send restart slow start (RFC 2861), shrinking the window again.
-    // SAFETY: clock read.
-    let now = unsafe { bindings::handoff_tcp_jiffies32() };
+    let now = crate::sys::time::tcp_jiffies32();
     tp.lsndtime = now;
     tp.rcv_tstamp = now;
     icsk.icsk_ack.lrcvtime = now;

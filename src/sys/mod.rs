@@ -18,6 +18,7 @@ use crate::bindings;
 
 mod lock;
 mod sock;
+pub(crate) mod time;
 pub(crate) use lock::{BhGuard, BhSpinLock};
 pub(crate) use sock::{Msg, Sock, SockGuard};
 
