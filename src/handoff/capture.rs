@@ -13,31 +13,14 @@ use super::*;
 use crate::bindings;
 use crate::conn::Conn;
 use crate::firmware::{SnapFlags, Snapshot, TcpState};
-
-/// # Safety
-///
-/// `sk` is a live socket.
-pub(crate) unsafe fn is_v4_mapped(sk: *mut bindings::sock) -> bool {
-    // SAFETY: by the contract; in6_addr is 16 plain bytes.
-    let a: [u8; 16] = unsafe { core::mem::transmute((*sk).__sk_common.skc_v6_daddr) };
-    a[..10].iter().all(|&b| b == 0) && a[10] == 0xff && a[11] == 0xff
-}
+use crate::sys::SockGuard;
 
 /// Bytes from `snd_una` on the host still holds, and received bytes not yet
 /// read. After the peer's FIN (CLOSE_WAIT), `rcv_nxt` counts it too; it is
 /// no byte to read (as in `tcp_inq`).
 ///
-/// # Safety
-///
-/// `sk` is a live, locked TCP socket.
-pub(crate) unsafe fn queue_lengths(sk: *mut bindings::sock) -> (u32, u32) {
-    // SAFETY: by the contract.
-    let (tp, fin_in) = unsafe {
-        (
-            &*tcp(sk),
-            bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_DONE as c_int),
-        )
-    };
+pub(crate) fn queue_lengths(sock: &SockGuard<'_>) -> (u32, u32) {
+    let (tp, fin_in) = (sock.tcp(), sock.done());
     let unread = tp.rcv_nxt.wrapping_sub(tp.copied_seq);
     (
         tp.write_seq.wrapping_sub(tp.snd_una),
@@ -182,18 +165,14 @@ pub(crate) unsafe fn purge_queues(sk: *mut bindings::sock) {
 
 /// The firmware snapshot of a synchronized `tcp_sock`.
 ///
-/// # Safety
-///
-/// `sk` is a live, locked TCP socket.
-pub(crate) unsafe fn capture(
-    sk: *mut bindings::sock,
+pub(crate) fn capture(
+    sock: &SockGuard<'_>,
     state: TcpState,
     route: &Route<'_>,
     rcv_buf: u32,
     unread: u32,
 ) -> Snapshot {
-    // SAFETY: by the contract.
-    let (tp, icsk) = unsafe { (&*tcp(sk), &*sk.cast::<bindings::inet_connection_sock>()) };
+    let (tp, icsk) = (sock.tcp(), sock.icsk());
     let inet = &icsk.icsk_inet;
     let common = &inet.sk.__sk_common;
     let mut snap = Snapshot {
@@ -291,11 +270,12 @@ pub(crate) unsafe fn capture(
     if tp.nonagle() & 1 != 0 {
         flags |= SnapFlags::NODELAY;
     }
-    // SAFETY: flag and option reads of the locked socket.
+    if sock.keepalive_on() {
+        flags |= SnapFlags::KEEPALIVE;
+    }
+    // SAFETY: inline accessors and conversions over the locked socket's
+    // `tcp_sock` (they read its fields and the namespace's defaults).
     unsafe {
-        if bindings::handoff_sock_flag(sk, bindings::sock_flags_SOCK_KEEPOPEN as c_int) {
-            flags |= SnapFlags::KEEPALIVE;
-        }
         snap.keep_idle_ms =
             bindings::jiffies_to_msecs(bindings::handoff_keepalive_time_when(tp) as _);
         snap.keep_intvl_ms =
@@ -313,12 +293,8 @@ pub(crate) unsafe fn capture(
 /// The TCP state a handoff carries over, if the socket is in one that can
 /// move.
 ///
-/// # Safety
-///
-/// `sk` is a live, locked TCP socket.
-pub(crate) unsafe fn movable_state(sk: *mut bindings::sock) -> Option<TcpState> {
-    // SAFETY: by the contract.
-    match u32::from(unsafe { (*sk).__sk_common.skc_state }) {
+pub(crate) fn movable_state(sock: &SockGuard<'_>) -> Option<TcpState> {
+    match sock.state() {
         bindings::TCP_ESTABLISHED => Some(TcpState::Established),
         bindings::TCP_CLOSE_WAIT => Some(TcpState::CloseWait),
         _ => None,

@@ -40,6 +40,7 @@ use crate::firmware::msg::{self, SNAPSHOT_MSG_LEN};
 use crate::firmware::Command;
 use crate::policy;
 use crate::stats::{self, Stat};
+use crate::sys::{Sock, SockGuard};
 use crate::vnic;
 
 use capture::*;
@@ -118,22 +119,19 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
         return Err(EAGAIN);
     }
     stats::inc(net, Stat::HandoffAttempts);
-    // SAFETY: by the contract, `sk` is a live, locked TCP socket.
-    let family = unsafe { (*sk).__sk_common.skc_family };
+    // SAFETY: the caller holds the lock of `sk`, a live TCP socket, for
+    // the whole call (the contract); the guard does not release it.
+    let sock = unsafe { SockGuard::already_locked(Sock::from_raw(sk)) };
     // SAFETY: as above.
-    if unsafe { movable_state(sk) }.is_none() {
+    let family = unsafe { (*sk).__sk_common.skc_family };
+    if movable_state(&sock).is_none() {
         return Err(refuse(net, Refused::NotEstablished));
     }
-    // SAFETY: as above.
-    let odd = unsafe {
-        let tp = &*tcp(sk);
-        tp.repair() != 0 || tp.tcp_usec_ts() != 0 || tp.urg_data != 0
-    };
-    if odd {
+    let tp = sock.tcp();
+    if tp.repair() != 0 || tp.tcp_usec_ts() != 0 || tp.urg_data != 0 {
         return Err(refuse(net, Refused::Unusual));
     }
-    // SAFETY: as above.
-    if !unsafe { (*sk).sk_filter }.is_null() {
+    if sock.has_filter() {
         return Err(refuse(net, Refused::Filter));
     }
     let Some(place) = Place::take(net) else {
@@ -154,12 +152,10 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
     let (tcp_state, queued, unread) = loop {
         // SAFETY: as above.
         unsafe { bindings::handoff_sk_flush_backlog(sk) };
-        // SAFETY: as above.
-        let Some(tcp_state) = (unsafe { movable_state(sk) }) else {
+        let Some(tcp_state) = movable_state(&sock) else {
             return Err(refuse(net, Refused::NotEstablished));
         };
-        // SAFETY: as above.
-        let (queued, unread) = unsafe { queue_lengths(sk) };
+        let (queued, unread) = queue_lengths(&sock);
         if crate::conn::rings::rings_fit(c, queued as usize, unread as usize) {
             break (tcp_state, queued, unread);
         }
@@ -183,8 +179,7 @@ pub(crate) unsafe fn offload(c: &mut Conn) -> Result {
         copy_send_queue(sk, &mut c.snd[..queued as usize]);
         copy_recv_queue(sk, &mut c.rcv[..unread as usize]);
     }
-    // SAFETY: as above.
-    let snap = unsafe { capture(sk, tcp_state, &route, c.rcv.len() as u32, unread) };
+    let snap = capture(&sock, tcp_state, &route, c.rcv.len() as u32, unread);
     let mut msg = [0u8; SNAPSHOT_MSG_LEN];
     let cookie = c as *const Conn as u64;
     if (Command::Handoff { cookie, snap })
@@ -343,7 +338,7 @@ impl Route<'_> {
         // SAFETY: an Ethernet device's address is ETH_ALEN bytes.
         unsafe { ptr::copy_nonoverlapping((*dev).dev_addr, route.local_mac.as_mut_ptr(), 6) };
         // SAFETY: `sk` is live (contract).
-        let mapped = unsafe { is_v4_mapped(sk) };
+        let mapped = unsafe { SockGuard::already_locked(Sock::from_raw(sk)) }.peer_v4_mapped();
         route.v6 = u32::from(family) == bindings::AF_INET6 && !mapped;
         // SAFETY: live socket; the neighbour lookup key is the peer address
         // (hnic links are on-link, no gateway).

@@ -11,11 +11,12 @@ use kernel::types::Opaque;
 
 use crate::bindings;
 
-/// A socket (`struct sock`).
+/// A TCP socket (`struct sock`, inside its `tcp_sock`).
 ///
 /// # Invariants
 ///
-/// A `&Sock` points at a live `struct sock` for as long as it is borrowed.
+/// A `&Sock` points at a live TCP socket for as long as it is borrowed
+/// (the module only handles TCP sockets: those its ULP is attached to).
 #[repr(transparent)]
 pub(crate) struct Sock(Opaque<bindings::sock>);
 
@@ -127,6 +128,50 @@ impl Drop for SockGuard<'_> {
 }
 
 impl<'a> SockGuard<'a> {
+    /// The socket's TCP state, for reading.
+    pub(crate) fn tcp(&self) -> &bindings::tcp_sock {
+        // SAFETY: a TCP socket (type invariant of `Sock`) is the first
+        // member of its `tcp_sock`; the lock keeps writers out.
+        unsafe { &*self.as_ptr().cast::<bindings::tcp_sock>() }
+    }
+
+    /// The socket's connection-level state, for reading.
+    pub(crate) fn icsk(&self) -> &bindings::inet_connection_sock {
+        // SAFETY: as in `tcp`; a `tcp_sock` starts with its
+        // `inet_connection_sock`.
+        unsafe { &*self.as_ptr().cast::<bindings::inet_connection_sock>() }
+    }
+
+    /// A socket filter is attached.
+    pub(crate) fn has_filter(&self) -> bool {
+        // SAFETY: locked, live socket; the pointer is only compared.
+        !unsafe { (*self.as_ptr()).sk_filter }.is_null()
+    }
+
+    /// `SO_KEEPALIVE` is on.
+    pub(crate) fn keepalive_on(&self) -> bool {
+        self.flag(bindings::sock_flags_SOCK_KEEPOPEN)
+    }
+
+    /// The socket's connection state (`TCP_ESTABLISHED`, ...).
+    pub(crate) fn state(&self) -> u32 {
+        // SAFETY: locked, live socket.
+        u32::from(unsafe { (*self.as_ptr()).__sk_common.skc_state })
+    }
+
+    /// The peer's FIN was received natively (`SOCK_DONE`).
+    pub(crate) fn done(&self) -> bool {
+        self.flag(bindings::sock_flags_SOCK_DONE)
+    }
+
+    /// The peer's IPv6 address is an IPv4-mapped one (`::ffff:a.b.c.d`).
+    pub(crate) fn peer_v4_mapped(&self) -> bool {
+        // SAFETY: locked, live socket; `in6_addr` is 16 plain bytes.
+        let a: [u8; 16] =
+            unsafe { core::mem::transmute((*self.as_ptr()).__sk_common.skc_v6_daddr) };
+        a[..10].iter().all(|&b| b == 0) && a[10] == 0xff && a[11] == 0xff
+    }
+
     /// The lock a caller up the stack holds (a callback the socket layer
     /// calls under it), lent for the call: it is not released when the
     /// value goes.
