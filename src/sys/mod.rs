@@ -5,9 +5,12 @@
 //! here, each call argued where it is made, so that the logic modules need
 //! not be.
 //!
-//! This layer is being built up: today it holds the socket flag and the
-//! warning the connection state machine uses; the remaining raw uses in
-//! the logic modules move here step by step (issue 14).
+//! What is here: sockets, their lock and a call's message (`sock.rs`), a
+//! BH spinlock whose guard hands out `&mut T` (`lock.rs`), clocks and
+//! sleeping (`time.rs`), wake-ups, `SOCK_NOSPACE` and `WARN_ON` (below).
+//! The logic modules still make raw calls elsewhere (skbs, net devices,
+//! work items, the `tcp_sock` writes of capture and install); those move
+//! here in the same shape.
 
 use core::fmt;
 use core::ptr;
