@@ -107,9 +107,14 @@ fn send_locked(
             return Outcome::Native(copied);
         }
         let cap = c.snd.len() as u64;
+        // As `tcp_sendmsg_locked`: bytes already copied are reported, and
+        // the error stays for the next call.
+        if copied > 0 && sock.has_error() {
+            return Outcome::Done(copied as c_int);
+        }
         let err = sock.take_error();
         if err != 0 {
-            return Outcome::Done(if copied > 0 { copied as c_int } else { err });
+            return Outcome::Done(err);
         }
         let shut = sock.shutdown().wr();
         let (space, tail, closed) = locked(c, |s, _| {
@@ -263,9 +268,14 @@ fn recv_locked(
         if copied >= target {
             return Outcome::Done(copied as c_int);
         }
+        // As `tcp_recvmsg_locked`: bytes already copied are reported, and
+        // the error stays for the next call.
+        if copied > 0 && sock.has_error() {
+            return Outcome::Done(copied as c_int);
+        }
         let err = sock.take_error();
         if err != 0 {
-            return Outcome::Done(if copied > 0 { copied as c_int } else { err });
+            return Outcome::Done(err);
         }
         if done {
             return Outcome::Done(copied as c_int);

@@ -284,6 +284,31 @@ fn submit_and_wait(c: &Conn, nic: &vnic::Nic, msg: &[u8]) -> Result<(), Refused>
     crate::conn::phase::take_result(c).unwrap_or(Err(Refused::TimedOut))
 }
 
+/// The route of `sk` looked up afresh, referenced (null: there is none),
+/// as TCP does when its cached one went stale (`icsk_af_ops->rebuild_header`).
+/// The cached one is dropped first, because a deleted route's cached
+/// entries are only marked dead once the kernel frees them, after a grace
+/// period.
+///
+/// # Safety
+///
+/// `sk` is a live TCP socket whose lock the caller holds.
+unsafe fn fresh_route(sk: *mut bindings::sock) -> *mut bindings::dst_entry {
+    // SAFETY: a TCP socket's af_ops are set for its life; the lock is held
+    // as `rebuild_header` requires.
+    unsafe {
+        let af = (*sk.cast::<bindings::inet_connection_sock>()).icsk_af_ops;
+        let Some(rebuild) = af.as_ref().and_then(|af| af.rebuild_header) else {
+            return bindings::handoff_sk_dst_get(sk);
+        };
+        bindings::handoff_sk_dst_reset(sk);
+        if rebuild(sk) != 0 {
+            return ptr::null_mut();
+        }
+        bindings::handoff_sk_dst_get(sk)
+    }
+}
+
 /// The route of a socket, if it leaves through an hnic device.
 pub(crate) struct Route<'a> {
     dst: *mut bindings::dst_entry,
@@ -309,7 +334,19 @@ impl Route<'_> {
         // SAFETY: by the contract.
         let net = unsafe { bindings::handoff_sock_net(sk) };
         // SAFETY: as above; a non-null dst comes with a reference.
-        let dst = unsafe { bindings::handoff_sk_dst_get(sk) };
+        let mut dst = unsafe { bindings::handoff_sk_dst_get(sk) };
+        // SAFETY: `dst` is referenced; its device lives at least as long.
+        if dst.is_null() || vnic::nic_of_dev(unsafe { bindings::handoff_dst_dev(dst) }).is_none() {
+            // The cached route may be one a link flap left behind (its
+            // device is then the blackhole device): look it up again, as
+            // TCP does when it next sends.
+            if !dst.is_null() {
+                // SAFETY: the reference taken above.
+                unsafe { bindings::handoff_dst_release(dst) };
+            }
+            // SAFETY: by the contract.
+            dst = unsafe { fresh_route(sk) };
+        }
         if dst.is_null() {
             return Err(refuse(net, Refused::NoDevice));
         }

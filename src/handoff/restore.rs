@@ -61,6 +61,11 @@ pub(crate) unsafe fn finish(c: &Conn) {
                 tp.write_seq = s.snd_nxt;
                 tp.rx_opt.ts_recent = s.ts_recent;
                 tp.rx_opt.ts_recent_stamp = crate::sys::time::tcp_seconds() as c_int;
+                // The host socket is still ESTABLISHED: pass it through
+                // FIN_WAIT2, as native TCP reaches TIME_WAIT, so the MIB
+                // counts a close (CurrEstab down), not a reset
+                // (EstabResets), when `tcp_done` below closes it.
+                bindings::tcp_set_state(sk, bindings::TCP_FIN_WAIT2 as c_int);
                 bindings::tcp_time_wait(sk, bindings::TCP_TIME_WAIT as c_int, 0);
             }
         }
@@ -70,33 +75,21 @@ pub(crate) unsafe fn finish(c: &Conn) {
 }
 
 /// Whether the route of offloaded connection `c` still leaves through the
-/// device running it. The route is looked up afresh, as TCP does when its
-/// cached one went stale (`icsk_af_ops->rebuild_header`): the cached one
-/// is dropped first, because a deleted route's cached entries are only
-/// marked dead once the kernel frees them, after a grace period. (The host
-/// stack does not send on an offloaded socket; the next handoff, or the
-/// host after a restore, uses the new route.)
+/// device running it, looked up afresh (`fresh_route`). (The host stack
+/// does not send on an offloaded socket; the next handoff, or the host
+/// after a restore, uses the new route.)
 ///
 /// # Safety
 ///
 /// The caller holds the socket lock of `c.sk`.
 pub(crate) unsafe fn route_still_via_nic(c: &Conn) -> bool {
-    let sk = c.sk;
-    // SAFETY: by the contract; a TCP socket's af_ops are set for its life.
+    // SAFETY: by the contract.
+    let dst = unsafe { super::fresh_route(c.sk) };
+    if dst.is_null() {
+        return false;
+    }
+    // SAFETY: `dst` is referenced; the reference is dropped once read.
     unsafe {
-        let af = (*sk.cast::<bindings::inet_connection_sock>()).icsk_af_ops;
-        let Some(rebuild) = af.as_ref().and_then(|af| af.rebuild_header) else {
-            return true;
-        };
-        bindings::handoff_sk_dst_reset(sk);
-        if rebuild(sk) != 0 {
-            // No route at all any more.
-            return false;
-        }
-        let dst = bindings::handoff_sk_dst_get(sk);
-        if dst.is_null() {
-            return false;
-        }
         let dev = bindings::handoff_dst_dev(dst);
         bindings::handoff_dst_release(dst);
         dev == c.dev
