@@ -392,3 +392,108 @@ ss_state() {
 	return 1
 }
 
+
+# ---------------------------------------------------------------- stalls
+#
+# The stall detector: what a connection that stopped moving looks like from
+# both ends and the NIC, and where the task that should move it sleeps.
+# The stock end (ns cli) is the one whose TCP_INFO is live; an offloaded
+# socket's `ss` fields are what the host captured at handoff.
+
+# task_read PID TID: one thread's state letter (_st), wchan (_wchan), kernel
+# stack as function names, innermost first (_stack), whether the stack has
+# a frame of this module (_in_module) and its voluntary context switches
+# (_vcsw), read with shell builtins only (pollers call it often under TCG).
+task_read() {
+	local f=/proc/$1/task/$2 l a
+	_st=gone _wchan=none _stack= _in_module=0 _vcsw=0
+	{ [ -d "$f" ] && read -r l <"$f/stat"; } 2>/dev/null || return 1
+	l=${l##*) }
+	_st=${l%% *}
+	{ read -r _wchan <"$f/wchan"; } 2>/dev/null
+	mapfile -t a <"$f/stack" 2>/dev/null
+	for l in "${a[@]}"; do
+		[[ $l == *"[tcp_handoff]"* ]] && _in_module=1
+		l=${l#*] }
+		_stack+="${l%%+*} "
+	done
+	mapfile -t a <"$f/status" 2>/dev/null
+	for l in "${a[@]}"; do
+		[[ $l == voluntary_ctxt_switches:* ]] && _vcsw=${l##*[[:space:]]}
+	done
+	return 0
+}
+
+# task_report PID/TID [WHAT]: one diagnostic line of the thread's state,
+# wchan, context switches and stack.
+task_report() {
+	task_read "${1%/*}" "${1#*/}"
+	echo "# ${2:-task} $1: state $_st, wchan $_wchan, voluntary switches $_vcsw; stack: ${_stack:-none}"
+}
+
+# conn_facts PORT: "Recv-Q Send-Q snd_wnd bytes_acked bytes_received" of ns
+# cli's established socket to port PORT (the stock end).
+conn_facts() {
+	in_ns "$NS_CLI" ss -tniH state established "( dport = :$1 )" | awk '
+		NR == 1 { rq = $1; sq = $2 }
+		{ for (i = 1; i <= NF; i++) if (split($i, kv, ":") == 2) v[kv[1]] = kv[2] }
+		END { if (NR) printf "%d %d %d %d %d\n", rq, sq, v["snd_wnd"], v["bytes_acked"], v["bytes_received"]; else exit 1 }'
+}
+_conn_progress_is() {
+	local f
+	f=$(conn_facts "$1") || return 1
+	f=${f#* * * }
+	echo "bytes_acked bytes_received: $f"
+	[ "$f" = "$2" ]
+}
+
+# conn_stalled PORT [SECS]: the connection of ns srv's port PORT has data to
+# move, an open window and made no progress for SECS (0.5) s, as its stock
+# end sees it: it has unacknowledged bytes and the srv end's window is open,
+# or its receive queue is empty (its own window open) and nothing arrives.
+# Prints the verdict either way (a shut window means an application that
+# does not read, not a stalled connection).
+conn_stalled() {
+	local port=$1 secs=${2:-0.5} f rq sq wnd acked rcvd
+	f=$(conn_facts "$port") || { echo "no established connection to port $port in ns cli"; return 1; }
+	read -r rq sq wnd acked rcvd <<<"$f"
+	if ! stays_true "$secs" "no progress" _conn_progress_is "$port" "$acked $rcvd" >/dev/null; then
+		echo "port $port: moving (cli Recv-Q $rq, Send-Q $sq, bytes_acked $acked, bytes_received $rcvd before)"
+		return 1
+	fi
+	if [ "$sq" -gt 0 ] && [ "$wnd" -gt 0 ]; then
+		echo "port $port stalled: cli has $sq bytes unacknowledged, the srv end's window is open ($wnd), nothing acknowledged for $secs s (acked $acked)"
+	elif [ "$sq" -gt 0 ]; then
+		echo "port $port: the srv end's window is shut with $sq bytes waiting at cli: its application does not read"
+		return 1
+	elif [ "$rq" = 0 ]; then
+		echo "port $port stalled: cli's receive queue is empty (its window open), nothing arrived for $secs s (received $rcvd): the srv end does not send"
+	else
+		echo "port $port: cli's application does not read (Recv-Q $rq)"
+		return 1
+	fi
+}
+
+# stall_report PORT [PID/TID...]: the report on a stalled connection of ns
+# srv's port PORT: conn_stalled's verdict, both ends' `ss -tni` (queues,
+# window, byte counters), the NIC's connection dump (every connection it
+# runs: the dump names no ports), and each task's state, wchan and stack.
+stall_report() {
+	local port=$1 t ns n
+	shift
+	echo "# stall report for port $port:"
+	conn_stalled "$port" | sed 's/^/#   /'
+	for ns in "$NS_SRV" "$NS_CLI"; do
+		in_ns "$ns" ss -tniH exclude listening "( sport = :$port or dport = :$port )" |
+			paste -sd ' ' | tr -s ' \t' ' ' | sed "s/^/#   ${ns%%-*}: /"
+	done
+	n=$(handoff_stat offloaded)
+	if [ -w /sys/kernel/debug/hnic/hnic0/dump_conns ] && [ "$n" != missing ] && [ "$n" -gt 0 ]; then
+		nic_dump_conns "$n" | sed 's/^# /#   nic: /'
+	else
+		echo "#   nic: nothing offloaded (offloaded = $n)"
+	fi
+	for t in "$@"; do
+		task_report "$t" | sed 's/^# /#   /'
+	done
+}
