@@ -54,8 +54,6 @@ pub(crate) const POST_REFS: usize = 4;
 /// (`g` where a method needs it), so the implementation's own locks nest
 /// inside it.
 pub(crate) trait Endpoint: Sync {
-    /// The cid the NIC gave the connection, once it did.
-    fn cid(&self) -> Option<u32>;
     /// The NIC's answer to the connection's `handoff`.
     fn handoff_done(&self, answer: Answer);
     /// A firmware read of the connection's host memory: allowed only
@@ -87,6 +85,15 @@ pub(crate) enum Answer {
 
 /// An entry of the table.
 type Entry = Option<ptr::NonNull<dyn Endpoint>>;
+
+/// An offloaded connection's place in the table, with the cid it runs as
+/// (kept here so the per-event lookup need not ask the connection, under
+/// its own lock, which cid it has).
+#[derive(Clone, Copy)]
+struct Slot {
+    conn: ptr::NonNull<dyn Endpoint>,
+    cid: u32,
+}
 
 /// `e` is the endpoint `p` points at.
 fn same(e: Entry, p: &dyn Endpoint) -> bool {
@@ -129,7 +136,7 @@ fn split_addr(addr: u64) -> (u32, Region, usize) {
 
 struct Tables {
     /// Offloaded connections by cid slot.
-    by_slot: VVec<Entry>,
+    by_slot: VVec<Option<Slot>>,
     /// Connections whose `handoff` command awaits its `handoff_done`.
     pending: [Entry; PENDING],
     /// Connections in `by_slot`.
@@ -290,7 +297,7 @@ impl Offload {
     pub(crate) fn unlink(&self, g: &Guard<'_>, cid: u32, conn: &dyn Endpoint) {
         let t = self.tables(g);
         if let Some(e) = t.by_slot.get_mut((cid & CID_SLOT_MASK) as usize) {
-            if same(*e, conn) {
+            if same(e.map(|e| e.conn), conn) {
                 *e = None;
                 t.live -= 1;
             }
@@ -300,10 +307,12 @@ impl Offload {
     /// The endpoint `cid` names, for as long as the guard is held.
     fn conn<'g>(&self, g: &'g Guard<'_>, cid: u32) -> Option<&'g dyn Endpoint> {
         let e = (*self.tables(g).by_slot.get((cid & CID_SLOT_MASK) as usize)?)?;
+        if e.cid != cid {
+            return None;
+        }
         // SAFETY: entries are live endpoints (they leave the table before
         // they are freed, under this lock, which `g` holds).
-        let e = unsafe { e.as_ref() };
-        (e.cid() == Some(cid)).then_some(e)
+        Some(unsafe { e.conn.as_ref() })
     }
 
     /// Marks the NIC closed and returns its connections one at a time so
@@ -316,7 +325,7 @@ impl Offload {
             p.take()
         } else if let Some(e) = t.by_slot.iter_mut().find(|e| e.is_some()) {
             t.live -= 1;
-            e.take()
+            e.take().map(|e| e.conn)
         } else {
             None
         };
@@ -344,7 +353,7 @@ impl Offload {
                 break;
             }
             // SAFETY: in the table, so alive; the guard is held.
-            let sk = unsafe { c.as_ref() }.hold_socket();
+            let sk = unsafe { c.conn.as_ref() }.hold_socket();
             let _ = out.push(sk, kernel::alloc::flags::GFP_ATOMIC);
         }
         out
@@ -412,7 +421,7 @@ pub(crate) fn deliver(nic: &Nic, ev: &HostEvent<'_>) {
             let answer = match result {
                 Ok(cid) => match t.by_slot.get_mut((cid & CID_SLOT_MASK) as usize) {
                     Some(e) if e.is_none() => {
-                        *e = Some(conn);
+                        *e = Some(Slot { conn, cid });
                         t.live += 1;
                         Answer::Accepted(cid)
                     }
@@ -465,12 +474,10 @@ pub(crate) fn reset_all(nic: &Nic, why: &CStr) {
 pub(crate) fn dump(nic: &Nic, peek: impl Fn(u32) -> Option<crate::firmware::Snapshot>) {
     let g = nic.offload.lock();
     let t = nic.offload.tables(&g);
-    for c in t.by_slot.iter().flatten() {
+    for e in t.by_slot.iter().flatten() {
+        let cid = e.cid;
         // SAFETY: in the table, so alive; the guard is held.
-        let c = unsafe { c.as_ref() };
-        let Some(cid) = c.cid() else {
-            continue;
-        };
+        let c = unsafe { e.conn.as_ref() };
         let host = Described(c);
         match peek(cid) {
             Some(s) => pr_info!(

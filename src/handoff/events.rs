@@ -238,10 +238,6 @@ pub(crate) fn start(c: &Conn, nic: &Nic) {
 
 /// The connection record on the NIC's bus (`vnic/offload.rs`).
 impl crate::vnic::offload::Endpoint for Conn {
-    fn cid(&self) -> Option<u32> {
-        cid_of(self)
-    }
-
     fn handoff_done(&self, answer: crate::vnic::offload::Answer) {
         use crate::vnic::offload::Answer;
         let r = match answer {
