@@ -389,6 +389,14 @@ ss_state() {
 	in_ns "$NS_SRV" ss -tanH state "$2" "( sport = :$1 )" | grep -q . && return 0
 	echo "# no $2 socket of port $1 in ns srv; ss -tan there:"
 	in_ns "$NS_SRV" ss -tanH "( sport = :$1 )" | sed 's/^/#   /'
+	# Who ended it: a reset (either end), a TIME-WAIT killed or never made.
+	local ns
+	for ns in "$NS_SRV" "$NS_CLI"; do
+		echo "# $ns: every TCP socket, then its resets and TIME-WAIT counters since boot:"
+		in_ns "$ns" ss -tanH | head -20 | sed 's/^/#   /'
+		in_ns "$ns" nstat -asz TcpEstabResets TcpOutRsts TcpExtTW TcpExtTWKilled TcpExtTCPTimeWaitOverflow \
+			TcpExtTCPAbortOnClose TcpExtTCPAbortOnData | sed -n 's/^\([A-Za-z]\)/#   \1/p'
+	done
 	return 1
 }
 
