@@ -86,11 +86,38 @@ pub(crate) unsafe extern "C" fn bypass_sendmsg(
         Outcome::Native(copied) => {
             match unsafe { ((*c.base_prot).sendmsg.expect("tcp sendmsg"))(sk, m, size - copied) } {
                 r if r >= 0 => copied as c_int + r,
-                _ if copied > 0 => copied as c_int,
+                r if copied > 0 => {
+                    // This call reports the bytes it took; a socket error
+                    // native TCP consumed (`sock_error`) is the next
+                    // call's, as it would have been on a native socket.
+                    if let Some(e) = consumed_socket_error(r) {
+                        c.sock().set_error(e);
+                    }
+                    copied as c_int
+                }
                 r => native.as_ref().map_or(r, |n| n.result(r)),
             }
         }
     }
+}
+
+/// The errno of a connection error that `tcp_sendmsg` took from `sk_err`
+/// and returned as `r`: the errors TCP posts there (a reset, a refusal, a
+/// timeout, an ICMP unreachable). Its own failures (`EPIPE`, `EAGAIN`,
+/// `EFAULT`, a signal's) are not socket errors.
+fn consumed_socket_error(r: c_int) -> Option<u32> {
+    let e = r.checked_neg().filter(|&e| e > 0)? as u32;
+    let posted = [
+        bindings::ECONNRESET,
+        bindings::ECONNREFUSED,
+        bindings::ECONNABORTED,
+        bindings::ETIMEDOUT,
+        bindings::EHOSTUNREACH,
+        bindings::ENETUNREACH,
+        bindings::EHOSTDOWN,
+        bindings::ENETDOWN,
+    ];
+    posted.contains(&e).then_some(e)
 }
 
 fn send_locked(
@@ -104,6 +131,11 @@ fn send_locked(
     let mut copied = 0usize;
     loop {
         if phase_locked(c) == Phase::Restored {
+            // With bytes taken, a pending error ends this call (native
+            // TCP would take it, and this call reports the bytes).
+            if copied > 0 && sock.has_error() {
+                return Outcome::Done(copied as c_int);
+            }
             return Outcome::Native(copied);
         }
         let cap = c.snd.len() as u64;
