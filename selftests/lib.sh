@@ -328,11 +328,15 @@ xfer_verify() {
 # bulk_oneway_mbit ADDR PORT BYTES [server]: one-way transfer cli -> srv
 # (the server sends nothing and shuts down its write side at once), or
 # with "server" srv -> cli, the client's stream verified; prints Mbit/s
-# (wall clock, including connection set-up and teardown).
+# (wall clock, including connection set-up and teardown). BULK_READ_SIZE
+# set: the receiving side reads at most that many bytes per read.
 bulk_oneway_mbit() {
 	local addr=$1 port=$2 bytes=$3 t0 t1 srv out ok=0
 	local srv_opt=(--bytes 0) cli_opt=(--bytes "$bytes")
 	[ "${4:-}" = server ] && srv_opt=(--bytes "$bytes" --oneway server) cli_opt=("${srv_opt[@]}")
+	if [ -n "${BULK_READ_SIZE:-}" ]; then
+		if [ "${4:-}" = server ]; then cli_opt+=(--read-size "$BULK_READ_SIZE"); else srv_opt+=(--read-size "$BULK_READ_SIZE"); fi
+	fi
 	out=$(mktemp)
 	bg_in_ns "$NS_SRV" "$HANDOFF_BIN/hxfer" server --addr "$addr" --port "$port" "${srv_opt[@]}" >/dev/null
 	srv=$BG_PID

@@ -17,6 +17,10 @@ SHORT_SECS=5
 
 bulk_mbit() { bulk_oneway_mbit "$SRV4" "$1" $BULK; }
 
+# small_read_mbit PORT: the same, the server reading 8 KiB at a time (socat's
+# default buffer): a per-read cost shows here.
+small_read_mbit() { BULK_READ_SIZE=8192 bulk_oneway_mbit "$SRV4" "$1" $((BULK / 2)); }
+
 # bulk_send_mbit PORT: the server (the side that offloads) sends $BULK
 # bytes to the client, verified: the paper's Figure 8 case.
 bulk_send_mbit() { bulk_oneway_mbit "$SRV4" "$1" $BULK server; }
@@ -65,10 +69,10 @@ fw_segs() { echo $(( $(st fw_tcp_rx_segs) + $(st fw_tcp_tx_segs) )); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 
 # measure MODE BASEPORT: bulk (to and from the server), rr and short with
-# the policy as set; sets <MODE>_bulk, _send, _rr, _short, _bulk_mpp,
-# _send_mpp, _rr_mpp.
+# the policy as set; sets <MODE>_bulk, _send, _small, _rr, _short,
+# _bulk_mpp, _send_mpp, _rr_mpp.
 measure() {
-	local mode=$1 p=$2 m0 p0 f0 m1 p1 f1 m2 p2 ms ps fs send bulk rr short short_rtx
+	local mode=$1 p=$2 m0 p0 f0 m1 p1 f1 m2 p2 ms ps fs send small bulk rr short short_rtx
 	m0=$(bus_msgs) p0=$(wire_pkts) f0=$(fw_segs)
 	bulk=$(bulk_mbit "$p") || exit 1
 	echo "# $mode: bulk $bulk Mbit/s" >&2
@@ -81,11 +85,14 @@ measure() {
 	m2=$(bus_msgs) p2=$(wire_pkts)
 	read -r short short_rtx < <(short_rate $((p + 2)))
 	echo "# $mode: short $short conns/s, $short_rtx client retransmissions per connection" >&2
+	small=$(small_read_mbit $((p + 4))) || exit 1
+	echo "# $mode: bulk with 8 KiB reads $small Mbit/s" >&2
 	printf -v "${mode}_bulk" %s "$bulk"
 	printf -v "${mode}_rr" %s "$rr"
 	printf -v "${mode}_short" %s "$short"
 	printf -v "${mode}_short_rtx" %s "$short_rtx"
 	printf -v "${mode}_send" %s "$send"
+	printf -v "${mode}_small" %s "$small"
 	printf -v "${mode}_bulk_mpp" %s "$(ratio $((ms - m0)) $((ps - p0)))"
 	printf -v "${mode}_send_mpp" %s "$(ratio $((m1 - ms)) $((p1 - ps)))"
 	printf -v "${mode}_bulk_fw" %s "$(ratio $((fs - f0)) $((ps - p0)))"
@@ -117,6 +124,9 @@ echo "bench offloaded_vs_native_bulk_throughput_ratio $(ratio "$offloaded_bulk" 
 echo "bench native_tcp_bulk_send_throughput $native_send Mbit/s"
 echo "bench offloaded_tcp_bulk_send_throughput $offloaded_send Mbit/s"
 echo "bench offloaded_vs_native_bulk_send_throughput_ratio $(ratio "$offloaded_send" "$native_send") x"
+echo "bench native_small_read_bulk_throughput $native_small Mbit/s"
+echo "bench offloaded_small_read_bulk_throughput $offloaded_small Mbit/s"
+echo "bench offloaded_vs_native_small_read_bulk_ratio $(ratio "$offloaded_small" "$native_small") x"
 echo "bench native_tcp_rr_rate $native_rr trans/s"
 echo "bench offloaded_tcp_rr_rate $offloaded_rr trans/s"
 echo "bench offloaded_vs_native_rr_rate_ratio $(ratio "$offloaded_rr" "$native_rr") x"

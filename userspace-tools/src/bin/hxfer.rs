@@ -59,6 +59,8 @@
 //!   up in this side's receive queue and the peer's send queue).
 //! * `--hold FILE`: after the last byte, wait for FILE before the FIN.
 //! * `--rcvbuf B` (client only): SO_RCVBUF before connect().
+//! * `--read-size B`: read at most B bytes per `read` (default 64 KiB),
+//!   as a program with a small buffer does (socat reads 8 KiB).
 //! * `--info-when FILE` (with `--log`): once FILE exists, log every open
 //!   connection's `hxfer-info` (an offloaded socket's `getsockopt(TCP_INFO)`
 //!   asks the NIC). FILE must appear while the connections are open.
@@ -94,7 +96,8 @@ const USAGE: &str = "usage: hxfer server|client --addr A --port P --bytes N [--c
        [--echo] [--half-close client|server] [--rst client|server]
        [--idle SECS | --idle-until FILE] [--keepalive SECS] [--oneway client|server]
        [--log FILE] [--pace-mbit R] [--gate FILE] [--hold FILE]
-       [--rcvbuf BYTES] [--rate-log FILE [--rate-ms MS]] [--info-when FILE]
+       [--rcvbuf BYTES] [--read-size BYTES] [--rate-log FILE [--rate-ms MS]]
+       [--info-when FILE]
   SHA-256-verified transfer of N bytes each way per connection; see the
   source header (userspace-tools/src/bin/hxfer.rs) for the options.";
 
@@ -131,6 +134,7 @@ struct Args {
     gate: Option<PathBuf>,
     hold: Option<PathBuf>,
     rcvbuf: Option<i32>,
+    read_size: usize,
     rate_log: Option<Mutex<File>>,
     rate_ms: u64,
     info_when: Option<PathBuf>,
@@ -253,6 +257,14 @@ fn parse() -> Result<Args, String> {
     if rcvbuf.is_some() && server {
         return Err("--rcvbuf is for the client (it must precede the handshake)".into());
     }
+    let read_size = get("--read-size")
+        .map(|c| c.parse())
+        .transpose()
+        .map_err(|e| format!("--read-size: {e}"))?
+        .unwrap_or(CHUNK);
+    if read_size == 0 {
+        return Err("--read-size: must be > 0".into());
+    }
     let rate_ms = get("--rate-ms")
         .map(|c| c.parse())
         .transpose()
@@ -275,6 +287,7 @@ fn parse() -> Result<Args, String> {
         gate: get("--gate").map(PathBuf::from),
         hold: get("--hold").map(PathBuf::from),
         rcvbuf,
+        read_size,
         rate_log,
         rate_ms,
         info_when: get("--info-when").map(PathBuf::from),
@@ -403,7 +416,7 @@ fn recv_hash(
             .flat_map(|j| [seed(false, j), seed(true, j)])
             .collect(),
     );
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; a.read_size];
     let mut total = 0u64;
     let step = u128::from(a.rate_ms) * 1_000_000;
     let mut rate = a.rate_log.as_ref().map(|out| RateLog {
@@ -417,7 +430,9 @@ fn recv_hash(
         a.event(conn, "received");
     }
     loop {
-        let want = limit.map_or(CHUNK, |l| (l - total).min(CHUNK as u64) as usize);
+        let want = limit.map_or(a.read_size, |l| {
+            (l - total).min(a.read_size as u64) as usize
+        });
         if want == 0 {
             return Ok(done(total, hash, &check));
         }
