@@ -130,20 +130,16 @@ fn send_locked(
     let mut timeo = sock.sndtimeo(flags & bindings::MSG_DONTWAIT != 0);
     let mut copied = 0usize;
     loop {
-        if phase_locked(c) == Phase::Restored {
-            // With bytes taken, a pending error ends this call (native
-            // TCP would take it, and this call reports the bytes).
-            if copied > 0 && sock.has_error() {
-                return Outcome::Done(copied as c_int);
-            }
-            return Outcome::Native(copied);
-        }
-        let cap = c.snd.len() as u64;
         // As `tcp_sendmsg_locked`: bytes already copied are reported, and
-        // the error stays for the next call.
+        // the error stays for the next call (checked before a restored
+        // socket's remainder goes to native TCP, which would take it).
         if copied > 0 && sock.has_error() {
             return Outcome::Done(copied as c_int);
         }
+        if phase_locked(c) == Phase::Restored {
+            return Outcome::Native(copied);
+        }
+        let cap = c.snd.len() as u64;
         let err = sock.take_error();
         if err != 0 {
             return Outcome::Done(err);

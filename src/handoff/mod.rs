@@ -335,8 +335,11 @@ impl Route<'_> {
         let net = unsafe { bindings::handoff_sock_net(sk) };
         // SAFETY: as above; a non-null dst comes with a reference.
         let mut dst = unsafe { bindings::handoff_sk_dst_get(sk) };
-        // SAFETY: `dst` is referenced; its device lives at least as long.
-        if dst.is_null() || vnic::nic_of_dev(unsafe { bindings::handoff_dst_dev(dst) }).is_none() {
+        // SAFETY: a non-null `dst` is referenced; its device lives at least
+        // as long.
+        let via_nic =
+            !dst.is_null() && vnic::nic_of_dev(unsafe { bindings::handoff_dst_dev(dst) }).is_some();
+        if !via_nic {
             // The cached route may be one a link flap left behind (its
             // device is then the blackhole device): look it up again, as
             // TCP does when it next sends.
