@@ -152,25 +152,22 @@ class Waiter:
         if self.kind == "select":
             r, w, _ = select.select([self.s] if d == "r" else [], [self.s] if d == "w" else [], [], timeout)
             mask = (select.POLLIN if r else 0) | (select.POLLOUT if w else 0)
-        elif self.kind == "poll":
-            ev = select.POLLIN | select.POLLRDHUP if d == "r" else select.POLLOUT
-            if self.dir is None:
-                self.p.register(self.fd, ev)
-            elif self.dir != d:
-                self.p.modify(self.fd, ev)
-            self.dir = d
-            mask = 0
-            for _, m in self.p.poll(None if timeout is None else int(timeout * 1000)):
-                mask |= m
         else:
-            ev = (select.EPOLLIN | select.EPOLLRDHUP if d == "r" else select.EPOLLOUT) | self.et
+            # poll and epoll: the same registration, their own flag names
+            # and timeout units (ms, s).
+            if self.kind == "poll":
+                ev = select.POLLIN | select.POLLRDHUP if d == "r" else select.POLLOUT
+                t = None if timeout is None else int(timeout * 1000)
+            else:
+                ev = (select.EPOLLIN | select.EPOLLRDHUP if d == "r" else select.EPOLLOUT) | self.et
+                t = -1 if timeout is None else timeout
             if self.dir is None:
                 self.p.register(self.fd, ev)
             elif self.dir != d:
                 self.p.modify(self.fd, ev)
             self.dir = d
             mask = 0
-            for _, m in self.p.poll(-1 if timeout is None else timeout):
+            for _, m in self.p.poll(t):
                 mask |= m
         self.seen |= mask
         return mask
